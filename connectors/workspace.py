@@ -400,7 +400,7 @@ class Workspace:
         """Remove part files no manifest lists (left by a replaced version or a crash)."""
         tdir = self.tables_dir / table
         keep = {str(tdir / f) for f in files.values()}
-        for p in list(tdir.glob("*/part-*")):
+        for p in list(tdir.glob("*/part-*")) + list(tdir.glob("*.tmp")):
             if str(p) not in keep:
                 p.unlink(missing_ok=True)
         for d in tdir.glob("*/"):

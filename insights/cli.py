@@ -1,0 +1,255 @@
+"""`bpo-insights`: a thin command line over the library (DESIGN §7).
+
+Exit codes: 0 ok, 1 unexpected failure, 2 bad input or configuration, 3 a source unreachable.
+No logic lives here: each command parses its options, calls one library function and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+from connectors.errors import BpoError
+
+DEFAULT_PORT = 8501
+
+
+def _workspace(args):
+    from connectors.workspace import Workspace
+
+    return Workspace.open(args.workspace)
+
+
+def _scope(args, ws):
+    """The CLI runs with the files' owner's rights; --user narrows to that viewer, filters narrow further."""
+    from connectors.workspace import Scope
+
+    scope = ws.config.user(args.user).scope if getattr(args, "user", None) else Scope.everything()
+    return scope.narrow(clients=getattr(args, "client", None), vendors=getattr(args, "vendor", None))
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
+
+
+def _week(text: str) -> date:
+    """YYYY-Www (ISO week) or a date inside the week -> that week's Monday."""
+    try:
+        if "W" in text.upper():
+            y, w = text.upper().split("-W")
+            return date.fromisocalendar(int(y), int(w), 1)
+        d = date.fromisoformat(text)
+        return date.fromordinal(d.toordinal() - d.weekday())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a week; use YYYY-Www (e.g. 2026-W46) or a date") from None
+
+
+def _is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_sample(args) -> int:
+    from sample_data.generator import generate
+
+    summary = generate(Path(args.out), seed=args.seed, weeks=args.weeks, scale=args.scale,
+                       stories=not args.no_stories, progress=_is_tty())
+    print(summary)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from dashboard.launch import run
+    from sample_data.generator import generate
+
+    ws_dir = Path(args.workspace or os.environ.get("BPO_WORKSPACE") or "workspace")
+    if not (ws_dir / "bpo.toml").exists():
+        print(f"Building the sample workspace in {ws_dir} (once; about a minute) ...", file=sys.stderr)
+        print(generate(ws_dir, progress=_is_tty()))
+    return run(ws_dir, port=args.port, user=args.user or "admin", headless=True)
+
+
+def cmd_dashboard(args) -> int:
+    from dashboard.launch import run
+
+    ws = _workspace(args)
+    user = args.user or os.environ.get("BPO_USER")
+    if not user:
+        raise BpoError("the dashboard needs a viewer: pass --user NAME (a [[user]] of bpo.toml) or set BPO_USER")
+    ws.config.user(user)  # fails early, with the fix, for an unknown user
+    return run(ws.path, port=args.port, user=user, headless=True)
+
+
+def cmd_import(args) -> int:
+    from connectors.importer import import_paths
+
+    ws = _workspace(args)
+    if bool(args.preset) == bool(args.mapping):
+        raise BpoError("give exactly one of --preset NAME or --mapping FILE")
+    reports = import_paths(ws, [Path(p) for p in args.paths], preset=args.preset,
+                           mapping=Path(args.mapping) if args.mapping else None,
+                           client=args.client, vendor=args.vendor, site=args.site,
+                           quarantine=args.quarantine, progress=_is_tty())
+    for r in reports:
+        print(r)
+    return 0
+
+
+def cmd_status(args) -> int:
+    ws = _workspace(args)
+    scope = _scope(args, ws)
+    summary = ws.table_summary(scope)
+    print(f"workspace: {ws.path.resolve()}  ({ws.config.name})")
+    for row in summary.iter_rows(named=True):
+        span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else "-"
+        fresh = row["last_ingested"].strftime("%Y-%m-%d %H:%M UTC") if row["last_ingested"] else "never"
+        print(f"  {row['table']:<18} {row['rows']:>10,} rows   {span:<24} last ingested {fresh}")
+    for s in ws.config.sources:
+        print(f"  source {s.get('name')}: kind={s.get('kind')} cursor={ws.get_cursor(s.get('name'), 'tickets')}")
+    hist = ws.import_history(limit=5)
+    if hist.height:
+        print("recent imports:")
+        for r in hist.iter_rows(named=True):
+            print(f"  #{r['id']} {r['status']:<8} {r['source']} -> {r['table_name']}: +{r['inserted']} ~{r['updated']} ={r['unchanged']} rejected {r['rejected']}")
+    return 0
+
+
+def cmd_kpis(args) -> int:
+    from insights.kpis import compute_kpis
+
+    ws = _workspace(args)
+    by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
+    kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
+    frame = compute_kpis(ws, _scope(args, ws), kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    return _emit(frame, args.format, args.out)
+
+
+def cmd_insights(args) -> int:
+    from insights.review import build_review
+
+    ws = _workspace(args)
+    review = build_review(ws, _scope(args, ws), week=args.week)
+    records = [i.to_dict() if hasattr(i, "to_dict") else i for i in review.insights]
+    if args.format == "json":
+        print(json.dumps(records, indent=2, default=str))
+    else:
+        print(f"# Insights, week of {review.week}\n")
+        for n in review.notices:
+            print(f"> {n}\n")
+        for rec in records:
+            print(f"## {rec.get('headline')}\n\n{rec.get('meaning', '')}\n\n**Do:** {(rec.get('action') or {}).get('text', '')}\n")
+    return 0
+
+
+def _emit(frame, fmt: str, out: str | None) -> int:
+    if fmt == "parquet":
+        if not out:
+            raise BpoError("--format parquet needs --out FILE")
+        frame.write_parquet(out)
+        return 0
+    buf = io.StringIO()
+    if fmt == "csv":
+        frame.write_csv(buf)
+    else:
+        buf.write(json.dumps(frame.to_dicts(), default=str, indent=1))
+        buf.write("\n")
+    if out:
+        Path(out).write_text(buf.getvalue(), encoding="utf-8")
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bpo-insights", description="Performance insights for brands and their BPO partners.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $BPO_WORKSPACE or ./workspace)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo", parents=[common], help="build the sample workspace (once) and open the dashboard")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--user", help="viewer (default: admin)")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sample", help="write the sample operation (with planted stories) as a workspace")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--weeks", type=int, default=78)
+    s.add_argument("--scale", type=float, default=1.0, help="1 ≈ 500k tickets; 20 ≈ 10M")
+    s.add_argument("--no-stories", action="store_true", help="the same operation without planted stories (null case)")
+    s.set_defaults(func=cmd_sample)
+
+    s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--preset", help="built-in layout: canonical, zendesk, freshdesk ...")
+    s.add_argument("--mapping", metavar="FILE", help="mapping TOML for any other layout")
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--site")
+    s.add_argument("--quarantine", action="store_true", help="import good rows, record bad rows as rejected")
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("status", parents=[common], help="tables, row counts, freshness, sources, recent imports")
+    s.add_argument("--user")
+    s.set_defaults(func=cmd_status)
+
+    s = sub.add_parser("kpis", parents=[common], help="KPIs by period and dimensions")
+    s.add_argument("--grain", choices=["day", "week", "month", "quarter", "year"], default="week")
+    s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel")
+    s.add_argument("--kpi", help="comma-separated KPI names (default: all)")
+    s.add_argument("--from", dest="start", type=_date)
+    s.add_argument("--to", dest="end", type=_date)
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--user")
+    s.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    s.add_argument("--out", metavar="FILE")
+    s.set_defaults(func=cmd_kpis)
+
+    s = sub.add_parser("insights", parents=[common], help="the ranked insights of a week")
+    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--user")
+    s.add_argument("--format", choices=["json", "md"], default="md")
+    s.set_defaults(func=cmd_insights)
+
+    s = sub.add_parser("dashboard", parents=[common], help="serve the dashboard")
+    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--user", help="viewer: a [[user]] of bpo.toml (or $BPO_USER)")
+    s.set_defaults(func=cmd_dashboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BpoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: say what happened, exit 1
+        import traceback
+
+        traceback.print_exc()
+        print(f"error: unexpected {type(e).__name__}: {e} (please report it with the traceback above)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
