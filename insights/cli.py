@@ -105,6 +105,16 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_sync(args) -> int:
+    from connectors.sync import sync_sources
+
+    ws = _workspace(args)
+    reports = sync_sources(ws, args.source, progress=_is_tty())
+    for r in reports:
+        print(r)
+    return max((getattr(r, "exit_code", 0) for r in reports), default=0)
+
+
 def cmd_status(args) -> int:
     ws = _workspace(args)
     scope = _scope(args, ws)
@@ -201,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--site")
     s.add_argument("--quarantine", action="store_true", help="import good rows, record bad rows as rejected")
     s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("sync", parents=[common], help="pull API/SQL sources declared in bpo.toml, incrementally")
+    s.add_argument("source", nargs="?", help="one source's name (default: all)")
+    s.set_defaults(func=cmd_sync)
 
     s = sub.add_parser("status", parents=[common], help="tables, row counts, freshness, sources, recent imports")
     s.add_argument("--user")
