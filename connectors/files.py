@@ -1,0 +1,228 @@
+"""Readers for tabular files: CSV, TSV, Excel (.xlsx), Parquet and JSON Lines.
+
+The format is decided by the file's content AND its extension: a PNG or a PDF renamed `.csv`,
+or a JSON document named `.jsonl`, is refused with a message saying what the file really is.
+Text is decoded here (UTF-8, UTF-8 with BOM, then cp1252), never by guessing per cell, and the
+delimiter is sniffed from the header line.  Every reader returns all source columns plus
+`__row`: the row number a spreadsheet would show (the header is row 1; JSON Lines count lines).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from connectors.errors import ImportFileError
+
+Format = Literal["csv", "tsv", "xlsx", "parquet", "jsonl"]
+ROW = "__row"
+
+EXTENSIONS: dict[str, Format] = {
+    ".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+    ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl",
+}
+# magic bytes -> what the file really is (for the error message) and the format it can be read as
+MAGIC: tuple[tuple[bytes, str, Format | None], ...] = (
+    (b"PAR1", "a Parquet file", "parquet"),
+    (b"PK\x03\x04", "a zip archive (an Excel .xlsx workbook is one)", "xlsx"),
+    (b"\x89PNG", "a PNG image", None),
+    (b"%PDF", "a PDF document", None),
+    (b"\xff\xd8\xff", "a JPEG image", None),
+    (b"GIF8", "a GIF image", None),
+    (b"\x1f\x8b", "a gzip archive", None),
+    (b"\xd0\xcf\x11\xe0", "a legacy Excel .xls / OLE file", None),
+)
+DELIMITERS = {",": "','", "\t": "tab", ";": "';'", "|": "'|'"}
+EXPECTED_DELIMITER = {"csv": ",", "tsv": "\t"}
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A file read as-is: its frame (source columns + `__row`) and how it was read."""
+
+    path: Path
+    format: Format
+    frame: pl.DataFrame
+    content_hash: str
+    encoding: str | None = None
+    delimiter: str | None = None
+
+    @property
+    def row_word(self) -> str:
+        return "line" if self.format == "jsonl" else "row"
+
+
+def read_file(path: Path, *, delimiter: str | None = None) -> RawFile:
+    """Read one tabular file; raise ImportFileError naming the file and the fix when it cannot be.
+
+    `delimiter` (from a mapping) overrides the one expected from the extension.
+
+    >>> read_file(Path("tickets.csv")).frame.columns  # doctest: +SKIP
+    ['Id', 'Subject', ..., '__row']
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImportFileError(f"{path}: file not found; check the path") from None
+    digest = hashlib.sha256(data).hexdigest()
+    fmt = _detect_format(path, data)
+    if fmt == "parquet":
+        frame = _read_binary(path, lambda: pl.read_parquet(io.BytesIO(data)), "Parquet")
+        return RawFile(path, fmt, _numbered(frame, first=2), digest)
+    if fmt == "xlsx":
+        frame = _read_binary(path, lambda: pl.read_excel(io.BytesIO(data), engine="calamine"), "Excel")
+        return RawFile(path, fmt, _numbered(frame, first=2), digest)
+    text, encoding = decode(path, data)
+    if fmt == "jsonl":
+        return RawFile(path, fmt, _read_jsonl(path, text), digest, encoding)
+    sep = _choose_delimiter(path, text, fmt, delimiter)
+    return RawFile(path, fmt, _read_delimited(path, text, sep), digest, encoding, sep)
+
+
+def _detect_format(path: Path, data: bytes) -> Format:
+    ext = path.suffix.lower()
+    declared = EXTENSIONS.get(ext)
+    if declared is None:
+        raise ImportFileError(
+            f"{path.name}: unknown extension '{ext}'; use .csv, .tsv, .xlsx, .parquet or .jsonl"
+        )
+    for magic, what, readable_as in MAGIC:
+        if data.startswith(magic):
+            if readable_as == declared:
+                return declared
+            raise ImportFileError(
+                f"{path.name}: the extension says {declared.upper()} but the content is {what}, not a "
+                f"{declared.upper()} table; export the data again as CSV, TSV, .xlsx, Parquet or JSON Lines"
+            )
+    if declared in ("parquet", "xlsx"):
+        raise ImportFileError(
+            f"{path.name}: the extension says {declared} but the file does not start like one "
+            f"(it looks like text or is damaged); export it again or give it its real extension"
+        )
+    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportFileError(
+            f"{path.name}: binary content (NUL bytes) in a {declared.upper()} file; this is not a text table"
+        )
+    return declared
+
+
+def decode(path: Path, data: bytes) -> tuple[str, str]:
+    """Bytes -> text: UTF-16 (with BOM), UTF-8 (with or without BOM), then cp1252."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16"
+    try:
+        return data.decode("utf-8-sig"), ("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as first:
+        try:
+            return data.decode("cp1252"), "cp1252"
+        except UnicodeDecodeError:
+            line = data[: first.start].count(b"\n") + 1
+            bad = data[first.start : first.start + 1]
+            raise ImportFileError(
+                f"{path.name} row {line}: byte 0x{bad.hex()} at offset {first.start} is neither UTF-8 nor "
+                f"Windows-1252 (cp1252) text; save the file as UTF-8 (Excel: 'CSV UTF-8') and import it again"
+            ) from None
+
+
+def _header_counts(text: str) -> dict[str, int]:
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    counts: dict[str, int] = {}
+    for sep in DELIMITERS:
+        try:
+            counts[sep] = len(next(csv.reader([header], delimiter=sep))) - 1
+        except (csv.Error, StopIteration):
+            counts[sep] = 0
+    return counts
+
+
+def _choose_delimiter(path: Path, text: str, fmt: Format, override: str | None) -> str:
+    counts = _header_counts(text)
+    sniffed = max(counts, key=lambda s: counts[s])
+    expected = override or EXPECTED_DELIMITER[fmt]
+    if path.suffix.lower() == ".txt" and override is None:
+        return sniffed if counts[sniffed] else expected
+    if counts.get(expected, 0) == 0 and counts[sniffed] > 0:
+        raise ImportFileError(
+            f"{path.name} row 1: the header looks like {DELIMITERS[sniffed]}-separated, not "
+            f"{DELIMITERS.get(expected, repr(expected))}-separated; re-export it with "
+            f"{DELIMITERS.get(expected, repr(expected))} as the separator, or set delimiter = "
+            f"{json.dumps(sniffed)} under [mapping] in a mapping file"
+        )
+    return expected
+
+
+def _read_delimited(path: Path, text: str, sep: str) -> pl.DataFrame:
+    if not text.strip():
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again (with its header row)")
+    try:
+        frame = pl.read_csv(
+            io.StringIO(text), separator=sep, infer_schema=False, quote_char='"',
+            truncate_ragged_lines=False,
+        )
+    except pl.exceptions.ComputeError as e:
+        raise ImportFileError(
+            f"{path.name}: not a well-formed {DELIMITERS.get(sep, sep)}-separated table ({_first_line(e)}); "
+            f"check for unbalanced quotes or rows with more fields than the header"
+        ) from None
+    except pl.exceptions.NoDataError:
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again (with its header row)") from None
+    return _numbered(frame, first=2)
+
+
+def _read_jsonl(path: Path, text: str) -> pl.DataFrame:
+    stripped = text.lstrip()
+    if not stripped:
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again")
+    records: list[dict] = []
+    rows: list[int] = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            hint = ("it looks like one JSON document, not JSON Lines (one object per line); convert it with "
+                    "`jq -c '.[]'` or save it as .json lines" if stripped[:1] in "[{" and n <= 2 else
+                    "every line must be one complete JSON object")
+            raise ImportFileError(f"{path.name} line {n}: not valid JSON ({e.msg}); {hint}") from None
+        if not isinstance(obj, dict):
+            raise ImportFileError(
+                f"{path.name} line {n}: a JSON {type(obj).__name__}, not an object; JSON Lines needs one "
+                f"object per line (convert an array with `jq -c '.[]'`)"
+            )
+        records.append({k: _flatten(v) for k, v in obj.items()})
+        rows.append(n)
+    frame = pl.DataFrame(records, infer_schema_length=None)
+    return frame.with_columns(pl.Series(ROW, rows, dtype=pl.Int64))
+
+
+def _flatten(value: object) -> object:
+    """Lists become space-separated text (tags), objects JSON text: one scalar per cell."""
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _read_binary(path: Path, read, kind: str) -> pl.DataFrame:
+    try:
+        return read()
+    except Exception as e:  # the engines raise many types for damaged files
+        raise ImportFileError(f"{path.name}: cannot be read as {kind} ({_first_line(e)}); export it again") from None
+
+
+def _numbered(frame: pl.DataFrame, *, first: int) -> pl.DataFrame:
+    return frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias(ROW))
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

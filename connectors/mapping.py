@@ -1,0 +1,434 @@
+"""Mapping files: how a source layout becomes a canonical table (DESIGN §5).
+
+```toml
+[mapping]
+table = "tickets"                    # canonical table
+timezone = "America/Chicago"         # for timestamps that carry no offset (default UTC)
+datetime_format = "%d/%m/%Y %H:%M"   # optional; otherwise inferred per column, ambiguity is an error
+null_values = ["?", "", "N/A"]
+source_system = "servicenow"         # lineage (default "file")
+delimiter = ";"                      # optional; otherwise ',' for .csv and tab for .tsv
+event_log = { id = "number", status = "state", at = "sys_updated_on" }   # one row per status change
+[mapping.columns]                    # canonical column = source column
+ticket_id = "number"
+[mapping.values.channel]             # normalise source values (case-insensitive)
+"Phone" = "voice"
+[mapping.units]                      # durations given in other units: seconds | minutes | hours
+first_response_seconds = "minutes"
+[mapping.constants]                  # fill columns for a whole file
+client_id = "acme"
+```
+
+Built-in presets are mapping files under `connectors/presets/`; presets set `lenient = true` so a
+vendor export that lacks an optional column still imports (a user mapping naming an absent
+column is an error: it is almost always a typo).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from connectors.errors import ConfigError, SchemaError
+from connectors.files import ROW, RawFile
+from connectors.schema import TABLES, UTC, Table, get_table
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
+UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
+TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+FALSE = {"false", "f", "no", "n", "0", "0.0"}
+# filled by the importer itself, never required from a source
+LINEAGE = ("source_system", "source_instance", "ingested_at", "updated_at")
+TENANT = ("client_id", "vendor_id", "site_id")
+TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--site"}
+# normalised like a code: lower case, spaces to underscores
+CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
+                "termination_type")
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """A source with one row per status change; collapsed to one row per ticket."""
+
+    id: str
+    status: str
+    at: str
+    responded: tuple[str, ...] = ("responded", "replied", "agent_reply", "first_response")
+    solved: tuple[str, ...] = ("solved", "resolved")
+    closed: tuple[str, ...] = ("closed",)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """A parsed mapping file (or preset)."""
+
+    name: str
+    table: str
+    columns: dict[str, str]
+    timezone: str = "UTC"
+    datetime_format: str | None = None
+    null_values: tuple[str, ...] = DEFAULT_NULLS
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    constants: dict[str, object] = field(default_factory=dict)
+    source_system: str = "file"
+    delimiter: str | None = None
+    event_log: EventLog | None = None
+    lenient: bool = False
+
+    @property
+    def spec(self) -> Table:
+        return get_table(self.table)
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One bad cell or row: 1-based spreadsheet row (header = row 1), source column, value, what to do."""
+
+    row: int | None
+    column: str | None
+    value: str | None
+    message: str
+
+    def describe(self, file: str, row_word: str = "row") -> str:
+        where = file if self.row is None else f"{file} {row_word} {self.row}"
+        if self.column:
+            where += f", column '{self.column}'"
+        value = "" if self.value is None else f"'{self.value}' "
+        return f"{where}: {value}{self.message}"
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "value": self.value, "message": self.message}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Parse and validate a mapping TOML file; every problem is listed in one ConfigError."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: mapping file not found; check the --mapping path") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax") from None
+    return parse_mapping(raw, name=path.name)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def load_preset(name: str) -> Mapping:
+    """A built-in layout by name (`zendesk`, `freshdesk`, `canonical_tickets` ...)."""
+    aliases = {"zendesk": "zendesk_tickets", "freshdesk": "freshdesk_tickets", "canonical": "canonical_tickets"}
+    path = PRESETS_DIR / f"{aliases.get(name, name)}.toml"
+    if not path.exists():
+        raise ConfigError(f"unknown preset '{name}'; built-in presets are: {', '.join(preset_names())} "
+                          f"(or write a mapping file and pass --mapping FILE)")
+    return load_mapping(path)
+
+
+def parse_mapping(raw: dict, *, name: str) -> Mapping:
+    """Build a Mapping from parsed TOML, collecting every problem before raising."""
+    m = raw.get("mapping")
+    problems: list[str] = []
+    if not isinstance(m, dict):
+        raise ConfigError(f"{name}: no [mapping] table; start the file with [mapping] and table = \"tickets\"")
+    table = m.get("table")
+    if table not in TABLES:
+        raise ConfigError(f"{name}: [mapping] table = {table!r} is not a canonical table; use one of {', '.join(TABLES)}")
+    spec = get_table(table)
+    columns = m.get("columns", {})
+    for canon, src in columns.items():
+        if canon not in spec.columns:
+            problems.append(f"[mapping.columns] '{canon}' is not a column of {table} (columns: {', '.join(spec.columns)})")
+        elif not isinstance(src, str):
+            problems.append(f"[mapping.columns] {canon} must be a source column name (a string), got {src!r}")
+    for section in ("values", "units", "constants"):
+        for canon in m.get(section, {}):
+            if canon not in spec.columns:
+                problems.append(f"[mapping.{section}] '{canon}' is not a column of {table}")
+    for canon, unit in m.get("units", {}).items():
+        if unit not in UNITS:
+            problems.append(f"[mapping.units] {canon} = {unit!r}; use one of {', '.join(UNITS)}")
+    for canon, vmap in m.get("values", {}).items():
+        if not isinstance(vmap, dict) or not all(isinstance(v, str) for v in vmap.values()):
+            problems.append(f"[mapping.values.{canon}] must map source values to canonical strings")
+    tz = m.get("timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f"[mapping] timezone = {tz!r} is not an IANA time zone (e.g. 'America/Chicago', 'UTC')")
+    fmt = m.get("datetime_format")
+    if fmt is not None and (not isinstance(fmt, str) or "%" not in fmt):
+        problems.append(f"[mapping] datetime_format = {fmt!r} is not a strftime format such as '%d/%m/%Y %H:%M'")
+    event_log = None
+    if "event_log" in m:
+        ev = m["event_log"]
+        missing = [k for k in ("id", "status", "at") if not isinstance(ev, dict) or k not in ev]
+        if missing:
+            problems.append(f"[mapping] event_log needs {', '.join(missing)} (source columns), e.g. "
+                            "event_log = {id = \"number\", status = \"state\", at = \"changed_at\"}")
+        elif table != "tickets":
+            problems.append("[mapping] event_log only applies to table = \"tickets\"")
+        else:
+            extra = {k: tuple(str(x).lower() for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
+            event_log = EventLog(id=ev["id"], status=ev["status"], at=ev["at"], **extra)
+    if problems:
+        raise ConfigError(f"{name}: {len(problems)} problem(s): " + "; ".join(problems))
+    return Mapping(
+        name=name, table=table, columns=dict(columns), timezone=tz, datetime_format=fmt,
+        null_values=tuple(m.get("null_values", DEFAULT_NULLS)),
+        values={k: {str(a): b for a, b in v.items()} for k, v in m.get("values", {}).items()},
+        units=dict(m.get("units", {})), constants=dict(m.get("constants", {})),
+        source_system=m.get("source_system", "file"), delimiter=m.get("delimiter"),
+        event_log=event_log, lenient=bool(m.get("lenient", False)),
+    )
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None]) -> dict[str, str]:
+    """canonical -> source column actually present; SchemaError listing EVERY missing column."""
+    present = set(raw.frame.columns) - {ROW}
+    problems: list[str] = []
+    used: dict[str, str] = {}
+    filled = {k for k, v in tenant.items() if v is not None} | set(m.constants)
+    for canon, src in m.columns.items():
+        if src in present:
+            used[canon] = src
+        elif canon in filled:
+            continue
+        elif canon in TENANT and canon in m.spec.required:
+            problems.append(f"{canon} (no column '{src}'; map a column under [mapping.columns], set {canon} under "
+                            f"[mapping.constants], or pass {TENANT_FLAGS[canon]})")
+        elif not m.lenient or (canon in m.spec.required and canon not in LINEAGE):
+            problems.append(f"'{src}' (mapped to {canon} under [mapping.columns])")
+    if m.event_log:
+        for key in ("id", "status", "at"):
+            src = getattr(m.event_log, key)
+            if src not in present:
+                problems.append(f"'{src}' (event_log {key} under [mapping])")
+    provided = set(used) | filled | set(LINEAGE)
+    if m.event_log:
+        provided |= {"ticket_id", "created_at"}
+    for canon in m.spec.required:
+        if canon in provided or canon in m.columns:
+            continue
+        if canon in TENANT:
+            problems.append(f"{canon} (map a column under [mapping.columns], set {canon} under "
+                            f"[mapping.constants], or pass {TENANT_FLAGS[canon]})")
+        else:
+            problems.append(f"{canon} (set {canon} = \"<source column>\" under [mapping.columns])")
+    if problems:
+        cols = ", ".join(f"'{c}'" for c in raw.frame.columns if c != ROW)
+        raise SchemaError(
+            f"{raw.path.name}: missing required column(s) for {m.table} ({m.name}): " + "; ".join(problems)
+            + f". The file has: {cols}", problems)
+    return used
+
+
+def clean_nulls(frame: pl.DataFrame, null_values: tuple[str, ...]) -> pl.DataFrame:
+    """Trim text cells and turn the mapping's null markers into nulls."""
+    exprs = []
+    for c, dtype in frame.schema.items():
+        if dtype == pl.String:
+            e = pl.col(c).str.strip_chars()
+            exprs.append(pl.when(e.is_in(list(null_values))).then(None).otherwise(e).alias(c))
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def map_values(s: pl.Series, vmap: dict[str, str], canon: str) -> pl.Series:
+    """Apply a value map case-insensitively; unmatched values pass through (codes normalised)."""
+    if s.dtype != pl.String:
+        s = _as_text(s)
+    lower = {k.strip().lower(): v for k, v in vmap.items()}
+    low = s.str.to_lowercase()
+    out = pl.select(pl.when(low.is_in(list(lower))).then(low.replace(lower)).otherwise(s)).to_series()
+    if canon in CODE_COLUMNS:
+        out = out.str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+    return out.alias(s.name)
+
+
+def convert(s: pl.Series, dtype: pl.DataType, *, rows: pl.Series, column: str, unit: str | None = None,
+            datetime_format: str | None = None, timezone: str = "UTC", file: str = "",
+            non_negative: bool = False) -> tuple[pl.Series, list[RowProblem]]:
+    """Convert one source column to a canonical dtype; every unparseable cell becomes a RowProblem."""
+    if isinstance(dtype, pl.Datetime):
+        return parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone=timezone, file=file)
+    if dtype == pl.Date:
+        out, problems = parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone="UTC", file=file)
+        return out.dt.date(), problems
+    if dtype == pl.String:
+        return _as_text(s), []
+    if dtype == pl.Boolean:
+        return _to_bool(s, rows, column)
+    if dtype.is_numeric():
+        out, problems = _to_number(s, dtype, rows, column, UNITS[unit] if unit else 1.0, hms=unit in ("hours", "minutes"))
+        if non_negative:
+            problems += [RowProblem(int(rows[i]), column, str(s[i]), "is negative; durations and counts cannot be "
+                                    "negative: fix the value in the source")
+                         for i in (out < 0).fill_null(False).arg_true().to_list()]
+        return out, problems
+    raise ValueError(f"no conversion to {dtype}")
+
+
+def _as_text(s: pl.Series) -> pl.Series:
+    if s.dtype.is_float():
+        whole = s.is_not_null() & (s == s.round(0))
+        if bool(whole.all() or s.null_count() == s.len()):
+            return s.cast(pl.Int64).cast(pl.String)
+    if isinstance(s.dtype, pl.Datetime):
+        return s.dt.to_string("%Y-%m-%dT%H:%M:%S%.f")
+    return s.cast(pl.String)
+
+
+def _bad(s: pl.Series, out: pl.Series, rows: pl.Series, column: str, message: str) -> list[RowProblem]:
+    mask = s.is_not_null() & out.is_null()
+    idx = mask.arg_true().to_list()
+    return [RowProblem(int(rows[i]), column, str(s[i]), message) for i in idx]
+
+
+def _to_bool(s: pl.Series, rows: pl.Series, column: str) -> tuple[pl.Series, list[RowProblem]]:
+    if s.dtype == pl.Boolean:
+        return s, []
+    low = _as_text(s).str.to_lowercase()
+    out = pl.select(pl.when(low.is_in(list(TRUE))).then(True).when(low.is_in(list(FALSE))).then(False)
+                    .otherwise(None).cast(pl.Boolean)).to_series()
+    return out.alias(s.name), _bad(s, out, rows, column, "is not true/false; use true/false, yes/no or 1/0")
+
+
+def _to_number(s: pl.Series, dtype: pl.DataType, rows: pl.Series, column: str, factor: float,
+               hms: bool) -> tuple[pl.Series, list[RowProblem]]:
+    if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+        num = s.cast(pl.Float64)
+    else:
+        txt = s.cast(pl.String).str.replace_all(r"^\+", "")
+        num = txt.cast(pl.Float64, strict=False)
+        if hms:  # "HH:MM:SS" or "HH:MM" duration strings (Freshdesk hours columns)
+            num = num.fill_null(_clock_seconds(txt) / factor)
+    problems = _bad(s, num, rows, column, "is not a number")
+    out = num * factor
+    if dtype.is_integer():
+        frac = out.is_not_null() & (out != out.round(0))
+        problems += [RowProblem(int(rows[i]), column, str(s[i]), "is not a whole number")
+                     for i in frac.arg_true().to_list()]
+        out = pl.select(pl.when(frac).then(None).otherwise(out)).to_series().cast(pl.Int64)
+    return out.cast(dtype).alias(s.name), problems
+
+
+def _clock_seconds(txt: pl.Series) -> pl.Series:
+    """'12:30:05' -> 45005.0 seconds; anything else -> null."""
+    parts = txt.str.extract_groups(r"^(-?)(\d+):(\d{1,2})(?::(\d{1,2}))?$").struct.unnest()
+    secs = (pl.col("2").cast(pl.Float64) * 3600 + pl.col("3").cast(pl.Float64) * 60
+            + pl.col("4").cast(pl.Float64).fill_null(0))
+    return parts.select(pl.when(pl.col("1") == "-").then(-secs).otherwise(secs)).to_series()
+
+
+# --------------------------------------------------------------------------- dates
+
+_ISO_DATES = ("%Y-%m-%d", "%Y/%m/%d")
+# (day-first, month-first) pairs, same separators
+_DMY_MDY = (("%d/%m/%Y", "%m/%d/%Y"), ("%d-%m-%Y", "%m-%d-%Y"), ("%d.%m.%Y", "%m.%d.%Y"),
+            ("%d/%m/%y", "%m/%d/%y"))
+_TIMES = ("T%H:%M:%S%.f", "T%H:%M", "T%I:%M:%S %p", "T%I:%M %p", "")
+
+
+def _normalise(s: pl.Series) -> pl.Series:
+    """One spelling for what varies between exports: 'Z' suffix, space or 'T' between date and time."""
+    t = s.str.strip_chars().str.replace(r"(?i)\s*(Z|UTC|GMT)$", "+00:00")
+    t = t.str.replace(r"^(\S+)[ T]+(\d)", "${1}T${2}")
+    return t.str.replace(r"\s+([+-]\d\d:?\d\d)$", "${1}").str.replace(r"(?i)\s*([ap])\.?m\.?$", " ${1}M")
+
+
+def _try(t: pl.Series, date_fmt: str, tz: str) -> pl.Series:
+    """Parse with `date_fmt` and any of the usual time parts, with or without an offset; UTC out."""
+    out = pl.Series(t.name, [None] * t.len(), dtype=UTC)
+    for time in _TIMES:
+        for offset in ("%z", ""):
+            if offset and not time:
+                continue
+            todo = t.is_not_null() & out.is_null()
+            if not todo.any():
+                return out
+            fmt = date_fmt + time + offset
+            got = t.str.to_datetime(fmt, strict=False, time_unit="us")
+            got = _to_utc(got, tz)
+            out = out.zip_with(out.is_not_null(), got)
+    return out
+
+
+def _to_utc(s: pl.Series, tz: str) -> pl.Series:
+    if s.dtype.time_zone is None:
+        s = s.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return s.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+
+
+def parse_datetimes(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None, timezone: str,
+                    file: str = "") -> tuple[pl.Series, list[RowProblem]]:
+    """Parse a whole column to UTC; the format is inferred from the WHOLE column, never row by row.
+
+    ISO 8601 first; then day-first vs month-first: the one under which every value parses wins,
+    and a column where both do (every day <= 12) is ambiguous: an error asking for datetime_format.
+    """
+    if isinstance(s.dtype, pl.Datetime):
+        return _to_utc(s, timezone).alias(s.name), []
+    if s.dtype == pl.Date:
+        return _to_utc(s.cast(pl.Datetime("us")), timezone).alias(s.name), []
+    if s.dtype != pl.String:
+        return _datetime_problem_all(s, rows, column)
+    t = _normalise(s)
+    wanted = int(t.is_not_null().sum())
+    if fmt:
+        got = _to_utc(_normalise_explicit(s).str.to_datetime(fmt, strict=False, time_unit="us"), timezone)
+        return got.alias(s.name), _bad(s, got, rows, column, f"does not match datetime_format '{fmt}'; fix the "
+                                       "value or the format in the mapping")
+    if wanted == 0:
+        return pl.Series(s.name, [None] * s.len(), dtype=UTC), []
+    best: tuple[int, pl.Series, str] | None = None
+    for date_fmt in _ISO_DATES:
+        got = _try(t, date_fmt, timezone)
+        n = wanted - int(got.null_count() - t.null_count())
+        if n == wanted:
+            return got.alias(s.name), []
+        if best is None or n > best[0]:
+            best = (n, got, date_fmt)
+    for day_first, month_first in _DMY_MDY:
+        d = _try(t, day_first, timezone)
+        m = _try(t, month_first, timezone)
+        nd = wanted - int(d.null_count() - t.null_count())
+        nm = wanted - int(m.null_count() - t.null_count())
+        if nd == wanted and nm == wanted and not d.equals(m):
+            example = s.drop_nulls()[0]
+            raise SchemaError(
+                f"{file}, column '{column}': dates such as '{example}' are ambiguous (every value reads as "
+                f"both {day_first} and {month_first}); set datetime_format = \"{day_first} %H:%M\" (or the "
+                f"month-first form) under [mapping] in a mapping file"
+            )
+        for n, got, f in ((nd, d, day_first), (nm, m, month_first)):
+            if n == wanted:
+                return got.alias(s.name), []
+            if n > best[0]:
+                best = (n, got, f)
+    n, got, f = best
+    hint = f" (the other values read as {f}); fix the value, or set datetime_format under [mapping]" if n else \
+        "; use ISO 8601 (2025-03-04 10:22:11) or set datetime_format under [mapping]"
+    return got.alias(s.name), _bad(s, got, rows, column, f"is not a date/time{hint}")
+
+
+def _normalise_explicit(s: pl.Series) -> pl.Series:
+    return s.str.strip_chars().str.replace(r"(?i)Z$", "+00:00")
+
+
+def _datetime_problem_all(s: pl.Series, rows: pl.Series, column: str) -> tuple[pl.Series, list[RowProblem]]:
+    out = pl.Series(s.name, [None] * s.len(), dtype=UTC)
+    return out, _bad(s, out, rows, column, f"is a {s.dtype} value, not a date/time")
+
