@@ -1,0 +1,21 @@
+"""Errors of the insights layer; each message names the object, the problem and the fix."""
+
+from __future__ import annotations
+
+from connectors.errors import BpoError
+
+
+class InsightsError(BpoError):
+    """Base of the insights layer's user-facing errors (CLI exit code 2)."""
+
+
+class CatalogError(InsightsError):
+    """The KPI catalog is wrong; `problems` lists every problem found, each naming file, object and fix."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class KpiError(InsightsError):
+    """A KPI query cannot be answered as asked (unknown KPI, grain or dimension, bad setting)."""

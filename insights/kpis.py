@@ -1,0 +1,533 @@
+"""The KPI engine: catalog measures aggregated in one pass per table, KPIs as Σnumerator/Σdenominator.
+
+`compute_kpis(ws, scope, ...)` reads the canonical tables the viewer may see and returns KPIs in
+long format: `period` (Date, first day), one column per `by` dimension, `kpi`, `value`,
+`numerator`, `denominator` (Float64) and `n` (Int64, the records the value rests on).
+
+How it works, and why it is fast:
+
+* measures are grouped by their source (table, time column, spread); each source is scanned once,
+  reading only the columns its measures need, with the date range pushed into the scan, and
+  aggregated in ONE `group_by(period key, *by)` computing every measure (and every exact
+  quantile) of that source together; all sources are collected in parallel (`pl.collect_all`);
+* period keys are integers (see `insights.periods`);
+* a ratio is computed from the summed measures of each group, so it is Σnumerator/Σdenominator at
+  every grain, never an average of rates; quantiles are exact (from the raw values of the group);
+* a KPI whose measures come from several tables (cost per contact) joins the per-table aggregates
+  on (period, *by); if one of its tables cannot be split by a `by` dimension, the KPI is left out
+  of that query, and `explain(...)` says why.
+
+>>> from datetime import date
+>>> frame = compute_kpis(ws, scope, ["csat", "fcr"], grain="week", by=("vendor_id",),
+...                      start=date(2026, 1, 5), end=date(2026, 3, 29))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from functools import reduce
+from typing import Any, Mapping, Sequence
+
+import polars as pl
+
+from connectors.schema import TABLES
+from connectors.workspace import Scope, Workspace
+from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
+from insights.errors import KpiError
+from insights.periods import check_grain, date_key, key_step, key_to_date, period_key
+
+PERIOD = "__period"
+OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
+RESERVED = {"period", *OUTPUT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class KpiQueryNotes:
+    """What a query will return: the KPIs computed, and the ones left out with the reason."""
+
+    computed: tuple[str, ...]
+    omitted: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One scan + group_by: measures of one table sharing a time column (and spread / until)."""
+
+    table: str
+    time: str
+    spread: str | None = None
+    until: str | None = None  # set for open_at_period_end (its own pass)
+
+
+@dataclass
+class _Plan:
+    requested: list[str]
+    order: list[str]  # every KPI to compute (dependencies first)
+    omitted: dict[str, str]
+    formulas: dict[str, tuple[str | None, str | None, str | None]]  # kpi -> (numerator, denominator, n)
+    sources: dict[_Source, list[Measure]]
+    quantiles: dict[_Source, list[Kpi]]
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def compute_kpis(
+    ws: Workspace,
+    scope: Scope,
+    kpis: list[str] | None = None,
+    *,
+    grain: str = "week",
+    by: tuple[str, ...] = (),
+    start: date | None = None,
+    end: date | None = None,
+    catalog: Catalog | None = None,
+) -> pl.DataFrame:
+    """KPIs of the workspace as the viewer (`scope`) may see them, per period and `by` dimensions.
+
+    `kpis` None means every catalog KPI; `start`/`end` are inclusive dates; `grain` is one of
+    day, week (ISO, Monday start), month, quarter, year.
+    """
+    catalog = catalog or load_catalog()
+    plan = _plan(catalog, kpis, by, ws.config.settings)
+    tables = {s.table for s in plan.sources}
+    frames = {t: ws.scan(t, scope) for t in tables}
+    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
+    return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
+                               settings=ws.config.settings, site_tiers=tiers)
+
+
+def compute_from_frames(
+    frames: Mapping[str, pl.LazyFrame | pl.DataFrame],
+    kpis: Sequence[str] | None = None,
+    *,
+    grain: str = "week",
+    by: Sequence[str] = (),
+    start: date | None = None,
+    end: date | None = None,
+    catalog: Catalog | None = None,
+    settings: Mapping[str, Any] | None = None,
+    site_tiers: Mapping[str, str | None] | None = None,
+    scope: Scope | None = None,
+) -> pl.DataFrame:
+    """`compute_kpis` over in-memory (or lazily scanned) canonical frames, keyed by table name.
+
+    Frames may hold a subset of the canonical columns (the others count as empty); a table
+    absent from `frames` counts as empty. `scope` None means the frames already hold only what
+    the viewer may see; `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
+    `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
+    """
+    check_grain(grain)
+    if start and end and end < start:
+        raise KpiError(f"end {end} is before start {start}; swap --from and --to")
+    catalog = catalog or load_catalog()
+    by = tuple(by)
+    plan = _plan(catalog, kpis, by, settings)
+    lazies, names = [], []
+    for source, measures in plan.sources.items():
+        lf = _as_lazy(frames.get(source.table), source.table)
+        if scope is not None:
+            lf = lf.filter(scope.filter_expr(source.table))
+        build = _open_pass if source.until else _agg_pass
+        lazies.append(build(lf, source, measures, plan.quantiles.get(source, []), catalog, grain, by, start, end,
+                            dict(site_tiers or {})))
+        names.append(source)
+    results = dict(zip(names, pl.collect_all(lazies))) if lazies else {}
+    for source in list(results):
+        if source.until:
+            results[source] = _fill_backlog(results[source], source, plan.sources[source], grain, by, start, end)
+
+    keys = [PERIOD, *by]
+    per_kpi: dict[str, pl.DataFrame] = {}
+    for name in plan.order:
+        if name in plan.omitted:
+            continue
+        kpi = catalog.kpis[name]
+        if kpi.type == "derived":
+            per_kpi[name] = _derived_frame(kpi, per_kpi, catalog, keys)
+        else:
+            per_kpi[name] = _base_frame(kpi, plan, results, keys)
+    out = [
+        per_kpi[name].select(
+            key_to_date(pl.col(PERIOD), grain).alias("period"), *by, pl.lit(name).alias("kpi"),
+            pl.col("value").cast(pl.Float64), pl.col("numerator").cast(pl.Float64),
+            pl.col("denominator").cast(pl.Float64), pl.col("n").cast(pl.Int64),
+        ).sort(["period", *by], nulls_last=True)
+        for name in plan.requested
+        if name in per_kpi
+    ]
+    if not out:
+        return pl.DataFrame(schema=_output_schema(by))
+    return pl.concat([f.cast(_output_schema(by)) for f in out], how="vertical")
+
+
+def explain(kpis: Sequence[str] | None = None, *, by: Sequence[str] = (), catalog: Catalog | None = None) -> KpiQueryNotes:
+    """Which KPIs a query with these `by` dimensions returns, and why any are left out."""
+    plan = _plan(catalog or load_catalog(), kpis, tuple(by), None)
+    return KpiQueryNotes(tuple(k for k in plan.requested if k not in plan.omitted),
+                         {k: v for k, v in plan.omitted.items() if k in plan.requested})
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _output_schema(by: Sequence[str]) -> dict[str, pl.DataType]:
+    return {"period": pl.Date, **{d: pl.String for d in by}, "kpi": pl.String, "value": pl.Float64,
+            "numerator": pl.Float64, "denominator": pl.Float64, "n": pl.Int64}
+
+
+def _plan(catalog: Catalog, kpis: Sequence[str] | None, by: tuple[str, ...], settings: Mapping[str, Any] | None) -> _Plan:
+    requested = list(dict.fromkeys(kpis)) if kpis is not None else list(catalog.kpis)
+    unknown = [k for k in requested if k not in catalog.kpis]
+    if unknown:
+        raise KpiError(f"unknown KPI(s): {', '.join(unknown)}; known KPIs: {', '.join(catalog.kpis)}")
+    bad_dims = [d for d in by if d in RESERVED or not any(catalog.dimension_column(t, d) for t in TABLES)]
+    if bad_dims:
+        dims = sorted({d for t in TABLES for d in (*TABLES[t].columns, *catalog.aliases.get(t, {}))} | {"site_tier"})
+        raise KpiError(f"cannot split by {', '.join(bad_dims)}: no canonical table has that dimension; "
+                       f"use e.g. client_id, vendor_id, site_id, site_tier, channel, priority, queue, contact_reason "
+                       f"(all: {', '.join(dims)})")
+    if len(set(by)) != len(by):
+        raise KpiError(f"by lists a dimension twice: {', '.join(by)}")
+
+    order: list[str] = []
+
+    def add(name: str) -> None:
+        if name in order:
+            return
+        kpi = catalog.kpis[name]
+        if kpi.type == "derived":
+            for dep in derived_refs(kpi) + ([kpi.n] if kpi.n else []):
+                add(dep)
+        order.append(name)
+
+    for name in requested:
+        add(name)
+
+    omitted: dict[str, str] = {}
+    formulas: dict[str, tuple[str | None, str | None, str | None]] = {}
+    sources: dict[_Source, list[Measure]] = {}
+    quantiles: dict[_Source, list[Kpi]] = {}
+    for name in order:
+        kpi = catalog.kpis[name]
+        if kpi.type == "derived":
+            lost = [d for d in derived_refs(kpi) if d in omitted]
+            if lost:
+                omitted[name] = f"{name} is built from {lost[0]}, which is left out: {omitted[lost[0]]}"
+            continue
+        num, den = kpi.formula(settings) if kpi.type == "ratio" else (kpi.numerator, None)
+        n_expr = kpi.n or (den if kpi.type == "ratio" else (kpi.measure if kpi.type == "quantile" else num))
+        formulas[name] = (num, den, n_expr)
+        measures = [catalog.measures[m] for text in (num, den, n_expr, kpi.measure) if text for m in sql_refs(text)]
+        for m in measures:
+            missing = [d for d in by if catalog.dimension_column(m.table, d) is None]
+            if missing:
+                omitted[name] = (f"{name} cannot be split by {missing[0]}: its measure {m.name} comes from "
+                                 f"{m.table}, which has no {missing[0]} column")
+                break
+        if name in omitted:
+            continue
+        for m in measures:
+            src = _Source(m.table, m.time, m.spread, m.until if m.agg == "open_at_period_end" else None)
+            bucket = sources.setdefault(src, [])
+            if m not in bucket:
+                bucket.append(m)
+        if kpi.type == "quantile":
+            m = catalog.measures[kpi.measure or ""]
+            quantiles.setdefault(_Source(m.table, m.time, m.spread, None), []).append(kpi)
+    return _Plan(requested, order, omitted, formulas, sources, quantiles)
+
+
+# --------------------------------------------------------------------------- one pass per source
+
+
+def _as_lazy(frame: pl.LazyFrame | pl.DataFrame | None, table: str) -> pl.LazyFrame:
+    if frame is None:
+        return pl.LazyFrame(schema=TABLES[table].schema)
+    return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
+
+
+def _conform(lf: pl.LazyFrame, table: str, columns: Sequence[str]) -> pl.LazyFrame:
+    """Select `columns` with their canonical dtypes; absent columns become nulls."""
+    have = lf.collect_schema()
+    spec = TABLES[table].columns
+    exprs = []
+    for c in columns:
+        dtype = spec[c].dtype
+        if c not in have:
+            exprs.append(pl.lit(None, dtype=dtype).alias(c))
+        elif have[c] == dtype:
+            exprs.append(pl.col(c))
+        elif isinstance(dtype, pl.Datetime) and isinstance(have[c], pl.Datetime):
+            e = pl.col(c).dt.replace_time_zone("UTC") if have[c].time_zone is None else pl.col(c).dt.convert_time_zone("UTC")
+            exprs.append(e.dt.cast_time_unit("us").alias(c))
+        else:
+            exprs.append(pl.col(c).cast(dtype).alias(c))
+    return lf.select(exprs)
+
+
+def _derived_closure(names: Sequence[str], table: str, catalog: Catalog) -> list[DerivedColumn]:
+    """The derived columns `names` need, dependencies first."""
+    cols = catalog.columns.get(table, {})
+    out: list[DerivedColumn] = []
+
+    def visit(n: str) -> None:
+        if n in cols and cols[n] not in out:
+            for dep in cols[n].inputs:
+                visit(dep)
+            out.append(cols[n])
+
+    for n in names:
+        visit(n)
+    return out
+
+
+def _add_derived(lf: pl.LazyFrame, col: DerivedColumn) -> pl.LazyFrame:
+    """`lf` with the derived column added (an SQL expression, or a named window)."""
+    if col.expression is not None:
+        return lf.with_columns(pl.sql_expr(col.expression).alias(col.name))
+    p = col.params
+    if col.window == "next_within":
+        # a window per partition keeps the frame's order; at 10M rows it beats sorting the wide frame
+        part, order = pl.col(p["partition_by"]), pl.col(p["order_by"])
+        gap = order.shift(-1).over(p["partition_by"], order_by=p["order_by"]) - order
+        flag = pl.when(part.is_not_null()).then(gap <= timedelta(days=float(p["days"]))).otherwise(False)
+        return lf.with_columns(flag.fill_null(False).alias(col.name))
+    if col.window == "days_between":
+        days = (pl.col(p["end"]).cast(pl.Date) - pl.col(p["start"]).cast(pl.Date)).dt.total_days()
+        return lf.with_columns(days.alias(col.name))
+    raise KpiError(f"derived column '{col.name}': unknown window '{col.window}'")  # the catalog validator prevents it
+
+
+def _lookahead(cols: Sequence[DerivedColumn], time_col: str) -> timedelta:
+    """How far past `end` rows must be read so forward-looking windows see the whole window."""
+    days = [float(c.params["days"]) for c in cols if c.window == "next_within" and c.params["order_by"] == time_col]
+    return timedelta(days=max(days, default=0.0))
+
+
+def _bounds(dtype: pl.DataType, start: date | None, end: date | None, extra: timedelta = timedelta()) -> tuple[Any, Any]:
+    """Inclusive-start, exclusive-end literals for comparing a Date/Datetime column with [start, end]."""
+    if isinstance(dtype, pl.Datetime):
+        lo = datetime.combine(start, time(), tzinfo=timezone.utc) if start else None
+        hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=timezone.utc) + extra if end else None
+        return lo, hi
+    return start, (end + timedelta(days=1) + timedelta(days=extra.days)) if end else None
+
+
+def _range_filter(col: str, dtype: pl.DataType, start: date | None, end: date | None, extra: timedelta = timedelta()) -> pl.Expr:
+    lo, hi = _bounds(dtype, start, end, extra)
+    e = pl.col(col).is_not_null()
+    if lo is not None:
+        e = e & (pl.col(col) >= lo)
+    if hi is not None:
+        e = e & (pl.col(col) < hi)
+    return e
+
+
+def _dimension_exprs(table: str, by: Sequence[str], catalog: Catalog, tiers: dict[str, str | None]) -> list[pl.Expr]:
+    exprs = []
+    for d in by:
+        col = catalog.dimension_column(table, d)
+        if d == "site_tier":
+            exprs.append(pl.col("site_id").replace_strict(tiers, default=None, return_dtype=pl.String).alias(d))
+        else:
+            exprs.append(pl.col(col).cast(pl.String).alias(d))
+    return exprs
+
+
+def _base_columns(table: str, names: Sequence[str], by: Sequence[str], catalog: Catalog) -> tuple[list[str], list[DerivedColumn]]:
+    derived = _derived_closure(names, table, catalog)
+    derived_names = {c.name for c in derived}
+    wanted = list(names) + [i for c in derived for i in c.inputs] + [catalog.dimension_column(table, d) or "" for d in by]
+    base = [c for c in dict.fromkeys(wanted) if c and c not in derived_names and c in TABLES[table].columns]
+    return base, derived
+
+
+def _measure_value(m: Measure) -> pl.Expr | None:
+    if m.expression:
+        return pl.sql_expr(m.expression)
+    return pl.col(m.column) if m.column else None
+
+
+def _measure_filter(m: Measure) -> pl.Expr | None:
+    return pl.sql_expr(m.filter) if m.filter else None
+
+
+def _agg_expr(m: Measure, spread: bool) -> pl.Expr:
+    """The aggregation of one measure inside the source's group_by (filters are SQL: null is false)."""
+    f, v = _measure_filter(m), _measure_value(m)
+    cond = f
+    if m.agg == "count" and v is not None:
+        cond = v.is_not_null() if cond is None else (cond & v.is_not_null())
+    if m.agg == "count":
+        if spread:  # a line counts once in every period it overlaps
+            rows = pl.col("__row") if cond is None else pl.col("__row").filter(cond.fill_null(False))
+            return rows.n_unique().cast(pl.Float64).alias(m.name)
+        return (pl.len() if cond is None else cond.sum()).cast(pl.Float64).alias(m.name)
+    assert v is not None
+    if m.agg == "sum":
+        if spread:
+            v = v * pl.col("__w")
+        return (v if f is None else pl.when(f).then(v)).sum().cast(pl.Float64).alias(m.name)
+    # count_distinct
+    vals = v if f is None else v.filter(f.fill_null(False))
+    return vals.drop_nulls().n_unique().cast(pl.Float64).alias(m.name)
+
+
+def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
+    v, f = _measure_value(m), _measure_filter(m)
+    assert v is not None
+    vals = v if f is None else v.filter(f.fill_null(False))
+    return vals.cast(pl.Float64).quantile(float(kpi.quantile or 0.5), "linear").alias(f"__q:{kpi.name}")
+
+
+def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
+              grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None]) -> pl.LazyFrame:
+    """Scan → date range → derived columns → one group_by(period, *by) with every measure of the source."""
+    table = source.table
+    names = [c for m in measures for c in m.inputs]
+    base, derived = _base_columns(table, names, by, catalog)
+    lf = _conform(lf, table, base)
+    tdtype = TABLES[table].columns[source.time].dtype
+    if source.spread:
+        # rows cover [time, spread]: keep those overlapping the range, spread each over its days
+        lo, hi = _bounds(tdtype, start, end)
+        keep = pl.col(source.time).is_not_null()
+        if hi is not None:
+            keep = keep & (pl.col(source.time) < hi)
+        if lo is not None:
+            keep = keep & (pl.col(source.spread).fill_null(pl.col(source.time)) >= lo)
+        lf = lf.filter(keep)
+        for c in derived:
+            lf = _add_derived(lf, c)
+        lf = lf.with_row_index("__row")
+        first, last = pl.col(source.time).cast(pl.Date), pl.col(source.spread).fill_null(pl.col(source.time)).cast(pl.Date)
+        lf = (lf.with_columns(pl.date_ranges(first, last).alias("__day"))
+                .with_columns((1.0 / pl.col("__day").list.len()).alias("__w"))
+                .explode("__day")
+                .filter(_range_filter("__day", pl.Date, start, end)))
+        key = period_key(pl.col("__day"), grain, pl.Date)
+    else:
+        extra = _lookahead(derived, source.time)
+        lf = lf.filter(_range_filter(source.time, tdtype, start, end, extra))
+        for c in derived:
+            lf = _add_derived(lf, c)
+        if extra:
+            lf = lf.filter(_range_filter(source.time, tdtype, start, end))
+        key = period_key(pl.col(source.time), grain, tdtype)
+    aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
+    aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
+    return (lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers))
+              .group_by([PERIOD, *by]).agg(aggs))
+
+
+def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
+               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None]) -> pl.LazyFrame:
+    """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
+    (m,) = measures
+    table, until = source.table, source.until or ""
+    base, derived = _base_columns(table, list(m.inputs), by, catalog)
+    lf = _conform(lf, table, base)
+    tdtype = TABLES[table].columns[source.time].dtype
+    lf = lf.filter(_range_filter(source.time, tdtype, None, end))
+    for c in derived:
+        lf = _add_derived(lf, c)
+    if m.filter:
+        lf = lf.filter(pl.sql_expr(m.filter).fill_null(False))
+    lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers))
+    udtype = lf.collect_schema()[until]
+    opened = lf.select(period_key(pl.col(source.time), grain, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
+    closed = lf.filter(pl.col(until).is_not_null()).select(
+        period_key(pl.col(until), grain, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
+    events = pl.concat([opened, closed], how="vertical")
+    if start is not None:  # everything that happened before the range lands in its first period
+        events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, grain))).alias(PERIOD))
+    if end is not None:
+        events = events.filter(pl.col(PERIOD) <= date_key(end, grain))
+    return events.group_by([PERIOD, *by]).agg(pl.col("__delta").sum().alias("__delta"))
+
+
+def _fill_backlog(deltas: pl.DataFrame, source: _Source, measures: list[Measure], grain: str, by: Sequence[str],
+                  start: date | None, end: date | None) -> pl.DataFrame:
+    """Cumulate open/close events over every period (a level carries through quiet periods)."""
+    (m,) = measures
+    if deltas.height == 0:
+        return pl.DataFrame(schema={PERIOD: pl.Int32, **{d: pl.String for d in by}, m.name: pl.Float64})
+    lo = date_key(start, grain) if start else int(deltas[PERIOD].min())
+    hi = date_key(end, grain) if end else int(deltas[PERIOD].max())
+    keys = pl.DataFrame({PERIOD: pl.Series(range(lo, hi + 1, key_step(grain)), dtype=pl.Int32)})
+    combos = deltas.select(by).unique() if by else pl.DataFrame({"__all": [0]})
+    grid = combos.join(keys, how="cross")
+    if not by:
+        grid = grid.drop("__all")
+    filled = grid.join(deltas.with_columns(pl.col(PERIOD).cast(pl.Int32)), on=[PERIOD, *by], how="left", nulls_equal=True)
+    filled = filled.with_columns(pl.col("__delta").fill_null(0)).sort(PERIOD)
+    level = pl.col("__delta").cum_sum()
+    if by:
+        level = level.over(list(by))
+    return filled.select(PERIOD, *by, level.cast(pl.Float64).alias(m.name))
+
+
+# --------------------------------------------------------------------------- KPIs from aggregates
+
+
+def _join_all(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    return reduce(lambda a, b: a.join(b, on=keys, how="full", coalesce=True, nulls_equal=True), frames)
+
+
+def _safe_ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    return pl.when(den != 0).then(num / den).otherwise(None)
+
+
+def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    num, den, n_expr = plan.formulas[kpi.name]
+    names = list(dict.fromkeys(m for text in (num, den, n_expr, kpi.measure) if text for m in sql_refs(text)))
+    pieces, present = [], {}
+    for i, (source, measures) in enumerate(plan.sources.items()):
+        cols = [m.name for m in measures if m.name in names]
+        if kpi.type == "quantile" and any(k.name == kpi.name for k in plan.quantiles.get(source, [])):
+            cols.append(f"__q:{kpi.name}")
+        if cols:
+            flag = f"__has{i}"
+            present.update({c: flag for c in cols})
+            pieces.append(results[source].select(pl.col(PERIOD).cast(pl.Int32), *keys[1:], *cols,
+                                                 pl.lit(True).alias(flag)))
+    frame = _join_all(pieces, keys).with_columns(pl.col(names).fill_null(0.0))
+
+    def side(text: str) -> pl.Expr:
+        # a side none of whose tables has a row for this period/segment is unknown, not zero
+        # (no invoice for the week: cost unknown); a table with rows elsewhere counts as 0
+        flags = sorted({present[m] for m in sql_refs(text)})
+        return pl.when(pl.any_horizontal(pl.col(flags).is_not_null())).then(pl.sql_expr(text).cast(pl.Float64))
+
+    n = side(n_expr).fill_null(0).round().cast(pl.Int64) if n_expr else pl.lit(None, dtype=pl.Int64)
+    if kpi.type == "quantile":
+        value, numerator, denominator = pl.col(f"__q:{kpi.name}"), pl.lit(None), pl.lit(None)
+    elif kpi.type == "ratio":
+        numerator, denominator = side(num or ""), side(den or "")
+        value = _safe_ratio(numerator, denominator)
+    else:
+        numerator, denominator = side(num or ""), pl.lit(None)
+        value = numerator
+    return frame.select(*keys, value.alias("value"), numerator.alias("numerator"),
+                        denominator.alias("denominator"), n.alias("n"))
+
+
+def _derived_frame(kpi: Kpi, per_kpi: dict[str, pl.DataFrame], catalog: Catalog, keys: list[str]) -> pl.DataFrame:
+    deps = derived_refs(kpi)
+    n_from = kpi.n or deps[0]
+    pieces = [per_kpi[d].select(*keys, pl.col("value").alias(d)) for d in deps]
+    pieces.append(per_kpi[n_from].select(*keys, pl.col("n").alias("__n")))
+    frame = _join_all(pieces, keys)
+    simple = [d for d in deps if catalog.kpis[d].type == "simple"]
+    frame = frame.with_columns(pl.col(simple).fill_null(0.0), pl.col("__n").fill_null(0))
+    if kpi.expression:
+        value = pl.sql_expr(kpi.expression).cast(pl.Float64)
+        numerator, denominator = value, pl.lit(None, dtype=pl.Float64)
+    else:
+        numerator, denominator = pl.sql_expr(kpi.numerator or ""), pl.sql_expr(kpi.denominator or "")
+        value = _safe_ratio(numerator, denominator)
+    value = pl.when(value.is_finite()).then(value).otherwise(None)
+    return frame.select(*keys, value.alias("value"), numerator.alias("numerator"),
+                        denominator.alias("denominator"), pl.col("__n").alias("n"))
