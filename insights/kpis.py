@@ -332,7 +332,8 @@ def _dimension_exprs(table: str, by: Sequence[str], catalog: Catalog, tiers: dic
         if d == "site_tier":
             exprs.append(pl.col("site_id").replace_strict(tiers, default=None, return_dtype=pl.String).alias(d))
         else:
-            exprs.append(pl.col(col).cast(pl.String).alias(d))
+            # group on dictionary codes (much faster than strings); cast back after aggregating
+            exprs.append(pl.col(col).cast(pl.String).cast(pl.Categorical).alias(d))
     return exprs
 
 
@@ -419,7 +420,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
     aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
     aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
     return (lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers))
-              .group_by([PERIOD, *by]).agg(aggs))
+              .group_by([PERIOD, *by]).agg(aggs)
+              .with_columns(pl.col(d).cast(pl.String) for d in by))
 
 
 def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,

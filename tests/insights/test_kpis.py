@@ -155,6 +155,10 @@ CASES = [
          **tickets(t(ts(3, 4), handle_seconds=600.0), t(ts(3, 4), channel="messaging", handle_seconds=400.0),
                    t(ts(3, 4), channel="voice", handle_seconds=999.0), t(ts(3, 4)))},
         value=4800 / 14, n=14), id="aht"),  # (3000+800+600+400) / (10+2+1+1); voice ticket counted in intervals
+    pytest.param("ticket_handle_time", KpiCase(
+        tickets(t(ts(3, 4), handle_seconds=600.0), t(ts(3, 4), channel="voice", handle_seconds=300.0),
+                t(ts(3, 4))),
+        value=450, n=2), id="ticket_handle_time"),  # (600 + 300) / 2; the ticket without a handle time is not counted
     pytest.param("asa", KpiCase(
         intervals({"handled": 10, "wait_seconds": 200.0}, {"handled": 30, "wait_seconds": 1000.0},
                   {"handled": 5, "wait_seconds": 500.0, "direction": "outbound"}),
