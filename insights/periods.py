@@ -34,6 +34,10 @@ def check_grain(grain: str) -> None:
 
 
 def _as_date(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.Datetime) and dtype.time_zone in (None, "UTC"):
+        # integer floor division on the epoch: periods are UTC, and this skips time-zone machinery
+        per_day = {"ns": 86_400_000_000_000, "us": 86_400_000_000, "ms": 86_400_000}[dtype.time_unit or "us"]
+        return (expr.cast(pl.Int64) // per_day).cast(pl.Int32).cast(pl.Date)
     return expr.dt.date() if isinstance(dtype, pl.Datetime) else expr
 
 

@@ -1,0 +1,453 @@
+"""The sample operation: deterministic, valid, the shared tenants, and every planted story visible
+(and absent with stories=False), measured with plain polars on the written workspace."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import polars as pl
+import pytest
+
+from connectors.schema import TABLES, validate
+from connectors.workspace import Scope, Workspace
+from sample_data.generator import SampleSummary, generate
+from sample_data.operation import DEFAULT_END
+from sample_data.stories import STORIES, STORIES_BY_KEY, stories_markdown
+
+EVERYONE = Scope.everything()
+README = Path(__file__).resolve().parents[2] / "sample_data" / "README.md"
+STORY_RUN = dict(seed=7, weeks=52, scale=1.0)  # every story fits, with a baseline before the oldest
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def story_ws(tmp_path_factory) -> Workspace:
+    path = tmp_path_factory.mktemp("stories")
+    generate(path, **STORY_RUN, stories=True)
+    return Workspace.open(path)
+
+
+@pytest.fixture(scope="module")
+def null_ws(tmp_path_factory) -> Workspace:
+    path = tmp_path_factory.mktemp("null")
+    generate(path, **STORY_RUN, stories=False)
+    return Workspace.open(path)
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory) -> tuple[tuple[Workspace, SampleSummary], tuple[Workspace, SampleSummary]]:
+    out = []
+    for name in ("a", "b"):
+        path = tmp_path_factory.mktemp(f"small-{name}")
+        summary = generate(path, seed=3, weeks=16, scale=0.05)
+        out.append((Workspace.open(path), summary))
+    return out[0], out[1]
+
+
+# --------------------------------------------------------------------------- story measurements
+
+
+def weeks_ago(col: str) -> pl.Expr:
+    """Whole weeks between a row's date and the sample's latest week (0 = latest week)."""
+    return ((pl.lit(DEFAULT_END) - pl.col(col).cast(pl.Date)).dt.total_days() // 7).alias("k")
+
+
+def between(first: int, last: int) -> pl.Expr:
+    return pl.col("k").is_between(last, first)
+
+
+def tickets(ws: Workspace) -> pl.DataFrame:
+    return ws.read("tickets", EVERYONE).with_columns(weeks_ago("created_at"))
+
+
+def attainment(f: pl.DataFrame) -> float:
+    return f.select(pl.col("first_response_breached").not_().mean()).item()
+
+
+def sla_collapse(ws: Workspace) -> dict[str, float]:
+    """nw-manila acme email: first-response attainment and weekly volume, story weeks vs others."""
+    s = STORIES_BY_KEY["sla_collapse"]
+    w = s.effect("attainment").weeks
+    v = s.effect("volume").weeks
+    t = tickets(ws).filter(pl.col("client_id") == "acme", pl.col("site_id") == "nw-manila", pl.col("channel") == "email")
+    base = t.filter(pl.col("k").is_between(w[0] + 1, w[0] + 12))
+    weekly = t.group_by("k").len()
+    return {
+        "during": attainment(t.filter(between(*w))),
+        "baseline": attainment(base),
+        "volume_ratio": weekly.filter(between(*v))["len"].mean() / weekly.filter(pl.col("k").is_between(w[0] + 12, w[0] + 20))["len"].mean(),
+    }
+
+
+def csat_release(ws: Workspace) -> dict[str, float]:
+    """acme positive CSAT by reason: technical_issue vs the others, since the release vs the 8 weeks before."""
+    w = STORIES_BY_KEY["csat_release"].effect("csat").weeks
+    t = tickets(ws).filter(pl.col("client_id") == "acme", pl.col("csat_positive").is_not_null())
+    tech = pl.col("contact_reason") == "technical_issue"
+    def rate(f):
+        return f.select(pl.col("csat_positive").mean()).item()
+    before = t.filter(pl.col("k").is_between(w[0] + 1, w[0] + 8))
+    during = t.filter(between(*w))
+    return {"tech_delta": rate(during.filter(tech)) - rate(before.filter(tech)),
+            "other_delta": rate(during.filter(~tech)) - rate(before.filter(~tech))}
+
+
+def aht_new_cohort(ws: Workspace) -> dict[str, float]:
+    """Handle time of the sp-austin acme voice agents hired in the story's first week, once past nesting."""
+    s = STORIES_BY_KEY["aht_new_cohort"]
+    start = s.start()
+    roster = ws.read("staffing_roster", EVERYONE).filter(pl.col("site_id") == "sp-austin")
+    hires = roster.select("agent_id", "hire_date").unique()
+    cohort = hires.filter(pl.col("hire_date").is_between(start - timedelta(days=14), start + timedelta(days=14)))["agent_id"]
+    tenured = hires.filter(pl.col("hire_date") < start - timedelta(days=180))["agent_id"]
+    t = tickets(ws).filter(pl.col("site_id") == "sp-austin", pl.col("channel") == "voice", pl.col("client_id") == "acme",
+                           pl.col("k") <= 3)
+    c = t.filter(pl.col("agent_id").is_in(cohort.implode()))["handle_seconds"].mean()
+    o = t.filter(pl.col("agent_id").is_in(tenured.implode()))["handle_seconds"].mean()
+    return {"ratio": (c / o) if c is not None else 1.0, "cohort_agents": float(cohort.len())}
+
+
+def attrition_spike(ws: Workspace) -> dict[str, float]:
+    """sp-austin terminations per agent-day in the story weeks vs the rest of the history."""
+    w = STORIES_BY_KEY["attrition_spike"].effect("attrition").weeks
+    r = ws.read("staffing_roster", EVERYONE).filter(pl.col("site_id") == "sp-austin").with_columns(weeks_ago("date"))
+    def rate(f):
+        return (f["status"] == "terminated").sum() / f.height
+    inside, outside = r.filter(between(*w)), r.filter(~between(*w))
+    return {"ratio": rate(inside) / rate(outside), "terminations": float((inside["status"] == "terminated").sum())}
+
+
+def channel_mix_shift(ws: Workspace) -> dict[str, float]:
+    """acme first-response attainment overall and per channel, story weeks vs the 9 weeks before."""
+    w = STORIES_BY_KEY["channel_mix_shift"].effect("mix").weeks
+    t = tickets(ws).filter(pl.col("client_id") == "acme", pl.col("first_response_breached").is_not_null())
+    before, during = t.filter(pl.col("k").is_between(w[0] + 1, w[0] + 9)), t.filter(between(*w))
+    out = {"overall_delta": attainment(during) - attainment(before),
+           "chat_share_ratio": (during["channel"] == "chat").mean() / (before["channel"] == "chat").mean()}
+    for ch in ("email", "chat"):
+        out[f"{ch}_delta"] = attainment(during.filter(pl.col("channel") == ch)) - attainment(before.filter(pl.col("channel") == ch))
+    return out
+
+
+def minimum_shortfall(ws: Workspace) -> dict[str, float]:
+    """eastbay: shortfall lines inside / outside the story months, and cost per contact."""
+    s = STORIES_BY_KEY["minimum_shortfall"]
+    inv = ws.read("cost_invoices", EVERYONE).filter(pl.col("vendor_id") == "eastbay")
+    inside = pl.col("period_start").is_between(s.start() - timedelta(days=20), s.stop())
+    short = inv.filter(pl.col("billing_model") == "minimum_shortfall")
+    def cpc(f):
+        return f["amount"].sum() / f.filter(pl.col("billing_model") == "per_contact")["quantity"].sum()
+    full_inside = inv.filter(pl.col("period_start") >= s.start(), pl.col("period_end") <= s.stop())
+    before = inv.filter(pl.col("period_end") < s.start())
+    return {"shortfall_lines_inside": float(short.filter(inside).height),
+            "shortfall_lines_outside": float(short.filter(~inside).height),
+            "cpc_ratio": cpc(full_inside) / cpc(before) if before.height and full_inside.height else 1.0}
+
+
+def frt_drift(ws: Workspace) -> dict[str, float]:
+    """southpeak text first-response median: latest 4 weeks vs the 5 weeks before the drift began."""
+    w = STORIES_BY_KEY["frt_drift"].effect("frt_drift").weeks
+    t = tickets(ws).filter(pl.col("vendor_id") == "southpeak", pl.col("channel").is_in(["email", "messaging", "social"]))
+    def med(f):
+        return f["first_response_seconds"].median()
+    return {"ratio": med(t.filter(pl.col("k") <= 3)) / med(t.filter(pl.col("k").is_between(w[0] + 1, w[0] + 5)))}
+
+
+def repeat_rate(t: pl.DataFrame) -> pl.DataFrame:
+    """Flag tickets whose requester comes back (any channel) within 7 days."""
+    return (t.sort("requester_hash", "created_at")
+            .with_columns(nxt=pl.col("created_at").shift(-1).over("requester_hash"))
+            .with_columns(repeat=(pl.col("nxt") - pl.col("created_at")).dt.total_seconds().fill_null(10**9) <= 7 * 86400))
+
+
+def coaching_pilot(ws: Workspace) -> dict[str, float]:
+    """nw-bogota positive CSAT and 7-day repeat contacts: after the pilot vs 16 weeks before it."""
+    w = STORIES_BY_KEY["coaching_pilot"].effect("csat").weeks
+    t = repeat_rate(tickets(ws)).filter(pl.col("site_id") == "nw-bogota")
+    release = STORIES_BY_KEY["csat_release"].effect("csat").weeks[0]
+    after = t.filter(pl.col("k").is_between(release + 1, w[0] - 3))
+    before = t.filter(pl.col("k").is_between(w[0] + 3, w[0] + 18))
+    return {"csat_delta": after["csat_positive"].mean() - before["csat_positive"].mean(),
+            "repeat_ratio": after.filter(pl.col("k") >= 1)["repeat"].mean() / before["repeat"].mean()}
+
+
+
+
+def size(key: str, kind: str) -> float:
+    return STORIES_BY_KEY[key].effect(kind).size
+
+
+class StoryCase(NamedTuple):
+    measure: Callable[[Workspace], dict[str, float]]
+    visible: Callable[[dict[str, float]], bool]  # the planted change, most of its size
+    absent: Callable[[dict[str, float]], bool]  # the same measurement on the null case
+
+
+STORY_CASES = {
+    "sla_collapse": StoryCase(
+        sla_collapse,
+        lambda m: m["baseline"] - m["during"] >= 0.6 * (m["baseline"] - size("sla_collapse", "attainment"))
+        and m["volume_ratio"] >= 1 + 0.6 * size("sla_collapse", "volume"),
+        lambda m: abs(m["baseline"] - m["during"]) < 0.03 and m["volume_ratio"] < 1.25),
+    "csat_release": StoryCase(
+        csat_release,
+        lambda m: m["tech_delta"] <= 0.6 * size("csat_release", "csat") and abs(m["other_delta"]) < 0.04,
+        lambda m: abs(m["tech_delta"]) < 0.06),
+    "aht_new_cohort": StoryCase(
+        aht_new_cohort,
+        lambda m: m["ratio"] >= 1 + 0.6 * size("aht_new_cohort", "cohort_handle") and m["cohort_agents"] >= 3,
+        lambda m: m["ratio"] < 1.12),
+    "attrition_spike": StoryCase(
+        attrition_spike,
+        lambda m: m["ratio"] >= 1 + 0.5 * (size("attrition_spike", "attrition") - 1),
+        lambda m: m["ratio"] < 2.0),
+    "channel_mix_shift": StoryCase(
+        channel_mix_shift,
+        lambda m: m["overall_delta"] <= -0.01 and abs(m["email_delta"]) <= 0.01 and abs(m["chat_delta"]) <= 0.01
+        and m["chat_share_ratio"] <= 1 - 0.6 * size("channel_mix_shift", "mix"),
+        lambda m: abs(m["overall_delta"]) < 0.006 and m["chat_share_ratio"] > 0.9),
+    "minimum_shortfall": StoryCase(
+        minimum_shortfall,
+        lambda m: m["shortfall_lines_inside"] >= 2 and m["shortfall_lines_outside"] == 0 and m["cpc_ratio"] >= 1.05,
+        lambda m: m["shortfall_lines_inside"] + m["shortfall_lines_outside"] == 0),
+    "frt_drift": StoryCase(
+        frt_drift,
+        lambda m: m["ratio"] >= 1 + 0.6 * ((1 + size("frt_drift", "frt_drift")) ** 18 - 1),
+        lambda m: m["ratio"] < 1.08),
+    "coaching_pilot": StoryCase(
+        coaching_pilot,
+        lambda m: m["csat_delta"] >= 0.6 * size("coaching_pilot", "csat")
+        and m["repeat_ratio"] <= 1 + 0.6 * size("coaching_pilot", "repeat"),
+        lambda m: abs(m["csat_delta"]) < 0.035 and m["repeat_ratio"] > 0.85),
+}
+
+
+def test_every_declared_story_has_a_check():
+    assert set(STORY_CASES) == {s.key for s in STORIES}
+    assert len(STORIES) >= 8
+
+
+@pytest.mark.parametrize("key", [pytest.param(s.key, id=s.key) for s in STORIES])
+def test_story_is_visible_with_stories(story_ws, key):
+    case = STORY_CASES[key]
+    measured = case.measure(story_ws)
+    assert case.visible(measured), f"{key}: planted change not visible: {measured}"
+
+
+@pytest.mark.parametrize("key", [pytest.param(s.key, id=s.key) for s in STORIES])
+def test_story_is_absent_without_stories(null_ws, key):
+    case = STORY_CASES[key]
+    measured = case.measure(null_ws)
+    assert case.absent(measured), f"{key}: change present in the null case: {measured}"
+
+
+# --------------------------------------------------------------------------- the operation
+
+
+def _sorted(ws: Workspace, table: str) -> pl.DataFrame:
+    return ws.read(table, EVERYONE).sort(list(TABLES[table].primary_key))
+
+
+@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in TABLES])
+def test_two_runs_write_identical_tables(small_runs, table):
+    (ws_a, _), (ws_b, _) = small_runs
+    a, b = _sorted(ws_a, table), _sorted(ws_b, table)
+    assert a.height > 0
+    assert a.equals(b)
+
+
+def test_summary_counts_what_was_written(small_runs):
+    (ws, summary), _ = small_runs
+    assert summary.rows == ws.row_counts()
+    assert str(summary).splitlines()[0].startswith("tickets")
+    assert all(name in str(summary) for name in TABLES)
+
+
+@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in TABLES])
+def test_every_table_is_non_empty_and_valid(story_ws, table):
+    frame = story_ws.read(table, EVERYONE)
+    assert frame.height > 0
+    assert validate(frame, table) == []
+    assert frame["source_system"].unique().to_list() == ["sample"]
+    assert frame["source_instance"].unique().to_list() == ["seed-7"]
+
+
+def test_tenants_are_the_shared_tenant_list(story_ws):
+    cfg = story_ws.config
+    assert [(c["id"], c["name"]) for c in cfg.clients] == [("acme", "Acme Home"), ("globex", "Globex Travel")]
+    assert [v["id"] for v in cfg.vendors] == ["northwind", "southpeak", "eastbay", "in_house"]
+    assert [(s["id"], s["vendor"], s["tier"], s["timezone"]) for s in cfg.sites] == [
+        ("nw-manila", "northwind", "offshore", "Asia/Manila"),
+        ("nw-bogota", "northwind", "nearshore", "America/Bogota"),
+        ("sp-austin", "southpeak", "onshore", "America/Chicago"),
+        ("sp-krakow", "southpeak", "offshore", "Europe/Warsaw"),
+        ("eb-cebu", "eastbay", "offshore", "Asia/Manila"),
+        ("hq-denver", "in_house", "onshore", "America/Denver"),
+    ]
+    users = {u.name: (u.role, u.scope) for u in cfg.users}
+    assert users == {
+        "admin": ("admin", Scope.everything()),
+        "acme-manager": ("brand", Scope.of(["acme"], "*")),
+        "globex-manager": ("brand", Scope.of(["globex"], "*")),
+        "northwind-am": ("vendor", Scope.of("*", ["northwind"])),
+    }
+
+
+def test_every_row_uses_declared_tenants(story_ws):
+    cfg = story_ws.config
+    sites = {s["id"]: s["vendor"] for s in cfg.sites}
+    for table in ("tickets", "staffing_roster", "qa_evaluations", "contact_intervals", "cost_invoices"):
+        pairs = story_ws.read(table, EVERYONE).select("client_id", "vendor_id", "site_id").unique()
+        assert set(pairs["client_id"]) <= {"acme", "globex"}
+        assert all(sites[s] == v for s, v in pairs.select("site_id", "vendor_id").iter_rows())
+
+
+def test_requester_hashes_are_keyed_hex_never_raw_ids(story_ws):
+    hashes = story_ws.read("tickets", EVERYONE)["requester_hash"]
+    assert hashes.null_count() == 0
+    assert hashes.str.contains(r"^[0-9a-f]{16}$").all()
+    assert not hashes.str.contains(r"(?i)customer|acme|globex|@").any()
+
+
+def test_repeat_contacts_come_back_on_other_channels(story_ws):
+    t = story_ws.read("tickets", EVERYONE).sort("requester_hash", "created_at").with_columns(
+        gap=(pl.col("created_at").shift(-1).over("requester_hash") - pl.col("created_at")).dt.total_seconds(),
+        next_channel=pl.col("channel").shift(-1).over("requester_hash"),
+    )
+    repeats = t.filter(pl.col("gap") <= 7 * 86400)
+    assert 0.05 <= repeats.height / t.height <= 0.2
+    cross = (repeats["next_channel"] != repeats["channel"]).mean()
+    assert 0.25 <= cross <= 0.65
+
+
+def test_ticket_times_are_consistent(story_ws):
+    t = story_ws.read("tickets", EVERYONE)
+    fr = (t["first_response_at"] - t["created_at"]).dt.total_microseconds() / 1e6
+    assert ((fr - t["first_response_seconds"]).abs().drop_nulls() < 1).all()
+    assert (t["first_response_business_seconds"] <= t["first_response_seconds"] + 1e-6).drop_nulls().all()
+    solved = t.filter(pl.col("status").is_in(["solved", "closed"]))
+    assert solved["resolved_at"].null_count() == 0
+    still_open = t.filter(~pl.col("status").is_in(["solved", "closed"]))
+    assert still_open.height > 0 and still_open["resolved_at"].null_count() == still_open.height
+    assert still_open["created_at"].min().date() >= DEFAULT_END - timedelta(days=21)
+    assert (t["updated_at"] <= t["ingested_at"]).all()
+
+
+def test_ticket_targets_come_from_sla_targets(story_ws):
+    t = story_ws.read("tickets", EVERYONE).filter(pl.col("channel") == "email", pl.col("priority") == "normal",
+                                                  pl.col("client_id") == "acme")
+    targets = story_ws.read("sla_targets", EVERYONE).filter(pl.col("target_id") == "acme-first_response-email-normal")
+    assert targets.height == 2  # renegotiated mid-history
+    for row in targets.iter_rows(named=True):
+        end = row["effective_to"] or DEFAULT_END
+        in_force = t.filter(pl.col("created_at").dt.date().is_between(row["effective_from"] + timedelta(days=1), end - timedelta(days=1)))
+        assert in_force["first_response_target_seconds"].unique().to_list() == [row["threshold_seconds"]]
+        breached = in_force["first_response_seconds"] > row["threshold_seconds"]
+        assert (breached == in_force["first_response_breached"]).drop_nulls().all()
+
+
+def test_sla_metrics_are_kpi_names(story_ws):
+    metrics = set(story_ws.read("sla_targets", EVERYONE)["metric"])
+    assert metrics == {"sla_first_response", "sla_resolution", "service_level", "csat"}
+
+
+def test_csat_answered_on_a_fifth_of_solved_tickets(story_ws):
+    solved = story_ws.read("tickets", EVERYONE).filter(pl.col("status").is_in(["solved", "closed"]))
+    rate = solved["csat_raw"].is_not_null().mean()
+    assert 0.15 <= rate <= 0.25
+    raw = set(solved["csat_raw"].drop_nulls())
+    assert raw == {"good", "bad", "1", "2", "3", "4", "5"}
+
+
+def test_roster_holds_cohorts_nesting_and_realistic_attrition(story_ws):
+    r = story_ws.read("staffing_roster", EVERYONE)
+    assert 300 <= r["agent_id"].n_unique() <= 700
+    assert set(r["status"]) == {"nesting", "active", "terminated"}
+    nesting = r.filter(pl.col("status") == "nesting")
+    assert ((nesting["date"] - nesting["hire_date"]).dt.total_days() < 28).all()
+    terms = r.filter(pl.col("status") == "terminated")
+    assert set(terms["termination_type"]) == {"voluntary", "involuntary"}
+    headcount = r.group_by("date").agg(pl.col("agent_id").n_unique())["agent_id"].mean() * 7 / 5
+    monthly = terms.height / headcount / (STORY_RUN["weeks"] / 4.345)
+    assert 0.025 <= monthly <= 0.06
+
+
+def test_intervals_follow_the_voice_and_chat_tickets(story_ws):
+    iv = story_ws.read("contact_intervals", EVERYONE)
+    t = story_ws.read("tickets", EVERYONE).filter(pl.col("channel").is_in(["voice", "chat"]),
+                                                  pl.col("first_response_at").is_not_null())
+    assert iv["handled"].sum() == t.height
+    assert (iv["offered"] == iv["handled"] + iv["abandoned"]).all()
+    assert (iv["short_abandoned"] <= iv["abandoned_within_sl"]).all()
+    assert set(iv.group_by("channel").agg(pl.col("sl_threshold_seconds").first()).iter_rows()) == {("voice", 20.0), ("chat", 60.0)}
+    local = iv.with_columns(local=pl.col("interval_start").dt.convert_time_zone("America/New_York")).filter(pl.col("client_id") == "acme")
+    by_slot = local.group_by(pl.col("local").dt.weekday().alias("dow"), pl.col("local").dt.hour().alias("hour")).agg(pl.col("offered").sum())
+    peak = by_slot.sort("offered", descending=True).row(0, named=True)
+    assert peak["dow"] == 1 and 8 <= peak["hour"] <= 15  # Monday, during the day
+
+
+def test_qa_samples_a_few_percent_with_calibrated_evaluators(story_ws):
+    qa = story_ws.read("qa_evaluations", EVERYONE)
+    handled = story_ws.read("tickets", EVERYONE)["agent_id"].is_not_null().sum()
+    assert 0.02 <= qa.height / handled <= 0.04
+    assert (qa["passed"] == ((qa["score"] / qa["max_score"] >= 0.8) & ~qa["auto_fail"])).all()
+    assert 0.002 <= qa["auto_fail"].mean() <= 0.03
+    assert qa.filter(pl.col("auto_fail"))["auto_fail_reason"].null_count() == 0
+    by_evaluator = qa.filter(~pl.col("auto_fail")).group_by("evaluator_id").agg(pl.col("section_empathy").mean())
+    assert by_evaluator["section_empathy"].max() - by_evaluator["section_empathy"].min() > 0.04
+
+
+def test_invoices_bill_vendors_not_in_house(story_ws):
+    inv = story_ws.read("cost_invoices", EVERYONE)
+    assert "in_house" not in set(inv["vendor_id"])
+    assert {"per_hour", "per_contact"} <= set(inv["billing_model"])
+    assert (inv.filter(pl.col("billing_model") == "credit")["amount"] < 0).all()
+    per_contact = inv.filter(pl.col("billing_model") == "per_contact")
+    assert ((per_contact["quantity"] * per_contact["unit_rate"] - per_contact["amount"]).abs() < 0.01).all()
+
+
+def test_events_hold_the_calendar_and_the_story_events(story_ws, null_ws):
+    events = story_ws.read("events", EVERYONE)
+    holidays = events.filter(pl.col("kind") == "holiday")
+    assert holidays.height > 0 and holidays["client_id"].null_count() == holidays.height
+    assert {"holiday", "launch", "promotion", "outage", "release", "pilot", "vendor_change"} <= set(events["kind"])
+    pilot = events.filter(pl.col("kind") == "pilot").row(0, named=True)
+    assert pilot["end_date"] > pilot["start_date"]
+    assert not {"release", "pilot", "vendor_change"} & set(null_ws.read("events", EVERYONE)["kind"])
+
+
+def test_readme_documents_every_story_from_the_definitions():
+    text = README.read_text(encoding="utf-8")
+    assert stories_markdown() in text
+    for story in STORIES:
+        assert f"`{story.key}`" in text
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    pytest.param(dict(weeks=0), "weeks must be >= 1", id="no-weeks"),
+    pytest.param(dict(scale=0.0), "scale > 0", id="no-scale"),
+])
+def test_bad_arguments_are_refused(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        generate(tmp_path / "ws", **kwargs)
+    assert not (tmp_path / "ws").exists()
+
+
+def test_rerunning_into_the_same_folder_changes_nothing(tmp_path):
+    first = generate(tmp_path, seed=5, weeks=4, scale=0.05)
+    before = {p: p.stat().st_mtime_ns for p in (tmp_path / "tables").rglob("*.parquet")}
+    second = generate(tmp_path, seed=5, weeks=4, scale=0.05)
+    assert second.rows == first.rows
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "tables").rglob("*.parquet")} == before
+
+
+def test_story_kpis_and_target_metrics_are_catalog_kpis(story_ws):
+    catalog = Path(__file__).resolve().parents[2] / "insights" / "catalog" / "kpis.toml"
+    names = {k["name"] for k in tomllib.loads(catalog.read_text(encoding="utf-8"))["kpi"]}
+    assert {s.kpi for s in STORIES} <= names
+    assert set(story_ws.read("sla_targets", EVERYONE)["metric"]) <= names
