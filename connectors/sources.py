@@ -1,0 +1,293 @@
+"""Sources from bpo.toml: `[[source]]` tables checked (every problem at once) and turned into Sources.
+
+```toml
+[[source]]
+name = "acme-zendesk"
+kind = "zendesk"                 # zendesk | freshdesk | sql   (files: use `bpo-insights import`)
+subdomain = "acme"               # or base_url = "http://127.0.0.1:8123"
+email = "ops@acme.example"
+token_env = "ACME_ZENDESK_TOKEN" # the secret stays in the environment
+start = "2025-01-01"             # first sync's start
+client = "acme"                  # tenant keys of its rows ...
+vendor = "northwind"
+site = "nw-manila"               # optional when the vendor has one site
+[[source.tenants]]               # ... or rules by group / brand / tag / queue (first match wins)
+group = "360001"
+vendor = "southpeak"
+site = "sp-austin"
+```
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import polars as pl
+
+from connectors.base import Source, to_utc
+from connectors.errors import ConfigError
+from connectors.workspace import Config, Workspace
+
+API_KINDS = ("zendesk", "freshdesk")
+KINDS = (*API_KINDS, "sql")
+COMMON_KEYS = {"name", "kind", "client", "vendor", "site", "tenants", "start", "lookback_minutes", "batch_rows",
+               "page_size", "max_retries", "retry_budget", "backoff_seconds", "timeout_seconds", "max_wait_seconds"}
+KIND_KEYS: dict[str, set[str]] = {
+    "zendesk": {"subdomain", "base_url", "email", "token_env"},
+    "freshdesk": {"domain", "subdomain", "base_url", "token_env", "max_page"},
+    "sql": {"url", "password_env", "preset", "table", "query", "cursor_column", "id_column", "columns", "schema",
+            "table_prefix", "timezone", "system"},
+}
+MATCH_KEYS = ("group", "brand", "tag", "queue")
+TENANT_KEYS = ("client", "vendor", "site")
+DEFAULT_LOOKBACK_MINUTES = 10
+DEFAULT_BATCH_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class TenantRules:
+    """Tenant keys for a source's rows: source-level defaults, overridden by the first matching rule."""
+
+    default: dict[str, str | None]
+    rules: tuple[tuple[dict[str, str], dict[str, str | None]], ...] = ()
+
+    def assign(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add client_id, vendor_id, site_id (null where nothing applies: the engine rejects those rows)."""
+        out = []
+        for key in TENANT_KEYS:
+            e = pl.lit(self.default.get(key), pl.String)
+            for match, tenant in reversed(self.rules):
+                if tenant.get(key) is None:
+                    continue
+                cond = pl.lit(True)
+                for mk, mv in match.items():
+                    cond = cond & _match_expr(frame, mk, mv)
+                e = pl.when(cond).then(pl.lit(tenant[key], pl.String)).otherwise(e)
+            out.append(e.alias(f"{key}_id"))
+        return frame.with_columns(out)
+
+
+def _match_expr(frame: pl.DataFrame, key: str, value: str) -> pl.Expr:
+    col = {"group": "_group", "brand": "_brand", "tag": "_tags", "queue": "queue"}[key]
+    if col not in frame.columns:
+        return pl.lit(False)
+    if key == "tag":
+        return pl.col(col).fill_null("").str.split(" ").list.contains(value)
+    return (pl.col(col) == value).fill_null(False)
+
+
+@dataclass
+class SourceSpec:
+    """A checked `[[source]]`: everything needed to open the source and run the engine over it."""
+
+    name: str
+    kind: str
+    settings: dict[str, Any]
+    tenants: TenantRules
+    start: datetime
+    lookback: timedelta
+    batch_rows: int
+    secrets: list[str] = field(default_factory=list)
+    _hasher: Callable[[str], str] | None = None
+
+    def open(self) -> Source:
+        """Build the Source; reads the secret from the environment now (missing → ConfigError, exit 2)."""
+        if self.kind in API_KINDS:
+            return self._open_api()
+        from connectors.sql import open_sql_source
+
+        password = self._secret("password_env") if self.settings.get("password_env") else None
+        return open_sql_source(self.name, self.settings, password=password, batch_rows=self.batch_rows)
+
+    def _secret(self, key: str) -> str:
+        env = self.settings[key]
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{self.name}: the environment variable ${env} is not set; export it with the "
+                              f"{'API token' if key == 'token_env' else 'database password'} (never put it in bpo.toml)")
+        self.secrets.append(value)
+        return value
+
+    def _open_api(self) -> Source:
+        from connectors import freshdesk, zendesk
+        from connectors.http import HttpClient, RetryPolicy
+
+        module = {"zendesk": zendesk, "freshdesk": freshdesk}[self.kind]
+        token = self._secret("token_env")
+        auth = module.auth_header(self.settings, token)
+        self.secrets.append(auth.split(" ", 1)[1])
+        s = self.settings
+        policy = RetryPolicy(
+            attempts=int(s.get("max_retries", 5)) + 1, budget=int(s.get("retry_budget", 60)),
+            backoff=float(s.get("backoff_seconds", 0.5)), timeout=float(s.get("timeout_seconds", 30)),
+            max_wait=float(s.get("max_wait_seconds", 300)))
+        client = HttpClient(module.base_url(s), self.name, s["token_env"], headers={"Authorization": auth},
+                            policy=policy, secrets=tuple(self.secrets))
+        page_size = int(s["page_size"]) if s.get("page_size") else None
+        if self.kind == "freshdesk":
+            return freshdesk.Freshdesk(self.name, client, page_size=page_size,
+                                       max_page=int(s.get("max_page", freshdesk.MAX_PAGE)))
+        return zendesk.Zendesk(self.name, client, page_size=page_size)
+
+    def hasher(self, ws: Workspace) -> Callable[[str], str]:
+        """The workspace's keyed requester hash."""
+        if self._hasher is None:
+            from connectors.hashing import hash_value, workspace_key
+
+            key = workspace_key(ws.path)
+            self._hasher = lambda v: hash_value(v, key)
+        return self._hasher
+
+    def scrub(self, text: str) -> str:
+        """Remove every secret this source read from a message."""
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "***")
+        return text
+
+
+def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:
+    """The checked sources to sync (all API/SQL ones, or the one named); every problem in one ConfigError."""
+    cfg = ws.config
+    entries = cfg.sources
+    names = [e.get("name") for e in entries]
+    if name is not None:
+        entries = [e for e in entries if e.get("name") == name]
+        if not entries:
+            known = ", ".join(n for n in names if n) or "none"
+            raise ConfigError(f"{ws.path / 'bpo.toml'}: no [[source]] named '{name}' (declared: {known})")
+        if entries[0].get("kind") == "files":
+            raise ConfigError(f"source '{name}' is of kind 'files': load it with 'bpo-insights import'")
+    else:
+        entries = [e for e in entries if e.get("kind") != "files"]
+    problems: list[str] = []
+    dupes = {n for n in names if n and names.count(n) > 1}
+    for d in sorted(dupes):
+        problems.append(f"[[source]] '{d}' is declared {names.count(d)} times; names must be unique")
+    specs = []
+    for i, entry in enumerate(entries):
+        spec = _check(cfg, entry, i, problems)
+        if spec is not None:
+            specs.append(spec)
+    if problems:
+        raise ConfigError(f"{ws.path / 'bpo.toml'}: " + "; ".join(problems))
+    return specs
+
+
+def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | None:
+    name = e.get("name")
+    where = f"[[source]] '{name}'" if name else f"[[source]] #{i + 1}"
+    n0 = len(problems)
+    if not name:
+        problems.append(f"{where}: 'name' is missing")
+    kind = e.get("kind")
+    if kind not in KINDS:
+        problems.append(f"{where}: kind '{kind}' is not one of {', '.join(KINDS)}" if kind else
+                        f"{where}: 'kind' is missing (one of {', '.join(KINDS)})")
+        return None
+    unknown = sorted(set(e) - COMMON_KEYS - KIND_KEYS[kind])
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(unknown)} for kind '{kind}' "
+                        f"(allowed: {', '.join(sorted(COMMON_KEYS | KIND_KEYS[kind]))})")
+    if kind in API_KINDS and not e.get("token_env"):
+        problems.append(f"{where}: 'token_env' is missing: name the environment variable holding the API token")
+    if kind == "zendesk" and not (e.get("subdomain") or e.get("base_url")):
+        problems.append(f"{where}: set 'subdomain' (acme for acme.zendesk.com) or 'base_url'")
+    if kind == "freshdesk" and not (e.get("domain") or e.get("subdomain") or e.get("base_url")):
+        problems.append(f"{where}: set 'domain' (acme.freshdesk.com) or 'base_url'")
+    if kind == "sql":
+        if not e.get("url"):
+            problems.append(f"{where}: 'url' is missing (a SQLAlchemy URL such as postgresql+psycopg://user@host/db)")
+        elif ":" in str(e["url"]).split("@")[0].split("//")[-1]:
+            problems.append(f"{where}: 'url' holds a password; remove it and set password_env to the variable holding it")
+        if not (e.get("preset") or e.get("table") or e.get("query")):
+            problems.append(f"{where}: set 'preset' (chatwoot, zammad, osticket, freescout) or 'table'/'query'")
+        if e.get("preset"):
+            from connectors.sql import preset_names
+
+            if e["preset"] not in preset_names():
+                problems.append(f"{where}: preset '{e['preset']}' is not one of {', '.join(preset_names())}")
+        for key in ("timezone",):
+            if e.get(key):
+                try:
+                    from zoneinfo import ZoneInfo
+
+                    ZoneInfo(e[key])
+                except Exception:  # noqa: BLE001 - any failure means "not a zone"
+                    problems.append(f"{where}: timezone '{e[key]}' is not an IANA zone (e.g. Europe/Warsaw)")
+    start = datetime.now(timezone.utc) - timedelta(days=365)
+    if e.get("start") is not None:
+        try:
+            start = to_utc(e["start"])
+        except (TypeError, ValueError):
+            problems.append(f"{where}: start '{e['start']}' is not a date (YYYY-MM-DD or an ISO timestamp)")
+    numbers = {"lookback_minutes": DEFAULT_LOOKBACK_MINUTES, "batch_rows": DEFAULT_BATCH_ROWS}
+    values = {}
+    for key, default in numbers.items():
+        v = e.get(key, default)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or v < (1 if key == "batch_rows" else 0):
+            problems.append(f"{where}: '{key}' must be a non-negative number, got {v!r}")
+            v = default
+        values[key] = v
+    tenants = _tenants(cfg, e, where, problems)
+    if len(problems) > n0:
+        return None
+    return SourceSpec(name=name, kind=kind, settings=dict(e), tenants=tenants, start=start,
+                      lookback=timedelta(minutes=values["lookback_minutes"]), batch_rows=int(values["batch_rows"]))
+
+
+def _tenants(cfg: Config, e: dict, where: str, problems: list[str]) -> TenantRules:
+    known = {"client": {c.get("id") for c in cfg.clients}, "vendor": {v.get("id") for v in cfg.vendors},
+             "site": {s.get("id") for s in cfg.sites}}
+
+    def check(t: dict[str, Any], at: str) -> dict[str, str | None]:
+        out: dict[str, str | None] = {k: (str(t[k]) if t.get(k) is not None else None) for k in TENANT_KEYS}
+        for k, v in out.items():
+            if v is not None and known[k] and v not in known[k]:
+                problems.append(f"{at}: {k} '{v}' is not a [[{k}]] id of bpo.toml ({', '.join(sorted(known[k]))})")
+        return out
+
+    default = check(e, where)
+    raw_rules = e.get("tenants") or []
+    if isinstance(raw_rules, dict):
+        raw_rules = [raw_rules]
+    rules = []
+    for j, r in enumerate(raw_rules):
+        at = f"{where} tenants rule #{j + 1}"
+        if not isinstance(r, dict):
+            problems.append(f"{at}: must be a table with one of {', '.join(MATCH_KEYS)} and client/vendor/site")
+            continue
+        match = {k: str(r[k]) for k in MATCH_KEYS if r.get(k) is not None}
+        extra = sorted(set(r) - set(MATCH_KEYS) - set(TENANT_KEYS))
+        if extra:
+            problems.append(f"{at}: unknown key(s) {', '.join(extra)} (match on {', '.join(MATCH_KEYS)}; "
+                            f"set {', '.join(TENANT_KEYS)})")
+        if not match:
+            problems.append(f"{at}: give one of {', '.join(MATCH_KEYS)} to match rows on")
+        tenant = check(r, at)
+        _default_site(cfg, tenant, default)
+        rules.append((match, tenant))
+    _default_site(cfg, default, None)
+    if not raw_rules:
+        missing = [k for k in TENANT_KEYS if default[k] is None]
+        if missing:
+            hint = ""
+            if "site" in missing and default.get("vendor"):
+                sites = [s.get("id") for s in cfg.sites if s.get("vendor") == default["vendor"]]
+                hint = f" (vendor '{default['vendor']}' has sites {', '.join(sites)})" if sites else ""
+            problems.append(f"{where}: set {', '.join(missing)} for its rows{hint}, or add [[source.tenants]] rules")
+    return TenantRules(default, tuple(rules))
+
+
+def _default_site(cfg: Config, tenant: dict[str, str | None], fallback: dict[str, str | None] | None) -> None:
+    """A vendor with exactly one site in bpo.toml needs no explicit site."""
+    if tenant.get("site") is not None:
+        return
+    vendor = tenant.get("vendor") or (fallback or {}).get("vendor")
+    sites = [s.get("id") for s in cfg.sites if s.get("vendor") == vendor]
+    if len(sites) == 1 and (fallback is None or tenant.get("vendor") is not None):
+        tenant["site"] = sites[0]

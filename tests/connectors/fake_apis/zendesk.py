@@ -1,0 +1,118 @@
+"""Fake Zendesk: the cursor-based incremental ticket export with sideloaded metric sets.
+
+Tickets are ordered by (generated_timestamp, id); `start_time` selects generated_timestamp >=
+start_time; `after_cursor` encodes the last position; `end_of_stream` is true on the last page.
+With `duplicate_across_pages`, each page repeats the previous page's last ticket, as the real
+export may.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .server import FakeApi, Reply, basic
+
+T0 = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
+PATH = "/api/v2/incremental/tickets/cursor.json"
+CHANNELS = ("email", "web", "chat", "voice", "native_messaging")
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+
+
+def iso(d: datetime) -> str:
+    return d.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class FakeZendesk(FakeApi):
+    def __init__(self, *, email: str, token: str, tickets: int = 0, delay: float = 0.0,
+                 duplicate_across_pages: bool = False) -> None:
+        super().__init__(delay=delay)
+        self.auth = basic(f"{email}/token", token)
+        self.tickets: dict[int, dict] = {}
+        self.metrics: dict[int, dict] = {}
+        self.clock = T0
+        self.duplicate_across_pages = duplicate_across_pages
+        for i in range(1, tickets + 1):
+            self.add(i)
+
+    def authorized(self, header: str) -> bool:
+        return header == self.auth
+
+    def _tick(self) -> datetime:
+        self.clock += timedelta(seconds=30)
+        return self.clock
+
+    def add(self, i: int, **overrides: Any) -> dict:
+        """A ticket in the documented shape (see shared/reference/zendesk_incremental_tickets_cursor.json)."""
+        with self.lock:
+            now = self._tick()
+            t = {
+                "id": i, "url": f"https://acme.zendesk.com/api/v2/tickets/{i}.json", "external_id": None,
+                "via": {"channel": CHANNELS[i % len(CHANNELS)]}, "created_at": iso(now), "updated_at": iso(now),
+                "generated_timestamp": int(now.timestamp()), "type": "question", "subject": f"secret subject {i}",
+                "raw_subject": f"secret subject {i}", "description": "customer wrote something private",
+                "priority": ("low", "normal", "high", "urgent")[i % 4], "status": STATUSES[i % len(STATUSES)],
+                "recipient": "support@acme.example", "requester_id": 9_000_000 + i, "submitter_id": 9_000_000 + i,
+                "assignee_id": 500 + i % 7, "organization_id": 509974, "group_id": 360001 if i % 3 else 360002,
+                "brand_id": 77, "tags": ["vip", f"t{i % 5}"] if i % 2 else [], "custom_fields": [],
+                "satisfaction_rating": {"score": "good" if i % 4 else "bad", "id": i} if i % 2 else {"score": "offered"},
+                "has_incidents": False, "is_public": True, "due_at": None,
+            }
+            t.update(overrides)
+            self.tickets[i] = t
+            self.metrics[i] = {
+                "id": 10_000 + i, "ticket_id": i, "group_stations": 1 + i % 3, "assignee_stations": 1, "reopens": i % 2,
+                "replies": 1 + i % 4, "solved_at": iso(now + timedelta(hours=2)) if t["status"] in ("solved", "closed") else None,
+                "reply_time_in_minutes": {"calendar": 10 + i % 50, "business": 5 + i % 20},
+                "first_resolution_time_in_minutes": {"calendar": 120, "business": 60},
+                "full_resolution_time_in_minutes": {"calendar": 120 + i % 30, "business": 60 + i % 30},
+                "created_at": iso(now), "updated_at": iso(now),
+            }
+            return t
+
+    def update(self, i: int, **changes: Any) -> dict:
+        """A late update: the ticket moves to the end of the export with a new updated_at."""
+        with self.lock:
+            now = self._tick()
+            t = self.tickets[i]
+            t.update(changes)
+            t["updated_at"] = iso(now)
+            t["generated_timestamp"] = int(now.timestamp())
+            return t
+
+    def delete(self, i: int) -> None:
+        """Deleted tickets stay in the export with status "deleted"."""
+        self.update(i, status="deleted")
+
+    def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
+        if path != PATH:
+            return Reply(404, {"error": "InvalidEndpoint", "description": "Not found"}, {})
+        per_page = min(int(query.get("per_page", ["1000"])[0]), 1000)
+        order = sorted(self.tickets.values(), key=lambda t: (t["generated_timestamp"], t["id"]))
+        if "cursor" in query:
+            ts, tid = base64.b64decode(query["cursor"][0]).decode().split("|")
+            pos = (int(ts), int(tid))
+            rest = [t for t in order if (t["generated_timestamp"], t["id"]) > pos]
+            prev = [t for t in order if (t["generated_timestamp"], t["id"]) == pos]
+        elif "start_time" in query:
+            start = int(query["start_time"][0])
+            rest = [t for t in order if t["generated_timestamp"] >= start]
+            prev = []
+        else:
+            return Reply(400, {"error": "InvalidPaginationParameter", "description": "start_time or cursor is required"}, {})
+        page = rest[:per_page]
+        if self.duplicate_across_pages and prev:
+            page = prev + page
+        last = page[-1] if page else (prev[-1] if prev else None)
+        cursor = base64.b64encode(f"{last['generated_timestamp']}|{last['id']}".encode()).decode() if last else \
+            base64.b64encode(f"{query.get('start_time', ['0'])[0]}|0".encode()).decode()
+        data = {
+            "tickets": [dict(t) for t in page],
+            "after_cursor": cursor, "after_url": f"https://acme.zendesk.com{PATH}?cursor={cursor}",
+            "before_cursor": None, "before_url": None,
+            "end_of_stream": len(rest) <= per_page,
+        }
+        if "metric_sets" in query.get("include", [""])[0]:
+            data["metric_sets"] = [self.metrics[t["id"]] for t in page if t["id"] in self.metrics]
+        return Reply(200, data, {})
