@@ -124,16 +124,21 @@ def compute_from_frames(
     catalog = catalog or load_catalog()
     by = tuple(by)
     plan = _plan(catalog, kpis, by, settings)
-    lazies, names = [], []
-    for source, measures in plan.sources.items():
+    def build(source: _Source, packed: bool) -> pl.LazyFrame:
         lf = _as_lazy(frames.get(source.table), source.table)
         if scope is not None:
             lf = lf.filter(scope.filter_expr(source.table))
-        build = _open_pass if source.until else _agg_pass
-        lazies.append(build(lf, source, measures, plan.quantiles.get(source, []), catalog, grain, by, start, end,
-                            dict(site_tiers or {})))
-        names.append(source)
-    results = dict(zip(names, pl.collect_all(lazies))) if lazies else {}
+        if source.table == "tickets" and "status" in lf.collect_schema():
+            lf = lf.filter(pl.col("status").fill_null("") != "deleted")  # kept for lineage, never counted
+        step = _open_pass if source.until else _agg_pass
+        return step(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start, end,
+                    dict(site_tiers or {}), packed)
+
+    packed = 0 < len(by) <= MAX_PACKED_DIMS
+    names = list(plan.sources)
+    results = dict(zip(names, pl.collect_all([build(s, packed) for s in names]))) if names else {}
+    if packed and not _codes_fit(by):  # a dimension with ~1M distinct values: group on the columns instead
+        results = dict(zip(names, pl.collect_all([build(s, False) for s in names])))
     for source in list(results):
         if source.until:
             results[source] = _fill_backlog(results[source], source, plan.sources[source], grain, by, start, end)
@@ -325,16 +330,45 @@ def _range_filter(col: str, dtype: pl.DataType, start: date | None, end: date | 
     return e
 
 
-def _dimension_exprs(table: str, by: Sequence[str], catalog: Catalog, tiers: dict[str, str | None]) -> list[pl.Expr]:
+def _dimension_exprs(table: str, by: Sequence[str], catalog: Catalog, tiers: dict[str, str | None],
+                     *, coded: bool = False) -> list[pl.Expr]:
+    """The `by` columns as strings, or (coded) as categoricals of one named category set per dimension."""
     exprs = []
     for d in by:
         col = catalog.dimension_column(table, d)
         if d == "site_tier":
-            exprs.append(pl.col("site_id").replace_strict(tiers, default=None, return_dtype=pl.String).alias(d))
+            e = pl.col("site_id").replace_strict(tiers, default=None, return_dtype=pl.String)
         else:
-            # group on dictionary codes (much faster than strings); cast back after aggregating
-            exprs.append(pl.col(col).cast(pl.String).cast(pl.Categorical).alias(d))
+            e = pl.col(col).cast(pl.String)
+        exprs.append((e.cast(pl.Categorical(_dim_categories(d))) if coded else e).alias(d))
     return exprs
+
+
+# Grouping on one packed Int64 key (period, dimension codes) is 2-3x faster than hashing several
+# columns.  Codes come from one named category set per dimension, so they stay small (the number
+# of distinct values seen for that dimension); `_codes_fit` checks that after the fact.
+CODE_BITS = 20
+NULL_CODE = (1 << CODE_BITS) - 1
+MAX_PACKED_DIMS = 2
+
+
+def _dim_categories(dim: str) -> pl.Categories:
+    return pl.Categories(f"bpo-insights-dim-{dim}")
+
+
+def _codes_fit(by: Sequence[str]) -> bool:
+    return all(_dim_categories(d).to_series().len() < NULL_CODE for d in by)
+
+
+def _packed_group_by(lf: pl.LazyFrame, by: Sequence[str], aggs: list[pl.Expr]) -> pl.LazyFrame:
+    key = pl.col(PERIOD).cast(pl.Int64) * (1 << (CODE_BITS * len(by)))
+    for i, d in enumerate(by):
+        code = pl.col(d).to_physical().cast(pl.Int64).fill_null(NULL_CODE)
+        key = key + code * (1 << (CODE_BITS * (len(by) - 1 - i)))
+    return (lf.with_columns(key.alias("__key"))
+              .group_by("__key").agg(pl.col(PERIOD).first(), *[pl.col(d).first() for d in by], *aggs)
+              .drop("__key")
+              .with_columns(pl.col(d).cast(pl.String) for d in by))
 
 
 def _base_columns(table: str, names: Sequence[str], by: Sequence[str], catalog: Catalog) -> tuple[list[str], list[DerivedColumn]]:
@@ -384,7 +418,8 @@ def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
 
 
 def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
-              grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None]) -> pl.LazyFrame:
+              grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
+              packed: bool = False) -> pl.LazyFrame:
     """Scan → date range → derived columns → one group_by(period, *by) with every measure of the source."""
     table = source.table
     names = [c for m in measures for c in m.inputs]
@@ -419,13 +454,15 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         key = period_key(pl.col(source.time), grain, tdtype)
     aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
     aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
-    return (lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers))
-              .group_by([PERIOD, *by]).agg(aggs)
-              .with_columns(pl.col(d).cast(pl.String) for d in by))
+    lf = lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers, coded=packed))
+    if packed:
+        return _packed_group_by(lf, by, aggs)
+    return lf.group_by([PERIOD, *by]).agg(aggs)
 
 
 def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
-               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None]) -> pl.LazyFrame:
+               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
+               packed: bool = False) -> pl.LazyFrame:
     """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
     (m,) = measures
     table, until = source.table, source.until or ""

@@ -465,3 +465,9 @@ def test_output_contract_columns_and_types(ws: Workspace) -> None:
     assert out.schema == pl.Schema({"period": pl.Date, "client_id": pl.String, "vendor_id": pl.String, "kpi": pl.String,
                                     "value": pl.Float64, "numerator": pl.Float64, "denominator": pl.Float64, "n": pl.Int64})
     assert out.select("client_id", "value").sort("client_id").rows() == [("acme", 0.75), ("globex", 0.0)]
+
+
+def test_deleted_tickets_are_never_counted() -> None:
+    frames = tickets(t(ts(3, 4)), t(ts(3, 4), status="deleted"), t(ts(3, 4), status="solved"))
+    out = compute_from_frames(frames, ["tickets_created"])
+    assert out["value"].to_list() == [2.0]
