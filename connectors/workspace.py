@@ -443,6 +443,11 @@ class Workspace:
         with self.engine.connect() as con:
             return con.execute(sa.select(sync_state.c.cursor).where(sync_state.c.source == source, sync_state.c.stream == stream)).scalar()
 
+    def cursors(self) -> list[dict]:
+        """Every saved sync cursor: source, stream, cursor, updated_at."""
+        with self.engine.connect() as con:
+            return [dict(r) for r in con.execute(sa.select(sync_state).order_by(sync_state.c.source, sync_state.c.stream)).mappings()]
+
     def set_cursor(self, source: str, stream: str, cursor: str) -> None:
         with self.engine.begin() as con:
             n = con.execute(sync_state.update().where(sync_state.c.source == source, sync_state.c.stream == stream)

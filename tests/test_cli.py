@@ -1,0 +1,73 @@
+"""The command line is a contract: commands, output formats and exit codes (DESIGN §7)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from insights.cli import main
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "ws"
+    assert main(["sample", "--out", str(out), "--weeks", "12", "--scale", "0.03"]) == 0
+    return out
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "insights.cli", *args], capture_output=True, text=True)
+
+
+def test_sample_writes_a_workspace_with_every_table(ws, capsys):
+    assert (ws / "bpo.toml").exists()
+    assert main(["status", "--workspace", str(ws)]) == 0
+    out = capsys.readouterr().out
+    for table in ("tickets", "contact_intervals", "qa_evaluations", "staffing_roster", "cost_invoices", "sla_targets", "events"):
+        assert table in out
+
+
+def test_kpis_as_json_are_ratios_of_sums_with_their_n(ws, capsys):
+    assert main(["kpis", "--workspace", str(ws), "--kpi", "csat,tickets_created", "--by", "vendor_id", "--grain", "month",
+                 "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    csat = [r for r in rows if r["kpi"] == "csat" and r["denominator"]]
+    assert csat and all(0 <= r["value"] <= 1 and r["n"] == r["denominator"] for r in csat)
+    assert {r["vendor_id"] for r in rows} <= {"northwind", "southpeak", "eastbay", "in_house"}
+
+
+def test_kpis_to_parquet_and_narrowed_to_one_client(ws, tmp_path):
+    out = tmp_path / "k.parquet"
+    assert main(["kpis", "--workspace", str(ws), "--kpi", "tickets_created", "--by", "client_id", "--client", "acme",
+                 "--format", "parquet", "--out", str(out)]) == 0
+    assert pl.read_parquet(out)["client_id"].unique().to_list() == ["acme"]
+
+
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        pytest.param(["kpis", "--kpi", "happiness"], 2, "unknown KPI\\(s\\): happiness", id="unknown-kpi"),
+        pytest.param(["kpis", "--by", "weather"], 2, "cannot split by weather", id="unknown-dimension"),
+        pytest.param(["kpis", "--from", "2026-13-01"], 2, "is not a date; use YYYY-MM-DD", id="bad-date"),
+        pytest.param(["kpis", "--format", "parquet"], 2, "--format parquet needs --out FILE", id="parquet-needs-a-file"),
+        pytest.param(["import", "missing.csv", "--preset", "zendesk"], 2, "missing.csv", id="missing-file"),
+        pytest.param(["import", "x.csv"], 2, "exactly one of --preset NAME or --mapping FILE", id="import-needs-a-layout"),
+        pytest.param(["dashboard", "--user", "mallory"], 2, "user 'mallory' is not declared", id="unknown-viewer"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message_that_says_what_to_do(ws, args, code, message):
+    res = run(*args[:1], "--workspace", str(ws), *args[1:])
+    assert res.returncode == code, res.stderr
+    assert re.search(message, res.stderr), res.stderr
+
+
+def test_a_missing_workspace_says_how_to_create_one(tmp_path):
+    res = run("status", "--workspace", str(tmp_path / "nowhere"))
+    assert res.returncode == 2
+    assert "bpo-insights sample --out" in res.stderr
