@@ -1,0 +1,117 @@
+"""Reusable pieces of screen: KPI tiles, notices, the insight list, the access-denied page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts
+from dashboard.access import Denied
+from insights.review import Insight, Notice, Tile
+
+TILES_PER_ROW = 4
+# plain words for record codes (underscores would read as Markdown emphasis)
+TEST_NAMES = {"target_miss": "target miss", "wilson_95": "Wilson 95% interval"}
+TILE_CSS = """
+<style>
+.bpo-tile {border:1px solid #E3E3E3; border-left:6px solid var(--bpo-status); border-radius:6px;
+           padding:10px 12px; margin-bottom:10px; background:#FFFFFF; min-height:150px}
+.bpo-tile-label {font-size:0.85rem; color:#444; font-weight:600}
+.bpo-tile-value {font-size:1.9rem; font-weight:700; color:#111; line-height:1.3}
+.bpo-tile-cmp {font-size:0.82rem; color:#333; line-height:1.45}
+.bpo-tile-status {font-size:0.75rem; color:#555; margin-top:4px}
+</style>
+"""
+
+
+def denied_page(denied: Denied) -> None:
+    """The only thing shown to a viewer who is not let in: why, and how to start properly."""
+    st.title("Access denied")
+    st.error(denied.reason)
+    st.markdown("Start the dashboard with a viewer declared in `bpo.toml`:")
+    st.code("bpo-insights dashboard --workspace DIR --user admin", language="bash")
+    st.caption("or set BPO_USER (and BPO_WORKSPACE) before `streamlit run dashboard/app.py`.")
+
+
+def _comparison(delta: float | None, text: str, what: str, direction: str) -> str:
+    colour = charts.delta_colour(delta, direction)
+    arrow = charts.arrow(delta)
+    return (f'<div class="bpo-tile-cmp"><span style="color:{colour}">{arrow} {escape(text)}</span> '
+            f'{escape(what)}</div>')
+
+
+def tile_html(tile: Tile) -> str:
+    """One tile as HTML: label, value, the three comparisons with arrows, status word and n."""
+    colour = charts.status_colour(tile.status)
+    target_cmp = (_comparison(tile.vs_target, tile.formatted_vs_target, f"vs target {tile.formatted_target}",
+                              tile.direction) if tile.target is not None
+                  else '<div class="bpo-tile-cmp">no target set</div>')
+    volume = " · low volume" if tile.low_volume else ""
+    count = f"n = {tile.n:,}{volume}" if tile.value is not None else "no data this week"
+    return (
+        f'<div class="bpo-tile" data-kpi="{escape(tile.kpi)}" data-status="{tile.status}" '
+        f'style="--bpo-status:{colour}">'
+        f'<div class="bpo-tile-label">{escape(tile.label)}</div>'
+        f'<div class="bpo-tile-value" data-kpi="{escape(tile.kpi)}">{escape(tile.formatted)}</div>'
+        + _comparison(tile.vs_last_week, tile.formatted_vs_last_week, "vs last week", tile.direction)
+        + _comparison(tile.vs_last_year, tile.formatted_vs_last_year, "vs last year", tile.direction)
+        + target_cmp
+        + f'<div class="bpo-tile-status" style="color:{colour}">● {charts.STATUS_WORDS[tile.status]}'
+        f'<span style="color:#555"> · {count}</span></div></div>'
+    )
+
+
+def kpi_tiles(tiles: Sequence[Tile], per_row: int = TILES_PER_ROW) -> None:
+    """The tiles in rows of `per_row`."""
+    st.markdown(TILE_CSS, unsafe_allow_html=True)
+    for i in range(0, len(tiles), per_row):
+        for col, tile in zip(st.columns(per_row), tiles[i:i + per_row]):
+            col.markdown(tile_html(tile), unsafe_allow_html=True)
+
+
+def notices(items: Sequence[Notice]) -> None:
+    """Data-quality notices, warnings first."""
+    for n in sorted(items, key=lambda n: n.severity != "warning"):
+        (st.warning if n.severity == "warning" else st.info)(n.message, icon="⚠️" if n.severity == "warning" else "ℹ️")
+
+
+def insight_list(items: Sequence[Insight]) -> None:
+    """Each insight as what happened / what it means / what to do, with its evidence."""
+    if not items:
+        st.caption("No insights this week: every KPI with a target met it.")
+        return
+    for i, ins in enumerate(items, 1):
+        with st.container(border=True):
+            st.markdown(f"**{i}. {ins.headline}**")
+            st.markdown(f"*What it means:* {ins.meaning}")
+            st.markdown(f"*What to do:* {ins.action.text} (owner: {ins.action.owner}; "
+                        f"verify with `{ins.action.verify_kpi}` next week)")
+            st.caption(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence} · n = {ins.n:,}"
+                       + (f" · {TEST_NAMES.get(ins.test, ins.test)}" if ins.test else ""))
+
+
+def _age(delta_hours: float | None) -> str:
+    if delta_hours is None:
+        return "never"
+    if delta_hours < 1:
+        return "within the hour"
+    if delta_hours < 48:
+        return f"{delta_hours:.0f} h ago"
+    return f"{delta_hours / 24:.0f} days ago"
+
+
+def table_summary_frame(summary: pl.DataFrame, now: datetime) -> pl.DataFrame:
+    """The store summary as people read it: rows, first and last day, and how fresh each table is."""
+    hours = [None if t is None else (now - t).total_seconds() / 3600 for t in summary["last_ingested"].to_list()]
+    return summary.select(
+        pl.col("table"),
+        pl.col("rows"),
+        pl.col("first").str.slice(0, 10).alias("first day"),
+        pl.col("last").str.slice(0, 10).alias("last day"),
+        pl.col("last_ingested").dt.strftime("%Y-%m-%d %H:%M UTC").alias("last imported"),
+        pl.Series("freshness", [_age(h) for h in hours], dtype=pl.String),
+    )

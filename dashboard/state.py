@@ -1,0 +1,109 @@
+"""The view's filters and their round trip through the URL (a copied link reproduces the view)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+from datetime import date, timedelta
+
+DIMENSIONS = ("client", "vendor", "site", "channel")
+
+
+def monday(d: date) -> date:
+    """The Monday of the week holding `d`."""
+    return d - timedelta(days=d.weekday())
+
+
+def week_label(week: date) -> str:
+    """ISO week text, e.g. 2025-W10."""
+    y, w, _ = week.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def parse_week(text: str | None) -> date | None:
+    """'2025-W10' or a date inside the week -> that week's Monday; anything else -> None."""
+    if not text:
+        return None
+    t = text.strip().upper()
+    try:
+        if "-W" in t:
+            y, w = t.split("-W")
+            return date.fromisocalendar(int(y), int(w), 1)
+        return monday(date.fromisoformat(t))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The view: one value (or None: all) per dimension, and the review week (None: the latest)."""
+
+    client: str | None = None
+    vendor: str | None = None
+    site: str | None = None
+    channel: str | None = None
+    week: date | None = None
+
+    @classmethod
+    def from_query(cls, params: Mapping[str, str | Sequence[str]]) -> "Filters":
+        """Read the URL's query parameters; unknown keys are ignored, blanks mean 'all'."""
+        def one(key: str) -> str | None:
+            v = params.get(key)
+            if isinstance(v, (list, tuple)):
+                v = v[-1] if v else None
+            return (v.strip() or None) if isinstance(v, str) else None
+        return cls(**{d: one(d) for d in DIMENSIONS}, week=parse_week(one("week")))
+
+    def to_query(self) -> dict[str, str]:
+        """The query parameters that reproduce this view (only the dimensions that are set)."""
+        out = {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d)}
+        if self.week:
+            out["week"] = week_label(self.week)
+        return out
+
+    def dimensions(self) -> dict[str, str]:
+        """The set dimension filters, as given to `build_review(filters=...)`."""
+        return {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d)}
+
+    def restricted_to(self, options: Mapping[str, Sequence[str]]) -> tuple["Filters", list[str]]:
+        """Drop every value not among the viewer's options; returns the filters and what was dropped."""
+        dropped = []
+        kept = self
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in options and value is not None and value not in options[f.name]:
+                dropped.append(f"{f.name} '{value}'")
+                kept = replace(kept, **{f.name: None})
+        return kept, dropped
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page needs: the workspace, the viewer, the filters in force, the data version."""
+
+    ws: Any
+    viewer: Any
+    filters: Filters
+    version: tuple
+
+
+CONTEXT_KEY = "_bpo_context"
+
+
+def set_context(ctx: Context) -> None:
+    """Hand the entry script's context to the page it runs."""
+    import streamlit as st
+
+    st.session_state[CONTEXT_KEY] = ctx
+
+
+def context() -> Context:
+    """The context the entry script set for this run (pages never resolve access themselves)."""
+    import streamlit as st
+
+    ctx = st.session_state.get(CONTEXT_KEY)
+    if ctx is None:
+        st.error("Open the dashboard through its entry page (dashboard/app.py).")
+        st.stop()
+    return ctx

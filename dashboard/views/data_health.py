@@ -1,0 +1,38 @@
+"""Data health: what the store holds for this viewer, how fresh it is, and what imports rejected."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from dashboard import components, data, state
+
+ctx = state.context()
+st.title("Data health")
+
+summary = data.table_summary(ctx.ws, ctx.viewer.scope, ctx.version)
+st.subheader("Tables")
+st.caption("Rows you may see per canonical table, their date span and when they were last imported.")
+st.dataframe(components.table_summary_frame(summary, datetime.now(timezone.utc)), hide_index=True, width="stretch",
+             column_config={"rows": st.column_config.NumberColumn("rows", format="localized")})
+empty = summary.filter(summary["rows"] == 0)["table"].to_list()
+if empty:
+    st.info(f"No rows yet in: {', '.join(empty)}. Import a file (`bpo-insights import`) or add a source.")
+
+st.subheader("Import log")
+if ctx.viewer.role != "admin":
+    # the log names files and sources of every client: only workspace admins read it
+    st.caption("The import log and rejected rows are shown to workspace admins.")
+else:
+    history = data.import_history(ctx.ws)
+    if history.is_empty():
+        st.caption("No imports recorded yet.")
+    else:
+        st.dataframe(history.drop("content_hash"), hide_index=True, width="stretch")
+    st.subheader("Rejected rows")
+    rejected = data.rejected(ctx.ws)
+    if rejected.is_empty():
+        st.caption("No rejected rows.")
+    else:
+        st.dataframe(rejected, hide_index=True, width="stretch")

@@ -1,0 +1,31 @@
+"""Weekly review: the KPI tiles, the trend charts, then the insights (the meeting's page)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import streamlit as st
+
+from dashboard import charts, components, data, state
+
+CHARTS_PER_ROW = 2
+
+ctx = state.context()
+f = ctx.filters
+review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
+
+st.title("Weekly review")
+st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
+           f"({state.week_label(review.week)}) · " + (" · ".join(f"{k}: {v}" for k, v in review.filters.items())
+                                                      or "all work in your view"))
+components.notices(review.notices)
+if review.has_data:
+    components.kpi_tiles(review.tiles)
+    st.subheader("Last 12 months")
+    tiles = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
+    for i in range(0, len(tiles), CHARTS_PER_ROW):
+        for col, tile in zip(st.columns(CHARTS_PER_ROW), tiles[i:i + CHARTS_PER_ROW]):
+            fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target)
+            col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
+    st.subheader("Insights")
+    components.insight_list(review.insights)

@@ -1,0 +1,566 @@
+"""The review: the one object pages, exports and the CLI read (DESIGN §2).
+
+`build_review(ws, scope, week=..., filters=...)` computes, for the viewer's scope narrowed by the
+filters, the KPI tiles of the `weekly_review` preset (value, vs last week, vs the same ISO week
+last year, vs target), each KPI's weekly series (52 weeks with the prior-year line and the
+effective-dated target), the insights (for now: target misses with a Wilson interval) and the
+data-quality notices.  Everything on screen comes from here, already formatted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import polars as pl
+
+from connectors.errors import BpoError
+from connectors.workspace import Scope, Workspace
+
+PRESET = "weekly_review"
+SERIES_WEEKS = 52
+Z95 = 1.959963984540054
+# filter name -> canonical column it narrows rows on (client and vendor narrow the Scope instead)
+ROW_FILTERS = {"site": "site_id", "channel": "channel"}
+SCOPE_FILTERS = ("client", "vendor")
+FILTERS = SCOPE_FILTERS + tuple(ROW_FILTERS)
+# tables whose rows the view's date span and dimension choices come from
+ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start"}
+# an SLA target row binds only the aggregate whose filters match every dimension it names
+TARGET_DIMENSIONS = {"vendor_id": "vendor", "site_id": "site", "channel": "channel", "priority": None, "queue": None}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+Status = Literal["good", "bad", "neutral"]
+
+
+class ReviewError(BpoError):
+    """A review was asked for with filters it does not know."""
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One KPI tile: this week's value and its three comparisons, formatted for display."""
+
+    kpi: str
+    label: str
+    value: float | None
+    formatted: str
+    n: int
+    vs_last_week: float | None
+    vs_last_year: float | None
+    vs_target: float | None
+    target: float | None
+    direction: str
+    status: Status
+    unit: str
+    format: str
+    formatted_vs_last_week: str
+    formatted_vs_last_year: str
+    formatted_vs_target: str
+    formatted_target: str
+    low_volume: bool = False
+
+
+@dataclass(frozen=True)
+class Action:
+    """What to do about an insight, who owns it, and the KPI that will show whether it worked."""
+
+    text: str
+    owner: str
+    verify_kpi: str
+
+
+@dataclass(frozen=True)
+class Insight:
+    """An insight record with the DESIGN §6 fields (those a detector cannot fill honestly are None)."""
+
+    id: str
+    type: str
+    kpi: str
+    segment: dict[str, str]
+    period_start: date
+    period_end: date
+    observed: float
+    expected: float
+    baseline: str
+    delta: float
+    unit: str
+    ci: tuple[float, float] | None
+    n: int
+    test: str | None
+    p_value: float | None
+    q_value: float | None
+    impact: dict[str, Any] | None
+    confidence: Literal["high", "low"]
+    score: float
+    headline: str
+    meaning: str
+    action: Action
+    drivers: tuple = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of DESIGN §6 (`period` as {start, end}, `ci` as [lo, hi])."""
+        d = asdict(self)
+        d["period"] = {"start": d.pop("period_start").isoformat(), "end": d.pop("period_end").isoformat()}
+        d["ci"] = list(self.ci) if self.ci else None
+        d["drivers"] = list(self.drivers)
+        return d
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A data-quality notice, shown before any insight."""
+
+    kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ"]
+    message: str
+    severity: Literal["warning", "info"] = "warning"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Review:
+    """The week under review for one scope and set of filters; every number the pages show."""
+
+    week: date
+    scope_key: str
+    filters: dict[str, str]
+    tiles: tuple[Tile, ...]
+    insights: tuple[Insight, ...]
+    notices: tuple[Notice, ...]
+    weeks: tuple[date, ...]
+    series_frames: Mapping[str, pl.DataFrame] = field(default_factory=dict, repr=False)
+    targets: Mapping[str, float | None] = field(default_factory=dict, repr=False)
+
+    @property
+    def week_end(self) -> date:
+        return self.week + timedelta(days=6)
+
+    @property
+    def has_data(self) -> bool:
+        return not any(n.kind == "no_data" for n in self.notices)
+
+    def tile(self, kpi: str) -> Tile:
+        """The tile of `kpi` (KeyError naming the preset's KPIs otherwise)."""
+        for t in self.tiles:
+            if t.kpi == kpi:
+                return t
+        raise KeyError(f"no tile '{kpi}' in this review; tiles: {', '.join(t.kpi for t in self.tiles)}")
+
+    def series(self, kpi: str) -> pl.DataFrame:
+        """Weekly frame of `kpi`: period, value, n, prior_year (same ISO week a year earlier), target."""
+        try:
+            return self.series_frames[kpi]
+        except KeyError:
+            raise KeyError(f"no series '{kpi}' in this review; series: {', '.join(self.series_frames)}") from None
+
+    def target(self, kpi: str) -> float | None:
+        """The target in force in the review week (SLA targets first, else the catalog default)."""
+        return self.targets.get(kpi)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _duration(seconds: float) -> str:
+    s = round(abs(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return "{}m {:02d}s".format(*divmod(s, 60))
+    if s < 86400:
+        m = round(s / 60)
+        return "{}h {:02d}m".format(*divmod(m, 60))
+    return f"{abs(seconds) / 86400:.1f}d"
+
+
+def format_value(value: float | None, unit: str, fmt: str) -> str:
+    """A KPI value as people read it: '91.2%', '4m 12s', '1,204'; '–' when there is none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if unit == "seconds":
+        return _duration(value)
+    try:
+        return format(value, fmt or ",.2f")
+    except ValueError:
+        return f"{value:,.2f}"
+
+
+def format_delta(delta: float | None, unit: str, fmt: str) -> str:
+    """A change with its sign: '+1.2 pts' for percentages, '−3m 05s' for durations; '–' when none."""
+    if delta is None or math.isnan(delta):
+        return "–"
+    sign = "+" if delta > 0 else "−" if delta < 0 else "±"
+    if unit == "percent":
+        return f"{sign}{abs(delta) * 100:.1f} pts"
+    if unit == "seconds":
+        return f"{sign}{_duration(delta)}"
+    return f"{sign}{format_value(abs(delta), unit, fmt)}"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def wilson_interval(successes: float, trials: float, z: float = Z95) -> tuple[float, float] | None:
+    """Wilson score interval of a proportion (95 % by default); None without trials."""
+    if trials <= 0 or successes < 0 or successes > trials:
+        return None
+    p = successes / trials
+    denom = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+# --------------------------------------------------------------------------- calendar helpers
+
+
+def monday(d: date) -> date:
+    """The Monday of the week holding `d`."""
+    return d - timedelta(days=d.weekday())
+
+
+def same_week_last_year(week: date) -> date | None:
+    """The Monday of the same ISO week one year earlier (None when that year has no week 53)."""
+    y, w, _ = week.isocalendar()
+    try:
+        return date.fromisocalendar(y - 1, w, 1)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- the view's rows
+
+
+def _check_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
+    filters = {k: v for k, v in dict(filters or {}).items() if v not in (None, "", [])}
+    unknown = sorted(set(filters) - set(FILTERS))
+    if unknown:
+        raise ReviewError(f"unknown review filter(s): {', '.join(unknown)}; use {', '.join(FILTERS)}")
+    return {k: str(filters[k]) for k in FILTERS if k in filters}
+
+
+def effective_scope(scope: Scope, filters: Mapping[str, str]) -> Scope:
+    """The viewer's scope narrowed by the client/vendor filters (a filter can never widen it)."""
+    return scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
+
+
+def _rows(ws: Workspace, table: str, scope: Scope, filters: Mapping[str, str]) -> pl.LazyFrame:
+    lf = ws.scan(table, scope)
+    for name, column in ROW_FILTERS.items():
+        if name in filters:
+            lf = lf.filter(pl.col(column) == filters[name])
+    return lf
+
+
+def activity_days(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.Series:
+    """Distinct UTC dates with activity (tickets or queue intervals) in the view, sorted."""
+    filters = _check_filters(filters)
+    eff = effective_scope(scope, filters)
+    days = [
+        _rows(ws, t, eff, filters).select(pl.col(c).dt.date().alias("day")).unique()
+        for t, c in ACTIVITY_TABLES.items()
+    ]
+    return pl.concat(days).collect().get_column("day").drop_nulls().unique().sort()
+
+
+def available_weeks(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> tuple[date, ...]:
+    """Complete weeks (Monday..Sunday reached by the data) in the view, newest first."""
+    return _complete_weeks(activity_days(ws, scope, filters))
+
+
+def _complete_weeks(days: pl.Series) -> tuple[date, ...]:
+    if days.is_empty():
+        return ()
+    first, last = days.min(), days.max()
+    newest = monday(last) if last.weekday() == 6 else monday(last) - timedelta(weeks=1)
+    count = max(0, (newest - monday(first)).days // 7 + 1)
+    return tuple(newest - timedelta(weeks=i) for i in range(count))
+
+
+def dimension_values(ws: Workspace, scope: Scope) -> dict[str, list[str]]:
+    """The client, vendor, site and channel values present in the data the scope may see."""
+    cols = ("client_id", "vendor_id", "site_id", "channel")
+    frames = [ws.scan(t, scope).select(cols) for t in ACTIVITY_TABLES]
+    data = pl.concat(frames).unique().collect()
+    names = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel"}
+    return {names[c]: sorted(data.get_column(c).drop_nulls().unique().to_list()) for c in cols}
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def _applicable_targets(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], start: date, end: date) -> pl.DataFrame:
+    """SLA target rows for `kpi` in force between start and end that do not contradict the filters.
+
+    Each filtered dimension must be null (every value) or equal to the filter; `specificity` counts
+    the filtered dimensions a row names, so the most specific contract term can win.
+    """
+    t = targets.filter(
+        (pl.col("metric") == kpi)
+        & (pl.col("effective_from") <= end)
+        & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= start))
+    )
+    if "client" in filters:
+        t = t.filter(pl.col("client_id") == filters["client"])
+    specificity = pl.lit(0, pl.Int8)
+    for column, name in TARGET_DIMENSIONS.items():
+        if name in filters:
+            t = t.filter(pl.col(column).is_null() | (pl.col(column) == filters[name]))
+            specificity = specificity + pl.col(column).is_not_null().cast(pl.Int8)
+    return t.with_columns(specificity.alias("specificity"))
+
+
+def _target_for(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], week: date,
+                default: float | None) -> tuple[float | None, str | None, bool]:
+    """(target, comparator, whether several different targets apply) in the week.
+
+    The contract's target when every applicable term agrees (e.g. one value for every priority of a
+    channel); the catalog default when there is none, or when the terms differ across the work in
+    view (several clients, or channels with different targets and no channel filter).
+    """
+    rows = _applicable_targets(targets, kpi, filters, week, week + timedelta(days=6))
+    if rows.is_empty():
+        return default, None, False
+    best = rows.filter(pl.col("specificity") == pl.col("specificity").max())
+    best = best.sort("effective_from").unique(["client_id", "target_id"], keep="last")  # newest version
+    values = best.get_column("attainment_target").unique()
+    if values.len() > 1:
+        return default, None, True
+    comparator = best.get_column("comparator").drop_nulls()
+    return float(values[0]), (comparator[0] if comparator.len() else None), False
+
+
+# --------------------------------------------------------------------------- the review
+
+
+# units whose materiality is an absolute amount (points of a rate); for the others (counts,
+# durations, money) the catalog's values (0.05, 0.1) only make sense as a share of the baseline
+ABSOLUTE_MATERIALITY_UNITS = ("percent", "ratio", "score")
+
+
+def material_amount(materiality: float | None, unit: str, baseline: float | None) -> float:
+    """The smallest change worth a colour or a sentence, in the KPI's unit, around `baseline`."""
+    m = materiality or 0.0
+    if unit in ABSOLUTE_MATERIALITY_UNITS or baseline is None:
+        return m
+    return m * abs(baseline)
+
+
+def _status(value: float | None, target: float | None, comparator: str | None, vs_week: float | None,
+            direction: str, materiality: float) -> Status:
+    """good/bad against the target when there is one, else by a material week-on-week move; neutral otherwise."""
+    if value is None or direction not in ("higher_is_better", "lower_is_better"):
+        return "neutral"
+    if target is not None:
+        higher = comparator == ">=" if comparator in (">=", "<=") else direction == "higher_is_better"
+        return "good" if (value >= target if higher else value <= target) else "bad"
+    if vs_week is None or vs_week == 0 or abs(vs_week) < materiality:
+        return "neutral"
+    return "good" if (vs_week > 0) == (direction == "higher_is_better") else "bad"
+
+
+def _stable_id(*parts: Any) -> str:
+    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:12]
+
+
+def is_proportion(catalog: Any, kpi: Any, settings: Mapping[str, Any] | None = None) -> bool:
+    """A ratio of two counts (successes over trials), for which a Wilson interval is honest."""
+    if kpi.type != "ratio":
+        return False
+    num, den = kpi.formula(settings)
+    measures = catalog.measures
+    return all(m in measures and measures[m].agg == "count" for m in (num, den))
+
+
+def _target_miss(tile: Tile, kpi: Any, row: Mapping[str, Any], week: date, filters: Mapping[str, str],
+                 proportion: bool) -> Insight:
+    """The target-miss record of a tile on the wrong side of its target, with a Wilson interval for proportions."""
+    ci = None
+    if proportion and row.get("numerator") is not None:
+        ci = wilson_interval(row["numerator"], row["denominator"] or 0)
+    delta = tile.value - tile.target
+    if ci is not None:
+        outside = ci[1] < tile.target if delta < 0 else ci[0] > tile.target
+        confidence: Literal["high", "low"] = "high" if outside else "low"
+        evidence = (f"95% Wilson interval {format_value(ci[0], tile.unit, tile.format)}–"
+                    f"{format_value(ci[1], tile.unit, tile.format)} on n = {tile.n:,}")
+        meaning = (f"{evidence}: " + ("the whole interval misses the target, so this is not noise."
+                                      if outside else "the interval reaches the target, so the miss may be noise; "
+                                      "watch next week before acting."))
+    else:
+        confidence = "high" if tile.n >= (kpi.min_volume or 0) else "low"
+        meaning = (f"Based on n = {tile.n:,}"
+                   + ("." if confidence == "high" else f", below the {kpi.min_volume:,} needed to call it reliably."))
+    where = ", ".join(f"{k} {filters[k]}" for k in FILTERS if k in filters) or "all work in view"
+    headline = (f"{tile.label} {tile.formatted} in the week of {week:%d %b %Y}, "
+                f"{format_delta(delta, tile.unit, tile.format).lstrip('+−±')} "
+                f"{'below' if tile.direction != 'lower_is_better' else 'above'} the {tile.formatted_target} target ({where})")
+    action = Action(
+        text=(f"Agree with the vendor's account manager what caused the {tile.label} miss and a recovery "
+              f"plan; check staffing and backlog for the affected queues first."),
+        owner="vendor account manager",
+        verify_kpi=tile.kpi,
+    )
+    materiality = material_amount(kpi.materiality, tile.unit, tile.target) or abs(tile.target) * 0.05 or 1.0
+    return Insight(
+        id=_stable_id("target_miss", tile.kpi, sorted(filters.items()), week),
+        type="target_miss", kpi=tile.kpi, segment=dict(filters), period_start=week,
+        period_end=week + timedelta(days=6), observed=tile.value, expected=tile.target, baseline="target",
+        delta=delta, unit=tile.unit, ci=ci, n=tile.n, test="wilson_95" if ci else None, p_value=None,
+        q_value=None, impact=None, confidence=confidence,
+        # size of the miss in materiality units, halved when the data cannot rule out noise
+        score=round(abs(delta) / materiality * (1.0 if confidence == "high" else 0.5), 3),
+        headline=headline, meaning=meaning, action=action,
+        evidence={"target": tile.target, "numerator": row.get("numerator"), "denominator": row.get("denominator")},
+    )
+
+
+def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
+            catalog: Any) -> pl.DataFrame:
+    from insights.kpis import compute_kpis
+
+    by = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+    frame = compute_kpis(ws, eff, kpis, grain="week", by=by, start=start, end=end, catalog=catalog)
+    for f, column in ROW_FILTERS.items():
+        if f in filters:
+            frame = frame.filter(pl.col(column) == filters[f])
+    return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
+
+
+def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filters: Mapping[str, Any] | None = None,
+                 catalog: Any = None) -> Review:
+    """The review of `week` (a Monday; default: the last complete week in the view) for `scope`.
+
+    Example: `build_review(ws, viewer.scope, filters={"client": "acme", "channel": "chat"})`.
+    Filters narrow the scope (client, vendor) or the rows (site, channel); they never widen it.
+    """
+    if catalog is None:
+        from insights.catalog import load_catalog
+
+        catalog = load_catalog()
+    filters = _check_filters(filters)
+    eff = effective_scope(scope, filters)
+    kpi_names = catalog.preset(PRESET)
+    notices: list[Notice] = []
+
+    days = activity_days(ws, eff, filters)
+    weeks = _complete_weeks(days)
+    if days.is_empty():
+        only = sorted(eff.clients) if eff.clients is not None and len(eff.clients) == 1 else None
+        who = f"client '{only[0]}'" if only else "this view"
+        notices.append(Notice("no_data", f"No data for {who} yet: import a file or add a source."))
+        week = monday(week) if week else monday(date.today()) - timedelta(weeks=1)
+    else:
+        week = monday(week) if week else (weeks[0] if weeks else monday(days.max()))
+        if week > days.max() or week + timedelta(days=6) < days.min():
+            notices.append(Notice("week_outside_data", f"The week of {week:%d %b %Y} is outside the data "
+                                  f"({days.min():%d %b %Y} – {days.max():%d %b %Y}); pick another week."))
+        notices.extend(_table_notices(ws, eff, filters))
+        notices.extend(_missing_day_notices(days, week))
+
+    first = week - timedelta(weeks=SERIES_WEEKS - 1)
+    start = (same_week_last_year(first) or first - timedelta(weeks=52)) - timedelta(weeks=1)
+    frame = _weekly(ws, eff, kpi_names, filters, start, week + timedelta(days=6), catalog) if kpi_names else None
+    targets_table = ws.read("sla_targets", eff)
+
+    tiles, insights, series, targets, differing = [], [], {}, {}, []
+    # the segment an insight describes: the filters, plus the client when the scope holds only one
+    only_client = sorted(eff.clients) if eff.clients is not None and len(eff.clients) == 1 else []
+    segment = {**({"client": only_client[0]} if only_client else {}), **filters}
+    segment = {k: segment[k] for k in FILTERS if k in segment}
+    periods = [first + timedelta(weeks=i) for i in range(SERIES_WEEKS)]
+    for name in kpi_names:
+        kpi = catalog.kpis[name]
+        rows = frame.filter(pl.col("kpi") == name) if frame is not None else pl.DataFrame()
+        by_period = {r["period"]: r for r in rows.iter_rows(named=True)}
+
+        def value_at(p: date | None) -> float | None:
+            r = by_period.get(p) if p else None
+            v = r["value"] if r else None
+            return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+        target, comparator, differ = _target_for(targets_table, name, filters, week, kpi.target)
+        if differ:
+            differing.append(kpi.label)
+        targets[name] = target
+        series[name] = pl.DataFrame({
+            "period": periods,
+            "value": [value_at(p) for p in periods],
+            "n": [int(by_period[p]["n"] or 0) if p in by_period else 0 for p in periods],
+            "prior_year": [value_at(same_week_last_year(p)) for p in periods],
+            "target": [_target_for(targets_table, name, filters, p, kpi.target)[0] for p in periods],
+        }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
+
+        value = value_at(week)
+        row = by_period.get(week, {})
+        n = int(row.get("n") or 0)
+        d_week = _minus(value, value_at(week - timedelta(weeks=1)))
+        d_year = _minus(value, value_at(same_week_last_year(week)))
+        d_target = _minus(value, target)
+        tile = Tile(
+            kpi=name, label=kpi.label, value=value, formatted=format_value(value, kpi.unit, kpi.format), n=n,
+            vs_last_week=d_week, vs_last_year=d_year, vs_target=d_target, target=target,
+            direction=kpi.direction,
+            status=_status(value, target, comparator, d_week, kpi.direction,
+                           material_amount(kpi.materiality, kpi.unit, value_at(week - timedelta(weeks=1)))),
+            unit=kpi.unit, format=kpi.format,
+            formatted_vs_last_week=format_delta(d_week, kpi.unit, kpi.format),
+            formatted_vs_last_year=format_delta(d_year, kpi.unit, kpi.format),
+            formatted_vs_target=format_delta(d_target, kpi.unit, kpi.format),
+            formatted_target=format_value(target, kpi.unit, kpi.format),
+            low_volume=value is not None and n < (kpi.min_volume or 0),
+        )
+        tiles.append(tile)
+        if value is not None and target is not None and tile.status == "bad":
+            insights.append(_target_miss(tile, kpi, row, week, segment,
+                                         is_proportion(catalog, kpi, ws.config.settings)))
+
+    if differing:
+        notices.append(Notice("targets_differ", f"Contract targets differ across the work in view for "
+                              f"{', '.join(differing)}: the catalog's default target is shown; filter by client "
+                              f"and channel to compare with the contract.", "info"))
+    insights.sort(key=lambda i: (-i.score, i.kpi))
+    return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
+                  notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets)
+
+
+def _minus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _table_notices(ws: Workspace, scope: Scope, filters: Mapping[str, str]) -> list[Notice]:
+    """One notice naming the canonical tables that hold no rows for the view."""
+    from connectors.schema import TABLES
+
+    empty = []
+    for name, spec in TABLES.items():
+        if spec.time_column is None:
+            continue
+        lf = _rows(ws, name, scope, filters)
+        if lf.select(pl.len()).collect().item() == 0:
+            empty.append(name)
+    if not empty:
+        return []
+    return [Notice("empty_table", f"No rows yet in {', '.join(empty)} for this view; KPIs that need "
+                   f"{'it' if len(empty) == 1 else 'them'} show '–' until a file is imported or a source is added.",
+                   "info")]
+
+
+def _missing_day_notices(days: pl.Series, week: date) -> list[Notice]:
+    """A notice when the review week has activity on fewer than 7 days."""
+    present = {d for d in days.to_list() if week <= d <= week + timedelta(days=6)}
+    if not present or len(present) == 7:
+        return []
+    missing = [WEEKDAYS[i] for i in range(7) if week + timedelta(days=i) not in present]
+    return [Notice("missing_days", f"The week of {week:%d %b %Y} has no data on {', '.join(missing)}: "
+                   f"its totals are incomplete; check the imports for those days.")]
