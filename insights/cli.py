@@ -124,8 +124,10 @@ def cmd_status(args) -> int:
         span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else "-"
         fresh = row["last_ingested"].strftime("%Y-%m-%d %H:%M UTC") if row["last_ingested"] else "never"
         print(f"  {row['table']:<18} {row['rows']:>10,} rows   {span:<24} last ingested {fresh}")
+    cursors = ws.cursors()
     for s in ws.config.sources:
-        print(f"  source {s.get('name')}: kind={s.get('kind')} cursor={ws.get_cursor(s.get('name'), 'tickets')}")
+        streams = [f"{c['stream']}={c['cursor']}" for c in cursors if c["source"] == s.get("name")]
+        print(f"  source {s.get('name')}: kind={s.get('kind')} cursors: {', '.join(streams) or 'never synced'}")
     hist = ws.import_history(limit=5)
     if hist.height:
         print("recent imports:")
@@ -158,6 +160,40 @@ def cmd_insights(args) -> int:
             print(f"> {n}\n")
         for rec in records:
             print(f"## {rec.get('headline')}\n\n{rec.get('meaning', '')}\n\n**Do:** {(rec.get('action') or {}).get('text', '')}\n")
+    return 0
+
+
+def cmd_forecast(args) -> int:
+    from insights.forecast import forecast_report
+
+    ws = _workspace(args)
+    by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("client_id", "channel", "vendor_id", "site_id")
+    report = forecast_report(ws, _scope(args, ws), weeks=args.weeks, by=by)
+    if args.format == "json":
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    elif args.format == "csv":
+        return _emit(report.table(), "csv", None)
+    else:
+        print(report.to_markdown())
+    return 0
+
+
+def cmd_staffing(args) -> int:
+    from insights.staffing import StaffingTarget, plan_staffing
+
+    plan = plan_staffing(calls=args.calls, aht=args.aht, interval_minutes=args.interval,
+                         target=StaffingTarget.parse(args.target), patience=args.patience, shrinkage=args.shrinkage)
+    for key, value in plan.to_dict().items():
+        print(f"{key:<18} {value}")
+    return 0
+
+
+def cmd_pilot(args) -> int:
+    from insights.pilots import evaluate_pilot
+
+    ws = _workspace(args)
+    report = evaluate_pilot(ws, _scope(args, ws), args.name)
+    print(json.dumps(report.to_dict(), indent=1, default=str) if args.format == "json" else report.to_markdown())
     return 0
 
 
@@ -240,6 +276,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user")
     s.add_argument("--format", choices=["json", "md"], default="md")
     s.set_defaults(func=cmd_insights)
+
+    s = sub.add_parser("forecast", parents=[common], help="volume forecast per queue, SLA breach probability, FTE needed")
+    s.add_argument("--weeks", type=int, default=4)
+    s.add_argument("--by", help="comma-separated queue dimensions (default: client_id,channel,vendor_id,site_id)")
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--user")
+    s.add_argument("--format", choices=["json", "csv", "md"], default="md")
+    s.set_defaults(func=cmd_forecast)
+
+    s = sub.add_parser("staffing", help="Erlang C/A what-if: agents needed, service level, ASA, occupancy, abandonment")
+    s.add_argument("--calls", type=float, required=True, help="contacts offered in the interval")
+    s.add_argument("--aht", type=float, required=True, metavar="SECONDS")
+    s.add_argument("--interval", type=float, default=30, metavar="MINUTES")
+    s.add_argument("--target", default="0.8/20", help="SHARE/SECONDS, e.g. 0.8/20")
+    s.add_argument("--patience", type=float, metavar="SECONDS", help="mean patience: switches to Erlang A")
+    s.add_argument("--shrinkage", type=float, default=0.3)
+    s.set_defaults(func=cmd_staffing)
+
+    s = sub.add_parser("pilot", parents=[common], help="a pilot's KPIs before/after or vs control, with a verdict")
+    s.add_argument("name")
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--user")
+    s.add_argument("--format", choices=["md", "json"], default="md")
+    s.set_defaults(func=cmd_pilot)
 
     s = sub.add_parser("dashboard", parents=[common], help="serve the dashboard")
     s.add_argument("--port", type=int, default=DEFAULT_PORT)

@@ -1,0 +1,315 @@
+"""Pilots: before/after or pilot vs control, with a difference-in-differences estimate, its interval, test and verdict.
+
+A pilot is defined in the workspace, either as an `events` row with kind = "pilot" (its
+client/vendor/site/channel are the scope, start_date/end_date the window) or as a `[[pilot]]`
+table in bpo.toml, which may add KPIs, a control group, a pre-period length and goals:
+
+```toml
+[[pilot]]
+name = "nw-bogota coaching pilot"
+scope = { site_id = "nw-bogota" }
+start = 2026-08-10
+end = 2026-09-20
+kpis = ["csat", "repeat_contact_rate"]
+control = { site_id = ["nw-manila"] }     # optional; default: the pilot clients' other sites
+pre_weeks = 8
+goals = { csat = 0.03 }                  # optional: the change that counts as success
+```
+
+The estimate is (pilot after − pilot before) − (control after − control before) of each KPI as
+Σnumerator/Σdenominator per cell; its standard error is the ratio estimator's linearised variance
+over weekly clusters (so overdispersion between weeks is counted), and the test is a two-sided z
+test.  Without a control group the estimate is the plain before/after change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import polars as pl
+from scipy import stats
+
+from connectors.workspace import Scope, Workspace
+from insights.errors import InsightsError
+
+DEFAULT_KPIS = ("csat", "repeat_contact_rate", "fcr", "aht")
+DIMENSIONS = ("client_id", "vendor_id", "site_id", "channel")
+MAX_EXTRA_WEEKS = 26
+
+
+class PilotError(InsightsError):
+    """A pilot is not defined, or not defined well enough to evaluate."""
+
+
+@dataclass(frozen=True)
+class Pilot:
+    """A pilot: where (scope), when, which KPIs, against what (control group or pre-period)."""
+
+    name: str
+    scope: dict[str, tuple[str, ...]]
+    start: date
+    end: date | None
+    kpis: tuple[str, ...] = DEFAULT_KPIS
+    control: dict[str, tuple[str, ...]] | None = None
+    pre_weeks: int = 8
+    goals: dict[str, float] = field(default_factory=dict)
+
+
+def _as_tuple(v) -> tuple[str, ...]:
+    return (v,) if isinstance(v, str) else tuple(v)
+
+
+def load_pilots(ws: Workspace, scope: Scope) -> dict[str, Pilot]:
+    """Every pilot the viewer may see: events rows of kind 'pilot', overridden/extended by bpo.toml [[pilot]] tables."""
+    out: dict[str, Pilot] = {}
+    ev = ws.scan("events", scope).filter(pl.col("kind") == "pilot").collect()
+    for r in ev.iter_rows(named=True):
+        sc = {d: (r[d],) for d in DIMENSIONS if r.get(d)}
+        out[r["name"]] = Pilot(r["name"], sc, r["start_date"], r["end_date"])
+    for i, p in enumerate(ws.config.raw.get("pilot", [])):
+        name = p.get("name")
+        if not name:
+            raise PilotError(f"bpo.toml [[pilot]] #{i + 1}: 'name' is missing")
+        base = out.get(name)
+        start = p.get("start", base.start if base else None)
+        if start is None:
+            raise PilotError(f"bpo.toml [[pilot]] '{name}': 'start' is missing (a date like 2026-08-10)")
+        bad = [d for d in list(p.get("scope", {})) + list(p.get("control", {}) or {}) if d not in DIMENSIONS]
+        if bad:
+            raise PilotError(f"bpo.toml [[pilot]] '{name}': unknown dimension(s) {', '.join(bad)}; use {', '.join(DIMENSIONS)}")
+        out[name] = Pilot(
+            name=name,
+            scope={k: _as_tuple(v) for k, v in p.get("scope", {}).items()} or (base.scope if base else {}),
+            start=start, end=p.get("end", base.end if base else None),
+            kpis=tuple(p.get("kpis", DEFAULT_KPIS)),
+            control={k: _as_tuple(v) for k, v in p["control"].items()} if p.get("control") else None,
+            pre_weeks=int(p.get("pre_weeks", 8)), goals={k: float(v) for k, v in p.get("goals", {}).items()},
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- the estimate
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One of the four cells (group × period): Σnumerator, Σdenominator, ratio, its variance, weeks."""
+
+    numerator: float
+    denominator: float
+    value: float
+    variance: float
+    weeks: int
+
+
+def ratio_cell(weekly: pl.DataFrame) -> Cell:
+    """Σnum/Σden over weekly rows and its linearised (week-clustered) variance."""
+    w = weekly.filter(pl.col("denominator") > 0)
+    k = w.height
+    num, den = float(w["numerator"].sum()), float(w["denominator"].sum())
+    if k == 0 or den == 0:
+        return Cell(num, den, float("nan"), float("nan"), k)
+    r = num / den
+    resid = w["numerator"].to_numpy() - r * w["denominator"].to_numpy()
+    var = float(k / max(k - 1, 1) * (resid ** 2).sum() / den ** 2) if k > 1 else float("nan")
+    return Cell(num, den, r, var, k)
+
+
+@dataclass(frozen=True)
+class KpiEffect:
+    """The pilot's effect on one KPI: the four cells, the DiD estimate, interval, test and verdict."""
+
+    kpi: str
+    label: str
+    unit: str
+    direction: str
+    design: str  # "difference-in-differences" | "before/after"
+    pilot_before: Cell
+    pilot_after: Cell
+    control_before: Cell | None
+    control_after: Cell | None
+    estimate: float
+    ci: tuple[float, float]
+    p_value: float
+    test: str
+    goal: float | None
+    weeks_needed: int | None  # more post weeks needed to call it, when not yet significant
+    verdict: str
+
+    def to_dict(self) -> dict:
+        """JSON-friendly fields."""
+        cell = lambda c: None if c is None else c.__dict__  # noqa: E731
+        return {"kpi": self.kpi, "label": self.label, "unit": self.unit, "design": self.design,
+                "pilot_before": cell(self.pilot_before), "pilot_after": cell(self.pilot_after),
+                "control_before": cell(self.control_before), "control_after": cell(self.control_after),
+                "estimate": self.estimate, "ci": list(self.ci), "p_value": self.p_value, "test": self.test,
+                "goal": self.goal, "weeks_needed": self.weeks_needed, "verdict": self.verdict}
+
+
+def _fmt(x: float, unit: str) -> str:
+    if unit == "percent":
+        return f"{abs(x) * 100:.1f} pts"
+    if unit == "seconds":
+        return f"{abs(x):.0f} s"
+    return f"{abs(x):.3g}"
+
+
+def _range(lo: float, hi: float, unit: str) -> str:
+    if unit == "percent":
+        return f"{lo * 100:.1f}–{hi * 100:.1f}"
+    if unit == "seconds":
+        return f"{lo:.0f}–{hi:.0f} s"
+    return f"{lo:.3g}–{hi:.3g}"
+
+
+def did_effect(*, kpi: str, label: str, unit: str, direction: str, pilot_before: pl.DataFrame, pilot_after: pl.DataFrame,
+               control_before: pl.DataFrame | None = None, control_after: pl.DataFrame | None = None,
+               goal: float | None = None, level: float = 0.95) -> KpiEffect:
+    """Difference-in-differences (or before/after without control) of weekly numerator/denominator frames, with a verdict."""
+    pb, pa = ratio_cell(pilot_before), ratio_cell(pilot_after)
+    cells = [pb, pa]
+    has_control = control_before is not None and control_after is not None
+    cb = ratio_cell(control_before) if has_control else None
+    ca = ratio_cell(control_after) if has_control else None
+    if has_control:
+        cells += [cb, ca]
+    est = (pa.value - pb.value) - ((ca.value - cb.value) if has_control else 0.0)
+    var_fixed = pb.variance + (cb.variance + ca.variance if has_control else 0.0)
+    var_post = pa.variance
+    se = math.sqrt(var_fixed + var_post) if all(math.isfinite(c.variance) for c in cells) else float("nan")
+    z = stats.norm.ppf(0.5 + level / 2)
+    if not math.isfinite(se) or se == 0 or not math.isfinite(est):
+        ci, p = (float("nan"), float("nan")), float("nan")
+    else:
+        ci, p = (est - z * se, est + z * se), float(2 * stats.norm.sf(abs(est) / se))
+    sign = -1.0 if direction == "lower_is_better" else 1.0
+    good = sign * est > 0
+    weeks_needed = None
+    if not math.isfinite(p):
+        verdict = "not enough data yet: fewer than two weeks with data in a period"
+    elif p < 1 - level:
+        moved = "rose" if est > 0 else "fell"
+        head = f"{label} {moved} {_fmt(est, unit)}, {int(level * 100)}% CI {_range(*ci, unit)}"
+        if not good:
+            verdict = f"{head}: the pilot made it worse"
+        elif goal is not None and sign * est < abs(goal):
+            verdict = f"{head}: better, but short of the {_fmt(goal, unit)} goal"
+        else:
+            verdict = f"{head}: the pilot met its goal"
+    else:
+        target = abs(goal) if goal is not None else (abs(est) if good else None)
+        if target:
+            # post-period variance shrinks about as 1/weeks: weeks at which target / se reaches z
+            room = (target / z) ** 2 - var_fixed
+            if room > 0 and pa.weeks > 0:
+                weeks_needed = max(1, math.ceil(var_post * pa.weeks / room) - pa.weeks)
+        if weeks_needed is not None and weeks_needed <= MAX_EXTRA_WEEKS:
+            verdict = (f"not enough data yet: about {weeks_needed} more week{'s' if weeks_needed != 1 else ''} needed "
+                       f"({label} {'+' if est >= 0 else '−'}{_fmt(est, unit)} so far, {int(level * 100)}% CI {_range(*ci, unit)})")
+        else:
+            verdict = (f"no measurable effect on {label}: {'+' if est >= 0 else '−'}{_fmt(est, unit)}, "
+                       f"{int(level * 100)}% CI {_range(*ci, unit)} includes zero")
+    design = "difference-in-differences" if has_control else "before/after"
+    test = f"z test on the {'DiD' if has_control else 'before/after'} of ratios, week-clustered SE"
+    return KpiEffect(kpi, label, unit, direction, design, pb, pa, cb, ca, est, ci, p, test, goal, weeks_needed, verdict)
+
+
+# --------------------------------------------------------------------------- evaluating a pilot
+
+
+@dataclass(frozen=True)
+class PilotReport:
+    """A pilot's evaluation: windows, groups and one KpiEffect per KPI."""
+
+    pilot: Pilot
+    before: tuple[date, date]
+    after: tuple[date, date]
+    control: dict[str, tuple[str, ...]] | None
+    effects: tuple[KpiEffect, ...]
+
+    def to_dict(self) -> dict:
+        """JSON-friendly fields."""
+        return {"name": self.pilot.name, "scope": {k: list(v) for k, v in self.pilot.scope.items()},
+                "before": [d.isoformat() for d in self.before], "after": [d.isoformat() for d in self.after],
+                "control": None if self.control is None else {k: list(v) for k, v in self.control.items()},
+                "effects": [e.to_dict() for e in self.effects]}
+
+    def to_markdown(self) -> str:
+        """A short report: one line per KPI with the verdict."""
+        ctrl = ("before/after (no control group)" if self.control is None else
+                "vs control " + ", ".join(f"{k} in {'/'.join(v)}" for k, v in self.control.items()))
+        where = ", ".join(f"{k}={'/'.join(v)}" for k, v in self.pilot.scope.items()) or "everything"
+        lines = [f"# Pilot: {self.pilot.name}", "",
+                 f"Scope {where}; "
+                 f"before {self.before[0]} – {self.before[1]}, after {self.after[0]} – {self.after[1]}; {ctrl}.", "",
+                 "| KPI | pilot before | pilot after | control before | control after | estimate | p | verdict |",
+                 "|---|---|---|---|---|---|---|---|"]
+        for e in self.effects:
+            f = lambda c: "–" if c is None or not math.isfinite(c.value) else (  # noqa: E731
+                f"{c.value:.1%}" if e.unit == "percent" else f"{c.value:.3g}")
+            est = f"{e.estimate * 100:+.1f} pts" if e.unit == "percent" else f"{e.estimate:+.3g}"
+            lines.append(f"| {e.label} | {f(e.pilot_before)} | {f(e.pilot_after)} | {f(e.control_before)} | "
+                         f"{f(e.control_after)} | {est} | {e.p_value:.3f} | {e.verdict} |")
+        return "\n".join(lines)
+
+
+def _match(spec: dict[str, tuple[str, ...]]) -> pl.Expr:
+    e = pl.lit(True)
+    for k, v in spec.items():
+        e = e & pl.col(k).is_in(list(v))
+    return e
+
+
+def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None = None, level: float = 0.95) -> PilotReport:
+    """Evaluate the pilot called `name`: each KPI before/after (vs control when there is one), with a verdict."""
+    from insights.catalog import load_catalog
+    from insights.kpis import compute_kpis
+
+    pilots = load_pilots(ws, scope)
+    if name not in pilots:
+        raise PilotError(f"no pilot named '{name}' in scope; defined pilots: {', '.join(sorted(pilots)) or 'none'} "
+                         "(add an events row with kind='pilot' or a [[pilot]] table in bpo.toml)")
+    p = pilots[name]
+    catalog = load_catalog()
+    unknown = [k for k in p.kpis if k not in catalog.kpis]
+    if unknown:
+        raise PilotError(f"pilot '{name}': unknown KPI(s) {', '.join(unknown)}; see the KPI catalog for names")
+    monday = p.start - timedelta(days=p.start.weekday())
+    before = (monday - timedelta(days=7 * p.pre_weeks), monday - timedelta(days=1))
+    last = today or ws.scan("tickets", scope).select(pl.col("created_at").max().dt.date()).collect().item()
+    last_full = last - timedelta(days=(last.weekday() + 1) % 7)  # the latest Sunday on or before the data end
+    end = min(p.end, last_full) if p.end else last_full
+    end = end + timedelta(days=6 - end.weekday())  # whole weeks
+    after = (monday, min(end, last_full))
+    if after[1] < after[0]:
+        raise PilotError(f"pilot '{name}' starts {p.start}, after the latest complete week of data ({last_full}); nothing to evaluate yet")
+    control = p.control
+    if control is None and any(d in p.scope for d in ("site_id", "vendor_id")):
+        dim = "site_id" if "site_id" in p.scope else "vendor_id"
+        control = {dim: ()}  # every other site/vendor (filled below)
+    dims = tuple(sorted(set(p.scope) | set(control or {}) | ({"client_id"} if control else set())))
+    frame = compute_kpis(ws, scope, list(p.kpis), grain="week", by=dims, start=before[0], end=after[1], catalog=catalog)
+    pilot_rows = frame.filter(_match(p.scope))
+    if control is not None and any(len(v) == 0 for v in control.values()):
+        dim = next(k for k, v in control.items() if len(v) == 0)
+        clients = p.scope.get("client_id") or tuple(pilot_rows["client_id"].unique().drop_nulls().to_list())
+        others = frame.filter(~pl.col(dim).is_in(list(p.scope[dim])) & pl.col("client_id").is_in(list(clients)))
+        control = {dim: tuple(sorted(others[dim].unique().drop_nulls().to_list())), "client_id": tuple(sorted(clients))}
+    control_rows = frame.filter(_match(control)) if control else None
+    effects = []
+    for kpi in p.kpis:
+        k = catalog.kpis[kpi]
+
+        def weekly(rows: pl.DataFrame, lo: date, hi: date) -> pl.DataFrame:
+            return (rows.filter((pl.col("kpi") == kpi) & pl.col("period").is_between(lo, hi))
+                    .group_by("period").agg(pl.col("numerator").sum(), pl.col("denominator").sum()).sort("period"))
+
+        effects.append(did_effect(
+            kpi=kpi, label=k.label, unit=k.unit, direction=k.direction,
+            pilot_before=weekly(pilot_rows, *before), pilot_after=weekly(pilot_rows, *after),
+            control_before=weekly(control_rows, *before) if control_rows is not None else None,
+            control_after=weekly(control_rows, *after) if control_rows is not None else None,
+            goal=p.goals.get(kpi), level=level))
+    return PilotReport(p, before, after, control, tuple(effects))
