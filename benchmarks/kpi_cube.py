@@ -5,7 +5,10 @@ median and p90 first response time (exact), AHT.  Each engine runs in its own pr
 memory is that engine's own: ru_maxrss of the child), reads the same Parquet file, and its cube
 is checked against DuckDB's before any time is reported.
 
-    python benchmarks/kpi_cube.py                 # 1M and 10M rows, 3 runs each, prints a table
+    python benchmarks/kpi_cube.py                 # 1M and 10M rows, best of 3 processes, prints a table
+
+Each process imports its libraries (untimed), runs the query once ("first": cold caches) and
+once more ("warm": a long-running server's case).
     python benchmarks/kpi_cube.py --rows 1000000 --runs 1
 """
 
@@ -148,6 +151,8 @@ def run_pandas(path: Path):
     return pl.from_pandas(out.reset_index())
 
 
+IMPORTS = {"ours": ["polars", "insights.kpis"], "duckdb": ["duckdb", "polars"], "polars_naive": ["polars"],
+           "pandas": ["pandas", "polars", "pyarrow.parquet"]}
 RUNNERS = {"ours": run_ours, "duckdb": run_duckdb, "polars_naive": run_polars_naive, "pandas": run_pandas}
 
 
@@ -169,16 +174,21 @@ def child(engine: str, path: Path, check: Path | None) -> None:
     """Run one engine once in this process; print seconds and this process's peak RSS."""
     import polars as pl
 
+    for module in IMPORTS[engine]:  # library imports are not part of a query's time
+        __import__(module)
     t0 = time.perf_counter()
     cube = RUNNERS[engine](path)
     seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    RUNNERS[engine](path)  # the same query again in a warm process (a dashboard server's case)
+    warm = time.perf_counter() - t0
     peak = peak_rss_bytes()
     cube = cube.select(pl.col("week_us").cast(pl.Int64), pl.col("site_id").cast(pl.String), pl.col("channel").cast(pl.String),
                        *[pl.col(c).cast(pl.Float64) for c in ("volume", "sla", "csat", "frt_p50", "frt_p90", "aht")])
     cube = cube.sort("week_us", "site_id", "channel")
     if check is not None:
         cube.write_parquet(check)
-    print(json.dumps({"engine": engine, "seconds": seconds, "peak_bytes": peak, "groups": cube.height}))
+    print(json.dumps({"engine": engine, "seconds": seconds, "warm": warm, "peak_bytes": peak, "groups": cube.height}))
 
 
 def compare(reference: Path, other: Path, engine: str) -> None:
@@ -222,18 +232,19 @@ def main() -> None:
                 if out.returncode:
                     raise SystemExit(f"{engine} failed:\n{out.stderr}")
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-            results[engine] = {"seconds": min(r["seconds"] for r in runs), "median": sorted(r["seconds"] for r in runs)[len(runs) // 2],
+            results[engine] = {"seconds": min(r["seconds"] for r in runs), "warm": min(r["warm"] for r in runs),
                                "peak": max(r["peak_bytes"] for r in runs), "groups": runs[0]["groups"]}
             if engine != "duckdb" and "duckdb" in args.engines:
                 compare(DATA / f"cube_duckdb_{rows}.parquet", check, engine)
         ref = results.get("ours")
         for engine, r in results.items():
             ratio = f"{r['seconds'] / ref['seconds']:.2f}×" if ref else "-"
-            rows_out.append((rows, engine, r["seconds"], r["median"], ratio, r["peak"] / 2**20, r["groups"]))
-    print("\n| tickets | engine | best s | median s | time vs ours | peak RSS MiB | groups |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    for rows, engine, best, med, ratio, peak, groups in rows_out:
-        print(f"| {rows:,} | {engine} | {best:.2f} | {med:.2f} | {ratio} | {peak:.0f} | {groups} |")
+            warm_ratio = f"{r['warm'] / ref['warm']:.2f}×" if ref else "-"
+            rows_out.append((rows, engine, r["seconds"], ratio, r["warm"], warm_ratio, r["peak"] / 2**20, r["groups"]))
+    print("\n| tickets | engine | first query s | vs ours | warm query s | vs ours | peak RSS MiB | groups |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for rows, engine, first, ratio, warm, warm_ratio, peak, groups in rows_out:
+        print(f"| {rows:,} | {engine} | {first:.2f} | {ratio} | {warm:.2f} | {warm_ratio} | {peak:.0f} | {groups} |")
 
 
 if __name__ == "__main__":
