@@ -1,0 +1,535 @@
+"""Detectors: one function per kind of finding, over one segment's series, returning a frozen result.
+
+Each detector takes plain arrays (weekly values with their numerators, denominators and n, or a
+daily count series) and returns a result dataclass with the numbers an insight needs, or None
+when the series is too short to judge.  The engine runs them over every segment, adjusts every
+p-value of the run together (Benjamini–Hochberg) and decides what is worth a sentence.
+
+| detector | KPI kind | method |
+|---|---|---|
+| `rate_change` | proportions, means, quantiles | week vs trailing baseline; binomial score test widened by Laney σ_z (proportions) or a per-record sigma from the history's moving ranges (means) |
+| `volume_anomaly` | counts (daily) | robust STL (period 7) on the history, MAD-scaled weekly residual, negative-binomial tail |
+| `level_shift` | any weekly series | CUSUM on standardised values, confirmed by a pooled pre/post test; the shift week |
+| `trend` | any weekly series | Mann–Kendall (lag-1 autocorrelation corrected) with Sen's slope and interval |
+| `target_miss` | proportions | Wilson interval vs the contract target |
+| `peer_outlier` | proportions | funnel plot with additive overdispersion (Spiegelhalter), then direct standardisation over strata |
+| `small_count_rate` | rare events with exposure | exact Poisson test and interval, trailing window vs history |
+| `data_quality` | daily activity | missing days, a denominator that drops to zero, duplicate ids, late rows |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal, Sequence
+
+import numpy as np
+
+from insights import stats
+
+Kind = Literal["proportion", "mean"]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class WeeklySeries:
+    """One segment's weekly KPI series, oldest first (the last element is the week under review)."""
+
+    periods: tuple[date, ...]
+    value: np.ndarray
+    numerator: np.ndarray
+    denominator: np.ndarray
+    n: np.ndarray
+    kind: Kind = "proportion"
+
+    @classmethod
+    def of(cls, periods: Sequence[date], value: Sequence[float | None], numerator: Sequence[float | None] | None = None,
+           denominator: Sequence[float | None] | None = None, n: Sequence[float | None] | None = None,
+           kind: Kind = "proportion") -> "WeeklySeries":
+        """Build from lists (None becomes NaN for values, 0 for counts)."""
+        def arr(xs: Sequence[float | None] | None, fill: float) -> np.ndarray:
+            if xs is None:
+                return np.full(len(periods), fill)
+            return np.array([fill if x is None else float(x) for x in xs], dtype=float)
+
+        v = arr(value, np.nan)
+        d = arr(denominator, 0.0) if denominator is not None else np.where(np.isfinite(v), 1.0, 0.0)
+        num = arr(numerator, 0.0) if numerator is not None else np.nan_to_num(v) * d
+        return cls(tuple(periods), v, num, d, arr(n, 0.0) if n is not None else d.copy(), kind)
+
+    def __len__(self) -> int:
+        return len(self.periods)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RateChange:
+    """The week against its baseline: observed, expected, change, interval, test and detectable effect."""
+
+    observed: float
+    expected: float
+    delta: float
+    ci: tuple[float, float]
+    n: int
+    n_baseline: int
+    baseline_weeks: int
+    baseline: str
+    z: float
+    p_value: float
+    sigma: float  # Laney σ_z (proportions) or the per-record sigma (means)
+    mde: float
+    test: str
+
+
+@dataclass(frozen=True)
+class VolumeAnomaly:
+    """The week's count against its robust-STL expectation."""
+
+    observed: float
+    expected: float
+    delta: float
+    lo: float
+    hi: float
+    robust_z: float
+    p_value: float
+    dispersion: float
+    test: str = "robust STL (period 7) + negative-binomial tail"
+
+
+@dataclass(frozen=True)
+class LevelShift:
+    """A sustained change: the first shifted week, the pooled levels before and after, and the confirming test."""
+
+    shift_index: int
+    shift_week: date
+    before: float
+    after: float
+    delta: float
+    ci: tuple[float, float]
+    n_before: int
+    n_after: int
+    weeks_after: int
+    z: float
+    p_value: float
+    alarm_week: date | None = None  # when the CUSUM first signalled: the week the shift became news
+    test: str = "CUSUM (k=0.5, h=5) + Welch t test of weekly values before/after"
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A monotone drift over the window: Mann–Kendall and Sen's slope (per week) with its interval."""
+
+    weeks: int
+    first_week: date
+    slope: float
+    slope_lo: float
+    slope_hi: float
+    start_level: float
+    end_level: float
+    total_change: float
+    tau: float
+    z: float
+    p_value: float
+    test: str = "Mann–Kendall (lag-1 corrected) + Sen slope"
+
+
+@dataclass(frozen=True)
+class TargetMiss:
+    """The week's rate against the contract target, with its Wilson interval."""
+
+    observed: float
+    target: float
+    delta: float
+    ci: tuple[float, float]
+    n: int
+    z: float
+    p_value: float  # one-sided: the true rate is on the wrong side of the target
+    certain: bool  # the whole interval is on the wrong side
+    test: str = "Wilson 95% interval vs target"
+
+
+@dataclass(frozen=True)
+class PeerOutlier:
+    """One unit against its peers: funnel-plot z with overdispersion, and the mix-adjusted gap."""
+
+    unit: str
+    observed: float
+    peer: float
+    delta: float
+    limits: tuple[float, float]
+    n: int
+    z: float
+    p_value: float
+    tau: float
+    adjusted: float
+    adjusted_delta: float
+    test: str = "funnel plot (additive overdispersion) + direct standardisation"
+
+
+@dataclass(frozen=True)
+class SmallCountRate:
+    """Rare events in a trailing window against the history's rate, with exact Poisson statistics."""
+
+    count: int
+    exposure: float
+    rate: float
+    expected_rate: float
+    expected_count: float
+    ratio: float
+    ci: tuple[float, float]
+    weeks: int
+    p_value: float
+    test: str = "exact Poisson (events per exposure)"
+
+
+@dataclass(frozen=True)
+class DataQualityIssue:
+    """Something wrong with the data itself; insights resting on it are withheld."""
+
+    kind: Literal["missing_days", "denominator_zero", "duplicates", "late_data", "incomplete_week"]
+    count: int
+    days: tuple[date, ...] = ()
+    detail: str = ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _unit_sigma(series: WeeklySeries, idx: np.ndarray, center: float) -> float:
+    """Per-record sigma of a mean-type KPI from its history: moving range of (v − centre)·√n."""
+    v, n = series.value[idx], series.n[idx]
+    ok = np.isfinite(v) & (n > 0)
+    if ok.sum() < 3:
+        return 0.0
+    return stats.moving_range_sigma((v[ok] - center) * np.sqrt(n[ok]))
+
+
+def _valid(series: WeeklySeries) -> np.ndarray:
+    return np.isfinite(series.value) & (series.denominator > 0) & (series.n > 0)
+
+
+# --------------------------------------------------------------------------- rate change
+
+
+def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: int = 26,
+                alpha: float = 0.05) -> RateChange | None:
+    """The last week against the trailing `baseline_weeks` (same weeks last year when a full extra year exists).
+
+    Proportions: binomial score test with the baseline's own sampling error, widened by Laney's
+    σ_z estimated on up to `history_weeks` of the segment's history.  Means and quantiles: the
+    same z built on a per-record sigma estimated from the history's moving ranges.
+    """
+    if len(series) < baseline_weeks + 1:
+        return None
+    cur = len(series) - 1
+    ok = _valid(series)
+    if not ok[cur]:
+        return None
+    base = np.array([i for i in range(cur - baseline_weeks, cur) if ok[i]], dtype=int)
+    if len(base) < max(3, baseline_weeks // 2):
+        return None
+    hist = np.array([i for i in range(max(0, cur - history_weeks), cur) if ok[i]], dtype=int)
+    x, n = float(series.numerator[cur]), float(series.denominator[cur])
+    nb_x, nb_n = float(series.numerator[base].sum()), float(series.denominator[base].sum())
+    label = f"trailing {len(base)} weeks"
+    observed = float(series.value[cur])
+    seasonal = 0.0
+    year = cur - 52
+    if year - baseline_weeks >= 0 and ok[year] and all(ok[year - baseline_weeks:year]):
+        ly = series.numerator[year - baseline_weeks:year].sum() / series.denominator[year - baseline_weeks:year].sum()
+        seasonal = float(series.value[year] - ly)  # last year's move from its own trailing level into this week
+        label = f"trailing {len(base)} weeks + last year's seasonal move"
+    n_cur, n_base = int(series.n[cur]), int(series.n[base].sum())
+    if series.kind == "proportion":
+        p0 = min(max(nb_x / nb_n + seasonal, 1e-6), 1 - 1e-6)
+        sigma = stats.laney_sigma_z(series.numerator[hist], series.denominator[hist])
+        t = stats.binomial_score_test(x, n, p0, n0=nb_n, sigma_z=sigma)
+        ci = stats.wilson_interval(x, n)
+        mde = stats.minimum_detectable_effect(p0, n, n0=nb_n, sigma_z=sigma, alpha=alpha)
+        return RateChange(observed, p0, observed - p0, ci, n_cur, n_base, len(base), label, t.statistic, t.p_value,
+                          sigma, mde, "binomial score test, Laney σ_z")
+    expected = float(np.average(series.value[base], weights=series.n[base])) + seasonal
+    # weeks are the unit: an individuals chart on the history's weekly values (moving-range sigma)
+    sigma = stats.moving_range_sigma(series.value[hist])
+    if sigma <= 0 or n_cur <= 0:
+        return None
+    se = sigma * math.sqrt(1.0 + 1.0 / len(base))
+    z = (observed - expected) / se
+    half = stats.Z95 * sigma
+    mde = (stats.Z95 + 0.8416) * se
+    return RateChange(observed, expected, observed - expected, (observed - half, observed + half), n_cur, n_base,
+                      len(base), label, float(z), stats.two_sided_p(z), sigma, mde, "z test on weekly values, moving-range σ")
+
+
+# --------------------------------------------------------------------------- volume
+
+
+def volume_anomaly(daily: Sequence[float], days: Sequence[date], week: date, *, history_days: int = 112,
+                   min_history_days: int = 35) -> VolumeAnomaly | None:
+    """The week's total count against robust STL fitted on the days before it (weekly cycle).
+
+    Expected = the trend's last level + each weekday's seasonal term; the scale is the MAD of the
+    history's weekly-summed residuals, and the tail probability a negative binomial whose
+    dispersion comes from the daily residuals.
+    """
+    from statsmodels.tsa.seasonal import STL
+
+    counts = np.asarray(daily, float)
+    index = {d: i for i, d in enumerate(days)}
+    if week not in index or week + timedelta(days=6) not in index:
+        return None
+    w0 = index[week]
+    h0 = max(0, w0 - history_days)
+    hist = counts[h0:w0]
+    if len(hist) < min_history_days or hist.sum() <= 0:
+        return None
+    res = STL(hist, period=7, robust=True).fit()
+    level = float(np.mean(res.trend[-7:]))
+    seasonal = res.seasonal[-7:]  # the last cycle, aligned to weekdays by position
+    offset = (w0 - h0) % 7  # position of the review week's Monday within the 7-day cycle of the history
+    exp_days = np.array([level + seasonal[(offset + d) % 7 - 7] for d in range(7)])
+    exp_days = np.maximum(exp_days, 0.0)
+    expected = float(exp_days.sum())
+    observed = float(counts[w0:w0 + 7].sum())
+    resid = np.asarray(res.resid)
+    usable = len(resid) // 7 * 7
+    weekly_resid = resid[len(resid) - usable:].reshape(-1, 7).sum(axis=1)
+    sigma_w = max(stats.mad_sigma(weekly_resid), stats.mad_sigma(resid) * math.sqrt(7), math.sqrt(max(expected, 1.0)))
+    robust_z = (observed - expected) / sigma_w
+    mu_d = max(float(np.mean(hist)), 1e-9)
+    var_d = stats.mad_sigma(resid) ** 2
+    dispersion = max(0.0, (var_d - mu_d) / (mu_d * mu_d)) / 7.0
+    # the weekly variance the NB assumes must cover the MAD-scaled spread
+    dispersion = max(dispersion, max(0.0, sigma_w ** 2 - expected) / max(expected, 1.0) ** 2)
+    p = stats.nb_tail(observed, expected, dispersion)
+    return VolumeAnomaly(observed, expected, observed - expected, max(0.0, expected - 1.96 * sigma_w),
+                         expected + 1.96 * sigma_w, float(robust_z), p, dispersion)
+
+
+# --------------------------------------------------------------------------- level shift
+
+
+def _standardised(series: WeeklySeries, idx: np.ndarray, center: float) -> tuple[np.ndarray, float]:
+    """z-scores of the weeks `idx` around `center`, and the sigma used (Laney σ_z or per-record sigma)."""
+    v, n = series.value[idx], series.n[idx]
+    if series.kind == "proportion":
+        p = min(max(center, 1e-6), 1 - 1e-6)
+        sig = stats.laney_sigma_z(series.numerator[idx], series.denominator[idx])
+        return (v - p) / (sig * np.sqrt(p * (1 - p) / series.denominator[idx])), sig
+    sig = _unit_sigma(series, idx, center)
+    if sig <= 0:
+        return np.zeros(len(idx)), 0.0
+    return (v - center) * np.sqrt(n) / sig, sig
+
+
+def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int = 8, min_before: int = 6,
+                min_after: int = 2, k: float = 0.5, h: float = 5.0) -> LevelShift | None:
+    """A sustained shift in the last `window` weeks, still in force in the latest week.
+
+    CUSUM runs on the weeks standardised around the first `reference_weeks`; its alarm points to
+    the shift week, and a pooled test of the weeks after against the weeks before confirms it.
+    """
+    ok = _valid(series)
+    idx = np.array([i for i in range(max(0, len(series) - window), len(series)) if ok[i]], dtype=int)
+    if len(idx) < min_before + min_after or idx[-1] != len(series) - 1:
+        return None
+    ref = idx[:reference_weeks]
+    if series.kind == "proportion":
+        center = float(series.numerator[ref].sum() / series.denominator[ref].sum())
+    else:
+        center = float(np.average(series.value[ref], weights=series.n[ref]))
+    z, sig = _standardised(series, idx, center)
+    if sig <= 0:
+        return None
+    c = stats.cusum(z, k=k, h=h)
+    if c.alarm is None or c.change is None:
+        return None
+    cut = c.change
+    before, after = idx[:cut], idx[cut:]
+    if len(before) < min_before or len(after) < min_after:
+        return None
+    if series.kind == "proportion":
+        pb = float(series.numerator[before].sum() / series.denominator[before].sum())
+        pa = float(series.numerator[after].sum() / series.denominator[after].sum())
+    else:
+        pb = float(np.average(series.value[before], weights=series.n[before]))
+        pa = float(np.average(series.value[after], weights=series.n[after]))
+    delta = float(pa - pb)
+    # weeks are the unit of the confirming test (Welch): slow seasonal wander and autocorrelation
+    # between weeks cannot pass for a shift the way they would in a pooled per-record test
+    t = stats.welch_test(series.value[before], series.value[after])
+    se, zt, p_value = t.se, t.statistic, t.p_value
+    # still in force: the latest week sits on the shifted side of the midpoint
+    last = float(series.value[idx[-1]])
+    if (last - (pa + pb) / 2) * np.sign(delta) <= 0:
+        return None
+    return LevelShift(int(after[0]), series.periods[int(after[0])], float(pb), float(pa), delta,
+                      (delta - t.half_width, delta + t.half_width), int(series.n[before].sum()),
+                      int(series.n[after].sum()), len(after), float(zt), p_value, series.periods[int(idx[c.alarm])])
+
+
+# --------------------------------------------------------------------------- trend
+
+
+def trend(series: WeeklySeries, *, weeks: int = 20, min_weeks: int = 10) -> Trend | None:
+    """Mann–Kendall over the last `weeks` values (variance inflated for lag-1 autocorrelation) with Sen's slope."""
+    ok = _valid(series)
+    idx = np.array([i for i in range(max(0, len(series) - weeks), len(series)) if ok[i]], dtype=int)
+    if len(idx) < min_weeks or idx[-1] != len(series) - 1:
+        return None
+    v = series.value[idx]
+    mk = stats.mann_kendall(v)
+    sen = stats.sen_slope(v)
+    detrended = v - (sen.intercept + sen.slope * np.arange(len(v)))
+    r1 = float(np.corrcoef(detrended[:-1], detrended[1:])[0, 1]) if np.std(detrended) > 0 else 0.0
+    r1 = 0.0 if not math.isfinite(r1) else max(0.0, r1)
+    factor = (1 + r1) / (1 - r1) if r1 < 0.99 else 100.0
+    z = mk.z / math.sqrt(factor)
+    span = len(v) - 1
+    start_level = sen.intercept
+    end_level = sen.intercept + sen.slope * span
+    return Trend(len(v), series.periods[int(idx[0])], sen.slope, sen.lo, sen.hi, float(start_level), float(end_level),
+                 float(sen.slope * span), mk.tau, float(z), stats.two_sided_p(z))
+
+
+# --------------------------------------------------------------------------- target miss
+
+
+def target_miss(x: float, n: float, target: float, *, higher_is_better: bool = True) -> TargetMiss | None:
+    """The week's proportion x / n on the wrong side of `target` (None when it meets it or has no trials)."""
+    if n <= 0:
+        return None
+    p = x / n
+    miss = p < target if higher_is_better else p > target
+    if not miss:
+        return None
+    ci = stats.wilson_interval(x, n)
+    certain = ci[1] < target if higher_is_better else ci[0] > target
+    t = stats.binomial_score_test(x, n, min(max(target, 1e-6), 1 - 1e-6))
+    p_one = t.p_value / 2.0  # the observed side is the wrong side by construction
+    return TargetMiss(p, target, p - target, ci, int(n), t.statistic, p_one, certain)
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def peer_outlier(units: Sequence[str], x: Sequence[float], n: Sequence[float], *,
+                 strata: dict[str, dict[str, tuple[float, float]]] | None = None,
+                 limit_z: float = 3.0) -> list[PeerOutlier]:
+    """Units outside the funnel of their peers (overdispersion-widened), with a mix-adjusted gap.
+
+    `strata` maps unit -> stratum -> (x, n) over the standardisation strata (channel × priority ×
+    contact reason); the adjusted rate weights each unit's stratum rates by the peers' pooled mix,
+    so a unit handling harder work is compared on the same mix as everyone else.
+    """
+    xa, na = np.asarray(x, float), np.asarray(n, float)
+    keep = na > 0
+    if keep.sum() < 3:
+        return []
+    names = [u for u, k in zip(units, keep) if k]
+    xa, na = xa[keep], na[keep]
+    p_bar = xa.sum() / na.sum()
+    if not 0 < p_bar < 1:
+        return []
+    crude = xa / na
+    rates = crude.copy()
+    pooled: dict[str, list[float]] = {}
+    for unit_strata in (strata or {}).values():
+        for st, (sx, sn) in unit_strata.items():
+            acc = pooled.setdefault(st, [0.0, 0.0])
+            acc[0] += sx
+            acc[1] += sn
+    total = sum(v[1] for v in pooled.values())
+    if total > 0:
+        # direct standardisation: each unit's stratum rates weighted by the peers' pooled mix
+        # (a stratum the unit has no work in counts at the peers' rate)
+        p_bar = sum(v[0] for v in pooled.values()) / total
+        for i, unit in enumerate(names):
+            own = (strata or {}).get(unit, {})
+            rates[i] = sum((sn / total) * ((own[st][0] / own[st][1]) if st in own and own[st][1] > 0 else sx / sn)
+                           for st, (sx, sn) in pooled.items() if sn > 0)
+    s2 = p_bar * (1 - p_bar) / na
+    z = (rates - p_bar) / np.sqrt(s2)
+    k = len(na)
+    zw = np.clip(z, -3.0, 3.0)  # winsorised, so one outlier does not hide itself in the dispersion
+    phi = float(np.mean(zw ** 2))
+    w = 1 / s2
+    tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
+    z_adj = (rates - p_bar) / np.sqrt(s2 + tau2)
+    out = []
+    for i, unit in enumerate(names):
+        if abs(z_adj[i]) < limit_z:
+            continue
+        half = limit_z * math.sqrt(s2[i] + tau2)
+        out.append(PeerOutlier(unit, float(crude[i]), float(p_bar), float(crude[i] - p_bar),
+                               (float(p_bar - half), float(p_bar + half)), int(na[i]), float(z_adj[i]),
+                               stats.two_sided_p(float(z_adj[i])), math.sqrt(tau2), float(rates[i]),
+                               float(rates[i] - p_bar)))
+    return out
+
+
+# --------------------------------------------------------------------------- small counts
+
+
+def small_count_rate(counts: Sequence[float], exposure: Sequence[float], periods: Sequence[date], *,
+                     window: int = 4, history: int = 26, alternative: str = "greater") -> SmallCountRate | None:
+    """Events in the last `window` periods against the rate of the `history` periods before them."""
+    c, e = np.nan_to_num(np.asarray(counts, float)), np.nan_to_num(np.asarray(exposure, float))
+    if len(c) < window + 8:
+        return None
+    cur_c, cur_e = float(c[-window:].sum()), float(e[-window:].sum())
+    h0 = max(0, len(c) - window - history)
+    hist_c, hist_e = float(c[h0:-window].sum()), float(e[h0:-window].sum())
+    if cur_e <= 0 or hist_e <= 0:
+        return None
+    base_rate = hist_c / hist_e
+    expected = base_rate * cur_e
+    p = stats.poisson_test(int(round(cur_c)), expected, alternative)
+    ci = stats.poisson_interval(cur_c, cur_e)
+    return SmallCountRate(int(round(cur_c)), cur_e, cur_c / cur_e, base_rate, expected,
+                          (cur_c / expected) if expected > 0 else float("inf"), ci, window, p)
+
+
+# --------------------------------------------------------------------------- data quality
+
+
+def missing_days(daily: dict[date, float], week: date, *, history_weeks: int = 8) -> DataQualityIssue | None:
+    """Days of the week with no activity although the same weekday had activity in most of the history."""
+    missing = []
+    for d in range(7):
+        day = week + timedelta(days=d)
+        if daily.get(day, 0) > 0:
+            continue
+        seen = sum(1 for k in range(1, history_weeks + 1) if daily.get(day - timedelta(weeks=k), 0) > 0)
+        if seen >= history_weeks // 2 + 1:
+            missing.append(day)
+    return DataQualityIssue("missing_days", len(missing), tuple(missing)) if missing else None
+
+
+def denominator_zero(series: WeeklySeries, *, history_weeks: int = 8) -> DataQualityIssue | None:
+    """A KPI whose denominator dropped to zero in the latest week after a history with volume."""
+    if len(series) < 2 or series.denominator[-1] > 0:
+        return None
+    hist = series.denominator[-history_weeks - 1:-1]
+    if (hist > 0).sum() < max(2, len(hist) // 2 + 1):
+        return None
+    return DataQualityIssue("denominator_zero", 1, (series.periods[-1],))
+
+
+def duplicate_ids(duplicated: int, total: int) -> DataQualityIssue | None:
+    """Records that arrived twice under different sources (same id, same client) in the week."""
+    if duplicated <= 0:
+        return None
+    return DataQualityIssue("duplicates", int(duplicated), detail=f"{duplicated} of {total}")
+
+
+def late_data(late: int, total: int, *, share: float = 0.05) -> DataQualityIssue | None:
+    """More than `share` of the week's records ingested over 3 days after they happened."""
+    if total <= 0 or late / total <= share:
+        return None
+    return DataQualityIssue("late_data", int(late), detail=f"{late} of {total}")

@@ -1,0 +1,784 @@
+"""The insights engine: what changed for real, where, why, what it means and what to do.
+
+`detect(ws, scope, week=..., filters=...)` reads the KPIs of the viewer's scope through
+`compute_kpis` (one call per segment level, every segment of the level at once), runs the
+detectors of `rules.toml` over every segment, adjusts every p-value of the run together
+(Benjamini–Hochberg), keeps what is significant AND material AND not resting on a thin sample,
+merges the findings that describe one story, explains each (drivers, co-moving KPIs, calendar
+events), renders the five narrative slots and ranks them.
+
+>>> findings = detect(ws, Scope.everything(), week=date(2026, 10, 19))  # doctest: +SKIP
+>>> [i.headline for i in findings.top]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any, Mapping
+
+import numpy as np
+import polars as pl
+
+from connectors.workspace import Scope, Workspace
+from insights import detectors as det
+from insights import drivers as drv
+from insights import narrative, ranking, stats
+from insights.catalog import Catalog, load_catalog
+from insights.kpis import compute_kpis
+
+ROOT = ("client_id",)
+DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
+PAIR = ("site_id", "channel")
+ROW_FILTERS = {"site": "site_id", "channel": "channel"}
+ABSOLUTE_UNITS = ("percent", "ratio", "score")
+CHANGE_TYPES = ("rate_change", "level_shift", "trend", "volume_anomaly", "small_count_rate", "improvement")
+ANSWERS = {"csat": "CSAT responses"}
+
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True)
+class Period:
+    """The dates an insight covers (inclusive)."""
+
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class Action:
+    """What to do, who owns it, and the KPI (and week) that will show whether it worked."""
+
+    text: str
+    owner: str
+    verify_kpi: str
+    verify_week: str = ""
+
+
+@dataclass(frozen=True)
+class Insight:
+    """One insight: the DESIGN §6 record, every number of its sentences included."""
+
+    id: str
+    type: str
+    kpi: str
+    segment: dict[str, str]
+    period: Period
+    observed: float | None
+    expected: float | None
+    baseline: str
+    delta: float | None
+    unit: str
+    ci: tuple[float, float] | None
+    n: int
+    test: str | None
+    p_value: float | None
+    q_value: float | None
+    impact: dict[str, Any] | None
+    confidence: float
+    score: float
+    headline: str
+    meaning: str
+    action: Action
+    drivers: tuple[dict[str, Any], ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tier(self) -> str:
+        """headline | watch | standing | notice | context."""
+        return str(self.evidence.get("tier", "context"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: dates as ISO strings, tuples as lists, NaN as None."""
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A run's result: every insight ranked, the review's top list, and the data-quality notices."""
+
+    week: date
+    insights: list[Insight]
+    top: list[Insight]
+    notices: list[Insight]
+    tests: int = 0
+
+    @property
+    def headlines(self) -> list[Insight]:
+        """Top insights that report a change at headline strength (q <= the headline bar)."""
+        return [i for i in self.top if i.tier == "headline" and i.type != "data_quality"]
+
+    def markdown(self) -> str:
+        """The review's insights as a reviewer reads them."""
+        return narrative.markdown(self.top, title=f"Insights for the week of {self.week.isoformat()}")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, date):
+        return x.isoformat()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    return x
+
+
+def stable_id(type_: str, kpi: str, segment: Mapping[str, str], period_start: date) -> str:
+    """A hash of type, KPI, segment and period: the same finding on a re-run has the same id."""
+    key = "|".join([type_, kpi, ",".join(f"{k}={v}" for k, v in sorted(segment.items())), period_start.isoformat()])
+    return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+@dataclass
+class _Candidate:
+    """A detector's finding before BH, merging and narrative."""
+
+    type: str
+    kpi: str
+    segment: dict[str, str]
+    level: tuple[str, ...]
+    period: Period
+    observed: float | None
+    expected: float | None
+    delta: float
+    ci: tuple[float, float] | None
+    n: int
+    baseline: str
+    test: str
+    p_value: float
+    material: bool
+    polarity: str
+    reach: float
+    weeks: int = 1
+    seen_before: int = 0
+    impact_value: float = 0.0
+    evidence: dict[str, Any] = field(default_factory=dict)
+    windows: tuple[tuple[date, ...], tuple[date, ...]] = ((), ())  # (baseline weeks, current weeks) for drivers
+    q_value: float | None = None
+    tier: str = "context"
+
+
+def polarity(direction: str, delta: float) -> str:
+    """good / bad / neutral for a change of `delta` under the KPI's direction (AHT up is bad, CSAT up is good)."""
+    if direction == "neutral" or delta == 0:
+        return "neutral"
+    return "good" if (delta > 0) == (direction == "higher_is_better") else "bad"
+
+
+def _material_amount(materiality: float, unit: str, baseline: float | None) -> float:
+    if unit in ABSOLUTE_UNITS or baseline is None:
+        return materiality
+    return materiality * abs(baseline)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: dict | None = None,
+           catalog: Catalog | None = None) -> Findings:
+    """Insights for the week starting `week` (a Monday; default: the last complete week) in the viewer's scope.
+
+    `filters` narrow the view: client / vendor narrow the scope, site / channel the rows; they
+    never widen it.
+    """
+    catalog = catalog or load_catalog()
+    rules = narrative.load_rules()
+    th = rules.thresholds
+    filters = {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}
+    unknown = sorted(set(filters) - {"client", "vendor", *ROW_FILTERS})
+    if unknown:
+        raise ValueError(f"unknown insight filter(s): {', '.join(unknown)}; use client, vendor, site, channel")
+    eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
+    fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+
+    daily = _daily(ws, eff, filters, fixed, week, int(th.get("volume_history_days", 112)), catalog)
+    last_day = daily.get_column("period").max() if daily.height else None
+    if week is None:
+        if last_day is None:
+            return Findings(date.today(), [], [], [], 0)
+        week = last_day - timedelta(days=last_day.weekday()) - (timedelta(weeks=0) if last_day.weekday() == 6 else timedelta(weeks=1))
+    week = week - timedelta(days=week.weekday())
+    week_end = week + timedelta(days=6)
+    history = int(th.get("history_weeks", 52))
+    start = week - timedelta(weeks=history)
+    periods = tuple(start + timedelta(weeks=i) for i in range(history + 1))
+
+    specs = {d["kpi"]: d for d in rules.detect if d["kpi"] in catalog.kpis}
+    levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS if d not in fixed]
+    if not set(PAIR) <= set(fixed):
+        levels.append(ROOT + fixed + tuple(d for d in PAIR if d not in fixed))
+    frames: dict[tuple[str, ...], pl.DataFrame] = {}
+    for level in levels:
+        f = compute_kpis(ws, eff, list(specs), grain="week", by=level, start=start, end=week_end, catalog=catalog)
+        for name, column in ROW_FILTERS.items():
+            if name in filters:
+                f = f.filter(pl.col(column) == filters[name])
+        frames[level] = f
+
+    notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
+    withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
+
+    cands: list[_Candidate] = []
+    thin: list[dict[str, Any]] = []
+    client_volume = _client_volume(frames[levels[0]], week)
+    for level, frame in frames.items():
+        _scan_level(level, frame, levels[0], periods, specs, catalog, rules, client_volume, cands, thin, week, ws, eff)
+    site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
+    if site_level in frames and pair_level in frames:
+        for name, spec in specs.items():
+            if "peer_outlier" in spec["detectors"]:
+                _peers(frames[site_level].filter(pl.col("kpi") == name), frames[pair_level].filter(pl.col("kpi") == name),
+                       site_level, catalog.kpis[name], week, th, client_volume, cands)
+    cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog))
+    cands = [c for c in cands if c.segment.get("client_id") not in withheld]
+    events = _events(ws, eff)
+    for c in cands:
+        if c.type == "volume_anomaly" and c.delta < 0:
+            hol = [e for e in _aligned_events(events, c.segment, week, week + timedelta(days=6), 0) if e["kind"] == "holiday"]
+            if hol:
+                c.evidence["explained_by"] = hol[0]["name"]
+
+    # one BH over every test of the run
+    q = stats.benjamini_hochberg([c.p_value for c in cands])
+    for c, qv in zip(cands, q):
+        c.q_value = float(qv)
+        c.tier = _tier(c, rules)
+    tests = len(cands)
+    kept = [c for c in cands if c.tier in ("headline", "watch", "standing")]
+    merged = _merge(kept)
+    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week) for group in merged]
+    insights.sort(key=lambda i: (-i.score, i.id))
+    top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
+    return Findings(week, notices + insights, top, notices, tests)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _daily(ws: Workspace, scope: Scope, filters: Mapping[str, str], fixed: tuple[str, ...], week: date | None,
+           history_days: int, catalog: Catalog) -> pl.DataFrame:
+    """Daily tickets created per client × site × channel over the volume history."""
+    end = week + timedelta(days=6) if week else None
+    begin = week - timedelta(days=history_days + 7) if week else None
+    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=ROOT + PAIR, start=begin, end=end, catalog=catalog)
+    for name, column in ROW_FILTERS.items():
+        if name in filters:
+            f = f.filter(pl.col(column) == filters[name])
+    f = f.filter(pl.col("value") > 0)
+    if week is None and f.height:
+        last = f.get_column("period").max()
+        f = f.filter(pl.col("period") >= last - timedelta(days=history_days + 14))
+    return f
+
+
+def _client_volume(frame: pl.DataFrame, week: date) -> dict[tuple[str, str], float]:
+    """(client, kpi) -> the week's denominator, to weigh a segment's reach."""
+    rows = frame.filter(pl.col("period") == week)
+    return {(r["client_id"], r["kpi"]): float(r["denominator"] or r["n"] or 0) for r in rows.iter_rows(named=True)}
+
+
+def _series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str) -> det.WeeklySeries:
+    by_p = {r[0]: r for r in rows.select("period", "value", "numerator", "denominator", "n").iter_rows()}
+    vals, nums, dens, ns = [], [], [], []
+    for p in periods:
+        r = by_p.get(p)
+        v = r[1] if r else None
+        vals.append(v if v is not None and math.isfinite(v) else None)
+        n = float(r[4] or 0) if r else 0.0
+        den = r[3] if r and r[3] is not None else (n if v is not None else 0.0)
+        nums.append((r[2] if r[2] is not None else (v or 0.0) * den) if r else 0.0)
+        dens.append(den)
+        ns.append(n)
+    return det.WeeklySeries.of(periods, vals, nums, dens, ns, kind="proportion" if kind == "proportion" else "mean")
+
+
+# --------------------------------------------------------------------------- detectors over a level
+
+
+def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volume, cands, thin, week, ws, scope) -> None:
+    th = rules.thresholds
+    depth = len(level) - len(root)
+    for (kpi_name,), kframe in frame.partition_by(["kpi"], as_dict=True).items():
+        spec = specs.get(kpi_name)
+        if spec is None or spec["kind"] == "count":
+            continue
+        kpi = catalog.kpis[kpi_name]
+        if spec["kind"] == "small_count":
+            if depth == 0 or level == root + ("site_id",):
+                _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands)
+            continue
+        for key, rows in kframe.partition_by(list(level), as_dict=True).items():
+            if any(v is None for v in key):
+                continue
+            segment = dict(zip(level, key))
+            s = _series_of(rows, periods, spec["kind"])
+            reach = float(s.denominator[-1]) / max(client_volume.get((segment["client_id"], kpi_name), 0.0), 1.0)
+            dets = spec["detectors"]
+            if "rate_change" in dets:
+                _rate(s, segment, level, kpi, th, reach, cands, thin, week)
+            if "level_shift" in dets and depth <= 1:
+                _shift(s, segment, level, kpi, th, reach, cands)
+            if "trend" in dets and depth <= 1:
+                _trend(s, segment, level, kpi, th, reach, cands)
+            target_level = root if "channel" in root else root + ("channel",)
+            if "target_miss" in dets and level == target_level:
+                _target(s, segment, level, kpi, ws, scope, week, reach, cands)
+
+
+def _rate(s, segment, level, kpi, th, reach, cands, thin, week) -> None:
+    r = det.rate_change(s, baseline_weeks=int(th.get("baseline_weeks", 8)))
+    if r is None:
+        return
+    mat = _material_amount(kpi.materiality, kpi.unit, r.expected)
+    is_thin = r.n < (kpi.min_volume or 0) or (mat > 0 and r.mde > float(th.get("thin_mde_factor", 10)) * mat)
+    if is_thin:
+        if abs(r.delta) >= mat and len(level) > 1:
+            parent = dict(list(segment.items())[:-1])
+            thin.append({"kpi": kpi.name, "segment": segment, "parent": parent, "n": r.n, "mde": r.mde,
+                         "what": ANSWERS.get(kpi.name, "volume")})
+        return
+    base = tuple(s.periods[-1 - i] for i in range(1, r.baseline_weeks + 1))
+    cands.append(_Candidate(
+        "rate_change", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, r.expected,
+        r.delta, r.ci, r.n, r.baseline, r.test, r.p_value, abs(r.delta) >= mat, polarity(kpi.direction, r.delta),
+        reach, 1, _seen_before(s, r), r.delta * float(s.denominator[-1]),
+        {"sigma": r.sigma, "mde": r.mde, "z": r.z, "n_baseline": r.n_baseline}, (base, (week,))))
+
+
+def _seen_before(s: det.WeeklySeries, r: det.RateChange) -> int:
+    """Weeks just before the review week that were already off the baseline the same way (|z| > 2)."""
+    count = 0
+    for back in range(1, 4):
+        i = len(s) - 1 - back
+        if i < 0 or s.denominator[i] <= 0 or not math.isfinite(s.value[i]):
+            break
+        se = abs(r.delta / r.z) if r.z else 0.0
+        if se <= 0 or (s.value[i] - r.expected) / se * np.sign(r.delta) < 2:
+            break
+        count += 1
+    return count
+
+
+def _shift(s, segment, level, kpi, th, reach, cands) -> None:
+    r = det.level_shift(s, window=int(th.get("shift_window", 26)))
+    if r is None or r.weeks_after < 2:
+        return
+    mat = _material_amount(kpi.materiality, kpi.unit, r.before) * float(th.get("shift_materiality", 0.75))
+    after = s.periods[r.shift_index:]
+    before = s.periods[max(0, r.shift_index - 8):r.shift_index]
+    cands.append(_Candidate(
+        "level_shift", kpi.name, segment, level, Period(r.shift_week, s.periods[-1] + timedelta(days=6)), r.after,
+        r.before, r.delta, r.ci, r.n_after, f"the {r.n_before:,} before the shift", r.test, r.p_value,
+        abs(r.delta) >= mat, polarity(kpi.direction, r.delta), reach, r.weeks_after, 1 if r.weeks_after > 2 else 0,
+        r.delta * float(s.denominator[r.shift_index:].sum()) if kpi.unit in ABSOLUTE_UNITS else r.delta * float(s.n[r.shift_index:].sum()),
+        {"shift_week": r.shift_week.isoformat(), "weeks": r.weeks_after, "z": r.z,
+         "alarm_week": r.alarm_week.isoformat() if r.alarm_week else None,
+         "standing": bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= int(th.get("shift_news_weeks", 3)))},
+        (tuple(before), tuple(after))))
+
+
+def _trend(s, segment, level, kpi, th, reach, cands) -> None:
+    r = det.trend(s, weeks=int(th.get("trend_weeks", 20)))
+    if r is None:
+        return
+    mat = _material_amount(kpi.materiality, kpi.unit, r.start_level)
+    first = s.periods[-r.weeks:][:4]
+    last = s.periods[-4:]
+    cands.append(_Candidate(
+        "trend", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.end_level,
+        r.start_level, r.total_change, (r.slope_lo, r.slope_hi), int(s.n[-1]), f"the level {r.weeks} weeks ago",
+        r.test, r.p_value, abs(r.total_change) >= mat and r.slope_lo * r.slope_hi > 0,
+        polarity(kpi.direction, r.total_change), reach, r.weeks, 2,
+        r.total_change * float(s.denominator[-1] if kpi.unit in ABSOLUTE_UNITS else s.n[-1]),
+        {"weeks": r.weeks, "slope": r.slope, "tau": r.tau}, (tuple(first), tuple(last))))
+
+
+def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
+    if s.kind != "proportion" or s.denominator[-1] <= 0 or "channel" not in segment:
+        return
+    target = _contract_target(ws, scope, kpi.name, segment, week)
+    if target is None:
+        return
+    value, penalty = target
+    higher = kpi.direction != "lower_is_better"
+    r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher)
+    if r is None or int(s.n[-1]) < (kpi.min_volume or 0):
+        return
+    chronic = 0
+    for i in range(len(s) - 2, max(-1, len(s) - 10), -1):
+        v = s.value[i]
+        if not math.isfinite(v) or ((v >= value) if higher else (v <= value)):
+            break
+        chronic += 1
+    ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic}
+    if penalty:
+        ev["penalty"] = round(abs(r.delta) * 100 * penalty, 2)
+        ev["currency"] = ws.config.currency
+    cands.append(_Candidate(
+        "target_miss", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, value, r.delta,
+        r.ci, r.n, "contract target", r.test, r.p_value, True, "bad", reach, chronic + 1, chronic,
+        r.delta * r.n, ev, ((), (week,))))
+
+
+_TARGETS: dict[tuple[str, str], pl.DataFrame] = {}
+
+
+def _contract_target(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, str], week: date) -> tuple[float, float] | None:
+    """(attainment target, penalty per point) in force for the client × channel (the strictest of its priorities)."""
+    key = (str(ws.path), scope.key)
+    if key not in _TARGETS:
+        _TARGETS.clear()
+        _TARGETS[key] = ws.read("sla_targets", scope)
+    t = _TARGETS[key]
+    if t.is_empty():
+        return None
+    rows = t.filter((pl.col("metric") == kpi) & (pl.col("client_id") == segment["client_id"])
+                    & (pl.col("channel").is_null() | (pl.col("channel") == segment.get("channel")))
+                    & (pl.col("effective_from") <= week)
+                    & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= week)))
+    if rows.is_empty():
+        return None
+    return float(rows.get_column("attainment_target").max()), float(rows.get_column("penalty_per_point").fill_null(0).max())
+
+
+def _strata(frame: pl.DataFrame, dim: str) -> dict[str, dict[str, tuple[float, float]]]:
+    """unit -> channel -> (numerator, denominator), the strata of the direct standardisation."""
+    out: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    agg = frame.group_by(dim, "channel").agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+    for r in agg.iter_rows(named=True):
+        if r[dim] is not None and r["channel"] is not None and (r["denominator"] or 0) > 0:
+            out[r[dim]][r["channel"]] = (float(r["numerator"] or 0), float(r["denominator"]))
+    return dict(out)
+
+
+def _peers(kframe, pairs, level, kpi, week, th, client_volume, cands) -> None:  # noqa: PLR0913
+    """Sites against the other sites of the same client (funnel on channel-standardised rates), this week and over the baseline."""
+    dim = level[-1]
+    cur = kframe.filter(pl.col("period") == week)
+    base_start = week - timedelta(weeks=int(th.get("baseline_weeks", 8)))
+    base = kframe.filter((pl.col("period") >= base_start) & (pl.col("period") < week))
+    for (client,), rows in cur.partition_by(["client_id"], as_dict=True).items():
+        rows = rows.filter(pl.col("denominator") > 0)
+        units = rows.get_column(dim).to_list()
+        cp = pairs.filter(pl.col("client_id") == client)
+        found = det.peer_outlier(units, rows.get_column("numerator").to_list(), rows.get_column("denominator").to_list(),
+                                 strata=_strata(cp.filter(pl.col("period") == week), dim))
+        if not found:
+            continue
+        b = base.filter(pl.col("client_id") == client).group_by(dim).agg(pl.col("numerator").sum(), pl.col("denominator").sum())
+        bp = cp.filter((pl.col("period") >= base_start) & (pl.col("period") < week))
+        before = {o.unit: o for o in det.peer_outlier(b.get_column(dim).to_list(), b.get_column("numerator").to_list(),
+                                                      b.get_column("denominator").to_list(), strata=_strata(bp, dim))}
+        for o in found:
+            mat = _material_amount(kpi.materiality, kpi.unit, o.peer)
+            o = replace(o, delta=o.adjusted_delta)  # judged on the mix-adjusted gap
+            standing = o.unit in before and np.sign(before[o.unit].delta) == np.sign(o.delta)
+            seg = {"client_id": client, dim: o.unit}
+            reach = o.n / max(client_volume.get((client, kpi.name), 0.0), 1.0)
+            cands.append(_Candidate(
+                "peer_outlier", kpi.name, seg, level, Period(week, week + timedelta(days=6)), o.observed, o.peer,
+                o.delta, o.limits, o.n, "its peers this week", o.test, o.p_value, abs(o.delta) >= mat,
+                polarity(kpi.direction, o.delta), reach, 1, 4 if standing else 0, o.delta * o.n,
+                {"adjusted": o.adjusted, "adjusted_delta": o.adjusted_delta, "tau": o.tau, "z": o.z,
+                 "standing": bool(standing)}, ((), (week,))))
+
+
+def _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands) -> None:
+    window = int(th.get("attrition_window", 4))
+    for key, rows in kframe.partition_by(list(level), as_dict=True).items():
+        if any(v is None for v in key):
+            continue
+        segment = dict(zip(level, key))
+        s = _series_of(rows, periods, "mean")
+        r = det.small_count_rate(s.numerator, s.denominator, periods, window=window)
+        if r is None or r.count < 1:
+            continue
+        first = periods[-window]
+        cands.append(_Candidate(
+            "small_count_rate", kpi.name, segment, level, Period(first, periods[-1] + timedelta(days=6)), r.rate,
+            r.expected_rate, r.rate - r.expected_rate, r.ci, int(s.n[-window:].sum()), "the previous 26 weeks' rate",
+            r.test, r.p_value, r.count - r.expected_count >= 2 and r.ratio >= 1.5,
+            polarity(kpi.direction, r.rate - r.expected_rate), 1.0, window, 0, r.count - r.expected_count,
+            {"count": r.count, "expected_count": r.expected_count, "weeks": window, "exposure": r.exposure},
+            ((), tuple(periods[-window:]))))
+
+
+def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, client_volume, catalog) -> list[_Candidate]:
+    """Volume anomalies of tickets created per client, client × site, client × channel and client × site × channel."""
+    th = rules.thresholds
+    out: list[_Candidate] = []
+    if daily.is_empty():
+        return out
+    first = daily.get_column("period").min()
+    days = [first + timedelta(days=i) for i in range((week + timedelta(days=6) - first).days + 1)]
+    kpi = catalog.kpis["tickets_created"]
+    for level in (root, root + ("site_id",), root + ("channel",), root + PAIR):
+        agg = daily.group_by([*level, "period"]).agg(pl.col("value").sum())
+        for key, rows in agg.partition_by(list(level), as_dict=True).items():
+            segment = dict(zip(level, key))
+            by_day = dict(zip(rows.get_column("period").to_list(), rows.get_column("value").to_list()))
+            counts = [float(by_day.get(d, 0.0)) for d in days]
+            if sum(counts[-7:]) < 7 * 10:
+                continue
+            r = det.volume_anomaly(counts, days, week, history_days=int(th.get("volume_history_days", 112)))
+            if r is None:
+                continue
+            total = client_volume.get((segment["client_id"], "tickets_created"), 0.0)
+            material = abs(r.robust_z) >= float(th.get("volume_z", 4.0)) and abs(r.delta) >= kpi.materiality * r.expected
+            out.append(_Candidate(
+                "volume_anomaly", "tickets_created", segment, level, Period(week, week + timedelta(days=6)), r.observed,
+                r.expected, r.delta, (r.lo, r.hi), int(r.observed), "robust STL expectation", r.test, r.p_value,
+                material, "neutral", r.observed / max(total, 1.0), 1, 0, r.delta,
+                {"robust_z": r.robust_z, "dispersion": r.dispersion}, ((), (week,))))
+    return out
+
+
+# --------------------------------------------------------------------------- tiers, merging
+
+
+def _tier(c: _Candidate, rules) -> str:
+    th, tiers = rules.thresholds, rules.tiers
+    if not c.material:
+        return "context"
+    q = c.q_value if c.q_value is not None else 1.0
+    if c.type in tiers.get("standing_types", ()):
+        chronic = c.seen_before >= int(tiers.get("chronic_weeks", 3)) or c.evidence.get("standing")
+        if q > float(th.get("headline_q", 0.05)):
+            return "context"
+        if c.type == "target_miss" and not c.evidence.get("certain"):
+            return "context"
+        return "standing" if chronic else "headline"
+    if c.evidence.get("standing") or c.evidence.get("explained_by"):
+        # an old shift is the new normal, and a holiday dip is expected: context, not news
+        return "standing" if q <= float(th.get("headline_q", 0.05)) else "context"
+    if q <= float(th.get("headline_q", 0.05)):
+        return "headline"
+    if q <= float(th.get("watch_q", 0.10)):
+        return "watch"
+    return "context"
+
+
+def _family(c: _Candidate) -> tuple:
+    if c.type in ("target_miss", "peer_outlier"):
+        return (c.type, c.kpi, c.segment.get("client_id"), c.polarity, tuple(sorted(c.segment.items())))
+    sign = "up" if c.delta > 0 else "down"
+    return ("change", c.kpi, c.segment.get("client_id"), c.polarity, sign)
+
+
+def _rank_key(c: _Candidate, rules) -> float:
+    mat = 1.0
+    return _factors(c, rules).score * mat
+
+
+def _factors(c: _Candidate, rules) -> ranking.Factors:
+    kpi_mat = c.evidence.get("_material", 0.0)
+    impact = ranking.impact_factor(c.delta, kpi_mat, c.reach)
+    certain = c.evidence.get("certain")
+    conf = ranking.confidence_factor(c.q_value, certain)
+    book = rules.playbook(c.kpi, c.type, None, c.polarity)
+    return ranking.Factors(impact, conf, ranking.persistence_factor(c.weeks), book.actionability,
+                           ranking.novelty_factor(c.seen_before))
+
+
+def _merge(cands: list[_Candidate]) -> list[list[_Candidate]]:
+    """Findings that tell one story (same KPI, client, direction of change) become one insight."""
+    groups: dict[tuple, list[_Candidate]] = defaultdict(list)
+    for c in cands:
+        groups[_family(c)].append(c)
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------- explanation and record
+
+
+def _events(ws: Workspace, scope: Scope) -> pl.DataFrame:
+    try:
+        return ws.read("events", scope)
+    except Exception:  # a workspace without an events table has no calendar to align with
+        return pl.DataFrame()
+
+
+def _aligned_events(events: pl.DataFrame, segment: Mapping[str, str], start: date, end: date, margin: int) -> list[dict]:
+    if events.is_empty():
+        return []
+    lo, hi = start - timedelta(days=margin), end  # an event after the change cannot line up with its start
+    out = []
+    for e in events.iter_rows(named=True):
+        e_end = e.get("end_date") or e["start_date"]
+        if e_end < lo or e["start_date"] > hi:
+            continue
+        if any(e.get(k) not in (None, v) for k, v in segment.items() if k in ("client_id", "site_id", "channel")):
+            continue
+        out.append({"kind": e["kind"], "name": e["name"], "start": e["start_date"].isoformat(), "end": e_end.isoformat()})
+    out.sort(key=lambda e: (e["kind"] == "holiday", e["start"]))
+    return out
+
+
+def _driver_search(rep: _Candidate, frames, kpi, th) -> tuple[list[dict], dict | None, bool]:
+    """Drivers of the representative's change from the level one dimension deeper than its segment."""
+    base_weeks, cur_weeks = rep.windows
+    if not base_weeks or not cur_weeks:
+        return [], None, False
+    dims = set(rep.segment)
+    cells = {}
+    for level, frame in frames.items():
+        extra = [d for d in level if d not in dims]
+        if len(extra) != 1 or not dims <= set(level):
+            continue
+        d = extra[0]
+        f = frame.filter(pl.col("kpi") == rep.kpi)
+        for k, v in rep.segment.items():
+            f = f.filter(pl.col(k) == v)
+        if kpi.type != "ratio":  # quantiles: per-record means as an approximation
+            f = f.with_columns((pl.col("value") * pl.col("n")).alias("numerator"), pl.col("n").cast(pl.Float64).alias("denominator"))
+        rows_b = f.filter(pl.col("period").is_in(list(base_weeks))).to_dicts()
+        rows_c = f.filter(pl.col("period").is_in(list(cur_weeks))).to_dicts()
+        cells[d] = (drv.cells_from_rows(rows_b, d), drv.cells_from_rows(rows_c, d))
+    if not cells:
+        return [], None, False
+    found = drv.search(cells, min_support=float(th.get("min_support", 0.05)))
+    dec = None
+    top_dim = found.drivers[0].dimension if found.drivers else None
+    for dcomp in found.decompositions:
+        if dcomp.dimension == (top_dim or "channel"):
+            dec = {"dimension": dcomp.dimension, "total": dcomp.total, "rate": dcomp.rate, "mix": dcomp.mix,
+                   "before": dcomp.before, "after": dcomp.after}
+    drivers = [d.to_dict() for d in found.drivers]
+    if drivers and drivers[0]["kind"] == "mix":
+        # for mix, show the shares that moved (before/after) rather than rates
+        drivers[0]["rate_before"], drivers[0]["rate_after"] = drivers[0]["rate_before"], drivers[0]["rate_after"]
+    return drivers, dec, found.broad_based
+
+
+def _impact(rep: _Candidate, kpi, rules, spec_impact: str | None, currency: str) -> dict[str, Any]:
+    imp = rules.impact.get(spec_impact or "", {"formula": "delta", "label": kpi.unit})
+    value = rep.impact_value
+    if imp["formula"] == "delta_x_n_hours":
+        value = value / 3600.0
+    label = currency if imp["label"] == "currency" else imp["label"]
+    if rep.type == "target_miss" and kpi.name.startswith("sla"):
+        label = "tickets outside SLA"
+    return {"value": round(abs(value), 1), "unit": label}
+
+
+def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week) -> Insight:
+    th = rules.thresholds
+    kpi = catalog.kpis[group[0].kpi]
+    for c in group:
+        c.evidence["_material"] = _material_amount(kpi.materiality, kpi.unit, c.expected)
+    group.sort(key=lambda c: (-_factors(c, rules).score, len(c.segment), c.type))
+    rep = group[0]
+    drivers, dec, broad = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else ([], None, False)
+    seg_key = tuple(sorted(rep.segment.items()))
+    co = []
+    for c in all_cands:
+        if c is rep or c.kpi == rep.kpi or tuple(sorted(c.segment.items())) != seg_key:
+            continue
+        if c.tier in ("headline", "watch") and c.period.end >= rep.period.end - timedelta(days=6):
+            ck = catalog.kpis[c.kpi]
+            co.append({"kpi": c.kpi, "label": ck.label, "delta": c.delta, "unit": ck.unit})
+    thin_notes = [t for t in thin if t["kpi"] == rep.kpi and t["parent"] == rep.segment]
+    margin = int(th.get("event_margin_days", 3))
+    ev_start = rep.period.start if rep.type != "trend" else rep.period.start
+    aligned = _aligned_events(events, rep.segment, ev_start, ev_start + timedelta(days=6), margin)
+    if rep.type != "volume_anomaly":
+        aligned = [e for e in aligned if e["kind"] != "holiday"]
+    type_ = "improvement" if rep.polarity == "good" and rep.type in ("rate_change", "level_shift", "trend") else rep.type
+    driver_kind = drivers[0]["kind"] if drivers else None
+    book = rules.playbook(rep.kpi, rep.type, driver_kind, rep.polarity)
+    verify = narrative.verify_week(week, book.verify_after_weeks)
+    spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
+    impact = _impact(rep, kpi, rules, spec.get("impact"), "USD")
+    factors = _factors(rep, rules)
+    evidence = {
+        "tier": rep.tier, "polarity": rep.polarity, "detector": rep.type, "ci_level": 0.95,
+        **{k: v for k, v in rep.evidence.items() if not k.startswith("_")},
+        "decomposition": dec, "broad_based": broad, "co_moving": co, "events": aligned, "thin": thin_notes,
+        "factors": asdict(factors),
+        "related": [{"type": c.type, "segment": c.segment, "delta": c.delta, "q_value": c.q_value} for c in group[1:]],
+        "label": kpi.label,
+    }
+    draft = {"type": type_, "kpi": rep.kpi, "segment": rep.segment, "unit": kpi.unit,
+             "period": {"start": rep.period.start, "end": rep.period.end}, "observed": rep.observed,
+             "expected": rep.expected, "delta": rep.delta, "ci": rep.ci, "n": rep.n, "baseline": rep.baseline,
+             "impact": impact, "drivers": drivers, "evidence": evidence,
+             "action": {"text": book.action, "owner": book.owner, "verify_kpi": book.verify_kpi, "verify_week": verify}}
+    if rep.type == "level_shift":
+        draft["ci"] = rep.ci
+    text = narrative.render(draft, kpi.label, rules)
+    evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
+    return Insight(
+        id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
+        period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
+        unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
+        confidence=round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4), score=factors.score,
+        headline=text["headline"], meaning=text["meaning"],
+        action=Action(book.action, book.owner, book.verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
+
+
+# --------------------------------------------------------------------------- data quality
+
+
+def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, last_day: date | None, specs, catalog,
+                  rules) -> list[Insight]:
+    """Notices about the data itself; `withhold` marks the clients whose insights are held back."""
+    out: list[Insight] = []
+    week_end = week + timedelta(days=6)
+    clients = sorted(set(daily.get_column("client_id").drop_nulls().to_list())) if daily.height else []
+    for client in clients:
+        d = daily.filter(pl.col("client_id") == client).group_by("period").agg(pl.col("value").sum())
+        by_day = dict(zip(d.get_column("period").to_list(), d.get_column("value").to_list()))
+        seg = {"client_id": client}
+        if last_day is not None and last_day < week_end:
+            out.append(_notice("incomplete_week", seg, week, f"The week of {week.isoformat()} is not complete: the data "
+                               f"ends on {last_day.isoformat()}.", {"days": [last_day.isoformat()], "withhold": True},
+                               0, catalog, rules))
+            continue
+        issue = det.missing_days(by_day, week)
+        if issue:
+            days = ", ".join(x.isoformat() for x in issue.days)
+            out.append(_notice("missing_days", seg, week, f"No tickets for {client} on {days}: {issue.count} of the "
+                               f"week's days are missing.", {"days": [x.isoformat() for x in issue.days],
+                                                             "count": issue.count, "withhold": True},
+                               issue.count, catalog, rules))
+    periods = (week - timedelta(weeks=8),) + tuple(week - timedelta(weeks=8 - i) for i in range(1, 9))
+    for (client, kpi_name), rows in root_frame.partition_by(["client_id", "kpi"], as_dict=True).items():
+        if kpi_name not in specs or specs[kpi_name]["kind"] not in ("proportion", "mean"):
+            continue
+        s = _series_of(rows, tuple(periods), "mean")
+        issue = det.denominator_zero(s)
+        if issue:
+            label = catalog.kpis[kpi_name].label
+            out.append(_notice("denominator_zero", {"client_id": client, "kpi": kpi_name}, week,
+                               f"{label} has no volume for {client} in the week of {week.isoformat()} after "
+                               f"weeks with volume: a feed may have stopped.", {"withhold": False}, 0, catalog, rules))
+    return out
+
+
+def _notice(kind: str, segment: dict, week: date, message: str, extra: dict, count: int, catalog, rules) -> Insight:
+    book = rules.playbook("tickets_created", "data_quality", None, "bad")
+    draft = {"type": "data_quality", "kpi": "tickets_created", "segment": segment, "unit": "count",
+             "period": {"start": week, "end": week + timedelta(days=6)}, "observed": float(count), "expected": None,
+             "delta": 0.0, "ci": None, "n": count, "baseline": "", "impact": None, "drivers": [],
+             "evidence": {"message": message, **extra},
+             "action": {"text": book.action, "owner": book.owner, "verify_kpi": book.verify_kpi,
+                        "verify_week": week.isoformat()}}
+    text = narrative.render(draft, "Data quality", rules)
+    evidence = {"tier": "notice", "kind": kind, "message": message, **extra,
+                "narrative": {s: text[s] for s in narrative.SLOTS}}
+    return Insight(stable_id("data_quality", kind, segment, week), "data_quality", "tickets_created", segment,
+                   Period(week, week + timedelta(days=6)), float(count), None, "", None, "count", None, count, None,
+                   None, None, None, 1.0, 100.0, text["headline"], text["meaning"],
+                   Action(book.action, book.owner, book.verify_kpi, week.isoformat()), (), evidence)

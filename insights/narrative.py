@@ -1,0 +1,257 @@
+"""Narrative: deterministic sentences over the insight record, from templates kept as data.
+
+`rules.toml` holds five slots per insight type (what happened, where, why, so what, what to do);
+`playbooks.toml` maps a pattern (KPI, type, driver kind, good/bad) to an action, an owner and the
+KPI and week that will show whether it worked.  `render(draft)` fills the slots with values
+formatted from the record's own fields only, so every number a reader sees can be traced back to
+the record (a test checks each sentence).  Events are said to "coincide with" a change, never to
+cause it.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+CATALOG_DIR = Path(__file__).with_name("catalog")
+RULES_FILE, PLAYBOOKS_FILE = "rules.toml", "playbooks.toml"
+SLOTS = ("what", "where", "why", "so_what", "do")
+DIM_NAMES = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel",
+             "priority": "priority", "contact_reason": "contact reason"}
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """One action pattern: when it applies, what to do, who owns it and how to verify it."""
+
+    action: str
+    owner: str
+    verify_kpi: str
+    verify_after_weeks: int
+    actionability: float
+    kpi: str | None = None
+    type: str | None = None
+    driver: str | None = None
+    polarity: str | None = None
+
+    def matches(self, kpi: str, type_: str, driver_kind: str | None, polarity: str) -> bool:
+        """Whether every field the pattern names agrees with the insight."""
+        return ((self.kpi is None or self.kpi == kpi) and (self.type is None or self.type == type_)
+                and (self.driver is None or self.driver == driver_kind)
+                and (self.polarity is None or self.polarity == polarity))
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The engine's rules (thresholds, detectors per KPI, impact formulas, templates) and playbooks."""
+
+    thresholds: Mapping[str, float]
+    tiers: Mapping[str, Any]
+    detect: tuple[Mapping[str, Any], ...]
+    impact: Mapping[str, Mapping[str, str]]
+    templates: Mapping[str, Mapping[str, str]]
+    playbooks: tuple[Playbook, ...] = field(default_factory=tuple)
+
+    def playbook(self, kpi: str, type_: str, driver_kind: str | None, polarity: str) -> Playbook:
+        """The first playbook matching the insight (the catalog ends with a catch-all)."""
+        return next(p for p in self.playbooks if p.matches(kpi, type_, driver_kind, polarity))
+
+
+class RulesError(ValueError):
+    """rules.toml or playbooks.toml is not usable; the message lists every problem."""
+
+
+@lru_cache(maxsize=4)
+def load_rules(folder: Path = CATALOG_DIR) -> Rules:
+    """Read and check rules.toml and playbooks.toml (every problem listed at once)."""
+    rules = tomllib.loads((folder / RULES_FILE).read_text())
+    books = tomllib.loads((folder / PLAYBOOKS_FILE).read_text())
+    problems = []
+    templates = rules.get("templates", {})
+    for type_, slots in templates.items():
+        missing = [s for s in SLOTS if s not in slots]
+        if missing:
+            problems.append(f"{RULES_FILE} [templates.{type_}]: missing slot(s) {', '.join(missing)}")
+    impacts = rules.get("impact", {})
+    for d in rules.get("detect", []):
+        if d.get("impact") not in impacts:
+            problems.append(f"{RULES_FILE} [[detect]] '{d.get('kpi')}': impact '{d.get('impact')}' is not an [impact.*] table")
+    playbooks = []
+    for i, p in enumerate(books.get("playbook", [])):
+        need = [k for k in ("action", "owner", "verify_kpi") if k not in p]
+        if need:
+            problems.append(f"{PLAYBOOKS_FILE} [[playbook]] #{i + 1}: missing {', '.join(need)}")
+            continue
+        playbooks.append(Playbook(p["action"], p["owner"], p["verify_kpi"], int(p.get("verify_after_weeks", 1)),
+                                  float(p.get("actionability", 0.5)), p.get("kpi"), p.get("type"), p.get("driver"),
+                                  p.get("polarity")))
+    if not playbooks or any(x is not None for x in (playbooks[-1].kpi, playbooks[-1].type, playbooks[-1].polarity)):
+        problems.append(f"{PLAYBOOKS_FILE}: the last [[playbook]] must be a catch-all (no kpi, type or polarity)")
+    if problems:
+        raise RulesError("; ".join(problems))
+    return Rules(rules.get("thresholds", {}), rules.get("tiers", {}), tuple(rules.get("detect", [])), impacts,
+                 templates, tuple(playbooks))
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    """A KPI value in the words of its unit: '82.0%', '4.2 min', '1,204', '3.17'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if unit == "percent":
+        return f"{value * 100:.1f}%"
+    if unit == "seconds":
+        a = abs(value)
+        if a >= 3600:
+            return f"{value / 3600:.1f} h"
+        if a >= 60:
+            return f"{value / 60:.1f} min"
+        return f"{value:.0f} s"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "currency":
+        return f"{value:,.2f}"
+    return f"{value:.2f}"
+
+
+def fmt_delta(delta: float, unit: str) -> str:
+    """A change with its sign spelled out: '+6.3 pts', '-1.2 min', '+58'."""
+    sign = "+" if delta > 0 else "-" if delta < 0 else "±"
+    if unit == "percent":
+        return f"{sign}{abs(delta) * 100:.1f} pts"
+    return f"{sign}{fmt_value(abs(delta), unit)}"
+
+
+def fmt_interval(ci: tuple[float, float] | None, unit: str, *, delta: bool = False) -> str:
+    """'80.1%–83.9%' (or signed changes when `delta`)."""
+    if not ci:
+        return "n/a"
+    f = fmt_delta if delta else fmt_value
+    return f"{f(ci[0], unit)} to {f(ci[1], unit)}"
+
+
+def segment_text(segment: Mapping[str, str]) -> str:
+    """'acme · site nw-manila · channel email'."""
+    parts = []
+    for k, v in segment.items():
+        parts.append(v if k == "client_id" else f"{DIM_NAMES.get(k, k)} {v}")
+    return " · ".join(parts) or "all work in view"
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _where(draft: Mapping[str, Any]) -> str:
+    seg = segment_text(draft["segment"])
+    drivers = draft.get("drivers") or []
+    ev = draft.get("evidence", {})
+    if drivers:
+        d = drivers[0]
+        who = f"{DIM_NAMES.get(d['dimension'], d['dimension'])} {d['value']}"
+        if d["kind"] == "mix":
+            return (f"In {seg}, the change is mix: the share of {who} moved from {fmt_value(d['rate_before'], 'percent')} "
+                    f"to {fmt_value(d['rate_after'], 'percent')} of the volume and carries "
+                    f"{fmt_value(d['share_of_change'], 'percent')} of the change.")
+        return (f"In {seg}, it is concentrated in {who}: {fmt_value(d['share_of_change'], 'percent')} of the change "
+                f"from {fmt_value(d['share_of_volume'], 'percent')} of the volume.")
+    if ev.get("broad_based"):
+        return f"In {seg}, it is broad-based: no single vendor, site, channel, priority or contact reason explains it."
+    return f"In {seg}."
+
+
+def _why(draft: Mapping[str, Any], unit: str) -> str:
+    ev = draft.get("evidence", {})
+    parts = []
+    dec = ev.get("decomposition")
+    if dec:
+        parts.append(f"Of the {fmt_delta(dec['total'], unit)}, rate changes within each {DIM_NAMES.get(dec['dimension'], dec['dimension'])} "
+                     f"give {fmt_delta(dec['rate'], unit)} and the shift in mix {fmt_delta(dec['mix'], unit)}.")
+    for co in ev.get("co_moving", [])[:2]:
+        parts.append(f"It coincides with {co['label']} {fmt_delta(co['delta'], co['unit'])} in the same segment.")
+    for e in ev.get("events", [])[:2]:
+        when = e["start"] if e["start"] == e["end"] else f"{e['start']} to {e['end']}"
+        parts.append(f"It coincides with the {e['kind'].replace('_', ' ')} '{e['name']}' ({when}).")
+    for t in ev.get("thin", [])[:1]:
+        parts.append(f"Not enough {t['what']} to call a change at {segment_text(t['segment'])}: n = {t['n']:,}, "
+                     f"smallest detectable change about {fmt_delta(t['mde'], unit).lstrip('+')}; shown at this level instead.")
+    return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
+
+
+def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]:
+    """The five slots, the headline, the meaning and the action sentence of a draft record."""
+    type_ = draft["type"]
+    tmpl = rules.templates.get(type_) or rules.templates["rate_change"]
+    unit = draft["unit"]
+    ev = draft.get("evidence", {})
+    impact = draft.get("impact") or {}
+    action = draft["action"]
+    polarity = ev.get("polarity", "neutral")
+    up = (draft.get("delta") or 0) > 0
+    moved = ("rose" if up else "fell") if type_ != "level_shift" else ("risen" if up else "fallen")
+    ci_delta = type_ in ("level_shift", "trend")
+    week = draft["period"]["start"]
+    values = {
+        "label": label,
+        "moved": moved,
+        "moved_dir": "up" if up else "down",
+        "observed": fmt_value(draft.get("observed"), unit),
+        "expected": fmt_value(draft.get("expected"), unit),
+        "delta": fmt_delta(draft.get("delta") or 0.0, unit),
+        "baseline": draft.get("baseline", ""),
+        "ci": fmt_interval(draft.get("ci"), unit, delta=ci_delta),
+        "n": f"{draft.get('n') or 0:,}",
+        "week": week.isoformat(),
+        "week_end": draft["period"]["end"].isoformat(),
+        "shift_week": str(ev.get("shift_week", week.isoformat())),
+        "weeks": f"{ev.get('weeks', 0)}",
+        "slope": fmt_delta(ev.get("slope", 0.0), unit),
+        "count": f"{ev.get('count', 0)}",
+        "adjusted": fmt_value(ev.get("adjusted"), unit),
+        "unit_name": segment_text(draft["segment"]),
+        "impact": f"{abs(impact.get('value', 0.0)):,.0f}",
+        "impact_label": impact.get("unit", ""),
+        "impact_side": "more" if polarity != "good" else "fewer",
+        "penalty_text": (f", and a service credit of about {ev['penalty']:,.0f} {ev.get('currency', '')}".rstrip()
+                         if ev.get("penalty") else ""),
+        "message": ev.get("message", ""),
+        "where_text": _where(draft),
+        "why_text": _why(draft, unit),
+        "action_text": action["text"],
+        "owner": action["owner"],
+        "verify_label": action["verify_kpi"].replace("_", " "),
+        "verify_week": action["verify_week"],
+    }
+    if type_ == "volume_anomaly" and polarity != "good":
+        values["impact_side"] = "more" if up else "fewer"
+    slots = {s: tmpl[s].format(**values) for s in SLOTS}
+    headline = slots["what"]
+    meaning = " ".join(slots[s] for s in ("where", "why", "so_what"))
+    return {"headline": headline, "meaning": meaning, "action": slots["do"], **slots}
+
+
+def verify_week(week: date, after_weeks: int) -> str:
+    """The ISO date of the Monday `after_weeks` after the review week."""
+    return (week + timedelta(weeks=after_weeks)).isoformat()
+
+
+def markdown(insights: list[Any], *, title: str = "Insights") -> str:
+    """The insights as a reviewer reads them: numbered, what / means / do, with the test and q-value."""
+    lines = [f"# {title}", ""]
+    for i, ins in enumerate(insights, 1):
+        tier = ins.evidence.get("tier", "")
+        lines.append(f"**{i}. [{tier}] {ins.headline}**")
+        lines.append("")
+        lines.append(f"- *What it means:* {ins.meaning}")
+        lines.append(f"- *What to do:* {ins.action.text}")
+        if ins.test:
+            q = "n/a" if ins.q_value is None else f"{ins.q_value:.3g}"
+            lines.append(f"- *Evidence:* {ins.test}; p = {ins.p_value:.3g}, q = {q}; id `{ins.id}`")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,71 @@
+"""Ranking: score = impact × confidence × persistence × actionability × novelty, and the review's top list.
+
+Each factor is in [0, 1] except impact (materiality multiples, capped at 10, weighted by the
+segment's share of its client's volume).  `select_top` puts data-quality notices first, then the
+best headlines and watch-list items, and keeps one "what went well" when one qualifies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+MAX_MAGNITUDE = 10.0
+
+
+@dataclass(frozen=True)
+class Factors:
+    """The five factors of an insight's score."""
+
+    impact: float
+    confidence: float
+    persistence: float
+    actionability: float
+    novelty: float
+
+    @property
+    def score(self) -> float:
+        return round(self.impact * self.confidence * self.persistence * self.actionability * self.novelty, 4)
+
+
+def impact_factor(delta: float, material: float, reach: float) -> float:
+    """Size of the change in materiality multiples (capped), weighted by √(share of the client's volume)."""
+    if material <= 0:
+        material = abs(delta) or 1.0
+    magnitude = min(abs(delta) / material, MAX_MAGNITUDE)
+    return magnitude * math.sqrt(min(max(reach, 0.0), 1.0))
+
+
+def confidence_factor(q_value: float | None, certain: bool | None = None) -> float:
+    """1 − q for tested findings; 0.9 / 0.5 for interval-based ones (certain or not)."""
+    if q_value is not None:
+        return max(0.0, 1.0 - q_value)
+    return 0.9 if certain else 0.5
+
+
+def persistence_factor(weeks: int) -> float:
+    """A one-week blip counts 0.8; two weeks or more 1.0."""
+    return min(1.0, 0.6 + 0.2 * max(weeks, 1))
+
+
+def novelty_factor(weeks_seen_before: int) -> float:
+    """New this week 1.0, then halving with every week it was already there (floor 0.2)."""
+    return max(0.2, 0.5 ** max(weeks_seen_before, 0))
+
+
+def select_top(insights: Sequence[Any], *, top_max: int = 7) -> list[Any]:
+    """Notices first, then headlines and watch-list items by score, one improvement kept when one qualifies."""
+    notices = [i for i in insights if i.type == "data_quality"]
+    ranked = sorted((i for i in insights if i.type != "data_quality" and i.evidence.get("tier") in ("headline", "watch", "standing")),
+                    key=lambda i: (_tier_order(i), -i.score, i.id))
+    room = max(0, top_max - len(notices))
+    chosen = ranked[:room]
+    good = [i for i in ranked if i.evidence.get("polarity") == "good" and i.evidence.get("tier") == "headline"]
+    if good and not any(i.evidence.get("polarity") == "good" for i in chosen) and room > 0:
+        chosen = chosen[:room - 1] + [good[0]]
+    return notices + sorted(chosen, key=lambda i: (_tier_order(i), -i.score, i.id))
+
+
+def _tier_order(insight: Any) -> int:
+    return {"headline": 0, "watch": 1, "standing": 2}.get(insight.evidence.get("tier", ""), 3)

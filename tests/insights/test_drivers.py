@@ -1,0 +1,51 @@
+"""Drivers: the exact mix/rate identity, Simpson's paradox called mix, concentration, broad-based."""
+
+from __future__ import annotations
+
+import pytest
+
+from insights.drivers import Cell, decompose, search
+
+
+def cells(**kv: tuple[float, float]) -> dict[str, Cell]:
+    return {k: Cell(*v) for k, v in kv.items()}
+
+
+@pytest.mark.parametrize(("base", "cur"), [
+    pytest.param(cells(email=(880, 1000), chat=(960, 1000)), cells(email=(1320, 1500), chat=(290, 300)), id="mix-shift"),
+    pytest.param(cells(a=(50, 100), b=(30, 50)), cells(a=(20, 100), b=(45, 50), c=(5, 10)), id="new-segment"),
+    pytest.param(cells(a=(10, 20), b=(5, 5)), cells(a=(12, 20)), id="segment-gone"),
+])
+def test_mix_plus_rate_equals_total(base, cur):
+    d = decompose("channel", base, cur)
+    assert d.mix + d.rate == pytest.approx(d.total, abs=1e-12)
+    assert sum(e.total for e in d.segments) == pytest.approx(d.total, abs=1e-12)
+
+
+def test_simpsons_paradox_is_called_mix():
+    # chat moves to email: each channel's rate unchanged, the total falls
+    base = cells(email=(880, 1000), chat=(960, 1000))
+    cur = cells(email=(1496, 1700), chat=(288, 300))
+    found = search({"channel": (base, cur)})
+    assert found.drivers[0].kind == "mix" and found.drivers[0].dimension == "channel"
+    assert found.decompositions[0].rate == pytest.approx(0.0, abs=1e-9)
+
+
+def test_concentrated_rate_change_names_its_segment():
+    base = {"site_id": (cells(manila=(880, 1000), bogota=(900, 1000), denver=(950, 1000)),
+                        cells(manila=(600, 1000), bogota=(902, 1000), denver=(948, 1000)))}
+    found = search(base)
+    assert (found.drivers[0].value, found.drivers[0].kind) == ("manila", "rate")
+    assert found.drivers[0].share_of_change > 0.9 and not found.broad_based
+
+
+def test_broad_based_when_every_segment_moves_alike():
+    base = cells(**{s: (900, 1000) for s in "abcdefgh"})
+    cur = cells(**{s: (880, 1000) for s in "abcdefgh"})
+    assert search({"site_id": (base, cur)}).broad_based
+
+
+def test_minimum_support_ignores_tiny_segments():
+    base = cells(big=(900, 1000), tiny=(18, 20))
+    cur = cells(big=(899, 1000), tiny=(2, 20))
+    assert all(d.value != "tiny" for d in search({"queue": (base, cur)}, min_support=0.05).drivers)

@@ -1,0 +1,71 @@
+"""Narrative: templates and playbooks as data, five slots, numbers only from the record."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from insights import narrative
+
+RULES = narrative.load_rules()
+
+
+def draft(**over):
+    d = {"type": "rate_change", "kpi": "csat", "segment": {"client_id": "acme", "contact_reason": "technical_issue"},
+         "unit": "percent", "period": {"start": date(2026, 10, 26), "end": date(2026, 11, 1)}, "observed": 0.61,
+         "expected": 0.83, "delta": -0.22, "ci": (0.55, 0.67), "n": 240, "baseline": "trailing 8 weeks",
+         "impact": {"value": 52.8, "unit": "dissatisfied survey responses"}, "drivers": [],
+         "evidence": {"polarity": "bad", "events": [{"kind": "release", "name": "Acme app 5.2 release",
+                                                     "start": "2026-10-26", "end": "2026-10-26"}]},
+         "action": {"text": "Read the responses.", "owner": "brand CX lead", "verify_kpi": "csat", "verify_week": "2026-11-09"}}
+    d.update(over)
+    return d
+
+
+def test_every_type_has_five_slots_and_the_playbooks_end_with_a_catch_all():
+    for type_, slots in RULES.templates.items():
+        assert set(narrative.SLOTS) <= set(slots), type_
+    assert RULES.playbook("no_such_kpi", "trend", None, "bad").owner
+
+
+def test_rate_change_renders_what_where_why_so_what_do():
+    text = narrative.render(draft(), "CSAT (top box)", RULES)
+    assert text["what"] == ("CSAT (top box) fell to 61.0% in the week of 2026-10-26 (-22.0 pts vs 83.0%, trailing 8 weeks; "
+                            "95% CI 55.0% to 67.0%, n = 240).")
+    assert "coincides with the release 'Acme app 5.2 release' (2026-10-26)" in text["why"]
+    assert "caused" not in text["meaning"]
+    assert "53 dissatisfied survey responses more" in text["so_what"]
+    assert text["do"].endswith("Owner: brand CX lead. Check csat in the week of 2026-11-09.")
+
+
+def test_mix_driver_is_worded_as_mix():
+    d = draft(kpi="sla_first_response", drivers=[{"dimension": "channel", "value": "chat", "kind": "mix", "effect": -0.015,
+                                                   "share_of_change": 0.93, "share_of_volume": 0.3, "surprise": 0.9,
+                                                   "rate_before": 0.3, "rate_after": 0.1}])
+    assert "the change is mix: the share of channel chat moved from 30.0% to 10.0%" in narrative.render(d, "SLA", RULES)["where"]
+
+
+def test_thin_segment_says_so_instead_of_alarming():
+    d = draft(evidence={"polarity": "bad", "thin": [{"what": "CSAT responses", "segment": {"client_id": "acme", "site_id": "hq-denver"},
+                                                     "n": 41, "mde": 0.22}]})
+    assert ("Not enough CSAT responses to call a change at acme · site hq-denver: n = 41, smallest detectable change "
+            "about 22.0 pts") in narrative.render(d, "CSAT", RULES)["why"]
+
+
+@pytest.mark.parametrize(("value", "unit", "text"), [
+    pytest.param(0.8123, "percent", "81.2%", id="percent"),
+    pytest.param(252.0, "seconds", "4.2 min", id="minutes"),
+    pytest.param(9000.0, "seconds", "2.5 h", id="hours"),
+    pytest.param(1204.0, "count", "1,204", id="count"),
+])
+def test_formats(value, unit, text):
+    assert narrative.fmt_value(value, unit) == text
+
+
+def test_rules_problems_are_listed_at_once(tmp_path):
+    (tmp_path / "rules.toml").write_text('[templates.trend]\nwhat = "x"\n[[detect]]\nkpi = "csat"\nimpact = "nope"\n')
+    (tmp_path / "playbooks.toml").write_text('[[playbook]]\nkpi = "csat"\naction = "a"\nowner = "o"\nverify_kpi = "csat"\n')
+    with pytest.raises(narrative.RulesError, match=r"missing slot\(s\) where.*impact 'nope'.*catch-all"):
+        narrative.load_rules(tmp_path)

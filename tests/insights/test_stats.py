@@ -1,0 +1,92 @@
+"""insights.stats against reference values (statsmodels, scipy, published tables)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import proportion_confint
+
+from insights import stats
+
+
+@pytest.mark.parametrize("p", [
+    pytest.param([0.01, 0.04, 0.03, 0.2, 0.5], id="mixed"),
+    pytest.param([0.001] * 4, id="all-small"),
+    pytest.param([0.9, 0.8, 0.04], id="one-small"),
+])
+def test_benjamini_hochberg_matches_statsmodels(p):
+    assert stats.benjamini_hochberg(p) == pytest.approx(multipletests(p, method="fdr_bh")[1])
+
+
+@pytest.mark.parametrize(("x", "n"), [pytest.param(41, 50, id="high"), pytest.param(3, 200, id="rare"),
+                                      pytest.param(0, 30, id="zero")])
+def test_wilson_interval_matches_statsmodels(x, n):
+    assert stats.wilson_interval(x, n) == pytest.approx(proportion_confint(x, n, method="wilson"), abs=1e-12)
+
+
+def test_exact_poisson_interval_matches_garwood_table():
+    assert stats.poisson_interval(5) == pytest.approx((1.6235, 11.6683), abs=1e-4)
+    assert stats.poisson_interval(0, 10) == pytest.approx((0.0, 0.36889), abs=1e-5)
+
+
+def test_poisson_test_tails():
+    assert stats.poisson_test(10, 3.0, "greater") == pytest.approx(sps.poisson.sf(9, 3.0))
+    assert stats.poisson_test(0, 3.0, "less") == pytest.approx(np.exp(-3.0))
+
+
+def test_binomial_score_test_and_laney_widening():
+    plain = stats.binomial_score_test(80, 100, 0.9)
+    assert plain.statistic == pytest.approx((0.8 - 0.9) / np.sqrt(0.09 / 100))
+    wide = stats.binomial_score_test(80, 100, 0.9, sigma_z=2.0)
+    assert wide.statistic == pytest.approx(plain.statistic / 2) and wide.p_value > plain.p_value
+
+
+def test_laney_sigma_z_is_one_for_binomial_weeks_and_large_for_overdispersed_ones():
+    rng = np.random.default_rng(1)
+    n = np.full(60, 2000)
+    assert stats.laney_sigma_z(rng.binomial(n, 0.9), n) < 1.15
+    p = np.clip(0.9 + rng.normal(0, 0.02, 60), 0, 1)
+    assert stats.laney_sigma_z(rng.binomial(n, p), n) > 2.0
+
+
+def test_mann_kendall_and_sen_slope():
+    y = [1.0, 2.0, 3.5, 3.0, 5.0, 6.0, 7.5, 8.0]
+    mk = stats.mann_kendall(y)
+    assert mk.s == 26 and mk.var_s == pytest.approx(8 * 7 * 21 / 18)
+    assert mk.p_value < 0.01 and mk.tau == pytest.approx(26 / 28)
+    line = stats.sen_slope([2.0 + 0.5 * t for t in range(12)])
+    assert (line.slope, line.intercept) == pytest.approx((0.5, 2.0))
+    noisy = stats.sen_slope(np.arange(20) * 0.3 + np.random.default_rng(2).normal(0, 1, 20))
+    assert noisy.lo < noisy.slope < noisy.hi
+
+
+def test_no_trend_in_noise():
+    assert stats.mann_kendall(np.random.default_rng(3).normal(size=30)).p_value > 0.05
+
+
+def test_cusum_finds_a_step_and_stays_quiet_without_one():
+    z = np.r_[np.zeros(10), np.full(6, 2.0)]
+    c = stats.cusum(z)
+    assert (c.direction, c.change) == (1, 10) and c.alarm == 13
+    assert stats.cusum(np.zeros(30)).alarm is None
+
+
+def test_minimum_detectable_effect_of_41_csat_responses():
+    # the brief's example: 41 responses around 80 % cannot show less than ~22 points
+    base = (1.959964 + 0.841621) * np.sqrt(0.8 * 0.2 * (1 / 41 + 1 / 328))
+    assert stats.minimum_detectable_effect(0.8, 41, n0=328) == pytest.approx(base, rel=1e-5)
+    assert stats.minimum_detectable_effect(0.8, 41, n0=328, sigma_z=1.2) == pytest.approx(0.22, abs=0.005)
+
+
+def test_welch_matches_scipy():
+    a, b = [0.80, 0.82, 0.79, 0.81, 0.80, 0.78], [0.86, 0.88, 0.87]
+    r = stats.welch_test(a, b)
+    ref = sps.ttest_ind(b, a, equal_var=False)
+    assert (r.statistic, r.p_value) == pytest.approx((ref.statistic, ref.pvalue))
+
+
+def test_negative_binomial_tail_is_wider_than_poisson():
+    assert stats.nb_tail(150, 100, 0.0) < stats.nb_tail(150, 100, 0.05)
+    assert stats.nb_tail(100, 100, 0.0) > 0.9
