@@ -103,6 +103,7 @@ def generate(out: Path, *, seed: int = 7, weeks: int = 78, scale: float = 1.0, s
     t1 = time.perf_counter()
     for d0 in range(0, cal.n_days, BLOCK_DAYS):
         frame, t = generate_block(ctx, d0, min(d0 + BLOCK_DAYS, cal.n_days), next_id)
+        workforce.add_handle(t["slot"], t["handle"])
         interval_parts.append(interval_sums(t))
         month_parts.append(month_sums(t))
         qa_parts.append(evaluations(cal, workforce.agents, t, next_id, instance, np.random.default_rng([seed, 404, d0])))
@@ -117,11 +118,12 @@ def generate(out: Path, *, seed: int = 7, weeks: int = 78, scale: float = 1.0, s
     timings["tickets"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
+    roster = workforce.settle()
     tables = {
         "contact_intervals": intervals_frame(cal, lanes, interval_parts, instance, seed),
         "qa_evaluations": pl.concat(qa_parts),
-        "staffing_roster": roster_frame(cal, workforce.roster, instance),
-        "cost_invoices": invoices_frame(cal, lanes, workforce.roster, month_parts, instance),
+        "staffing_roster": roster_frame(cal, roster, instance),
+        "cost_invoices": invoices_frame(cal, lanes, roster, month_parts, instance),
         "sla_targets": sla_targets_frame(cal, instance),
         "events": events_frame(cal, planted, instance),
     }

@@ -106,12 +106,12 @@ SITES: dict[str, Site] = {
 ROUTING: dict[tuple[str, str], dict[str, float]] = {
     ("acme", "email"): {"nw-manila": 0.60, "nw-bogota": 0.20, "hq-denver": 0.20},
     ("acme", "chat"): {"nw-manila": 0.50, "nw-bogota": 0.50},
-    ("acme", "voice"): {"sp-austin": 0.55, "nw-bogota": 0.25, "hq-denver": 0.20},
+    ("acme", "voice"): {"sp-austin": 0.70, "nw-bogota": 0.15, "hq-denver": 0.15},
     ("acme", "messaging"): {"nw-manila": 0.60, "nw-bogota": 0.40},
     ("acme", "social"): {"hq-denver": 1.00},
     ("globex", "email"): {"eb-cebu": 0.60, "sp-krakow": 0.40},
     ("globex", "chat"): {"eb-cebu": 0.50, "sp-krakow": 0.50},
-    ("globex", "voice"): {"sp-austin": 0.50, "sp-krakow": 0.25, "eb-cebu": 0.25},
+    ("globex", "voice"): {"sp-austin": 0.55, "sp-krakow": 0.25, "eb-cebu": 0.20},
     ("globex", "messaging"): {"eb-cebu": 1.00},
     ("globex", "social"): {"sp-krakow": 1.00},
 }
@@ -150,12 +150,23 @@ HOLIDAY_FACTOR = 0.55
 # Business hours (customer local time) for *_business_seconds: (open hour, close hour) per weekday.
 BUSINESS_HOURS: tuple[tuple[int, int], ...] = ((8, 20),) * 5 + ((9, 17), (9, 17))
 
-# Workforce.
-HEADCOUNT_AT_SCALE_1 = 300  # agents employed at any time at scale 1 (grows with sqrt(scale))
+# Workforce: headcount is sized from the workload (WFM planning), not set.
+TARGET_OCCUPANCY = 0.85  # handle / on-queue time the planner sizes for
+PLANNED_SHRINKAGE = 0.30  # 1 - on-queue / scheduled time the planner expects
+FTE_HOURS = 40.0  # scheduled hours of one agent a week (five 8-hour shifts)
+STAFFING_SLACK = 0.04  # headcount kept above the requirement (cover for attrition before the next cohort)
+MIN_POOL_AGENTS = 2  # every skill pool (site x client x voice/digital) keeps at least this many agents
 MONTHLY_ATTRITION = 0.035
 NESTING_DAYS = 28
 HIRE_EVERY_WEEKS = 4
 SHIFT_SECONDS = 8 * 3600
+BREAK_SECONDS = 3600  # paid breaks and lunch: logged, off queue
+AUX_SECONDS = 0.55 * 3600  # mean daily meetings, huddles and offline work: logged, off queue
+ABSENCE_RATE = 0.08  # scheduled days lost to leave and sickness
+OCCUPANCY_BAND = (0.65, 0.93)  # real-time management: voluntary time off below, overtime above
+MAX_OVERTIME = 0.5  # at most this share of a pool-day's on-queue time is added as overtime
+MAX_VTO = 0.5  # at most this share is sent home as voluntary time off
+AGENT_OCCUPANCY_CAP = 0.97  # an agent-day busier than this was overtime
 TERMINATION_REASONS: dict[str, dict[str, float]] = {
     "voluntary": {"better offer": 0.35, "career change": 0.2, "relocation": 0.15, "schedule": 0.15,
                   "personal": 0.15},

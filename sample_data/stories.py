@@ -14,7 +14,7 @@ latest week) and one or more effects.  Effect kinds and what the generator does 
 | `csat` | change of the top-box (positive) CSAT probability | tickets of the segment |
 | `repeat` | relative change of the chance of a repeat contact within 7 days | tickets of the segment |
 | `cohort_handle` | relative handle-time excess of the cohort hired on the window's first Monday | that cohort's tickets |
-| `attrition` | multiplier of the daily termination hazard | agents of the segment |
+| `attrition` | share of the segment's agents employed at the window's start who leave during it (on top of the base hazard) | agents of the segment |
 """
 
 from __future__ import annotations
@@ -108,18 +108,20 @@ STORIES: tuple[Story, ...] = (
         key="aht_new_cohort",
         title="New-hire cohort at sp-austin handles calls 35 % slower, persistently",
         kpi="ticket_handle_time",
-        segment={"client_id": "acme", "site_id": "sp-austin", "group": "voice"},
+        segment={"site_id": "sp-austin", "group": "voice"},
         effects=(Effect("cohort_handle", 0.35, (16, 0)),),
-        shows="average handle time of the acme voice cohort hired at sp-austin on the story's first Monday "
-              "stays about 35 % above tenured agents' (no learning curve back to normal)",
+        shows="average handle time of the voice cohort hired at sp-austin on the story's first Monday (the "
+              "back-fill after the attrition spike) stays about 35 % above tenured agents' (no learning curve "
+              "back to normal)",
     ),
     Story(
         key="attrition_spike",
         title="Attrition spike at sp-austin",
         kpi="attrition_monthly",
         segment={"site_id": "sp-austin"},
-        effects=(Effect("attrition", 3.0, (24, 19)),),
-        shows="terminations at sp-austin triple for six weeks (mostly voluntary, 'better offer')",
+        effects=(Effect("attrition", 0.65, (24, 19)),),
+        shows="about two thirds of sp-austin's agents leave within six weeks, several times the site's usual monthly "
+              "terminations (mostly voluntary, 'better offer')",
     ),
     Story(
         key="channel_mix_shift",
@@ -174,7 +176,7 @@ SIZE_FORMAT: dict[str, str] = {
     "csat": "positive CSAT {:+.0%} (points)",
     "repeat": "7-day repeat contacts {:+.0%}",
     "cohort_handle": "handle time {:+.0%}",
-    "attrition": "termination hazard x{:g}",
+    "attrition": "{:.0%} of the agents leave",
 }
 
 

@@ -12,7 +12,7 @@ from scipy.special import ndtri
 
 from sample_data.calendar import DAY, Calendar
 from sample_data.operation import (ATTAINMENT_OFFSET, AUTO_CLOSE_DAYS, BUSINESS_HOURS, CHANNELS, CLIENTS,
-                                   CSAT_RESPONSE_RATE, GROUPS, HANDLE, INTRADAY, NESTING_DAYS, PRIORITIES,
+                                   CSAT_RESPONSE_RATE, GROUPS, HANDLE, INTRADAY, PRIORITIES,
                                    PRIORITY_MIX, REOPEN_RATE, REPEAT_BASE, REPEAT_SAME_CHANNEL, REPLIES_MEAN,
                                    RESOLUTION_ATTAINMENT, RESPONSE_SPREAD, SITES, SOURCE_SYSTEM, TRANSFER_RATE,
                                    VOICE_PARTS)
@@ -134,27 +134,18 @@ def _lane_fields(ctx: Context, lane: np.ndarray) -> dict[str, np.ndarray]:
     return {"lane": lane, "client": ctx.lanes.client[lane], "site": ctx.lanes.site[lane], "channel": ctx.lanes.channel[lane]}
 
 
-def _assign_agents(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def _assign_agents(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """Give each contact an agent on shift in its pool that day (`slot`: the agent-day, -1 if nobody)."""
     wf = ctx.workforce
-    key = wf.lane_pool[t["lane"]] * ctx.cal.n_days + t["day"]
-    lo = np.searchsorted(wf.slot_key, key, side="left")
-    hi = np.searchsorted(wf.slot_key, key, side="right")
-    pick = np.minimum(lo + (rng.random(key.size) * (hi - lo)).astype(np.int64), max(wf.slot_agent.size - 1, 0))
-    return np.where(hi > lo, wf.slot_agent[pick] if wf.slot_agent.size else -1, -1)
+    t["slot"] = wf.assign(t["lane"], t["day"], t["created"], rng)
+    t["agent"] = wf.slot_agent[np.maximum(t["slot"], 0)] if wf.slot_agent.size else np.zeros(t["slot"].size, dtype=np.int64)
+    t["agent"] = np.where(t["slot"] >= 0, t["agent"], -1)
 
 
 def _handle_factor(ctx: Context, t: dict[str, np.ndarray]) -> np.ndarray:
-    ag = ctx.workforce.agents
     a = t["agent"]
     has = a >= 0
-    ai = np.where(has, a, 0)
-    tenure = t["day"] - ag.hire_day[ai]
-    learning = 1 + 0.25 * np.clip(1 - tenure / (3 * NESTING_DAYS), 0, 1)
-    factor = np.where(has, ag.skill[ai] * learning, 1.0)
-    for story, eff in _effects(ctx, "cohort_handle"):
-        hit = has & ag.story_cohort[ai] & _segment_mask(t, story.segment) & _in_window(ctx.cal, t["day"], eff.weeks)
-        # the cohort never climbs the learning curve back to tenured speed
-        factor = np.where(hit, ag.skill[ai] * (1 + eff.size), factor)
+    factor = np.where(has, ctx.workforce.handle_factor(np.where(has, a, 0), t["day"]), 1.0)
     site_factor = np.array([SITES[s].handle_factor for s in SITE_IDS])[t["site"]]
     return factor * site_factor
 
@@ -164,7 +155,7 @@ def _outcomes(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) 
     cal = ctx.cal
     n = t["lane"].size
     ch = t["channel"]
-    t["agent"] = _assign_agents(ctx, t, rng)
+    _assign_agents(ctx, t, rng)
     factor = _handle_factor(ctx, t)
     voice = ch == VOICE
     parts = {k: rng.lognormal(np.log(m), s, n) * factor for k, (m, s) in VOICE_PARTS.items()}
@@ -327,8 +318,9 @@ def tickets_frame(ctx: Context, t: dict[str, np.ndarray], first_id: int) -> pl.D
     latest = latest + 60.0  # the source records the change a minute later
     ingested = (np.floor(latest / DAY) + 1) * DAY + 2 * 3600
     offsets = ctx.offsets[t["client"], t["day"]]
-    fr_b = _business_clock(fr_at + offsets) - _business_clock(created + offsets)
-    res_b = _business_clock(res_at + offsets) - _business_clock(created + offsets)
+    # business time never exceeds calendar time (the two clocks can disagree by float rounding)
+    fr_b = np.minimum(_business_clock(fr_at + offsets) - _business_clock(created + offsets), t["fr"])
+    res_b = np.minimum(_business_clock(res_at + offsets) - _business_clock(created + offsets), t["res"])
     vendor = np.array([list(dict.fromkeys(SITES[s].vendor for s in SITE_IDS)).index(SITES[s].vendor) for s in SITE_IDS])
     vendor_names = list(dict.fromkeys(SITES[s].vendor for s in SITE_IDS))
     is_five = np.array([CLIENTS[c].csat_format == "five_point" for c in CLIENT_IDS])[t["client"]]

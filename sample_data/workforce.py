@@ -1,25 +1,45 @@
-"""Agents: hiring cohorts, tenure, terminations, schedules; the staffing roster and who is on shift."""
+"""Agents sized from the workload: hiring cohorts, tenure, terminations, rotas; the roster and who is on shift.
+
+Planning (before any ticket exists): each skill pool (site x client x voice/digital) needs
+`weekly handle hours / (TARGET_OCCUPANCY x (1 - PLANNED_SHRINKAGE) x FTE_HOURS)` agents, computed per
+lane (site x client x channel) from the expected contacts and the channel's mean handle time and summed
+into the pool.  Cohorts are hired every `HIRE_EVERY_WEEKS` weeks, `NESTING_DAYS` ahead of the weeks they
+must cover, so seasonal peaks and the launch are staffed before they arrive; attrition thins the pool
+between cohorts.  Days off are rota'd so the agents on shift follow the pool's day-of-week workload.
+
+Settling (after the tickets): every ticket was given to an agent on shift in its pool that day, in
+proportion to the agent's on-queue time, so the roster's handle time is the tickets' handle time.
+Real-time management then sends agents home (voluntary time off) on quiet pool-days and adds overtime on
+busy ones, keeping occupancy inside `OCCUPANCY_BAND`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
+from scipy.optimize import nnls
 
 from sample_data.calendar import Calendar
-from sample_data.operation import (CHANNELS, GROUPS, HANDLE,
-                                   HEADCOUNT_AT_SCALE_1, HIRE_EVERY_WEEKS, MONTHLY_ATTRITION, NESTING_DAYS,
-                                   SHIFT_SECONDS, SITES, SOURCE_SYSTEM, TERMINATION_REASONS, VOICE_PARTS, VOLUNTARY_SHARE,
-                                   group_of)
+from sample_data.operation import (ABSENCE_RATE, AGENT_OCCUPANCY_CAP, AUX_SECONDS, BREAK_SECONDS, CHANNELS, FTE_HOURS,
+                                   GROUPS, HANDLE, HIRE_EVERY_WEEKS, MAX_OVERTIME, MAX_VTO, MIN_POOL_AGENTS,
+                                   MONTHLY_ATTRITION, NESTING_DAYS, OCCUPANCY_BAND, PLANNED_SHRINKAGE, REPEAT_BASE,
+                                   SHIFT_SECONDS, SITES, SOURCE_SYSTEM, STAFFING_SLACK, TARGET_OCCUPANCY,
+                                   TERMINATION_REASONS, VOICE_PARTS, VOLUNTARY_SHARE, group_of)
 from sample_data.stories import Story
-from sample_data.volume import CLIENT_IDS, SITE_IDS, Lanes
+from sample_data.volume import CLIENT_IDS, SITE_IDS, Lanes, expected_volume
 
 NEVER = 1 << 30
 EARLY_TENURE_DAYS = 90
 EARLY_TENURE_HAZARD = 1.6
+LEARNING_EXCESS = 0.25  # new agents handle this much slower, back to normal after three nesting periods
+SKILL_SIGMA = 0.12  # log-sd of agents' handle-time multiplier
+PLANNED_EFFECTS = ("reroute",)  # story effects the planner knows in advance (a vendor change is announced)
 TERM_TYPES = ("voluntary", "involuntary")
 TERM_REASONS = [r for t in TERM_TYPES for r in TERMINATION_REASONS[t]]
+WAVE_REASON = "better offer"
+GOLDEN = 0.6180339887498949
 
 
 @dataclass(frozen=True)
@@ -43,22 +63,98 @@ class Agents:
     term_reason: np.ndarray  # index into TERM_REASONS, -1 if none
     skill: np.ndarray  # handle-time multiplier (lower is faster)
     quality: np.ndarray  # QA accuracy level 0..1
-    off_day: np.ndarray  # first of two consecutive weekdays off
+    off_day: np.ndarray  # first of two consecutive days off (0 = Monday)
     story_cohort: np.ndarray  # hired in a cohort that a story marks
     channel: np.ndarray  # primary channel index
     ids: np.ndarray  # agent ids (object array of str)
+    fte: np.ndarray  # contracted share of a full-time week (1.0, 0.75 or 0.5): shift length
 
 
 @dataclass
 class Workforce:
-    """Pools, agents, the roster frame and the on-shift lookup used to assign tickets."""
+    """Pools, agents, the roster (handle time filled in by `settle`) and the on-shift lookup for tickets."""
 
     pools: list[Pool]
     agents: Agents
     roster: pl.DataFrame
     slot_key: np.ndarray  # sorted pool * n_days + day of every on-shift agent-day
     slot_agent: np.ndarray
+    slot_upper: np.ndarray  # key + cumulative share of the key's on-queue capacity (assignment by stratified draw)
+    slot_row: np.ndarray  # roster row of each slot
     lane_pool: np.ndarray  # pool index of every lane
+    n_days: int
+    cohort_excess: float = 0.0  # handle-time excess of the story cohort
+    cohort_days: tuple[int, int] = (0, 0)  # [first, last) day the excess applies
+    handled: np.ndarray = field(default_factory=lambda: np.zeros(0))  # handle seconds per slot, summed by `add_handle`
+
+    def handle_factor(self, agent: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """Handle-time multiplier of each agent on each day: skill x learning curve (x the story cohort's excess)."""
+        ag = self.agents
+        tenure = day - ag.hire_day[agent]
+        learning = 1 + LEARNING_EXCESS * np.clip(1 - tenure / (3 * NESTING_DAYS), 0, 1)
+        in_story = ag.story_cohort[agent] & (day >= self.cohort_days[0]) & (day < self.cohort_days[1])
+        # the story cohort never climbs the learning curve back to tenured speed
+        return ag.skill[agent] * np.where(in_story, 1 + self.cohort_excess, learning)
+
+    def assign(self, lane: np.ndarray, day: np.ndarray, created: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Slot (agent-day) of each contact: spread over the pool's agents on shift by their capacity; -1 if none."""
+        if lane.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        key = self.lane_pool[lane] * self.n_days + day
+        order = np.lexsort((created, key))
+        k_sorted = key[order]
+        first = np.flatnonzero(np.r_[True, k_sorted[1:] != k_sorted[:-1]])
+        size = np.diff(np.r_[first, k_sorted.size])
+        start = np.repeat(first, size)
+        phase = np.repeat(rng.random(key.size)[order][first], size)  # one draw per contact: keeps the stream aligned
+        u = (np.arange(k_sorted.size) - start + phase) / np.repeat(size, size)
+        slot = np.full(key.size, -1, dtype=np.int64)
+        if self.slot_key.size:
+            pos = np.searchsorted(self.slot_upper, k_sorted + np.minimum(u, 1 - 1e-9), side="right")
+            pos = np.minimum(pos, self.slot_key.size - 1)
+            slot[order] = np.where(self.slot_key[pos] == k_sorted, pos, -1)
+        return slot
+
+    def add_handle(self, slot: np.ndarray, handle: np.ndarray) -> None:
+        """Add contacts' handle seconds to the agent-days that worked them."""
+        has = slot >= 0
+        self.handled += np.bincount(slot[has], weights=handle[has], minlength=self.handled.size)
+
+    def settle(self) -> pl.DataFrame:
+        """The roster with handle time, overtime and voluntary time off from the work actually handled."""
+        r = self.roster
+        n = r.height
+        handle = np.zeros(n)
+        handle[self.slot_row] = self.handled
+        on_queue = r["on_queue_seconds"].to_numpy().copy()
+        # pool-day flex: voluntary time off on quiet days, overtime on busy ones
+        flex = np.ones(n)
+        if self.slot_row.size:
+            first = np.flatnonzero(np.r_[True, self.slot_key[1:] != self.slot_key[:-1]])
+            work = np.add.reduceat(self.handled, first)
+            cap = np.add.reduceat(on_queue[self.slot_row], first)
+            occ = work / np.maximum(cap, 1.0)
+            low, high = OCCUPANCY_BAND
+            f = np.where(occ > high, np.minimum(occ / high, 1 + MAX_OVERTIME),
+                         np.where(occ < low, np.maximum(occ / low, 1 - MAX_VTO), 1.0))
+            size = np.diff(np.r_[first, self.slot_key.size])
+            flex[self.slot_row] = np.repeat(f, size)
+        target = on_queue * flex
+        # an agent busier than the cap stayed on (individual overtime)
+        target = np.maximum(target, handle / AGENT_OCCUPANCY_CAP)
+        delta = target - on_queue
+        scheduled = r["scheduled_seconds"].to_numpy() + delta
+        logged = r["logged_seconds"].to_numpy() + delta
+        adherent = np.minimum(r["adherent_seconds"].to_numpy() + np.minimum(delta, 0.0) + np.maximum(delta, 0.0) * 0.97,
+                              scheduled)
+        return r.with_columns(
+            pl.Series("scheduled_seconds", scheduled), pl.Series("logged_seconds", logged),
+            pl.Series("on_queue_seconds", target), pl.Series("handle_seconds", handle),
+            pl.Series("adherent_seconds", np.maximum(adherent, 0.0)),
+        )
+
+
+# --------------------------------------------------------------------------- planning
 
 
 def build_pools(lanes: Lanes) -> tuple[list[Pool], np.ndarray]:
@@ -76,36 +172,30 @@ def build_pools(lanes: Lanes) -> tuple[list[Pool], np.ndarray]:
     return pools, lane_pool
 
 
-def _median_handle(channel: int) -> float:
-    ch = CHANNELS[channel]
-    return sum(m for m, _ in VOICE_PARTS.values()) if ch == "voice" else HANDLE[ch][0]
+def mean_handle(channel: str) -> float:
+    """Expected handle seconds of one contact on a channel (mean of the log-normal draws)."""
+    if channel == "voice":
+        talk, hold, acw = (m * np.exp(s * s / 2) for m, s in VOICE_PARTS.values())
+        return float(talk + 0.45 * hold + acw)
+    m, s = HANDLE[channel]
+    return float(m * np.exp(s * s / 2))
 
 
-def _pool_targets(cal: Calendar, lanes: Lanes, pools: list[Pool], lane_pool: np.ndarray, scale: float) -> np.ndarray:
-    """Headcount each pool needs per day (workload-weighted share of the operation's headcount)."""
+def planned_hours(cal: Calendar, lanes: Lanes, pools: list[Pool], lane_pool: np.ndarray) -> np.ndarray:
+    """Expected handle hours per pool and day (contacts incl. repeat contacts x mean handle x site factor)."""
     work = np.zeros((len(pools), cal.n_days))
+    per_contact = (1 + REPEAT_BASE * 1.3) * np.exp(SKILL_SIGMA ** 2 / 2) / 3600
     for i in range(lanes.n):
-        work[lane_pool[i]] += lanes.baseline[i] * _median_handle(int(lanes.channel[i])) * SITES[SITE_IDS[lanes.site[i]]].handle_factor
-    kernel = np.ones(28) / 28
-    smooth = np.array([np.convolve(np.pad(w, (14, 13), mode="edge"), kernel, mode="valid") for w in work])
-    total = HEADCOUNT_AT_SCALE_1 * np.sqrt(scale)
-    share = smooth / smooth.mean(axis=1, keepdims=True) * (work.sum(axis=1) / work.sum())[:, None]
-    return np.maximum(3.0, total * share)
+        site = SITES[SITE_IDS[lanes.site[i]]]
+        work[lane_pool[i]] += lanes.expected[i] * mean_handle(CHANNELS[lanes.channel[i]]) * site.handle_factor * per_contact
+    return work
 
 
-def _hazard(cal: Calendar, pools: list[Pool], stories: tuple[Story, ...]) -> np.ndarray:
-    """Daily termination hazard per pool and day (story multipliers applied)."""
-    base = -np.log(1 - MONTHLY_ATTRITION) / 30.44
-    h = np.full((len(pools), cal.n_days), base)
-    for story in stories:
-        for eff in story.effects:
-            if eff.kind != "attrition":
-                continue
-            w = slice(max(0, 7 * cal.week_index(eff.weeks[0])), max(0, 7 * (cal.week_index(eff.weeks[1]) + 1)))
-            for p, pool in enumerate(pools):
-                if _pool_in(pool, story.segment):
-                    h[p, w] *= eff.size
-    return h
+def required_agents(cal: Calendar, hours: np.ndarray) -> np.ndarray:
+    """FTE each pool needs per week: weekly handle hours over one FTE's productive hours, plus slack."""
+    weekly = hours.reshape(hours.shape[0], cal.weeks, 7).sum(axis=2)
+    fte = weekly / (TARGET_OCCUPANCY * (1 - PLANNED_SHRINKAGE) * FTE_HOURS)
+    return fte * (1 + STAFFING_SLACK)
 
 
 def _pool_in(pool: Pool, segment: dict[str, str]) -> bool:
@@ -115,126 +205,205 @@ def _pool_in(pool: Pool, segment: dict[str, str]) -> bool:
     return all(checks[k] == v for k, v in segment.items() if k in checks)
 
 
-def _term_days(hire: np.ndarray, hazard: np.ndarray, rng: np.random.Generator, n_days: int) -> np.ndarray:
-    """First day each agent's cumulative hazard (calendar x tenure) exceeds an Exp(1) draw."""
+def _term_days(hire: np.ndarray, rng: np.random.Generator, n_days: int) -> np.ndarray:
+    """First day each agent's cumulative hazard (base x early-tenure) exceeds an Exp(1) draw."""
     if hire.size == 0:
         return hire.copy()
+    base = -np.log(1 - MONTHLY_ATTRITION) / 30.44
     days = np.arange(n_days)
     tenure = days[None, :] - hire[:, None]
-    h = hazard[None, :] * np.where(tenure < EARLY_TENURE_DAYS, EARLY_TENURE_HAZARD, 1.0)
-    h = np.where(tenure > 0, h, 0.0)
+    h = np.where(tenure > 0, base * np.where(tenure < EARLY_TENURE_DAYS, EARLY_TENURE_HAZARD, 1.0), 0.0)
     cum = np.cumsum(h, axis=1)
     hit = cum >= rng.exponential(1.0, size=hire.size)[:, None]
     return np.where(hit.any(axis=1), hit.argmax(axis=1), NEVER)
 
 
-def simulate_agents(cal: Calendar, lanes: Lanes, scale: float, stories: tuple[Story, ...],
-                    rng: np.random.Generator) -> tuple[list[Pool], np.ndarray, Agents]:
-    """Initial staff, then a hiring cohort every few weeks sized to the pool's need."""
-    pools, lane_pool = build_pools(lanes)
-    target = _pool_targets(cal, lanes, pools, lane_pool, scale)
-    hazard = _hazard(cal, pools, stories)
-    cohort_weeks: dict[int, set[int]] = {}
-    forced: dict[tuple[int, int], bool] = {}
+@dataclass
+class _Plan:
+    """Story hooks for the hiring simulation: attrition waves and the marked cohort."""
+
+    waves: list[tuple[set[int], float, int, int]]  # (pools, share leaving, first day, end day)
+    cohort: dict[tuple[int, int], bool]  # (pool, week) -> the story's marked cohort is hired then
+
+
+def _story_plan(cal: Calendar, pools: list[Pool], stories: tuple[Story, ...]) -> _Plan:
+    waves, cohort = [], {}
     for story in stories:
+        members = {p for p, pool in enumerate(pools) if _pool_in(pool, story.segment)}
         for eff in story.effects:
-            if eff.kind == "cohort_handle" and 0 <= cal.week_index(eff.weeks[0]) < cal.weeks:
-                for p, pool in enumerate(pools):
-                    if _pool_in(pool, story.segment):
-                        forced[(p, cal.week_index(eff.weeks[0]))] = True
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("pool", "hire", "term", "cohort")}
-    leave_4w = 1 - np.exp(-28 * hazard.mean())
+            w0, w1 = cal.week_index(eff.weeks[0]), cal.week_index(eff.weeks[1])
+            if eff.kind == "attrition" and w1 >= 0:
+                waves.append((members, eff.size, 7 * max(w0, 0), 7 * (w1 + 1)))
+            if eff.kind == "cohort_handle" and 0 <= w0 < cal.weeks:
+                cohort.update({(p, w0): True for p in members})
+    return _Plan(waves, cohort)
+
+
+def contracts(fte: float, heads: int) -> list[float]:
+    """Contracts (1.0 full-time, 0.75 or 0.5 part-time) adding about `fte`, so the pool keeps MIN_POOL_AGENTS heads."""
+    steps = round(max(fte, 0.0) * 4) / 4
+    full = int(steps)
+    rem = steps - full
+    out = [1.0] * full + ([rem] if rem >= 0.5 else [])
+    while heads + len(out) < MIN_POOL_AGENTS:
+        if 1.0 in out:
+            out.remove(1.0)
+            out += [0.5, 0.5]
+        else:
+            out.append(0.5)
+    return out
+
+
+def simulate_agents(cal: Calendar, need: np.ndarray, pools: list[Pool], stories: tuple[Story, ...],
+                    rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Initial staff, then cohorts every few weeks sized (in FTE) to cover the weeks after they finish nesting.
+
+    Returns parallel arrays: pool, hire day, termination day, FTE, left in a story's wave, in the story cohort.
+    """
+    plan = _story_plan(cal, pools, stories)
+    leave_4w = 1 - np.exp(-28 * (-np.log(1 - MONTHLY_ATTRITION) / 30.44) * 1.1)
+    keys = ("pool", "hire", "term", "fte", "wave", "cohort")
+    out: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    nest_weeks = NESTING_DAYS // 7
     for p in range(len(pools)):
-        weeks = {w for w in range(1, cal.weeks) if (w - p) % HIRE_EVERY_WEEKS == 0}
-        weeks |= {w for (q, w) in forced if q == p}
-        n0 = int(round(target[p, 0]))
-        hire = -rng.integers(60, 1100, size=n0)
-        term = _term_days(hire, hazard[p], rng, cal.n_days)
-        hires, terms, cohort = [hire], [term], [np.zeros(n0, dtype=bool)]
-        for w in sorted(weeks):
+        story_weeks = {w for (q, w) in plan.cohort if q == p}
+        phase = min(story_weeks) % HIRE_EVERY_WEEKS if story_weeks else p % HIRE_EVERY_WEEKS
+        fte = np.array(contracts(need[p, :nest_weeks + HIRE_EVERY_WEEKS].mean(), 0))
+        hire = -rng.integers(90, 1500, size=fte.size)
+        term = _term_days(hire, rng, cal.n_days)
+        wave, cohort = np.zeros(fte.size, dtype=bool), np.zeros(fte.size, dtype=bool)
+        for w in range(1, cal.weeks):
             day = 7 * w
-            all_hire, all_term = np.concatenate(hires), np.concatenate(terms)
-            active = int(((all_hire <= day) & (all_term > day)).sum())
-            need = target[p, min(day + 28, cal.n_days - 1)]
-            n = int(round(need - active * (1 - leave_4w)))
-            is_story = forced.get((p, w), False)
-            if is_story:
-                n = max(n, int(round(0.3 * target[p, day])), 4)
-            if n <= 0:
+            for members, share, d0, d1 in plan.waves:
+                if p in members and day - 7 < max(d0, 1) <= day:
+                    # a competitor's offer: a share of the pool leaves, spread over the window
+                    staff = np.flatnonzero((hire <= d0) & (term > d0))
+                    k = min(int(np.round(share * staff.size)), staff.size)
+                    gone = rng.choice(staff, size=k, replace=False)
+                    term[gone] = np.minimum(term[gone], rng.integers(d0 + 1, d1, size=k))
+                    wave[gone] = True
+            active = (hire <= day) & (term > day)
+            is_story = (p, w) in plan.cohort
+            if (w - phase) % HIRE_EVERY_WEEKS == 0 or is_story:
+                # the cohort graduates in `nest_weeks` and must cover the weeks until the next one does
+                horizon = need[p, min(w + nest_weeks, cal.weeks - 1):min(w + nest_weeks + HIRE_EVERY_WEEKS, cal.weeks)]
+                gap = horizon.mean() - fte[active].sum() * (1 - leave_4w)
+                new = contracts(gap, int(active.sum()))
+                if is_story:  # the marked cohort is the class recruited to replace a wave's leavers, like for like
+                    replaced = fte[wave & (term <= day)]
+                    new = list(replaced) + contracts(gap - replaced.sum(), int(active.sum()) + replaced.size)
+            else:
+                new = contracts(0.0, int(active.sum()))  # back-fill a pool that fell below its minimum heads
+            if not new:
                 continue
-            h = np.full(n, day)
-            hires.append(h)
-            terms.append(_term_days(h, hazard[p], rng, cal.n_days))
-            cohort.append(np.full(n, is_story))
-        cols["pool"].append(np.full(sum(len(h) for h in hires), p))
-        cols["hire"].append(np.concatenate(hires))
-        cols["term"].append(np.concatenate(terms))
-        cols["cohort"].append(np.concatenate(cohort))
-    pool = np.concatenate(cols["pool"])
-    hire = np.concatenate(cols["hire"])
-    term = np.concatenate(cols["term"])
+            h = np.full(len(new), day)
+            hire = np.r_[hire, h]
+            term = np.r_[term, _term_days(h, rng, cal.n_days)]
+            fte = np.r_[fte, new]
+            wave = np.r_[wave, np.zeros(len(new), dtype=bool)]
+            cohort = np.r_[cohort, np.full(len(new), is_story)]
+        for k, v in zip(keys, (np.full(fte.size, p), hire, term, fte, wave, cohort)):
+            out[k].append(v)
+    return tuple(np.concatenate(out[k]) for k in keys)
+
+
+def _off_pairs(hours: np.ndarray) -> np.ndarray:
+    """Share of agents to give each pair of consecutive days off (pair k: days k, k+1), matching the workload."""
+    by_dow = hours.reshape(-1, 7).sum(axis=0)
+    share = by_dow / by_dow.sum()
+    off = np.clip(1 - 5 * share, 0.0, 1.0)  # share of agents off each weekday so that on-shift ~ workload
+    a = np.zeros((7, 7))
+    for k in range(7):
+        a[k, k] = a[(k + 1) % 7, k] = 1.0
+    x, _ = nnls(a, off)
+    return x / x.sum() if x.sum() > 0 else np.full(7, 1 / 7)
+
+
+def make_agents(cal: Calendar, pools: list[Pool], hours: np.ndarray, need: np.ndarray, stories: tuple[Story, ...],
+                rng: np.random.Generator) -> Agents:
+    """Simulate hiring and leaving, then give every agent a skill, a rota, a primary channel and an id."""
+    pool, hire, term, fte, wave, cohort = simulate_agents(cal, need, pools, stories, rng)
     n = pool.size
     voluntary = rng.random(n) < VOLUNTARY_SHARE
+    n_vol = len(TERMINATION_REASONS["voluntary"])
     reason = np.where(
         voluntary,
-        rng.choice(len(TERMINATION_REASONS["voluntary"]), size=n, p=list(TERMINATION_REASONS["voluntary"].values())),
-        len(TERMINATION_REASONS["voluntary"])
-        + rng.choice(len(TERMINATION_REASONS["involuntary"]), size=n, p=list(TERMINATION_REASONS["involuntary"].values())),
+        rng.choice(n_vol, size=n, p=list(TERMINATION_REASONS["voluntary"].values())),
+        n_vol + rng.choice(len(TERMINATION_REASONS["involuntary"]), size=n, p=list(TERMINATION_REASONS["involuntary"].values())),
     )
-    # a story's attrition wave is people leaving for a better offer
-    spike = np.zeros(n, dtype=bool)
-    for p_i in range(len(pools)):
-        in_pool = (pool == p_i) & (term < cal.n_days)
-        base = -np.log(1 - MONTHLY_ATTRITION) / 30.44
-        mult = hazard[p_i, np.clip(term, 0, cal.n_days - 1)] / base
-        spike |= in_pool & (rng.random(n) < 1 - 1 / np.maximum(mult, 1.0))
-    reason = np.where(spike, TERM_REASONS.index("better offer"), reason)
+    reason = np.where(wave, TERM_REASONS.index(WAVE_REASON), reason)
     reason = np.where(term < cal.n_days, reason, -1)
-    per_agent_channel = np.zeros(n, dtype=np.int64)
+    channel = np.zeros(n, dtype=np.int64)
+    off_day = np.zeros(n, dtype=np.int64)
     for q, pl_ in enumerate(pools):
-        members = pool == q
-        per_agent_channel[members] = rng.choice(pl_.channels, size=int(members.sum()), p=pl_.channel_weights)
-    order = np.lexsort((np.arange(n), hire, np.array([pools[q].site for q in pool])))
-    ids = np.empty(n, dtype=object)
+        members = np.flatnonzero(pool == q)
+        members = members[np.lexsort((members, hire[members]))]
+        channel[members] = rng.choice(pl_.channels, size=members.size, p=pl_.channel_weights)
+        # rota: a low-discrepancy walk through the pair shares keeps any subset of the pool balanced
+        u = (rng.random() + GOLDEN * np.arange(members.size)) % 1.0
+        off_day[members] = np.minimum(np.searchsorted(np.cumsum(_off_pairs(hours[q])), u, side="right"), 6)
     site_of = np.array([pools[q].site for q in pool])
+    order = np.lexsort((np.arange(n), hire, site_of))
+    ids = np.empty(n, dtype=object)
     for s in np.unique(site_of):
         members = order[site_of[order] == s]
         ids[members] = [f"{SITE_IDS[s]}-{k + 1:04d}" for k in range(members.size)]
-    agents = Agents(
+    return Agents(
         pool=pool, hire_day=hire, term_day=term, term_reason=reason,
-        skill=rng.lognormal(0.0, 0.12, size=n), quality=np.clip(rng.normal(0.9, 0.04, size=n), 0.6, 0.99),
-        off_day=rng.choice(7, size=n, p=[0.06, 0.08, 0.1, 0.1, 0.14, 0.26, 0.26]),
-        story_cohort=np.concatenate(cols["cohort"]), channel=per_agent_channel, ids=ids,
+        skill=rng.lognormal(0.0, SKILL_SIGMA, size=n), quality=np.clip(rng.normal(0.9, 0.04, size=n), 0.6, 0.99),
+        off_day=off_day, story_cohort=cohort, channel=channel, ids=ids, fte=fte,
     )
-    return pools, lane_pool, agents
 
 
-def build_roster(cal: Calendar, pools: list[Pool], agents: Agents, stories: tuple[Story, ...],
-                 rng: np.random.Generator) -> tuple[pl.DataFrame, np.ndarray, np.ndarray]:
-    """One row per agent per scheduled day (plus the termination day); and the on-shift lookup."""
-    start = np.maximum(agents.hire_day, 0)
-    stop = np.minimum(agents.term_day, cal.n_days - 1)
-    length = np.maximum(stop - start + 1, 0)
-    a = np.repeat(np.arange(agents.pool.size), length)
-    offsets = np.repeat(np.cumsum(length) - length, length)
-    day = start[a] + np.arange(a.size) - offsets
-    dow = day % 7
-    off = (dow == agents.off_day[a]) | (dow == (agents.off_day[a] + 1) % 7)
-    terminated = day == agents.term_day[a]
-    keep = ~off | terminated
-    a, day, dow, terminated = a[keep], day[keep], dow[keep], terminated[keep]
+# --------------------------------------------------------------------------- the roster
+
+
+def _rota(cal: Calendar, pools: list[Pool], agents: Agents, hours: np.ndarray,
+          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(scheduled, absent) agent x day matrices; a pool-day with work but nobody on shift calls an agent in."""
+    day = np.arange(cal.n_days)
+    employed = (day[None, :] >= agents.hire_day[:, None]) & (day[None, :] < agents.term_day[:, None])
+    dow = cal.dow[None, :]
+    off = (dow == agents.off_day[:, None]) | (dow == (agents.off_day[:, None] + 1) % 7)
+    scheduled = employed & ~off
+    absent = scheduled & (rng.random(scheduled.shape) < ABSENCE_RATE)
+    for q in range(len(pools)):
+        members = np.flatnonzero(agents.pool == q)
+        on = (scheduled[members] & ~absent[members]).sum(axis=0)
+        for d in np.flatnonzero((on == 0) & (hours[q] > 0)):
+            can = members[employed[members, d]]
+            if can.size:
+                a = can[d % can.size]
+                scheduled[a, d], absent[a, d] = True, False
+    return scheduled, absent
+
+
+def build_roster(cal: Calendar, pools: list[Pool], agents: Agents, hours: np.ndarray, stories: tuple[Story, ...],
+                 rng: np.random.Generator) -> tuple[pl.DataFrame, np.ndarray]:
+    """One row per agent per scheduled day (plus the termination day); and which rows are on shift."""
+    scheduled_m, absent_m = _rota(cal, pools, agents, hours, rng)
+    a, day = np.nonzero(scheduled_m)
+    absent = absent_m[a, day]
+    t_agents = np.flatnonzero(agents.term_day < cal.n_days)
+    a = np.concatenate([a, t_agents])
+    day = np.concatenate([day, agents.term_day[t_agents]])
+    terminated = np.r_[np.zeros(absent.size, dtype=bool), np.ones(t_agents.size, dtype=bool)]
+    absent = np.r_[absent, np.zeros(t_agents.size, dtype=bool)]
+    order = np.lexsort((day, a))
+    a, day, terminated, absent = a[order], day[order], terminated[order], absent[order]
     n = a.size
-    tenure = day - agents.hire_day[a]
-    nesting = tenure < NESTING_DAYS
-    scheduled = np.where(terminated, 0.0, float(SHIFT_SECONDS))
-    absent = (rng.random(n) < 0.045) & ~terminated
+    dow = day % 7
+    nesting = day - agents.hire_day[a] < NESTING_DAYS
+    part = agents.fte[a]  # part-timers work shorter shifts, with breaks and training in proportion
+    scheduled = np.where(terminated, 0.0, SHIFT_SECONDS * part)
     absence = np.where(absent, scheduled, 0.0)
     logged = np.where(absent, 0.0, scheduled * np.clip(rng.normal(0.985, 0.02, n), 0.9, 1.02))
-    training = np.where(nesting, 3 * 3600.0, np.where(dow == (agents.off_day[a] + 2) % 7, 3600.0, 0.0))
+    weekly = dow == (agents.off_day[a] + 2) % 7  # the first day back after the days off
+    training = np.where(nesting, 3 * 3600.0, np.where(weekly, 3600.0, 0.0)) * part
     training = _coaching_hours(cal, pools, agents, a, day, training, stories)
     training = np.minimum(training, logged)
-    on_queue = np.maximum(logged - training - 3600.0 * (logged > 0), 0.0)
-    handle = on_queue * np.clip(rng.normal(0.78, 0.06, n), 0.4, 0.95)
+    aux = np.where(logged > 0, (BREAK_SECONDS + AUX_SECONDS * rng.gamma(4.0, 0.25, n)) * part, 0.0)
+    on_queue = np.maximum(logged - training - aux, 0.0)
     adherent = np.maximum(scheduled * np.clip(rng.normal(0.92, 0.03, n), 0.7, 1.0) - absence, 0.0)
     status = np.where(terminated, 2, np.where(nesting, 0, 1))
     pool_site = np.array([p.site for p in pools])[agents.pool[a]]
@@ -243,6 +412,7 @@ def build_roster(cal: Calendar, pools: list[Pool], agents: Agents, stories: tupl
     term_type = np.where(reason < 0, -1, np.where(reason < len(TERMINATION_REASONS["voluntary"]), 0, 1))
     roster = pl.DataFrame({
         "agent_id": pl.Series(agents.ids[a], dtype=pl.String),
+        "agent_idx": a,
         "date_idx": day,
         "site_idx": pool_site,
         "client_idx": pool_client,
@@ -253,13 +423,10 @@ def build_roster(cal: Calendar, pools: list[Pool], agents: Agents, stories: tupl
         "reason_idx": np.where(terminated, reason, -1),
         "type_idx": np.where(terminated, term_type, -1),
         "scheduled_seconds": scheduled, "logged_seconds": logged, "on_queue_seconds": on_queue,
-        "handle_seconds": handle, "adherent_seconds": adherent, "absence_seconds": absence,
+        "handle_seconds": np.zeros(n), "adherent_seconds": adherent, "absence_seconds": absence,
         "training_seconds": training,
     })
-    on_shift = ~terminated & ~absent
-    key = agents.pool[a[on_shift]].astype(np.int64) * cal.n_days + day[on_shift]
-    order = np.argsort(key, kind="stable")
-    return roster, key[order], a[on_shift][order]
+    return roster, ~terminated & ~absent
 
 
 def _coaching_hours(cal: Calendar, pools: list[Pool], agents: Agents, a: np.ndarray, day: np.ndarray,
@@ -276,13 +443,12 @@ def _coaching_hours(cal: Calendar, pools: list[Pool], agents: Agents, a: np.ndar
 
 
 def roster_frame(cal: Calendar, roster: pl.DataFrame, instance: str) -> pl.DataFrame:
-    """The roster in the canonical staffing_roster shape."""
+    """The (settled) roster in the canonical staffing_roster shape."""
     day0 = pl.lit(cal.start)
     status = ("nesting", "active", "terminated")
-    f = roster
     date_col = (day0 + pl.duration(days=pl.col("date_idx"))).cast(pl.Date)
     updated = (date_col.cast(pl.Datetime("us", "UTC")) + pl.duration(hours=23, minutes=30))
-    return f.select(
+    return roster.select(
         pl.lit(SOURCE_SYSTEM).alias("source_system"),
         pl.lit(instance).alias("source_instance"),
         (updated + pl.duration(hours=3)).alias("ingested_at"),
@@ -299,14 +465,50 @@ def roster_frame(cal: Calendar, roster: pl.DataFrame, instance: str) -> pl.DataF
         pl.when(pl.col("term_idx") >= 0).then((day0 + pl.duration(days=pl.col("term_idx"))).cast(pl.Date)).alias("termination_date"),
         pl.col("reason_idx").replace_strict(dict(enumerate(TERM_REASONS)), default=None, return_dtype=pl.String).alias("termination_reason"),
         pl.col("type_idx").replace_strict(dict(enumerate(TERM_TYPES)), default=None, return_dtype=pl.String).alias("termination_type"),
-        "scheduled_seconds", "logged_seconds", "on_queue_seconds", "handle_seconds", "adherent_seconds",
-        "absence_seconds", "training_seconds",
+        pl.col("scheduled_seconds").round(1), pl.col("logged_seconds").round(1), pl.col("on_queue_seconds").round(1),
+        pl.col("handle_seconds").round(1), pl.col("adherent_seconds").round(1), pl.col("absence_seconds").round(1),
+        pl.col("training_seconds").round(1),
     )
+
+
+def planning_lanes(cal: Calendar, scale: float, stories: tuple[Story, ...]) -> Lanes:
+    """The volume the planner staffs for: the base operation plus the story effects announced in advance."""
+    known = tuple(replace(s, effects=tuple(e for e in s.effects if e.kind in PLANNED_EFFECTS)) for s in stories)
+    return expected_volume(cal, scale, known)
 
 
 def build_workforce(cal: Calendar, lanes: Lanes, scale: float, stories: tuple[Story, ...],
                     rng: np.random.Generator) -> Workforce:
-    """Simulate the agents and their roster."""
-    pools, lane_pool, agents = simulate_agents(cal, lanes, scale, stories, rng)
-    roster, slot_key, slot_agent = build_roster(cal, pools, agents, stories, rng)
-    return Workforce(pools, agents, roster, slot_key, slot_agent, lane_pool)
+    """Size the pools from the planned workload, simulate the agents and lay out their roster."""
+    pools, lane_pool = build_pools(lanes)
+    hours = planned_hours(cal, planning_lanes(cal, scale, stories), pools, lane_pool)
+    need = required_agents(cal, hours)
+    agents = make_agents(cal, pools, hours, need, stories, rng)
+    roster, on_shift = build_roster(cal, pools, agents, hours, stories, rng)
+    rows = np.flatnonzero(on_shift)
+    a = roster["agent_idx"].to_numpy()[rows]
+    day = roster["date_idx"].to_numpy()[rows]
+    key = agents.pool[a].astype(np.int64) * cal.n_days + day
+    order = np.argsort(key, kind="stable")
+    key, a, day, rows = key[order], a[order], day[order], rows[order]
+    excess, days = 0.0, (0, 0)
+    for story in stories:
+        for eff in story.effects:
+            if eff.kind == "cohort_handle":
+                excess = eff.size
+                days = (7 * cal.week_index(eff.weeks[0]), 7 * (cal.week_index(eff.weeks[1]) + 1))
+    wf = Workforce(pools, agents, roster.drop("agent_idx"), key, a, np.zeros(0), rows, lane_pool, cal.n_days, excess, days,
+                   np.zeros(key.size))
+    # capacity weight: on-queue time over the agent's expected handle-time multiplier
+    weight = roster["on_queue_seconds"].to_numpy()[rows] / wf.handle_factor(a, day)
+    weight = np.maximum(weight, 1e-6)
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.zeros(0, dtype=np.int64)
+    size = np.diff(np.r_[first, key.size])
+    cum = np.cumsum(weight)
+    base = np.repeat(cum[first] - weight[first], size)
+    total = np.repeat(np.add.reduceat(weight, first) if key.size else np.zeros(0), size)
+    upper = key + (cum - base) / total
+    if key.size:
+        upper[first + size - 1] = key[first + size - 1] + 1.0
+    wf.slot_upper = upper
+    return wf
