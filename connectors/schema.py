@@ -96,7 +96,7 @@ TICKETS = Table(
         **TENANT,
         "ticket_id": _c(STR, True, "the source's ticket/conversation id"),
         "channel": _c(STR, True, "email | chat | voice | messaging | social | web_form | other"),
-        "status": _c(STR, False, "new | open | pending | on_hold | solved | closed"),
+        "status": _c(STR, False, "new | open | pending | on_hold | solved | closed | deleted (kept for lineage, never counted)"),
         "priority": _c(STR, False, "low | normal | high | urgent"),
         "queue": _c(STR, False, "queue, group or team"),
         "tags": _c(STR, False, "space-separated tags"),
