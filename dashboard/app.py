@@ -21,6 +21,13 @@ HERE = Path(__file__).parent
 # (file under dashboard/, title, icon): adding a page is adding a line
 PAGES = [
     ("views/weekly_review.py", "Weekly review", ":material/event_note:"),
+    ("views/sla_trends.py", "SLA trends", ":material/timer:"),
+    ("views/vendors_sites.py", "Vendors & sites", ":material/apartment:"),
+    ("views/quality.py", "Quality & coaching", ":material/verified:"),
+    ("views/workforce.py", "Workforce", ":material/groups:"),
+    ("views/cost.py", "Cost", ":material/payments:"),
+    ("views/pilots.py", "Pilots", ":material/science:"),
+    ("views/insights_page.py", "Insights", ":material/lightbulb:"),
     ("views/data_health.py", "Data health", ":material/health_and_safety:"),
 ]
 ALL = {"client": "All clients", "vendor": "All vendors", "site": "All sites", "channel": "All channels"}

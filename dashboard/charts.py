@@ -125,3 +125,416 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     fig.update_xaxes(gridcolor="#F5F5F5", tickformat="%b %Y")
     return fig
 
+
+
+# --------------------------------------------------------------------------- SLA, vendors & sites, quality
+
+# Okabe-Ito, in an order that keeps neighbours distinguishable; each series also gets its own dash and marker
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
+SERIES_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot", "solid", "dash")
+SERIES_MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "pentagon")
+
+
+def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
+    fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0), plot_bgcolor="white",
+                      paper_bgcolor="white")
+    fig.update_yaxes(gridcolor="#EEEEEE")
+    fig.update_xaxes(gridcolor="#F5F5F5")
+    return fig
+
+
+def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[float | None] | None = None,
+                  periods: list | None = None, height: int = 360) -> go.Figure:
+    """One line per value of `split` (period, split, value, n), the contract target as a dashed step line.
+
+    Each point carries its split value as customdata, so a click can open the tickets behind it.
+    """
+    fig = go.Figure()
+    values = sorted(frame.get_column(split).drop_nulls().unique().to_list()) if frame.height else []
+    for i, v in enumerate(values):
+        s = frame.filter(pl.col(split) == v).sort("period")
+        fig.add_trace(go.Scatter(
+            x=s.get_column("period").to_list(), y=s.get_column("value").to_list(), name=str(v), mode="lines+markers",
+            line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8], width=2),
+            marker=dict(symbol=SERIES_MARKERS[i % 8], size=7),
+            customdata=[[str(v), n] for n in s.get_column("n").to_list()],
+            hovertemplate=f"{v}<br>%{{x|%d %b %Y}}: %{{y:.1%}}<br>n = %{{customdata[1]:,}}<extra></extra>"))
+    if target and periods and any(t is not None for t in target):
+        fig.add_trace(go.Scatter(x=periods, y=target, name="contract target", mode="lines",
+                                 line=dict(color=DARK, dash="dash", width=1.5, shape="hv"), hoverinfo="skip"))
+    if not values:
+        fig.add_annotation(text="no data for this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    fig.update_xaxes(tickformat="%d %b")
+    return fig
+
+
+def funnel_plot(points: pl.DataFrame, curve: pl.DataFrame, *, title: str, higher_is_better: bool = True,
+                height: int = 360) -> go.Figure:
+    """Entities' rates against their n, inside 95 % and 99.8 % limits around the peer rate (expected range)."""
+    fig = go.Figure()
+    if curve.height:
+        n = curve.get_column("n").to_list()
+        for lo, hi, label, dash in (("lower998", "upper998", "99.8% limits", "dot"), ("lower95", "upper95", "95% limits", "dash")):
+            fig.add_trace(go.Scatter(x=n, y=curve.get_column(hi).to_list(), name=label, mode="lines",
+                                     line=dict(color=GREY, dash=dash, width=1), hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=n, y=curve.get_column(lo).to_list(), mode="lines", showlegend=False,
+                                     line=dict(color=GREY, dash=dash, width=1), hoverinfo="skip"))
+        peer = points.get_column("peer")[0] if points.height else None
+        if peer is not None:
+            fig.add_trace(go.Scatter(x=[n[0], n[-1]], y=[peer, peer], name="peer rate", mode="lines",
+                                     line=dict(color=DARK, width=1.5)))
+    if points.height:
+        bad = "below" if higher_is_better else "above"
+        colour = [ORANGE if s in (bad, "watch") else BLUE for s in points.get_column("status").to_list()]
+        symbols = ["triangle-down" if s == bad else "triangle-up" if s in ("above", "below") else "circle"
+                   for s in points.get_column("status").to_list()]
+        fig.add_trace(go.Scatter(
+            x=points.get_column("n").to_list(), y=points.get_column("rate").to_list(), mode="markers+text",
+            text=points.get_column("entity").to_list(), textposition="top center", name="vendors/sites",
+            marker=dict(color=colour, size=11, symbol=symbols, line=dict(color=DARK, width=1)),
+            customdata=points.get_column("status").to_list(),
+            hovertemplate="%{text}: %{y:.1%} on n = %{x:,}<br>%{customdata}<extra></extra>"))
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_xaxes(title="n (responses or tickets)", type="log")
+    if points.height:  # room for the labels of the smallest and largest entity
+        import math
+
+        ns = [n for n in points.get_column("n").to_list() if n and n > 0]
+        if ns:
+            fig.update_xaxes(range=[math.log10(min(min(ns), 10) / 1.6), math.log10(max(ns) * 1.6)])
+    return fig
+
+
+def mix_adjusted(frame: pl.DataFrame, *, title: str, labels: dict[str, str] | None = None, height: int = 320) -> go.Figure:
+    """Crude vs mix-adjusted rate per entity (a dumbbell): the adjustment is the segment between them."""
+    fig = go.Figure()
+    labels = labels or {}
+    names = [labels.get(e, e) for e in frame.get_column("entity").to_list()] if frame.height else []
+    for row, name in zip(frame.iter_rows(named=True), names):
+        fig.add_trace(go.Scatter(x=[row["crude"], row["adjusted"]], y=[name, name], mode="lines",
+                                 line=dict(color=GREY, width=3), showlegend=False, hoverinfo="skip"))
+    if frame.height:
+        fig.add_trace(go.Scatter(x=frame.get_column("crude").to_list(), y=names, mode="markers", name="as measured",
+                                 marker=dict(color=GREY, size=11, symbol="circle-open", line=dict(width=2))))
+        fig.add_trace(go.Scatter(x=frame.get_column("adjusted").to_list(), y=names, mode="markers",
+                                 name="mix-adjusted (same channel mix for all)", marker=dict(color=BLUE, size=11)))
+        peer = frame.get_column("peer")[0]
+        if peer is not None:
+            fig.add_vline(x=peer, line=dict(color=DARK, dash="dash", width=1), annotation_text="peer",
+                          annotation_position="top")
+    _layout(fig, title, height)
+    fig.update_xaxes(tickformat=".0%")
+    return fig
+
+
+def volume_share(volume: pl.DataFrame, *, title: str, labels: dict[str, str] | None = None, height: int = 280) -> go.Figure:
+    """Horizontal bars of each entity's share of tickets."""
+    labels = labels or {}
+    v = volume.sort("tickets") if volume.height else volume
+    fig = go.Figure(go.Bar(
+        x=v.get_column("share").to_list() if v.height else [], orientation="h", marker_color=BLUE,
+        y=[labels.get(e, e) for e in v.get_column("entity").to_list()] if v.height else [],
+        text=[f"{s:.0%}" for s in v.get_column("share").to_list()] if v.height else [], textposition="outside",
+        customdata=v.get_column("tickets").to_list() if v.height else [],
+        hovertemplate="%{y}: %{x:.1%} (%{customdata:,.0f} tickets)<extra></extra>"))
+    _layout(fig, title, height)
+    fig.update_xaxes(tickformat=".0%", rangemode="tozero")
+    return fig
+
+
+def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340) -> go.Figure:
+    """Weekly QA score per section (period, section, label, value)."""
+    fig = go.Figure()
+    labels = sections.select("section", "label").unique(maintain_order=True).rows() if sections.height else []
+    for i, (section, label) in enumerate(labels):
+        s = sections.filter(pl.col("section") == section).sort("period")
+        fig.add_trace(go.Scatter(
+            x=s.get_column("period").to_list(), y=s.get_column("value").to_list(), name=label, mode="lines+markers",
+            line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8], width=2.5 if section == "overall" else 1.8),
+            marker=dict(symbol=SERIES_MARKERS[i % 8], size=6), customdata=s.get_column("n").to_list(),
+            hovertemplate=f"{label}<br>%{{x|%d %b}}: %{{y:.1%}} (n = %{{customdata}})<extra></extra>"))
+    if target is not None and sections.height:
+        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.2), annotation_text="QA target",
+                      annotation_position="bottom right")
+    if not labels:
+        fig.add_annotation(text="no QA evaluations in this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_xaxes(tickformat="%d %b")
+    return fig
+
+
+def calibration(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Figure:
+    """Each evaluator's offset from the site's mean with its 95 % interval; zero is perfect calibration."""
+    fig = go.Figure()
+    if frame.height:
+        flagged = frame.get_column("flag").to_list()
+        fig.add_trace(go.Scatter(
+            x=frame.get_column("offset").to_list(), y=frame.get_column("evaluator_id").to_list(), mode="markers",
+            marker=dict(color=[ORANGE if f else BLUE for f in flagged], size=10,
+                        symbol=["diamond" if f else "circle" for f in flagged]),
+            error_x=dict(type="data", symmetric=False, color=GREY,
+                         array=(frame.get_column("upper") - frame.get_column("offset")).to_list(),
+                         arrayminus=(frame.get_column("offset") - frame.get_column("lower")).to_list()),
+            customdata=frame.get_column("evaluations").to_list(), name="evaluator offset",
+            hovertemplate="%{y}: %{x:+.1%} vs site mean (n = %{customdata})<extra></extra>"))
+        fig.add_vline(x=0, line=dict(color=DARK, width=1))
+    _layout(fig, title, height)
+    fig.update_xaxes(tickformat="+.0%", title="score offset from the site's mean (points)")
+    return fig
+
+
+def reasons(frame: pl.DataFrame, *, title: str, height: int = 260) -> go.Figure:
+    """Auto-fail reasons as horizontal bars (count, share of auto-fails)."""
+    f = frame.sort("auto_fails") if frame.height else frame
+    fig = go.Figure(go.Bar(
+        x=f.get_column("auto_fails").to_list() if f.height else [], y=f.get_column("reason").to_list() if f.height else [],
+        orientation="h", marker_color=ORANGE, text=[f"{s:.0%}" for s in f.get_column("share").to_list()] if f.height else [],
+        textposition="outside"))
+    _layout(fig, title, height)
+    return fig
+
+
+# --------------------------------------------------------------------------- workforce, cost and pilots
+
+SHORT, SURPLUS = "#D55E00", "#0072B2"  # vermillion = agents short, blue = agents to spare (diverging, CVD-safe)
+
+
+def _no_data(fig: go.Figure, text: str = "no data for this view") -> None:
+    fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+
+
+def forecast_vs_actual(actual: pl.DataFrame, forecasts: list[tuple[str, pl.DataFrame]], *, title: str,
+                       height: int = 380) -> go.Figure:
+    """Weekly actual volume, and each forecast's mean with its 95 % and 80 % bands and the seasonal-naive baseline.
+
+    `actual` has period and volume; each forecast frame has period, mean, lo80, hi80, lo95, hi95, naive.
+    """
+    fig = go.Figure()
+    for i, (label, f) in enumerate(forecasts):
+        if not f.height:
+            continue
+        f = f.sort("period")
+        x = f.get_column("period").to_list()
+        for lo, hi, name, opacity in (("lo95", "hi95", "95% interval", 0.15), ("lo80", "hi80", "80% interval", 0.3)):
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=f.get_column(hi).to_list() + f.get_column(lo).to_list()[::-1],
+                                     fill="toself", fillcolor=SKY, opacity=opacity, line=dict(width=0),
+                                     name=name, hoverinfo="skip", legendgroup=name, showlegend=i == 0))
+        fig.add_trace(go.Scatter(x=x, y=f.get_column("mean").to_list(), name=label, mode="lines+markers",
+                                 line=dict(color=ORANGE if i == 0 else "#009E73", dash="dash", width=2),
+                                 marker=dict(symbol="diamond" if i == 0 else "square", size=7),
+                                 customdata=list(zip(f.get_column("lo80").to_list(), f.get_column("hi80").to_list())),
+                                 hovertemplate="%{x|%d %b %Y}: %{y:,.0f} (80%: %{customdata[0]:,.0f}–%{customdata[1]:,.0f})"
+                                               "<extra></extra>"))
+        fig.add_trace(go.Scatter(x=x, y=f.get_column("naive").to_list(), name="seasonal naive", mode="lines",
+                                 line=dict(color=GREY, dash="dot", width=1.5), legendgroup="naive", showlegend=i == 0,
+                                 hovertemplate="seasonal naive %{y:,.0f}<extra></extra>"))
+    if actual.height:
+        a = actual.sort("period")
+        fig.add_trace(go.Scatter(x=a.get_column("period").to_list(), y=a.get_column("volume").to_list(), name="actual",
+                                 mode="lines+markers", line=dict(color=BLUE, width=2.5), marker=dict(size=5),
+                                 hovertemplate="%{x|%d %b %Y}: %{y:,.0f} contacts<extra></extra>"))
+    else:
+        _no_data(fig)
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=",.0f", rangemode="tozero", title_text="contacts per week")
+    fig.update_xaxes(tickformat="%d %b %Y")
+    return fig
+
+
+def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330) -> go.Figure:
+    """Weekday × 30-minute interval: mean required − scheduled agents (positive: short), both in the hover."""
+    fig = go.Figure()
+    if not pattern.height:
+        _no_data(fig)
+        return _layout(fig, title, height)
+    p = pattern.sort("weekday_no", "minute_of_day")
+    days = p.select("weekday_no", "weekday").unique().sort("weekday_no").get_column("weekday").to_list()
+    times = p.select("minute_of_day", "time").unique().sort("minute_of_day").get_column("time").to_list()
+    cell = {(r["weekday"], r["time"]): r for r in p.iter_rows(named=True)}
+    z = [[cell[(d, t)]["gap"] if (d, t) in cell else None for t in times] for d in days]
+    hover = [[(f"required {cell[(d, t)]['required']:.1f}, scheduled {cell[(d, t)]['scheduled']:.1f}"
+               if (d, t) in cell else "") for t in times] for d in days]
+    reach = max(abs(float(p.get_column("gap").min())), abs(float(p.get_column("gap").max())), 0.5)
+    fig.add_trace(go.Heatmap(z=z, x=times, y=days, customdata=hover, zmid=0, zmin=-reach, zmax=reach,
+                             colorscale=[[0, SURPLUS], [0.5, "#F7F7F7"], [1, SHORT]],
+                             colorbar=dict(title="agents<br>short (+)", thickness=12),
+                             hovertemplate="%{y} %{x} UTC: gap %{z:+.1f} agents<br>%{customdata}<extra></extra>"))
+    _layout(fig, title, height)
+    fig.update_yaxes(autorange="reversed", gridcolor=None)
+    fig.update_xaxes(title_text="interval start (UTC)", tickangle=-45, nticks=24)
+    return fig
+
+
+def risk_bars(frame: pl.DataFrame, *, max_risk: float, title: str, height: int = 320) -> go.Figure:
+    """P(missing the service level next week) per queue as horizontal bars, the acceptable risk as a dashed line."""
+    fig = go.Figure()
+    if not frame.height:
+        _no_data(fig)
+        return _layout(fig, title, height)
+    f = frame.sort("p_miss")
+    risk = f.get_column("p_miss").to_list()
+    fig.add_trace(go.Bar(x=risk, y=f.get_column("queue_id").to_list(), orientation="h", name="P(miss)",
+                         marker_color=[ORANGE if r >= max_risk else BLUE for r in risk],
+                         text=[f"{r:.0%}" + (" ▲ at risk" if r >= max_risk else "") for r in risk],
+                         textposition="outside", hovertemplate="%{y}: %{x:.0%}<extra></extra>"))
+    fig.add_vline(x=max_risk, line=dict(color=DARK, dash="dash", width=1.5),
+                  annotation_text=f"acceptable risk {max_risk:.0%}", annotation_position="top")
+    _layout(fig, title, max(height, 60 + 26 * f.height))
+    fig.update_xaxes(tickformat=".0%", range=[0, 1.15])
+    return fig
+
+
+def lines_by(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, tickformat: str = ",.2f",
+             target: float | None = None, target_name: str = "target", flag: str | None = None,
+             reference: str | None = None, reference_name: str = "rate card", from_zero: bool = True,
+             height: int = 340) -> go.Figure:
+    """One line per value of `split`; a flat target line, or each segment's `reference` column dashed in its colour;
+    points where `flag` is true ringed and named."""
+    fig = go.Figure()
+    values = sorted(frame.get_column(split).drop_nulls().unique().to_list()) if frame.height else []
+    for i, v in enumerate(values):
+        s = frame.filter(pl.col(split) == v).sort(x)
+        fig.add_trace(go.Scatter(x=s.get_column(x).to_list(), y=s.get_column(y).to_list(), name=str(v),
+                                 mode="lines+markers", line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8]),
+                                 marker=dict(symbol=SERIES_MARKERS[i % 8], size=6),
+                                 hovertemplate=f"{v} %{{x|%d %b %Y}}: %{{y:{tickformat}}}<extra></extra>"))
+        if reference and s.get_column(reference).drop_nulls().len():
+            fig.add_trace(go.Scatter(x=s.get_column(x).to_list(), y=s.get_column(reference).to_list(),
+                                     name=f"{v}: {reference_name}", mode="lines",
+                                     line=dict(color=SERIES_COLOURS[i % 8], dash="dash", width=1.5, shape="hv"),
+                                     hovertemplate=f"{v} {reference_name}: %{{y:{tickformat}}}<extra></extra>"))
+        if flag and flag in s.columns and s.get_column(flag).any():
+            hit = s.filter(pl.col(flag))
+            fig.add_trace(go.Scatter(x=hit.get_column(x).to_list(), y=hit.get_column(y).to_list(), mode="markers",
+                                     name=f"{v}: {flag.replace('_', ' ')}", showlegend=True,
+                                     marker=dict(symbol="circle-open", size=15, color=ORANGE, line=dict(width=2.5)),
+                                     hovertemplate=f"{v} %{{x|%d %b %Y}}: {flag.replace('_', ' ')}<extra></extra>"))
+    if target is not None and values:
+        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.5), annotation_text=target_name,
+                      annotation_position="top left")
+    if not values:
+        _no_data(fig)
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=tickformat, rangemode="tozero" if from_zero else "normal")
+    return fig
+
+
+def attrition_chart(monthly: pl.DataFrame, *, split: str | None = None, title: str, height: int = 360) -> go.Figure:
+    """Annualised attrition per month (per `split` segment, or one line) with the exact 95 % Poisson interval.
+
+    A single line draws the interval as a shaded band; several lines as error bars.
+    """
+    fig = go.Figure()
+    if split is None:
+        monthly = monthly.with_columns(pl.lit("all in view").alias("__all"))
+        split = "__all"
+    values = sorted(monthly.get_column(split).drop_nulls().unique().to_list()) if monthly.height else []
+    for i, v in enumerate(values):
+        s = monthly.filter(pl.col(split) == v).sort("month")
+        bounds = [(lo_ * 12, hi_ * 12) for lo_, hi_ in zip(s.get_column("lo").to_list(), s.get_column("hi").to_list())]
+        if len(values) == 1:
+            months = s.get_column("month").to_list()
+            fig.add_trace(go.Scatter(x=months + months[::-1], y=[b[1] for b in bounds] + [b[0] for b in bounds][::-1],
+                                     fill="toself", fillcolor=SKY, opacity=0.3, line=dict(width=0),
+                                     name="exact 95% interval", hoverinfo="skip"))
+        ann = s.get_column("annualised").to_list()
+        hi = [h * 12 - a for h, a in zip(s.get_column("hi").to_list(), ann)]
+        lo = [a - l_ * 12 for l_, a in zip(s.get_column("lo").to_list(), ann)]
+        fig.add_trace(go.Scatter(x=s.get_column("month").to_list(), y=ann, name=str(v), mode="lines+markers",
+                                 line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8]),
+                                 marker=dict(symbol=SERIES_MARKERS[i % 8], size=7),
+                                 error_y=dict(type="data", array=hi, arrayminus=lo, thickness=1, width=3,
+                                              visible=len(values) > 1),
+                                 customdata=[(t, h, b[0], b[1]) for (t, h), b in
+                                             zip(s.select("terminations", "headcount").rows(), bounds)],
+                                 hovertemplate=f"{v} %{{x|%b %Y}}: %{{y:.0%}} annualised (95%: %{{customdata[2]:.0%}}–"
+                                               "%{customdata[3]:.0%})<br>%{customdata[0]} leavers, headcount "
+                                               "%{customdata[1]:.0f}<extra></extra>"))
+    if not values:
+        _no_data(fig)
+    _layout(fig, title, height)
+    # small counts give very wide exact intervals: keep the rates readable, the bars run off the top
+    top = max([float(monthly.get_column("annualised").max() or 0) * (1.4 if len(values) > 1 else 1.8), 0.3]) \
+        if monthly.height else 1.0
+    fig.update_yaxes(tickformat=".0%", range=[0, top], title_text="annualised")
+    fig.update_xaxes(tickformat="%b %Y")
+    return fig
+
+
+def leavers_bars(monthly: pl.DataFrame, *, title: str, height: int = 300) -> go.Figure:
+    """Voluntary and involuntary leavers per month, stacked (segments' bars stack in the same month)."""
+    fig = go.Figure()
+    if not monthly.height:
+        _no_data(fig)
+        return _layout(fig, title, height)
+    m = monthly.sort("month")
+    for col, colour, pattern in (("voluntary", BLUE, ""), ("involuntary", ORANGE, "/")):
+        fig.add_trace(go.Bar(x=m.get_column("month").to_list(), y=m.get_column(col).to_list(), name=col,
+                             marker=dict(color=colour, pattern_shape=pattern),
+                             hovertemplate=f"%{{x|%b %Y}}: %{{y}} {col}<extra></extra>"))
+    _layout(fig, title, height)
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(tickformat=",d", title_text="leavers", tick0=0, dtick=1 if monthly.height and
+                     float(monthly.get_column("terminations").max() or 0) <= 10 else None)
+    fig.update_xaxes(tickformat="%b %Y")
+    return fig
+
+
+def competency_chart(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Figure:
+    """Weeks from hire to the site median per KPI: one dot per new agent who got there, a box per KPI and site."""
+    fig = go.Figure()
+    done = frame.filter(pl.col("weeks_to_competency").is_not_null()) if frame.height else frame
+    sites = sorted(done.get_column("site_id").unique().to_list()) if done.height else []
+    for i, site in enumerate(sites):
+        s = done.filter(pl.col("site_id") == site)
+        fig.add_trace(go.Box(x=s.get_column("kpi").to_list(), y=s.get_column("weeks_to_competency").to_list(), name=site,
+                             boxpoints="all", jitter=0.4, pointpos=0, marker=dict(color=SERIES_COLOURS[i % 8], size=5,
+                             symbol=SERIES_MARKERS[i % 8]), line=dict(color=SERIES_COLOURS[i % 8]),
+                             customdata=s.get_column("agent_id").to_list(),
+                             hovertemplate="%{customdata}: %{y} weeks<extra>" + site + "</extra>"))
+    if not sites:
+        _no_data(fig, "no new agent has reached the site median yet")
+    _layout(fig, title, height)
+    fig.update_layout(boxmode="group")
+    fig.update_yaxes(title_text="weeks from hire", rangemode="tozero")
+    return fig
+
+
+def cells_chart(rows: list[dict], *, title: str, tickformat: str, height: int = 260) -> go.Figure:
+    """Before → after of the pilot (and the control group): the picture behind a difference-in-differences."""
+    fig = go.Figure()
+    for row, colour, dash, symbol in zip(rows, (BLUE, GREY), ("solid", "dash"), ("circle", "square")):
+        fig.add_trace(go.Scatter(x=["before", "after"], y=[row["before"], row["after"]], name=row["group"],
+                                 mode="lines+markers+text", line=dict(color=colour, dash=dash, width=2.5),
+                                 marker=dict(symbol=symbol, size=9), textposition="middle right",
+                                 hovertemplate=f"{row['group']} %{{x}}: %{{y:{tickformat}}}<extra></extra>"))
+    if not rows:
+        _no_data(fig)
+    _layout(fig, title, height)
+    fig.update_yaxes(tickformat=tickformat)
+    fig.update_layout(legend=dict(y=-0.45))
+    return fig
+
+
+def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, unit: str = "",
+                 height: int = 320) -> go.Figure:
+    """Bars of `y` per `x`, one colour (and hatch) per value of `split`, stacked."""
+    fig = go.Figure()
+    values = sorted(frame.get_column(split).drop_nulls().unique().to_list()) if frame.height else []
+    hatches = ("", "/", ".", "x", "\\", "+", "-", "|")
+    for i, v in enumerate(values):
+        s = frame.filter(pl.col(split) == v).sort(x)
+        fig.add_trace(go.Bar(x=s.get_column(x).to_list(), y=s.get_column(y).to_list(), name=str(v),
+                             marker=dict(color=SERIES_COLOURS[i % 8], pattern_shape=hatches[i % 8]),
+                             hovertemplate=f"{v} %{{x|%b %Y}}: %{{y:,.2f}} {unit}<extra></extra>"))
+    if not values:
+        _no_data(fig)
+    _layout(fig, title, height)
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(tickformat="%b %Y")
+    return fig

@@ -115,3 +115,55 @@ def table_summary_frame(summary: pl.DataFrame, now: datetime) -> pl.DataFrame:
         pl.col("last_ingested").dt.strftime("%Y-%m-%d %H:%M UTC").alias("last imported"),
         pl.Series("freshness", [_age(h) for h in hours], dtype=pl.String),
     )
+
+
+# --------------------------------------------------------------------------- shared by the SLA, vendor, quality and insights pages
+
+
+def page_week(ctx) -> "date | None":
+    """The week the filters ask for, else the latest complete week in the view; None when the view has no data."""
+    from dashboard import data
+
+    weeks = data.weeks(ctx.ws, ctx.viewer.scope, tuple(sorted(ctx.filters.dimensions().items())), ctx.version)
+    if not weeks:
+        return None
+    return ctx.filters.week if ctx.filters.week in weeks else weeks[0]
+
+
+def no_data(what: str = "this view") -> None:
+    """The empty state: what is missing and what to do next."""
+    st.warning(f"No data for {what} yet: import a file (`bpo-insights import PATH --preset NAME`) or add a source "
+               f"in bpo.toml, then reload. If you filtered, widen the filters in the sidebar.", icon="⚠️")
+
+
+def view_caption(week, filters: dict[str, str], extra: str = "") -> None:
+    """One line under a page title: the week (ISO label) and the filters in force."""
+    from datetime import timedelta
+
+    from dashboard.state import week_label
+
+    where = " · ".join(f"{k}: {v}" for k, v in filters.items()) or "all work in your view"
+    st.caption(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}) · {where}"
+               + (f" · {extra}" if extra else ""))
+
+
+def metric_row(items: Sequence[tuple[str, str, str | None]]) -> None:
+    """A row of (label, value, help) metrics."""
+    for col, (label, value, help_text) in zip(st.columns(len(items)), items):
+        col.metric(label, value, help=help_text)
+
+
+EXPORT_LABELS = {"pptx": "PowerPoint", "pdf": "PDF", "html": "HTML page", "md": "Markdown"}
+
+
+def export_buttons(review, title: str, stem: str) -> None:
+    """One download button per export format; each file is rendered only when its button is clicked."""
+    from functools import partial
+
+    from insights.export import MEDIA_TYPES, SUFFIXES, render
+
+    st.caption("Take the review into the meeting: each file holds only the view on screen.")
+    for col, (fmt, label) in zip(st.columns(len(EXPORT_LABELS)), EXPORT_LABELS.items()):
+        col.download_button(f"Download {label}", data=partial(render, review, fmt, title=title),
+                            file_name=f"{stem}{SUFFIXES[fmt]}", mime=MEDIA_TYPES[fmt], key=f"export_{fmt}",
+                            icon=":material/download:", on_click="ignore", width="stretch")

@@ -163,6 +163,17 @@ def cmd_insights(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from insights.export import write
+    from insights.review import build_review
+
+    ws = _workspace(args)
+    review = build_review(ws, _scope(args, ws), week=args.week)
+    path = write(review, args.format, args.out)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format})", file=sys.stderr)
+    return 0
+
+
 def cmd_forecast(args) -> int:
     from insights.forecast import forecast_report
 
@@ -276,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--user")
     s.add_argument("--format", choices=["json", "md"], default="md")
     s.set_defaults(func=cmd_insights)
+
+    s = sub.add_parser("report", parents=[common], help="the weekly review as a file: html, pdf, pptx or md")
+    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--client")
+    s.add_argument("--vendor")
+    s.add_argument("--user")
+    s.add_argument("--format", choices=["html", "pdf", "pptx", "md"], required=True)
+    s.add_argument("--out", required=True, metavar="FILE")
+    s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("forecast", parents=[common], help="volume forecast per queue, SLA breach probability, FTE needed")
     s.add_argument("--weeks", type=int, default=4)

@@ -29,3 +29,6 @@ if review.has_data:
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
     st.subheader("Insights")
     components.insight_list(review.insights)
+    st.subheader("Export")
+    components.export_buttons(review, f"Weekly review, {state.week_label(review.week)}",
+                              "-".join(["weekly-review", state.week_label(review.week), *review.filters.values()]))

@@ -1,0 +1,105 @@
+"""Pilots: each pilot's KPIs before/after (or against a control group), the DiD estimate, its interval, test and verdict."""
+
+from __future__ import annotations
+
+import math
+
+import polars as pl
+import streamlit as st
+
+from dashboard import charts, data, state
+
+HOW_TO_DEFINE = """Define a pilot as an `events` row of kind `pilot` (import it with
+`bpo-insights import FILE --preset canonical_events`) or as a table in `bpo.toml`:
+
+```toml
+[[pilot]]
+name = "nw-bogota coaching pilot"
+scope = { site_id = "nw-bogota" }
+start = 2026-08-10
+end = 2026-09-20
+kpis = ["csat", "repeat_contact_rate"]
+control = { site_id = ["nw-manila"] }   # optional: default, the client's other sites
+goals = { csat = 0.03 }                # optional: the change that counts as success
+```"""
+# how a KPI's cells and its change read, per unit: (cell format, change format, change suffix, change scale)
+UNIT_FORMATS = {
+    "percent": (".1%", "+.1f", " pts", 100.0),
+    "seconds": (",.0f", "+,.0f", " s", 1.0),
+}
+OTHER_FORMAT = (",.3g", "+,.3g", "", 1.0)
+
+
+def cell(value: float | None, unit: str) -> str:
+    """A cell's value in its KPI's format ('–' when the cell has no data)."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    return format(value, UNIT_FORMATS.get(unit, OTHER_FORMAT)[0]) + (" s" if unit == "seconds" else "")
+
+
+def change(value: float, unit: str) -> str:
+    """A change in points (percent KPIs), seconds or plain units."""
+    if not math.isfinite(value):
+        return "–"
+    _, spec, suffix, scale = UNIT_FORMATS.get(unit, OTHER_FORMAT)
+    return format(value * scale, spec) + suffix
+
+
+ctx = state.context()
+f = ctx.filters
+dims = tuple(sorted(f.dimensions().items()))
+ws, scope, version = ctx.ws, ctx.viewer.scope, ctx.version
+
+st.title("Pilots")
+defined = data.pilots(ws, scope, dims, version)
+if isinstance(defined, data.Missing) or not defined:
+    st.info("No pilots in your view yet.", icon="ℹ️")
+    if isinstance(defined, data.Missing):
+        st.error(defined.reason)
+    st.markdown(HOW_TO_DEFINE)
+    st.stop()
+
+name = st.selectbox("Pilot", sorted(defined), key="pilot_name")
+report = data.pilot_report(ws, scope, dims, name, version)
+if isinstance(report, data.Missing):
+    st.warning(report.reason, icon="⚠️")
+    st.stop()
+
+p = report.pilot
+where = ", ".join(f"{k.removesuffix('_id')} {'/'.join(v)}" for k, v in p.scope.items()) or "everything in view"
+against = ("its own pre-period (no control group)" if report.control is None else
+           "a control group: " + ", ".join(f"{k.removesuffix('_id')} {'/'.join(v)}" for k, v in report.control.items()))
+st.caption(f"Pilot on {where}, from {p.start:%d %b %Y}" + (f" to {p.end:%d %b %Y}" if p.end else " (running)")
+           + f". Before: {report.before[0]:%d %b} – {report.before[1]:%d %b %Y}; after: {report.after[0]:%d %b} – "
+           f"{report.after[1]:%d %b %Y}; compared with {against}.")
+
+summary = pl.DataFrame([{
+    "KPI": e.label, "pilot before": cell(e.pilot_before.value, e.unit), "pilot after": cell(e.pilot_after.value, e.unit),
+    "control before": cell(e.control_before.value if e.control_before else None, e.unit),
+    "control after": cell(e.control_after.value if e.control_after else None, e.unit),
+    "estimate": change(e.estimate, e.unit),
+    "95% CI": f"{change(e.ci[0], e.unit)} to {change(e.ci[1], e.unit)}",
+    "p": "–" if not math.isfinite(e.p_value) else f"{e.p_value:.3f}", "verdict": e.verdict,
+} for e in report.effects])
+st.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
+
+for e in report.effects:
+    with st.container(border=True):
+        st.markdown(f"#### {e.label}")
+        st.markdown(f"**{e.verdict}**")
+        left, right = st.columns([3, 2])
+        rows = [{"group": "pilot", "before": e.pilot_before.value, "after": e.pilot_after.value}]
+        if e.control_before is not None and e.control_after is not None:
+            rows.append({"group": "control", "before": e.control_before.value, "after": e.control_after.value})
+        left.plotly_chart(charts.cells_chart(rows, title=f"{e.label}: before → after",
+                                             tickformat=UNIT_FORMATS.get(e.unit, OTHER_FORMAT)[0]),
+                          key=f"pilot_cells_{e.kpi}", config={"displayModeBar": False})
+        right.markdown(
+            f"- **{e.design.capitalize()} estimate:** {change(e.estimate, e.unit)} "
+            f"(95% CI {change(e.ci[0], e.unit)} to {change(e.ci[1], e.unit)})\n"
+            f"- **Test:** {e.test}, p = {'–' if not math.isfinite(e.p_value) else f'{e.p_value:.3f}'}\n"
+            f"- **Weeks with data:** {e.pilot_before.weeks} before, {e.pilot_after.weeks} after\n"
+            f"- **Responses/contacts:** {e.pilot_before.denominator:,.0f} before, {e.pilot_after.denominator:,.0f} after\n"
+            + (f"- **Goal:** {change(e.goal, e.unit)}\n" if e.goal is not None else "")
+            + (f"- **More weeks needed:** about {e.weeks_needed}\n" if e.weeks_needed else "")
+            + f"- Direction: {e.direction.replace('_', ' ')}")

@@ -1,0 +1,123 @@
+"""SLA trends (the brand manager): every contractual target, attainment by week and by vendor/site/
+channel/priority against the contract, breach streaks, penalty exposure, and the tickets behind a point."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from html import escape
+
+import polars as pl
+import streamlit as st
+
+from dashboard import analyses, charts, components, state
+from insights.catalog import load_catalog
+from insights.review import format_value
+from insights.sla import DRILL, target_line
+
+METRICS = ("sla_first_response", "sla_resolution", "service_level")
+SPLITS = {"vendor": "Vendor", "site": "Site", "channel": "Channel", "priority": "Priority"}
+IDS_SHOWN = 20
+STATUS_TEXT = {"met": "✔ met", "missed": "▼ missed", "no data": "– no data"}
+
+ctx = state.context()
+dims = tuple(sorted(ctx.filters.dimensions().items()))
+catalog = load_catalog()
+st.title("SLA trends")
+week = components.page_week(ctx)
+if week is None:
+    components.no_data()
+    st.stop()
+components.view_caption(week, dict(dims))
+view = analyses.sla_view(ctx.ws, ctx.viewer.scope, dims, week, ctx.version)
+if view.targets.is_empty():
+    st.info("No contractual SLA target binds the work in this view: add the contract's targets to the "
+            "`sla_targets` table (`bpo-insights import targets.csv --preset canonical`).", icon="ℹ️")
+    st.stop()
+
+t = view.targets
+currency = next(iter(t.get_column("currency").drop_nulls().to_list()), "") if "currency" in t.columns else ""
+components.metric_row([
+    ("Contract targets in view", f"{t.height}", "sla_targets rows in force this week for the work in view"),
+    ("Missed this week", f"{view.missed}", "targets whose attainment is on the wrong side of the contract"),
+    ("Longest breach streak", f"{int(t.get_column('streak').max() or 0)} wk", "consecutive missed weeks up to this one"),
+    ("Credits at stake, MTD", f"{currency} {view.exposure_mtd:,.0f}".strip(),
+     "penalty per point × points below target, month to date; shown at this view's attainment"),
+])
+
+st.subheader("Every contractual target")
+st.caption(f"Attainment this week against each target in force, the misses that cost most tickets first; "
+           f"tickets short = tickets that had to meet the target to reach it; streak = consecutive missed weeks; "
+           f"missed = weeks missed of the last {(week - view.history_start).days // 7 + 1}.")
+label = {k: v.label for k, v in catalog.kpis.items()}
+table = t.select(
+    pl.col("target_id").alias("target"),
+    pl.col("metric").replace_strict(label, default=pl.col("metric")).alias("KPI"),
+    pl.col("channel").fill_null("all"), pl.col("priority").fill_null("all"),
+    pl.col("value").alias("attainment"), pl.col("attainment_target").alias("target value"),
+    pl.col("status").replace_strict(STATUS_TEXT, default=pl.col("status")).alias("status"),
+    pl.col("n"), pl.col("streak").alias("streak (weeks)"), pl.col("weeks_missed").alias("weeks missed"),
+    pl.col("exposure").alias("credit at stake this week"), pl.col("exposure_mtd").alias("credit at stake MTD"),
+    pl.col("tickets_short").alias("tickets short"),
+)
+st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table", column_config={
+    "attainment": st.column_config.NumberColumn(format="percent"),
+    "target value": st.column_config.NumberColumn(format="percent"),
+    "credit at stake this week": st.column_config.NumberColumn(format="%.0f"),
+    "credit at stake MTD": st.column_config.NumberColumn(format="%.0f"),
+})
+
+st.subheader("Attainment by week")
+present = [m for m in METRICS if m in set(t.get_column("metric"))] or list(METRICS)
+left, right = st.columns(2)
+metric = left.selectbox("KPI", present, format_func=lambda m: label.get(m, m), key="sla_metric")
+split = right.radio("Split by", list(SPLITS), format_func=SPLITS.get, horizontal=True, key="sla_split",
+                    index=list(SPLITS).index("channel") if "channel" not in dict(dims) else 0)
+start = view.history_start
+frame = analyses.attainment_by(ctx.ws, ctx.viewer.scope, dims, metric, split, start, week + timedelta(days=6), ctx.version)
+targets = analyses.contract_targets(ctx.ws, ctx.viewer.scope, dims, ctx.version)
+periods = [start + timedelta(weeks=i) for i in range((week - start).days // 7 + 1)]
+line = target_line(targets, metric, dict(dims), periods)
+fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by {split}", target=line, periods=periods)
+event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", selection_mode="points",
+                        config={"displayModeBar": False})
+if all(v is None for v in line):
+    st.caption("No single contract target covers every line here (targets differ by channel or priority): "
+               "filter by channel, or read each target in the table above.")
+
+st.subheader("Tickets behind a point")
+if metric == "service_level":
+    st.caption("Service level is measured on queue intervals, not tickets: pick first-response or resolution "
+               "attainment to list tickets.")
+    st.stop()
+this_week = frame.filter(pl.col("period") == week).sort("value")
+options = this_week.get_column(split).to_list() or frame.get_column(split).unique().sort().to_list()
+points = (event.selection.points if event and event.selection else []) or []
+chosen_week, chosen = week, (options[0] if options else None)
+if points:  # a click on the chart: its week and line
+    p = points[0]
+    chosen_week = state.monday(date.fromisoformat(str(p["x"])[:10]))
+    chosen = (p.get("customdata") or [chosen])[0]
+st.caption("Click a point on the chart, or pick the week and the line here. Ids, times and the breach reason only: "
+           "no message bodies.")
+c1, c2 = st.columns(2)
+weeks = sorted({d for d in frame.get_column("period").to_list()}, reverse=True)
+chosen_week = c1.selectbox("Week", weeks, index=weeks.index(chosen_week) if chosen_week in weeks else 0,
+                           format_func=state.week_label, key="sla_drill_week")
+chosen = c2.selectbox(SPLITS[split], options, index=options.index(chosen) if chosen in options else 0,
+                      key="sla_drill_segment") if options else None
+if chosen is None:
+    st.caption("No tickets with this target in the view.")
+    st.stop()
+tickets = analyses.tickets_behind(ctx.ws, ctx.viewer.scope, dims, metric, chosen_week, ((split, chosen),), ctx.version)
+breached = int(tickets.get_column(DRILL[metric][0]).sum()) if tickets.height else 0
+point = frame.filter((pl.col("period") == chosen_week) & (pl.col(split) == chosen))
+value = point.get_column("value")[0] if point.height else None
+st.markdown(f"**{SPLITS[split]} {chosen}, week of {chosen_week:%d %b %Y}:** "
+            f"{format_value(value, 'percent', '.1%')} attainment; {breached:,} breached of the "
+            f"{tickets.height:,} tickets listed" + (" (first 500, breaches first)" if tickets.height >= 500 else ""))
+ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_SHOWN).to_list()
+if ids:
+    st.markdown(f'<div class="bpo-ticket-ids" style="font-size:0.85rem">Breached, to open in the helpdesk: '
+                f'{escape(", ".join(ids))}{" …" if breached > len(ids) else ""}</div>', unsafe_allow_html=True)
+st.dataframe(tickets.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True, width="stretch",
+             key="sla_tickets_table")

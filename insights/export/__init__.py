@@ -1,0 +1,124 @@
+"""The review rendered for people outside the dashboard: HTML, PDF, PowerPoint, Markdown.
+
+`render(review, "pptx")` returns the file's bytes; `write(review, "pdf", path)` writes it.  Every
+format is built from the same pieces (`charts`, `definitions`), so they say the same thing; the
+charts are drawn offline by matplotlib (`insights.export.images`), the PDF is the HTML printed by
+headless Chromium.  Exports read only the Review, which was computed for the viewer's scope, so an
+export never holds another client's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from connectors.errors import BpoError
+
+FORMATS = ("html", "pdf", "pptx", "md")
+SUFFIXES = {"html": ".html", "pdf": ".pdf", "pptx": ".pptx", "md": ".md"}
+MEDIA_TYPES = {"html": "text/html", "pdf": "application/pdf", "md": "text/markdown",
+               "pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+
+
+class ExportError(BpoError):
+    """An export that cannot be produced (unknown format, missing tool); the message names the fix."""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the review: the KPI's weekly series with its prior-year and target lines."""
+
+    kpi: str
+    title: str
+    unit: str
+    target: float | None
+    series: pl.DataFrame
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A KPI as the appendix defines it."""
+
+    kpi: str
+    label: str
+    description: str
+    direction: str
+    target: str
+    min_volume: int
+
+
+def title_of(review: Any, title: str | None = None) -> str:
+    """The export's title: given, else 'Weekly review' with the week."""
+    return title or f"Weekly review, week of {review.week:%d %b %Y}"
+
+
+def subtitle_of(review: Any) -> str:
+    """Week span and the filters in force."""
+    where = " · ".join(f"{k}: {v}" for k, v in review.filters.items()) or "all work in view"
+    return f"{review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} · {where}"
+
+
+def charts(review: Any) -> list[Chart]:
+    """One chart per tile whose series has data, in the tiles' order."""
+    out = []
+    for tile in review.tiles:
+        try:
+            series = review.series(tile.kpi)
+        except KeyError:
+            continue
+        if series.get_column("value").drop_nulls().len():
+            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series))
+    return out
+
+
+def definitions(review: Any, catalog: Any = None) -> list[Definition]:
+    """The catalog's definition of every KPI on the review's tiles."""
+    if catalog is None:
+        from insights.catalog import load_catalog
+
+        catalog = load_catalog()
+    words = {"higher_is_better": "higher is better", "lower_is_better": "lower is better", "neutral": "neutral"}
+    out = []
+    for tile in review.tiles:
+        kpi = catalog.kpis.get(tile.kpi)
+        if kpi is None:
+            continue
+        out.append(Definition(tile.kpi, kpi.label, kpi.description or "", words.get(kpi.direction, kpi.direction),
+                              tile.formatted_target if tile.target is not None else "none", int(kpi.min_volume or 0)))
+    return out
+
+
+def render(review: Any, fmt: str, *, title: str | None = None, catalog: Any = None) -> bytes:
+    """The review as a file of format `fmt` (html | pdf | pptx | md), as bytes."""
+    if fmt == "html":
+        from insights.export.html import render_html
+
+        return render_html(review, title=title, catalog=catalog).encode("utf-8")
+    if fmt == "md":
+        from insights.export.markdown import render_markdown
+
+        return render_markdown(review, title=title, catalog=catalog).encode("utf-8")
+    if fmt == "pptx":
+        from insights.export.pptx import render_pptx
+
+        return render_pptx(review, title=title, catalog=catalog)
+    if fmt == "pdf":
+        from insights.export.html import render_html
+        from insights.export.pdf import html_to_pdf
+
+        return html_to_pdf(render_html(review, title=title, catalog=catalog, for_print=True))
+    raise ExportError(f"unknown export format '{fmt}'; use one of {', '.join(FORMATS)}")
+
+
+def write(review: Any, fmt: str, path: Path | str, *, title: str | None = None, catalog: Any = None) -> Path:
+    """Write the review as `fmt` to `path` (parent folders must exist); returns the path."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise ExportError(f"cannot write {path}: folder {path.parent} does not exist; create it or pick another --out")
+    data = render(review, fmt, title=title, catalog=catalog)
+    path.write_bytes(data)
+    return path

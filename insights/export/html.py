@@ -1,0 +1,78 @@
+"""The review as one self-contained HTML page: inline CSS, charts as inline SVG, no external URL."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from insights.export import charts, definitions, subtitle_of, title_of
+from insights.export.images import trend_svg
+
+GOOD, BAD, NEUTRAL = "#0072B2", "#E69F00", "#8C8C8C"
+STATUS = {"good": (GOOD, "on track"), "bad": (BAD, "needs attention"), "neutral": (NEUTRAL, "steady")}
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#111;margin:24px auto;max-width:1100px;padding:0 16px}
+h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.sub{color:#444;margin:4px 0 16px}.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:10px}
+.tile{border:1px solid #ddd;border-left:6px solid var(--c);border-radius:6px;padding:8px 10px;break-inside:avoid}
+.tile .l{font-size:.8rem;font-weight:600;color:#444}.tile .v{font-size:1.5rem;font-weight:700}
+.tile .c{font-size:.75rem;color:#333}.tile .s{font-size:.72rem;color:var(--c)}
+.charts{display:grid;grid-template-columns:repeat(2,1fr);gap:12px}.chart{break-inside:avoid}
+.chart svg{width:100%;height:auto}.insight{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0;break-inside:avoid}
+.notice{background:#FFF6E0;border-left:4px solid #E69F00;padding:6px 10px;margin:6px 0}
+table{border-collapse:collapse;width:100%;font-size:.82rem}td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+.ev{font-size:.78rem;color:#444}@media print{body{margin:0;max-width:none}.charts{grid-template-columns:1fr 1fr}}
+"""
+
+
+def _tile(t: Any) -> str:
+    colour, word = STATUS.get(t.status, STATUS["neutral"])
+    target = f"vs target {escape(t.formatted_target)}: {escape(t.formatted_vs_target)}" if t.target is not None else "no target set"
+    count = f"n = {t.n:,}" if t.value is not None else "no data this week"
+    return (f'<div class="tile" style="--c:{colour}" data-kpi="{escape(t.kpi)}"><div class="l">{escape(t.label)}</div>'
+            f'<div class="v">{escape(t.formatted)}</div>'
+            f'<div class="c">vs last week: {escape(t.formatted_vs_last_week)}</div>'
+            f'<div class="c">vs last year: {escape(t.formatted_vs_last_year)}</div>'
+            f'<div class="c">{target}</div><div class="s">● {word} · {count}</div></div>')
+
+
+def _evidence(evidence: dict) -> str:
+    items = [f"{escape(str(k))}: {escape(str(v))}" for k, v in (evidence or {}).items() if v is not None]
+    return " · ".join(items)
+
+
+def render_html(review: Any, *, title: str | None = None, catalog: Any = None, for_print: bool = False) -> str:
+    """The whole review as one HTML document (tiles, charts, insights with evidence, definitions)."""
+    head = escape(title_of(review, title))
+    parts = [f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{head}</title>'
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>{head}</h1><p class='sub'>{escape(subtitle_of(review))}</p>"]
+    parts += [f'<div class="notice">{escape(n.message)}</div>' for n in review.notices]
+    if review.tiles:
+        parts.append("<h2>This week</h2><div class='tiles'>" + "".join(_tile(t) for t in review.tiles) + "</div>")
+    chart_list = charts(review)
+    if chart_list:
+        parts.append("<h2>Last 12 months</h2><div class='charts'>")
+        parts += [f'<div class="chart" data-kpi="{escape(c.kpi)}">'
+                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target) + "</div>" for c in chart_list]
+        parts.append("</div>")
+    parts.append("<h2>Insights</h2>")
+    if not review.insights:
+        parts.append("<p>No insights this week: every KPI with a target met it.</p>")
+    for i, ins in enumerate(review.insights, 1):
+        parts.append(
+            f'<div class="insight" data-id="{escape(ins.id)}"><p><b>{i}. {escape(ins.headline)}</b></p>'
+            f"<p><i>What it means:</i> {escape(ins.meaning)}</p>"
+            f"<p><i>What to do:</i> {escape(ins.action.text)} (owner: {escape(ins.action.owner)}; "
+            f"verify with {escape(ins.action.verify_kpi)})</p>"
+            f'<p class="ev">Evidence: {escape(ins.type)} · confidence {escape(str(ins.confidence))} · n = {ins.n:,}'
+            + (f" · {_evidence(ins.evidence)}" if ins.evidence else "") + "</p></div>")
+    defs = definitions(review, catalog)
+    if defs:
+        parts.append("<h2>Definitions</h2><table><tr><th>KPI</th><th>what it measures</th><th>direction</th>"
+                     "<th>target</th><th>min. volume</th></tr>")
+        parts += [f"<tr><td>{escape(d.label)}</td><td>{escape(d.description)}</td><td>{escape(d.direction)}</td>"
+                  f"<td>{escape(d.target)}</td><td>{d.min_volume:,}</td></tr>" for d in defs]
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

@@ -1,0 +1,99 @@
+"""Charts drawn offline for the exports: matplotlib (Agg), no browser, no download at run time.
+
+Why matplotlib and not Plotly's kaleido: kaleido 1.x drives a Chrome process and fetches MathJax
+from a CDN unless told otherwise, so every export would need a browser and care about the
+network; matplotlib draws the same lines (this year, same week last year, target, last six weeks
+shaded) in ~50 ms per chart, deterministically, on any machine.  Colours are the dashboard's
+Okabe-Ito palette, safe for colour-blind readers, and every line is also told apart by its style.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402 - the backend must be chosen first
+import matplotlib.pyplot as plt  # noqa: E402
+import polars as pl  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
+HIGHLIGHT_WEEKS = 6
+# (largest value drawn, scale, suffix) for durations stored in seconds
+DURATIONS = ((120.0, 1.0, " s"), (3 * 3600.0, 1 / 60, " min"), (float("inf"), 1 / 3600, " h"))
+matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in SVG (searchable, small)
+matplotlib.rcParams["svg.hashsalt"] = "bpo-insights"  # stable ids: the same review gives the same file
+
+
+def _scale(unit: str, largest: float | None) -> tuple[float, str, str]:
+    """(factor, tick format, suffix) for a unit and the largest value drawn."""
+    if unit == "percent":
+        return 100.0, "{:.0f}", "%"
+    if unit == "seconds":
+        for limit, factor, suffix in DURATIONS:
+            if largest is None or largest <= limit:
+                return factor, "{:,.0f}" if factor != 1 / 3600 else "{:,.1f}", suffix
+    if unit == "count":
+        return 1.0, "{:,.0f}", ""
+    return 1.0, "{:,.2f}", ""
+
+
+def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float):
+    s = series.sort("period")
+    cols = [c for c in ("value", "prior_year", "target") if c in s.columns]
+    largest = s.select(pl.max_horizontal(pl.col(cols).max())).item() if s.height else None
+    factor, fmt, suffix = _scale(unit, largest)
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110)
+    x = s.get_column("period").to_list()
+
+    def ys(col: str) -> list[float]:
+        return [float("nan") if v is None else v * factor for v in s.get_column(col).to_list()]
+
+    if x:
+        first = x[max(0, len(x) - HIGHLIGHT_WEEKS)]
+        ax.axvspan(first - timedelta(days=3), x[-1] + timedelta(days=3), color=SKY, alpha=0.15, lw=0,
+                   label=f"last {min(HIGHLIGHT_WEEKS, len(x))} weeks")
+        if "prior_year" in s.columns and s.get_column("prior_year").drop_nulls().len():
+            ax.plot(x, ys("prior_year"), color=GREY, lw=1.3, ls=":", label="same week last year")
+        if "target" in s.columns and s.get_column("target").drop_nulls().len():
+            ax.step(x, ys("target"), where="post", color=DARK, lw=1.3, ls="--", label="target")
+        elif target is not None:
+            ax.axhline(target * factor, color=DARK, lw=1.3, ls="--", label="target")
+        ax.plot(x, ys("value"), color=BLUE, lw=2.2, marker="o", ms=2.5, label="this year")
+    else:
+        ax.text(0.5, 0.5, "no data for this view", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v) + suffix))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
+    ax.set_ylim(bottom=0)
+    ax.grid(axis="y", color="#EEEEEE")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def trend_png(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
+              width: float = 9.0, height: float = 4.2) -> bytes:
+    """The weekly trend chart as PNG bytes."""
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def trend_svg(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
+              width: float = 6.4, height: float = 3.2) -> str:
+    """The weekly trend chart as an inline SVG element (no XML prolog, no external references)."""
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height)
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]

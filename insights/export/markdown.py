@@ -1,0 +1,51 @@
+"""The review as Markdown for a wiki: tiles as a table, the last weeks of each chart as a table, insights, definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from insights.export import charts, definitions, subtitle_of, title_of
+from insights.review import format_value
+
+RECENT_WEEKS = 6
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(review: Any, *, title: str | None = None, catalog: Any = None) -> str:
+    """The whole review as GitHub-flavoured Markdown (no images: a wiki page needs none to be read)."""
+    lines = [f"# {title_of(review, title)}", "", f"_{subtitle_of(review)}_", ""]
+    lines += [f"> **Note:** {n.message}\n" for n in review.notices]
+    if review.tiles:
+        lines += ["## This week", "", "| KPI | value | vs last week | vs last year | target | status | n |",
+                  "|---|---:|---:|---:|---:|---|---:|"]
+        lines += [f"| {_cell(t.label)} | {_cell(t.formatted)} | {_cell(t.formatted_vs_last_week)} | "
+                  f"{_cell(t.formatted_vs_last_year)} | {_cell(t.formatted_target if t.target is not None else '–')} | "
+                  f"{t.status} | {t.n:,} |" for t in review.tiles]
+        lines.append("")
+    chart_list = charts(review)
+    if chart_list:
+        recent = chart_list[0].series.sort("period").get_column("period").to_list()[-RECENT_WEEKS:]
+        lines += [f"## Last {len(recent)} weeks", "", "| KPI | " + " | ".join(f"{p:%d %b}" for p in recent) + " |",
+                  "|---|" + "---:|" * len(recent)]
+        for c in chart_list:
+            values = dict(zip(c.series.get_column("period").to_list(), c.series.get_column("value").to_list()))
+            fmt = next((t.format for t in review.tiles if t.kpi == c.kpi), "")
+            lines.append(f"| {_cell(c.title)} | " + " | ".join(_cell(format_value(values.get(p), c.unit, fmt))
+                                                               for p in recent) + " |")
+        lines.append("")
+    lines += ["## Insights", ""]
+    if not review.insights:
+        lines += ["No insights this week: every KPI with a target met it.", ""]
+    for i, ins in enumerate(review.insights, 1):
+        lines += [f"### {i}. {ins.headline}", "", f"**What it means:** {ins.meaning}", "",
+                  f"**What to do:** {ins.action.text} (owner: {ins.action.owner}; verify with `{ins.action.verify_kpi}`)",
+                  "", f"<sub>Evidence: {ins.type} · confidence {ins.confidence} · n = {ins.n:,} · id {ins.id}</sub>", ""]
+    defs = definitions(review, catalog)
+    if defs:
+        lines += ["## Definitions", "", "| KPI | what it measures | direction | target |", "|---|---|---|---|"]
+        lines += [f"| {_cell(d.label)} | {_cell(d.description)} | {d.direction} | {_cell(d.target)} |" for d in defs]
+        lines.append("")
+    return "\n".join(lines)

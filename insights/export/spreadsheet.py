@@ -1,0 +1,56 @@
+"""Tables as CSV or Excel that are safe to open: cells that a spreadsheet would run as a formula are neutralised.
+
+A text cell starting with `=`, `+`, `-`, `@` (or a tab / carriage return, which some spreadsheets
+strip before reading the rest) is prefixed with an apostrophe, so `=HYPERLINK(...)` planted in a
+ticket's queue name shows as text instead of running (OWASP "CSV injection").  Numbers stay numbers.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import polars as pl
+
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text value made inert for spreadsheets; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(DANGEROUS):
+        return "'" + value
+    return value
+
+
+def safe_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with every text cell neutralised (column names too)."""
+    texts = [c for c, t in frame.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    out = frame.with_columns(
+        pl.when(pl.col(c).cast(pl.String).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String)).alias(c) for c in texts)
+    return out.rename({c: neutralise(c) for c in out.columns if neutralise(c) != c})
+
+
+def to_csv(frame: pl.DataFrame) -> bytes:
+    """CSV (UTF-8 with BOM so Excel reads accents) of the neutralised frame."""
+    return ("\ufeff" + safe_frame(frame).write_csv()).encode("utf-8")
+
+
+def to_xlsx(frame: pl.DataFrame, *, sheet: str = "data") -> bytes:
+    """An .xlsx workbook of the neutralised frame; every text cell is stored as text, never as a formula."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet[:31]
+    safe = safe_frame(frame)
+    ws.append(list(safe.columns))
+    for row in safe.iter_rows():
+        ws.append([v.replace(tzinfo=None) if hasattr(v, "tzinfo") and getattr(v, "tzinfo", None) else v for v in row])
+    for row in ws.iter_rows(min_row=1):
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # openpyxl would otherwise store '=…' as a formula
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

@@ -1,0 +1,283 @@
+"""SLA trends: every contractual target of `sla_targets`, its attainment week by week, breach
+streaks, penalty exposure, attainment split by a dimension, and the tickets behind one point.
+
+Attainment is Σmet/Σwith-target of the catalog KPI the target names (`metric`), computed over
+exactly the work the target binds (client, and each of vendor, site, channel, priority, queue the
+target row names), in the weeks the target was in force (effective-dated; the newest version wins
+in a week where it changed).  Penalty exposure is `penalty_per_point` × points below target:
+per week as an early warning, and month to date (the month of the review week up to its
+Sunday), the way service credits are invoiced.
+
+>>> view = sla_view(ws, scope, week=date(2026, 10, 26), filters={"client": "acme"})  # doctest: +SKIP
+>>> view.targets.select("target_id", "value", "status", "streak", "exposure_mtd")      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+
+from connectors.workspace import Scope, Workspace
+from insights.catalog import Catalog, load_catalog
+from insights.errors import KpiError
+from insights.kpis import compute_kpis
+
+# target row column -> the dimension compute_kpis splits by
+TARGET_DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "queue")
+# review filter -> canonical column (client and vendor narrow the scope as well)
+FILTER_COLUMNS = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel"}
+SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel", "priority": "priority"}
+HISTORY_WEEKS = 26
+# which tickets a metric's drill-down reads, and how a breach is explained
+DRILL = {
+    "sla_first_response": ("first_response_breached", "first_response_seconds", "first_response_target_seconds",
+                           "first_response_at", "first reply"),
+    "sla_resolution": ("resolution_breached", "resolution_seconds", "resolution_target_seconds",
+                       "resolved_at", "resolution"),
+}
+TARGET_SCHEMA = {"target_id": pl.String, "client_id": pl.String, "metric": pl.String,
+                 **{c: pl.String for c in TARGET_DIMENSIONS}, "threshold_seconds": pl.Float64,
+                 "comparator": pl.String, "attainment_target": pl.Float64, "penalty_per_point": pl.Float64,
+                 "currency": pl.String, "effective_from": pl.Date, "effective_to": pl.Date}
+
+
+class SlaError(KpiError):
+    """An SLA question that cannot be answered as asked (unknown metric or dimension)."""
+
+
+@dataclass(frozen=True)
+class SlaView:
+    """The SLA page's numbers for one view and week.
+
+    `targets`: one row per contractual target in force in the week (value, n, status, streak,
+    weeks missed of the history, tickets short of the target, weekly and month-to-date penalty
+    exposure), misses first, the most tickets short first.
+    `weekly`: one row per target and week of the history (period, value, n, attainment_target, met).
+    """
+
+    week: date
+    targets: pl.DataFrame
+    weekly: pl.DataFrame
+    history_start: date
+
+    @property
+    def exposure_mtd(self) -> float:
+        """Month-to-date service credits at stake across every target in view."""
+        return float(self.targets.get_column("exposure_mtd").fill_null(0).sum()) if self.targets.height else 0.0
+
+    @property
+    def missed(self) -> int:
+        """Targets missed in the review week."""
+        return int((self.targets.get_column("status") == "missed").sum()) if self.targets.height else 0
+
+
+def _filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
+    return {k: str(v) for k, v in dict(filters or {}).items() if v not in (None, "") and k in FILTER_COLUMNS}
+
+
+def effective_scope(scope: Scope, filters: Mapping[str, str]) -> Scope:
+    """The viewer's scope narrowed (never widened) by the client and vendor filters."""
+    return scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
+
+
+def contract_targets(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.DataFrame:
+    """The `sla_targets` rows that bind work in the view (a target naming another vendor, site or channel is dropped)."""
+    f = _filters(filters)
+    t = ws.read("sla_targets", effective_scope(scope, f))
+    if t.is_empty():
+        return pl.DataFrame(schema=TARGET_SCHEMA)
+    t = t.select(list(TARGET_SCHEMA)).cast(TARGET_SCHEMA)  # type: ignore[arg-type]
+    for name, column in FILTER_COLUMNS.items():
+        if name in f and column in TARGET_DIMENSIONS:
+            t = t.filter(pl.col(column).is_null() | (pl.col(column) == f[name]))
+    return t
+
+
+def _kpi_frame(ws: Workspace, scope: Scope, metrics: Sequence[str], by: Sequence[str], filters: Mapping[str, str],
+               start: date, end: date, grain: str, catalog: Catalog) -> pl.DataFrame:
+    """`metrics` per period and `by` over the rows the site/channel filters keep (split by them, then kept)."""
+    row_filters = {FILTER_COLUMNS[k]: v for k, v in filters.items() if k in ("site", "channel")}
+    extra = [c for c in row_filters if c not in by]
+    frame = compute_kpis(ws, scope, list(metrics), grain=grain, by=(*by, *extra), start=start, end=end,
+                         catalog=catalog)
+    for column, value in row_filters.items():
+        frame = frame.filter(pl.col(column) == value)
+    # each extra column now holds one value, so (period, *by, kpi) rows are already unique
+    return frame.drop(extra)
+
+
+def _shape(row: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(c for c in TARGET_DIMENSIONS if row.get(c) is not None)
+
+
+def _attainment(ws: Workspace, scope: Scope, targets: pl.DataFrame, filters: Mapping[str, str], start: date,
+                end: date, grain: str, catalog: Catalog) -> pl.DataFrame:
+    """Each target row joined to the attainment of the work it binds, per period."""
+    out = []
+    ratio = {k for k, v in catalog.kpis.items() if v.type == "ratio"}
+    shaped = targets.filter(pl.col("metric").is_in(sorted(ratio))).with_columns(
+        pl.concat_str([pl.col(c).is_not_null().cast(pl.Int8).cast(pl.String) for c in TARGET_DIMENSIONS]).alias("_shape"))
+    for (_, ), group in shaped.group_by(["_shape"], maintain_order=True):
+        dims = _shape(group.row(0, named=True))
+        by = ("client_id", *dims)
+        values = _kpi_frame(ws, scope, sorted(set(group["metric"])), by, filters, start, end, grain, catalog)
+        joined = group.drop("_shape").join(values.rename({"kpi": "metric"}), on=["metric", *by], how="inner")
+        out.append(joined)
+    if not out:
+        return pl.DataFrame()
+    frame = pl.concat(out, how="diagonal_relaxed")
+    period_end = pl.col("period").dt.offset_by("1mo" if grain == "month" else "1w").dt.offset_by("-1d")
+    in_force = (pl.col("effective_from") <= period_end) & (
+        pl.col("effective_to").is_null() | (pl.col("effective_to") >= pl.col("period")))
+    frame = frame.filter(in_force).sort("effective_from")
+    return frame.unique(["target_id", "period"], keep="last", maintain_order=True)
+
+
+def _met(value: pl.Expr, target: pl.Expr, comparator: pl.Expr) -> pl.Expr:
+    return pl.when(value.is_null()).then(None).when(comparator == "<=").then(value <= target).otherwise(value >= target)
+
+
+def _points_short(value: pl.Expr, target: pl.Expr, comparator: pl.Expr) -> pl.Expr:
+    gap = pl.when(comparator == "<=").then(value - target).otherwise(target - value)
+    return (pl.max_horizontal(gap, pl.lit(0.0)) * 100).round(2)
+
+
+def _streaks(weekly: pl.DataFrame, week: date) -> pl.DataFrame:
+    """Per target: consecutive missed weeks ending at `week`, and weeks missed in the history."""
+    rows = []
+    for (tid,), g in weekly.filter(pl.col("period") <= week).sort("period").group_by(["target_id"], maintain_order=True):
+        met = g.get_column("met").to_list()
+        streak = 0
+        for m in reversed(met):
+            if m is False:
+                streak += 1
+            else:
+                break
+        rows.append({"target_id": tid, "streak": streak, "weeks_missed": sum(m is False for m in met),
+                     "weeks_measured": sum(m is not None for m in met)})
+    return pl.DataFrame(rows, schema={"target_id": pl.String, "streak": pl.Int64, "weeks_missed": pl.Int64,
+                                      "weeks_measured": pl.Int64})
+
+
+def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, Any] | None = None,
+             history_weeks: int = HISTORY_WEEKS, catalog: Catalog | None = None) -> SlaView:
+    """Every target in force in `week` (a Monday) with its attainment, streak and penalty exposure.
+
+    Example: `sla_view(ws, viewer.scope, week=date(2026, 10, 26), filters={"client": "acme"})`.
+    """
+    catalog = catalog or load_catalog()
+    f = _filters(filters)
+    eff = effective_scope(scope, f)
+    start = week - timedelta(weeks=history_weeks - 1)
+    targets = contract_targets(ws, scope, f)
+    weekly = _attainment(ws, eff, targets, f, start, week + timedelta(days=6), "week", catalog)
+    if weekly.is_empty():
+        empty = pl.DataFrame(schema={**TARGET_SCHEMA, "period": pl.Date, "value": pl.Float64})
+        return SlaView(week, empty, empty, start)
+    value, target, comp = pl.col("value"), pl.col("attainment_target"), pl.col("comparator").fill_null(">=")
+    weekly = weekly.with_columns(_met(value, target, comp).alias("met"),
+                                 _points_short(value, target, comp).alias("points_short"))
+    weekly = weekly.with_columns((pl.col("points_short") * pl.col("penalty_per_point")).alias("exposure"),
+                                 (pl.col("points_short") / 100 * pl.col("denominator")).ceil().alias("tickets_short"))
+    month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
+    monthly = _attainment(ws, eff, targets, f, month_start, week + timedelta(days=6), "month", catalog)
+    if monthly.height:
+        monthly = monthly.with_columns(_points_short(value, target, comp).alias("points_short_mtd"))
+        monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),
+                                 "points_short_mtd",
+                                 (pl.col("points_short_mtd") * pl.col("penalty_per_point")).alias("exposure_mtd"))
+    else:
+        monthly = pl.DataFrame(schema={"target_id": pl.String, "value_mtd": pl.Float64, "n_mtd": pl.Int64,
+                                       "points_short_mtd": pl.Float64, "exposure_mtd": pl.Float64})
+    this_week = weekly.filter(pl.col("period") == week)
+    current = (this_week.join(_streaks(weekly, week), on="target_id", how="left")
+                        .join(monthly, on="target_id", how="left")
+                        .with_columns(pl.when(pl.col("met").is_null()).then(pl.lit("no data"))
+                                      .when(pl.col("met")).then(pl.lit("met")).otherwise(pl.lit("missed"))
+                                      .alias("status"))
+                        .sort(["met", "tickets_short", "n"], descending=[False, True, True], nulls_last=True))
+    return SlaView(week, current, weekly.sort(["target_id", "period"]), start)
+
+
+def attainment_by(ws: Workspace, scope: Scope, *, metric: str, split: str, start: date, end: date,
+                  filters: Mapping[str, Any] | None = None, catalog: Catalog | None = None) -> pl.DataFrame:
+    """Weekly attainment of `metric` per value of `split` (vendor, site, channel or priority).
+
+    Returns period, `split`, value, numerator, denominator, n (Σ/Σ over the filtered work).
+    """
+    catalog = catalog or load_catalog()
+    if split not in SPLITS:
+        raise SlaError(f"cannot split SLA attainment by '{split}'; use one of {', '.join(SPLITS)}")
+    if metric not in catalog.kpis or catalog.kpis[metric].type != "ratio":
+        raise SlaError(f"'{metric}' is not a ratio KPI of the catalog; SLA attainment needs one "
+                       f"(e.g. sla_first_response, sla_resolution, service_level)")
+    f = _filters(filters)
+    column = SPLITS[split]
+    frame = _kpi_frame(ws, effective_scope(scope, f), [metric], (column,), f, start, end, "week", catalog)
+    return frame.drop("kpi").rename({column: split}).sort(["period", split])
+
+
+def target_line(targets: pl.DataFrame, metric: str, segment: Mapping[str, str], periods: Sequence[date]) -> list[float | None]:
+    """Per week, the one attainment target binding every work of `segment` (None where terms differ or none binds)."""
+    t = targets.filter(pl.col("metric") == metric)
+    for name, value in segment.items():
+        column = FILTER_COLUMNS.get(name, SPLITS.get(name, name))
+        if column in TARGET_DIMENSIONS:
+            t = t.filter(pl.col(column).is_null() | (pl.col(column) == value))
+        elif column == "client_id":
+            t = t.filter(pl.col("client_id") == value)
+    out: list[float | None] = []
+    for p in periods:
+        live = t.filter((pl.col("effective_from") <= p + timedelta(days=6))
+                        & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= p)))
+        live = live.sort("effective_from").unique("target_id", keep="last")
+        values = live.get_column("attainment_target").unique()
+        out.append(float(values[0]) if values.len() == 1 else None)
+    return out
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    s = round(seconds)
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filters: Mapping[str, Any] | None = None,
+                   segment: Mapping[str, str] | None = None, breached_only: bool = False, limit: int = 500) -> pl.DataFrame:
+    """The tickets behind one point of an SLA chart: ids, times, target, breach and its reason (never bodies).
+
+    `segment` adds split values (vendor, site, channel, priority) to the filters; breached tickets first.
+    """
+    if metric not in DRILL:
+        raise SlaError(f"no ticket drill-down for '{metric}'; tickets carry {', '.join(DRILL)} "
+                       f"(service level is measured on queue intervals)")
+    breached, actual, target, at, what = DRILL[metric]
+    f = _filters({**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in FILTER_COLUMNS}})
+    lf = ws.scan("tickets", effective_scope(scope, f))
+    for name, column in FILTER_COLUMNS.items():
+        if name in f and name in ("site", "channel"):
+            lf = lf.filter(pl.col(column) == f[name])
+    if segment and "priority" in segment:
+        lf = lf.filter(pl.col("priority") == segment["priority"])
+    start = pl.lit(week).cast(pl.Datetime("us", "UTC"))
+    lf = lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + pl.duration(days=7))
+                   & pl.col(breached).is_not_null() & (pl.col("status").fill_null("") != "deleted"))
+    if breached_only:
+        lf = lf.filter(pl.col(breached))
+    cols = ["ticket_id", "client_id", "vendor_id", "site_id", "channel", "priority", "queue", "created_at", at,
+            actual, target, breached]
+    frame = lf.select(cols).sort([breached, "created_at"], descending=[True, False]).head(limit).collect()
+    reasons = [
+        ("met" if not b else
+         f"no {what} yet" if a is None else
+         f"{what} after {_duration(a)} against a {_duration(t)} target")
+        for b, a, t in zip(frame[breached].to_list(), frame[actual].to_list(), frame[target].to_list())
+    ]
+    return frame.with_columns(pl.Series("breach_reason", reasons, dtype=pl.String))

@@ -1,0 +1,49 @@
+"""The Vendors & sites page in AppTest on the tiny workspace."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tiny
+from pages import TITLES, USERS, open_page
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_renders_for_every_viewer(monkeypatch, tiny_ws, user):
+    at = open_page(monkeypatch, tiny_ws, user, "vendors_sites")
+    assert not at.exception
+    assert at.title[0].value == TITLES["vendors_sites"]
+
+
+def test_the_scorecard_puts_outcomes_first_and_shows_the_peer(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "admin", "vendors_sites", {"client": "acme"})
+    card = at.dataframe[0].value
+    assert card["group"].iloc[0] == "Outcomes" and card["KPI"].iloc[0] == "CSAT (top box)"
+    csat = card.set_index("KPI").loc["CSAT (top box)"]
+    assert csat["peer"] == f"{35 / 42:.1%}"  # over the last 4 weeks the daily pattern is the same
+    assert csat["Northwind BPO"].startswith("100.0% (+16.7 pts ✔)")
+    assert csat["Southpeak Contact"].startswith("66.7% (−16.7 pts ✖)")
+
+
+def test_the_mix_adjusted_comparison_shows_the_adjustment(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "admin", "vendors_sites", {"client": "acme"})
+    at.selectbox(key="vs_kpi").set_value("sla_first_response").run()
+    mix = at.dataframe[1].value.set_index("entity")
+    assert set(mix.index) == {"Northwind BPO", "Southpeak Contact"}
+    assert (mix["adjusted"] - mix["crude"]).to_dict() == pytest.approx(mix["adjustment"].to_dict())
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {"as measured", "mix-adjusted (same channel mix for all)"} <= {t.get("name") for t in spec["data"]}
+
+
+def test_volume_share_and_concentration(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "admin", "vendors_sites", {"client": "acme"})
+    assert {m.label: m.value for m in at.metric}["Concentration (HHI)"] == "5,000"
+
+
+def test_a_vendor_sees_only_itself(monkeypatch, tiny_ws, rendered_text):
+    at = open_page(monkeypatch, tiny_ws, "northwind-am", "vendors_sites", {"client": "acme"})
+    assert [c for c in at.dataframe[0].value.columns if c not in ("group", "KPI", "peer")] == ["Northwind BPO"]
+    assert "Southpeak" not in rendered_text(at)
+    assert [m for m in tiny.GLOBEX_MARKERS if m in rendered_text(at)] == []

@@ -1,0 +1,179 @@
+"""Exports of the review: self-contained HTML, PDF, PowerPoint, Markdown; safe spreadsheets; no other client's data."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import unicodedata
+import zipfile
+from datetime import date
+
+import polars as pl
+import pytest
+
+from _tiny import tiny
+from connectors.workspace import Scope, Workspace
+from insights import insight_log
+from insights.export import FORMATS, ExportError, render, write
+from insights.export.spreadsheet import neutralise, safe_frame, to_csv, to_xlsx
+from insights.review import build_review
+
+MARKER = "ZZB-PLANTED-7731"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Workspace:
+    """The tiny workspace with a unique marker planted in client B's (globex's) tickets, target and events."""
+    w = tiny.build(tmp_path_factory.mktemp("export") / "ws")
+    t = tiny.tickets().filter(pl.col("client_id") == "globex")
+    w.upsert("tickets", t.with_columns(pl.lit(MARKER).alias("queue"), pl.lit(MARKER).alias("contact_reason"),
+                                       pl.col("updated_at").dt.offset_by("1d")))
+    w.upsert("events", pl.DataFrame([{"source_system": "csv", "source_instance": "t", "event_id": MARKER,
+                                      "client_id": "globex", "kind": "launch", "name": MARKER,
+                                      "start_date": date(2025, 3, 4), "updated_at": tiny.T_INGEST,
+                                      "ingested_at": tiny.T_INGEST}]))
+    return w
+
+
+@pytest.fixture(scope="module")
+def acme_review(ws):
+    return build_review(ws, Scope.of(clients=["acme"]), filters={"client": "acme"})
+
+
+@pytest.fixture(scope="module")
+def files(acme_review) -> dict[str, bytes]:
+    formats = [f for f in FORMATS if f != "pdf" or CHROMIUM]
+    return {fmt: render(acme_review, fmt, title="Acme weekly review") for fmt in formats}
+
+
+def text_of(fmt: str, data: bytes) -> str:
+    """Everything a reader of the file could find in it."""
+    if fmt == "pptx":
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+    if fmt == "pdf":
+        from pypdf import PdfReader
+
+        text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages)
+        text = unicodedata.normalize("NFKC", " ".join(text.split()))  # "ﬁ" ligatures back to letters
+        return text + data.decode("latin-1")  # the text as read, and the raw bytes
+    return data.decode("utf-8")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_an_export_for_client_a_holds_nothing_of_client_b(files, fmt):
+    if fmt not in files:
+        pytest.skip("chromium absent")
+    text = text_of(fmt, files[fmt])
+    assert "SLA attainment (first response)" in text  # the search does read the file's text
+    leaked = [m for m in (MARKER, *tiny.GLOBEX_MARKERS) if m in text]
+    assert leaked == []
+
+
+def test_the_html_page_is_self_contained(files):
+    html = files["html"].decode()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "url(http" not in html and "@import" not in html
+    assert html.count("<svg") >= 6  # the charts, inline
+    assert 'data-kpi="sla_first_response"' in html and "66.7%" in html
+    assert "What it means:" in html and "What to do:" in html and "Definitions" in html
+
+
+def test_the_deck_has_title_totals_a_slide_per_chart_and_insight_and_definitions(files, acme_review):
+    from pptx import Presentation
+
+    deck = Presentation(io.BytesIO(files["pptx"]))
+    titles = [s.shapes.title.text for s in deck.slides]
+    charts = [t for t in acme_review.tiles if acme_review.series(t.kpi)["value"].drop_nulls().len()]
+    assert titles[0] == "Acme weekly review"
+    assert "This week: box totals" in titles
+    assert [t.label for t in charts] == [t for t in titles if t in {c.label for c in charts}]
+    insight_slides = [s for s in deck.slides if s.shapes.title.text.startswith("Insight ")]
+    assert len(insight_slides) == len(acme_review.insights) >= 1
+    body = " ".join(sh.text_frame.text for sh in insight_slides[0].shapes if sh.has_text_frame)
+    assert all(w in body for w in ("What happened:", "What it means:", "What to do:", "Evidence:"))
+    assert titles[-1].startswith("Appendix: definitions")
+    pictures = sum(1 for s in deck.slides for sh in s.shapes if sh.shape_type == 13)
+    assert pictures == len(charts)
+
+
+@needs_chromium
+def test_the_pdf_has_pages_and_the_reviews_numbers(files):
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(files["pdf"]))
+    assert len(reader.pages) >= 2
+    text = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text() for p in reader.pages).split()))
+    assert "66.7%" in text and "What to do:" in text
+
+
+def test_markdown_reads_as_a_wiki_page(files):
+    md = files["md"].decode()
+    assert md.startswith("# Acme weekly review")
+    assert "| SLA attainment (first response) | 66.7% |" in md
+    assert "### 1. " in md and "## Definitions" in md
+
+
+def test_write_and_its_errors(acme_review, tmp_path):
+    path = write(acme_review, "md", tmp_path / "review.md")
+    assert path.read_text().startswith("# Weekly review, week of 03 Mar 2025")
+    with pytest.raises(ExportError, match="unknown export format 'docx'; use one of html, pdf, pptx, md"):
+        render(acme_review, "docx")
+    with pytest.raises(ExportError, match="folder .* does not exist; create it"):
+        write(acme_review, "md", tmp_path / "missing" / "review.md")
+
+
+def test_pdf_without_chromium_names_the_fix(acme_review, monkeypatch, tmp_path):
+    monkeypatch.setenv("BPO_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    with pytest.raises(ExportError, match="point it at a Chromium binary"):
+        render(acme_review, "pdf")
+    monkeypatch.delenv("BPO_CHROMIUM")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ExportError, match=r"apt-get install chromium\) or set BPO_CHROMIUM"):
+        render(acme_review, "pdf")
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    pytest.param("=HYPERLINK(\"http://x\",\"y\")", "'=HYPERLINK(\"http://x\",\"y\")", id="equals"),
+    pytest.param("+1+2", "'+1+2", id="plus"),
+    pytest.param("-2+3", "'-2+3", id="minus"),
+    pytest.param("@SUM(A1)", "'@SUM(A1)", id="at"),
+    pytest.param("\t=1", "'\t=1", id="tab"),
+    pytest.param("acme-support", "acme-support", id="dash-inside-is-fine"),
+    pytest.param(-5.0, -5.0, id="numbers-stay-numbers"),
+    pytest.param(None, None, id="empty"),
+])
+def test_spreadsheet_cells_that_would_run_as_formulas_are_neutralised(value, expected):
+    assert neutralise(value) == expected
+    frame = pl.DataFrame({"cell": [value]}, schema={"cell": pl.String if isinstance(value, str) or value is None else pl.Float64})
+    assert safe_frame(frame)["cell"][0] == expected
+
+
+def test_csv_and_xlsx_never_hold_a_formula():
+    from openpyxl import load_workbook
+
+    frame = pl.DataFrame({"queue": ["=1+1", "ok", "@cmd"], "n": [-1, 2, 3]})
+    csv = to_csv(frame).decode("utf-8-sig")
+    assert csv.splitlines() == ["queue,n", "'=1+1,-1", "ok,2", "'@cmd,3"]
+    sheet = load_workbook(io.BytesIO(to_xlsx(frame))).active
+    cells = [c.value for c in sheet["A"]]
+    assert cells == ["queue", "'=1+1", "ok", "'@cmd"]
+    assert {c.data_type for c in sheet["A"]} == {"s"} and sheet["B2"].value == -1
+
+
+def test_the_insight_log_keeps_state_and_history(ws):
+    iid = "abc123def456"
+    assert insight_log.get(ws, iid).status == "new"
+    insight_log.record(ws, iid, user="acme-manager", status="acknowledged", owner="Northwind AM")
+    state = insight_log.record(ws, iid, user="northwind-am", status="done", action_taken="Added 3 agents to email")
+    assert (state.status, state.owner, state.action_taken, state.updated_by) == (
+        "done", "Northwind AM", "Added 3 agents to email", "northwind-am")
+    trail = insight_log.history(ws, iid)
+    assert trail.select("user", "field", "value").rows() == [
+        ("acme-manager", "status", "acknowledged"), ("acme-manager", "owner", "Northwind AM"),
+        ("northwind-am", "status", "done"), ("northwind-am", "action_taken", "Added 3 agents to email")]
+    with pytest.raises(insight_log.InsightLogError, match="unknown insight status 'maybe'; use one of new, "):
+        insight_log.record(ws, iid, user="x", status="maybe")

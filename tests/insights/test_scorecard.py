@@ -1,0 +1,91 @@
+"""Scorecard, direct standardisation, funnel limits and concentration, against hand-worked numbers."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from _tiny import tiny
+from connectors.workspace import Scope, Workspace
+from insights.scorecard import (ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,
+                                standardise)
+
+WEEK = tiny.REVIEW_WEEK
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Workspace:
+    return tiny.build(tmp_path_factory.mktemp("scorecard") / "ws")
+
+def test_standardisation_reweights_each_entity_to_the_pooled_mix():
+    # A serves the easy stratum mostly, B the hard one: equal crude rates, different adjusted ones
+    rates = pl.DataFrame({"entity": ["A", "A", "B", "B"], "stratum": ["easy", "hard", "easy", "hard"],
+                          "numerator": [90.0, 5.0, 10.0, 85.0], "denominator": [100.0, 10.0, 10.0, 100.0]})
+    out = {r["entity"]: r for r in standardise(rates).iter_rows(named=True)}
+    assert out["A"]["crude"] == pytest.approx(95 / 110)
+    assert out["B"]["crude"] == pytest.approx(95 / 110)
+    # pooled mix: easy 110/220, hard 110/220
+    assert out["A"]["adjusted"] == pytest.approx(0.5 * 0.9 + 0.5 * 0.5)
+    assert out["B"]["adjusted"] == pytest.approx(0.5 * 1.0 + 0.5 * 0.85)
+    assert out["A"]["adjustment"] == pytest.approx(0.7 - 95 / 110)
+    assert out["A"]["coverage"] == pytest.approx(1.0)
+
+def test_an_entity_missing_a_stratum_is_standardised_over_what_it_serves():
+    rates = pl.DataFrame({"entity": ["A", "B", "B"], "stratum": ["x", "x", "y"],
+                          "numerator": [8.0, 6.0, 10.0], "denominator": [10.0, 10.0, 20.0]})
+    a = standardise(rates).filter(pl.col("entity") == "A").row(0, named=True)
+    assert (a["adjusted"], a["coverage"]) == (pytest.approx(0.8), pytest.approx(0.5))
+
+@pytest.mark.parametrize(("peer", "n", "z", "expected"), [
+    pytest.param(0.5, 100, 1.959963984540054, (0.5 - 0.0979982, 0.5 + 0.0979982), id="95-at-100"),
+    pytest.param(0.9, 10_000, 3.090232306167813, (0.9 - 0.00927070, 0.9 + 0.00927070), id="99.8-at-10k"),
+    pytest.param(0.99, 4, 1.959963984540054, (0.99 - 0.0975064, 1.0), id="clipped-at-one"),
+])
+def test_funnel_limits_are_the_binomial_normal_limits(peer, n, z, expected):
+    assert funnel_limits(peer, n, z) == pytest.approx(expected, abs=1e-6)
+
+def test_funnel_status_says_which_side_of_the_limits():
+    points = pl.DataFrame({"entity": ["low", "mid", "high", "watch"], "numerator": [300.0, 500.0, 700.0, 112.0],
+                           "denominator": [1000.0, 1000.0, 1000.0, 200.0]})
+    out = dict(funnel(points, peer=0.5).select("entity", "status").iter_rows())
+    # 200 at 0.56: outside 95 % (0.5 ± 0.069) is not, at 112/200 = 0.56 it is inside; 0.3/0.7 at n 1000 are far out
+    assert out == {"low": "below", "mid": "within", "high": "above", "watch": "within"}
+
+def test_the_scorecard_puts_outcomes_first_and_compares_with_the_peer(ws):
+    card = scorecard(ws, Scope.everything(), level="vendor", week=WEEK, weeks=1, filters={"client": "acme"})
+    assert card.frame["group"].unique(maintain_order=True).to_list()[0] == "Outcomes"
+    csat = {r["entity"]: r for r in card.frame.filter(pl.col("kpi") == "csat").iter_rows(named=True)}
+    assert csat["northwind"]["value"] == pytest.approx(1.0)  # tickets 0, 2, 4: all satisfied
+    assert csat["southpeak"]["value"] == pytest.approx(14 / 21)  # ticket 5 is the unhappy one
+    assert csat["southpeak"]["peer"] == pytest.approx(35 / 42)
+    assert (csat["northwind"]["better"], csat["southpeak"]["better"]) == (True, False)
+    assert dict(card.volume.select("entity", "share").iter_rows()) == {"northwind": 0.5, "southpeak": 0.5}
+    assert card.hhi == pytest.approx(5000)
+
+def test_mix_adjustment_separates_equal_crude_rates(ws):
+    out = mix_adjusted(ws, Scope.everything(), kpi="sla_first_response", level="vendor", week=WEEK, weeks=1,
+                       filters={"client": "acme"})
+    got = {r["entity"]: r for r in out.iter_rows(named=True)}
+    # pooled channel mix: email 1/2, chat 1/3, voice 1/6; northwind email 7/14 chat 7/7; southpeak email 0/7, chat, voice 7/7
+    assert got["northwind"]["crude"] == pytest.approx(2 / 3) and got["southpeak"]["crude"] == pytest.approx(2 / 3)
+    assert got["northwind"]["adjusted"] == pytest.approx((0.5 * 0.5 + 1 / 3) / (5 / 6))
+    assert got["southpeak"]["adjusted"] == pytest.approx(0.5)
+    assert got["northwind"]["coverage"] == pytest.approx(5 / 6)
+    assert out["peer"][0] == pytest.approx(2 / 3)
+
+@pytest.mark.parametrize(("call", "message"), [
+    pytest.param(lambda ws: scorecard(ws, Scope.everything(), level="queue", week=WEEK), "unknown scorecard level 'queue'",
+                 id="level"),
+    pytest.param(lambda ws: mix_adjusted(ws, Scope.everything(), kpi="first_response_time_median", level="site", week=WEEK),
+                 "only ratio KPIs", id="quantile"),
+])
+def test_bad_requests_name_the_fix(ws, call, message):
+    with pytest.raises(ScorecardError, match=message):
+        call(ws)
+
+def test_a_brand_scorecard_holds_only_its_own_work(ws):
+    card = scorecard(ws, Scope.of(clients=["acme"]), level="site", week=WEEK, weeks=4)
+    assert set(card.frame["entity"]) == {"nw-manila", "sp-austin"}  # never globex's zz-globex-only-site
+
+def test_site_groups_come_from_bpo_toml(ws):
+    groups = site_groups(ws)
+    assert dict(groups.select("site_id", "tier").iter_rows()) == {"nw-manila": "offshore", "sp-austin": "onshore"}
