@@ -92,6 +92,11 @@ class AttritionResult:
     first_90_days: pl.DataFrame  # *by, hires, left_within_90, share, lo, hi
 
 
+def _grouped(frame: pl.DataFrame, by: tuple[str, ...], *aggs: pl.Expr) -> pl.DataFrame:
+    """Aggregate per `by` group, or over the whole frame when `by` is empty."""
+    return frame.group_by(*by).agg(*aggs) if by else frame.select(*aggs)
+
+
 def attrition(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",), level: float = 0.95) -> AttritionResult:
     """Monthly and annualised attrition (voluntary vs involuntary) per segment, with exact Poisson intervals."""
     a = agents(ws, scope)
@@ -109,7 +114,7 @@ def attrition(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",)
         days = (pl.min_horizontal(end_col, pl.lit(m_end)) - pl.max_horizontal(start_col, pl.lit(m_start))).dt.total_days() + 1
         f = a.with_columns(days.clip(lower_bound=0).alias("days"),
                            pl.col("termination_date").is_between(m_start, m_end).fill_null(False).alias("left"))
-        g = f.group_by(*by).agg(
+        g = _grouped(f, by,
             (pl.col("days").sum() / ((m_end - m_start).days + 1)).alias("headcount"),
             (pl.col("days").sum() / DAYS_PER_MONTH).alias("exposure_months"),
             pl.col("left").sum().alias("terminations"),
@@ -126,10 +131,11 @@ def attrition(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",)
     ).select("month", *by, "days_covered", "headcount", "exposure_months", "terminations", "voluntary", "involuntary",
              "rate", "annualised", "lo", "hi").sort("month", *by)
     hires = a.filter((pl.col("hire_date") >= data_start) & (pl.col("hire_date") <= data_end - timedelta(days=90)))
-    early = hires.group_by(*by).agg(
+    early = _grouped(hires, by,
         pl.len().alias("hires"),
         ((pl.col("termination_date") - pl.col("hire_date")).dt.total_days() < 90).fill_null(False).sum().alias("left_within_90"),
-    ).sort(*by)
+    )
+    early = early.sort(*by) if by else early
     plo, phi = proportion_interval(early["left_within_90"].to_numpy(), early["hires"].to_numpy(), level)
     early = early.with_columns((pl.col("left_within_90") / pl.col("hires")).alias("share"), pl.Series("lo", plo), pl.Series("hi", phi))
     return AttritionResult(monthly, early)

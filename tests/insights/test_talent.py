@@ -91,6 +91,12 @@ def test_attrition_is_terminations_over_agent_months(january):
     assert (m["lo"], m["hi"]) == pytest.approx((float(lo), float(hi)))
 
 
+def test_attrition_overall_needs_no_split(january):
+    overall = attrition(january, Scope.everything(), by=()).monthly.row(0, named=True)
+    by_site = attrition(january, Scope.everything()).monthly
+    assert overall["terminations"] == by_site.filter(pl.col("month") == overall["month"])["terminations"].sum() == 2
+
+
 def test_burnout_flag_needs_weeks_above_the_limit(tmp_path):
     ws = Workspace.create(tmp_path / "ws", TOML)
     team = [(f"a{i}", "busy", date(2025, 1, 1), None, None) for i in range(3)]
