@@ -36,7 +36,7 @@ from connectors.files import ROW, RawFile, read_file
 from connectors.hashing import hash_series, workspace_key
 from connectors.mapping import (
     LINEAGE, TENANT, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
-    map_values, preset_names,
+    map_values, prepare_source, preset_names,
 )
 from connectors.schema import TABLES
 from connectors.workspace import Scope, Workspace, utcnow
@@ -135,8 +135,8 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     """Map, convert, derive and check one file: the canonical frame (with `__row`) and every row problem."""
     bar = bar or Progress("", enabled=False)
     file = raw.path.name
-    used = check_columns(raw, m, tenant=tenant)
-    src = raw.frame
+    src = prepare_source(raw.frame, m)
+    used = check_columns(raw, m, tenant=tenant, frame=src)
     src = src.unique([c for c in src.columns if c != ROW], keep="first", maintain_order=True)
     src = clean_nulls(src, m.null_values)
     rows = src.get_column(ROW)

@@ -17,7 +17,23 @@ ticket_id = "number"
 first_response_seconds = "minutes"
 [mapping.constants]                  # fill columns for a whole file
 client_id = "acme"
+[mapping.combine]                    # a source column built from others, joined with a space
+Interval = ["DATE", "HALF HOUR"]     # (then map interval_start = "Interval")
+[mapping.totals.handle_seconds]      # exports that give averages: sum = average x count
+average = "Average handle time"
+count = "Contacts handled"
+unit = "seconds"                     # of the average (seconds | minutes | hours | days | hh:mm:ss)
 ```
+
+A mapping file may start from a built-in preset with `extends = "five9_intervals"` under
+[mapping] and override only what differs (typically `timezone`).  Durations written as
+"HH:MM:SS" use the unit "hh:mm:ss".
+
+Local interval times: when the table's time column is part of its primary key (contact
+intervals) and the times carry no offset, the hour repeated when clocks go back is told apart by
+order: within each queue/channel/direction, the first 01:00 is daylight time and the second is
+standard time, so neither interval is lost nor doubled.  Times in the hour skipped in spring do
+not exist and are reported as bad values.
 
 Built-in presets are mapping files under `connectors/presets/`; presets set `lenient = true` so a
 vendor export that lacks an optional column still imports (a user mapping naming an absent
@@ -39,7 +55,8 @@ from connectors.schema import TABLES, UTC, Table, get_table
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
-UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0}
+UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "hh:mm:ss": 1.0}
+CLOCK_UNITS = ("hours", "minutes", "hh:mm:ss")  # units whose values may be written as HH:MM:SS
 TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # filled by the importer itself, never required from a source
@@ -64,6 +81,19 @@ class EventLog:
 
 
 @dataclass(frozen=True)
+class Total:
+    """A sum the export gives as an average: average (in `unit`) x count."""
+
+    average: str
+    count: str
+    unit: str = "seconds"
+
+    @property
+    def column(self) -> str:
+        return f"{self.average} x {self.count}"
+
+
+@dataclass(frozen=True)
 class Mapping:
     """A parsed mapping file (or preset)."""
 
@@ -80,6 +110,8 @@ class Mapping:
     delimiter: str | None = None
     event_log: EventLog | None = None
     lenient: bool = False
+    combine: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    totals: dict[str, Total] = field(default_factory=dict)
 
     @property
     def spec(self) -> Table:
@@ -141,6 +173,8 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
     problems: list[str] = []
     if not isinstance(m, dict):
         raise ConfigError(f"{name}: no [mapping] table; start the file with [mapping] and table = \"tickets\"")
+    if "extends" in m:
+        m = _extend(m, name)
     table = m.get("table")
     if table not in TABLES:
         raise ConfigError(f"{name}: [mapping] table = {table!r} is not a canonical table; use one of {', '.join(TABLES)}")
@@ -151,7 +185,7 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
             problems.append(f"[mapping.columns] '{canon}' is not a column of {table} (columns: {', '.join(spec.columns)})")
         elif not isinstance(src, str):
             problems.append(f"[mapping.columns] {canon} must be a source column name (a string), got {src!r}")
-    for section in ("values", "units", "constants"):
+    for section in ("values", "units", "constants", "totals"):
         for canon in m.get(section, {}):
             if canon not in spec.columns:
                 problems.append(f"[mapping.{section}] '{canon}' is not a column of {table}")
@@ -181,6 +215,21 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
         else:
             extra = {k: tuple(str(x).lower() for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
             event_log = EventLog(id=ev["id"], status=ev["status"], at=ev["at"], **extra)
+    combine = {}
+    for new, parts in m.get("combine", {}).items():
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, str) for p in parts):
+            problems.append(f"[mapping.combine] {new} must be a list of source column names, e.g. [\"DATE\", \"HALF HOUR\"]")
+        else:
+            combine[new] = tuple(parts)
+    totals = {}
+    for canon, t in m.get("totals", {}).items():
+        if not isinstance(t, dict) or not isinstance(t.get("average"), str) or not isinstance(t.get("count"), str):
+            problems.append(f"[mapping.totals.{canon}] needs average = \"<source column>\" and count = \"<source column>\"")
+        elif t.get("unit", "seconds") not in UNITS:
+            problems.append(f"[mapping.totals.{canon}] unit = {t['unit']!r}; use one of {', '.join(UNITS)}")
+        else:
+            totals[canon] = Total(t["average"], t["count"], t.get("unit", "seconds"))
+            columns = {**columns, canon: totals[canon].column}
     if problems:
         raise ConfigError(f"{name}: {len(problems)} problem(s): " + "; ".join(problems))
     return Mapping(
@@ -189,17 +238,36 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
         values={k: {str(a): b for a, b in v.items()} for k, v in m.get("values", {}).items()},
         units=dict(m.get("units", {})), constants=dict(m.get("constants", {})),
         source_system=m.get("source_system", "file"), delimiter=m.get("delimiter"),
-        event_log=event_log, lenient=bool(m.get("lenient", False)),
+        event_log=event_log, lenient=bool(m.get("lenient", False)), combine=combine, totals=totals,
     )
+
+
+def _extend(m: dict, name: str) -> dict:
+    """The preset named by `extends`, with this file's [mapping] keys (and sub-table entries) on top."""
+    base_name = m["extends"]
+    path = PRESETS_DIR / f"{base_name}.toml"
+    if not isinstance(base_name, str) or not path.exists():
+        raise ConfigError(f"{name}: extends = {base_name!r} is not a built-in preset; use one of {', '.join(preset_names())}")
+    base = dict(tomllib.loads(path.read_text(encoding="utf-8"))["mapping"])
+    for key, value in m.items():
+        if key == "extends":
+            continue
+        base[key] = {**base[key], **value} if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return base
 
 
 # --------------------------------------------------------------------------- applying
 
 
-def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None]) -> dict[str, str]:
-    """canonical -> source column actually present; SchemaError listing EVERY missing column."""
-    present = set(raw.frame.columns) - {ROW}
-    problems: list[str] = []
+def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None],
+                  frame: pl.DataFrame | None = None) -> dict[str, str]:
+    """canonical -> source column actually present; SchemaError listing EVERY missing column.
+
+    `frame` is the source after `prepare_source` (computed columns from [mapping.combine],
+    [mapping.totals] and local interval times); default `raw.frame`.
+    """
+    problems: list[str] = _missing_inputs(raw.frame, m)
+    present = set((raw.frame if frame is None else frame).columns) - {ROW}
     used: dict[str, str] = {}
     filled = {k for k, v in tenant.items() if v is not None} | set(m.constants)
     for canon, src in m.columns.items():
@@ -234,6 +302,70 @@ def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None]) ->
             f"{raw.path.name}: missing required column(s) for {m.table} ({m.name}): " + "; ".join(problems)
             + f". The file has: {cols}", problems)
     return used
+
+
+def _missing_inputs(frame: pl.DataFrame, m: Mapping) -> list[str]:
+    """Source columns that [mapping.combine] and [mapping.totals] read but the file lacks."""
+    present = set(frame.columns)
+    out = [f"'{c}' (combined into '{new}' under [mapping.combine])"
+           for new, parts in m.combine.items() for c in parts if c not in present]
+    if not m.lenient:
+        out += [f"'{c}' (read for {canon} under [mapping.totals])"
+                for canon, t in m.totals.items() for c in (t.average, t.count) if c not in present]
+    return out
+
+
+def prepare_source(frame: pl.DataFrame, m: Mapping) -> pl.DataFrame:
+    """Computed source columns: combined columns, sums from averages, unambiguous local interval times."""
+    for new, parts in m.combine.items():
+        if all(p in frame.columns for p in parts):
+            frame = frame.with_columns(pl.concat_str([pl.col(p).cast(pl.String).str.strip_chars() for p in parts],
+                                                     separator=" ").alias(new))
+    for canon, t in m.totals.items():
+        if t.average in frame.columns and t.count in frame.columns:
+            frame = frame.with_columns(_total(frame, t).alias(t.column))
+    if _local_key_times(frame, m):
+        frame = _resolve_repeated_local_times(frame, m)
+    return frame
+
+
+def _total(frame: pl.DataFrame, t: Total) -> pl.Series:
+    """average x count; an empty average over zero contacts is 0, over some contacts unknown (null)."""
+    rows = frame.get_column(ROW) if ROW in frame.columns else pl.Series(ROW, range(frame.height))
+    avg, _ = _to_number(clean_nulls(frame.select(t.average), DEFAULT_NULLS).to_series(), pl.Float64, rows, t.average,
+                        UNITS[t.unit], hms=t.unit in CLOCK_UNITS)
+    count, _ = _to_number(clean_nulls(frame.select(t.count), DEFAULT_NULLS).to_series(), pl.Float64, rows, t.count,
+                          1.0, hms=False)
+    return pl.select(pl.when(count == 0).then(pl.lit(0.0)).otherwise(avg * count)).to_series()
+
+
+def _local_key_times(frame: pl.DataFrame, m: Mapping) -> bool:
+    """Does the file key rows by a local wall-clock time (the autumn hour repeats)?"""
+    spec = m.spec
+    src = m.columns.get(spec.time_column or "")
+    return (m.timezone != "UTC" and spec.time_column in spec.primary_key and src in frame.columns
+            and frame.schema[src] == pl.String)
+
+
+def _resolve_repeated_local_times(frame: pl.DataFrame, m: Mapping) -> pl.DataFrame:
+    """Rewrite local interval times as UTC; the n-th row of a repeated local time (per key) gets the n-th instant."""
+    spec = m.spec
+    src = m.columns[spec.time_column]
+    text = frame.get_column(src)
+    if text.str.strip_chars().str.contains(r"(?i)(Z|[+-]\d\d:?\d\d|UTC|GMT)$").any():
+        return frame  # the export gives offsets: nothing is ambiguous
+    rows = frame.get_column(ROW) if ROW in frame.columns else pl.Series(ROW, range(frame.height))
+    wall, _ = parse_datetimes(clean_nulls(frame.select(src), m.null_values).to_series(), rows=rows, column=src,
+                              fmt=m.datetime_format, timezone="UTC")
+    keys = [m.columns[c] for c in spec.primary_key
+            if c != spec.time_column and m.columns.get(c) in frame.columns]
+    nth = frame.select(pl.int_range(pl.len()).over([*keys, wall.dt.replace_time_zone(None).alias("__wall")])).to_series()
+    local = pl.select(wall.dt.replace_time_zone(None).dt.replace_time_zone(
+        m.timezone, ambiguous=pl.when(nth == 0).then(pl.lit("earliest")).otherwise(pl.lit("latest")),
+        non_existent="null").dt.convert_time_zone("UTC")).to_series()
+    fixed = pl.select(pl.when(local.is_not_null()).then(local.dt.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+                      .otherwise(text)).to_series()
+    return frame.with_columns(fixed.alias(src))
 
 
 def clean_nulls(frame: pl.DataFrame, null_values: tuple[str, ...]) -> pl.DataFrame:
@@ -272,7 +404,7 @@ def convert(s: pl.Series, dtype: pl.DataType, *, rows: pl.Series, column: str, u
     if dtype == pl.Boolean:
         return _to_bool(s, rows, column)
     if dtype.is_numeric():
-        out, problems = _to_number(s, dtype, rows, column, UNITS[unit] if unit else 1.0, hms=unit in ("hours", "minutes"))
+        out, problems = _to_number(s, dtype, rows, column, UNITS[unit] if unit else 1.0, hms=unit in CLOCK_UNITS)
         if non_negative:
             problems += [RowProblem(int(rows[i]), column, str(s[i]), "is negative; durations and counts cannot be "
                                     "negative: fix the value in the source")

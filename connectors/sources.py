@@ -3,7 +3,7 @@
 ```toml
 [[source]]
 name = "acme-zendesk"
-kind = "zendesk"                 # zendesk | freshdesk | sql   (files: use `bpo-insights import`)
+kind = "zendesk"                 # zendesk | freshdesk | intercom | gorgias | sql   (files: use `bpo-insights import`)
 subdomain = "acme"               # or base_url = "http://127.0.0.1:8123"
 email = "ops@acme.example"
 token_env = "ACME_ZENDESK_TOKEN" # the secret stays in the environment
@@ -32,13 +32,15 @@ from connectors.base import Source, to_utc
 from connectors.errors import ConfigError
 from connectors.workspace import Config, Workspace
 
-API_KINDS = ("zendesk", "freshdesk")
+API_KINDS = ("zendesk", "freshdesk", "intercom", "gorgias")
 KINDS = (*API_KINDS, "sql")
 COMMON_KEYS = {"name", "kind", "client", "vendor", "site", "tenants", "start", "lookback_minutes", "batch_rows",
                "page_size", "max_retries", "retry_budget", "backoff_seconds", "timeout_seconds", "max_wait_seconds"}
 KIND_KEYS: dict[str, set[str]] = {
     "zendesk": {"subdomain", "base_url", "email", "token_env"},
     "freshdesk": {"domain", "subdomain", "base_url", "token_env", "max_page"},
+    "intercom": {"region", "base_url", "token_env", "api_version"},
+    "gorgias": {"domain", "subdomain", "base_url", "email", "token_env", "survey_window_days"},
     "sql": {"url", "password_env", "preset", "table", "query", "cursor_column", "id_column", "columns", "schema",
             "table_prefix", "timezone", "system"},
 }
@@ -113,10 +115,10 @@ class SourceSpec:
         return value
 
     def _open_api(self) -> Source:
-        from connectors import freshdesk, zendesk
+        from connectors import freshdesk, gorgias, intercom, zendesk
         from connectors.http import HttpClient, RetryPolicy
 
-        module = {"zendesk": zendesk, "freshdesk": freshdesk}[self.kind]
+        module = {"zendesk": zendesk, "freshdesk": freshdesk, "intercom": intercom, "gorgias": gorgias}[self.kind]
         token = self._secret("token_env")
         auth = module.auth_header(self.settings, token)
         self.secrets.append(auth.split(" ", 1)[1])
@@ -125,12 +127,18 @@ class SourceSpec:
             attempts=int(s.get("max_retries", 5)) + 1, budget=int(s.get("retry_budget", 60)),
             backoff=float(s.get("backoff_seconds", 0.5)), timeout=float(s.get("timeout_seconds", 30)),
             max_wait=float(s.get("max_wait_seconds", 300)))
-        client = HttpClient(module.base_url(s), self.name, s["token_env"], headers={"Authorization": auth},
+        headers = {"Authorization": auth, **(module.extra_headers(s) if hasattr(module, "extra_headers") else {})}
+        client = HttpClient(module.base_url(s), self.name, s["token_env"], headers=headers,
                             policy=policy, secrets=tuple(self.secrets))
         page_size = int(s["page_size"]) if s.get("page_size") else None
         if self.kind == "freshdesk":
             return freshdesk.Freshdesk(self.name, client, page_size=page_size,
                                        max_page=int(s.get("max_page", freshdesk.MAX_PAGE)))
+        if self.kind == "intercom":
+            return intercom.Intercom(self.name, client, page_size=page_size)
+        if self.kind == "gorgias":
+            window = timedelta(days=float(s.get("survey_window_days", gorgias.SURVEY_WINDOW_DAYS)))
+            return gorgias.Gorgias(self.name, client, page_size=page_size, survey_window=window)
         return zendesk.Zendesk(self.name, client, page_size=page_size)
 
     def hasher(self, ws: Workspace) -> Callable[[str], str]:
@@ -199,6 +207,13 @@ def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | No
         problems.append(f"{where}: set 'subdomain' (acme for acme.zendesk.com) or 'base_url'")
     if kind == "freshdesk" and not (e.get("domain") or e.get("subdomain") or e.get("base_url")):
         problems.append(f"{where}: set 'domain' (acme.freshdesk.com) or 'base_url'")
+    if kind == "gorgias":
+        if not (e.get("domain") or e.get("subdomain") or e.get("base_url")):
+            problems.append(f"{where}: set 'domain' (acme for acme.gorgias.com) or 'base_url'")
+        if not e.get("email"):
+            problems.append(f"{where}: 'email' is missing (the Gorgias user the REST API key belongs to)")
+    if kind == "intercom" and e.get("region") is not None and e["region"] not in ("us", "eu", "au"):
+        problems.append(f"{where}: region '{e['region']}' is not one of us, eu, au")
     if kind == "sql":
         if not e.get("url"):
             problems.append(f"{where}: 'url' is missing (a SQLAlchemy URL such as postgresql+psycopg://user@host/db)")

@@ -41,7 +41,7 @@ kind = "sql"
     pytest.param("[[source]] 'b': 'token_env' is missing", id="no-token-env"),
     pytest.param("[[source]] 'b': client 'globx' is not a [[client]] id of bpo.toml (acme, globex)", id="unknown-client"),
     pytest.param("[[source]] 'b': set site for its rows (vendor 'northwind' has sites nw-manila, nw-bogota)", id="ambiguous-site"),
-    pytest.param("[[source]] 'c': kind 'salesforce' is not one of zendesk, freshdesk, sql", id="unknown-kind"),
+    pytest.param("[[source]] 'c': kind 'salesforce' is not one of zendesk, freshdesk, intercom, gorgias, sql", id="unknown-kind"),
     pytest.param("[[source]] 'a': 'url' is missing", id="sql-without-url"),
 ])
 def test_every_problem_is_listed_in_one_error(tmp_path, problem):
