@@ -98,7 +98,7 @@ class VolumeAnomaly:
     robust_z: float
     p_value: float
     dispersion: float
-    test: str = "robust STL (period 7) + negative-binomial tail"
+    test: str = "robust STL (period 7) + negative binomial fitted on the past weeks' surprises"
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class LevelShift:
     z: float
     p_value: float
     alarm_week: date | None = None  # when the CUSUM first signalled: the week the shift became news
-    test: str = "CUSUM (k=0.5, h=5) + Welch t test of weekly values before/after"
+    test: str = "CUSUM (k=0.5, h=5) + Welch t test of weekly values before/after, Bonferroni over the possible cuts"
 
 
 @dataclass(frozen=True)
@@ -216,13 +216,50 @@ def _valid(series: WeeklySeries) -> np.ndarray:
 # --------------------------------------------------------------------------- rate change
 
 
+def _trailing(series: WeeklySeries, ok: np.ndarray, cur: int, weeks: int) -> np.ndarray:
+    return np.array([i for i in range(max(0, cur - weeks), cur) if ok[i]], dtype=int)
+
+
+def backtest(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: int = 26,
+             min_baseline: int = 4) -> np.ndarray:
+    """The same week-vs-trailing-baseline statistic replayed on each past week of the history.
+
+    Proportions: the raw binomial score z of each past week against its own trailing weeks;
+    means: the raw deviation of each past week's value from its trailing weeks' weighted mean.
+    Their spread is what a week of this segment does when nothing is going on (sampling noise,
+    week-to-week wander, baseline error, autocorrelation all included): the week is the unit.
+    """
+    ok = _valid(series)
+    cur = len(series) - 1
+    out = []
+    for t in range(max(min_baseline, cur - history_weeks), cur):
+        if not ok[t]:
+            continue
+        b = _trailing(series, ok, t, baseline_weeks)
+        if len(b) < min_baseline:
+            continue
+        if series.kind == "proportion":
+            nb = float(series.denominator[b].sum())
+            p0 = float(series.numerator[b].sum()) / nb
+            if 0 < p0 < 1:
+                out.append(stats.binomial_score_test(float(series.numerator[t]), float(series.denominator[t]), p0,
+                                                     n0=nb).statistic)
+        else:
+            out.append(float(series.value[t] - np.average(series.value[b], weights=series.n[b])))
+    return np.asarray(out, float)
+
+
 def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: int = 26,
-                alpha: float = 0.05) -> RateChange | None:
+                alpha: float = 0.05, min_history: int = 8) -> RateChange | None:
     """The last week against the trailing `baseline_weeks` (same weeks last year when a full extra year exists).
 
-    Proportions: binomial score test with the baseline's own sampling error, widened by Laney's
-    σ_z estimated on up to `history_weeks` of the segment's history.  Means and quantiles: the
-    same z built on a per-record sigma estimated from the history's moving ranges.
+    Proportions: binomial score test with the baseline's own sampling error, widened by σ_z, the
+    root-mean-square of the same z replayed on up to `history_weeks` past weeks (Laney's idea with
+    the week as the unit; Laney's moving-range σ_z when the history is too short to replay).
+    Means and quantiles: the deviation from the baseline over the RMS of the past weeks'
+    deviations.  Not a robust scale on purpose: weekly surprises are heavy-tailed, and a scale that
+    ignores the tail makes every tail week an alarm.  The p-value is Student's t with as many
+    degrees of freedom as replayed weeks.
     """
     if len(series) < baseline_weeks + 1:
         return None
@@ -230,10 +267,11 @@ def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks:
     ok = _valid(series)
     if not ok[cur]:
         return None
-    base = np.array([i for i in range(cur - baseline_weeks, cur) if ok[i]], dtype=int)
+    base = _trailing(series, ok, cur, baseline_weeks)
     if len(base) < max(3, baseline_weeks // 2):
         return None
-    hist = np.array([i for i in range(max(0, cur - history_weeks), cur) if ok[i]], dtype=int)
+    hist = _trailing(series, ok, cur, history_weeks)
+    past = backtest(series, baseline_weeks=baseline_weeks, history_weeks=history_weeks)
     x, n = float(series.numerator[cur]), float(series.denominator[cur])
     nb_x, nb_n = float(series.numerator[base].sum()), float(series.denominator[base].sum())
     label = f"trailing {len(base)} weeks"
@@ -245,37 +283,57 @@ def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks:
         seasonal = float(series.value[year] - ly)  # last year's move from its own trailing level into this week
         label = f"trailing {len(base)} weeks + last year's seasonal move"
     n_cur, n_base = int(series.n[cur]), int(series.n[base].sum())
+    replayed = len(past) >= min_history
+    df = len(past) if replayed else None
     if series.kind == "proportion":
         p0 = min(max(nb_x / nb_n + seasonal, 1e-6), 1 - 1e-6)
-        sigma = stats.laney_sigma_z(series.numerator[hist], series.denominator[hist])
-        t = stats.binomial_score_test(x, n, p0, n0=nb_n, sigma_z=sigma)
+        if replayed:
+            sigma, test = max(1.0, stats.rms(past)), "binomial score test, σ_z from the segment's past weeks"
+        else:
+            sigma, test = stats.laney_sigma_z(series.numerator[hist], series.denominator[hist]), "binomial score test, Laney σ_z"
+        z = stats.binomial_score_test(x, n, p0, n0=nb_n, sigma_z=sigma).statistic
         ci = stats.wilson_interval(x, n)
         mde = stats.minimum_detectable_effect(p0, n, n0=nb_n, sigma_z=sigma, alpha=alpha)
-        return RateChange(observed, p0, observed - p0, ci, n_cur, n_base, len(base), label, t.statistic, t.p_value,
-                          sigma, mde, "binomial score test, Laney σ_z")
+        return RateChange(observed, p0, observed - p0, ci, n_cur, n_base, len(base), label, z, _p(z, df),
+                          sigma, mde, test)
     expected = float(np.average(series.value[base], weights=series.n[base])) + seasonal
-    # weeks are the unit: an individuals chart on the history's weekly values (moving-range sigma)
-    sigma = stats.moving_range_sigma(series.value[hist])
-    if sigma <= 0 or n_cur <= 0:
+    if replayed:
+        se, test = stats.rms(past), "deviation over the spread of the segment's past weeks (t)"
+    else:  # an individuals chart on the history's weekly values (moving-range sigma)
+        se = stats.moving_range_sigma(series.value[hist]) * math.sqrt(1.0 + 1.0 / len(base))
+        test = "z test on weekly values, moving-range σ"
+    if se <= 0 or n_cur <= 0:
         return None
-    se = sigma * math.sqrt(1.0 + 1.0 / len(base))
     z = (observed - expected) / se
-    half = stats.Z95 * sigma
+    half = stats.Z95 * se
     mde = (stats.Z95 + 0.8416) * se
     return RateChange(observed, expected, observed - expected, (observed - half, observed + half), n_cur, n_base,
-                      len(base), label, float(z), stats.two_sided_p(z), sigma, mde, "z test on weekly values, moving-range σ")
+                      len(base), label, float(z), _p(z, df), se, mde, test)
+
+
+def _p(z: float, df: int | None) -> float:
+    """Two-sided p of z: Student's t with `df` when the scale was estimated from df past weeks, else normal."""
+    if df is None:
+        return stats.two_sided_p(z)
+    from scipy import stats as sps
+
+    return float(2.0 * sps.t.sf(abs(z), df))
 
 
 # --------------------------------------------------------------------------- volume
 
 
 def volume_anomaly(daily: Sequence[float], days: Sequence[date], week: date, *, history_days: int = 112,
-                   min_history_days: int = 35) -> VolumeAnomaly | None:
+                   min_history_days: int = 35, min_past_weeks: int = 5,
+                   declared: frozenset[date] = frozenset()) -> VolumeAnomaly | None:
     """The week's total count against robust STL fitted on the days before it (weekly cycle).
 
-    Expected = the trend's last level + each weekday's seasonal term; the scale is the MAD of the
-    history's weekly-summed residuals, and the tail probability a negative binomial whose
-    dispersion comes from the daily residuals.
+    Expected = 7 × the trend's mean level over the last 7 days + the weekday seasonal terms.  The
+    spread is the week as the unit: one-week-ahead surprises replayed on every past week of the
+    history (each week against the one before it) give log errors whose RMS σ is the
+    segment's own week-to-week surprise (weeks touching a `declared` event day, a holiday or a
+    promotion, are left out of the replay: their surprise was announced); the tail probability is a negative binomial
+    whose dispersion α = σ² − 1/μ makes its variance cover that spread (Poisson when σ is small).
     """
     from statsmodels.tsa.seasonal import STL
 
@@ -289,26 +347,49 @@ def volume_anomaly(daily: Sequence[float], days: Sequence[date], week: date, *, 
     if len(hist) < min_history_days or hist.sum() <= 0:
         return None
     res = STL(hist, period=7, robust=True).fit()
-    level = float(np.mean(res.trend[-7:]))
-    seasonal = res.seasonal[-7:]  # the last cycle, aligned to weekdays by position
+    trend, seasonal = np.asarray(res.trend), np.asarray(res.seasonal)
+    level = float(np.mean(trend[-7:]))
     offset = (w0 - h0) % 7  # position of the review week's Monday within the 7-day cycle of the history
-    exp_days = np.array([level + seasonal[(offset + d) % 7 - 7] for d in range(7)])
-    exp_days = np.maximum(exp_days, 0.0)
-    expected = float(exp_days.sum())
+    exp_days = np.maximum(np.array([level + seasonal[(offset + d) % 7 - 7] for d in range(7)]), 0.0)
+    expected = max(float(exp_days.sum()), 1e-9)
     observed = float(counts[w0:w0 + 7].sum())
-    resid = np.asarray(res.resid)
-    usable = len(resid) // 7 * 7
-    weekly_resid = resid[len(resid) - usable:].reshape(-1, 7).sum(axis=1)
-    sigma_w = max(stats.mad_sigma(weekly_resid), stats.mad_sigma(resid) * math.sqrt(7), math.sqrt(max(expected, 1.0)))
-    robust_z = (observed - expected) / sigma_w
-    mu_d = max(float(np.mean(hist)), 1e-9)
-    var_d = stats.mad_sigma(resid) ** 2
-    dispersion = max(0.0, (var_d - mu_d) / (mu_d * mu_d)) / 7.0
-    # the weekly variance the NB assumes must cover the MAD-scaled spread
-    dispersion = max(dispersion, max(0.0, sigma_w ** 2 - expected) / max(expected, 1.0) ** 2)
+    # replay: each past whole week against the week before it, a forecast that cannot see the
+    # future (the smoothed trend inside the history can, and would make the past look too calm)
+    errors = []
+    hist_days = list(days[h0:w0])
+    for end in range(len(hist), 13, -7):
+        obs_w, fc = hist[end - 7:end].sum(), hist[end - 14:end - 7].sum()
+        if declared and any(d in declared for d in hist_days[end - 14:end]):
+            continue
+        if obs_w > 0 and fc > 0:
+            errors.append(math.log(obs_w / fc))
+    if len(errors) >= min_past_weeks:
+        sigma = stats.rms(errors)
+    else:  # too few clean weeks (a holiday season): every week, with a scale the announced ones cannot inflate
+        errors = [math.log(a / b) for a, b in ((hist[e - 7:e].sum(), hist[e - 14:e - 7].sum())
+                                               for e in range(len(hist), 13, -7)) if a > 0 and b > 0]
+        if len(errors) < min_past_weeks:
+            return None
+        sigma = stats.robust_rms(errors)
+    dispersion = max(0.0, sigma * sigma - 1.0 / expected)
     p = stats.nb_tail(observed, expected, dispersion)
-    return VolumeAnomaly(observed, expected, observed - expected, max(0.0, expected - 1.96 * sigma_w),
-                         expected + 1.96 * sigma_w, float(robust_z), p, dispersion)
+    sd = math.sqrt(expected + dispersion * expected * expected)
+    lo, hi = _nb_quantiles(expected, dispersion)
+    return VolumeAnomaly(observed, expected, observed - expected, lo, hi, float((observed - expected) / sd), p,
+                         dispersion, "robust STL (period 7) + negative binomial fitted on the past weeks' surprises")
+
+
+def _nb_quantiles(mu: float, alpha: float, level: float = 0.95) -> tuple[float, float]:
+    """Central `level` range of NB(mean mu, var mu + alpha·mu²)."""
+    from scipy import stats as sps
+
+    q = ((1 - level) / 2, (1 + level) / 2)
+    if alpha <= 1e-9:
+        lo, hi = sps.poisson.ppf(q, mu)
+    else:
+        r = 1.0 / alpha
+        lo, hi = sps.nbinom.ppf(q, r, r / (r + mu))
+    return float(lo), float(hi)
 
 
 # --------------------------------------------------------------------------- level shift
@@ -363,7 +444,9 @@ def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int 
     # weeks are the unit of the confirming test (Welch): slow seasonal wander and autocorrelation
     # between weeks cannot pass for a shift the way they would in a pooled per-record test
     t = stats.welch_test(series.value[before], series.value[after])
-    se, zt, p_value = t.se, t.statistic, t.p_value
+    # the cut was chosen by the data: Bonferroni over every cut CUSUM could have picked
+    cuts = max(1, len(idx) - min_before - min_after + 1)
+    se, zt, p_value = t.se, t.statistic, min(1.0, t.p_value * cuts)
     # still in force: the latest week sits on the shifted side of the midpoint
     last = float(series.value[idx[-1]])
     if (last - (pa + pb) / 2) * np.sign(delta) <= 0:
@@ -400,17 +483,22 @@ def trend(series: WeeklySeries, *, weeks: int = 20, min_weeks: int = 10) -> Tren
 # --------------------------------------------------------------------------- target miss
 
 
-def target_miss(x: float, n: float, target: float, *, higher_is_better: bool = True) -> TargetMiss | None:
-    """The week's proportion x / n on the wrong side of `target` (None when it meets it or has no trials)."""
+def target_miss(x: float, n: float, target: float, *, higher_is_better: bool = True,
+                sigma_z: float = 1.0) -> TargetMiss | None:
+    """The week's proportion x / n on the wrong side of `target` (None when it meets it or has no trials).
+
+    `sigma_z` (the segment's overdispersion, ≥ 1) widens the Wilson interval, so a segment whose
+    weeks wander more than binomial noise is not called certain on one unlucky week.
+    """
     if n <= 0:
         return None
     p = x / n
     miss = p < target if higher_is_better else p > target
     if not miss:
         return None
-    ci = stats.wilson_interval(x, n)
+    ci = stats.wilson_interval(x, n, z=stats.Z95 * max(sigma_z, 1.0))
     certain = ci[1] < target if higher_is_better else ci[0] > target
-    t = stats.binomial_score_test(x, n, min(max(target, 1e-6), 1 - 1e-6))
+    t = stats.binomial_score_test(x, n, min(max(target, 1e-6), 1 - 1e-6), sigma_z=max(sigma_z, 1.0))
     p_one = t.p_value / 2.0  # the observed side is the wrong side by construction
     return TargetMiss(p, target, p - target, ci, int(n), t.statistic, p_one, certain)
 

@@ -32,6 +32,7 @@ from insights.kpis import compute_kpis
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
+SUSTAINED_DIMENSIONS = ("vendor_id", "site_id", "channel")  # searched for level shifts and trends
 PAIR = ("site_id", "channel")
 ROW_FILTERS = {"site": "site_id", "channel": "channel"}
 ABSOLUTE_UNITS = ("percent", "ratio", "score")
@@ -168,6 +169,8 @@ class _Candidate:
     windows: tuple[tuple[date, ...], tuple[date, ...]] = ((), ())  # (baseline weeks, current weeks) for drivers
     q_value: float | None = None
     tier: str = "context"
+    p_material: float | None = None  # one-sided p that the change exceeds the KPI's materiality
+    q_material: float | None = None
 
 
 def polarity(direction: str, delta: float) -> str:
@@ -233,32 +236,55 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     cands: list[_Candidate] = []
     thin: list[dict[str, Any]] = []
     client_volume = _client_volume(frames[levels[0]], week)
+    mature = max((int(spec.get("mature_days", 0)) for spec in specs.values()), default=0)
+    data_end = _data_end(ws, eff, week_end, mature, catalog) if mature else last_day
+    client_series = {(k[0], k[1]): _series_of(rows, periods, specs[k[1]]["kind"])
+                     for k, rows in frames[levels[0]].partition_by(["client_id", "kpi"], as_dict=True).items()
+                     if k[1] in specs and specs[k[1]]["kind"] in ("proportion", "mean")}
     for level, frame in frames.items():
-        _scan_level(level, frame, levels[0], periods, specs, catalog, rules, client_volume, cands, thin, week, ws, eff)
+        _scan_level(level, frame, levels[0], periods, specs, catalog, rules, client_volume, cands, thin, week, ws, eff,
+                    client_series, data_end)
+    monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
+    if monthly:
+        cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
     if site_level in frames and pair_level in frames:
         for name, spec in specs.items():
             if "peer_outlier" in spec["detectors"]:
                 _peers(frames[site_level].filter(pl.col("kpi") == name), frames[pair_level].filter(pl.col("kpi") == name),
                        site_level, catalog.kpis[name], week, th, client_volume, cands)
-    cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog))
-    cands = [c for c in cands if c.segment.get("client_id") not in withheld]
     events = _events(ws, eff)
+    demand = set(rules.tiers.get("demand_event_kinds", ("holiday",)))
+    cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog, _declared_days(events, demand)))
+    cands = [c for c in cands if c.segment.get("client_id") not in withheld]
     for c in cands:
-        if c.type == "volume_anomaly" and c.delta < 0:
-            hol = [e for e in _aligned_events(events, c.segment, week, week + timedelta(days=6), 0) if e["kind"] == "holiday"]
-            if hol:
-                c.evidence["explained_by"] = hol[0]["name"]
+        if c.type in ("target_miss", "peer_outlier", "small_count_rate"):
+            continue
+        on = [e for e in _aligned_events(events, c.segment, c.period.start, c.period.start + timedelta(days=6), 0)
+              if e["kind"] in demand]
+        if not on:
+            continue
+        if c.type == "volume_anomaly":  # a declared holiday, promotion or launch is the expected reason
+            c.evidence["explained_by"] = on[0]["name"]
+        else:  # knock-on effects of a declared demand event: worth watching, not news unless large
+            c.evidence["coincides"] = on[0]["name"]
 
     # one BH over every test of the run
     q = stats.benjamini_hochberg([c.p_value for c in cands])
-    for c, qv in zip(cands, q):
-        c.q_value = float(qv)
+    for c in cands:
+        c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi].materiality, catalog.kpis[c.kpi].unit, c.expected)
+        c.p_material = _p_material(c)
+    qm = stats.benjamini_hochberg([c.p_material for c in cands])
+    for c, qv, qmv in zip(cands, q, qm):
+        c.q_value, c.q_material = float(qv), float(qmv)
+        if c.type in MATERIAL_TESTED:
+            c.evidence["q_material"] = c.q_material
         c.tier = _tier(c, rules)
     tests = len(cands)
     kept = [c for c in cands if c.tier in ("headline", "watch", "standing")]
     merged = _merge(kept)
-    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week) for group in merged]
+    currency = str(getattr(ws.config, "currency", None) or "")
+    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency) for group in merged]
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
     return Findings(week, notices + insights, top, notices, tests)
@@ -281,6 +307,13 @@ def _daily(ws: Workspace, scope: Scope, filters: Mapping[str, str], fixed: tuple
         last = f.get_column("period").max()
         f = f.filter(pl.col("period") >= last - timedelta(days=history_days + 14))
     return f
+
+
+def _data_end(ws: Workspace, scope: Scope, week_end: date, days: int, catalog: Catalog) -> date:
+    """The last day with tickets up to `days` after the review week (how far outcomes can be known)."""
+    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", start=week_end, end=week_end + timedelta(days=days),
+                     catalog=catalog).filter(pl.col("value") > 0)
+    return f.get_column("period").max() if f.height else week_end
 
 
 def _client_volume(frame: pl.DataFrame, week: date) -> dict[tuple[str, str], float]:
@@ -307,9 +340,19 @@ def _series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str) -> det.
 # --------------------------------------------------------------------------- detectors over a level
 
 
-def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volume, cands, thin, week, ws, scope) -> None:
+def _typical_share(s: det.WeeklySeries, parent: det.WeeklySeries | None) -> float:
+    """The segment's share of its client's denominator over the history (1 when unknown)."""
+    if parent is None:
+        return 1.0
+    total = float(parent.denominator.sum())
+    return float(s.denominator.sum()) / total if total > 0 else 1.0
+
+
+def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volume, cands, thin, week, ws, scope,
+                client_series, last_day) -> None:
     th = rules.thresholds
     depth = len(level) - len(root)
+    min_share = float(th.get("min_test_share", 0.05))
     for (kpi_name,), kframe in frame.partition_by(["kpi"], as_dict=True).items():
         spec = specs.get(kpi_name)
         if spec is None or spec["kind"] == "count":
@@ -319,6 +362,11 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             if depth == 0 or level == root + ("site_id",):
                 _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands)
             continue
+        if spec.get("grain", "week") != "week":
+            continue  # judged on its own grain (_monthly)
+        if last_day is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > last_day:
+            continue  # the week's outcome is not known yet (a repeat contact can still come back)
+        sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
         for key, rows in kframe.partition_by(list(level), as_dict=True).items():
             if any(v is None for v in key):
                 continue
@@ -326,11 +374,13 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             s = _series_of(rows, periods, spec["kind"])
             reach = float(s.denominator[-1]) / max(client_volume.get((segment["client_id"], kpi_name), 0.0), 1.0)
             dets = spec["detectors"]
+            if depth and _typical_share(s, client_series.get((segment["client_id"], kpi_name))) < min_share:
+                continue  # a sliver of the client's volume: shown through its parent and the drivers, not tested
             if "rate_change" in dets:
                 _rate(s, segment, level, kpi, th, reach, cands, thin, week)
-            if "level_shift" in dets and depth <= 1:
+            if "level_shift" in dets and sustained:
                 _shift(s, segment, level, kpi, th, reach, cands)
-            if "trend" in dets and depth <= 1:
+            if "trend" in dets and sustained:
                 _trend(s, segment, level, kpi, th, reach, cands)
             target_level = root if "channel" in root else root + ("channel",)
             if "target_miss" in dets and level == target_level:
@@ -413,7 +463,9 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
         return
     value, penalty = target
     higher = kpi.direction != "lower_is_better"
-    r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher)
+    past = det.backtest(s)
+    sigma = max(1.0, stats.rms(past)) if len(past) >= 8 else 1.0
+    r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher, sigma_z=sigma)
     if r is None or int(s.n[-1]) < (kpi.min_volume or 0):
         return
     chronic = 0
@@ -422,7 +474,7 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
         if not math.isfinite(v) or ((v >= value) if higher else (v <= value)):
             break
         chronic += 1
-    ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic}
+    ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
     if penalty:
         ev["penalty"] = round(abs(r.delta) * 100 * penalty, 2)
         ev["currency"] = ws.config.currency
@@ -495,6 +547,60 @@ def _peers(kframe, pairs, level, kpi, week, th, client_volume, cands) -> None:  
                  "standing": bool(standing)}, ((), (week,))))
 
 
+def _month_bounds(week_end: date) -> tuple[date, date]:
+    """(first day, last day) of the latest calendar month complete by `week_end`."""
+    last = week_end if (week_end + timedelta(days=1)).day == 1 else week_end.replace(day=1) - timedelta(days=1)
+    return last.replace(day=1), last
+
+
+def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_day) -> list[_Candidate]:  # noqa: PLR0913
+    """KPIs billed by the month (cost per contact), judged on complete months only.
+
+    Invoices cover whole months, so a week's share of a month's invoice is an allocation, not a
+    measurement (and a month not yet invoiced makes its weeks look free): the latest month complete
+    by the review week is compared with the months before it, like with like, for a few weeks after
+    it closes.
+    """
+    week_end = week + timedelta(days=6)
+    m_start, m_end = _month_bounds(week_end)
+    since = (week_end - m_end).days // 7
+    if last_day is None or last_day < m_end or since >= int(th.get("month_news_weeks", 3)):
+        return []
+    months = int(th.get("history_months", 12))
+    first = m_start
+    for _ in range(months):
+        first = (first - timedelta(days=1)).replace(day=1)
+    out: list[_Candidate] = []
+    for level in levels:
+        if len(level) > len(levels[0]) + 1 or (len(level) > len(levels[0]) and level[-1] not in SUSTAINED_DIMENSIONS):
+            continue
+        f = compute_kpis(ws, scope, names, grain="month", by=level, start=first, end=m_end, catalog=catalog)
+        for name, column in ROW_FILTERS.items():
+            if name in filters:
+                f = f.filter(pl.col(column) == filters[name])
+        f = f.filter(pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
+        for key, rows in f.partition_by([*level, "kpi"], as_dict=True).items():
+            if any(v is None for v in key):
+                continue
+            segment, kpi = dict(zip(level, key[:-1])), catalog.kpis[key[-1]]
+            periods = tuple(sorted(rows.get_column("period").to_list()))
+            if not periods or periods[-1] != m_start:
+                continue
+            s = _series_of(rows, periods, "mean")
+            r = det.rate_change(s, baseline_weeks=int(th.get("baseline_months", 6)), history_weeks=months,
+                                min_history=int(th.get("min_history_months", 5)))
+            if r is None or r.n < (kpi.min_volume or 0):
+                continue
+            mat = _material_amount(kpi.materiality, kpi.unit, r.expected)
+            label = f"trailing {r.baseline_weeks} complete months"
+            out.append(_Candidate(
+                "rate_change", kpi.name, segment, level, Period(m_start, m_end), r.observed, r.expected, r.delta, r.ci,
+                r.n, label, r.test, r.p_value, abs(r.delta) >= mat, polarity(kpi.direction, r.delta), 1.0, 1, since,
+                r.delta * float(s.denominator[-1]), {"sigma": r.sigma, "mde": r.mde, "z": r.z, "grain": "month",
+                                                     "n_baseline": r.n_baseline, "standing": since > 0}, ((), ())))
+    return out
+
+
 def _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands) -> None:
     window = int(th.get("attrition_window", 4))
     for key, rows in kframe.partition_by(list(level), as_dict=True).items():
@@ -515,8 +621,21 @@ def _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands) -
             ((), tuple(periods[-window:]))))
 
 
-def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, client_volume, catalog) -> list[_Candidate]:
-    """Volume anomalies of tickets created per client, client × site, client × channel and client × site × channel."""
+def _declared_days(events: pl.DataFrame, kinds: set[str]) -> dict[str | None, frozenset[date]]:
+    """Client (None: every client) -> the days of declared demand events (holidays, promotions, launches)."""
+    out: dict[str | None, set[date]] = defaultdict(set)
+    if events.is_empty():
+        return {}
+    for e in events.filter(pl.col("kind").is_in(sorted(kinds))).iter_rows(named=True):
+        start = e["start_date"]
+        end = e.get("end_date") or start
+        out[e.get("client_id")].update(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, client_volume, catalog,
+            declared: Mapping[str | None, frozenset[date]]) -> list[_Candidate]:
+    """Volume anomalies of tickets created per client, client × site and client × channel."""
     th = rules.thresholds
     out: list[_Candidate] = []
     if daily.is_empty():
@@ -524,7 +643,7 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
     first = daily.get_column("period").min()
     days = [first + timedelta(days=i) for i in range((week + timedelta(days=6) - first).days + 1)]
     kpi = catalog.kpis["tickets_created"]
-    for level in (root, root + ("site_id",), root + ("channel",), root + PAIR):
+    for level in (root, root + ("site_id",), root + ("channel",)):  # lanes (site × channel) are too thin to judge
         agg = daily.group_by([*level, "period"]).agg(pl.col("value").sum())
         for key, rows in agg.partition_by(list(level), as_dict=True).items():
             segment = dict(zip(level, key))
@@ -532,20 +651,39 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
             counts = [float(by_day.get(d, 0.0)) for d in days]
             if sum(counts[-7:]) < 7 * 10:
                 continue
-            r = det.volume_anomaly(counts, days, week, history_days=int(th.get("volume_history_days", 112)))
+            client_days = declared.get(None, frozenset()) | declared.get(segment["client_id"], frozenset())
+            r = det.volume_anomaly(counts, days, week, history_days=int(th.get("volume_history_days", 112)),
+                                   declared=client_days)
             if r is None:
                 continue
             total = client_volume.get((segment["client_id"], "tickets_created"), 0.0)
-            material = abs(r.robust_z) >= float(th.get("volume_z", 4.0)) and abs(r.delta) >= kpi.materiality * r.expected
+            material = abs(r.delta) >= float(th.get("volume_min_change", 0.15)) * r.expected
+            r_rel = r.delta / max(r.expected, 1.0)
             out.append(_Candidate(
                 "volume_anomaly", "tickets_created", segment, level, Period(week, week + timedelta(days=6)), r.observed,
                 r.expected, r.delta, (r.lo, r.hi), int(r.observed), "robust STL expectation", r.test, r.p_value,
                 material, "neutral", r.observed / max(total, 1.0), 1, 0, r.delta,
-                {"robust_z": r.robust_z, "dispersion": r.dispersion}, ((), (week,))))
+                {"robust_z": r.robust_z, "dispersion": r.dispersion, "relative": r_rel}, ((), (week,))))
     return out
 
 
 # --------------------------------------------------------------------------- tiers, merging
+
+
+MATERIAL_TESTED = ("rate_change", "level_shift")
+
+
+def _p_material(c: _Candidate) -> float:
+    """One-sided p that |change| exceeds the KPI's materiality (the change's own p for other detectors).
+
+    A headline must be material with confidence, not merely non-zero: a 3-point move with a
+    standard error of 0.6 points is surely real but not surely larger than a 2-point materiality.
+    """
+    z = c.evidence.get("z")
+    if c.type not in MATERIAL_TESTED or not z or not math.isfinite(z) or c.delta == 0:
+        return c.p_value
+    se = abs(c.delta / z)
+    return float(0.5 * math.erfc((abs(c.delta) - c.evidence.get("_material", 0.0)) / se / math.sqrt(2.0)))
 
 
 def _tier(c: _Candidate, rules) -> str:
@@ -563,8 +701,12 @@ def _tier(c: _Candidate, rules) -> str:
     if c.evidence.get("standing") or c.evidence.get("explained_by"):
         # an old shift is the new normal, and a holiday dip is expected: context, not news
         return "standing" if q <= float(th.get("headline_q", 0.05)) else "context"
-    if q <= float(th.get("headline_q", 0.05)):
+    large = abs(c.delta) >= float(tiers.get("event_materiality_multiple", 3)) * c.evidence.get("_material", 0.0)
+    surely_material = (c.q_material if c.q_material is not None else q) <= float(th.get("headline_q", 0.05))
+    if q <= float(th.get("headline_q", 0.05)) and surely_material and (not c.evidence.get("coincides") or large):
         return "headline"
+    if q <= float(th.get("headline_q", 0.05)):
+        return "watch"
     if q <= float(th.get("watch_q", 0.10)):
         return "watch"
     return "context"
@@ -673,7 +815,7 @@ def _impact(rep: _Candidate, kpi, rules, spec_impact: str | None, currency: str)
     return {"value": round(abs(value), 1), "unit": label}
 
 
-def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week) -> Insight:
+def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str) -> Insight:
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
@@ -700,7 +842,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     book = rules.playbook(rep.kpi, rep.type, driver_kind, rep.polarity)
     verify = narrative.verify_week(week, book.verify_after_weeks)
     spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
-    impact = _impact(rep, kpi, rules, spec.get("impact"), "USD")
+    impact = _impact(rep, kpi, rules, spec.get("impact"), currency)
     factors = _factors(rep, rules)
     evidence = {
         "tier": rep.tier, "polarity": rep.polarity, "detector": rep.type, "ci_level": 0.95,

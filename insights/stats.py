@@ -279,3 +279,26 @@ def welch_test(before: Sequence[float], after: Sequence[float]) -> WelchResult:
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     t = (b.mean() - a.mean()) / se
     return WelchResult(float(t), se, float(df), float(2 * sps.t.sf(abs(t), df)), float(sps.t.ppf(0.975, df) * se))
+
+
+CHI2_1_MEDIAN = float(sps.chi2.ppf(0.5, 1))  # median of z² for a standard normal z (≈ 0.455)
+
+
+def robust_rms(values: Sequence[float]) -> float:
+    """Robust root-mean-square of values centred on 0: √(median(x²) / median of χ²₁) (0 for no finite value).
+
+    The spread of a statistic's own past values (bias included), insensitive to the odd past
+    anomaly the way MAD is insensitive to outliers.
+    """
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return 0.0
+    return float(math.sqrt(np.median(v * v) / CHI2_1_MEDIAN))
+
+
+def rms(values: Sequence[float]) -> float:
+    """Root-mean-square of values centred on 0 (0 for no finite value): a statistic's spread, bias included."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(math.sqrt(np.mean(v * v))) if len(v) else 0.0
