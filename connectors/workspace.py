@@ -448,6 +448,26 @@ class Workspace:
         with self.engine.connect() as con:
             return [dict(r) for r in con.execute(sa.select(sync_state).order_by(sync_state.c.source, sync_state.c.stream)).mappings()]
 
+    def source_status(self) -> pl.DataFrame:
+        """Per declared source: kind, saved cursors and its last sync run (rows, status, retries/errors)."""
+        cursors = self.cursors()
+        with self.engine.connect() as con:
+            runs = {r["source"]: dict(r) for r in con.execute(
+                sa.select(import_log).where(import_log.c.kind == "sync").order_by(import_log.c.id)).mappings()}
+        rows = []
+        for src in self.config.sources:
+            name = src.get("name")
+            run = runs.get(name, {})
+            rows.append({
+                "source": name, "kind": src.get("kind"),
+                "cursors": ", ".join(f"{c['stream']}={c['cursor']}" for c in cursors if c["source"] == name) or "never synced",
+                "last_run": run.get("finished_at"), "status": run.get("status"), "rows_read": run.get("rows_read"),
+                "inserted": run.get("inserted"), "updated": run.get("updated"), "message": run.get("message"),
+            })
+        return pl.DataFrame(rows, schema={"source": pl.String, "kind": pl.String, "cursors": pl.String,
+                                          "last_run": pl.Datetime("us", "UTC"), "status": pl.String, "rows_read": pl.Int64,
+                                          "inserted": pl.Int64, "updated": pl.Int64, "message": pl.String})
+
     def set_cursor(self, source: str, stream: str, cursor: str) -> None:
         with self.engine.begin() as con:
             n = con.execute(sync_state.update().where(sync_state.c.source == source, sync_state.c.stream == stream)

@@ -124,10 +124,10 @@ def cmd_status(args) -> int:
         span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else "-"
         fresh = row["last_ingested"].strftime("%Y-%m-%d %H:%M UTC") if row["last_ingested"] else "never"
         print(f"  {row['table']:<18} {row['rows']:>10,} rows   {span:<24} last ingested {fresh}")
-    cursors = ws.cursors()
-    for s in ws.config.sources:
-        streams = [f"{c['stream']}={c['cursor']}" for c in cursors if c["source"] == s.get("name")]
-        print(f"  source {s.get('name')}: kind={s.get('kind')} cursors: {', '.join(streams) or 'never synced'}")
+    for s in ws.source_status().iter_rows(named=True):
+        last = s["last_run"].strftime("%Y-%m-%d %H:%M UTC") if s["last_run"] else "never"
+        print(f"  source {s['source']} ({s['kind']}): last run {last} {s['status'] or ''} read {s['rows_read'] or 0} "
+              f"+{s['inserted'] or 0} ~{s['updated'] or 0}; cursors: {s['cursors']}" + (f"; {s['message']}" if s["message"] else ""))
     hist = ws.import_history(limit=5)
     if hist.height:
         print("recent imports:")

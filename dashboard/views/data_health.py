@@ -30,6 +30,12 @@ else:
         st.caption("No imports recorded yet.")
     else:
         st.dataframe(history.drop("content_hash"), hide_index=True, width="stretch")
+    st.subheader("Sources")
+    sources = ctx.ws.source_status()
+    if sources.is_empty():
+        st.caption("No API or SQL sources declared in bpo.toml; see the README section 'Syncing APIs and databases'.")
+    else:
+        st.dataframe(sources, hide_index=True, width="stretch")
     st.subheader("Rejected rows")
     rejected = data.rejected(ctx.ws)
     if rejected.is_empty():

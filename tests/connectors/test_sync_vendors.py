@@ -114,6 +114,9 @@ def test_rate_limited_and_failing_sync_finishes_and_reports_its_retries(tmp_path
     assert time.perf_counter() - t0 >= 1.0  # Retry-After: 1 was honoured
     log = ws.import_history().row(0, named=True)
     assert "4 retries" in log["message"] and "429 x1" in log["message"]
+    status = ws.source_status().row(0, named=True)  # what `status` and the Data health page show
+    assert (status["status"], status["inserted"]) == ("ok", N)
+    assert "tickets=" in status["cursors"] and "4 retries" in status["message"]
 
 
 def test_bad_token_fails_fast_and_names_the_variable(tmp_path, vendor, api, monkeypatch):

@@ -148,7 +148,7 @@ def test_data_health_lists_the_viewers_rows_and_keeps_the_import_log_for_admins(
     assert any("shown to workspace admins" in c.value for c in at.caption)
     admin = open_app("admin", "data_health")
     assert admin.dataframe[0].value.set_index("table").loc["tickets", "rows"] == tiny.WEEKS * 7 * 9
-    assert [s.value for s in admin.subheader] == ["Tables", "Import log", "Rejected rows"]
+    assert [s.value for s in admin.subheader] == ["Tables", "Import log", "Sources", "Rejected rows"]
 
 
 def test_the_review_week_defaults_to_the_last_complete_week(open_app):
