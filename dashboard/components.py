@@ -11,11 +11,14 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.access import Denied
-from insights.review import Insight, Notice, Tile
+from insights.engine import Insight
+from insights.review import Notice, Tile, format_value
 
 TILES_PER_ROW = 4
 # plain words for record codes (underscores would read as Markdown emphasis)
-TEST_NAMES = {"target_miss": "target miss", "wilson_95": "Wilson 95% interval"}
+TEST_NAMES = {"target_miss": "target miss", "rate_change": "rate change", "volume_anomaly": "volume anomaly",
+              "level_shift": "level shift", "peer_outlier": "peer outlier", "small_count_rate": "small-count rate",
+              "data_quality": "data quality"}
 TILE_CSS = """
 <style>
 .bpo-tile {border:1px solid #E3E3E3; border-left:6px solid var(--bpo-status); border-radius:6px;
@@ -79,19 +82,50 @@ def notices(items: Sequence[Notice]) -> None:
         (st.warning if n.severity == "warning" else st.info)(n.message, icon="⚠️" if n.severity == "warning" else "ℹ️")
 
 
+def insight_action(ins: Insight) -> str:
+    """The 'what to do' sentence with its owner and the KPI and week that will verify it."""
+    when = f" in the week of {ins.action.verify_week}" if ins.action.verify_week else ""
+    return f"{ins.action.text} (owner: {ins.action.owner}; verify with `{ins.action.verify_kpi}`{when})"
+
+
+def _number(value: float | None, unit: str) -> str:
+    fmt = ".1%" if unit == "percent" else ",.2f"
+    return format_value(value, unit, fmt)
+
+
+def insight_evidence(ins: Insight) -> dict[str, object]:
+    """The numbers behind an insight, as people read them: test, p, q, n, interval, drivers."""
+    ci = f"{_number(ins.ci[0], ins.unit)} – {_number(ins.ci[1], ins.unit)}" if ins.ci else "–"
+    return {
+        "type": TEST_NAMES.get(ins.type, ins.type),
+        "test": ins.test or "–",
+        "p": "–" if ins.p_value is None else f"{ins.p_value:.3g}",
+        "q": "–" if ins.q_value is None else f"{ins.q_value:.3g}",
+        "n": f"{ins.n:,}",
+        "observed": _number(ins.observed, ins.unit),
+        "expected": f"{_number(ins.expected, ins.unit)} ({ins.baseline})" if ins.baseline else _number(ins.expected, ins.unit),
+        "95% interval": ci,
+        "period": f"{ins.period_start:%d %b} – {ins.period_end:%d %b %Y}",
+        "confidence": f"{ins.confidence_label} ({ins.confidence:.2f})",
+        "drivers": [f"{d['dimension']} {d['value']} ({d['kind']}, {d.get('share_of_change') or 0:.0%} of the change)"
+                    for d in ins.drivers] or "–",
+    }
+
+
 def insight_list(items: Sequence[Insight]) -> None:
     """Each insight as what happened / what it means / what to do, with its evidence."""
     if not items:
-        st.caption("No insights this week: every KPI with a target met it.")
+        st.caption("No insights this week: no target missed and nothing changed enough to report.")
         return
     for i, ins in enumerate(items, 1):
         with st.container(border=True):
             st.markdown(f"**{i}. {ins.headline}**")
             st.markdown(f"*What it means:* {ins.meaning}")
-            st.markdown(f"*What to do:* {ins.action.text} (owner: {ins.action.owner}; "
-                        f"verify with `{ins.action.verify_kpi}` next week)")
-            st.caption(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence} · n = {ins.n:,}"
-                       + (f" · {TEST_NAMES.get(ins.test, ins.test)}" if ins.test else ""))
+            st.markdown(f"*What to do:* {insight_action(ins)}")
+            st.caption(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence_label} · n = {ins.n:,}"
+                       + (f" · {ins.test}" if ins.test else ""))
+            with st.expander("Evidence"):
+                st.json(insight_evidence(ins), expanded=True)
 
 
 def _age(delta_hours: float | None) -> str:

@@ -147,19 +147,18 @@ def cmd_kpis(args) -> int:
 
 
 def cmd_insights(args) -> int:
-    from insights.review import build_review
+    """JSON: every insight the engine kept (notices first, then by score), DESIGN §6 records; md: the review's top list."""
+    from insights.engine import detect
+    from insights.review import available_weeks
 
     ws = _workspace(args)
-    review = build_review(ws, _scope(args, ws), week=args.week)
-    records = [i.to_dict() if hasattr(i, "to_dict") else i for i in review.insights]
+    scope = _scope(args, ws)
+    weeks = available_weeks(ws, scope)
+    findings = detect(ws, scope, week=args.week or (weeks[0] if weeks else None))
     if args.format == "json":
-        print(json.dumps(records, indent=2, default=str))
+        print(json.dumps([i.to_dict() for i in findings.insights], indent=2, default=str))
     else:
-        print(f"# Insights, week of {review.week}\n")
-        for n in review.notices:
-            print(f"> {n}\n")
-        for rec in records:
-            print(f"## {rec.get('headline')}\n\n{rec.get('meaning', '')}\n\n**Do:** {(rec.get('action') or {}).get('text', '')}\n")
+        print(findings.markdown())
     return 0
 
 
@@ -280,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="FILE")
     s.set_defaults(func=cmd_kpis)
 
-    s = sub.add_parser("insights", parents=[common], help="the ranked insights of a week")
+    s = sub.add_parser("insights", parents=[common], help="the ranked insights of a week",
+                       description="md: the review's top 5-7 insights (data notices first); json: every insight "
+                                   "the engine kept, ranked, as DESIGN §6 records.")
     s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
     s.add_argument("--client")
     s.add_argument("--vendor")

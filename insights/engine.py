@@ -94,6 +94,23 @@ class Insight:
         """headline | watch | standing | notice | context."""
         return str(self.evidence.get("tier", "context"))
 
+    @property
+    def period_start(self) -> date:
+        """The first day the insight covers."""
+        return self.period.start
+
+    @property
+    def period_end(self) -> date:
+        """The last day the insight covers (inclusive)."""
+        return self.period.end
+
+    @property
+    def confidence_label(self) -> str:
+        """high | medium | low, in words for the reader: from the tier and the confidence factor."""
+        if self.tier == "notice" or (self.tier in ("headline", "standing") and self.confidence >= 0.9):
+            return "high"
+        return "medium" if self.tier != "context" and self.confidence >= 0.5 else "low"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: dates as ISO strings, tuples as lists, NaN as None."""
         return _jsonable(asdict(self))
@@ -643,7 +660,8 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
     first = daily.get_column("period").min()
     days = [first + timedelta(days=i) for i in range((week + timedelta(days=6) - first).days + 1)]
     kpi = catalog.kpis["tickets_created"]
-    for level in (root, root + ("site_id",), root + ("channel",)):  # lanes (site × channel) are too thin to judge
+    # lanes (site × channel) are too thin to judge; a dimension the view already filters on is in root
+    for level in [root] + [root + (d,) for d in ("site_id", "channel") if d not in root]:
         agg = daily.group_by([*level, "period"]).agg(pl.col("value").sum())
         for key, rows in agg.partition_by(list(level), as_dict=True).items():
             segment = dict(zip(level, key))

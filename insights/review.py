@@ -3,16 +3,16 @@
 `build_review(ws, scope, week=..., filters=...)` computes, for the viewer's scope narrowed by the
 filters, the KPI tiles of the `weekly_review` preset (value, vs last week, vs the same ISO week
 last year, vs target), each KPI's weekly series (52 weeks with the prior-year line and the
-effective-dated target), the insights (for now: target misses with a Wilson interval) and the
-data-quality notices.  Everything on screen comes from here, already formatted.
+effective-dated target), the insights (the engine's ranked top list for the same week, see
+`insights.engine.detect`) and the data-quality notices.  Everything on screen comes from here,
+already formatted.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -20,10 +20,11 @@ import polars as pl
 
 from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
+from insights import narrative
+from insights.engine import Findings, Insight, detect
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
-Z95 = 1.959963984540054
 # filter name -> canonical column it narrows rows on (client and vendor narrow the Scope instead)
 ROW_FILTERS = {"site": "site_id", "channel": "channel"}
 SCOPE_FILTERS = ("client", "vendor")
@@ -69,57 +70,11 @@ class Tile:
 
 
 @dataclass(frozen=True)
-class Action:
-    """What to do about an insight, who owns it, and the KPI that will show whether it worked."""
-
-    text: str
-    owner: str
-    verify_kpi: str
-
-
-@dataclass(frozen=True)
-class Insight:
-    """An insight record with the DESIGN §6 fields (those a detector cannot fill honestly are None)."""
-
-    id: str
-    type: str
-    kpi: str
-    segment: dict[str, str]
-    period_start: date
-    period_end: date
-    observed: float
-    expected: float
-    baseline: str
-    delta: float
-    unit: str
-    ci: tuple[float, float] | None
-    n: int
-    test: str | None
-    p_value: float | None
-    q_value: float | None
-    impact: dict[str, Any] | None
-    confidence: Literal["high", "low"]
-    score: float
-    headline: str
-    meaning: str
-    action: Action
-    drivers: tuple = ()
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of DESIGN §6 (`period` as {start, end}, `ci` as [lo, hi])."""
-        d = asdict(self)
-        d["period"] = {"start": d.pop("period_start").isoformat(), "end": d.pop("period_end").isoformat()}
-        d["ci"] = list(self.ci) if self.ci else None
-        d["drivers"] = list(self.drivers)
-        return d
-
-
-@dataclass(frozen=True)
 class Notice:
     """A data-quality notice, shown before any insight."""
 
-    kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ"]
+    kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ", "short_history",
+                  "data_quality"]
     message: str
     severity: Literal["warning", "info"] = "warning"
 
@@ -205,20 +160,6 @@ def format_delta(delta: float | None, unit: str, fmt: str) -> str:
     if unit == "seconds":
         return f"{sign}{_duration(delta)}"
     return f"{sign}{format_value(abs(delta), unit, fmt)}"
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def wilson_interval(successes: float, trials: float, z: float = Z95) -> tuple[float, float] | None:
-    """Wilson score interval of a proportion (95 % by default); None without trials."""
-    if trials <= 0 or successes < 0 or successes > trials:
-        return None
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 # --------------------------------------------------------------------------- calendar helpers
@@ -369,62 +310,6 @@ def _status(value: float | None, target: float | None, comparator: str | None, v
     return "good" if (vs_week > 0) == (direction == "higher_is_better") else "bad"
 
 
-def _stable_id(*parts: Any) -> str:
-    return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:12]
-
-
-def is_proportion(catalog: Any, kpi: Any, settings: Mapping[str, Any] | None = None) -> bool:
-    """A ratio of two counts (successes over trials), for which a Wilson interval is honest."""
-    if kpi.type != "ratio":
-        return False
-    num, den = kpi.formula(settings)
-    measures = catalog.measures
-    return all(m in measures and measures[m].agg == "count" for m in (num, den))
-
-
-def _target_miss(tile: Tile, kpi: Any, row: Mapping[str, Any], week: date, filters: Mapping[str, str],
-                 proportion: bool) -> Insight:
-    """The target-miss record of a tile on the wrong side of its target, with a Wilson interval for proportions."""
-    ci = None
-    if proportion and row.get("numerator") is not None:
-        ci = wilson_interval(row["numerator"], row["denominator"] or 0)
-    delta = tile.value - tile.target
-    if ci is not None:
-        outside = ci[1] < tile.target if delta < 0 else ci[0] > tile.target
-        confidence: Literal["high", "low"] = "high" if outside else "low"
-        evidence = (f"95% Wilson interval {format_value(ci[0], tile.unit, tile.format)}–"
-                    f"{format_value(ci[1], tile.unit, tile.format)} on n = {tile.n:,}")
-        meaning = (f"{evidence}: " + ("the whole interval misses the target, so this is not noise."
-                                      if outside else "the interval reaches the target, so the miss may be noise; "
-                                      "watch next week before acting."))
-    else:
-        confidence = "high" if tile.n >= (kpi.min_volume or 0) else "low"
-        meaning = (f"Based on n = {tile.n:,}"
-                   + ("." if confidence == "high" else f", below the {kpi.min_volume:,} needed to call it reliably."))
-    where = ", ".join(f"{k} {filters[k]}" for k in FILTERS if k in filters) or "all work in view"
-    headline = (f"{tile.label} {tile.formatted} in the week of {week:%d %b %Y}, "
-                f"{format_delta(delta, tile.unit, tile.format).lstrip('+−±')} "
-                f"{'below' if tile.direction != 'lower_is_better' else 'above'} the {tile.formatted_target} target ({where})")
-    action = Action(
-        text=(f"Agree with the vendor's account manager what caused the {tile.label} miss and a recovery "
-              f"plan; check staffing and backlog for the affected queues first."),
-        owner="vendor account manager",
-        verify_kpi=tile.kpi,
-    )
-    materiality = material_amount(kpi.materiality, tile.unit, tile.target) or abs(tile.target) * 0.05 or 1.0
-    return Insight(
-        id=_stable_id("target_miss", tile.kpi, sorted(filters.items()), week),
-        type="target_miss", kpi=tile.kpi, segment=dict(filters), period_start=week,
-        period_end=week + timedelta(days=6), observed=tile.value, expected=tile.target, baseline="target",
-        delta=delta, unit=tile.unit, ci=ci, n=tile.n, test="wilson_95" if ci else None, p_value=None,
-        q_value=None, impact=None, confidence=confidence,
-        # size of the miss in materiality units, halved when the data cannot rule out noise
-        score=round(abs(delta) / materiality * (1.0 if confidence == "high" else 0.5), 3),
-        headline=headline, meaning=meaning, action=action,
-        evidence={"target": tile.target, "numerator": row.get("numerator"), "denominator": row.get("denominator")},
-    )
-
-
 def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
             catalog: Any) -> pl.DataFrame:
     from insights.kpis import compute_kpis
@@ -473,11 +358,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     frame = _weekly(ws, eff, kpi_names, filters, start, week + timedelta(days=6), catalog) if kpi_names else None
     targets_table = ws.read("sla_targets", eff)
 
-    tiles, insights, series, targets, differing = [], [], {}, {}, []
-    # the segment an insight describes: the filters, plus the client when the scope holds only one
-    only_client = sorted(eff.clients) if eff.clients is not None and len(eff.clients) == 1 else []
-    segment = {**({"client": only_client[0]} if only_client else {}), **filters}
-    segment = {k: segment[k] for k in FILTERS if k in segment}
+    tiles, series, targets, differing = [], {}, {}, []
     periods = [first + timedelta(weeks=i) for i in range(SERIES_WEEKS)]
     for name in kpi_names:
         kpi = catalog.kpis[name]
@@ -521,17 +402,42 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             low_volume=value is not None and n < (kpi.min_volume or 0),
         )
         tiles.append(tile)
-        if value is not None and target is not None and tile.status == "bad":
-            insights.append(_target_miss(tile, kpi, row, week, segment,
-                                         is_proportion(catalog, kpi, ws.config.settings)))
 
     if differing:
         notices.append(Notice("targets_differ", f"Contract targets differ across the work in view for "
                               f"{', '.join(differing)}: the catalog's default target is shown; filter by client "
                               f"and channel to compare with the contract.", "info"))
-    insights.sort(key=lambda i: (-i.score, i.kpi))
+    insights: list[Insight] = []
+    if not any(n.kind in ("no_data", "week_outside_data") for n in notices):
+        findings = _findings(ws, scope, week, filters, catalog)
+        insights = list(findings.top)
+        notices.extend(_engine_notices(findings.notices, notices))
+        notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets)
+
+
+def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any) -> Findings:
+    """The engine's run for the review's own week (passed explicitly, so tiles and insights describe one week)."""
+    return detect(ws, scope, week=week, filters=dict(filters), catalog=catalog)
+
+
+def _engine_notices(found: Sequence[Insight], already: Sequence[Notice]) -> list[Notice]:
+    """The engine's data-quality notices as review notices (missing days only once: the view's own notice says it)."""
+    kinds = {n.kind for n in already}
+    return [Notice("data_quality", str(i.evidence.get("message") or i.headline)) for i in found
+            if not (i.evidence.get("kind") == "missing_days" and "missing_days" in kinds)]
+
+
+def _history_notices(weeks: Sequence[date], week: date) -> list[Notice]:
+    """Say so when the view has too few weeks before `week` for the engine to call a change."""
+    needed = int(narrative.load_rules().thresholds.get("baseline_weeks", 8)) + 1
+    have = sum(1 for w in weeks if w <= week)
+    if have >= needed:
+        return []
+    return [Notice("short_history", f"Not enough history to call a change: {have} complete week"
+                   f"{'' if have == 1 else 's'} up to this one, and a change is judged against the {needed - 1} "
+                   f"weeks before it; target misses and data checks still run.", "info")]
 
 
 def _minus(a: float | None, b: float | None) -> float | None:

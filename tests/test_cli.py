@@ -71,3 +71,31 @@ def test_a_missing_workspace_says_how_to_create_one(tmp_path):
     res = run("status", "--workspace", str(tmp_path / "nowhere"))
     assert res.returncode == 2
     assert "bpo-insights sample --out" in res.stderr
+
+
+DESIGN_FIELDS = {"id", "type", "kpi", "segment", "period", "observed", "expected", "baseline", "delta", "unit", "ci", "n",
+                 "test", "p_value", "q_value", "impact", "confidence", "score", "headline", "meaning", "action",
+                 "drivers", "evidence"}
+
+
+def test_insights_as_json_are_design_records_of_the_viewers_clients(ws, capsys):
+    from connectors.workspace import Scope, Workspace
+    from insights.engine import detect
+    from insights.review import available_weeks
+
+    assert main(["insights", "--workspace", str(ws), "--client", "acme", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    w = Workspace.open(ws)
+    acme = Scope.everything().narrow(clients="acme")
+    expected = detect(w, acme, week=available_weeks(w, acme)[0])
+    assert [r["id"] for r in records] == [i.id for i in expected.insights]  # every ranked insight, same week
+    assert all(set(r) == DESIGN_FIELDS for r in records)
+    assert all(set(r["period"]) == {"start", "end"} and set(r["action"]) >= {"text", "owner", "verify_kpi"}
+               for r in records)
+    assert {r["segment"].get("client_id") for r in records} <= {"acme"}
+
+
+def test_insights_as_markdown_are_the_reviews_top_list(ws, capsys):
+    assert main(["insights", "--workspace", str(ws), "--week", "2026-W40", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Insights for the week of 2026-09-28")

@@ -18,7 +18,7 @@ if not review.has_data:
     st.stop()
 items = list(review.insights)
 if not items:
-    st.success("No insights this week: every KPI with a target met it, and nothing changed enough to report.")
+    st.success("No insights this week: no target missed and nothing changed enough to report.")
     st.stop()
 
 states = insight_log.states(ctx.ws, [i.id for i in items])
@@ -29,21 +29,21 @@ statuses = c3.multiselect("Status", list(STATUSES), format_func=STATUS_LABELS.ge
                           placeholder="Any status")
 shown = [i for i in items if (not types or i.type in types) and (not kpis or i.kpi in kpis)
          and (not statuses or states[i.id].status in statuses)]
-st.caption(f"{len(shown)} of {len(items)} insights, ranked by impact and confidence.")
+st.caption(f"{len(shown)} of {len(items)} insights, ranked by impact and confidence (data notices first).")
 
 for rank, ins in enumerate(shown, 1):
     s = states[ins.id]
     with st.container(border=True, key=f"insight_{ins.id}"):
         st.markdown(f"**{rank}. {ins.headline}**")
         st.markdown(f"*What it means:* {ins.meaning}")
-        st.markdown(f"*What to do:* {ins.action.text} (owner: {ins.action.owner}; verify with "
-                    f"`{ins.action.verify_kpi}`)")
-        st.caption(f"Status: **{STATUS_LABELS.get(s.status, s.status)}**"
+        st.markdown(f"*What to do:* {components.insight_action(ins)}")
+        st.caption(f"Status: **{STATUS_LABELS.get(s.status, s.status)}** · confidence {ins.confidence_label}"
                    + (f" · owner: {s.owner}" if s.owner else "")
                    + (f" · action: {s.action_taken}" if s.action_taken else "")
                    + (f" · by {s.updated_by} {s.updated_at:%d %b %H:%M}" if s.updated_at else "")
                    + f" · id {ins.id}")
         with st.expander("Evidence"):
+            st.json(components.insight_evidence(ins), expanded=True)
             st.json({k: v for k, v in ins.to_dict().items() if k not in ("headline", "meaning", "action")},
                     expanded=False)
         with st.form(f"act_{ins.id}", border=False):

@@ -92,6 +92,40 @@ def definitions(review: Any, catalog: Any = None) -> list[Definition]:
     return out
 
 
+NO_INSIGHTS = "No insights this week: no target missed and nothing changed enough to report."
+
+
+def _number(value: float | None, unit: str) -> str:
+    from insights.review import format_value
+
+    return format_value(value, unit, ".1%" if unit == "percent" else ",.2f")
+
+
+def evidence_of(insight: Any) -> str:
+    """One line of the numbers behind an insight: type, confidence, test, p, q, n, interval, drivers, id."""
+    parts = [insight.type.replace("_", " "), f"confidence {insight.confidence_label}"]
+    if insight.test:
+        parts.append(f"test {insight.test}")
+    if insight.p_value is not None:
+        parts.append(f"p = {insight.p_value:.3g}")
+    if insight.q_value is not None:
+        parts.append(f"q = {insight.q_value:.3g}")
+    parts.append(f"n = {insight.n:,}")
+    if insight.ci:
+        parts.append(f"95% interval {_number(insight.ci[0], insight.unit)} – {_number(insight.ci[1], insight.unit)}")
+    drivers = [f"{d['dimension']} {d['value']}" for d in insight.drivers[:3]]
+    if drivers:
+        parts.append("drivers: " + ", ".join(drivers))
+    return " · ".join(parts + [f"id {insight.id}"])
+
+
+def action_of(insight: Any) -> str:
+    """The action with its owner and the KPI (and week) that will verify it."""
+    a = insight.action
+    when = f" in the week of {a.verify_week}" if a.verify_week else ""
+    return f"{a.text} (owner: {a.owner}; verify with {a.verify_kpi}{when})"
+
+
 def render(review: Any, fmt: str, *, title: str | None = None, catalog: Any = None) -> bytes:
     """The review as a file of format `fmt` (html | pdf | pptx | md), as bytes."""
     if fmt == "html":

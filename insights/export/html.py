@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from insights.export import charts, definitions, subtitle_of, title_of
+from insights.export import NO_INSIGHTS, action_of, charts, definitions, evidence_of, subtitle_of, title_of
 from insights.export.images import trend_svg
 
 GOOD, BAD, NEUTRAL = "#0072B2", "#E69F00", "#8C8C8C"
@@ -36,11 +36,6 @@ def _tile(t: Any) -> str:
             f'<div class="c">{target}</div><div class="s">● {word} · {count}</div></div>')
 
 
-def _evidence(evidence: dict) -> str:
-    items = [f"{escape(str(k))}: {escape(str(v))}" for k, v in (evidence or {}).items() if v is not None]
-    return " · ".join(items)
-
-
 def render_html(review: Any, *, title: str | None = None, catalog: Any = None, for_print: bool = False) -> str:
     """The whole review as one HTML document (tiles, charts, insights with evidence, definitions)."""
     head = escape(title_of(review, title))
@@ -58,15 +53,13 @@ def render_html(review: Any, *, title: str | None = None, catalog: Any = None, f
         parts.append("</div>")
     parts.append("<h2>Insights</h2>")
     if not review.insights:
-        parts.append("<p>No insights this week: every KPI with a target met it.</p>")
+        parts.append(f"<p>{escape(NO_INSIGHTS)}</p>")
     for i, ins in enumerate(review.insights, 1):
         parts.append(
             f'<div class="insight" data-id="{escape(ins.id)}"><p><b>{i}. {escape(ins.headline)}</b></p>'
             f"<p><i>What it means:</i> {escape(ins.meaning)}</p>"
-            f"<p><i>What to do:</i> {escape(ins.action.text)} (owner: {escape(ins.action.owner)}; "
-            f"verify with {escape(ins.action.verify_kpi)})</p>"
-            f'<p class="ev">Evidence: {escape(ins.type)} · confidence {escape(str(ins.confidence))} · n = {ins.n:,}'
-            + (f" · {_evidence(ins.evidence)}" if ins.evidence else "") + "</p></div>")
+            f"<p><i>What to do:</i> {escape(action_of(ins))}</p>"
+            f'<p class="ev">Evidence: {escape(evidence_of(ins))}</p></div>')
     defs = definitions(review, catalog)
     if defs:
         parts.append("<h2>Definitions</h2><table><tr><th>KPI</th><th>what it measures</th><th>direction</th>"

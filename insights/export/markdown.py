@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from insights.export import charts, definitions, subtitle_of, title_of
+from insights.export import NO_INSIGHTS, action_of, charts, definitions, evidence_of, subtitle_of, title_of
 from insights.review import format_value
 
 RECENT_WEEKS = 6
@@ -38,11 +38,10 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
         lines.append("")
     lines += ["## Insights", ""]
     if not review.insights:
-        lines += ["No insights this week: every KPI with a target met it.", ""]
+        lines += [NO_INSIGHTS, ""]
     for i, ins in enumerate(review.insights, 1):
         lines += [f"### {i}. {ins.headline}", "", f"**What it means:** {ins.meaning}", "",
-                  f"**What to do:** {ins.action.text} (owner: {ins.action.owner}; verify with `{ins.action.verify_kpi}`)",
-                  "", f"<sub>Evidence: {ins.type} · confidence {ins.confidence} · n = {ins.n:,} · id {ins.id}</sub>", ""]
+                  f"**What to do:** {action_of(ins)}", "", f"<sub>Evidence: {evidence_of(ins)}</sub>", ""]
     defs = definitions(review, catalog)
     if defs:
         lines += ["## Definitions", "", "| KPI | what it measures | direction | target |", "|---|---|---|---|"]

@@ -10,7 +10,7 @@ from pptx import Presentation
 from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
-from insights.export import charts, definitions, subtitle_of, title_of
+from insights.export import action_of, charts, definitions, evidence_of, subtitle_of, title_of
 from insights.export.images import trend_png
 
 WIDE = (Inches(13.333), Inches(7.5))
@@ -86,12 +86,8 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
     for i, ins in enumerate(review.insights, 1):
         s = _title_slide(prs, f"Insight {i}: {ins.kpi}")
         s.shapes.title.text_frame.paragraphs[0].font.size = Pt(24)
-        evidence = " · ".join(f"{k}: {v}" for k, v in (ins.evidence or {}).items() if v is not None)
         _paragraphs(s, [("What happened:", ins.headline), ("What it means:", ins.meaning),
-                        ("What to do:", f"{ins.action.text} (owner: {ins.action.owner}; verify with "
-                                        f"{ins.action.verify_kpi})"),
-                        ("Evidence:", f"{ins.type} · confidence {ins.confidence} · n = {ins.n:,}"
-                         + (f" · {evidence}" if evidence else ""))], Inches(1.4), Inches(5.6))
+                        ("What to do:", action_of(ins)), ("Evidence:", evidence_of(ins))], Inches(1.4), Inches(5.6))
     defs = definitions(review, catalog)
     for k in range(0, len(defs), DEFINITIONS_PER_SLIDE):
         s = _title_slide(prs, "Appendix: definitions" + (" (cont.)" if k else ""))

@@ -22,6 +22,12 @@ def tiny_ws(tmp_path_factory) -> Workspace:
     return tiny.build(tmp_path_factory.mktemp("tiny") / "ws")
 
 
+@pytest.fixture(scope="session")
+def planted_ws(tmp_path_factory) -> Workspace:
+    """The planted-miss workspace: acme email first response collapses in the review week (read-only)."""
+    return tiny.build_planted(tmp_path_factory.mktemp("planted") / "ws")
+
+
 @pytest.fixture
 def open_app(monkeypatch, tiny_ws) -> Callable[..., AppTest]:
     """Run the dashboard for `user` on a page, with the URL's query parameters."""

@@ -17,18 +17,31 @@ def test_renders_for_every_viewer(monkeypatch, tiny_ws, user):
     assert at.title[0].value == TITLES["insights"]
 
 
-def test_lists_the_weeks_insights_with_what_means_and_do(monkeypatch, tiny_ws):
-    at = open_page(monkeypatch, tiny_ws, "admin", "insights", {"client": "acme"})
+def test_lists_the_weeks_insights_with_what_means_and_do(monkeypatch, planted_ws):
+    from connectors.workspace import Scope
+    from insights.engine import detect
+
+    at = open_page(monkeypatch, planted_ws, "admin", "insights", {"client": "acme"})
+    top = detect(planted_ws, Scope.of(["acme"], "*"), filters={"client": "acme"}).top
     text = " ".join(m.value for m in at.markdown)
-    assert "SLA attainment (first response) 66.7% in the week of 03 Mar 2025" in text
+    assert [f"**{r}. {i.headline}**" in text for r, i in enumerate(top, 1)] == [True] * len(top)
+    assert "against the 90.0% target" in text
     assert "*What it means:*" in text and "*What to do:*" in text
-    assert any(re.match(r"^(\d+) of \1 insights", c.value) for c in at.caption)  # no filter hides any
+    assert any(re.match(rf"^{len(top)} of {len(top)} insights", c.value) for c in at.caption)  # no filter hides any
+    assert {s.key.removeprefix("status_") for s in at.selectbox if s.key and s.key.startswith("status_")} == {
+        i.id for i in top}  # the action log is keyed by the engine's stable ids
+
+
+def test_thin_weeks_show_no_insight(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "admin", "insights", {"client": "acme"})
+    assert [s.value for s in at.success] == [
+        "No insights this week: no target missed and nothing changed enough to report."]
 
 
 def test_acknowledge_assign_and_record_the_action(monkeypatch, tmp_path):
     import tiny
 
-    ws = tiny.build(tmp_path / "ws")
+    ws = tiny.build_planted(tmp_path / "ws")
     at = open_page(monkeypatch, ws, "acme-manager", "insights")
     status = next(s for s in at.selectbox if s.key and s.key.startswith("status_"))
     iid = status.key.removeprefix("status_")

@@ -139,3 +139,38 @@ def build(path: Path, *, skip_days: tuple[date, ...] = ()) -> Workspace:
     ws.upsert("tickets", tickets(skip_days))
     ws.upsert("sla_targets", sla_targets())
     return ws
+
+
+PLANTED_COPIES = 5  # each acme ticket of tiny's day plan, five times: ≥ 30 tickets per channel a week
+
+
+def planted_tickets() -> pl.DataFrame:
+    """A busier acme with a planted miss: ~5 % breaches every week, then 3 of 5 email copies breach in the review week.
+
+    acme email meets its 90 % first-response target at about 95 % for 53 weeks and falls to 40 %
+    (42 of 105) in the review week; globex is tiny's (3 tickets a day at its marker site).
+    """
+    rows = []
+    for w in range(WEEKS):
+        for d in range(7):
+            day = FIRST_MONDAY + timedelta(weeks=w, days=d)
+            for i, channel in enumerate(ACME_CHANNELS):
+                vendor, site = ("northwind", "nw-manila") if i % 2 == 0 else ("southpeak", "sp-austin")
+                for k in range(PLANTED_COPIES):
+                    planted = day >= REVIEW_WEEK and channel == "email" and k < 3
+                    row = _ticket("acme", day, i, vendor=vendor, site=site, channel=channel,
+                                  breached=planted or (day.toordinal() + 3 * i + k) % 20 == 0, queue="acme-support")
+                    rows.append({**row, "ticket_id": f"{row['ticket_id']}-{k}",
+                                 "requester_hash": f"{row['requester_hash']}-{k}"})
+            for i in range(3):
+                rows.append(_ticket("globex", day, i, vendor="eastbay", site="zz-globex-only-site", channel="email",
+                                    breached=False, queue="GLOBEX-MARKER-QUEUE"))
+    return pl.DataFrame(rows)
+
+
+def build_planted(path: Path) -> Workspace:
+    """Create the planted-miss workspace at `path` (tiny's clients, users and contracts)."""
+    ws = Workspace.create(path, TOML)
+    ws.upsert("tickets", planted_tickets())
+    ws.upsert("sla_targets", sla_targets())
+    return ws

@@ -26,8 +26,8 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: a
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> Workspace:
-    """The tiny workspace with a unique marker planted in client B's (globex's) tickets, target and events."""
-    w = tiny.build(tmp_path_factory.mktemp("export") / "ws")
+    """The planted-miss workspace with a unique marker planted in client B's (globex's) tickets, target and events."""
+    w = tiny.build_planted(tmp_path_factory.mktemp("export") / "ws")
     t = tiny.tickets().filter(pl.col("client_id") == "globex")
     w.upsert("tickets", t.with_columns(pl.lit(MARKER).alias("queue"), pl.lit(MARKER).alias("contact_reason"),
                                        pl.col("updated_at").dt.offset_by("1d")))
@@ -64,22 +64,32 @@ def text_of(fmt: str, data: bytes) -> str:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_an_export_for_client_a_holds_nothing_of_client_b(files, fmt):
+def test_an_export_for_client_a_holds_nothing_of_client_b(files, fmt, acme_review):
     if fmt not in files:
         pytest.skip("chromium absent")
     text = text_of(fmt, files[fmt])
     assert "SLA attainment (first response)" in text  # the search does read the file's text
+    assert "against the 90.0% target" in text  # the insights are in the file too
     leaked = [m for m in (MARKER, *tiny.GLOBEX_MARKERS) if m in text]
     assert leaked == []
 
 
-def test_the_html_page_is_self_contained(files):
+def test_the_html_page_is_self_contained(files, acme_review):
     html = files["html"].decode()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "url(http" not in html and "@import" not in html
     assert html.count("<svg") >= 6  # the charts, inline
-    assert 'data-kpi="sla_first_response"' in html and "66.7%" in html
+    assert 'data-kpi="sla_first_response"' in html and acme_review.tile("sla_first_response").formatted in html
     assert "What it means:" in html and "What to do:" in html and "Definitions" in html
+
+
+def test_each_insight_carries_its_evidence_in_every_text_format(files, acme_review):
+    miss = next(i for i in acme_review.insights if i.type == "target_miss")
+    lo, hi = (f"{x:.1%}" for x in miss.ci)
+    for fmt in ("html", "md", "pptx"):
+        text = text_of(fmt, files[fmt])
+        assert f"data-id=\"{miss.id}\"" in text if fmt == "html" else f"id {miss.id}" in text
+        assert f"95% interval {lo} – {hi}" in text and "confidence high" in text and f"n = {miss.n:,}" in text
 
 
 def test_the_deck_has_title_totals_a_slide_per_chart_and_insight_and_definitions(files, acme_review):
@@ -107,13 +117,13 @@ def test_the_pdf_has_pages_and_the_reviews_numbers(files):
     reader = PdfReader(io.BytesIO(files["pdf"]))
     assert len(reader.pages) >= 2
     text = unicodedata.normalize("NFKC", " ".join(" ".join(p.extract_text() for p in reader.pages).split()))
-    assert "66.7%" in text and "What to do:" in text
+    assert "What to do:" in text and "against the 90.0% target" in text
 
 
-def test_markdown_reads_as_a_wiki_page(files):
+def test_markdown_reads_as_a_wiki_page(files, acme_review):
     md = files["md"].decode()
     assert md.startswith("# Acme weekly review")
-    assert "| SLA attainment (first response) | 66.7% |" in md
+    assert f"| SLA attainment (first response) | {acme_review.tile('sla_first_response').formatted} |" in md
     assert "### 1. " in md and "## Definitions" in md
 
 
