@@ -115,12 +115,17 @@ class Stream:
 
     A `patch` stream fills some columns of rows another stream owns (Freshdesk satisfaction
     ratings complete their tickets); the engine merges it into the stored rows and keeps those
-    columns when the owning stream later brings the row again without them.
+    columns when the owning stream later brings the row again without them.  A `vendor_truth`
+    patch stream's stored values also win over what the engine derives for those columns (Zendesk
+    SLA breach flags beat flags derived from `sla_targets`); its `once_true` flags, once stored
+    true, stay true (a breach is not undone by a later fulfilment).
     """
 
     name: str
     fields: FieldMap
     patch: bool = False
+    vendor_truth: bool = False
+    once_true: tuple[str, ...] = ()
 
 
 class Source(Protocol):

@@ -113,7 +113,7 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
     keys = [c for c in ("client_id", *MATCH_DIMS, "created_at") if c in frame.columns]
     tickets = frame.select([ROW, *keys]).with_columns(pl.col("created_at").dt.date().alias("__day"))
     cand = tickets.join(t.select(["client_id", *[pl.col(d).alias(f"t_{d}") for d in MATCH_DIMS],
-                                  "effective_from", "effective_to", "threshold_seconds", "comparator",
+                                  "effective_from", "effective_to", "threshold_seconds",
                                   "business_hours", "__kind"]), on="client_id", how="inner")
     ok = (pl.col("effective_from") <= pl.col("__day")) & (
         pl.col("effective_to").is_null() | (pl.col("__day") <= pl.col("effective_to")))
@@ -129,19 +129,17 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
     for kind, secs, bsecs in (("first_response", "first_response_seconds", "first_response_business_seconds"),
                               ("resolution", "resolution_seconds", "resolution_business_seconds")):
         got = best.filter(pl.col("__kind") == kind).select(
-            ROW, pl.col("threshold_seconds").alias("__thr"), pl.col("comparator").fill_null("<=").alias("__cmp"),
-            pl.col("business_hours").fill_null(False).alias("__bh"))
+            ROW, pl.col("threshold_seconds").alias("__thr"), pl.col("business_hours").fill_null(False).alias("__bh"))
         out = out.join(got, on=ROW, how="left")
         elapsed = pl.when(pl.col("__bh")).then(_col_or_null(out, bsecs)).otherwise(_col_or_null(out, secs))
-        met = (pl.when(pl.col("__cmp") == "<").then(elapsed < pl.col("__thr"))
-               .when(pl.col("__cmp") == ">=").then(elapsed >= pl.col("__thr"))
-               .when(pl.col("__cmp") == ">").then(elapsed > pl.col("__thr"))
-               .otherwise(elapsed <= pl.col("__thr")))
+        # a ticket meets a time target when it is answered within the threshold; sla_targets.comparator
+        # says how the KPI (the attainment rate) compares with attainment_target, not the ticket's time
+        met = elapsed <= pl.col("__thr")
         target_col, breach_col = f"{kind}_target_seconds", f"{kind}_breached"
         out = out.with_columns(
             _fill(out, target_col, pl.col("__thr")).alias(target_col),
             _fill(out, breach_col, pl.when(pl.col("__thr").is_null()).then(None).otherwise(~met)).alias(breach_col),
-        ).drop("__thr", "__cmp", "__bh")
+        ).drop("__thr", "__bh")
     return out
 
 

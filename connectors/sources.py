@@ -37,7 +37,7 @@ KINDS = (*API_KINDS, "sql")
 COMMON_KEYS = {"name", "kind", "client", "vendor", "site", "tenants", "start", "lookback_minutes", "batch_rows",
                "page_size", "max_retries", "retry_budget", "backoff_seconds", "timeout_seconds", "max_wait_seconds"}
 KIND_KEYS: dict[str, set[str]] = {
-    "zendesk": {"subdomain", "base_url", "email", "token_env"},
+    "zendesk": {"subdomain", "base_url", "email", "token_env", "sla_attainment_target"},
     "freshdesk": {"domain", "subdomain", "base_url", "token_env", "max_page"},
     "intercom": {"region", "base_url", "token_env", "api_version"},
     "gorgias": {"domain", "subdomain", "base_url", "email", "token_env", "survey_window_days"},

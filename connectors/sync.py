@@ -17,13 +17,14 @@ import polars as pl
 
 from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, iso, to_utc
 from connectors.errors import BpoError
-from connectors.schema import get_table
+from connectors.schema import conform, get_table
 from connectors.sources import SourceSpec, build_sources
 from connectors.workspace import Scope, UpsertResult, Workspace, utcnow
 
 log = logging.getLogger("connectors.sync")
 
 LINEAGE_COLS = ("source_system", "source_instance", "ingested_at")
+DEFAULT_ATTAINMENT_TARGET = 0.9  # when a source's SLA targets carry none (Zendesk policies have no attainment goal)
 
 
 @dataclass
@@ -155,9 +156,11 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
         rejected.extend(bad)
         report.rejected += len({b["row"] for b in bad})
         if stream.patch:
-            frame = _patch(ws, source, frame)
+            frame = _patch(ws, source, frame, stream)
         elif carry:
             frame = _carry_over(ws, source, frame, carry)
+        if stream.fields.table == "sla_targets":
+            frame = _close_superseded(ws, source, frame)
         if frame.height:
             # the same record can come twice (export duplicates, window overlaps): keep its newest version
             pk = list(get_table(stream.fields.table).primary_key)
@@ -183,9 +186,44 @@ def _map(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream,
         pl.lit(source.system).alias("source_system"),
         pl.lit(spec.name).alias("source_instance"),
     ).drop([c for c in frame.columns if c.startswith(ROUTING_PREFIX)])
-    if not stream.patch:
+    if stream.fields.table == "sla_targets":
+        frame = _bind_targets(spec, frame)
+    elif not stream.patch and stream.fields.table == "tickets":
         frame = _derive(ws, frame)
     return frame, batch.problems
+
+
+def _bind_targets(spec: SourceSpec, frame: pl.DataFrame) -> pl.DataFrame:
+    """A source's SLA targets bind its client, its vendor when all its rows go to one, and no single site."""
+    vendors = {spec.tenants.default.get("vendor")} | {t.get("vendor") for _, t in spec.tenants.rules if t.get("vendor")}
+    vendor = next(iter(vendors)) if len(vendors) == 1 else None
+    attainment = float(spec.settings.get("sla_attainment_target", DEFAULT_ATTAINMENT_TARGET))
+    return frame.with_columns(
+        pl.lit(vendor, pl.String).alias("vendor_id"),
+        pl.lit(None, pl.String).alias("site_id"),
+        (pl.col("attainment_target").fill_null(attainment) if "attainment_target" in frame.columns
+         else pl.lit(attainment)).alias("attainment_target"),
+    )
+
+
+def _close_superseded(ws: Workspace, source: Source, frame: pl.DataFrame) -> pl.DataFrame:
+    """Effective dating: a target's new version ends the stored open one the day before it starts."""
+    if not frame.height:
+        return frame
+    new = conform(frame, "sla_targets")
+    starts = new.group_by("target_id").agg(pl.col("effective_from").min().alias("__from"),
+                                           pl.col("updated_at").max().alias("__upd"))
+    old = (ws.scan("sla_targets", Scope.everything())
+           .filter((pl.col("source_system") == source.system) & (pl.col("source_instance") == source.name))
+           .collect().join(starts, on="target_id", how="inner")
+           .filter((pl.col("effective_from") < pl.col("__from"))
+                   & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= pl.col("__from")))))
+    if not old.height:
+        return new
+    ended = old.with_columns((pl.col("__from") - pl.duration(days=1)).alias("effective_to"),
+                             pl.max_horizontal("updated_at", "__upd").alias("updated_at"),
+                             pl.lit(None, new.schema["ingested_at"]).alias("ingested_at")).select(new.columns)
+    return pl.concat([new, ended])
 
 
 def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
@@ -230,18 +268,22 @@ def _missing_message(column: str) -> str:
     return f"required value '{column}' is missing in the source record"
 
 
-def _carried_columns(source: Source, stream: Stream) -> tuple[str, ...]:
-    """Columns another (patch) stream of the source fills, to keep when this stream rewrites a row."""
+def _carried_columns(source: Source, stream: Stream) -> tuple[tuple[str, bool], ...]:
+    """Columns another (patch) stream of the source fills, to keep when this stream rewrites a row;
+    each with whether the stored value wins over a value derived now (vendor truth)."""
     if stream.patch:
         return ()
     own = get_table(stream.fields.table).primary_key + ("updated_at",)
-    cols: list[str] = []
+    cols: dict[str, bool] = {}
     for s in source.streams():
         if s.patch and s.fields.table == stream.fields.table:
-            cols += [c for c in s.fields.fields if c not in own and not c.startswith(ROUTING_PREFIX)]
+            for c in s.fields.fields:
+                if c not in own and not c.startswith(ROUTING_PREFIX):
+                    cols[c] = cols.get(c, False) or s.vendor_truth
     if "csat_raw" in cols:
-        cols += ["csat_score", "csat_positive"]
-    return tuple(dict.fromkeys(cols))
+        cols.setdefault("csat_score", cols["csat_raw"])
+        cols.setdefault("csat_positive", cols["csat_raw"])
+    return tuple(cols.items())
 
 
 def _stored(ws: Workspace, source: Source, table: str, ids: list[str]) -> pl.DataFrame:
@@ -251,33 +293,60 @@ def _stored(ws: Workspace, source: Source, table: str, ids: list[str]) -> pl.Dat
             .collect())
 
 
-def _carry_over(ws: Workspace, source: Source, frame: pl.DataFrame, carry: tuple[str, ...]) -> pl.DataFrame:
-    """Keep patch-stream values (e.g. CSAT) of stored rows when the new version does not carry them."""
+def _carry_over(ws: Workspace, source: Source, frame: pl.DataFrame,
+                carry: tuple[tuple[str, bool], ...]) -> pl.DataFrame:
+    """Keep patch-stream values (e.g. CSAT) of stored rows when the new version does not carry them;
+    vendor-truth values (e.g. Zendesk SLA breaches) also win over values derived for the new version."""
     if not frame.height:
         return frame
     old = _stored(ws, source, "tickets", frame.get_column("ticket_id").to_list())
     if not old.height:
         return frame
-    old = old.select(["ticket_id", *[pl.col(c).alias(f"__old_{c}") for c in carry]])
+    old = old.select(["ticket_id", *[pl.col(c).alias(f"__old_{c}") for c, _ in carry]])
     out = frame.join(old, on="ticket_id", how="left")
-    fills = [(pl.col(c).fill_null(pl.col(f"__old_{c}")) if c in frame.columns else pl.col(f"__old_{c}")).alias(c) for c in carry]
-    return out.with_columns(fills).drop([f"__old_{c}" for c in carry])
+    fills = []
+    for c, stored_wins in carry:
+        was = pl.col(f"__old_{c}")
+        if c not in frame.columns:
+            fills.append(was.alias(c))
+        else:
+            fills.append((was.fill_null(pl.col(c)) if stored_wins else pl.col(c).fill_null(was)).alias(c))
+    return out.with_columns(fills).drop([f"__old_{c}" for c, _ in carry])
 
 
-def _patch(ws: Workspace, source: Source, frame: pl.DataFrame) -> pl.DataFrame:
-    """Merge a patch batch into the stored rows; the row's updated_at becomes the newer of the two."""
+def _patch(ws: Workspace, source: Source, frame: pl.DataFrame, stream: Stream) -> pl.DataFrame:
+    """Merge a patch batch into the stored rows.
+
+    Per ticket the batch's latest non-null value of each column wins over the stored one (nulls
+    keep what is stored; `once_true` flags stay true once true).  The row's updated_at becomes the
+    newer of the two, and moves on by 1 µs when the values changed but the patch is not newer, so
+    the store takes the change (a source's own next version, seconds later, is still newer).
+    """
     if not frame.height:
         return frame
-    frame = frame.sort("updated_at").unique("ticket_id", keep="last")
-    old = _stored(ws, source, "tickets", frame.get_column("ticket_id").to_list())
+    if "updated_at" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.Datetime("us", "UTC")).alias("updated_at"))
     cols = [c for c in frame.columns if c not in ("ticket_id", "source_system", "source_instance", "updated_at",
                                                    "client_id", "vendor_id", "site_id")]
+    frame = frame.sort("updated_at", nulls_last=False, maintain_order=True).group_by("ticket_id", maintain_order=True).agg(
+        pl.col("updated_at").max(),
+        *[pl.col(c).max() if c in stream.once_true else pl.col(c).drop_nulls().last() for c in cols])
+    old = _stored(ws, source, "tickets", frame.get_column("ticket_id").to_list())
     joined = old.join(frame.select(["ticket_id", "updated_at", *cols]).rename(
         {c: f"__new_{c}" for c in ["updated_at", *cols]}), on="ticket_id", how="inner")
-    out = joined.with_columns(
-        *[pl.col(f"__new_{c}").alias(c) for c in cols],
-        pl.max_horizontal("updated_at", "__new_updated_at").alias("updated_at"),
-    ).drop([c for c in joined.columns if c.startswith("__new_")])
+    merged = []
+    for c in cols:
+        value = pl.col(f"__new_{c}").fill_null(pl.col(c))
+        if c in stream.once_true:
+            value = pl.when(pl.col(c).fill_null(False)).then(pl.lit(True)).otherwise(value)
+        merged.append(value.alias(c))
+    out = joined.with_columns(*[pl.col(c).alias(f"__was_{c}") for c in cols], *merged)
+    changed = pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"__was_{c}")) for c in cols]) if cols else pl.lit(False)
+    newest = pl.max_horizontal("updated_at", "__new_updated_at")
+    out = out.with_columns(
+        pl.when(changed & (newest <= pl.col("updated_at")))
+        .then(pl.col("updated_at") + pl.duration(microseconds=1)).otherwise(newest).alias("updated_at"))
+    out = out.drop([c for c in out.columns if c.startswith(("__new_", "__was_"))])
     if "csat_raw" in cols:
         from connectors import derive
 

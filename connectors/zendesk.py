@@ -6,6 +6,18 @@ includes deleted tickets (status "deleted"); archived tickets stay in it.  Ticke
 (reply time, first and full resolution, calendar and business minutes, replies, reopens, group
 stations) come sideloaded as `metric_sets`, so one request serves both.  Documented limit:
 10 requests per minute on the incremental endpoints, with `Retry-After` on 429.
+
+Three more streams, all with cursor pagination (`page[size]`, then `page[after]` from
+`meta.after_cursor` while `meta.has_more`; `start_time` is kept on every page):
+
+- `satisfaction_ratings` (`GET /api/v2/satisfaction_ratings?start_time=`) patch the CSAT columns of
+  their tickets; "offered"/"unoffered" ratings (no answer) are skipped.
+- `sla_policies` (`GET /api/v2/slas/policies`) become effective-dated `sla_targets` rows: one per
+  policy, KPI and priority (see `SLA_METRICS`), `effective_from` = the policy's `updated_at` date.
+- `ticket_metric_events` (`GET /api/v2/incremental/ticket_metric_events?start_time=`) patch each
+  ticket's SLA target (`apply_sla`) and breach flag (`breach`, `fulfill`) per KPI.  These are the
+  vendor's own verdicts: stored, they win over flags the engine derives from `sla_targets`, and a
+  breach stays a breach when the metric is fulfilled later.
 """
 
 from __future__ import annotations
@@ -15,15 +27,25 @@ from typing import Any
 
 import polars as pl
 
-from connectors.base import Endpoint, Field, FieldMap
-from connectors.http import HttpSource, basic_auth
+from connectors.base import Endpoint, Field, FieldMap, Page, Stream
+from connectors.http import HttpSource, Response, basic_auth, position_of, records_of
 from connectors.schema import UTC
 
 ENDPOINTS = {
     "tickets": Endpoint("/api/v2/incremental/tickets/cursor.json", data_key="tickets", paginator="cursor",
                         cursor_param="start_time", cursor_format="epoch", cursor_field="generated_timestamp",
                         params={"include": "metric_sets"}, page_size_param="per_page", page_size=1000),
+    "satisfaction_ratings": Endpoint("/api/v2/satisfaction_ratings", data_key="satisfaction_ratings",
+                                     paginator="cursor", cursor_field="updated_at",
+                                     page_size_param="page[size]", page_size=100),
+    "sla_policies": Endpoint("/api/v2/slas/policies", data_key="sla_policies", paginator="cursor",
+                             cursor_field="updated_at", page_size_param="page[size]", page_size=100),
+    "ticket_metric_events": Endpoint("/api/v2/incremental/ticket_metric_events", data_key="ticket_metric_events",
+                                     paginator="cursor", cursor_field="time",
+                                     page_size_param="page[size]", page_size=100),
 }
+# list endpoints filtered by `start_time` (epoch seconds) on every page, unlike the export's cursor
+START_TIME_FILTERED = frozenset({"/api/v2/satisfaction_ratings", "/api/v2/incremental/ticket_metric_events"})
 
 CHANNELS = {
     "email": "email", "web": "web_form", "web_form": "web_form", "help_center": "web_form", "web_widget": "web_form",
@@ -63,22 +85,88 @@ TICKETS = FieldMap(table="tickets", fields={
     "_tags": Field("tags", pl.String),
 })
 
+# satisfaction rating scores that carry an answer; "offered" / "unoffered" are surveys nobody answered
+ANSWERED_SCORES = frozenset({"good", "bad"})
+
+RATINGS = FieldMap(table="tickets", fields={
+    "ticket_id": Field("ticket_id", pl.String),
+    "csat_raw": Field("score", pl.String),
+})
+
+# SLA policy metric -> our KPI (one target per policy, KPI and priority).  No KPI, skipped:
+# next_reply_time, periodic_update_time, pausable_update_time, group_ownership_time; agent_work_time
+# is an internal clock (it stops while on hold), so requester_wait_time is the resolution target.
+SLA_METRICS: dict[str, str] = {
+    "first_reply_time": "sla_first_response",
+    "requester_wait_time": "sla_resolution",
+}
+# metric event metric -> the ticket columns it sets (reply_time only for its first instance)
+EVENT_METRICS: dict[str, str] = {"reply_time": "first_response", "requester_wait_time": "resolution"}
+
+SLA_TARGETS = FieldMap(table="sla_targets", fields={
+    "target_id": Field("target_id", pl.String),
+    "effective_from": Field("updated_at", UTC),
+    "priority": Field("priority", pl.String),
+    "metric": Field("kpi", pl.String),
+    "threshold_seconds": Field("target_seconds", pl.Float64),
+    "business_hours": Field("business_hours", pl.Boolean),
+    "updated_at": Field("updated_at", UTC),
+})
+
+METRIC_EVENTS = FieldMap(table="tickets", fields={
+    "ticket_id": Field("ticket_id", pl.String),
+    "first_response_target_seconds": Field("first_response.target", pl.Float64),
+    "first_response_breached": Field("first_response.breached", pl.Boolean),
+    "resolution_target_seconds": Field("resolution.target", pl.Float64),
+    "resolution_breached": Field("resolution.breached", pl.Boolean),
+})
+BREACH_FLAGS = ("first_response_breached", "resolution_breached")
+
+# stream -> options of the patch streams (the others own their rows)
+PATCHES: dict[str, dict[str, Any]] = {
+    "satisfaction_ratings": {},
+    "ticket_metric_events": {"vendor_truth": True, "once_true": BREACH_FLAGS},
+}
+
 # Zendesk refuses a start_time within the last minute ("Too recent start_time")
 MIN_AGE = timedelta(seconds=61)
 
 
 class Zendesk(HttpSource):
-    """Zendesk Support through the incremental export."""
+    """Zendesk Support: the incremental ticket export, CSAT ratings, SLA policies and SLA metric events."""
 
     system = "zendesk"
     endpoints = ENDPOINTS
-    mappings = {"tickets": TICKETS}
+    mappings = {"tickets": TICKETS, "satisfaction_ratings": RATINGS, "sla_policies": SLA_TARGETS,
+                "ticket_metric_events": METRIC_EVENTS}
+
+    def streams(self) -> tuple[Stream, ...]:
+        return tuple(Stream(n, self.mappings[n], patch=n in PATCHES, **PATCHES.get(n, {})) for n in self.endpoints)
 
     def params(self, endpoint: Endpoint, since: datetime) -> dict[str, Any]:
-        latest = datetime.now(timezone.utc) - MIN_AGE
-        return super().params(endpoint, min(since, latest))
+        since = min(since, datetime.now(timezone.utc) - MIN_AGE)
+        p = super().params(endpoint, since)
+        if endpoint.path in START_TIME_FILTERED:
+            p["start_time"] = int(since.timestamp())
+        return p
+
+    def page(self, stream: str, resp: Response, data: Any) -> Page:
+        """Records reshaped by `prepare`; the position from the raw records (skipped ones still count)."""
+        ep = self.endpoints[stream]
+        raw = [r for r in records_of(ep, data, resp.label) if isinstance(r, dict)]
+        return Page(self.prepare(stream, data, raw), position_of(raw, ep.cursor_field), resp.label)
 
     def prepare(self, stream: str, data: Any, records: list[dict]) -> list[dict]:
+        """Reshape each stream's records into the rows its field map reads."""
+        if stream == "satisfaction_ratings":
+            return [r for r in records if str(r.get("score") or "").lower() in ANSWERED_SCORES]
+        if stream == "sla_policies":
+            return [row for p in records for row in policy_targets(self.name, p)]
+        if stream == "ticket_metric_events":
+            return ticket_sla_verdicts(records)
+        return self._attach_metric_sets(data, records)
+
+    def _attach_metric_sets(self, data: Any, records: list[dict]) -> list[dict]:
         """Attach each ticket's sideloaded metric set (transfers = group stations after the first)."""
         sets = data.get("metric_sets") if isinstance(data, dict) else None
         by_ticket = {m.get("ticket_id"): m for m in sets or () if isinstance(m, dict)}
@@ -93,6 +181,52 @@ class Zendesk(HttpSource):
                 r = {**r, "metric_set": m}
             out.append(r)
         return out
+
+
+def policy_targets(source: str, policy: dict) -> list[dict]:
+    """One row per KPI and priority of an SLA policy (minutes -> seconds; `target_in_seconds` when given)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for m in policy.get("policy_metrics") or ():
+        if not isinstance(m, dict) or m.get("metric") not in SLA_METRICS or not m.get("priority"):
+            continue
+        kpi = SLA_METRICS[m["metric"]]
+        seconds = m.get("target_in_seconds")
+        if seconds is None and isinstance(m.get("target"), (int, float)):
+            seconds = m["target"] * MINUTES
+        key = (kpi, str(m["priority"]))
+        rows.setdefault(key, {
+            "target_id": f"{source}/sla-policy-{policy.get('id')}/{kpi}/{m['priority']}",
+            "kpi": kpi, "priority": m["priority"], "target_seconds": seconds,
+            "business_hours": m.get("business_hours"), "updated_at": policy.get("updated_at"),
+        })
+    return list(rows.values())
+
+
+def ticket_sla_verdicts(events: list[dict]) -> list[dict]:
+    """Per ticket, the SLA target and breach verdict its metric events give (in the events' order).
+
+    `apply_sla` sets the target; `breach` sets breached (a deleted breach clears it); `fulfill`
+    without a breach means met.  First response is the first instance of `reply_time`.
+    """
+    out: dict[Any, dict] = {}
+    for e in sorted(events, key=lambda e: (str(e.get("time") or ""), e.get("id") or 0)):
+        kind = EVENT_METRICS.get(e.get("metric"))
+        if kind is None or e.get("ticket_id") is None or (kind == "first_response" and e.get("instance_id", 1) != 1):
+            continue
+        row = out.setdefault(e["ticket_id"], {"ticket_id": e["ticket_id"]})
+        state = row.setdefault(kind, {"target": None, "breached": None})
+        kind_of_event = e.get("type")
+        if kind_of_event == "apply_sla":
+            sla = e.get("sla") if isinstance(e.get("sla"), dict) else {}
+            seconds = sla.get("target_in_seconds")
+            if seconds is None and isinstance(sla.get("target"), (int, float)):
+                seconds = sla["target"] * MINUTES
+            state["target"] = seconds
+        elif kind_of_event == "breach":
+            state["breached"] = None if e.get("deleted") else True
+        elif kind_of_event == "fulfill" and state["breached"] is None:
+            state["breached"] = False
+    return list(out.values())
 
 
 def auth_header(settings: dict, token: str) -> str:

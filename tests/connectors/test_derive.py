@@ -51,6 +51,9 @@ def test_breaches_use_the_effective_dated_target() -> None:
                             "first_response_seconds": [45.0, 45.0]})
     out = derive.derive_breaches(tickets, targets)
     assert out.select("first_response_target_seconds", "first_response_breached").rows() == [(60.0, False), (30.0, True)]
+    # comparator ">=" is about the attainment rate vs its target: it never inverts a ticket's breach
+    flipped = derive.derive_breaches(tickets, targets.with_columns(pl.lit(">=").alias("comparator")))
+    assert flipped.select("first_response_breached").to_series().to_list() == [False, True]
 
 
 def test_event_log_collapses_to_one_row_per_ticket() -> None:

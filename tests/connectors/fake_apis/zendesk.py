@@ -4,6 +4,13 @@ Tickets are ordered by (generated_timestamp, id); `start_time` selects generated
 start_time; `after_cursor` encodes the last position; `end_of_stream` is true on the last page.
 With `duplicate_across_pages`, each page repeats the previous page's last ticket, as the real
 export may.
+
+The list endpoints (satisfaction ratings, SLA policies, ticket metric events) use cursor
+pagination: `page[size]` (at most 100), `page[after]` from `meta.after_cursor` while
+`meta.has_more`; ratings and metric events filter on `start_time` (epoch seconds; the metric
+events refuse a request without it).  They start empty: `rate`, `add_policy`/`update_policy` and
+`sla_event` fill them.  With `csat_in_export=False` the ticket export carries no
+`satisfaction_rating` (only the ratings endpoint knows the CSAT).
 """
 
 from __future__ import annotations
@@ -16,6 +23,9 @@ from .server import FakeApi, Reply, basic
 
 T0 = datetime(2025, 1, 6, 8, 0, tzinfo=timezone.utc)
 PATH = "/api/v2/incremental/tickets/cursor.json"
+RATINGS_PATH = "/api/v2/satisfaction_ratings"
+POLICIES_PATH = "/api/v2/slas/policies"
+EVENTS_PATH = "/api/v2/incremental/ticket_metric_events"
 CHANNELS = ("email", "web", "chat", "voice", "native_messaging")
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 
@@ -26,8 +36,12 @@ def iso(d: datetime) -> str:
 
 class FakeZendesk(FakeApi):
     def __init__(self, *, email: str, token: str, tickets: int = 0, delay: float = 0.0,
-                 duplicate_across_pages: bool = False) -> None:
+                 duplicate_across_pages: bool = False, csat_in_export: bool = True) -> None:
         super().__init__(delay=delay)
+        self.csat_in_export = csat_in_export
+        self.ratings: dict[int, dict] = {}
+        self.policies: dict[int, dict] = {}
+        self.events: list[dict] = []
         self.auth = basic(f"{email}/token", token)
         self.tickets: dict[int, dict] = {}
         self.metrics: dict[int, dict] = {}
@@ -85,7 +99,60 @@ class FakeZendesk(FakeApi):
         """Deleted tickets stay in the export with status "deleted"."""
         self.update(i, status="deleted")
 
+    def rate(self, ticket_id: int, score: str, **overrides: Any) -> dict:
+        """A satisfaction rating (shared/reference/zendesk_satisfaction_ratings.json); rating again updates it."""
+        with self.lock:
+            now = self._tick()
+            r = self.ratings.get(ticket_id) or {
+                "id": 70_000 + ticket_id, "url": f"https://acme.zendesk.com/api/v2/satisfaction_ratings/{70_000 + ticket_id}.json",
+                "assignee_id": 501, "group_id": 360001, "requester_id": 9_000_000 + ticket_id, "ticket_id": ticket_id,
+                "comment": "private words of the customer", "reason": None, "reason_id": 0, "created_at": iso(now)}
+            r.update(score=score, updated_at=iso(now), **overrides)
+            self.ratings[ticket_id] = r
+            return r
+
+    def add_policy(self, pid: int, title: str, metrics: list[dict]) -> dict:
+        """An SLA policy with its policy_metrics ({priority, metric, target (minutes), business_hours})."""
+        with self.lock:
+            now = self._tick()
+            p = {"url": f"https://acme.zendesk.com/api/v2/slas/policies/{pid}.json", "id": pid, "title": title,
+                 "description": "", "position": len(self.policies) + 1,
+                 "filter": {"all": [{"field": "type", "operator": "is", "value": "question"}], "any": []},
+                 "policy_metrics": metrics, "created_at": iso(now), "updated_at": iso(now)}
+            self.policies[pid] = p
+            return p
+
+    def update_policy(self, pid: int, metrics: list[dict], *, at: datetime | None = None) -> dict:
+        """A changed policy: new metrics and a new updated_at (`at`, to land on another day)."""
+        with self.lock:
+            now = at or self._tick()
+            self.clock = max(self.clock, now)
+            p = self.policies[pid]
+            p.update(policy_metrics=metrics, updated_at=iso(now))
+            return p
+
+    def sla_event(self, ticket_id: int, metric: str, kind: str, *, instance_id: int = 1, **extra: Any) -> dict:
+        """A ticket metric event (apply_sla carries `sla`, breach may carry `deleted`)."""
+        with self.lock:
+            now = self._tick()
+            e = {"id": 80_000 + len(self.events), "ticket_id": ticket_id, "metric": metric,
+                 "instance_id": instance_id, "type": kind, "time": iso(now), **extra}
+            self.events.append(e)
+            return e
+
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
+        if path == RATINGS_PATH:
+            since = int(query.get("start_time", ["0"])[0])
+            rows = [r for r in self.ratings.values() if _epoch(r["updated_at"]) >= since]
+            return _cursor_page("satisfaction_ratings", rows, lambda r: (r["updated_at"], r["id"]), query)
+        if path == POLICIES_PATH:
+            return _cursor_page("sla_policies", list(self.policies.values()), lambda p: ("", p["position"]), query)
+        if path == EVENTS_PATH:
+            if "start_time" not in query:
+                return Reply(400, {"error": "InvalidPaginationParameter", "description": "start_time is required"}, {})
+            since = int(query["start_time"][0])
+            rows = [e for e in self.events if _epoch(e["time"]) >= since]
+            return _cursor_page("ticket_metric_events", rows, lambda e: (e["time"], e["id"]), query)
         if path != PATH:
             return Reply(404, {"error": "InvalidEndpoint", "description": "Not found"}, {})
         per_page = min(int(query.get("per_page", ["1000"])[0]), 1000)
@@ -108,7 +175,7 @@ class FakeZendesk(FakeApi):
         cursor = base64.b64encode(f"{last['generated_timestamp']}|{last['id']}".encode()).decode() if last else \
             base64.b64encode(f"{query.get('start_time', ['0'])[0]}|0".encode()).decode()
         data = {
-            "tickets": [dict(t) for t in page],
+            "tickets": [dict(t) if self.csat_in_export else {**t, "satisfaction_rating": None} for t in page],
             "after_cursor": cursor, "after_url": f"https://acme.zendesk.com{PATH}?cursor={cursor}",
             "before_cursor": None, "before_url": None,
             "end_of_stream": len(rest) <= per_page,
@@ -116,3 +183,23 @@ class FakeZendesk(FakeApi):
         if "metric_sets" in query.get("include", [""])[0]:
             data["metric_sets"] = [self.metrics[t["id"]] for t in page if t["id"] in self.metrics]
         return Reply(200, data, {})
+
+
+def _epoch(text: str) -> int:
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def _cursor_page(key: str, rows: list[dict], order: Any, query: dict[str, list[str]]) -> Reply:
+    """Zendesk cursor pagination over `rows` sorted by `order`: page[size] (max 100), page[after]."""
+    size = min(int(query.get("page[size]", ["100"])[0]), 100)
+    rows = sorted(rows, key=order)
+    if "page[after]" in query:
+        after = tuple(base64.b64decode(query["page[after]"][0]).decode().split("|", 1))
+        rows = [r for r in rows if (str(order(r)[0]), f"{order(r)[1]:012d}") > after]
+    page = rows[:size]
+    more = len(rows) > size
+    cursor = base64.b64encode(f"{order(page[-1])[0]}|{order(page[-1])[1]:012d}".encode()).decode() if page else None
+    return Reply(200, {key: [dict(r) for r in page],
+                       "meta": {"has_more": more, "after_cursor": cursor, "before_cursor": None},
+                       "links": {"next": f"https://acme.zendesk.com/api/v2/{key}?page[after]={cursor}" if more else None,
+                                 "prev": None}}, {})
