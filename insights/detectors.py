@@ -241,9 +241,9 @@ def backtest(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: in
         if series.kind == "proportion":
             nb = float(series.denominator[b].sum())
             p0 = float(series.numerator[b].sum()) / nb
-            if 0 < p0 < 1:
-                out.append(stats.binomial_score_test(float(series.numerator[t]), float(series.denominator[t]), p0,
-                                                     n0=nb).statistic)
+            n = float(series.denominator[t])
+            if 0 < p0 < 1 and n > 0:  # the binomial score z of stats.binomial_score_test, without its p-value
+                out.append((float(series.numerator[t]) / n - p0) / math.sqrt(p0 * (1.0 - p0) * (1.0 / n + 1.0 / nb)))
         else:
             out.append(float(series.value[t] - np.average(series.value[b], weights=series.n[b])))
     return np.asarray(out, float)
@@ -309,6 +309,81 @@ def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks:
     mde = (stats.Z95 + 0.8416) * se
     return RateChange(observed, expected, observed - expected, (observed - half, observed + half), n_cur, n_base,
                       len(base), label, float(z), _p(z, df), se, mde, test)
+
+
+@dataclass(frozen=True)
+class WindowChange:
+    """The last k weeks against the baseline before them: pooled level, change, interval and test."""
+
+    first_week: date
+    weeks: int
+    observed: float
+    expected: float
+    delta: float
+    ci: tuple[float, float]
+    n: int
+    n_baseline: int
+    z: float
+    p_value: float
+    rho: float
+    test: str
+
+
+def window_change(series: WeeklySeries, *, weeks: int = 3, baseline_weeks: int = 8, history_weeks: int = 26,
+                  min_history: int = 8) -> WindowChange | None:
+    """The mean of the last `weeks` weekly surprises against the `baseline_weeks` before the window.
+
+    Each week of the window is scored against the same pre-window baseline exactly as `rate_change`
+    scores one week (binomial score z for proportions, deviation for means); the window statistic is
+    their mean over σ·√(VIF/k), σ the RMS of the segment's replayed past weekly surprises and VIF the
+    AR(1) variance inflation of a k-week mean with the lag-1 autocorrelation of those surprises.
+    Student's t with as many degrees of freedom as replayed weeks.  A sustained change too small
+    to show in any one week shows here.
+    """
+    k = weeks
+    cur = len(series) - 1
+    first = cur - k + 1
+    ok = _valid(series)
+    if first < baseline_weeks or not all(ok[first:cur + 1]):
+        return None
+    base = _trailing(series, ok, first, baseline_weeks)
+    if len(base) < max(3, baseline_weeks // 2):
+        return None
+    cut = WeeklySeries(series.periods[:first], series.value[:first], series.numerator[:first],
+                       series.denominator[:first], series.n[:first], series.kind)
+    past = backtest(cut, baseline_weeks=baseline_weeks, history_weeks=history_weeks)
+    if len(past) < min_history:
+        return None
+    win = np.arange(first, cur + 1)
+    nb = float(series.denominator[base].sum())
+    x, n = float(series.numerator[win].sum()), float(series.denominator[win].sum())
+    if series.kind == "proportion":
+        p0 = float(series.numerator[base].sum()) / nb
+        if not 0 < p0 < 1:
+            return None
+        raw = np.array([stats.binomial_score_test(float(series.numerator[t]), float(series.denominator[t]), p0,
+                                                  n0=nb).statistic for t in win])
+        sigma = max(1.0, stats.rms(past))
+        expected, observed = p0, x / n
+        unit = "binomial score z"
+    else:
+        expected = float(np.average(series.value[base], weights=series.n[base]))
+        raw = series.value[win] - expected
+        sigma = stats.rms(past)
+        observed = float(np.average(series.value[win], weights=series.n[win]))
+        unit = "deviation"
+    if sigma <= 0 or n <= 0:
+        return None
+    rho = stats.lag1_autocorrelation(past)
+    se_mean = sigma * math.sqrt(stats.window_mean_inflation(k, rho) / k)
+    z = float(raw.mean() / se_mean)
+    delta = observed - expected
+    se_delta = abs(delta / z) if z else float("inf")
+    half = stats.Z95 * se_delta if math.isfinite(se_delta) else float("inf")
+    test = (f"mean weekly {unit} of the last {k} weeks vs the {len(base)} before, σ from the segment's past weeks "
+            f"× √(VIF/k), lag-1 ρ = {rho:.2f} (t)")
+    return WindowChange(series.periods[first], k, observed, expected, delta, (delta - half, delta + half),
+                        int(series.n[win].sum()), int(series.n[base].sum()), z, _p(z, len(past)), rho, test)
 
 
 def _p(z: float, df: int | None) -> float:

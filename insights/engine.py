@@ -261,6 +261,9 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     for level, frame in frames.items():
         _scan_level(level, frame, levels[0], periods, specs, catalog, rules, client_volume, cands, thin, week, ws, eff,
                     client_series, data_end)
+    mix_level = levels[0] + ("channel",)
+    if mix_level in frames:
+        cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
     monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
     if monthly:
         cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
@@ -397,6 +400,8 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
                 _rate(s, segment, level, kpi, th, reach, cands, thin, week)
             if "level_shift" in dets and sustained:
                 _shift(s, segment, level, kpi, th, reach, cands)
+            if "rate_change" in dets and sustained:
+                _window(s, segment, level, kpi, th, reach, cands)
             if "trend" in dets and sustained:
                 _trend(s, segment, level, kpi, th, reach, cands)
             target_level = root if "channel" in root else root + ("channel",)
@@ -454,6 +459,86 @@ def _shift(s, segment, level, kpi, th, reach, cands) -> None:
          "alarm_week": r.alarm_week.isoformat() if r.alarm_week else None,
          "standing": bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= int(th.get("shift_news_weeks", 3)))},
         (tuple(before), tuple(after))))
+
+
+def _window(s, segment, level, kpi, th, reach, cands) -> None:
+    """A sustained change over the last few weeks (a level shift too small for any one week), as its own test family."""
+    k = int(th.get("window_weeks", 3))
+    r = det.window_change(s, weeks=k, baseline_weeks=int(th.get("baseline_weeks", 8)))
+    if r is None or r.n < (kpi.min_volume or 0) * k:
+        return
+    mat = _material_amount(kpi.materiality, kpi.unit, r.expected) * float(th.get("shift_materiality", 0.75))
+    win = s.periods[-k:]
+    base = tuple(p for p in s.periods[-k - int(th.get("baseline_weeks", 8)):-k])
+    impact = r.delta * float(s.denominator[-k:].sum() if kpi.unit in ABSOLUTE_UNITS else s.n[-k:].sum())
+    cands.append(_Candidate(
+        "level_shift", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.observed,
+        r.expected, r.delta, r.ci, r.n, f"the {r.n_baseline:,} in the weeks before", r.test, r.p_value,
+        abs(r.delta) >= mat, polarity(kpi.direction, r.delta), reach, k, 0, impact,
+        {"shift_week": r.first_week.isoformat(), "weeks": k, "z": r.z, "rho": r.rho, "window": True},
+        (base, tuple(win))))
+
+
+def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, week: date,
+                data_end: date | None) -> list[_Candidate]:
+    """Ratio KPIs whose overall change is mix, not performance (a `driver` insight).
+
+    The exact mix/rate decomposition over channels between the baseline weeks and the current
+    window (the review week alone, and the last `window_weeks`); the mix is news when it is
+    material (at the sustained-shift share of the KPI's materiality), larger than the rate term,
+    and the share change behind it is significant: a t test of the window's mean weekly share of
+    the channel that carries most of the mix against the baseline's weekly shares (prediction
+    form, df = baseline weeks − 1), Bonferroni over the windows tried.
+    """
+    nb = int(th.get("baseline_weeks", 8))
+    windows = sorted({1, int(th.get("window_weeks", 3))})
+    dim = "channel"
+    out: list[_Candidate] = []
+    for (client, name), rows in frame.partition_by(["client_id", "kpi"], as_dict=True).items():
+        spec, kpi = specs.get(name), catalog.kpis.get(name)
+        if spec is None or kpi is None or spec["kind"] != "proportion" or kpi.type != "ratio" or client is None:
+            continue
+        if data_end is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > data_end:
+            continue
+        rows = rows.filter(pl.col(dim).is_not_null())
+        weekly = rows.group_by("period", dim).agg(pl.col("denominator").sum())
+        totals = weekly.group_by("period").agg(pl.col("denominator").sum().alias("total"))
+        found = []
+        for k in windows:
+            cur = tuple(week - timedelta(weeks=i) for i in range(k - 1, -1, -1))
+            base = tuple(week - timedelta(weeks=i) for i in range(k + nb - 1, k - 1, -1))
+            rb, rc = rows.filter(pl.col("period").is_in(list(base))), rows.filter(pl.col("period").is_in(list(cur)))
+            if rb.get_column("period").n_unique() < nb // 2 or rc.get_column("period").n_unique() < k:
+                continue
+            dec = drv.decompose(dim, drv.cells_from_rows(rb.to_dicts(), dim), drv.cells_from_rows(rc.to_dicts(), dim))
+            mat = _material_amount(kpi.materiality, kpi.unit, dec.before) * float(th.get("shift_materiality", 0.75))
+            if abs(dec.mix) < mat or abs(dec.mix) <= abs(dec.rate) or dec.mix * dec.total <= 0:
+                continue
+            top = max(dec.segments, key=lambda e: abs(e.mix_effect))
+            sh = weekly.filter(pl.col(dim) == top.value).join(totals, on="period")
+            share = dict(zip(sh.get_column("period").to_list(), (sh["denominator"] / sh["total"]).to_list()))
+            t, p = stats.share_shift_test([share.get(w, 0.0) for w in base], [share.get(w, 0.0) for w in cur])
+            found.append((p * len(windows), k, cur, base, dec, top, t))
+        if not found:
+            continue
+        p, k, cur, base, dec, top, t = min(found, key=lambda f: f[0])
+        n_cur = int(rows.filter(pl.col("period").is_in(list(cur))).get_column("denominator").sum())
+        # the driver is the dimension's mix (the channels' shifts offset each other); its rates are the shares
+        driver = drv.Driver(dim, str(top.value), "mix", dec.mix, dec.mix / dec.total, top.share_after,
+                            t, top.share_before, top.share_after)
+        out.append(_Candidate(
+            "driver", name, {"client_id": client}, root, Period(cur[0], week + timedelta(days=6)), dec.after,
+            dec.before, dec.total, None, n_cur, f"the {nb} weeks before", f"exact mix/rate decomposition by {dim}; "
+            f"t test of {top.value}'s weekly share of volume vs the {nb} weeks before (Bonferroni over "
+            f"{len(windows)} windows)", min(p, 1.0), True, polarity(kpi.direction, dec.total), 1.0, k, 0,
+            dec.total * n_cur,
+            {"shift_week": cur[0].isoformat(), "weeks": k, "mix": dec.mix, "rate": dec.rate,
+             "share_before": top.share_before, "share_after": top.share_after, "t": t,
+             "_drivers": [driver.to_dict()],
+             "_decomposition": {"dimension": dim, "total": dec.total, "rate": dec.rate, "mix": dec.mix,
+                                "before": dec.before, "after": dec.after}},
+            (base, cur)))
+    return out
 
 
 def _trend(s, segment, level, kpi, th, reach, cands) -> None:
@@ -841,6 +926,8 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     group.sort(key=lambda c: (-_factors(c, rules).score, len(c.segment), c.type))
     rep = group[0]
     drivers, dec, broad = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else ([], None, False)
+    if rep.type == "driver":  # the mix finding carries its own decomposition and driver
+        drivers, dec = list(rep.evidence["_drivers"]), rep.evidence["_decomposition"]
     seg_key = tuple(sorted(rep.segment.items()))
     co = []
     for c in all_cands:

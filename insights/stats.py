@@ -302,3 +302,32 @@ def rms(values: Sequence[float]) -> float:
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     return float(math.sqrt(np.mean(v * v))) if len(v) else 0.0
+
+
+def lag1_autocorrelation(values: Sequence[float]) -> float:
+    """Lag-1 autocorrelation of a series (0 when fewer than 3 finite values or no spread)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if len(v) < 3:
+        return 0.0
+    d = v - v.mean()
+    den = float((d * d).sum())
+    return float((d[1:] * d[:-1]).sum() / den) if den > 0 else 0.0
+
+
+def window_mean_inflation(k: int, rho: float) -> float:
+    """Variance of the mean of k AR(1) weeks relative to k independent ones: 1 + 2 Σ_j (1 − j/k) ρ^j."""
+    rho = min(max(rho, 0.0), 0.95)  # negative lag-1 correlation is sampling noise at these lengths: never shrink
+    return 1.0 + 2.0 * sum((1.0 - j / k) * rho**j for j in range(1, k))
+
+
+def share_shift_test(before: Sequence[float], after: Sequence[float]) -> tuple[float, float]:
+    """(t, two-sided p) of mean(after) against weekly values `before`: prediction form, sd from `before`, df = len − 1."""
+    a, b = np.asarray(before, float), np.asarray(after, float)
+    if len(a) < 3 or len(b) < 1:
+        return 0.0, 1.0
+    sd = float(a.std(ddof=1))
+    if sd <= 0:
+        return 0.0, 1.0
+    t = float((b.mean() - a.mean()) / (sd * math.sqrt(1.0 / len(b) + 1.0 / len(a))))
+    return t, float(2.0 * sps.t.sf(abs(t), len(a) - 1))

@@ -130,3 +130,37 @@ def test_missing_days_and_denominator_zero():
 ])
 def test_direction_awareness(direction, delta, expected):
     assert polarity(direction, delta) == expected
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed-{s}") for s in (21, 23, 24, 25, 27)])
+def test_window_change_shows_a_sustained_change_no_single_week_can(seed):
+    s = proportion([0.80] * 30 + [0.88] * 3, n=150, seed=seed)  # +8 points for 3 weeks of 150 answers
+    weekly = det.rate_change(s)
+    window = det.window_change(s, weeks=3)
+    assert window is not None and window.first_week == weeks(33)[30] and window.weeks == 3
+    assert window.p_value < 0.02 and window.p_value < weekly.p_value / 3
+    assert window.delta == pytest.approx(0.08, abs=0.04)
+    assert window.ci[0] <= window.delta <= window.ci[1] and window.n == 450
+
+
+@pytest.mark.parametrize("seed", [pytest.param(s, id=f"seed-{s}") for s in (31, 32, 33)])
+def test_window_change_quiet_on_flat_noise(seed):
+    r = det.window_change(proportion([0.80] * 33, n=150, seed=seed), weeks=3)
+    assert r is not None and r.p_value > 0.01
+
+
+def test_window_change_widens_for_autocorrelated_weeks():
+    rng = np.random.default_rng(41)
+    wander = np.zeros(40)
+    for i in range(1, 40):  # AR(1) weekly wander of the true rate, ρ = 0.8
+        wander[i] = 0.8 * wander[i - 1] + rng.normal(0, 0.01)
+    s = proportion(list(0.8 + wander), n=3000, seed=42)
+    r = det.window_change(s, weeks=4)
+    assert r is not None and r.rho > 0.3 and "ρ" in r.test
+
+
+def test_window_change_on_means_uses_the_weekly_spread():
+    y = 600 + np.random.default_rng(51).normal(0, 12, 30)
+    y[-3:] += 30  # +30 s for three weeks: 2.5 σ a week, 4 σ over the window
+    r = det.window_change(det.WeeklySeries.of(weeks(30), list(y), n=[200] * 30, kind="mean"), weeks=3)
+    assert r.delta == pytest.approx(30, abs=12) and r.p_value < 0.01

@@ -90,3 +90,39 @@ def test_welch_matches_scipy():
 def test_negative_binomial_tail_is_wider_than_poisson():
     assert stats.nb_tail(150, 100, 0.0) < stats.nb_tail(150, 100, 0.05)
     assert stats.nb_tail(100, 100, 0.0) > 0.9
+
+
+@pytest.mark.parametrize("seed", [pytest.param(1, id="noise"), pytest.param(2, id="other-noise")])
+def test_lag1_autocorrelation_matches_statsmodels_acf(seed):
+    from statsmodels.tsa.stattools import acf
+
+    y = np.cumsum(np.random.default_rng(seed).normal(size=40)) * 0.3 + np.random.default_rng(seed + 9).normal(size=40)
+    assert stats.lag1_autocorrelation(y) == pytest.approx(acf(y, nlags=1)[1], abs=1e-12)
+
+
+@pytest.mark.parametrize(("k", "rho"), [
+    pytest.param(1, 0.6, id="one-week"),
+    pytest.param(3, 0.0, id="independent"),
+    pytest.param(3, 0.5, id="ar1-half"),
+    pytest.param(6, 0.3, id="six-weeks"),
+])
+def test_window_mean_inflation_is_the_ar1_variance_of_a_k_week_mean(k, rho):
+    cov = rho ** np.abs(np.subtract.outer(np.arange(k), np.arange(k)))  # AR(1) correlation matrix
+    assert stats.window_mean_inflation(k, rho) == pytest.approx(cov.sum() / k, abs=1e-12)
+
+
+def test_window_mean_inflation_never_shrinks_below_independence():
+    assert stats.window_mean_inflation(4, -0.4) == 1.0
+    assert stats.window_mean_inflation(3, 0.5) == pytest.approx(1 + 2 * (2 / 3 * 0.5 + 1 / 3 * 0.25))
+
+
+@pytest.mark.parametrize(("after", "t"), [
+    pytest.param([0.30], -0.10 / (np.sqrt(0.001 / 4) * np.sqrt(1 + 1 / 5)), id="one-week-prediction"),
+    pytest.param([0.30, 0.32], -0.09 / (np.sqrt(0.001 / 4) * np.sqrt(1 / 2 + 1 / 5)), id="two-week-window"),
+    pytest.param([0.40], 0.0, id="no-shift"),
+])
+def test_share_shift_test_is_a_prediction_t_against_the_baseline_weeks(after, t):
+    before = [0.40, 0.42, 0.38, 0.41, 0.39]  # mean 0.40, sd sqrt(0.001 / 4)
+    got_t, got_p = stats.share_shift_test(before, after)
+    assert got_t == pytest.approx(t, abs=1e-9)
+    assert got_p == pytest.approx(2 * sps.t.sf(abs(t), 4), abs=1e-12)
