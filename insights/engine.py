@@ -933,6 +933,8 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     for c in all_cands:
         if c is rep or c.kpi == rep.kpi or tuple(sorted(c.segment.items())) != seg_key:
             continue
+        if any(x["kpi"] == c.kpi for x in co):  # one line per co-moving KPI (weekly and window tests both find it)
+            continue
         if c.tier in ("headline", "watch") and c.period.end >= rep.period.end - timedelta(days=6):
             ck = catalog.kpis[c.kpi]
             co.append({"kpi": c.kpi, "label": ck.label, "delta": c.delta, "unit": ck.unit})
