@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
-from fake_apis.harness import FRESHDESK, TENANTS
+from connectors.workspace import Workspace
+from fake_apis.harness import FRESHDESK, TENANTS, stored
 
 
 @pytest.fixture
@@ -35,10 +35,6 @@ def synced(tmp_path_factory) -> pl.DataFrame:
 
 def workspace(tmp_path, api, extra: str = "") -> Workspace:
     return Workspace.create(tmp_path / "ws", TENANTS + FRESHDESK.source_toml(api.url, extra))
-
-
-def stored(ws: Workspace) -> pl.DataFrame:
-    return ws.read("tickets", Scope.everything()).with_columns(pl.col("ticket_id").cast(pl.Int64)).sort("ticket_id")
 
 
 @pytest.mark.parametrize(("ticket", "column", "expected"), [

@@ -11,9 +11,9 @@ import pytest
 
 from connectors.errors import ConfigError
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
+from connectors.workspace import Workspace
 from fake_apis.gorgias import GORGIAS, FakeGorgias
-from fake_apis.harness import TENANTS, Vendor, run_cli_sync
+from fake_apis.harness import TENANTS, Vendor, run_cli_sync, stored
 from test_sync_vendors import (  # noqa: F401 - the engine suite, collected here against Gorgias
     make_ws,
     test_cli_sync_prints_one_line_and_exits_with_the_report_code,
@@ -41,10 +41,6 @@ def api(vendor: Vendor) -> Iterator[FakeGorgias]:
     server = vendor.make(N)
     yield server
     server.stop()
-
-
-def stored(ws: Workspace) -> pl.DataFrame:
-    return ws.read("tickets", Scope.everything()).with_columns(pl.col("ticket_id").cast(pl.Int64)).sort("ticket_id")
 
 
 def ticket_requests(api: FakeGorgias) -> list[dict[str, list[str]]]:

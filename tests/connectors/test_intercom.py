@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
-from fake_apis.harness import TENANTS, Vendor
+from connectors.workspace import Workspace
+from fake_apis.harness import TENANTS, Vendor, stored
 from fake_apis.intercom import INTERCOM, FakeIntercom
 from test_sync_vendors import (  # noqa: F401 - the engine suite, collected here against Intercom
     make_ws,
@@ -50,10 +50,6 @@ def api(vendor: Vendor) -> Iterator[FakeIntercom]:
     server = vendor.make(N)
     yield server
     server.stop()
-
-
-def stored(ws: Workspace) -> pl.DataFrame:
-    return ws.read("tickets", Scope.everything()).with_columns(pl.col("ticket_id").cast(pl.Int64)).sort("ticket_id")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from connectors.errors import ConfigError
 from connectors.sync import sync_sources
 from connectors.workspace import Scope, Workspace
-from fake_apis.harness import TENANTS
+from fake_apis.harness import TENANTS, stored
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MARIA_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -217,10 +217,6 @@ site = "nw-manila"
 batch_rows = 2
 {extra}
 """
-
-
-def stored(ws: Workspace) -> pl.DataFrame:
-    return ws.read("tickets", Scope.everything()).with_columns(pl.col("ticket_id").cast(pl.Int64)).sort("ticket_id")
 
 
 @pytest.mark.parametrize("database", PRODUCTS, indirect=True)

@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
+from connectors.workspace import Scope, Workspace
+
 from .freshdesk import FakeFreshdesk
 from .server import FakeApi
 from .zendesk import FakeZendesk
@@ -109,6 +113,11 @@ FRESHDESK = Vendor("freshdesk", "globex-freshdesk", "GLOBEX_FRESHDESK_KEY", "fd-
                    lambda tickets=0, **kw: FakeFreshdesk(api_key="fd-SECRET-b81d44e2a0", tickets=tickets, **kw).start(),
                    _freshdesk_toml)
 VENDORS = (ZENDESK, FRESHDESK)
+
+
+def stored(ws: Workspace) -> pl.DataFrame:
+    """Every stored ticket, ordered by numeric ticket id (what the sync tests compare)."""
+    return ws.read("tickets", Scope.everything()).with_columns(pl.col("ticket_id").cast(pl.Int64)).sort("ticket_id")
 
 
 def run_cli_sync(workspace: Path, env: dict[str, str], *, wait: bool = True) -> subprocess.Popen:
