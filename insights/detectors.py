@@ -650,7 +650,9 @@ def small_count_rate(counts: Sequence[float], exposure: Sequence[float], periods
     hist_c, hist_e = float(c[h0:-window].sum()), float(e[h0:-window].sum())
     if cur_e <= 0 or hist_e <= 0:
         return None
-    base_rate = hist_c / hist_e
+    # a history with no events is not evidence of a zero rate: half an event (Jeffreys' prior) keeps
+    # the first event after a quiet spell from reading as infinitely surprising (p = 0)
+    base_rate = max(hist_c, 0.5) / hist_e
     expected = base_rate * cur_e
     p = stats.poisson_test(int(round(cur_c)), expected, alternative)
     ci = stats.poisson_interval(cur_c, cur_e)

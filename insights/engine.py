@@ -289,14 +289,21 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         else:  # knock-on effects of a declared demand event: worth watching, not news unless large
             c.evidence["coincides"] = on[0]["name"]
 
-    # one BH over every test of the run
-    q = stats.benjamini_hochberg([c.p_value for c in cands])
+    # BH over every segment tested in the run, once per family of questions (rules.toml [fdr])
     for c in cands:
         c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi].materiality, catalog.kpis[c.kpi].unit, c.expected)
         c.p_material = _p_material(c)
-    qm = stats.benjamini_hochberg([c.p_material for c in cands])
-    for c, qv, qmv in zip(cands, q, qm):
-        c.q_value, c.q_material = float(qv), float(qmv)
+        c.evidence["fdr_family"] = rules.family(c.type, c.evidence.get("grain"))
+    families: dict[str, list[_Candidate]] = defaultdict(list)
+    for c in cands:
+        families[c.evidence["fdr_family"]].append(c)
+    for members in families.values():
+        q = stats.benjamini_hochberg([c.p_value for c in members])
+        qm = stats.benjamini_hochberg([c.p_material for c in members])
+        for c, qv, qmv in zip(members, q, qm):
+            c.q_value, c.q_material = float(qv), float(qmv)
+            c.evidence["fdr_tests"] = len(members)
+    for c in cands:
         if c.type in MATERIAL_TESTED:
             c.evidence["q_material"] = c.q_material
         c.tier = _tier(c, rules)
@@ -305,6 +312,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
     insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency) for group in merged]
+    insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
     return Findings(week, notices + insights, top, notices, tests)
@@ -918,12 +926,46 @@ def _impact(rep: _Candidate, kpi, rules, spec_impact: str | None, currency: str)
     return {"value": round(abs(value), 1), "unit": label}
 
 
+def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Insight]:
+    """Novelty from what people did with an insight (the Insights page's log, by stable id): a finding the
+    team acknowledged or is acting on ranks lower, one marked not useful lowest (rules.toml [novelty])."""
+    factors = rules.novelty
+    if not insights or not factors:
+        return insights
+    from insights import insight_log
+
+    try:
+        logged = insight_log.states(ws, [i.id for i in insights])
+    except Exception:  # noqa: BLE001 - a workspace without a metadata database has no history to weigh
+        return insights
+    out = []
+    for ins in insights:
+        status = logged[ins.id].status if ins.id in logged else "new"
+        factor = float(factors.get(status, 1.0))
+        if factor == 1.0:
+            out.append(ins)
+            continue
+        f = dict(ins.evidence["factors"])
+        f["novelty"] = round(f["novelty"] * factor, 4)
+        score = round(f["impact"] * f["confidence"] * f["persistence"] * f["actionability"] * f["novelty"], 4)
+        out.append(replace(ins, score=score, evidence={**ins.evidence, "factors": f, "log_status": status}))
+    return out
+
+
+def _coarseness(segment: Mapping[str, str]) -> int:
+    """How coarse a segment's dimensions are: of two segments holding the same rows (a vendor with one
+    site for this client), the site is named, being the place where somebody acts."""
+    order = {"site_id": 0, "channel": 1, "contact_reason": 2, "priority": 3, "vendor_id": 4}
+    return sum(order.get(k, 0) for k in segment)
+
+
 def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str) -> Insight:
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
         c.evidence["_material"] = _material_amount(kpi.materiality, kpi.unit, c.expected)
-    group.sort(key=lambda c: (-_factors(c, rules).score, len(c.segment), c.type))
+    # the strongest evidence speaks for the group (not the newest: an old, sure shift is the story)
+    group.sort(key=lambda c: (c.p_value, len(c.segment), _coarseness(c.segment), -_factors(c, rules).score, c.type))
     rep = group[0]
     drivers, dec, broad = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else ([], None, False)
     if rep.type == "driver":  # the mix finding carries its own decomposition and driver
@@ -940,8 +982,10 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
             co.append({"kpi": c.kpi, "label": ck.label, "delta": c.delta, "unit": ck.unit})
     thin_notes = [t for t in thin if t["kpi"] == rep.kpi and t["parent"] == rep.segment]
     margin = int(th.get("event_margin_days", 3))
-    ev_start = rep.period.start if rep.type != "trend" else rep.period.start
-    aligned = _aligned_events(events, rep.segment, ev_start, ev_start + timedelta(days=6), margin)
+    # a calendar event lines up with a change's onset (a week's jump, a shift's first week); a drift over
+    # months has no onset, so an event somewhere inside its window is not "coinciding"
+    aligned = [] if rep.type == "trend" else _aligned_events(events, rep.segment, rep.period.start,
+                                                             rep.period.start + timedelta(days=6), margin)
     if rep.type != "volume_anomaly":
         aligned = [e for e in aligned if e["kind"] != "holiday"]
     type_ = "improvement" if rep.polarity == "good" and rep.type in ("rate_change", "level_shift", "trend") else rep.type

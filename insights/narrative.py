@@ -56,6 +56,14 @@ class Rules:
     impact: Mapping[str, Mapping[str, str]]
     templates: Mapping[str, Mapping[str, str]]
     playbooks: tuple[Playbook, ...] = field(default_factory=tuple)
+    fdr: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # BH family -> detector types
+    novelty: Mapping[str, float] = field(default_factory=dict)  # insight-log status -> novelty multiplier
+
+    def family(self, type_: str, grain: str | None = None) -> str:
+        """The BH family a finding is judged in (a KPI judged by the month joins the monthly family)."""
+        if grain == "month" and "monthly" in self.fdr:
+            return "monthly"
+        return next((name for name, types in self.fdr.items() if type_ in types), "all")
 
     def playbook(self, kpi: str, type_: str, driver_kind: str | None, polarity: str) -> Playbook:
         """The first playbook matching the insight (the catalog ends with a catch-all)."""
@@ -92,10 +100,17 @@ def load_rules(folder: Path = CATALOG_DIR) -> Rules:
                                   p.get("polarity")))
     if not playbooks or any(x is not None for x in (playbooks[-1].kpi, playbooks[-1].type, playbooks[-1].polarity)):
         problems.append(f"{PLAYBOOKS_FILE}: the last [[playbook]] must be a catch-all (no kpi, type or polarity)")
+    fdr = {str(k): tuple(v) for k, v in rules.get("fdr", {}).items()}
+    seen: dict[str, str] = {}
+    for name, types in fdr.items():
+        for t in types:
+            if t in seen:
+                problems.append(f"{RULES_FILE} [fdr]: '{t}' is in both '{seen[t]}' and '{name}'; a test belongs to one family")
+            seen[t] = name
     if problems:
         raise RulesError("; ".join(problems))
     return Rules(rules.get("thresholds", {}), rules.get("tiers", {}), tuple(rules.get("detect", [])), impacts,
-                 templates, tuple(playbooks))
+                 templates, tuple(playbooks), fdr, {str(k): float(v) for k, v in rules.get("novelty", {}).items()})
 
 
 # --------------------------------------------------------------------------- formatting
@@ -148,6 +163,9 @@ def segment_text(segment: Mapping[str, str]) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
+OVERSHOOT = 1.2  # a driver carrying more than this share of the change is described without the share
+
+
 def _where(draft: Mapping[str, Any]) -> str:
     seg = segment_text(draft["segment"])
     drivers = draft.get("drivers") or []
@@ -159,6 +177,9 @@ def _where(draft: Mapping[str, Any]) -> str:
             return (f"In {seg}, the change is mix: the share of {who} moved from {fmt_value(d['rate_before'], 'percent')} "
                     f"to {fmt_value(d['rate_after'], 'percent')} of the volume and carries "
                     f"{fmt_value(d['share_of_change'], 'percent')} of the change.")
+        if d["share_of_change"] > OVERSHOOT:  # the rest moved the other way: a share far above 100% reads as an error
+            return (f"In {seg}, it comes from {who} ({fmt_value(d['share_of_volume'], 'percent')} of the volume), "
+                    f"which moved by more than the whole change while the rest of the work moved the other way.")
         return (f"In {seg}, it is concentrated in {who}: {fmt_value(d['share_of_change'], 'percent')} of the change "
                 f"from {fmt_value(d['share_of_volume'], 'percent')} of the volume.")
     if ev.get("broad_based"):

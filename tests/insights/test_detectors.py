@@ -91,6 +91,32 @@ def test_peer_outlier_is_mix_adjusted():
     assert "C" in crude and crude["C"].delta < -0.05
 
 
+def test_first_event_after_a_quiet_history_is_surprising_but_not_impossible():
+    r = det.small_count_rate([0] * 16 + [1, 0, 0, 0], [40.0] * 20, weeks(20))
+    assert r.count == 1 and 0.0 < r.p_value < 1.0  # half an event of prior: p of one leaver is no longer 0
+    assert r.expected_count == pytest.approx(0.5 / 640 * 160)
+
+
+def test_backtest_replays_the_weekly_z_on_past_weeks_only():
+    s = proportion([0.88] * 30 + [0.40], seed=4)  # the review week's collapse must not enter its own spread
+    z = det.backtest(s, baseline_weeks=8, history_weeks=26)
+    assert len(z) == 26 and np.all(np.abs(z) < 4)
+    assert 0.6 < float(np.sqrt(np.mean(z * z))) < 1.6  # binomial weeks: z spread about 1
+
+
+def test_backtest_spread_grows_with_week_to_week_wander():
+    rng = np.random.default_rng(5)
+    calm = det.backtest(proportion([0.88] * 31, seed=6))
+    wander = det.backtest(proportion(list(0.88 + rng.normal(0, 0.03, 31)), seed=6))
+    assert np.sqrt(np.mean(wander ** 2)) > 2 * np.sqrt(np.mean(calm ** 2))
+
+
+def test_backtest_on_means_is_the_deviation_from_the_trailing_mean():
+    s = det.WeeklySeries.of(weeks(12), [100.0] * 10 + [130.0, 100.0], n=[50] * 12, kind="mean")
+    d = det.backtest(s, baseline_weeks=4, history_weeks=10)
+    assert d.tolist() == pytest.approx([0.0] * 6 + [30.0])  # past weeks 4..10; week 10 jumps by 30
+
+
 def test_small_count_rate_with_exposure():
     counts = [1, 0, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 3, 2, 3, 2]
     r = det.small_count_rate(counts, [175.0] * 20, weeks(20))

@@ -65,7 +65,28 @@ def test_formats(value, unit, text):
 
 
 def test_rules_problems_are_listed_at_once(tmp_path):
-    (tmp_path / "rules.toml").write_text('[templates.trend]\nwhat = "x"\n[[detect]]\nkpi = "csat"\nimpact = "nope"\n')
+    (tmp_path / "rules.toml").write_text('[fdr]\nweekly = ["rate_change"]\nsustained = ["rate_change"]\n'
+                                         '[templates.trend]\nwhat = "x"\n[[detect]]\nkpi = "csat"\nimpact = "nope"\n')
     (tmp_path / "playbooks.toml").write_text('[[playbook]]\nkpi = "csat"\naction = "a"\nowner = "o"\nverify_kpi = "csat"\n')
-    with pytest.raises(narrative.RulesError, match=r"missing slot\(s\) where.*impact 'nope'.*catch-all"):
+    with pytest.raises(narrative.RulesError, match=r"missing slot\(s\) where.*impact 'nope'.*catch-all.*'rate_change' is in both"):
         narrative.load_rules(tmp_path)
+
+
+def test_a_driver_that_overshoots_the_change_is_not_given_a_share_above_100_percent():
+    d = draft(drivers=[{"dimension": "site_id", "value": "nw-manila", "kind": "rate", "effect": -0.05,
+                        "share_of_change": 23.678, "share_of_volume": 0.42, "surprise": 23.2}])
+    where = narrative.render(d, "CSAT", RULES)["where"]
+    assert "%" not in where.replace("42.0%", "")  # only the volume share is a percentage
+    assert "site nw-manila (42.0% of the volume), which moved by more than the whole change" in where
+
+
+@pytest.mark.parametrize(("type_", "family"), [
+    ("rate_change", "weekly"), ("volume_anomaly", "weekly"), ("level_shift", "sustained"), ("trend", "sustained"),
+    ("small_count_rate", "monthly"),
+])
+def test_each_detector_is_judged_in_its_own_fdr_family(type_, family):
+    assert RULES.family(type_) == family
+
+
+def test_a_kpi_judged_by_the_month_joins_the_monthly_family():
+    assert RULES.family("rate_change", grain="month") == "monthly"

@@ -126,3 +126,21 @@ def test_share_shift_test_is_a_prediction_t_against_the_baseline_weeks(after, t)
     got_t, got_p = stats.share_shift_test(before, after)
     assert got_t == pytest.approx(t, abs=1e-9)
     assert got_p == pytest.approx(2 * sps.t.sf(abs(t), 4), abs=1e-12)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    pytest.param([3.0, -4.0], 3.5355339, id="3-4-5"),
+    pytest.param([2.0, float("nan"), -2.0, float("inf")], 2.0, id="non-finite-ignored"),
+    pytest.param([], 0.0, id="empty"),
+])
+def test_rms_is_the_spread_around_zero_bias_included(values, expected):
+    assert stats.rms(values) == pytest.approx(expected)
+
+
+def test_robust_rms_estimates_sigma_of_normal_values_and_ignores_a_few_wild_ones():
+    x = np.random.default_rng(3).normal(0.0, 2.0, 4000)
+    assert stats.robust_rms(x) == pytest.approx(2.0, rel=0.05)
+    wild = np.r_[x[:200], [80.0, -95.0, 120.0]]  # three past anomalies among 200 ordinary weeks
+    assert stats.robust_rms(wild) == pytest.approx(2.0, rel=0.2)
+    assert stats.rms(wild) > 5.0  # the plain RMS is dragged up by them: why the fallback is the robust one
+    assert stats.robust_rms([]) == 0.0
