@@ -392,6 +392,8 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             continue
         if spec.get("grain", "week") != "week":
             continue  # judged on its own grain (_monthly)
+        if spec.get("within") and spec["within"] not in level:
+            continue  # only meaningful inside one value of that dimension (a median across channels)
         if last_day is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > last_day:
             continue  # the week's outcome is not known yet (a repeat contact can still come back)
         sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
@@ -556,13 +558,28 @@ def _trend(s, segment, level, kpi, th, reach, cands) -> None:
     mat = _material_amount(kpi.materiality, kpi.unit, r.start_level)
     first = s.periods[-r.weeks:][:4]
     last = s.periods[-4:]
+    seen = _trend_seen_before(s, r, mat, int(th.get("trend_weeks", 20)))
     cands.append(_Candidate(
         "trend", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.end_level,
         r.start_level, r.total_change, (r.slope_lo, r.slope_hi), int(s.n[-1]), f"the level {r.weeks} weeks ago",
         r.test, r.p_value, abs(r.total_change) >= mat and r.slope_lo * r.slope_hi > 0,
-        polarity(kpi.direction, r.total_change), reach, r.weeks, 2,
+        polarity(kpi.direction, r.total_change), reach, r.weeks, seen,
         r.total_change * float(s.denominator[-1] if kpi.unit in ABSOLUTE_UNITS else s.n[-1]),
-        {"weeks": r.weeks, "slope": r.slope, "tau": r.tau}, (tuple(first), tuple(last))))
+        {"weeks": r.weeks, "slope": r.slope, "tau": r.tau, "weeks_already_drifting": seen,
+         "standing": seen >= int(th.get("trend_news_weeks", 3))}, (tuple(first), tuple(last))))
+
+
+def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks: int, look_back: int = 3) -> int:
+    """Weeks just before the review week whose own drift test already showed this drift (p <= 0.05, same
+    direction, material): a drift is news when it first shows, then it is standing until it stops."""
+    count = 0
+    for k in range(1, look_back + 1):
+        past = det.WeeklySeries(s.periods[:-k], s.value[:-k], s.numerator[:-k], s.denominator[:-k], s.n[:-k], s.kind)
+        t = det.trend(past, weeks=weeks)
+        if t is None or t.p_value > 0.05 or t.total_change * r.total_change <= 0 or abs(t.total_change) < material:
+            break
+        count += 1
+    return count
 
 
 def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
@@ -809,7 +826,9 @@ def _tier(c: _Candidate, rules) -> str:
         if c.type == "target_miss" and not c.evidence.get("certain"):
             return "context"
         return "standing" if chronic else "headline"
-    if c.evidence.get("standing") or c.evidence.get("explained_by"):
+    chronic_change = c.type == "rate_change" and c.seen_before >= int(tiers.get("chronic_weeks", 3))
+    if c.evidence.get("standing") or c.evidence.get("explained_by") or chronic_change:
+        # (a week off its baseline for the fourth week running is no longer a change: the level moved)
         # an old shift is the new normal, and a holiday dip is expected: context, not news
         return "standing" if q <= float(th.get("headline_q", 0.05)) else "context"
     large = abs(c.delta) >= float(tiers.get("event_materiality_multiple", 3)) * c.evidence.get("_material", 0.0)
