@@ -46,7 +46,7 @@ Unit = Literal["percent", "seconds", "count", "currency", "ratio", "score"]
 _COLUMN_KEYS = {"name", "table", "expression", "window", "description", "partition_by", "order_by", "days", "start", "end"}
 _MEASURE_KEYS = {"name", "table", "agg", "column", "expression", "filter", "time", "spread", "until", "description"}
 _KPI_KEYS = {"name", "label", "type", "measure", "numerator", "denominator", "quantile", "expression", "n",
-             "direction", "unit", "format", "materiality", "min_volume", "target", "description",
+             "direction", "unit", "format", "materiality", "materiality_floor", "min_volume", "target", "description",
              "setting", "default_variant", "variants"}
 _VARIANT_KEYS = {"numerator", "denominator", "description"}
 
@@ -126,6 +126,7 @@ class Kpi:
     description: str
     measure: str | None = None
     quantile: float | None = None
+    materiality_floor: float = 0.0  # with a relative materiality: the smallest absolute change worth a sentence
     expression: str | None = None
     n: str | None = None
     setting: str | None = None
@@ -421,6 +422,9 @@ def _kpis(items: list[dict], measures: dict[str, Measure], problems: _Problems) 
         mat = k.get("materiality")
         if not isinstance(mat, (int, float)) or isinstance(mat, bool) or mat < 0:
             problems.add(KPIS_FILE, obj, f"materiality {mat!r} must be a number >= 0 (the smallest change worth reporting)")
+        floor = k.get("materiality_floor", 0.0)
+        if not isinstance(floor, (int, float)) or isinstance(floor, bool) or floor < 0:
+            problems.add(KPIS_FILE, obj, f"materiality_floor {floor!r} must be a number >= 0 in the KPI's unit")
         vol = k.get("min_volume")
         if not isinstance(vol, int) or isinstance(vol, bool) or vol < 0:
             problems.add(KPIS_FILE, obj, f"min_volume {vol!r} must be a whole number >= 0")
@@ -493,6 +497,7 @@ def _kpis(items: list[dict], measures: dict[str, Measure], problems: _Problems) 
             name=name, label=k.get("label", ""), type=kind, numerator=numerator, denominator=denominator,
             direction=k.get("direction"), unit=k.get("unit"), format=fmt if isinstance(fmt, str) else "",
             materiality=float(mat) if isinstance(mat, (int, float)) else 0.0,
+            materiality_floor=float(floor) if isinstance(floor, (int, float)) and not isinstance(floor, bool) else 0.0,
             min_volume=vol if isinstance(vol, int) else 0,
             target=float(target) if isinstance(target, (int, float)) and not isinstance(target, bool) else None,
             description=k.get("description", ""), measure=measure if kind in ("simple", "quantile") else None,

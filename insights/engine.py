@@ -197,10 +197,11 @@ def polarity(direction: str, delta: float) -> str:
     return "good" if (delta > 0) == (direction == "higher_is_better") else "bad"
 
 
-def _material_amount(materiality: float, unit: str, baseline: float | None) -> float:
-    if unit in ABSOLUTE_UNITS or baseline is None:
-        return materiality
-    return materiality * abs(baseline)
+def _material_amount(kpi, baseline: float | None) -> float:
+    """The smallest change of `kpi` worth a sentence: points for rates, else relative to the baseline (with a floor)."""
+    if kpi.unit in ABSOLUTE_UNITS or baseline is None:
+        return kpi.materiality
+    return max(kpi.materiality * abs(baseline), kpi.materiality_floor)
 
 
 # --------------------------------------------------------------------------- the run
@@ -291,7 +292,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
 
     # BH over every segment tested in the run, once per family of questions (rules.toml [fdr])
     for c in cands:
-        c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi].materiality, catalog.kpis[c.kpi].unit, c.expected)
+        c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi], c.expected)
         c.p_material = _p_material(c)
         c.evidence["fdr_family"] = rules.family(c.type, c.evidence.get("grain"))
     families: dict[str, list[_Candidate]] = defaultdict(list)
@@ -423,7 +424,7 @@ def _rate(s, segment, level, kpi, th, reach, cands, thin, week) -> None:
     r = det.rate_change(s, baseline_weeks=int(th.get("baseline_weeks", 8)))
     if r is None:
         return
-    mat = _material_amount(kpi.materiality, kpi.unit, r.expected)
+    mat = _material_amount(kpi, r.expected)
     is_thin = r.n < (kpi.min_volume or 0) or (mat > 0 and r.mde > float(th.get("thin_mde_factor", 10)) * mat)
     if is_thin:
         if abs(r.delta) >= mat and len(level) > 1:
@@ -457,7 +458,7 @@ def _shift(s, segment, level, kpi, th, reach, cands) -> None:
     r = det.level_shift(s, window=int(th.get("shift_window", 26)))
     if r is None or r.weeks_after < 2:
         return
-    mat = _material_amount(kpi.materiality, kpi.unit, r.before) * float(th.get("shift_materiality", 0.75))
+    mat = _material_amount(kpi, r.before) * float(th.get("shift_materiality", 0.75))
     after = s.periods[r.shift_index:]
     before = s.periods[max(0, r.shift_index - 8):r.shift_index]
     cands.append(_Candidate(
@@ -477,7 +478,7 @@ def _window(s, segment, level, kpi, th, reach, cands) -> None:
     r = det.window_change(s, weeks=k, baseline_weeks=int(th.get("baseline_weeks", 8)))
     if r is None or r.n < (kpi.min_volume or 0) * k:
         return
-    mat = _material_amount(kpi.materiality, kpi.unit, r.expected) * float(th.get("shift_materiality", 0.75))
+    mat = _material_amount(kpi, r.expected) * float(th.get("shift_materiality", 0.75))
     win = s.periods[-k:]
     base = tuple(p for p in s.periods[-k - int(th.get("baseline_weeks", 8)):-k])
     impact = r.delta * float(s.denominator[-k:].sum() if kpi.unit in ABSOLUTE_UNITS else s.n[-k:].sum())
@@ -521,7 +522,7 @@ def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, 
             if rb.get_column("period").n_unique() < nb // 2 or rc.get_column("period").n_unique() < k:
                 continue
             dec = drv.decompose(dim, drv.cells_from_rows(rb.to_dicts(), dim), drv.cells_from_rows(rc.to_dicts(), dim))
-            mat = _material_amount(kpi.materiality, kpi.unit, dec.before) * float(th.get("shift_materiality", 0.75))
+            mat = _material_amount(kpi, dec.before) * float(th.get("shift_materiality", 0.75))
             if abs(dec.mix) < mat or abs(dec.mix) <= abs(dec.rate) or dec.mix * dec.total <= 0:
                 continue
             top = max(dec.segments, key=lambda e: abs(e.mix_effect))
@@ -555,7 +556,7 @@ def _trend(s, segment, level, kpi, th, reach, cands) -> None:
     r = det.trend(s, weeks=int(th.get("trend_weeks", 20)))
     if r is None:
         return
-    mat = _material_amount(kpi.materiality, kpi.unit, r.start_level)
+    mat = _material_amount(kpi, r.start_level)
     first = s.periods[-r.weeks:][:4]
     last = s.periods[-4:]
     seen = _trend_seen_before(s, r, mat, int(th.get("trend_weeks", 20)))
@@ -661,7 +662,7 @@ def _peers(kframe, pairs, level, kpi, week, th, client_volume, cands) -> None:  
         before = {o.unit: o for o in det.peer_outlier(b.get_column(dim).to_list(), b.get_column("numerator").to_list(),
                                                       b.get_column("denominator").to_list(), strata=_strata(bp, dim))}
         for o in found:
-            mat = _material_amount(kpi.materiality, kpi.unit, o.peer)
+            mat = _material_amount(kpi, o.peer)
             o = replace(o, delta=o.adjusted_delta)  # judged on the mix-adjusted gap
             standing = o.unit in before and np.sign(before[o.unit].delta) == np.sign(o.delta)
             seg = {"client_id": client, dim: o.unit}
@@ -718,7 +719,7 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
                                 min_history=int(th.get("min_history_months", 5)))
             if r is None or r.n < (kpi.min_volume or 0):
                 continue
-            mat = _material_amount(kpi.materiality, kpi.unit, r.expected)
+            mat = _material_amount(kpi, r.expected)
             label = f"trailing {r.baseline_weeks} complete months"
             out.append(_Candidate(
                 "rate_change", kpi.name, segment, level, Period(m_start, m_end), r.observed, r.expected, r.delta, r.ci,
@@ -982,7 +983,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
-        c.evidence["_material"] = _material_amount(kpi.materiality, kpi.unit, c.expected)
+        c.evidence["_material"] = _material_amount(kpi, c.expected)
     # the strongest evidence speaks for the group (not the newest: an old, sure shift is the story)
     group.sort(key=lambda c: (c.p_value, len(c.segment), _coarseness(c.segment), -_factors(c, rules).score, c.type))
     rep = group[0]

@@ -207,10 +207,11 @@ def _why(draft: Mapping[str, Any], unit: str) -> str:
 
 def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]:
     """The five slots, the headline, the meaning and the action sentence of a draft record."""
-    type_ = draft["type"]
+    ev = draft.get("evidence", {})
+    # an improvement is told the way its detector saw it (a week's jump, a shift since a date, a drift)
+    type_ = ev.get("detector", "rate_change") if draft["type"] == "improvement" else draft["type"]
     tmpl = rules.templates.get(type_) or rules.templates["rate_change"]
     unit = draft["unit"]
-    ev = draft.get("evidence", {})
     impact = draft.get("impact") or {}
     action = draft["action"]
     polarity = ev.get("polarity", "neutral")

@@ -90,3 +90,11 @@ def test_each_detector_is_judged_in_its_own_fdr_family(type_, family):
 
 def test_a_kpi_judged_by_the_month_joins_the_monthly_family():
     assert RULES.family("rate_change", grain="month") == "monthly"
+
+
+def test_an_improvement_is_told_the_way_its_detector_saw_it():
+    d = draft(type="improvement", delta=0.082, observed=0.877, expected=0.795, ci=(0.057, 0.107),
+              evidence={"polarity": "good", "detector": "level_shift", "shift_week": "2026-08-24"})
+    what = narrative.render(d, "CSAT (top box)", RULES)["what"]
+    assert what.startswith("CSAT (top box) has risen to 87.7% since the week of 2026-08-24 (+8.2 pts vs 79.5% before")
+    assert "95% CI of the change +5.7 pts to +10.7 pts" in what
