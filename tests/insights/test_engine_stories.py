@@ -45,7 +45,9 @@ CASES = {
     "channel_mix_shift": Case({"sla_first_response": -1}, (0, 1), driver_kind="mix"),
     "minimum_shortfall": Case({"cost_per_contact": +1, "tickets_created": -1}, (0, 1)),
     "attrition_spike": Case({"attrition_monthly": +1}, (3, 4)),  # a monthly KPI: seen once a month of leavers is in
-    "aht_new_cohort": Case({"ticket_handle_time": +1}, None),
+    # met when the cohort starts (the shift from the attrition back-fill is standing by then); a shift
+    # older than the 26-week search window minus 6 weeks of "before" is the level, not news
+    "aht_new_cohort": Case({"ticket_handle_time": +1}, (0, 1)),
     "frt_drift": Case({"first_response_time_median": +1}, None),
     "coaching_pilot": Case({"csat": +1, "repeat_contact_rate": -1, "fcr": +1}, (1, 2)),  # news at its onset; later the new normal
 }
@@ -111,9 +113,6 @@ NOT_YET_FOUND = {
     "minimum_shortfall": "eb-cebu's re-route is about -19 % at site level (about -32 % on its email lane, which is not "
                          "volume-tested: lanes are thin) against a holiday-season history, p = 0.12 at scale 0.5; the "
                          "cost side only shows once February is a complete month",
-    "aht_new_cohort": "no agent-tenure dimension in the driver search yet: the cohort is diluted in sp-austin's handle "
-                      "time (no sp-austin candidate with p < 0.1 at scale 1; at scale 0.5 a level shift at acme "
-                      "sp-austin showed it, as a standing item)",
 }
 
 
