@@ -265,6 +265,9 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     mix_level = levels[0] + ("channel",)
     if mix_level in frames:
         cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
+    site_level = levels[0] + ("site_id",)
+    if site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
+        cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
     monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
     if monthly:
         cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
@@ -549,6 +552,60 @@ def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, 
              "_decomposition": {"dimension": dim, "total": dec.total, "rate": dec.rate, "mix": dec.mix,
                                 "before": dec.before, "after": dec.after}},
             (base, cur)))
+    return out
+
+
+def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, week: date) -> list[_Candidate]:
+    """A site whose share of its client's contacts moved (work routed elsewhere, or to it).
+
+    Volume at a site can fall with the client's demand; its *share* of the client's contacts only
+    moves when work is routed differently (a vendor change, an overflow rule, a queue moved), which
+    is what committed minimums and capacity plans hang on.  The share of the review week (and of
+    the last `window_weeks`) is tested against the baseline weeks' shares (prediction t, Bonferroni
+    over the windows tried); material when the share moves by `volume_min_change` of itself.
+    """
+    nb, kw = int(th.get("baseline_weeks", 8)), int(th.get("window_weeks", 3))
+    windows = sorted({1, kw})
+    kpi = catalog.kpis["tickets_created"]
+    rows = frame.filter((pl.col("kpi") == "tickets_created") & pl.col("site_id").is_not_null())
+    out: list[_Candidate] = []
+    for (client,), crows in rows.partition_by(["client_id"], as_dict=True).items():
+        counts = {(r["period"], r["site_id"]): float(r["value"] or 0.0) for r in crows.iter_rows(named=True)}
+        sites = sorted({k[1] for k in counts})
+        totals: dict[date, float] = defaultdict(float)
+        for (period, _), v in counts.items():
+            totals[period] += v
+        if len(sites) < 2:
+            continue
+        for site in sites:
+            share = {p: counts.get((p, site), 0.0) / t for p, t in totals.items() if t > 0}
+            found = []
+            for k in windows:
+                cur = [week - timedelta(weeks=i) for i in range(k - 1, -1, -1)]
+                base = [week - timedelta(weeks=i) for i in range(k + nb - 1, k - 1, -1)]
+                if any(w not in share for w in cur) or sum(w in share for w in base) < nb // 2 + 1:
+                    continue
+                before = float(np.mean([share[w] for w in base if w in share]))
+                after = float(np.mean([share[w] for w in cur]))
+                if before < float(th.get("min_test_share", 0.05)) and after < float(th.get("min_test_share", 0.05)):
+                    continue
+                t, p = stats.share_shift_test([share[w] for w in base if w in share], [share[w] for w in cur])
+                found.append((min(1.0, p * len(windows)), k, cur, base, before, after, t))
+            if not found:
+                continue
+            p, k, cur, base, before, after, t = min(found, key=lambda f: f[0])
+            observed = sum(counts.get((w, site), 0.0) for w in cur)
+            expected = before * sum(totals[w] for w in cur)
+            delta = observed - expected
+            material = abs(after - before) >= float(th.get("routing_min_change", 0.15)) * before
+            out.append(_Candidate(
+                "routing_shift", kpi.name, {"client_id": client, "site_id": site}, root + ("site_id",),
+                Period(cur[0], week + timedelta(days=6)), observed, expected, delta, None, int(observed),
+                f"its share of {client}'s contacts in the {nb} weeks before", f"t test of the site's weekly share of "
+                f"the client's contacts vs the {nb} weeks before (prediction form, Bonferroni over {len(windows)} "
+                f"windows)", p, material, "neutral", min(1.0, after), k, 0, delta,
+                {"share_before": before, "share_after": after, "t": t, "weeks": k, "shift_week": cur[0].isoformat()},
+                (tuple(base), tuple(cur))))
     return out
 
 
@@ -844,6 +901,8 @@ def _tier(c: _Candidate, rules) -> str:
 
 
 def _family(c: _Candidate) -> tuple:
+    if c.type == "routing_shift":  # the site that lost the work and the one that took it are one story
+        return (c.type, c.kpi, c.segment.get("client_id"))
     if c.type in ("target_miss", "peer_outlier"):
         return (c.type, c.kpi, c.segment.get("client_id"), c.polarity, tuple(sorted(c.segment.items())))
     sign = "up" if c.delta > 0 else "down"
@@ -986,6 +1045,8 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
         c.evidence["_material"] = _material_amount(kpi, c.expected)
     # the strongest evidence speaks for the group (not the newest: an old, sure shift is the story)
     group.sort(key=lambda c: (c.p_value, len(c.segment), _coarseness(c.segment), -_factors(c, rules).score, c.type))
+    if group[0].type == "routing_shift":  # told from the site that lost work: its committed minimum is what bites
+        group.sort(key=lambda c: c.delta > 0)
     rep = group[0]
     drivers, dec, broad = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else ([], None, False)
     if rep.type == "driver":  # the mix finding carries its own decomposition and driver
@@ -1015,6 +1076,10 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
     impact = _impact(rep, kpi, rules, spec.get("impact"), currency)
     factors = _factors(rep, rules)
+    if rep.type == "routing_shift":
+        rep.evidence["counterparts"] = [
+            {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],
+             "share_after": c.evidence["share_after"]} for c in group[1:] if c.delta * rep.delta < 0][:2]
     evidence = {
         "tier": rep.tier, "polarity": rep.polarity, "detector": rep.type, "ci_level": 0.95,
         **{k: v for k, v in rep.evidence.items() if not k.startswith("_")},

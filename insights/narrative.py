@@ -243,6 +243,13 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
         "penalty_text": (f", and a service credit of about {ev['penalty']:,.0f} {ev.get('currency', '')}".rstrip()
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
+        "share_before": fmt_value(ev.get("share_before"), "percent"),
+        "share_after": fmt_value(ev.get("share_after"), "percent"),
+        "routed": "away from" if not up else "to",
+        "counterpart_text": "".join(
+            f" The work {'went to' if not up else 'came from'} {DIM_NAMES.get('site_id', 'site')} {c['site_id']} "
+            f"(share {fmt_value(c['share_before'], 'percent')} to {fmt_value(c['share_after'], 'percent')})."
+            for c in ev.get("counterparts", [])),
         "where_text": _where(draft),
         "why_text": _why(draft, unit),
         "action_text": action["text"],
@@ -250,7 +257,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
         "verify_label": action["verify_kpi"].replace("_", " "),
         "verify_week": action["verify_week"],
     }
-    if type_ == "volume_anomaly" and polarity != "good":
+    if type_ in ("volume_anomaly", "routing_shift") and polarity != "good":
         values["impact_side"] = "more" if up else "fewer"
     slots = {s: tmpl[s].format(**values) for s in SLOTS}
     headline = slots["what"]

@@ -98,3 +98,15 @@ def test_an_improvement_is_told_the_way_its_detector_saw_it():
     what = narrative.render(d, "CSAT (top box)", RULES)["what"]
     assert what.startswith("CSAT (top box) has risen to 87.7% since the week of 2026-08-24 (+8.2 pts vs 79.5% before")
     assert "95% CI of the change +5.7 pts to +10.7 pts" in what
+
+
+def test_a_routing_shift_names_where_the_work_went():
+    d = draft(type="routing_shift", kpi="tickets_created", unit="count", segment={"client_id": "globex", "site_id": "eb-cebu"},
+              observed=847.0, expected=1142.0, delta=-295.0, ci=None, n=847,
+              impact={"value": 295.0, "unit": "tickets"},
+              evidence={"polarity": "neutral", "shift_week": "2026-02-09", "share_before": 0.446, "share_after": 0.331,
+                        "counterparts": [{"site_id": "sp-krakow", "share_before": 0.351, "share_after": 0.46}]})
+    text = narrative.render(d, "Tickets created", RULES)
+    assert "its share of the client's contacts went from 44.6% to 33.1%" in text["what"]
+    assert "The work went to site sp-krakow (share 35.1% to 46.0%)." in text["where"]
+    assert "295 tickets routed away from the site since the week of 2026-02-09" in text["so_what"]
