@@ -15,7 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import access, components, data, state
-from dashboard.state import DIMENSIONS, Filters
+from dashboard.state import COMPARISONS, DIMENSIONS, Filters
 
 HERE = Path(__file__).parent
 # (file under dashboard/, title, icon): adding a page is adding a line
@@ -57,6 +57,8 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
     wanted, dropped = Filters.from_query(st.query_params.to_dict()).restricted_to(options)
     if dropped:
         st.sidebar.warning(f"Ignored from the link (not in your view): {', '.join(dropped)}.")
+    for note in state.unread(st.query_params.to_dict()):
+        st.sidebar.warning(f"Not understood in the link: {note}.")
     st.sidebar.header("Filters")
     chosen = {}
     for dim in DIMENSIONS:
@@ -75,7 +77,12 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
         st.session_state["filter_week"] = None
     week = st.sidebar.selectbox("Week", [None, *weeks], key="filter_week", format_func=_week_label,
                                 placeholder=_week_label(None))
-    filters = Filters(**chosen, week=week)
+    if "filter_compare" not in st.session_state:
+        st.session_state["filter_compare"] = wanted.compare
+    compare = st.sidebar.selectbox("Compare with", list(COMPARISONS), key="filter_compare",
+                                   format_func=COMPARISONS.get,
+                                   help="The change each tile shows first, and the reference line the trends draw.")
+    filters = Filters(**chosen, week=week, compare=compare)
     if st.query_params.to_dict() != filters.to_query():
         st.query_params.from_dict(filters.to_query())
     st.sidebar.caption(f"Signed in as **{viewer.name}** ({viewer.role}). Copy the address bar to share this view.")

@@ -7,15 +7,24 @@ blue, bad is orange, and every status also carries an arrow or a word, never col
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import partial
+from html import escape as _escape
+from typing import Literal
 
 import plotly.graph_objects as go
 import polars as pl
+
+from insights.review import MAX_EVENTS, event_label, event_lanes, events_in_window
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 STATUS_COLOURS = {"good": BLUE, "bad": ORANGE, "neutral": GREY}
 STATUS_WORDS = {"good": "on track", "bad": "needs attention", "neutral": "steady"}
 HIGHLIGHT_WEEKS = 6
+escape = partial(_escape, quote=False)  # Plotly text: <, > and & only (quotes show as entities otherwise)
+# which reference line a trend puts forward (the comparison chosen in the sidebar)
+Reference = Literal["both", "prior_year", "target"]
+REFERENCE_OF_COMPARE = {"last_week": "both", "last_year": "prior_year", "target": "target"}
 
 
 @dataclass(frozen=True)
@@ -71,12 +80,66 @@ def _axis(unit: str, largest: float | None = None) -> Axis:
     return AXES.get(unit, AXES["ratio"])
 
 
+# --------------------------------------------------------------------------- the events calendar on a time axis
+
+# events are context, not a series: a warm grey, apart from every Okabe-Ito line colour (the SLA chart uses all
+# eight) and from the sky-blue band of the last weeks; vertical, dotted and labelled, so never colour alone
+EVENT_COLOUR, EVENT_TEXT = "#8C7A66", "#5C4D3C"
+EVENT_LANE_PX = 13
+
+
+def event_hover(row: dict) -> str:
+    """Name, kind, days and what the event applies to, for the label's hover."""
+    first, last = row["start_date"], row.get("last_day") or row["start_date"]
+    days = f"{first:%d %b %Y}" if last == first else f"{first:%d %b} – {last:%d %b %Y}"
+    applies = ", ".join(f"{k} {row[c]}" for k, c in (("client", "client_id"), ("vendor", "vendor_id"),
+                                                      ("site", "site_id"), ("channel", "channel")) if row.get(c))
+    text = f"<b>{escape(row['name'])}</b> ({escape(str(row['kind']).replace('_', ' '))})<br>{days}"
+    if applies:
+        text += f"<br>{escape(applies)}"
+    if row.get("description"):
+        text += f"<br>{escape(row['description'])}"
+    return text
+
+
+def mark_events(fig: go.Figure, events: pl.DataFrame | None, start: date, end: date,
+                limit: int = MAX_EVENTS) -> int:
+    """Shade each multi-day event, draw a dotted line at each one-day event, label both above the plot (the
+    full name, kind and days on hover); at most `limit` events, the best-ranked. Returns how many were marked."""
+    shown, _ = events_in_window(events, start, end, limit)
+    if not shown.height:
+        return 0
+    rows = list(shown.sort("start_date").iter_rows(named=True))
+    lanes = event_lanes([r["start_date"] for r in rows])
+    for r, lane in zip(rows, lanes):
+        first, last = max(r["start_date"], start), min(r["last_day"] or r["start_date"], end)
+        if last > first:
+            fig.add_vrect(x0=first, x1=last + timedelta(days=1), fillcolor=EVENT_COLOUR, opacity=0.18, line_width=0,
+                          layer="below", name=f"event: {r['name']}")
+        else:
+            fig.add_vline(x=first, line=dict(color=EVENT_COLOUR, width=1.5, dash="dot"), layer="below",
+                          name=f"event: {r['name']}")
+        fig.add_annotation(x=first, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False,
+                           yshift=2 + EVENT_LANE_PX * lane, text=f"◆ {escape(event_label(r['name']))}",
+                           hovertext=event_hover(r), font=dict(size=9, color=EVENT_TEXT),
+                           name=f"event: {r['name']}")
+    top = fig.layout.margin.t if fig.layout.margin.t is not None else 40
+    extra = EVENT_LANE_PX * (max(lanes) + 1)  # the label rows get their own room: the plot keeps its height
+    fig.update_layout(margin=dict(t=top + extra), height=(fig.layout.height or 450) + extra,
+                      title=dict(y=1, yref="container", yanchor="top", pad=dict(t=8)))
+    return shown.height
+
+
 def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: float | None = None,
-          highlight_weeks: int = HIGHLIGHT_WEEKS, height: int = 300) -> go.Figure:
-    """Weekly line with the prior-year line, the target line and the last weeks shaded.
+          highlight_weeks: int = HIGHLIGHT_WEEKS, height: int = 300, events: pl.DataFrame | None = None,
+          max_events: int = MAX_EVENTS, reference: Reference = "both") -> go.Figure:
+    """Weekly line with the prior-year line, the target line, the last weeks shaded and the events marked.
 
     `series` has `period` (Date), `value`, and optionally `prior_year` and `target` (per week,
-    effective-dated); `target` draws a flat line when the frame has no target column.
+    effective-dated); `target` draws a flat line when the frame has no target column.  `events`
+    (insights.review.read_events) are marked when they overlap the weeks drawn, at most
+    `max_events`.  `reference` puts one line forward: "prior_year" draws it bold, "target" draws
+    the target bold and leaves the prior year in the legend (a click shows it); "both" draws both.
     """
     s = series.sort("period") if series.height else series
     drawn = [c for c in ("value", "prior_year", "target") if c in s.columns]
@@ -89,8 +152,10 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         return [None if v is None else v * ax.scale for v in s.get_column(col).to_list()]
 
     if s.height and "prior_year" in s.columns and s.get_column("prior_year").drop_nulls().len():
+        bold = reference == "prior_year"
         fig.add_trace(go.Scatter(x=periods, y=ys("prior_year"), name="same week last year", mode="lines",
-                                 line=dict(color=GREY, width=1.5, dash="dot"), connectgaps=False))
+                                 line=dict(color="#5A5A5A" if bold else GREY, width=2.5 if bold else 1.5, dash="dot"),
+                                 connectgaps=False, visible="legendonly" if reference == "target" else True))
     target_ys: list[float | None] = []
     if s.height and "target" in s.columns and s.get_column("target").drop_nulls().len():
         target_ys = ys("target")
@@ -98,7 +163,8 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         target_ys = [target * ax.scale] * len(periods)
     if target_ys:
         fig.add_trace(go.Scatter(x=periods, y=target_ys, name="target", mode="lines",
-                                 line=dict(color=DARK, width=1.5, dash="dash", shape="hv")))
+                                 line=dict(color=DARK, width=2.5 if reference == "target" else 1.5, dash="dash",
+                                           shape="hv")))
     if s.height:
         fig.add_trace(go.Scatter(x=periods, y=ys("value"), name="this year", mode="lines+markers",
                                  line=dict(color=BLUE, width=2.5), marker=dict(size=4),
@@ -123,6 +189,8 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     )
     fig.update_yaxes(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE", rangemode="tozero")
     fig.update_xaxes(gridcolor="#F5F5F5", tickformat="%b %Y")
+    if periods:
+        mark_events(fig, events, periods[0], periods[-1] + timedelta(days=6), max_events)
     return fig
 
 
@@ -145,8 +213,10 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 
 def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[float | None] | None = None,
-                  periods: list | None = None, height: int = 360) -> go.Figure:
-    """One line per value of `split` (period, split, value, n), the contract target as a dashed step line.
+                  periods: list | None = None, height: int = 360, events: pl.DataFrame | None = None,
+                  max_events: int = MAX_EVENTS) -> go.Figure:
+    """One line per value of `split` (period, split, value, n), the contract target as a dashed step line,
+    the view's events marked as on `trend`.
 
     Each point carries its split value as customdata, so a click can open the tickets behind it.
     """
@@ -168,6 +238,9 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     _layout(fig, title, height)
     fig.update_yaxes(tickformat=".0%", rangemode="tozero")
     fig.update_xaxes(tickformat="%d %b")
+    days = periods or (frame.get_column("period").to_list() if frame.height else [])
+    if days:
+        mark_events(fig, events, min(days), max(days) + timedelta(days=6), max_events)
     return fig
 
 

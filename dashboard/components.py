@@ -18,17 +18,25 @@ TILES_PER_ROW = 4
 # plain words for record codes (underscores would read as Markdown emphasis)
 TEST_NAMES = {"target_miss": "target miss", "rate_change": "rate change", "volume_anomaly": "volume anomaly",
               "level_shift": "level shift", "peer_outlier": "peer outlier", "small_count_rate": "small-count rate",
-              "data_quality": "data quality"}
+              "data_quality": "data quality", "routing_shift": "routing shift", "driver": "mix shift"}
 TILE_CSS = """
 <style>
 .bpo-tile {border:1px solid #E3E3E3; border-left:6px solid var(--bpo-status); border-radius:6px;
-           padding:10px 12px; margin-bottom:10px; background:#FFFFFF; min-height:150px}
+           padding:10px 12px; margin-bottom:10px; background:#FFFFFF; min-height:170px}
 .bpo-tile-label {font-size:0.85rem; color:#444; font-weight:600}
 .bpo-tile-value {font-size:1.9rem; font-weight:700; color:#111; line-height:1.3}
 .bpo-tile-cmp {font-size:0.82rem; color:#333; line-height:1.45}
+.bpo-tile-cmp-main {font-weight:700; font-size:0.88rem}
+.bpo-tile-todate {display:grid; grid-template-columns:repeat(3, 1fr); gap:0 6px; margin-top:4px;
+                  border-top:1px solid #EEEEEE; padding-top:3px}
+.bpo-tile-todate span {display:block; white-space:nowrap}
+.bpo-tile-todate .l {font-size:0.68rem; color:#666; letter-spacing:0.04em}
+.bpo-tile-todate .v {font-size:0.8rem; font-weight:600}
 .bpo-tile-status {font-size:0.75rem; color:#555; margin-top:4px}
 </style>
 """
+# a to-date total against its target: a mark as well as a colour (never colour alone)
+TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 
 
 def denied_page(denied: Denied) -> None:
@@ -40,19 +48,53 @@ def denied_page(denied: Denied) -> None:
     st.caption("or set BPO_USER (and BPO_WORKSPACE) before `streamlit run dashboard/app.py`.")
 
 
-def _comparison(delta: float | None, text: str, what: str, direction: str) -> str:
+def _comparison(delta: float | None, text: str, what: str, direction: str, name: str, main: bool = False) -> str:
     colour = charts.delta_colour(delta, direction)
     arrow = charts.arrow(delta)
-    return (f'<div class="bpo-tile-cmp"><span style="color:{colour}">{arrow} {escape(text)}</span> '
+    cls = "bpo-tile-cmp bpo-tile-cmp-main" if main else "bpo-tile-cmp"
+    return (f'<div class="{cls}" data-compare="{name}"><span style="color:{colour}">{arrow} {escape(text)}</span> '
             f'{escape(what)}</div>')
 
 
-def tile_html(tile: Tile) -> str:
-    """One tile as HTML: label, value, the three comparisons with arrows, status word and n."""
+def _comparisons(tile: Tile, compare: str) -> list[str]:
+    """The three comparisons, the chosen one first and in bold."""
+    rows = {
+        "last_week": (tile.vs_last_week, tile.formatted_vs_last_week, "vs last week"),
+        "last_year": (tile.vs_last_year, tile.formatted_vs_last_year, "vs last year"),
+        "target": (tile.vs_target, tile.formatted_vs_target, f"vs target {tile.formatted_target}"),
+    }
+    order = [compare] + [k for k in rows if k != compare] if compare in rows else list(rows)
+    out = []
+    for i, name in enumerate(order):
+        if name == "target" and tile.target is None:
+            out.append(f'<div class="bpo-tile-cmp{" bpo-tile-cmp-main" if i == 0 else ""}" data-compare="target">'
+                       f'no target set</div>')
+            continue
+        out.append(_comparison(*rows[name], tile.direction, name, main=i == 0))
+    return out
+
+
+def to_date_html(tile: Tile) -> str:
+    """Three small cells, MTD / QTD / YTD over their values ('91.2% ✓'): each coloured and marked against its
+    target; the span, n and distance to target on hover."""
+    if not tile.to_date:
+        return ""
+    parts = []
+    for t in tile.to_date:
+        vs = (f"; {t.formatted_vs_target} vs target {format_value(t.target, tile.unit, tile.format)}"
+              if t.target is not None and t.value is not None else "")
+        hover = f"{t.span[0].upper()}{t.span[1:]}: {t.formatted} (n = {t.n:,}){vs}"
+        mark = TOTAL_MARKS[t.status] if t.value is not None else ""
+        parts.append(f'<span data-total="{t.label}" title="{escape(hover)}"><span class="l">{t.label}</span>'
+                     f'<span class="v" style="color:{charts.status_colour(t.status)}">{escape(t.formatted)}'
+                     f'{" " + mark if mark else ""}</span></span>')
+    return '<div class="bpo-tile-todate">' + "".join(parts) + "</div>"
+
+
+def tile_html(tile: Tile, compare: str = "last_week") -> str:
+    """One tile as HTML: label, value, the three comparisons with arrows (`compare` first, in bold), the
+    month/quarter/year-to-date totals, status word and n."""
     colour = charts.status_colour(tile.status)
-    target_cmp = (_comparison(tile.vs_target, tile.formatted_vs_target, f"vs target {tile.formatted_target}",
-                              tile.direction) if tile.target is not None
-                  else '<div class="bpo-tile-cmp">no target set</div>')
     volume = " · low volume" if tile.low_volume else ""
     count = f"n = {tile.n:,}{volume}" if tile.value is not None else "no data this week"
     return (
@@ -60,20 +102,36 @@ def tile_html(tile: Tile) -> str:
         f'style="--bpo-status:{colour}">'
         f'<div class="bpo-tile-label">{escape(tile.label)}</div>'
         f'<div class="bpo-tile-value" data-kpi="{escape(tile.kpi)}">{escape(tile.formatted)}</div>'
-        + _comparison(tile.vs_last_week, tile.formatted_vs_last_week, "vs last week", tile.direction)
-        + _comparison(tile.vs_last_year, tile.formatted_vs_last_year, "vs last year", tile.direction)
-        + target_cmp
+        + "".join(_comparisons(tile, compare))
+        + to_date_html(tile)
         + f'<div class="bpo-tile-status" style="color:{colour}">● {charts.STATUS_WORDS[tile.status]}'
         f'<span style="color:#555"> · {count}</span></div></div>'
     )
 
 
-def kpi_tiles(tiles: Sequence[Tile], per_row: int = TILES_PER_ROW) -> None:
-    """The tiles in rows of `per_row`."""
+def kpi_tiles(tiles: Sequence[Tile], per_row: int = TILES_PER_ROW, compare: str = "last_week") -> None:
+    """The tiles in rows of `per_row`, each leading with the `compare` comparison."""
     st.markdown(TILE_CSS, unsafe_allow_html=True)
     for i in range(0, len(tiles), per_row):
         for col, tile in zip(st.columns(per_row), tiles[i:i + per_row]):
-            col.markdown(tile_html(tile), unsafe_allow_html=True)
+            col.markdown(tile_html(tile, compare), unsafe_allow_html=True)
+
+
+def _plain(text: str) -> str:
+    """User text shown as typed inside Streamlit Markdown (no emphasis, links or $math$)."""
+    return "".join("\\" + c if c in "\\`*_[]<>$#|~" else c for c in text)
+
+
+def events_caption(events: pl.DataFrame | None, start, end, limit: int = charts.MAX_EVENTS) -> None:
+    """One line under a set of charts: which events are marked on them and how many were left off."""
+    shown, total = charts.events_in_window(events, start, end, limit)
+    if not total:
+        return
+    names = " · ".join(f"{_plain(r['name'])} ({str(r['kind']).replace('_', ' ')}, {r['start_date']:%d %b %Y})"
+                       for r in shown.sort("start_date").iter_rows(named=True))
+    more = (f"; the {shown.height} most relevant of {total} in these weeks (recent first, then outages, launches, "
+            f"vendor changes, pilots, promotions, holidays last)") if total > shown.height else ""
+    st.caption(f"◆ Events marked on the charts: {names}{more}.")
 
 
 def notices(items: Sequence[Notice]) -> None:

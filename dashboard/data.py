@@ -36,6 +36,13 @@ def review(ws: Workspace, scope: Scope, filters: tuple[tuple[str, str], ...], we
 
 
 @st.cache_data(hash_funcs=HASH, max_entries=64)
+def events(ws: Workspace, scope: Scope, filters: tuple[tuple[str, str], ...], start: date, end: date,
+           version: tuple) -> pl.DataFrame:
+    """The view's events calendar between start and end, most relevant first (read through the scope)."""
+    return reviews.read_events(ws, scope, dict(filters), start=start, end=end)
+
+
+@st.cache_data(hash_funcs=HASH, max_entries=64)
 def weeks(ws: Workspace, scope: Scope, filters: tuple[tuple[str, str], ...], version: tuple) -> tuple[date, ...]:
     """Complete weeks in the view, newest first."""
     return reviews.available_weeks(ws, scope, dict(filters))

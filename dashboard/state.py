@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 from datetime import date, timedelta
 
 DIMENSIONS = ("client", "vendor", "site", "channel")
+# the comparison a view puts first: the tiles' leading delta and the trend charts' reference line
+Compare = Literal["last_week", "last_year", "target"]
+COMPARISONS: dict[Compare, str] = {"last_week": "Last week", "last_year": "Same week last year", "target": "Target"}
+DEFAULT_COMPARE: Compare = "last_week"
 
 
 def monday(d: date) -> date:
@@ -35,31 +39,58 @@ def parse_week(text: str | None) -> date | None:
         return None
 
 
+def _one(params: Mapping[str, str | Sequence[str]], key: str) -> str | None:
+    """The URL's value of `key` (the last one when repeated), None when absent or blank."""
+    v = params.get(key)
+    if isinstance(v, (list, tuple)):
+        v = v[-1] if v else None
+    return (v.strip() or None) if isinstance(v, str) else None
+
+
+def parse_compare(text: str | None) -> Compare:
+    """'last_week' | 'last_year' | 'target' (case-insensitive); anything else -> the default, last_week."""
+    t = (text or "").strip().lower()
+    return t if t in COMPARISONS else DEFAULT_COMPARE  # type: ignore[return-value]
+
+
+def unread(params: Mapping[str, str | Sequence[str]]) -> list[str]:
+    """What the URL asked for that could not be read, each saying what is shown instead."""
+    notes = []
+    week = _one(params, "week")
+    if week and parse_week(week) is None:
+        notes.append(f"week '{week}' is not a week (use e.g. 2025-W10); showing the latest complete week")
+    compare = _one(params, "compare")
+    if compare and compare.lower() not in COMPARISONS:
+        notes.append(f"compare '{compare}' is not one of {', '.join(COMPARISONS)}; "
+                     f"comparing with {COMPARISONS[DEFAULT_COMPARE].lower()}")
+    return notes
+
+
 @dataclass(frozen=True)
 class Filters:
-    """The view: one value (or None: all) per dimension, and the review week (None: the latest)."""
+    """The view: one value (or None: all) per dimension, the review week (None: the latest) and the comparison."""
 
     client: str | None = None
     vendor: str | None = None
     site: str | None = None
     channel: str | None = None
     week: date | None = None
+    compare: Compare = DEFAULT_COMPARE
 
     @classmethod
     def from_query(cls, params: Mapping[str, str | Sequence[str]]) -> "Filters":
-        """Read the URL's query parameters; unknown keys are ignored, blanks mean 'all'."""
-        def one(key: str) -> str | None:
-            v = params.get(key)
-            if isinstance(v, (list, tuple)):
-                v = v[-1] if v else None
-            return (v.strip() or None) if isinstance(v, str) else None
-        return cls(**{d: one(d) for d in DIMENSIONS}, week=parse_week(one("week")))
+        """Read the URL's query parameters; unknown keys are ignored, blanks mean 'all', an unknown
+        comparison means the default (`unread(params)` says what was not understood)."""
+        return cls(**{d: _one(params, d) for d in DIMENSIONS}, week=parse_week(_one(params, "week")),
+                   compare=parse_compare(_one(params, "compare")))
 
     def to_query(self) -> dict[str, str]:
-        """The query parameters that reproduce this view (only the dimensions that are set)."""
+        """The query parameters that reproduce this view (the dimensions set; the comparison unless the default)."""
         out = {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d)}
         if self.week:
             out["week"] = week_label(self.week)
+        if self.compare != DEFAULT_COMPARE:
+            out["compare"] = self.compare
         return out
 
     def dimensions(self) -> dict[str, str]:

@@ -2,10 +2,16 @@
 
 `build_review(ws, scope, week=..., filters=...)` computes, for the viewer's scope narrowed by the
 filters, the KPI tiles of the `weekly_review` preset (value, vs last week, vs the same ISO week
-last year, vs target), each KPI's weekly series (52 weeks with the prior-year line and the
-effective-dated target), the insights (the engine's ranked top list for the same week, see
-`insights.engine.detect`) and the data-quality notices.  Everything on screen comes from here,
-already formatted.
+last year, vs target, and the month-, quarter- and year-to-date totals), each KPI's weekly series
+(52 weeks with the prior-year line and the effective-dated target), the events calendar of the
+view, the insights (the engine's ranked top list for the same week, see `insights.engine.detect`)
+and the data-quality notices.  Everything on screen comes from here, already formatted.
+
+To-date totals: the ISO week's Sunday decides the month, quarter and year, and each total runs
+from the first day of that period to the Sunday.  The week of Mon 28 Apr – Sun 4 May 2025 has
+MTD = 1–4 May (the April days are in QTD and YTD, not in MTD); the week of Mon 29 Dec 2025 –
+Sun 4 Jan 2026 has YTD = 1–4 Jan 2026.  A total is the KPI computed over those days by the KPI
+engine (Σnumerator/Σdenominator, exact quantiles), never a mean of weekly values.
 """
 
 from __future__ import annotations
@@ -34,8 +40,12 @@ ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start
 # an SLA target row binds only the aggregate whose filters match every dimension it names
 TARGET_DIMENSIONS = {"vendor_id": "vendor", "site_id": "site", "channel": "channel", "priority": None, "queue": None}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# to-date periods (the KPI engine's grains) and how a tile names them
+TO_DATE = {"month": "MTD", "quarter": "QTD", "year": "YTD"}
+TO_DATE_WORDS = {"month": "month to date", "quarter": "quarter to date", "year": "year to date"}
 
 Status = Literal["good", "bad", "neutral"]
+Period = Literal["month", "quarter", "year"]
 
 
 class ReviewError(BpoError):
@@ -46,8 +56,30 @@ class ReviewError(BpoError):
 
 
 @dataclass(frozen=True)
+class ToDate:
+    """A KPI over its month, quarter or year up to the review week's Sunday (Σ/Σ over the days, not a mean of weeks)."""
+
+    period: Period
+    label: str  # MTD | QTD | YTD
+    start: date
+    end: date
+    value: float | None
+    formatted: str
+    n: int
+    target: float | None
+    vs_target: float | None
+    formatted_vs_target: str
+    status: Status
+
+    @property
+    def span(self) -> str:
+        """'month to date, 01 – 09 Mar 2025'."""
+        return f"{TO_DATE_WORDS[self.period]}, {self.start:%d %b} – {self.end:%d %b %Y}"
+
+
+@dataclass(frozen=True)
 class Tile:
-    """One KPI tile: this week's value and its three comparisons, formatted for display."""
+    """One KPI tile: this week's value, its three comparisons and its to-date totals, formatted for display."""
 
     kpi: str
     label: str
@@ -67,6 +99,19 @@ class Tile:
     formatted_vs_target: str
     formatted_target: str
     low_volume: bool = False
+    to_date: tuple[ToDate, ...] = ()
+
+    @property
+    def to_date_text(self) -> str:
+        """The to-date totals on one line: 'MTD 91.2% · QTD 90.8% · YTD 89.9%' ('' when there are none)."""
+        return " · ".join(f"{t.label} {t.formatted}" for t in self.to_date)
+
+    def total(self, label: str) -> ToDate:
+        """The to-date total labelled `label` (MTD, QTD or YTD)."""
+        for t in self.to_date:
+            if t.label == label:
+                return t
+        raise KeyError(f"no {label} total on tile '{self.kpi}'; totals: {', '.join(t.label for t in self.to_date)}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +140,7 @@ class Review:
     weeks: tuple[date, ...]
     series_frames: Mapping[str, pl.DataFrame] = field(default_factory=dict, repr=False)
     targets: Mapping[str, float | None] = field(default_factory=dict, repr=False)
+    events: pl.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
 
     @property
     def week_end(self) -> date:
@@ -262,14 +308,15 @@ def _applicable_targets(targets: pl.DataFrame, kpi: str, filters: Mapping[str, s
 
 
 def _target_for(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], week: date,
-                default: float | None) -> tuple[float | None, str | None, bool]:
-    """(target, comparator, whether several different targets apply) in the week.
+                default: float | None, end: date | None = None) -> tuple[float | None, str | None, bool]:
+    """(target, comparator, whether several different targets apply) in the week (or from `week` to `end`).
 
     The contract's target when every applicable term agrees (e.g. one value for every priority of a
     channel); the catalog default when there is none, or when the terms differ across the work in
-    view (several clients, or channels with different targets and no channel filter).
+    view (several clients, or channels with different targets and no channel filter).  Over a longer
+    span the newest version of each term wins (the target in force at the span's end).
     """
-    rows = _applicable_targets(targets, kpi, filters, week, week + timedelta(days=6))
+    rows = _applicable_targets(targets, kpi, filters, week, end or week + timedelta(days=6))
     if rows.is_empty():
         return default, None, False
     best = rows.filter(pl.col("specificity") == pl.col("specificity").max())
@@ -279,6 +326,157 @@ def _target_for(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], wee
         return default, None, True
     comparator = best.get_column("comparator").drop_nulls()
     return float(values[0]), (comparator[0] if comparator.len() else None), False
+
+
+# --------------------------------------------------------------------------- to-date totals
+
+
+def to_date_start(day: date, period: Period) -> date:
+    """The first day of the month, quarter or year holding `day`."""
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    if period == "year":
+        return date(day.year, 1, 1)
+    raise ReviewError(f"unknown to-date period '{period}'; use one of {', '.join(TO_DATE)}")
+
+
+def _is_level(kpi: Any, catalog: Any) -> bool:
+    """True for a KPI that is a level at a moment (open backlog): a total over days means nothing for it."""
+    from insights.catalog import sql_refs
+
+    texts = [t for t in (kpi.numerator, kpi.denominator, kpi.measure) if t]
+    return any(catalog.measures[m].agg == "open_at_period_end" for t in texts for m in sql_refs(t)
+               if m in catalog.measures)
+
+
+def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], week_end: date,
+                    catalog: Any) -> dict[str, tuple[date, pl.DataFrame]]:
+    """period -> (its first day, the KPIs from that day to `week_end`): one KPI-engine query per period, fewer
+    when periods start on the same day (in January YTD is QTD; in a quarter's first month QTD is MTD)."""
+    out: dict[str, tuple[date, pl.DataFrame]] = {}
+    by_start: dict[date, pl.DataFrame] = {}
+    for period in TO_DATE:
+        start = to_date_start(week_end, period)
+        if start not in by_start:
+            by_start[start] = _weekly(ws, eff, kpis, filters, start, week_end, catalog, grain=period)
+        out[period] = (start, by_start[start])
+    return out
+
+
+def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame]], targets: pl.DataFrame,
+             filters: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
+    """The KPI's MTD, QTD and YTD totals, each with the target in force at the week's end."""
+    out = []
+    for period, (start, frame) in frames.items():
+        row = frame.filter(pl.col("kpi") == kpi.name)
+        v = row.get_column("value")[0] if row.height else None
+        value = None if v is None or math.isnan(v) else float(v)
+        n = int(row.get_column("n")[0] or 0) if row.height else 0
+        target, comparator, _ = _target_for(targets, kpi.name, filters, start, kpi.target, end=week_end)
+        delta = _minus(value, target)
+        out.append(ToDate(
+            period=period, label=TO_DATE[period], start=start, end=week_end, value=value,
+            formatted=format_value(value, kpi.unit, kpi.format), n=n, target=target, vs_target=delta,
+            formatted_vs_target=format_delta(delta, kpi.unit, kpi.format),
+            status=_status(value, target, comparator, None, kpi.direction, 0.0),
+        ))
+    return tuple(out)
+
+
+def to_date_caption(week: date) -> str:
+    """How the to-date totals of the week are counted, in one sentence for the page and the exports."""
+    sunday = week + timedelta(days=6)
+    spans = " · ".join(f"{label} from {to_date_start(sunday, p):%d %b %Y}" for p, label in TO_DATE.items())
+    return (f"{spans}, to Sunday {sunday:%d %b %Y}: the week's Sunday decides the month, quarter and year; "
+            f"each total is computed over its days (Σ/Σ), not averaged from weeks.")
+
+
+# --------------------------------------------------------------------------- the events calendar
+
+# how likely a kind of event is to explain a move in the KPIs (lower ranks first); unknown kinds rank as "other"
+EVENT_KIND_RANK = {"outage": 0, "launch": 1, "release": 1, "vendor_change": 2, "pilot": 3, "promotion": 4,
+                   "other": 5, "holiday": 6}
+EVENT_COLUMNS = ("event_id", "kind", "name", "start_date", "end_date", "client_id", "vendor_id", "site_id", "channel",
+                 "description")
+EVENT_RECENT_WEEKS = 6  # events touching the charts' shaded last weeks rank before older ones
+MAX_EVENTS = 5  # events marked on one chart: the best-ranked; more would hide the lines
+EVENT_LABEL_CHARS = 16
+EVENT_LANE_DAYS = 105  # labels closer than this go to the next row (a label is ~100 px, a year ~450 px on a chart)
+
+
+def empty_events() -> pl.DataFrame:
+    """An events frame with no rows (the columns `read_events` returns)."""
+    from connectors.schema import TABLES
+
+    spec = TABLES["events"].columns
+    return pl.DataFrame(schema={"rank": pl.UInt32, **{c: spec[c].dtype for c in EVENT_COLUMNS}, "last_day": pl.Date})
+
+
+def rank_events(events: pl.DataFrame, week_end: date) -> pl.DataFrame:
+    """Events most worth marking first, numbered in `rank`: those touching the last six weeks, then by kind
+    (outages, launches and releases, vendor changes, pilots, promotions, other, holidays), then the more
+    specific (naming a client, vendor, site or channel), then the newest."""
+    recent_from = week_end - timedelta(weeks=EVENT_RECENT_WEEKS) + timedelta(days=1)
+    recent = (pl.col("last_day") >= recent_from) & (pl.col("start_date") <= week_end)
+    kind = pl.col("kind").replace_strict(EVENT_KIND_RANK, default=EVENT_KIND_RANK["other"], return_dtype=pl.Int8)
+    specific = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int8) for c in ("client_id", "vendor_id", "site_id",
+                                                                                   "channel")])
+    ranked = events.drop("rank", strict=False).sort([recent, kind, specific, pl.col("start_date")],
+                                                    descending=[True, False, True, True])
+    return ranked.with_row_index("rank", offset=1)
+
+
+def events_in_window(events: pl.DataFrame | None, start: date, end: date,
+                     limit: int = MAX_EVENTS) -> tuple[pl.DataFrame, int]:
+    """(the `limit` best-ranked events overlapping start..end, how many overlap in all)."""
+    if events is None or events.height == 0:
+        return empty_events(), 0
+    inside = events.filter((pl.col("last_day") >= start) & (pl.col("start_date") <= end))
+    if "rank" in inside.columns:
+        inside = inside.sort("rank")
+    return inside.head(limit), inside.height
+
+
+def event_label(name: str, chars: int = EVENT_LABEL_CHARS) -> str:
+    """An event's name cut to fit above a chart ('Acme order-delay e…')."""
+    return name if len(name) <= chars else name[:chars - 1].rstrip() + "…"
+
+
+def event_lanes(starts: Sequence[date], gap_days: int = EVENT_LANE_DAYS) -> list[int]:
+    """The label row of each event (sorted by start): the first row whose last label is `gap_days` or more before."""
+    last: list[date] = []
+    lanes = []
+    for d in starts:
+        lane = next((i for i, prev in enumerate(last) if (d - prev).days >= gap_days), len(last))
+        if lane == len(last):
+            last.append(d)
+        last[lane] = d
+        lanes.append(lane)
+    return lanes
+
+
+def read_events(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None, *, start: date | None = None,
+                end: date | None = None) -> pl.DataFrame:
+    """The events calendar of the view between start and end (inclusive), ranked by `rank_events`.
+
+    Read through the viewer's scope narrowed by the client/vendor filters (a client's own events
+    and the shared ones, whose client is null); an event naming a site or channel is kept only when
+    the site/channel filter is unset or the same (null means every site or channel).  Example:
+    `read_events(ws, viewer.scope, {"client": "acme"}, start=date(2025, 1, 6), end=date(2025, 3, 9))`.
+    """
+    filters = _check_filters(filters)
+    rows = ws.read("events", effective_scope(scope, filters))
+    for name, column in ROW_FILTERS.items():
+        if name in filters:
+            rows = rows.filter(pl.col(column).is_null() | (pl.col(column) == filters[name]))
+    rows = rows.select(EVENT_COLUMNS).with_columns(pl.col("end_date").fill_null(pl.col("start_date")).alias("last_day"))
+    if start is not None:
+        rows = rows.filter(pl.col("last_day") >= start)
+    if end is not None:
+        rows = rows.filter(pl.col("start_date") <= end)
+    return rank_events(rows, end or (rows.get_column("last_day").max() if rows.height else date.today()))
 
 
 # --------------------------------------------------------------------------- the review
@@ -311,11 +509,12 @@ def _status(value: float | None, target: float | None, comparator: str | None, v
 
 
 def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
-            catalog: Any) -> pl.DataFrame:
+            catalog: Any, grain: str = "week") -> pl.DataFrame:
+    """The KPIs per `grain` period between start and end (inclusive) for the view's rows."""
     from insights.kpis import compute_kpis
 
     by = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
-    frame = compute_kpis(ws, eff, kpis, grain="week", by=by, start=start, end=end, catalog=catalog)
+    frame = compute_kpis(ws, eff, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog)
     for f, column in ROW_FILTERS.items():
         if f in filters:
             frame = frame.filter(pl.col(column) == filters[f])
@@ -355,8 +554,11 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
 
     first = week - timedelta(weeks=SERIES_WEEKS - 1)
     start = (same_week_last_year(first) or first - timedelta(weeks=52)) - timedelta(weeks=1)
-    frame = _weekly(ws, eff, kpi_names, filters, start, week + timedelta(days=6), catalog) if kpi_names else None
+    week_end = week + timedelta(days=6)
+    frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
+    to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
     targets_table = ws.read("sla_targets", eff)
+    events = read_events(ws, scope, filters, start=first, end=week_end)
 
     tiles, series, targets, differing = [], {}, {}, []
     periods = [first + timedelta(weeks=i) for i in range(SERIES_WEEKS)]
@@ -400,6 +602,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             formatted_vs_target=format_delta(d_target, kpi.unit, kpi.format),
             formatted_target=format_value(target, kpi.unit, kpi.format),
             low_volume=value is not None and n < (kpi.min_volume or 0),
+            to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, targets_table, filters, week_end),
         )
         tiles.append(tile)
 
@@ -414,7 +617,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_engine_notices(findings.notices, notices))
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
-                  notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets)
+                  notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events)
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any) -> Findings:

@@ -9,7 +9,7 @@ from html import escape
 import polars as pl
 import streamlit as st
 
-from dashboard import analyses, charts, components, state
+from dashboard import analyses, charts, components, data, state
 from insights.catalog import load_catalog
 from insights.review import format_value
 from insights.sla import DRILL, target_line
@@ -77,9 +77,12 @@ frame = analyses.attainment_by(ctx.ws, ctx.viewer.scope, dims, metric, split, st
 targets = analyses.contract_targets(ctx.ws, ctx.viewer.scope, dims, ctx.version)
 periods = [start + timedelta(weeks=i) for i in range((week - start).days // 7 + 1)]
 line = target_line(targets, metric, dict(dims), periods)
-fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by {split}", target=line, periods=periods)
+events = data.events(ctx.ws, ctx.viewer.scope, dims, start, week + timedelta(days=6), ctx.version)
+fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by {split}", target=line, periods=periods,
+                           events=events)
 event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", selection_mode="points",
                         config={"displayModeBar": False})
+components.events_caption(events, start, week + timedelta(days=6))
 if all(v is None for v in line):
     st.caption("No single contract target covers every line here (targets differ by channel or priority): "
                "filter by channel, or read each target in the table above.")
@@ -92,19 +95,31 @@ if metric == "service_level":
 this_week = frame.filter(pl.col("period") == week).sort("value")
 options = this_week.get_column(split).to_list() or frame.get_column(split).unique().sort().to_list()
 points = (event.selection.points if event and event.selection else []) or []
-chosen_week, chosen = week, (options[0] if options else None)
+weeks = sorted({d for d in frame.get_column("period").to_list()}, reverse=True)
+# the pickers below hold the drill-down; they start at this week's worst line, and a new click moves them to the
+# point clicked (the chart keeps its selection across reruns, so only a click not yet applied moves them)
+view_key = (week, metric, split, dims)
+if st.session_state.get("sla_drill_view") != view_key:
+    st.session_state["sla_drill_view"] = view_key
+    st.session_state["sla_drill_week"] = week if week in weeks else (weeks[0] if weeks else None)
+    st.session_state["sla_drill_segment"] = options[0] if options else None
 if points:  # a click on the chart: its week and line
     p = points[0]
-    chosen_week = state.monday(date.fromisoformat(str(p["x"])[:10]))
-    chosen = (p.get("customdata") or [chosen])[0]
+    clicked = (state.monday(date.fromisoformat(str(p["x"])[:10])), (p.get("customdata") or [None])[0])
+    if st.session_state.get("sla_drill_click") != clicked:
+        st.session_state["sla_drill_click"] = clicked
+        if clicked[0] in weeks:
+            st.session_state["sla_drill_week"] = clicked[0]
+        if clicked[1] in options:
+            st.session_state["sla_drill_segment"] = clicked[1]
+for key, allowed in (("sla_drill_week", weeks), ("sla_drill_segment", options)):
+    if st.session_state.get(key) not in allowed:
+        st.session_state[key] = allowed[0] if allowed else None
 st.caption("Click a point on the chart, or pick the week and the line here. Ids, times and the breach reason only: "
            "no message bodies.")
 c1, c2 = st.columns(2)
-weeks = sorted({d for d in frame.get_column("period").to_list()}, reverse=True)
-chosen_week = c1.selectbox("Week", weeks, index=weeks.index(chosen_week) if chosen_week in weeks else 0,
-                           format_func=state.week_label, key="sla_drill_week")
-chosen = c2.selectbox(SPLITS[split], options, index=options.index(chosen) if chosen in options else 0,
-                      key="sla_drill_segment") if options else None
+chosen_week = c1.selectbox("Week", weeks, format_func=state.week_label, key="sla_drill_week")
+chosen = c2.selectbox(SPLITS[split], options, key="sla_drill_segment") if options else None
 if chosen is None:
     st.caption("No tickets with this target in the view.")
     st.stop()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from dashboard import charts, components, data, state
+from insights.review import to_date_caption
 
 CHARTS_PER_ROW = 2
 
@@ -17,16 +18,23 @@ review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items
 st.title("Weekly review")
 st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
            f"({state.week_label(review.week)}) · " + (" · ".join(f"{k}: {v}" for k, v in review.filters.items())
-                                                      or "all work in your view"))
+                                                      or "all work in your view")
+           + f" · compared with {state.COMPARISONS[f.compare].lower()}")
 components.notices(review.notices)
 if review.has_data:
-    components.kpi_tiles(review.tiles)
+    components.kpi_tiles(review.tiles, compare=f.compare)
+    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target.")
     st.subheader("Last 12 months")
     tiles = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
+    reference = charts.REFERENCE_OF_COMPARE[f.compare]
     for i in range(0, len(tiles), CHARTS_PER_ROW):
         for col, tile in zip(st.columns(CHARTS_PER_ROW), tiles[i:i + CHARTS_PER_ROW]):
-            fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target)
+            fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target,
+                               events=review.events, reference=reference)
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
+    if tiles:
+        periods = review.series(tiles[0].kpi).get_column("period")
+        components.events_caption(review.events, periods.min(), periods.max() + timedelta(days=6))
     st.subheader("Insights")
     components.insight_list(review.insights)
     st.subheader("Export")

@@ -30,13 +30,14 @@ class ExportError(BpoError):
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart of the review: the KPI's weekly series with its prior-year and target lines."""
+    """One chart of the review: the KPI's weekly series with its prior-year and target lines, and the events."""
 
     kpi: str
     title: str
     unit: str
     target: float | None
     series: pl.DataFrame
+    events: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,51 @@ def charts(review: Any) -> list[Chart]:
         except KeyError:
             continue
         if series.get_column("value").drop_nulls().len():
-            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series))
+            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series, getattr(review, "events", None)))
     return out
+
+
+TO_DATE_LABELS = ("MTD", "QTD", "YTD")
+
+
+def to_date_cells(tile: Any) -> list[str]:
+    """The tile's MTD, QTD and YTD values, '✗' after a total that misses its target ('–' when there is none)."""
+    by_label = {t.label: t for t in getattr(tile, "to_date", ())}
+    cells = []
+    for label in TO_DATE_LABELS:
+        t = by_label.get(label)
+        cells.append("–" if t is None else t.formatted + (" ✗" if t.status == "bad" and t.value is not None else ""))
+    return cells
+
+
+def to_date_note(review: Any) -> str:
+    """How the to-date totals are counted (the week's Sunday decides the month, quarter and year)."""
+    from insights.review import to_date_caption
+
+    return f"MTD, QTD, YTD: {to_date_caption(review.week)} ✗ misses the target."
+
+
+def events_note(review: Any, lead: str = "Events marked on the charts") -> str:
+    """The events marked on the charts, in one line ('' when none fall in the charts' weeks)."""
+    from insights.review import events_in_window
+
+    events = getattr(review, "events", None)
+    series = [c.series for c in charts(review)]
+    if events is None or not series:
+        return ""
+    periods = series[0].get_column("period")
+    shown, total = events_in_window(events, periods.min(), periods.max() + timedelta(days=6))
+    if not total:
+        return ""
+    names = "; ".join(f"{r['name']} ({str(r['kind']).replace('_', ' ')}, {_days(r)})"
+                      for r in shown.sort("start_date").iter_rows(named=True))
+    more = f" (the {shown.height} most relevant of {total})" if total > shown.height else ""
+    return f"{lead}{more}: {names}."
+
+
+def _days(row: dict) -> str:
+    first, last = row["start_date"], row.get("last_day") or row["start_date"]
+    return f"{first:%d %b %Y}" if last == first else f"{first:%d %b} – {last:%d %b %Y}"
 
 
 def definitions(review: Any, catalog: Any = None) -> list[Definition]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from insights.export import NO_INSIGHTS, action_of, charts, definitions, evidence_of, subtitle_of, title_of
+from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
+                             title_of, to_date_note)
+from insights.export import TO_DATE_LABELS, to_date_cells
 from insights.export.images import trend_svg
 
 GOOD, BAD, NEUTRAL = "#0072B2", "#E69F00", "#8C8C8C"
@@ -16,7 +18,8 @@ h1{font-size:1.6rem;margin:0}h2{font-size:1.2rem;margin-top:28px;border-bottom:1
 .sub{color:#444;margin:4px 0 16px}.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:10px}
 .tile{border:1px solid #ddd;border-left:6px solid var(--c);border-radius:6px;padding:8px 10px;break-inside:avoid}
 .tile .l{font-size:.8rem;font-weight:600;color:#444}.tile .v{font-size:1.5rem;font-weight:700}
-.tile .c{font-size:.75rem;color:#333}.tile .s{font-size:.72rem;color:var(--c)}
+.tile .c{font-size:.75rem;color:#333}.tile .s{font-size:.72rem;color:var(--c)}.tile .t{font-size:.72rem;color:#444}
+.note{font-size:.78rem;color:#444;margin:6px 0}
 .charts{display:grid;grid-template-columns:repeat(2,1fr);gap:12px}.chart{break-inside:avoid}
 .chart svg{width:100%;height:auto}.insight{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0;break-inside:avoid}
 .notice{background:#FFF6E0;border-left:4px solid #E69F00;padding:6px 10px;margin:6px 0}
@@ -29,11 +32,14 @@ def _tile(t: Any) -> str:
     colour, word = STATUS.get(t.status, STATUS["neutral"])
     target = f"vs target {escape(t.formatted_target)}: {escape(t.formatted_vs_target)}" if t.target is not None else "no target set"
     count = f"n = {t.n:,}" if t.value is not None else "no data this week"
+    totals = " · ".join(f"{label} {escape(cell)}" for label, cell in zip(TO_DATE_LABELS, to_date_cells(t)))
     return (f'<div class="tile" style="--c:{colour}" data-kpi="{escape(t.kpi)}"><div class="l">{escape(t.label)}</div>'
             f'<div class="v">{escape(t.formatted)}</div>'
             f'<div class="c">vs last week: {escape(t.formatted_vs_last_week)}</div>'
             f'<div class="c">vs last year: {escape(t.formatted_vs_last_year)}</div>'
-            f'<div class="c">{target}</div><div class="s">● {word} · {count}</div></div>')
+            f'<div class="c">{target}</div>'
+            + (f'<div class="t" data-totals="{escape(t.kpi)}">{totals}</div>' if getattr(t, "to_date", ()) else "")
+            + f'<div class="s">● {word} · {count}</div></div>')
 
 
 def render_html(review: Any, *, title: str | None = None, catalog: Any = None, for_print: bool = False) -> str:
@@ -45,12 +51,17 @@ def render_html(review: Any, *, title: str | None = None, catalog: Any = None, f
     parts += [f'<div class="notice">{escape(n.message)}</div>' for n in review.notices]
     if review.tiles:
         parts.append("<h2>This week</h2><div class='tiles'>" + "".join(_tile(t) for t in review.tiles) + "</div>")
+        parts.append(f'<p class="note">{escape(to_date_note(review))}</p>')
     chart_list = charts(review)
     if chart_list:
         parts.append("<h2>Last 12 months</h2><div class='charts'>")
         parts += [f'<div class="chart" data-kpi="{escape(c.kpi)}">'
-                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target) + "</div>" for c in chart_list]
+                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target, events=c.events) + "</div>"
+                  for c in chart_list]
         parts.append("</div>")
+        note = events_note(review)
+        if note:
+            parts.append(f'<p class="note" data-events>◆ {escape(note)}</p>')
     parts.append("<h2>Insights</h2>")
     if not review.insights:
         parts.append(f"<p>{escape(NO_INSIGHTS)}</p>")

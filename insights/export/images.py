@@ -21,6 +21,7 @@ import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
+EVENT, EVENT_TEXT = "#8C7A66", "#5C4D3C"  # the dashboard's event colours (a warm grey: context, not a series)
 HIGHLIGHT_WEEKS = 6
 # (largest value drawn, scale, suffix) for durations stored in seconds
 DURATIONS = ((120.0, 1.0, " s"), (3 * 3600.0, 1 / 60, " min"), (float("inf"), 1 / 3600, " h"))
@@ -41,7 +42,29 @@ def _scale(unit: str, largest: float | None) -> tuple[float, str, str]:
     return 1.0, "{:,.2f}", ""
 
 
-def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float):
+def _mark_events(ax, events: pl.DataFrame | None, start, end) -> int:
+    """Shade multi-day events, a dotted line at one-day ones, each labelled above the plot; returns the label rows."""
+    from insights.review import event_label, event_lanes, events_in_window
+
+    shown, _ = events_in_window(events, start, end)
+    if not shown.height:
+        return 0
+    rows = list(shown.sort("start_date").iter_rows(named=True))
+    lanes = event_lanes([r["start_date"] for r in rows])
+    for r, lane in zip(rows, lanes):
+        first, final = max(r["start_date"], start), min(r["last_day"] or r["start_date"], end)
+        if final > first:
+            ax.axvspan(first, final + timedelta(days=1), color=EVENT, alpha=0.18, lw=0, zorder=0)
+        else:
+            ax.axvline(first, color=EVENT, lw=1.2, ls=":", zorder=1)
+        ax.annotate(f"◆ {event_label(r['name'])}", xy=(first, 1), xycoords=("data", "axes fraction"),
+                    xytext=(0, 2 + 9 * lane), textcoords="offset points", fontsize=6.5, color=EVENT_TEXT,
+                    ha="left", va="bottom", annotation_clip=False)
+    return max(lanes) + 1
+
+
+def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float,
+            events: pl.DataFrame | None = None):
     s = series.sort("period")
     cols = [c for c in ("value", "prior_year", "target") if c in s.columns]
     largest = s.select(pl.max_horizontal(pl.col(cols).max())).item() if s.height else None
@@ -65,7 +88,8 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
         ax.plot(x, ys("value"), color=BLUE, lw=2.2, marker="o", ms=2.5, label="this year")
     else:
         ax.text(0.5, 0.5, "no data for this view", ha="center", va="center", transform=ax.transAxes)
-    ax.set_title(title, loc="left", fontsize=11)
+    lanes = _mark_events(ax, events, x[0], x[-1] + timedelta(days=6)) if x else 0
+    ax.set_title(title, loc="left", fontsize=11, pad=6 + 9 * lanes)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v) + suffix))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
     ax.set_ylim(bottom=0)
@@ -79,9 +103,9 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
 
 
 def trend_png(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
-              width: float = 9.0, height: float = 4.2) -> bytes:
-    """The weekly trend chart as PNG bytes."""
-    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height)
+              width: float = 9.0, height: float = 4.2, events: pl.DataFrame | None = None) -> bytes:
+    """The weekly trend chart as PNG bytes (the view's best-ranked events marked, as on the dashboard)."""
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
@@ -89,9 +113,9 @@ def trend_png(series: pl.DataFrame, *, title: str, unit: str, target: float | No
 
 
 def trend_svg(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
-              width: float = 6.4, height: float = 3.2) -> str:
+              width: float = 6.4, height: float = 3.2, events: pl.DataFrame | None = None) -> str:
     """The weekly trend chart as an inline SVG element (no XML prolog, no external references)."""
-    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height)
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from insights.export import NO_INSIGHTS, action_of, charts, definitions, evidence_of, subtitle_of, title_of
+from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
+                             title_of, to_date_cells, to_date_note)
 from insights.review import format_value
 
 RECENT_WEEKS = 6
@@ -19,12 +20,14 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
     lines = [f"# {title_of(review, title)}", "", f"_{subtitle_of(review)}_", ""]
     lines += [f"> **Note:** {n.message}\n" for n in review.notices]
     if review.tiles:
-        lines += ["## This week", "", "| KPI | value | vs last week | vs last year | target | status | n |",
-                  "|---|---:|---:|---:|---:|---|---:|"]
+        lines += ["## This week", "",
+                  "| KPI | value | vs last week | vs last year | MTD | QTD | YTD | target | status | n |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
         lines += [f"| {_cell(t.label)} | {_cell(t.formatted)} | {_cell(t.formatted_vs_last_week)} | "
-                  f"{_cell(t.formatted_vs_last_year)} | {_cell(t.formatted_target if t.target is not None else '–')} | "
-                  f"{t.status} | {t.n:,} |" for t in review.tiles]
-        lines.append("")
+                  f"{_cell(t.formatted_vs_last_year)} | " + " | ".join(_cell(c) for c in to_date_cells(t)) + " | "
+                  f"{_cell(t.formatted_target if t.target is not None else '–')} | {t.status} | {t.n:,} |"
+                  for t in review.tiles]
+        lines += ["", f"_{to_date_note(review)}_", ""]
     chart_list = charts(review)
     if chart_list:
         recent = chart_list[0].series.sort("period").get_column("period").to_list()[-RECENT_WEEKS:]
@@ -36,6 +39,9 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
             lines.append(f"| {_cell(c.title)} | " + " | ".join(_cell(format_value(values.get(p), c.unit, fmt))
                                                                for p in recent) + " |")
         lines.append("")
+        note = events_note(review, lead="Events in the last 12 months")
+        if note:
+            lines += [note, ""]
     lines += ["## Insights", ""]
     if not review.insights:
         lines += [NO_INSIGHTS, ""]

@@ -10,13 +10,17 @@ from pptx import Presentation
 from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
-from insights.export import action_of, charts, definitions, evidence_of, subtitle_of, title_of
+from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, title_of,
+                             to_date_cells, to_date_note)
 from insights.export.images import trend_png
 
 WIDE = (Inches(13.333), Inches(7.5))
 STATUS_RGB = {"good": RGBColor(0x00, 0x72, 0xB2), "bad": RGBColor(0xE6, 0x9F, 0x00), "neutral": RGBColor(0x8C, 0x8C, 0x8C)}
 STATUS_WORDS = {"good": "on track", "bad": "needs attention", "neutral": "steady"}
 DEFINITIONS_PER_SLIDE = 8
+# KPI, value, vs last week, vs last year, MTD, QTD, YTD, target, status, n (inches; the slide is 13.33 wide)
+BOX_TOTAL_WIDTHS = [2.9, 1.0, 1.2, 1.2, 1.05, 1.05, 1.05, 0.9, 1.3, 0.65]
+STATUS_COLUMN = 8
 BLANK, TITLE_ONLY, TITLE = 6, 5, 0
 
 
@@ -59,6 +63,16 @@ def _paragraphs(slide, items: list[tuple[str, str]], top: Emu, height: Emu) -> N
         p.space_after = Pt(14)
 
 
+def _note(slide, text: str) -> None:
+    """A small line of text at the foot of a slide."""
+    box = slide.shapes.add_textbox(Inches(0.5), Inches(6.85), Inches(12.3), Inches(0.5))
+    box.text_frame.word_wrap = True
+    p = box.text_frame.paragraphs[0]
+    p.text = text
+    p.font.size = Pt(10)
+    p.font.color.rgb = RGBColor(0x44, 0x44, 0x44)
+
+
 def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -> bytes:
     """The deck as bytes (16:9)."""
     prs = Presentation()
@@ -71,18 +85,22 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
         _paragraphs(s, [("•", n.message) for n in review.notices], Inches(1.5), Inches(5.5))
     if review.tiles:
         s = _title_slide(prs, "This week: box totals")
-        rows = [["KPI", "value", "vs last week", "vs last year", "target", "status", "n"]]
-        rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year,
+        rows = [["KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]]
+        rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
                   t.formatted_target if t.target is not None else "–", STATUS_WORDS.get(t.status, t.status), f"{t.n:,}"]
                  for t in review.tiles]
-        table = _table(s, rows, Inches(1.3), [3.6, 1.3, 1.5, 1.5, 1.2, 1.9, 1.2], font=11)
+        table = _table(s, rows, Inches(1.1), BOX_TOTAL_WIDTHS, font=10)
         for i, t in enumerate(review.tiles, 1):
-            for p in table.cell(i, 5).text_frame.paragraphs:
+            for p in table.cell(i, STATUS_COLUMN).text_frame.paragraphs:
                 p.font.color.rgb = STATUS_RGB.get(t.status, STATUS_RGB["neutral"])
+        _note(s, to_date_note(review))
+    note = events_note(review)
     for c in charts(review):
         s = _title_slide(prs, c.title)
-        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2)
+        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2, events=c.events)
         s.shapes.add_picture(io.BytesIO(png), Inches(0.9), Inches(1.4), width=Inches(11.5))
+        if note:
+            _note(s, "◆ " + note)
     for i, ins in enumerate(review.insights, 1):
         s = _title_slide(prs, f"Insight {i}: {ins.kpi}")
         s.shapes.title.text_frame.paragraphs[0].font.size = Pt(24)

@@ -166,3 +166,55 @@ def test_the_review_week_defaults_to_the_last_complete_week(open_app):
     assert at.sidebar.selectbox(key="filter_week").value is None
     assert at.sidebar.selectbox(key="filter_week").options[:3] == [
         "Latest complete week", "2025-W10 (03 Mar – 09 Mar 2025)", "2025-W09 (24 Feb – 02 Mar 2025)"]
+
+
+def test_each_tile_shows_its_month_quarter_and_year_to_date_totals(open_app):
+    at = open_app("admin", query={"client": "acme"})
+    # 1–9 Mar: 38 of 54 met; 1 Jan – 9 Mar: 335 of 408 (hand counts in test_review_to_date.py); all miss 90 %
+    assert "MTD 70.4% ✗ QTD 82.1% ✗ YTD 82.1% ✗" in tile_text(at, "sla_first_response")
+    assert "MTD 54 QTD 408 YTD 408" in tile_text(at, "tickets_created")  # no target: no mark
+    assert any(c.value.startswith("MTD, QTD, YTD: MTD from 01 Mar 2025 · QTD from 01 Jan 2025 · YTD from 01 Jan 2025, "
+                                  "to Sunday 09 Mar 2025: the week's Sunday decides") for c in at.caption)
+
+
+def first_comparison(at, kpi: str) -> str:
+    block = next(m.value for m in at.markdown if f'data-kpi="{kpi}" data-status' in m.value)
+    return re.search(r'class="bpo-tile-cmp bpo-tile-cmp-main" data-compare="(\w+)"', block).group(1)
+
+
+def reference_lines(at) -> dict[str, tuple]:
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"] == "SLA attainment (first response)")
+    return {t["name"]: (t.get("visible", True), t["line"]["width"]) for t in spec["data"]
+            if t["name"] in ("same week last year", "target")}
+
+
+@pytest.mark.parametrize(("compare", "first", "lines"), [
+    pytest.param(None, "last_week", {"same week last year": (True, 1.5), "target": (True, 1.5)}, id="default"),
+    pytest.param("last_year", "last_year", {"same week last year": (True, 2.5), "target": (True, 1.5)}, id="last-year"),
+    pytest.param("target", "target", {"same week last year": ("legendonly", 1.5), "target": (True, 2.5)}, id="target"),
+])
+def test_the_comparison_in_the_url_leads_the_tiles_and_chooses_the_charts_reference(open_app, compare, first, lines):
+    query = {"client": "acme", **({"compare": compare} if compare else {})}
+    at = open_app("admin", query=query)
+    assert dict(at.query_params) == query
+    assert at.sidebar.selectbox(key="filter_compare").value == first
+    assert first_comparison(at, "sla_first_response") == first
+    assert reference_lines(at) == lines
+
+
+def test_choosing_a_comparison_puts_it_in_the_url(open_app):
+    at = open_app("admin", query={"client": "acme"})
+    at.sidebar.selectbox(key="filter_compare").set_value("target").run()
+    assert dict(at.query_params) == {"client": "acme", "compare": "target"}
+    assert first_comparison(at, "csat") == "target"
+
+
+def test_an_unknown_comparison_falls_back_to_last_week_and_says_so(open_app):
+    at = open_app("admin", query={"client": "acme", "compare": "yesterday"})
+    assert not at.exception
+    assert [w.value for w in at.sidebar.warning] == [
+        "Not understood in the link: compare 'yesterday' is not one of last_week, last_year, target; "
+        "comparing with last week."]
+    assert dict(at.query_params) == {"client": "acme"}
+    assert first_comparison(at, "sla_first_response") == "last_week"

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard import charts
 
-WEEKS = [date(2025, 1, 6) + timedelta(weeks=i) for i in range(12)]
+WEEKS = [date(2025, 1, 6) + timedelta(weeks=i) for i in range(30)]
 
 
 def series(values, *, prior=None, target=None) -> pl.DataFrame:
@@ -98,3 +98,74 @@ def test_changes_are_coloured_by_the_kpis_good_direction_and_carry_an_arrow(delt
 
 def test_the_palette_is_blue_and_orange_not_red_and_green():
     assert (charts.status_colour("good"), charts.status_colour("bad")) == ("#0072B2", "#E69F00")
+
+
+# --------------------------------------------------------------------------- the events calendar and the reference line
+
+
+def events(*rows) -> pl.DataFrame:
+    """(rank, name, kind, start, end) as insights.review.read_events returns them."""
+    return pl.DataFrame([{"rank": r, "event_id": n, "name": n, "kind": k, "start_date": s, "end_date": e,
+                          "last_day": e or s, "client_id": "acme", "vendor_id": None, "site_id": None,
+                          "channel": None, "description": None} for r, n, k, s, e in rows],
+                        schema_overrides={"end_date": pl.Date, "vendor_id": pl.String, "site_id": pl.String,
+                                          "channel": pl.String, "description": pl.String})
+
+
+def event_shapes(fig) -> dict[str, tuple]:
+    return {s.name.removeprefix("event: "): (s.type, s.x0, s.x1) for s in fig.layout.shapes if s.name}
+
+
+def test_a_multi_day_event_is_shaded_and_a_one_day_event_is_a_line_both_labelled_with_name_and_kind():
+    ev = events((1, "Payment gateway outage", "outage", WEEKS[3], None),
+                (2, "Spring sale", "promotion", WEEKS[5], WEEKS[6] + timedelta(days=2)))
+    fig = charts.trend(series([0.9] * 12), title="x", unit="percent", events=ev)
+    assert event_shapes(fig) == {"Payment gateway outage": ("line", WEEKS[3], WEEKS[3]),
+                                 "Spring sale": ("rect", WEEKS[5], WEEKS[6] + timedelta(days=3))}
+    labels = {a.text: a.hovertext for a in fig.layout.annotations if a.text.startswith("◆")}
+    assert labels == {"◆ Payment gateway…": "<b>Payment gateway outage</b> (outage)<br>27 Jan 2025<br>client acme",
+                      "◆ Spring sale": "<b>Spring sale</b> (promotion)<br>10 Feb – 19 Feb 2025<br>client acme"}
+    assert all(s.fillcolor in (charts.EVENT_COLOUR, None) for s in fig.layout.shapes if s.name)
+
+
+def test_only_events_inside_the_weeks_drawn_are_marked_and_at_most_five():
+    ev = events(*[(i + 1, f"e{i}", "holiday", WEEKS[0] + timedelta(weeks=i), None) for i in range(8)],
+                (9, "before", "outage", WEEKS[0] - timedelta(weeks=10), None))
+    fig = charts.trend(series([1.0] * 12), title="x", unit="count", events=ev)
+    assert set(event_shapes(fig)) == {"e0", "e1", "e2", "e3", "e4"}  # ranks 1-5; 'before' is outside the window
+    assert len(charts.trend(series([1.0] * 12), title="x", unit="count", events=ev, max_events=2).layout.shapes) == 3
+
+
+def test_labels_of_close_events_go_to_separate_rows_and_the_plot_makes_room():
+    ev = events((1, "a", "launch", WEEKS[2], None), (2, "b", "outage", WEEKS[3], None),
+                (3, "c", "launch", WEEKS[25], None))
+    fig = charts.trend(series([1.0] * 30), title="x", unit="count", events=ev)
+    rows = {a.text: a.yshift for a in fig.layout.annotations if a.text.startswith("◆")}
+    assert rows == {"◆ a": 2, "◆ b": 2 + charts.EVENT_LANE_PX, "◆ c": 2}  # c is 23 weeks after a: a's row again
+    assert (fig.layout.margin.t, fig.layout.height) == (40 + 2 * charts.EVENT_LANE_PX, 300 + 2 * charts.EVENT_LANE_PX)
+    assert charts.event_lanes([WEEKS[0], WEEKS[1], WEEKS[2], WEEKS[16]]) == [0, 1, 2, 0]
+
+
+def test_no_events_no_marks():
+    fig = charts.trend(series([1.0] * 3), title="x", unit="count", events=events())
+    assert len(fig.layout.shapes) == 1 and fig.layout.margin.t == 40
+
+
+def test_the_sla_chart_marks_events_too():
+    frame = pl.DataFrame({"period": WEEKS[:4] * 2, "channel": ["email"] * 4 + ["chat"] * 4, "value": [0.9] * 8,
+                          "n": [50] * 8})
+    fig = charts.attainment_by(frame, "channel", title="x", events=events((1, "Outage", "outage", WEEKS[2], None)))
+    assert event_shapes(fig) == {"Outage": ("line", WEEKS[2], WEEKS[2])}
+
+
+@pytest.mark.parametrize(("compare", "prior_year", "target_width"), [
+    pytest.param("last_week", (True, 1.5), 1.5, id="last-week-draws-both"),
+    pytest.param("last_year", (True, 2.5), 1.5, id="last-year-puts-the-prior-year-forward"),
+    pytest.param("target", ("legendonly", 1.5), 2.5, id="target-puts-the-target-forward-prior-year-one-click-away"),
+])
+def test_the_comparison_chooses_the_reference_line(compare, prior_year, target_width):
+    s = series([0.9, 0.8], prior=[0.85, 0.85], target=[0.9, 0.9])
+    t = traces(charts.trend(s, title="x", unit="percent", reference=charts.REFERENCE_OF_COMPARE[compare]))
+    assert ((t["same week last year"].visible if t["same week last year"].visible is not None else True),
+            t["same week last year"].line.width) == prior_year
+    assert t["target"].line.width == target_width

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.workspace import Scope, Workspace
 from dashboard import access, launch
-from dashboard.state import Filters, parse_week
+from dashboard.state import COMPARISONS, Filters, parse_week, unread
 
 TOML = """
 [workspace]
@@ -52,6 +52,9 @@ def ws(tmp_path: Path) -> Workspace:
     pytest.param({"week": "next tuesday"}, Filters(), id="unreadable-week-is-ignored"),
     pytest.param({"site": " ", "utm_source": "mail"}, Filters(), id="blanks-and-unknown-keys-ignored"),
     pytest.param({"vendor": ["a", "northwind"]}, Filters(vendor="northwind"), id="repeated-key-last-wins"),
+    pytest.param({"compare": "last_year"}, Filters(compare="last_year"), id="compare-last-year"),
+    pytest.param({"compare": "TARGET"}, Filters(compare="target"), id="compare-any-case"),
+    pytest.param({"compare": "yesterday"}, Filters(compare="last_week"), id="unknown-compare-is-the-default"),
 ])
 def test_filters_are_read_from_the_url(query, expected):
     assert Filters.from_query(query) == expected
@@ -62,6 +65,25 @@ def test_a_copied_url_reproduces_the_view():
     assert f.to_query() == {"client": "acme", "vendor": "northwind", "site": "nw-manila", "channel": "email",
                             "week": "2025-W10"}
     assert Filters.from_query(f.to_query()) == f
+
+
+@pytest.mark.parametrize("compare", list(COMPARISONS))
+def test_the_comparison_round_trips_through_the_url(compare):
+    f = Filters(client="acme", week=date(2025, 3, 3), compare=compare)
+    query = f.to_query()
+    assert query.get("compare") == (None if compare == "last_week" else compare)  # the default keeps links short
+    assert Filters.from_query(query) == f
+
+
+@pytest.mark.parametrize(("query", "notes"), [
+    pytest.param({"compare": "target", "week": "2025-W10"}, [], id="all-understood"),
+    pytest.param({"compare": "yesterday"}, ["compare 'yesterday' is not one of last_week, last_year, target; "
+                                            "comparing with last week"], id="unknown-compare"),
+    pytest.param({"week": "soon"}, ["week 'soon' is not a week (use e.g. 2025-W10); showing the latest complete week"],
+                 id="unreadable-week"),
+])
+def test_what_the_url_asked_for_and_could_not_be_read_is_said(query, notes):
+    assert unread(query) == notes
 
 
 def test_values_outside_the_viewers_options_are_dropped_and_reported():

@@ -120,3 +120,41 @@ def test_each_download_of_the_weekly_review_opens(server, driver, tmp_path):
     assert len(PdfReader(str(files[".pdf"])).pages) >= 2
     assert "<svg" in files[".html"].read_text() and files[".md"].read_text().startswith("# Weekly review")
     assert all(Path(p).stat().st_size > 1000 for p in files.values())
+
+
+def plotly_points(driver) -> list[dict]:
+    """Every point of the first Plotly chart: trace index, point index, trace name, x (date text) and customdata."""
+    return driver.execute_script("""
+        const gd = document.querySelector('.js-plotly-plot');
+        const out = [];
+        gd._fullData.forEach((t, i) => (t.x || []).forEach((x, j) => out.push(
+            {trace: i, point: j, name: t.name, x: String(x), custom: (t.customdata || [])[j] || null})));
+        return out;""")
+
+
+def drill_heading(driver) -> str:
+    """The line above the ticket list: '<Split> <value>, week of <date>: ...'."""
+    return next(e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMarkdownContainer"] p')
+                if ", week of " in e.text and "attainment" in e.text)
+
+
+def test_clicking_a_point_on_the_sla_chart_lists_the_tickets_behind_it(server, driver, screenshots):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    driver.get(f"{server}sla_trends?client=acme&site=nw-manila&{COLLAPSE}")
+    settle(driver, '[data-testid="stDataFrame"]')
+    before = drill_heading(driver)
+    assert "week of 26 Oct 2026" in before  # the review week, until a point is clicked
+    # a point of another week: the first line's point three weeks before the review week
+    target = next(p for p in plotly_points(driver) if p["custom"] and p["x"].startswith("2026-10-05"))
+    element = driver.execute_script(
+        "return document.querySelector('.js-plotly-plot').querySelectorAll('.scatterlayer .trace')[arguments[0]]"
+        ".querySelectorAll('path.point')[arguments[1]];", target["trace"], target["point"])
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    ActionChains(driver).move_to_element(element).pause(0.3).click().perform()
+    WebDriverWait(driver, RENDER_SECONDS).until(lambda d: "week of 05 Oct 2026" in drill_heading(d))
+    settle(driver, '[data-testid="stDataFrame"]')
+    heading = drill_heading(driver)
+    assert heading.startswith(f"{target['custom'][0]}, week of 05 Oct 2026:") or \
+        f" {target['custom'][0]}, week of 05 Oct 2026:" in heading
+    driver.save_screenshot(str(screenshots / "sla_trends_click_drilldown.png"))

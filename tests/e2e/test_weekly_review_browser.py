@@ -50,3 +50,26 @@ def test_data_health_lists_the_tables(server, driver, screenshots):
         EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="stDataFrame"]')))
     assert "Data health" in driver.find_element(By.TAG_NAME, "h1").text
     driver.save_screenshot(str(screenshots / "data_health.png"))
+
+
+def test_tiles_show_the_to_date_totals_and_charts_mark_the_views_events(server, driver, workspace, screenshots):
+    from datetime import timedelta
+
+    from insights.review import event_label, events_in_window
+
+    review = build_review(Workspace.open(workspace), Scope.everything(), filters={"client": "acme"})
+    open_page(driver, server + "?client=acme", len(review.tiles))
+    shown = {tile.get_attribute("data-kpi"): [c.text.replace("\n", " ") for c in
+                                             tile.find_elements(By.CSS_SELECTOR, "[data-total]")]
+             for tile in driver.find_elements(By.CSS_SELECTOR, "div.bpo-tile")}
+    marks = {"good": " ✓", "bad": " ✗", "neutral": ""}
+    assert shown == {t.kpi: [f"{x.label} {x.formatted}{marks[x.status] if x.value is not None else ''}"
+                             for x in t.to_date] for t in review.tiles}
+    periods = review.series("sla_first_response").get_column("period")
+    events, total = events_in_window(review.events, periods.min(), periods.max() + timedelta(days=6))
+    assert 1 <= events.height <= 5 and total >= events.height
+    assert not any(c == "globex" for c in events.get_column("client_id").to_list())
+    first_chart = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[0]
+    labels = {e.text for e in first_chart.find_elements(By.CSS_SELECTOR, ".annotation-text") if e.text.startswith("◆")}
+    assert labels == {f"◆ {event_label(n)}" for n in events.get_column("name").to_list()}
+    driver.save_screenshot(str(screenshots / "weekly_review_acme_totals_events.png"))

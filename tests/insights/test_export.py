@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import re
 import shutil
@@ -20,6 +21,7 @@ from insights.export.spreadsheet import neutralise, safe_frame, to_csv, to_xlsx
 from insights.review import build_review
 
 MARKER = "ZZB-PLANTED-7731"
+ACME_EVENT = "Acme checkout outage"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium absent: apt-get install chromium")
 
@@ -31,10 +33,12 @@ def ws(tmp_path_factory) -> Workspace:
     t = tiny.tickets().filter(pl.col("client_id") == "globex")
     w.upsert("tickets", t.with_columns(pl.lit(MARKER).alias("queue"), pl.lit(MARKER).alias("contact_reason"),
                                        pl.col("updated_at").dt.offset_by("1d")))
-    w.upsert("events", pl.DataFrame([{"source_system": "csv", "source_instance": "t", "event_id": MARKER,
-                                      "client_id": "globex", "kind": "launch", "name": MARKER,
-                                      "start_date": date(2025, 3, 4), "updated_at": tiny.T_INGEST,
-                                      "ingested_at": tiny.T_INGEST}]))
+    w.upsert("events", pl.DataFrame([
+        {"source_system": "csv", "source_instance": "t", "event_id": MARKER, "client_id": "globex", "kind": "launch",
+         "name": MARKER, "start_date": date(2025, 3, 4), "updated_at": tiny.T_INGEST, "ingested_at": tiny.T_INGEST},
+        {"source_system": "csv", "source_instance": "t", "event_id": "acme-outage", "client_id": "acme",
+         "kind": "outage", "name": ACME_EVENT, "start_date": date(2025, 3, 5), "updated_at": tiny.T_INGEST,
+         "ingested_at": tiny.T_INGEST}]))
     return w
 
 
@@ -187,3 +191,40 @@ def test_the_insight_log_keeps_state_and_history(ws):
         ("northwind-am", "status", "done"), ("northwind-am", "action_taken", "Added 3 agents to email")]
     with pytest.raises(insight_log.InsightLogError, match="unknown insight status 'maybe'; use one of new, "):
         insight_log.record(ws, iid, user="x", status="maybe")
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "pptx"])
+def test_every_format_carries_the_to_date_totals_and_how_they_are_counted(files, acme_review, fmt):
+    text = html.unescape(text_of(fmt, files[fmt])) if fmt == "html" else text_of(fmt, files[fmt])
+    sla = acme_review.tile("sla_first_response")
+    assert [t.label for t in sla.to_date] == ["MTD", "QTD", "YTD"]
+    for total in sla.to_date:
+        assert total.formatted in text
+    assert "the week's Sunday decides the month, quarter and year" in text
+    if fmt == "md":
+        assert "| KPI | value | vs last week | vs last year | MTD | QTD | YTD | target | status | n |" in text
+        row = next(line for line in text.splitlines() if line.startswith("| SLA attainment (first response) |"))
+        marks = [t.formatted + (" ✗" if t.status == "bad" else "") for t in sla.to_date]
+        assert [t.status for t in sla.to_date] == ["bad", "good", "good"]  # March's collapse; the quarter still meets
+        assert " | ".join(marks) in row
+    if fmt == "html":
+        assert f'<div class="t" data-totals="sla_first_response">MTD {sla.to_date[0].formatted} ✗ · QTD' in text
+
+
+def test_the_deck_box_totals_have_mtd_qtd_ytd_columns(files):
+    from pptx import Presentation
+
+    deck = Presentation(io.BytesIO(files["pptx"]))
+    slide = next(s for s in deck.slides if s.shapes.title.text == "This week: box totals")
+    table = next(sh.table for sh in slide.shapes if sh.has_table)
+    assert [c.text for c in table.rows[0].cells] == [
+        "KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]
+    assert sum(c.width for c in table.columns) <= deck.slide_width - 2 * 457200  # half an inch either side
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "pptx"])
+def test_the_views_events_are_named_in_every_format_and_marked_on_the_chart_images(files, fmt):
+    text = text_of(fmt, files[fmt])
+    assert f"{ACME_EVENT} (outage, 05 Mar 2025)" in text
+    if fmt == "html":  # the SVG charts keep their text: the event's label is drawn on them
+        assert text.count("◆ Acme checkout o…") >= 6  # one label per chart, the name cut to 16 characters
