@@ -140,6 +140,8 @@ def compute_from_frames(
     if packed and not _codes_fit(by):  # a dimension with ~1M distinct values: group on the columns instead
         results = dict(zip(names, pl.collect_all([build(s, False) for s in names])))
     for source in list(results):
+        if source.table in WHOLE_LINE_TABLES and by:
+            results[source] = _drop_unattributable(results[source], by)
         if source.until:
             results[source] = _fill_backlog(results[source], source, plan.sources[source], grain, by, start, end)
 
@@ -165,6 +167,22 @@ def compute_from_frames(
     if not out:
         return pl.DataFrame(schema=_output_schema(by))
     return pl.concat([f.cast(_output_schema(by)) for f in out], how="vertical")
+
+
+# Tables whose rows bill a whole contract or site (an invoice's agent hours, a service credit): a row
+# that does not name a `by` dimension cannot be split across its values, so the segments it would
+# belong to are unknown ('-') rather than wrong (a channel's cost of only the credit line, negative).
+WHOLE_LINE_TABLES = ("cost_invoices",)
+
+
+def _drop_unattributable(frame: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """Remove the (period, other dimensions) groups in which some row leaves a `by` dimension unnamed."""
+    for d in by:
+        rest = [PERIOD, *(x for x in by if x != d)]
+        blind = frame.filter(pl.col(d).is_null()).select(rest).unique()
+        if blind.height:
+            frame = frame.join(blind, on=rest, how="anti", nulls_equal=True)
+    return frame
 
 
 def explain(kpis: Sequence[str] | None = None, *, by: Sequence[str] = (), catalog: Catalog | None = None) -> KpiQueryNotes:

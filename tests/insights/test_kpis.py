@@ -471,3 +471,21 @@ def test_deleted_tickets_are_never_counted() -> None:
     frames = tickets(t(ts(3, 4)), t(ts(3, 4), status="deleted"), t(ts(3, 4), status="solved"))
     out = compute_from_frames(frames, ["tickets_created"])
     assert out["value"].to_list() == [2.0]
+
+
+@pytest.mark.parametrize(("by", "expected"), [
+    pytest.param(("channel",), {"email": None}, id="credit-named-by-channel-hours-not"),
+    pytest.param((), {None: (3100.0 - 310.0) / 42}, id="whole-contract"),
+])
+def test_an_invoice_line_that_names_no_channel_leaves_cost_per_channel_unknown_not_wrong(by, expected):
+    """Agent hours billed per site and a credit naming the email channel: the email 'cost' is not the credit alone."""
+    frames = {**invoices({"period_start": d(3, 1), "period_end": d(3, 31), "amount": 3100.0, "channel": None},
+                         {"period_start": d(3, 1), "period_end": d(3, 31), "amount": -310.0, "channel": "email"})}
+    frames.update(tickets(*[solved(ts(3, 4), ts(3, 5)) for _ in range(42)]))
+    out = compute_from_frames(frames, ["cost_per_contact"], grain="month", by=by)
+    got = {r.get("channel"): r["value"] for r in out.iter_rows(named=True)}
+    for key, value in expected.items():
+        if value is None:
+            assert got.get(key) is None, got
+        else:
+            assert got[key] == pytest.approx(value), got
