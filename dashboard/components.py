@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.access import Denied
 from insights.engine import Insight
+from insights.narrative import kpi_label
 from insights.review import Notice, Tile, format_value
 
 TILES_PER_ROW = 4
@@ -143,7 +144,7 @@ def notices(items: Sequence[Notice]) -> None:
 def insight_action(ins: Insight) -> str:
     """The 'what to do' sentence with its owner and the KPI and week that will verify it."""
     when = f" in the week of {ins.action.verify_week}" if ins.action.verify_week else ""
-    return f"{ins.action.text} (owner: {ins.action.owner}; verify with `{ins.action.verify_kpi}`{when})"
+    return f"{ins.action.text} (owner: {ins.action.owner}; verify with {kpi_label(ins.action.verify_kpi)}{when})"
 
 
 def _number(value: float | None, unit: str) -> str:

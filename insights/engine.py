@@ -1073,6 +1073,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     driver_kind = drivers[0]["kind"] if drivers else None
     book = rules.playbook(rep.kpi, rep.type, driver_kind, rep.polarity)
     verify = narrative.verify_week(week, book.verify_after_weeks)
+    verify_kpi = rep.kpi if book.verify_kpi == "same" else book.verify_kpi  # "same": the insight's own KPI
     spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
     impact = _impact(rep, kpi, rules, spec.get("impact"), currency)
     factors = _factors(rep, rules)
@@ -1092,7 +1093,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
              "period": {"start": rep.period.start, "end": rep.period.end}, "observed": rep.observed,
              "expected": rep.expected, "delta": rep.delta, "ci": rep.ci, "n": rep.n, "baseline": rep.baseline,
              "impact": impact, "drivers": drivers, "evidence": evidence,
-             "action": {"text": book.action, "owner": book.owner, "verify_kpi": book.verify_kpi, "verify_week": verify}}
+             "action": {"text": book.action, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
     if rep.type == "level_shift":
         draft["ci"] = rep.ci
     text = narrative.render(draft, kpi.label, rules)
@@ -1103,7 +1104,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
         confidence=round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4), score=factors.score,
         headline=text["headline"], meaning=text["meaning"],
-        action=Action(book.action, book.owner, book.verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
+        action=Action(book.action, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
 
 
 # --------------------------------------------------------------------------- data quality

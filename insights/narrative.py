@@ -205,6 +205,14 @@ def _why(draft: Mapping[str, Any], unit: str) -> str:
     return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
 
 
+def kpi_label(name: str) -> str:
+    """A KPI's label from the catalog ('SLA attainment (first response)'); the name unspaced when unknown."""
+    from insights.catalog import load_catalog
+
+    kpi = load_catalog().kpis.get(name)
+    return kpi.label if kpi else name.replace("_", " ")
+
+
 def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]:
     """The five slots, the headline, the meaning and the action sentence of a draft record."""
     ev = draft.get("evidence", {})
@@ -254,7 +262,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
         "why_text": _why(draft, unit),
         "action_text": action["text"],
         "owner": action["owner"],
-        "verify_label": action["verify_kpi"].replace("_", " "),
+        "verify_label": kpi_label(action["verify_kpi"]),
         "verify_week": action["verify_week"],
     }
     if type_ in ("volume_anomaly", "routing_shift") and polarity != "good":

@@ -88,10 +88,11 @@ curve = funnel_curve(f.get_column("peer")[0], float(f.get_column("n").max())) if
 c2.plotly_chart(charts.funnel_plot(f, curve, title=f"{catalog.kpis[kpi].label}: peer funnel",
                                    higher_is_better=catalog.kpis[kpi].direction != "lower_is_better"),
                 key="funnel_chart", config={"displayModeBar": False})
+FUNNEL_STATUS = {"above": "above the 99.8 % limit", "below": "below the 99.8 % limit", "watch": "outside 95 % only"}
 outside = f.filter(pl.col("status") != "within")
-c2.caption("Inside the funnel is the expected range for that volume. Outside 99.8 %: "
-           + (", ".join(f"{r['entity']} ({r['status']})" for r in outside.iter_rows(named=True)) or "nobody")
-           + ".")
+c2.caption("Inside the funnel is the expected range for that volume. Outside it: "
+           + (", ".join(f"{r['entity']} ({FUNNEL_STATUS[r['status']]})" for r in outside.iter_rows(named=True))
+              or "nobody") + ".")
 
 st.subheader("Volume share and concentration")
 v1, v2 = st.columns([3, 1])

@@ -167,7 +167,9 @@ def action_of(insight: Any) -> str:
     """The action with its owner and the KPI (and week) that will verify it."""
     a = insight.action
     when = f" in the week of {a.verify_week}" if a.verify_week else ""
-    return f"{a.text} (owner: {a.owner}; verify with {a.verify_kpi}{when})"
+    from insights.narrative import kpi_label
+
+    return f"{a.text} (owner: {a.owner}; verify with {kpi_label(a.verify_kpi)}{when})"
 
 
 def render(review: Any, fmt: str, *, title: str | None = None, catalog: Any = None) -> bytes:

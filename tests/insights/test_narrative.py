@@ -37,7 +37,7 @@ def test_rate_change_renders_what_where_why_so_what_do():
     assert "coincides with the release 'Acme app 5.2 release' (2026-10-26)" in text["why"]
     assert "caused" not in text["meaning"]
     assert "53 dissatisfied survey responses more" in text["so_what"]
-    assert text["do"].endswith("Owner: brand CX lead. Check csat in the week of 2026-11-09.")
+    assert text["do"].endswith("Owner: brand CX lead. Check CSAT (top box) in the week of 2026-11-09.")
 
 
 def test_mix_driver_is_worded_as_mix():
@@ -110,3 +110,8 @@ def test_a_routing_shift_names_where_the_work_went():
     assert "its share of the client's contacts went from 44.6% to 33.1%" in text["what"]
     assert "The work went to site sp-krakow (share 35.1% to 46.0%)." in text["where"]
     assert "295 tickets routed away from the site since the week of 2026-02-09" in text["so_what"]
+
+
+def test_a_generic_playbook_is_verified_on_the_insights_own_kpi():
+    book = RULES.playbook("service_level", "rate_change", None, "good")
+    assert book.verify_kpi == "same"  # the engine puts the insight's KPI there (service level, not CSAT)
