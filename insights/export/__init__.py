@@ -98,7 +98,7 @@ def to_date_note(review: Any) -> str:
 
 def events_note(review: Any, lead: str = "Events marked on the charts") -> str:
     """The events marked on the charts, in one line ('' when none fall in the charts' weeks)."""
-    from insights.review import events_in_window
+    from insights.events import events_in_window
 
     events = getattr(review, "events", None)
     series = [c.series for c in charts(review)]

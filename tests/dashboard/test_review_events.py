@@ -11,7 +11,8 @@ import pytest
 
 import tiny
 from connectors.workspace import Scope, Workspace
-from insights.review import build_review, events_in_window, rank_events, read_events
+from insights.events import events_in_window, rank_events, read_events
+from insights.review import build_review
 
 W = tiny.REVIEW_WEEK
 GLOBEX_EVENT = "Globex-only fare sale ZZ-EVENT-MARKER"
