@@ -28,7 +28,6 @@ from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
 from insights import narrative
 from insights.engine import Findings, Insight, detect
-
 from insights.events import empty_events, read_events
 
 PRESET = "weekly_review"
