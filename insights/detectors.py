@@ -544,7 +544,8 @@ def trend(series: WeeklySeries, *, weeks: int = 20, min_weeks: int = 10) -> Tren
     mk = stats.mann_kendall(v)
     sen = stats.sen_slope(v)
     detrended = v - (sen.intercept + sen.slope * np.arange(len(v)))
-    r1 = float(np.corrcoef(detrended[:-1], detrended[1:])[0, 1]) if np.std(detrended) > 0 else 0.0
+    r1 = (float(np.corrcoef(detrended[:-1], detrended[1:])[0, 1])
+          if np.std(detrended[:-1]) > 0 and np.std(detrended[1:]) > 0 else 0.0)
     r1 = 0.0 if not math.isfinite(r1) else max(0.0, r1)
     factor = (1 + r1) / (1 - r1) if r1 < 0.99 else 100.0
     z = mk.z / math.sqrt(factor)

@@ -17,7 +17,7 @@ import hashlib
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
 import numpy as np
@@ -249,6 +249,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         frames[level] = f
 
     notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
+    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules)
     withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
@@ -1143,6 +1144,37 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
             out.append(_notice("denominator_zero", {"client_id": client, "kpi": kpi_name}, week,
                                f"{label} has no volume for {client} in the week of {week.isoformat()} after "
                                f"weeks with volume: a feed may have stopped.", {"withhold": False}, 0, catalog, rules))
+    return out
+
+
+def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], week: date, th, catalog,
+                       rules) -> list[Insight]:
+    """Tickets of the week that arrived from two sources under the same id (a file export and an API sync of the
+    same helpdesk, named differently): every count is inflated; above `duplicate_withhold_share` the client's
+    insights are withheld."""
+    cols = ["client_id", "ticket_id", "source_system", "source_instance", "created_at", *ROW_FILTERS.values()]
+    lf = ws.scan("tickets", scope, columns=cols)
+    for name, column in ROW_FILTERS.items():
+        if name in filters:
+            lf = lf.filter(pl.col(column) == filters[name])
+    start = datetime.combine(week, time.min, tzinfo=timezone.utc)
+    lf = lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + timedelta(days=7)))
+    per_id = lf.group_by("client_id", "ticket_id").agg(
+        (pl.col("source_system").fill_null("") + "/" + pl.col("source_instance").fill_null("")).n_unique().alias("sources"))
+    counts = per_id.group_by("client_id").agg(pl.len().alias("total"), (pl.col("sources") > 1).sum().alias("dup")).collect()
+    out = []
+    for client, total, dup in counts.sort("client_id").iter_rows():
+        issue = det.duplicate_ids(int(dup), int(total))
+        if issue is None or client is None:
+            continue
+        withhold = dup / max(total, 1) > float(th.get("duplicate_withhold_share", 0.02))
+        out.append(_notice(
+            "duplicates", {"client_id": client}, week,
+            f"{dup:,} of the {total:,} tickets {client} opened in the week of {week.isoformat()} arrived from two "
+            f"sources under the same id, so every count is inflated"
+            + (": insights for the client are withheld until one source is removed or both are mapped to one "
+               "source name." if withhold else "; remove one source or map both to one source name."),
+            {"count": int(dup), "total": int(total), "withhold": withhold}, int(dup), catalog, rules))
     return out
 
 
