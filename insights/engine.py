@@ -858,6 +858,7 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
 
 
 MATERIAL_TESTED = ("rate_change", "level_shift")
+KEPT = ("headline", "watch", "standing")
 
 
 def _p_material(c: _Candidate) -> float:
@@ -1078,6 +1079,14 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
     impact = _impact(rep, kpi, rules, spec.get("impact"), currency)
     factors = _factors(rep, rules)
+    # a change that also breaks the contract (here or in the segment around it) says so, with the credit; the
+    # target miss stays an insight of its own (the contract's view: its Wilson interval, streak and credit)
+    missed = next((c for c in all_cands if c.type == "target_miss" and c.kpi == rep.kpi and c.tier in KEPT
+                   and c.segment.items() <= rep.segment.items()), None)
+    if missed is not None and rep.type in ("rate_change", "level_shift") and rep.polarity == "bad":
+        rep.evidence["target_miss"] = {"target": missed.expected, "delta": missed.observed - missed.expected,
+                                       "observed": missed.observed, "segment": dict(missed.segment),
+                                       **{k: missed.evidence[k] for k in ("penalty", "currency") if k in missed.evidence}}
     if rep.type == "routing_shift":
         rep.evidence["counterparts"] = [
             {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],

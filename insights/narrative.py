@@ -205,6 +205,18 @@ def _why(draft: Mapping[str, Any], unit: str) -> str:
     return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
 
 
+def _target_text(miss: Mapping[str, Any] | None, unit: str) -> str:
+    """The sentence a change adds when it also misses the contract: ' The contract's target for acme · channel
+    email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about 3,631 USD).'"""
+    if not miss:
+        return ""
+    credit = (f" (a service credit of about {miss['penalty']:,.0f} {miss.get('currency', '')}".rstrip() + ")"
+              if miss.get("penalty") else "")
+    where = f" for {segment_text(miss['segment'])}" if miss.get("segment") else ""
+    return (f" The contract's target{where} is {fmt_value(miss['target'], unit)}: it is at "
+            f"{fmt_value(miss['observed'], unit)}, {fmt_delta(abs(miss['delta']), unit).lstrip('+')} short{credit}.")
+
+
 def kpi_label(name: str) -> str:
     """A KPI's label from the catalog ('SLA attainment (first response)'); the name unspaced when unknown."""
     from insights.catalog import load_catalog
@@ -251,6 +263,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
         "penalty_text": (f", and a service credit of about {ev['penalty']:,.0f} {ev.get('currency', '')}".rstrip()
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
+        "target_text": _target_text(ev.get("target_miss"), unit),
         "share_before": fmt_value(ev.get("share_before"), "percent"),
         "share_after": fmt_value(ev.get("share_after"), "percent"),
         "routed": "away from" if not up else "to",

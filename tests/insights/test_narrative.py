@@ -115,3 +115,12 @@ def test_a_routing_shift_names_where_the_work_went():
 def test_a_generic_playbook_is_verified_on_the_insights_own_kpi():
     book = RULES.playbook("service_level", "rate_change", None, "good")
     assert book.verify_kpi == "same"  # the engine puts the insight's KPI there (service level, not CSAT)
+
+
+def test_a_change_that_also_misses_the_contract_says_so_with_the_credit():
+    d = draft(kpi="sla_first_response", evidence={"polarity": "bad", "target_miss": {
+        "target": 0.85, "observed": 0.705, "delta": -0.145, "segment": {"client_id": "acme", "channel": "email"},
+        "penalty": 3631.0, "currency": "USD"}})
+    assert narrative.render(d, "SLA", RULES)["so_what"].endswith(
+        "The contract's target for acme · channel email is 85.0%: it is at 70.5%, 14.5 pts short "
+        "(a service credit of about 3,631 USD).")
