@@ -7,9 +7,11 @@ from datetime import timedelta
 import streamlit as st
 
 from dashboard import charts, components, data, state
+from insights.catalog import load_catalog
 from insights.review import to_date_caption
 
 CHARTS_PER_ROW = 2
+MIN_CHARTS = 6
 
 ctx = state.context()
 f = ctx.filters
@@ -25,7 +27,16 @@ if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)
     st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target.")
     st.subheader("Last 12 months")
-    tiles = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
+    drawn = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
+    first = set(load_catalog().preset("weekly_review_charts"))
+    # the preset's charts first, topped up to MIN_CHARTS in tile order when some have no data in this view
+    chosen = [t for t in drawn if t.kpi in first]
+    chosen += [t for t in drawn if t not in chosen][:max(0, MIN_CHARTS - len(chosen))]
+    rest = [t for t in drawn if t not in chosen]
+    tiles = [t for t in drawn if t in chosen]
+    if rest and st.toggle(f"Show the other {len(rest)} KPIs' charts", key="more_charts",
+                          help=", ".join(t.label for t in rest)):
+        tiles = drawn
     reference = charts.REFERENCE_OF_COMPARE[f.compare]
     for i in range(0, len(tiles), CHARTS_PER_ROW):
         for col, tile in zip(st.columns(CHARTS_PER_ROW), tiles[i:i + CHARTS_PER_ROW]):

@@ -218,3 +218,12 @@ def test_an_unknown_comparison_falls_back_to_last_week_and_says_so(open_app):
         "comparing with last week."]
     assert dict(at.query_params) == {"client": "acme"}
     assert first_comparison(at, "sla_first_response") == "last_week"
+
+
+def test_the_preset_charts_come_first_and_one_toggle_draws_every_kpis_chart(open_app):
+    at = open_app("admin", query={"client": "acme"})
+    first = {json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")}
+    at.toggle(key="more_charts").set_value(True).run()
+    every = {json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")}
+    assert len(first) >= 6 and first < every
+    assert "SLA attainment (first response)" in first
