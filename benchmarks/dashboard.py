@@ -1,18 +1,21 @@
 """Time from navigation to charts drawn, per dashboard page, cold and warm, and the server's peak memory.
 
     .venv/bin/python benchmarks/dashboard.py                    # the default sample (78 weeks, scale 1)
-    .venv/bin/python benchmarks/dashboard.py --scale 20         # ~10M tickets (generation ~2 min, 5 GB)
+    .venv/bin/bpo-insights sample --out /tmp/ws10m --scale 20   # ~10M tickets (~1 min, 4.7 GB peak)
+    .venv/bin/python benchmarks/dashboard.py --workspace /tmp/ws10m [--pages "Weekly review" Insights]
 
-Cold: a freshly started server (empty caches) opening the page; warm: the same URL opened again in a
-new page load (Streamlit's caches hold the view).  "Drawn" means the page's own marker is on screen
-(tiles, Plotly SVG, the insight list), Streamlit's running indicator is gone, and no exception is
-shown.  Peak memory is the server process's VmHWM after all its loads.  Needs /usr/bin/chromium and
+Each page gets its own freshly started server.  Cold: that server (empty caches) opening the page;
+warm: the best of three further loads of the same URL (Streamlit's caches hold the view).  "Drawn"
+means the page's own marker is on screen (tiles, Plotly SVG, the insight list), Streamlit's running
+indicator is gone, and no exception is shown (a page not drawn within --timeout is reported as such).
+Peak memory is the server process's VmHWM after all its loads.  Needs /usr/bin/chromium and
 /usr/bin/chromedriver (Debian packages); runs offline.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import subprocess
@@ -24,7 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import polars as pl  # noqa: E402
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -39,6 +44,9 @@ PAGES = {  # page: (url path, query, css of what must be drawn)
     "SLA trends": ("sla_trends", f"client=acme&site=nw-manila&{WEEK}", ".js-plotly-plot .main-svg"),
     "Vendors & sites": ("vendors_sites", f"client=acme&{WEEK}", ".js-plotly-plot .main-svg"),
     "Quality & coaching": ("quality", f"client=acme&site=nw-manila&{WEEK}", ".js-plotly-plot .main-svg"),
+    "Workforce": ("workforce", f"client=acme&{WEEK}", ".js-plotly-plot .main-svg"),
+    "Cost": ("cost", "client=acme", ".js-plotly-plot .main-svg"),
+    "Pilots": ("pilots", "client=acme", ".js-plotly-plot .main-svg"),
     "Insights": ("insights_page", f"client=acme&{WEEK}", '[data-testid="stExpander"]'),
     "Data health": ("data_health", "", '[data-testid="stDataFrame"]'),
 }
@@ -84,19 +92,23 @@ def peak_mib(pid: int) -> float:
 
 
 def timed_load(driver, url: str, css: str) -> float:
+    """Seconds until the page is drawn; inf when it is not drawn within TIMEOUT."""
     driver.get("about:blank")
     t0 = time.perf_counter()
     driver.get(url)
     wait = WebDriverWait(driver, TIMEOUT, poll_frequency=0.05)
-    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
-    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    try:
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
+        wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    except TimeoutException:
+        return float("inf")
     elapsed = time.perf_counter() - t0
     if driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'):
         raise RuntimeError(f"{url} shows an exception")
     return elapsed
 
 
-def run(workspace: Path, screenshots: Path | None) -> list[tuple[str, float, float, float]]:
+def run(workspace: Path, screenshots: Path | None, pages: list[str]) -> list[tuple[str, float, float, float]]:
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
     for f in FLAGS:
@@ -104,12 +116,14 @@ def run(workspace: Path, screenshots: Path | None) -> list[tuple[str, float, flo
     driver = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
     rows = []
     try:
-        for page, (path, query, css) in PAGES.items():
+        for page in pages:
+            path, query, css = PAGES[page]
             proc, base = start(workspace)
             try:
                 url = f"{base}{path}?{query}" if query else f"{base}{path}"
                 cold = timed_load(driver, url, css)
                 warm = min(timed_load(driver, url, css) for _ in range(3))
+                print(f"{page}: cold {cold:.2f} s, warm {warm:.2f} s", file=sys.stderr, flush=True)
                 if screenshots:
                     driver.save_screenshot(str(screenshots / f"bench_{path or 'weekly_review'}.png"))
                 rows.append((page, cold, warm, peak_mib(proc.pid)))
@@ -120,12 +134,28 @@ def run(workspace: Path, screenshots: Path | None) -> list[tuple[str, float, flo
     return rows
 
 
+def _s(seconds: float) -> str:
+    return f"> {TIMEOUT}" if math.isinf(seconds) else f"{seconds:.2f}"
+
+
+def tickets(workspace: Path) -> int:
+    """Tickets in the workspace (every client)."""
+    from connectors.workspace import Scope, Workspace
+
+    return Workspace.open(workspace).scan("tickets", Scope.everything()).select(pl.len()).collect().item()
+
+
 def main() -> int:
+    global TIMEOUT
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workspace", type=Path, help="an existing workspace (default: generate the sample)")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--screenshots", type=Path, default=ROOT / "artifacts" / "screenshots")
+    p.add_argument("--timeout", type=int, default=TIMEOUT, help="seconds a page may take (default %(default)s)")
+    p.add_argument("--pages", nargs="*", choices=list(PAGES), default=list(PAGES), metavar="PAGE",
+                   help=f"pages to time (default: all of {', '.join(PAGES)})")
     args = p.parse_args()
+    TIMEOUT = args.timeout
     with tempfile.TemporaryDirectory(prefix="bpo-bench-") as tmp:
         ws = args.workspace
         if ws is None:
@@ -136,11 +166,18 @@ def main() -> int:
             summary = generate(ws, scale=args.scale)
             print(f"sample: scale {args.scale}, {summary.rows['tickets']:,} tickets, "
                   f"generated in {time.perf_counter() - t:.0f} s")
+        else:
+            print(f"workspace {ws}: {tickets(ws):,} tickets")
         args.screenshots.mkdir(parents=True, exist_ok=True)
-        rows = run(ws, args.screenshots)
+        load0 = os.getloadavg()[0]
+        rows = run(ws, args.screenshots, args.pages)
     print("\n| page | cold (s) | warm (s) | server peak RSS (MiB) |\n|---|---:|---:|---:|")
     for page, cold, warm, mib in rows:
-        print(f"| {page} | {cold:.2f} | {warm:.2f} | {mib:,.0f} |")
+        print(f"| {page} | {_s(cold)} | {_s(warm)} | {mib:,.0f} |")
+    print(f"\nload average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; {os.cpu_count()} cores; "
+          f"{time.strftime('%Y-%m-%d')}")
+    if any(math.isinf(c) or math.isinf(w) for _, c, w, _ in rows):
+        print(f"> {TIMEOUT} s: not drawn within the time-out (--timeout); see the page's screenshot")
     return 0
 
 
