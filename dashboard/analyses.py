@@ -45,6 +45,13 @@ def tickets_behind(ws: Workspace, scope: Scope, filters: Filters, metric: str, w
     return sla.tickets_behind(ws, scope, metric=metric, week=week, filters=dict(filters), segment=dict(segment))
 
 
+@st.cache_data(hash_funcs=HASH, max_entries=32)
+def counts_behind(ws: Workspace, scope: Scope, filters: Filters, metric: str, week: date,
+                  segment: tuple[tuple[str, str], ...], version: tuple) -> tuple[int, int]:
+    """(tickets, breached) behind one point of an SLA chart, however many are listed."""
+    return sla.counts_behind(ws, scope, metric=metric, week=week, filters=dict(filters), segment=dict(segment))
+
+
 @st.cache_data(show_spinner="Scoring vendors and sites …", hash_funcs=HASH, max_entries=64)
 def scorecard_for(ws: Workspace, scope: Scope, filters: Filters, level: str, week: date, weeks: int,
                   version: tuple) -> scorecard.Scorecard:

@@ -255,20 +255,8 @@ def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filt
 
     `segment` adds split values (vendor, site, channel, priority) to the filters; breached tickets first.
     """
-    if metric not in DRILL:
-        raise SlaError(f"no ticket drill-down for '{metric}'; tickets carry {', '.join(DRILL)} "
-                       f"(service level is measured on queue intervals)")
-    breached, actual, target, at, what = DRILL[metric]
-    f = _filters({**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in FILTER_COLUMNS}})
-    lf = ws.scan("tickets", effective_scope(scope, f))
-    for name, column in FILTER_COLUMNS.items():
-        if name in f and name in ("site", "channel"):
-            lf = lf.filter(pl.col(column) == f[name])
-    if segment and "priority" in segment:
-        lf = lf.filter(pl.col("priority") == segment["priority"])
-    start = pl.lit(week).cast(pl.Datetime("us", "UTC"))
-    lf = lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + pl.duration(days=7))
-                   & pl.col(breached).is_not_null() & (pl.col("status").fill_null("") != "deleted"))
+    breached, actual, target, at, what = DRILL.get(metric, (None,) * 5)
+    lf = _behind(ws, scope, metric, week, filters, segment)
     if breached_only:
         lf = lf.filter(pl.col(breached))
     cols = ["ticket_id", "client_id", "vendor_id", "site_id", "channel", "priority", "queue", "created_at", at,
@@ -281,3 +269,31 @@ def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filt
         for b, a, t in zip(frame[breached].to_list(), frame[actual].to_list(), frame[target].to_list())
     ]
     return frame.with_columns(pl.Series("breach_reason", reasons, dtype=pl.String))
+
+
+def counts_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filters: Mapping[str, Any] | None = None,
+                  segment: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """(tickets, breached) behind one point of an SLA chart: the whole count, however many rows are listed."""
+    breached = DRILL[metric][0] if metric in DRILL else None
+    row = _behind(ws, scope, metric, week, filters, segment).select(
+        pl.len().alias("n"), pl.col(breached).cast(pl.Int64).sum().alias("b")).collect()
+    return int(row["n"][0]), int(row["b"][0] or 0)
+
+
+def _behind(ws: Workspace, scope: Scope, metric: str, week: date, filters: Mapping[str, Any] | None,
+            segment: Mapping[str, str] | None) -> pl.LazyFrame:
+    """The tickets of one chart point (the view's filters, the split value, the week) that carry the target."""
+    if metric not in DRILL:
+        raise SlaError(f"no ticket drill-down for '{metric}'; tickets carry {', '.join(DRILL)} "
+                       f"(service level is measured on queue intervals)")
+    breached = DRILL[metric][0]
+    f = _filters({**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in FILTER_COLUMNS}})
+    lf = ws.scan("tickets", effective_scope(scope, f))
+    for name, column in FILTER_COLUMNS.items():
+        if name in f and name in ("site", "channel"):
+            lf = lf.filter(pl.col(column) == f[name])
+    if segment and "priority" in segment:
+        lf = lf.filter(pl.col("priority") == segment["priority"])
+    start = pl.lit(week).cast(pl.Datetime("us", "UTC"))
+    return lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + pl.duration(days=7))
+                     & pl.col(breached).is_not_null() & (pl.col("status").fill_null("") != "deleted"))

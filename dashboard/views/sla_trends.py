@@ -124,12 +124,13 @@ if chosen is None:
     st.caption("No tickets with this target in the view.")
     st.stop()
 tickets = analyses.tickets_behind(ctx.ws, ctx.viewer.scope, dims, metric, chosen_week, ((split, chosen),), ctx.version)
-breached = int(tickets.get_column(DRILL[metric][0]).sum()) if tickets.height else 0
+total, breached = analyses.counts_behind(ctx.ws, ctx.viewer.scope, dims, metric, chosen_week, ((split, chosen),),
+                                        ctx.version)
 point = frame.filter((pl.col("period") == chosen_week) & (pl.col(split) == chosen))
 value = point.get_column("value")[0] if point.height else None
 st.markdown(f"**{SPLITS[split]} {chosen}, week of {chosen_week:%d %b %Y}:** "
-            f"{format_value(value, 'percent', '.1%')} attainment; {breached:,} breached of the "
-            f"{tickets.height:,} tickets listed" + (" (first 500, breaches first)" if tickets.height >= 500 else ""))
+            f"{format_value(value, 'percent', '.1%')} attainment; {breached:,} breached of {total:,} tickets"
+            + (f" (the table lists the first {tickets.height:,}, breaches first)" if tickets.height < total else ""))
 ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_SHOWN).to_list()
 if ids:
     st.markdown(f'<div class="bpo-ticket-ids" style="font-size:0.85rem">Breached, to open in the helpdesk: '

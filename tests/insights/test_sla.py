@@ -9,7 +9,8 @@ import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
-from insights.sla import SlaError, attainment_by, contract_targets, sla_view, target_line, tickets_behind
+from insights.sla import (SlaError, attainment_by, contract_targets, counts_behind, sla_view, target_line,
+                          tickets_behind)
 
 WEEK = tiny.REVIEW_WEEK  # week index 53: 2 of acme's 6 daily tickets breach
 PENALTY = 100.0
@@ -87,6 +88,14 @@ def test_the_tickets_behind_a_point_carry_ids_times_and_the_breach_reason(ws):
     assert first["breach_reason"] == "first reply after 5h 00m against a 1h 00m target"
     assert set(tickets.filter(~pl.col("first_response_breached"))["breach_reason"]) == {"met"}
     assert not {"subject", "description", "body", "tags"} & set(tickets.columns)
+
+
+@pytest.mark.parametrize("limit", [5, 500])
+def test_the_point_counts_are_whole_however_few_tickets_are_listed(ws, limit):
+    args = dict(metric="sla_first_response", week=WEEK, filters={"client": "acme"}, segment={"channel": "email"})
+    listed = tickets_behind(ws, Scope.everything(), limit=limit, **args)
+    assert counts_behind(ws, Scope.everything(), **args) == (21, 14)
+    assert listed.height == min(limit, 21) and listed["first_response_breached"].all() == (limit <= 14)
 
 
 def test_no_ticket_drilldown_for_interval_metrics(ws):
