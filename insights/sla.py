@@ -5,8 +5,9 @@ Attainment is Σmet/Σwith-target of the catalog KPI the target names (`metric`)
 exactly the work the target binds (client, and each of vendor, site, channel, priority, queue the
 target row names), in the weeks the target was in force (effective-dated; the newest version wins
 in a week where it changed).  Penalty exposure is `penalty_per_point` × points below target:
-per week as an early warning, and month to date (the month of the review week up to its
-Sunday), the way service credits are invoiced.
+per week as an early warning (on the work in view), and month to date (the month of the review
+week up to its Sunday) on all the work the target binds that the viewer may see, the way service
+credits are invoiced: a site or channel filter never shrinks a credit.
 
 >>> view = sla_view(ws, scope, week=date(2026, 10, 26), filters={"client": "acme"})  # doctest: +SKIP
 >>> view.targets.select("target_id", "value", "status", "streak", "exposure_mtd")      # doctest: +SKIP
@@ -184,7 +185,9 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     weekly = weekly.with_columns((pl.col("points_short") * pl.col("penalty_per_point")).alias("exposure"),
                                  (pl.col("points_short") / 100 * pl.col("denominator")).ceil().alias("tickets_short"))
     month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
-    monthly = _attainment(ws, eff, targets, f, month_start, week + timedelta(days=6), "month", catalog)
+    # credits are owed on the work the contract binds, not on the slice in view: a site or channel filter
+    # narrows which targets are listed, never the attainment their credit is computed on
+    monthly = _attainment(ws, scope, targets, {}, month_start, week + timedelta(days=6), "month", catalog)
     if monthly.height:
         monthly = monthly.with_columns(_points_short(value, target, comp).alias("points_short_mtd"))
         monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),

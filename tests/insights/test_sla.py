@@ -41,6 +41,16 @@ def test_every_target_in_force_is_listed_with_this_weeks_attainment_streak_and_e
     assert view.missed == 1
 
 
+def test_a_site_filter_lists_the_target_but_never_shrinks_its_credit(ws):
+    whole = sla_view(ws, Scope.everything(), week=WEEK, filters={"client": "acme"})
+    sites = ws.read("tickets", Scope.of(clients=["acme"])).get_column("site_id").unique().drop_nulls().to_list()
+    assert len(sites) >= 2
+    for site in sites:
+        part = sla_view(ws, Scope.everything(), week=WEEK, filters={"client": "acme", "site": site})
+        assert part.targets.get_column("target_id").to_list() == ["acme-frt"]
+        assert part.exposure_mtd == pytest.approx(whole.exposure_mtd)  # the contract's credit, not the site's slice
+
+
 @pytest.mark.parametrize(("scope", "filters", "targets"), [
     pytest.param(Scope.everything(), {}, {"acme-frt", "globex-frt"}, id="admin-sees-both-contracts"),
     pytest.param(Scope.of(clients=["acme"]), {}, {"acme-frt"}, id="brand-sees-its-own"),
