@@ -43,6 +43,9 @@ entities = card.volume.get_column("entity").to_list() or sorted(card.frame.get_c
 st.subheader("Scorecard")
 st.caption("Outcomes first (what customers got), then efficiency, then cost. Each cell: the value and its difference "
            "from the whole view (peer); n under the KPI's minimum volume is marked low n.")
+if len(entities) == 1:
+    st.info(f"Only {name(entities[0])} is in your view, so it is its own peer: compare sites (above) to see "
+            "where it does better or worse.", icon="ℹ️")
 rows = []
 for group, names in FRAMEWORK:
     for kpi in names:
@@ -54,9 +57,10 @@ for group, names in FRAMEWORK:
                "peer": format_value(part.get_column("peer")[0], k.unit, k.format)}
         for r in part.iter_rows(named=True):
             cell = format_value(r["value"], k.unit, k.format)
-            if r["value"] is not None and r["vs_peer"] is not None:
-                good = "✔" if r["better"] else "✖"
-                cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)} {good})"
+            if r["value"] is not None and r["vs_peer"] is not None and len(entities) > 1:
+                same = format_delta(r["vs_peer"], k.unit, k.format) == format_delta(0.0, k.unit, k.format)
+                good = "" if same else " ✔" if r["better"] else " ✖"  # level with the peer: neither
+                cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)}{good})"
             if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
                 cell += " low n"
             row[name(r["entity"])] = cell

@@ -47,3 +47,10 @@ def test_a_vendor_sees_only_itself(monkeypatch, tiny_ws, rendered_text):
     assert [c for c in at.dataframe[0].value.columns if c not in ("group", "KPI", "peer")] == ["Northwind BPO"]
     assert "Southpeak" not in rendered_text(at)
     assert [m for m in tiny.GLOBEX_MARKERS if m in rendered_text(at)] == []
+
+
+def test_a_vendor_alone_in_the_view_is_its_own_peer_and_gets_no_better_or_worse_marks(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "northwind-am", "vendors_sites")
+    assert any("is its own peer" in i.value for i in at.info)
+    card = at.dataframe[0].value
+    assert not card.drop(columns=["group", "KPI", "peer"]).apply(lambda c: c.str.contains("✔|✖")).any().any()
