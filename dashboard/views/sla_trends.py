@@ -92,7 +92,8 @@ if metric == "service_level":
     st.caption("Service level is measured on queue intervals, not tickets: pick first-response or resolution "
                "attainment to list tickets.")
     st.stop()
-this_week = frame.filter(pl.col("period") == week).sort("value")
+# this week's lines worst first; a line with no ticket under this target (voice has no first-reply SLA) last
+this_week = frame.filter((pl.col("period") == week) & pl.col("value").is_not_null()).sort("value")
 options = this_week.get_column(split).to_list() or frame.get_column(split).unique().sort().to_list()
 points = (event.selection.points if event and event.selection else []) or []
 weeks = sorted({d for d in frame.get_column("period").to_list()}, reverse=True)
