@@ -352,33 +352,67 @@ def _is_level(kpi: Any, catalog: Any) -> bool:
                if m in catalog.measures)
 
 
-def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], week_end: date,
-                    catalog: Any) -> dict[str, tuple[date, pl.DataFrame]]:
-    """period -> (its first day, the KPIs from that day to `week_end`): one KPI-engine query per period, fewer
-    when periods start on the same day (in January YTD is QTD; in a quarter's first month QTD is MTD)."""
-    out: dict[str, tuple[date, pl.DataFrame]] = {}
-    by_start: dict[date, pl.DataFrame] = {}
-    for period in TO_DATE:
-        start = to_date_start(week_end, period)
-        if start not in by_start:
-            by_start[start] = _weekly(ws, eff, kpis, filters, start, week_end, catalog, grain=period)
-        out[period] = (start, by_start[start])
+def _billed(kpis: list[str], catalog: Any) -> set[str]:
+    """The KPIs that read invoices (cost per contact): known only up to the last day an invoice covers."""
+    from insights.catalog import sql_refs
+
+    out = set()
+    for name in kpis:
+        k = catalog.kpis[name]
+        texts = [t for t in (k.numerator, k.denominator, k.measure) if t]
+        if any(catalog.measures[m].table == "cost_invoices" for t in texts for m in sql_refs(t) if m in catalog.measures):
+            out.add(name)
     return out
 
 
-def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame]], targets: pl.DataFrame,
+def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], week_end: date,
+                    catalog: Any) -> dict[str, tuple[date, pl.DataFrame, dict[str, date]]]:
+    """period -> (its first day, the KPIs from that day to `week_end`, the end of the KPIs that stop earlier).
+
+    One KPI-engine query per period, fewer when periods start on the same day (in January YTD is QTD;
+    in a quarter's first month QTD is MTD).  KPIs that read invoices stop at the last day an invoice
+    covers: November's contacts over October's bill would read as a cost per contact far too low.
+    """
+    billed = _billed(kpis, catalog)
+    rest = [k for k in kpis if k not in billed]
+    billed_until = None
+    if billed:
+        ends = ws.scan("cost_invoices", eff, columns=["period_end"]).select(pl.col("period_end").max()).collect()
+        billed_until = ends.item() if ends.height else None
+    out: dict[str, tuple[date, pl.DataFrame, dict[str, date]]] = {}
+    cache: dict[tuple[date, date, tuple[str, ...]], pl.DataFrame] = {}
+
+    def query(names: list[str], start: date, end: date, grain: str) -> pl.DataFrame:
+        key = (start, end, tuple(names))
+        if key not in cache:
+            cache[key] = _weekly(ws, eff, names, filters, start, end, catalog, grain=grain)
+        return cache[key]
+
+    for period in TO_DATE:
+        start = to_date_start(week_end, period)
+        frames = [query(rest, start, week_end, period)] if rest else []
+        stops: dict[str, date] = {}
+        if billed and billed_until is not None and billed_until >= start:
+            end = min(week_end, billed_until)
+            frames.append(query(sorted(billed), start, end, period))
+            stops = {k: end for k in billed}
+        out[period] = (start, pl.concat(frames, how="vertical") if frames else pl.DataFrame(), stops)
+    return out
+
+
+def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, date]]], targets: pl.DataFrame,
              filters: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
     """The KPI's MTD, QTD and YTD totals, each with the target in force at the week's end."""
     out = []
-    for period, (start, frame) in frames.items():
-        row = frame.filter(pl.col("kpi") == kpi.name)
+    for period, (start, frame, stops) in frames.items():
+        row = frame.filter(pl.col("kpi") == kpi.name) if frame.height else frame
         v = row.get_column("value")[0] if row.height else None
         value = None if v is None or math.isnan(v) else float(v)
         n = int(row.get_column("n")[0] or 0) if row.height else 0
         target, comparator, _ = _target_for(targets, kpi.name, filters, start, kpi.target, end=week_end)
         delta = _minus(value, target)
         out.append(ToDate(
-            period=period, label=TO_DATE[period], start=start, end=week_end, value=value,
+            period=period, label=TO_DATE[period], start=start, end=stops.get(kpi.name, week_end), value=value,
             formatted=format_value(value, kpi.unit, kpi.format), n=n, target=target, vs_target=delta,
             formatted_vs_target=format_delta(delta, kpi.unit, kpi.format),
             status=_status(value, target, comparator, None, kpi.direction, 0.0),

@@ -133,3 +133,26 @@ def test_the_tile_says_its_totals_on_one_line(acme_review):
 def test_a_view_without_data_has_empty_totals(tiny_ws):
     review = build_review(tiny_ws, Scope.of(["initech"], "*"))
     assert {t.formatted for tile in review.tiles for t in tile.to_date} == {"–"}
+
+
+def test_cost_per_contact_to_date_stops_at_the_last_invoiced_day(tmp_path):
+    """February is billed, March is not yet: QTD cost is the bill over the contacts up to 28 Feb, not over
+    March's contacts too (which would make the unit cost look lower); MTD (March) is unknown."""
+    from insights.kpis import compute_kpis
+
+    ws = tiny.build(tmp_path / "ws")
+    ws.upsert("cost_invoices", pl.DataFrame({
+        "source_system": ["sheet"], "source_instance": ["acme"], "client_id": ["acme"], "vendor_id": ["northwind"],
+        "site_id": ["nw-manila"], "invoice_id": ["INV-2"], "line_no": [1], "period_start": [date(2025, 2, 1)],
+        "period_end": [date(2025, 2, 28)], "billing_model": ["per_contact"], "amount": [2800.0],
+        "currency": ["USD"]}))
+    tile = build_review(ws, ACME, week=W).tile("cost_per_contact")
+    mtd, qtd = tile.total("MTD"), tile.total("QTD")
+    assert (mtd.value, mtd.formatted) == (None, "–")
+    assert (qtd.start, qtd.end) == (date(2025, 1, 1), date(2025, 2, 28))
+
+    def cost(end: date) -> float:
+        f = compute_kpis(ws, ACME, ["cost_per_contact"], grain="quarter", start=date(2025, 1, 1), end=end)
+        return f.get_column("value")[0]
+    assert qtd.value == pytest.approx(cost(date(2025, 2, 28)))
+    assert qtd.value > cost(W + timedelta(days=6))  # what counting March's unbilled contacts would have shown
