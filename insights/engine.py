@@ -563,7 +563,7 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
     moves when work is routed differently (a vendor change, an overflow rule, a queue moved), which
     is what committed minimums and capacity plans hang on.  The share of the review week (and of
     the last `window_weeks`) is tested against the baseline weeks' shares (prediction t, Bonferroni
-    over the windows tried); material when the share moves by `volume_min_change` of itself.
+    over the windows tried); material when the share moves by `routing_min_change` of itself.
     """
     nb, kw = int(th.get("baseline_weeks", 8)), int(th.get("window_weeks", 3))
     windows = sorted({1, kw})
@@ -586,11 +586,11 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
                 base = [week - timedelta(weeks=i) for i in range(k + nb - 1, k - 1, -1)]
                 if any(w not in share for w in cur) or sum(w in share for w in base) < nb // 2 + 1:
                     continue
-                before = float(np.mean([share[w] for w in base if w in share]))
-                after = float(np.mean([share[w] for w in cur]))
-                if before < float(th.get("min_test_share", 0.05)) and after < float(th.get("min_test_share", 0.05)):
+                base_shares, cur_shares = [share[w] for w in base if w in share], [share[w] for w in cur]
+                before, after = float(np.mean(base_shares)), float(np.mean(cur_shares))
+                if max(before, after) < float(th.get("min_test_share", 0.05)):
                     continue
-                t, p = stats.share_shift_test([share[w] for w in base if w in share], [share[w] for w in cur])
+                t, p = stats.share_shift_test(base_shares, cur_shares)
                 found.append((min(1.0, p * len(windows)), k, cur, base, before, after, t))
             if not found:
                 continue
@@ -1026,10 +1026,9 @@ def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Ins
         if factor == 1.0:
             out.append(ins)
             continue
-        f = dict(ins.evidence["factors"])
-        f["novelty"] = round(f["novelty"] * factor, 4)
-        score = round(f["impact"] * f["confidence"] * f["persistence"] * f["actionability"] * f["novelty"], 4)
-        out.append(replace(ins, score=score, evidence={**ins.evidence, "factors": f, "log_status": status}))
+        f = replace(ranking.Factors(**ins.evidence["factors"]),
+                    novelty=round(ins.evidence["factors"]["novelty"] * factor, 4))
+        out.append(replace(ins, score=f.score, evidence={**ins.evidence, "factors": asdict(f), "log_status": status}))
     return out
 
 

@@ -343,26 +343,22 @@ def to_date_start(day: date, period: Period) -> date:
     raise ReviewError(f"unknown to-date period '{period}'; use one of {', '.join(TO_DATE)}")
 
 
-def _is_level(kpi: Any, catalog: Any) -> bool:
-    """True for a KPI that is a level at a moment (open backlog): a total over days means nothing for it."""
+def _measures_of(kpi: Any, catalog: Any) -> list[Any]:
+    """The catalog measures a KPI's numerator, denominator or measure reads."""
     from insights.catalog import sql_refs
 
     texts = [t for t in (kpi.numerator, kpi.denominator, kpi.measure) if t]
-    return any(catalog.measures[m].agg == "open_at_period_end" for t in texts for m in sql_refs(t)
-               if m in catalog.measures)
+    return [catalog.measures[m] for t in texts for m in sql_refs(t) if m in catalog.measures]
+
+
+def _is_level(kpi: Any, catalog: Any) -> bool:
+    """True for a KPI that is a level at a moment (open backlog): a total over days means nothing for it."""
+    return any(m.agg == "open_at_period_end" for m in _measures_of(kpi, catalog))
 
 
 def _billed(kpis: list[str], catalog: Any) -> set[str]:
     """The KPIs that read invoices (cost per contact): known only up to the last day an invoice covers."""
-    from insights.catalog import sql_refs
-
-    out = set()
-    for name in kpis:
-        k = catalog.kpis[name]
-        texts = [t for t in (k.numerator, k.denominator, k.measure) if t]
-        if any(catalog.measures[m].table == "cost_invoices" for t in texts for m in sql_refs(t) if m in catalog.measures):
-            out.add(name)
-    return out
+    return {name for name in kpis if any(m.table == "cost_invoices" for m in _measures_of(catalog.kpis[name], catalog))}
 
 
 def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], week_end: date,

@@ -258,8 +258,8 @@ def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filt
 
     `segment` adds split values (vendor, site, channel, priority) to the filters; breached tickets first.
     """
-    breached, actual, target, at, what = DRILL.get(metric, (None,) * 5)
-    lf = _behind(ws, scope, metric, week, filters, segment)
+    lf = _behind(ws, scope, metric, week, filters, segment)  # (checks the metric first)
+    breached, actual, target, at, what = DRILL[metric]
     if breached_only:
         lf = lf.filter(pl.col(breached))
     cols = ["ticket_id", "client_id", "vendor_id", "site_id", "channel", "priority", "queue", "created_at", at,
@@ -277,9 +277,8 @@ def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filt
 def counts_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filters: Mapping[str, Any] | None = None,
                   segment: Mapping[str, str] | None = None) -> tuple[int, int]:
     """(tickets, breached) behind one point of an SLA chart: the whole count, however many rows are listed."""
-    breached = DRILL[metric][0] if metric in DRILL else None
-    row = _behind(ws, scope, metric, week, filters, segment).select(
-        pl.len().alias("n"), pl.col(breached).cast(pl.Int64).sum().alias("b")).collect()
+    lf = _behind(ws, scope, metric, week, filters, segment)
+    row = lf.select(pl.len().alias("n"), pl.col(DRILL[metric][0]).cast(pl.Int64).sum().alias("b")).collect()
     return int(row["n"][0]), int(row["b"][0] or 0)
 
 
