@@ -34,6 +34,7 @@ demo: install
 	$(BIN)/bpo-insights demo --port $(PORT)
 
 test: install-dev browser
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # Every benchmark with its peers (Prophet from the bench extra): tens of minutes on 2 cores.

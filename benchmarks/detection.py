@@ -7,7 +7,7 @@ Generates the sample (seed 7, 78 weeks) with its planted stories and the `storie
 temporary directory, then judges the same review weeks (the last `--review-weeks`, by default from
 the earliest story's first week to the latest week) on both with:
 
-- **ours**: `insights.engine.detect(ws, Scope.everything(), week=W)` once per review week.  Its
+- **ours**: `insights.detection.engine.detect(ws, Scope.everything(), week=W)` once per review week.  Its
   alarms are the week's insights of headline tier (every one, not only the review's top 7), and in
   a second row those of headline or watch tier; data-quality notices are never alarms.
 - **pandas rolling z**: |z| > 3 against the trailing 8 valid weeks (pandas `rolling`).
@@ -98,10 +98,10 @@ ROOT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT_DIR))
 
 from connectors.workspace import Scope, Workspace  # noqa: E402
-from insights import narrative  # noqa: E402
+from insights.detection import narrative  # noqa: E402
 from insights.catalog import Catalog, load_catalog  # noqa: E402
-from insights.engine import DIMENSIONS, PAIR, ROOT, detect  # noqa: E402
-from insights.kpis import compute_kpis  # noqa: E402
+from insights.detection.engine import DIMENSIONS, PAIR, ROOT, detect  # noqa: E402
+from insights.metrics.kpis import compute_kpis  # noqa: E402
 from sample_data.generator import generate  # noqa: E402
 from sample_data.operation import CHANNELS, DEFAULT_END, group_of  # noqa: E402
 from sample_data.stories import STORIES, Story  # noqa: E402

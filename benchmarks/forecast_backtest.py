@@ -22,7 +22,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from connectors.workspace import Scope, Workspace  # noqa: E402
-from insights.forecast import QUEUE, forecast_volume, volume_history  # noqa: E402
+from insights.analyses.forecast import QUEUE, forecast_volume, volume_history  # noqa: E402
 
 
 def run(ws: Workspace, *, horizon: int, min_train: int, step: int, paths: int, by: tuple[str, ...]) -> pl.DataFrame:

@@ -84,7 +84,7 @@ def make_data(rows: int) -> Path:
 def run_ours(path: Path):
     import polars as pl
 
-    from insights.kpis import compute_from_frames
+    from insights.metrics.kpis import compute_from_frames
 
     kpis = ["tickets_created", "sla_first_response", "csat", "first_response_time_median",
             "first_response_time_p90", "ticket_handle_time"]
@@ -151,7 +151,7 @@ def run_pandas(path: Path):
     return pl.from_pandas(out.reset_index())
 
 
-IMPORTS = {"ours": ["polars", "insights.kpis"], "duckdb": ["duckdb", "polars"], "polars_naive": ["polars"],
+IMPORTS = {"ours": ["polars", "insights.metrics.kpis"], "duckdb": ["duckdb", "polars"], "polars_naive": ["polars"],
            "pandas": ["pandas", "polars", "pyarrow.parquet"]}
 RUNNERS = {"ours": run_ours, "duckdb": run_duckdb, "polars_naive": run_polars_naive, "pandas": run_pandas}
 

@@ -14,7 +14,7 @@ import streamlit as st
 
 from connectors.workspace import Scope, Workspace
 from dashboard.data import HASH
-from insights import quality, scorecard, sla
+from insights.analyses import quality, scorecard, sla
 
 Filters = tuple[tuple[str, str], ...]
 

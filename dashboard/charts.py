@@ -15,7 +15,7 @@ from typing import Literal
 import plotly.graph_objects as go
 import polars as pl
 
-from insights.events import MAX_EVENTS, event_label, event_lanes, events_in_window
+from insights.review.events import MAX_EVENTS, event_label, event_lanes, events_in_window
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 STATUS_COLOURS = {"good": BLUE, "bad": ORANGE, "neutral": GREY}
@@ -141,7 +141,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
 
     `series` has `period` (Date), `value`, and optionally `prior_year` and `target` (per week,
     effective-dated); `target` draws a flat line when the frame has no target column.  `events`
-    (insights.events.read_events) are marked when they overlap the weeks drawn, at most
+    (insights.review.events.read_events) are marked when they overlap the weeks drawn, at most
     `max_events`.  `reference` puts one line forward: "prior_year" draws it bold, "target" draws
     the target bold and leaves the prior year in the legend (a click shows it); "both" draws both.
     """

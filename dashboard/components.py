@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
 
 import polars as pl
@@ -11,8 +11,8 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.access import Denied
-from insights.engine import Insight
-from insights.narrative import kpi_label
+from insights.detection.engine import Insight
+from insights.detection.narrative import kpi_label
 from insights.review import Notice, Tile, format_value
 
 TILES_PER_ROW = 4

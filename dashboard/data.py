@@ -80,11 +80,11 @@ def rejected(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
 from dataclasses import dataclass as _dataclass  # noqa: E402
 from datetime import timedelta as _timedelta  # noqa: E402
 
-from insights import forecast as _forecast  # noqa: E402
-from insights import pilots as _pilots  # noqa: E402
-from insights import pricing as _pricing  # noqa: E402
-from insights import staffing as _staffing  # noqa: E402
-from insights import talent as _talent  # noqa: E402
+from insights.analyses import forecast as _forecast  # noqa: E402
+from insights.analyses import pilots as _pilots  # noqa: E402
+from insights.analyses import pricing as _pricing  # noqa: E402
+from insights.analyses import staffing as _staffing  # noqa: E402
+from insights.analyses import talent as _talent  # noqa: E402
 from insights.errors import InsightsError  # noqa: E402
 
 Filter = tuple[tuple[str, str], ...]

@@ -137,7 +137,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_kpis(args) -> int:
-    from insights.kpis import compute_kpis
+    from insights.metrics.kpis import compute_kpis
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
@@ -148,7 +148,7 @@ def cmd_kpis(args) -> int:
 
 def cmd_insights(args) -> int:
     """JSON: every insight the engine kept (notices first, then by score), DESIGN §6 records; md: the review's top list."""
-    from insights.engine import detect
+    from insights.detection.engine import detect
     from insights.review import available_weeks
 
     ws = _workspace(args)
@@ -174,7 +174,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    from insights.forecast import forecast_report
+    from insights.analyses.forecast import forecast_report
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("client_id", "channel", "vendor_id", "site_id")
@@ -189,7 +189,7 @@ def cmd_forecast(args) -> int:
 
 
 def cmd_staffing(args) -> int:
-    from insights.staffing import StaffingTarget, plan_staffing
+    from insights.analyses.staffing import StaffingTarget, plan_staffing
 
     plan = plan_staffing(calls=args.calls, aht=args.aht, interval_minutes=args.interval,
                          target=StaffingTarget.parse(args.target), patience=args.patience, shrinkage=args.shrinkage)
@@ -199,7 +199,7 @@ def cmd_staffing(args) -> int:
 
 
 def cmd_pilot(args) -> int:
-    from insights.pilots import evaluate_pilot
+    from insights.analyses.pilots import evaluate_pilot
 
     ws = _workspace(args)
     report = evaluate_pilot(ws, _scope(args, ws), args.name)

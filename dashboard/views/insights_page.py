@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import components, data, state
-from insights import insight_log
-from insights.insight_log import STATUS_LABELS, STATUSES
+from insights.detection import insight_log
+from insights.detection.insight_log import STATUS_LABELS, STATUSES
 
 ctx = state.context()
 f = ctx.filters

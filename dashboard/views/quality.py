@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import analyses, charts, components, state
 from insights.catalog import load_catalog
-from insights.quality import SECTION_LABELS
+from insights.analyses.quality import SECTION_LABELS
 
 WINDOWS = (13, 8, 26)
 

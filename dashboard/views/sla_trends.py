@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import analyses, charts, components, data, state
 from insights.catalog import load_catalog
 from insights.review import format_value
-from insights.sla import DRILL, target_line
+from insights.analyses.sla import DRILL, target_line
 
 METRICS = ("sla_first_response", "sla_resolution", "service_level")
 SPLITS = {"vendor": "Vendor", "site": "Site", "channel": "Channel", "priority": "Priority"}

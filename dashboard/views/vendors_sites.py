@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import access, analyses, charts, components, state
 from insights.catalog import load_catalog
 from insights.review import format_delta, format_value
-from insights.scorecard import FRAMEWORK, funnel, funnel_curve
+from insights.analyses.scorecard import FRAMEWORK, funnel, funnel_curve
 
 LEVELS = {"vendor": "Vendors", "site": "Sites", "tier": "Onshore / nearshore / offshore"}
 COMPARABLE = ("csat", "fcr", "sla_first_response", "sla_resolution", "repeat_contact_rate")

@@ -8,8 +8,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, state
-from insights.forecast import QUEUE
-from insights.staffing import StaffingError, StaffingTarget, plan_staffing
+from insights.analyses.forecast import QUEUE
+from insights.analyses.staffing import StaffingError, StaffingTarget, plan_staffing
 
 FORECAST_WEEKS = 4
 HISTORY_WEEKS = 26

@@ -98,7 +98,7 @@ def to_date_note(review: Any) -> str:
 
 def events_note(review: Any, lead: str = "Events marked on the charts") -> str:
     """The events marked on the charts, in one line ('' when none fall in the charts' weeks)."""
-    from insights.events import events_in_window
+    from insights.review.events import events_in_window
 
     events = getattr(review, "events", None)
     series = [c.series for c in charts(review)]
@@ -167,7 +167,7 @@ def action_of(insight: Any) -> str:
     """The action with its owner and the KPI (and week) that will verify it."""
     a = insight.action
     when = f" in the week of {a.verify_week}" if a.verify_week else ""
-    from insights.narrative import kpi_label
+    from insights.detection.narrative import kpi_label
 
     return f"{a.text} (owner: {a.owner}; verify with {kpi_label(a.verify_kpi)}{when})"
 

@@ -44,7 +44,7 @@ def _scale(unit: str, largest: float | None) -> tuple[float, str, str]:
 
 def _mark_events(ax, events: pl.DataFrame | None, start, end) -> int:
     """Shade multi-day events, a dotted line at one-day ones, each labelled above the plot; returns the label rows."""
-    from insights.events import event_label, event_lanes, events_in_window
+    from insights.review.events import event_label, event_lanes, events_in_window
 
     shown, _ = events_in_window(events, start, end)
     if not shown.height:

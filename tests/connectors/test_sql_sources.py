@@ -287,7 +287,7 @@ created_at = "opened"
 
 
 def test_a_password_in_the_url_is_refused(tmp_path):
-    toml = f"""
+    toml = """
 [[source]]
 name = "leaky"
 kind = "sql"

@@ -104,7 +104,7 @@ def test_the_palette_is_blue_and_orange_not_red_and_green():
 
 
 def events(*rows) -> pl.DataFrame:
-    """(rank, name, kind, start, end) as insights.events.read_events returns them."""
+    """(rank, name, kind, start, end) as insights.review.events.read_events returns them."""
     return pl.DataFrame([{"rank": r, "event_id": n, "name": n, "kind": k, "start_date": s, "end_date": e,
                           "last_day": e or s, "client_id": "acme", "vendor_id": None, "site_id": None,
                           "channel": None, "description": None} for r, n, k, s, e in rows],

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from insights import insight_log
+from insights.detection import insight_log
 from pages import TITLES, USERS, open_page
 
 
@@ -19,7 +19,7 @@ def test_renders_for_every_viewer(monkeypatch, tiny_ws, user):
 
 def test_lists_the_weeks_insights_with_what_means_and_do(monkeypatch, planted_ws):
     from connectors.workspace import Scope
-    from insights.engine import detect
+    from insights.detection.engine import detect
 
     at = open_page(monkeypatch, planted_ws, "admin", "insights", {"client": "acme"})
     top = detect(planted_ws, Scope.of(["acme"], "*"), filters={"client": "acme"}).top

@@ -10,11 +10,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.workspace import Scope, Workspace
-from insights.forecast import sla_at_risk
-from insights.pilots import evaluate_pilot
-from insights.pricing import move_volume, reconcile_invoices
+from insights.analyses.forecast import sla_at_risk
+from insights.analyses.pilots import evaluate_pilot
+from insights.analyses.pricing import move_volume, reconcile_invoices
 from insights.review import available_weeks
-from insights.staffing import StaffingTarget, plan_staffing
+from insights.analyses.staffing import StaffingTarget, plan_staffing
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TITLES = {"workforce": "Workforce", "cost": "Cost", "pilots": "Pilots"}

@@ -10,9 +10,9 @@ import pytest
 
 import tiny
 from connectors.workspace import Scope
-from insights import stats
+from insights.detection import stats
 from insights.catalog import load_catalog
-from insights.engine import Insight, detect
+from insights.detection.engine import Insight, detect
 from insights.review import (
     ReviewError, available_weeks, build_review, format_delta, format_value, material_amount, same_week_last_year,
 )

@@ -11,7 +11,7 @@ import pytest
 
 import tiny
 from connectors.workspace import Scope, Workspace
-from insights.events import events_in_window, rank_events, read_events
+from insights.review.events import events_in_window, rank_events, read_events
 from insights.review import build_review
 
 W = tiny.REVIEW_WEEK

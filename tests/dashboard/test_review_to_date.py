@@ -138,7 +138,7 @@ def test_a_view_without_data_has_empty_totals(tiny_ws):
 def test_cost_per_contact_to_date_stops_at_the_last_invoiced_day(tmp_path):
     """February is billed, March is not yet: QTD cost is the bill over the contacts up to 28 Feb, not over
     March's contacts too (which would make the unit cost look lower); MTD (March) is unknown."""
-    from insights.kpis import compute_kpis
+    from insights.metrics.kpis import compute_kpis
 
     ws = tiny.build(tmp_path / "ws")
     ws.upsert("cost_invoices", pl.DataFrame({

@@ -55,7 +55,7 @@ def test_data_health_lists_the_tables(server, driver, screenshots):
 def test_tiles_show_the_to_date_totals_and_charts_mark_the_views_events(server, driver, workspace, screenshots):
     from datetime import timedelta
 
-    from insights.events import event_label, events_in_window
+    from insights.review.events import event_label, events_in_window
 
     review = build_review(Workspace.open(workspace), Scope.everything(), filters={"client": "acme"})
     open_page(driver, server + "?client=acme", len(review.tiles))

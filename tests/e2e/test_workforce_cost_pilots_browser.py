@@ -9,9 +9,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from connectors.workspace import Scope, Workspace
-from insights.pilots import evaluate_pilot, load_pilots
-from insights.pricing import reconcile_invoices
-from insights.staffing import StaffingTarget, plan_staffing
+from insights.analyses.pilots import evaluate_pilot, load_pilots
+from insights.analyses.pricing import reconcile_invoices
+from insights.analyses.staffing import StaffingTarget, plan_staffing
 
 pytestmark = pytest.mark.browser
 RENDER_SECONDS = 60

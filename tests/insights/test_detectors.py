@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from insights import detectors as det
-from insights.engine import polarity
+from insights.detection import detectors as det
+from insights.detection.engine import polarity
 
 MONDAY = date(2026, 1, 5)
 RNG = np.random.default_rng(11)

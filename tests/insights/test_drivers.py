@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from insights.drivers import Cell, decompose, search
+from insights.detection.drivers import Cell, decompose, search
 
 
 def cells(**kv: tuple[float, float]) -> dict[str, Cell]:

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from connectors.workspace import Scope
-from insights.engine import detect
+from insights.detection.engine import detect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
 import tiny  # noqa: E402 - the planted-miss workspace of the dashboard suite

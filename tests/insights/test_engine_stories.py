@@ -13,13 +13,12 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.engine import Findings, Insight, detect, stable_id
+from insights.detection.engine import Findings, Insight, detect, stable_id
 from sample_data.generator import generate
 from sample_data.operation import DEFAULT_END
 from sample_data.stories import STORIES_BY_KEY, Story

@@ -15,7 +15,7 @@ import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
-from insights import insight_log
+from insights.detection import insight_log
 from insights.export import FORMATS, ExportError, render, write
 from insights.export.spreadsheet import neutralise, safe_frame, to_csv, to_xlsx
 from insights.review import build_review

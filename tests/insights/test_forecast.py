@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.forecast import (ForecastError, backtest, backtest_summary, event_factors, forecast_report,
+from insights.analyses.forecast import (ForecastError, backtest, backtest_summary, event_factors, forecast_report,
                                forecast_series, forecast_volume, seasonal_naive, sla_at_risk)
 
 WEEKDAY = np.array([1.3, 1.15, 1.05, 1.0, 0.95, 0.65, 0.55])

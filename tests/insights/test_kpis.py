@@ -14,7 +14,7 @@ import pytest
 
 from connectors.workspace import Scope, Workspace
 from insights.errors import KpiError
-from insights.kpis import compute_from_frames, compute_kpis, explain
+from insights.metrics.kpis import compute_from_frames, compute_kpis, explain
 
 W = date(2025, 3, 3)
 MARCH = date(2025, 3, 1)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import pytest
 
-from insights import narrative
+from insights.detection import narrative
 
 RULES = narrative.load_rules()
 

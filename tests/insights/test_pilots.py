@@ -11,7 +11,7 @@ import pytest
 
 from connectors.workspace import Scope, Workspace
 from insights.cli import main
-from insights.pilots import PilotError, did_effect, evaluate_pilot, load_pilots, ratio_cell
+from insights.analyses.pilots import PilotError, did_effect, evaluate_pilot, load_pilots, ratio_cell
 
 START = date(2026, 1, 5)
 

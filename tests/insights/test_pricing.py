@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume, reconcile_invoices,
+from insights.analyses.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume, reconcile_invoices,
                               unused_minimums)
 
 TOML = """[workspace]
@@ -67,7 +67,7 @@ def build(tmp: Path, lines: list[dict]) -> Workspace:
 
 
 def with_change(index: int, **changes) -> list[dict]:
-    return [dict(l, **changes) if i == index else l for i, l in enumerate(BASE)]
+    return [dict(line, **changes) if i == index else line for i, line in enumerate(BASE)]
 
 
 @pytest.mark.parametrize(("lines", "where", "flags"), [

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from insights.quality import auto_fail_reasons, calibration, coaching_list, section_scores
+from insights.analyses.quality import auto_fail_reasons, calibration, coaching_list, section_scores
 
 WEEK = date(2025, 3, 3)
 EVALUATOR_BIAS = {"ev-harsh": -0.05, "ev-fair": 0.0, "ev-kind": 0.05}

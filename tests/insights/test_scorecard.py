@@ -7,7 +7,7 @@ import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
-from insights.scorecard import (ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,
+from insights.analyses.scorecard import (ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,
                                 standardise)
 
 WEEK = tiny.REVIEW_WEEK

@@ -9,7 +9,7 @@ import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
-from insights.sla import (SlaError, attainment_by, contract_targets, counts_behind, sla_view, target_line,
+from insights.analyses.sla import (SlaError, attainment_by, contract_targets, counts_behind, sla_view, target_line,
                           tickets_behind)
 
 WEEK = tiny.REVIEW_WEEK  # week index 53: 2 of acme's 6 daily tickets breach

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.staffing import (StaffingError, StaffingTarget, average_speed_of_answer, erlang_a, erlang_c,
+from insights.analyses.staffing import (StaffingError, StaffingTarget, average_speed_of_answer, erlang_a, erlang_c,
                                plan_staffing, required_agents, service_level, staffing_gap)
 
 # Call Centre Helper, "Erlang C Formula – Made Simple With an Easy Worked Example"

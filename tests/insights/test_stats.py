@@ -1,4 +1,4 @@
-"""insights.stats against reference values (statsmodels, scipy, published tables)."""
+"""insights.detection.stats against reference values (statsmodels, scipy, published tables)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from insights import stats
+from insights.detection import stats
 
 
 @pytest.mark.parametrize("p", [

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from connectors.workspace import Scope, Workspace
-from insights.talent import (TalentError, attrition, nesting_cohorts, occupancy, poisson_interval, proportion_interval,
+from insights.analyses.talent import (TalentError, attrition, nesting_cohorts, occupancy, poisson_interval, proportion_interval,
                              speed_to_competency, tenure_mix)
 
 

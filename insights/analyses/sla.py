@@ -25,7 +25,7 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
-from insights.kpis import compute_kpis
+from insights.metrics.kpis import compute_kpis
 
 # target row column -> the dimension compute_kpis splits by
 TARGET_DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "queue")

@@ -23,7 +23,7 @@ import polars as pl
 from scipy import stats as sps
 
 from connectors.workspace import Scope, Workspace
-from insights.sla import FILTER_COLUMNS, _filters, effective_scope
+from insights.analyses.sla import FILTER_COLUMNS, _filters, effective_scope
 
 SECTIONS = {"accuracy": "section_accuracy", "empathy": "section_empathy", "brand_voice": "section_brand_voice",
             "compliance": "section_compliance"}

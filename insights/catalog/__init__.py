@@ -25,7 +25,7 @@ import polars as pl
 from connectors.schema import TABLES
 from insights.errors import CatalogError, KpiError
 
-CATALOG_DIR = Path(__file__).with_name("catalog")
+CATALOG_DIR = Path(__file__).parent
 MEASURES_FILE, KPIS_FILE, PRESETS_FILE = "measures.toml", "kpis.toml", "presets.toml"
 
 AGGS = ("count", "sum", "count_distinct", "open_at_period_end")

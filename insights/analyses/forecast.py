@@ -28,7 +28,7 @@ import polars as pl
 
 from connectors.workspace import Scope, Workspace
 from insights.errors import InsightsError
-from insights.staffing import StaffingTarget, _sl_targets, daily_on_queue, service_level
+from insights.analyses.staffing import StaffingTarget, _sl_targets, daily_on_queue, service_level
 
 Grain = str  # "day" | "week"
 QUEUE = ("client_id", "channel", "vendor_id", "site_id")

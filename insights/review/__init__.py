@@ -4,7 +4,7 @@
 filters, the KPI tiles of the `weekly_review` preset (value, vs last week, vs the same ISO week
 last year, vs target, and the month-, quarter- and year-to-date totals), each KPI's weekly series
 (52 weeks with the prior-year line and the effective-dated target), the events calendar of the
-view, the insights (the engine's ranked top list for the same week, see `insights.engine.detect`)
+view, the insights (the engine's ranked top list for the same week, see `insights.detection.engine.detect`)
 and the data-quality notices.  Everything on screen comes from here, already formatted.
 
 To-date totals: the ISO week's Sunday decides the month, quarter and year, and each total runs
@@ -26,9 +26,9 @@ import polars as pl
 
 from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
-from insights import narrative
-from insights.engine import Findings, Insight, detect
-from insights.events import empty_events, read_events
+from insights.detection import narrative
+from insights.detection.engine import Findings, Insight, detect
+from insights.review.events import empty_events, read_events
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
@@ -456,7 +456,7 @@ def _status(value: float | None, target: float | None, comparator: str | None, v
 def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
             catalog: Any, grain: str = "week") -> pl.DataFrame:
     """The KPIs per `grain` period between start and end (inclusive) for the view's rows."""
-    from insights.kpis import compute_kpis
+    from insights.metrics.kpis import compute_kpis
 
     by = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
     frame = compute_kpis(ws, eff, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog)

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-CATALOG_DIR = Path(__file__).with_name("catalog")
+CATALOG_DIR = Path(__file__).parents[1] / "catalog"
 RULES_FILE, PLAYBOOKS_FILE = "rules.toml", "playbooks.toml"
 SLOTS = ("what", "where", "why", "so_what", "do")
 DIM_NAMES = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel",

@@ -265,7 +265,7 @@ def _match(spec: dict[str, tuple[str, ...]]) -> pl.Expr:
 def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None = None, level: float = 0.95) -> PilotReport:
     """Evaluate the pilot called `name`: each KPI before/after (vs control when there is one), with a verdict."""
     from insights.catalog import load_catalog
-    from insights.kpis import compute_kpis
+    from insights.metrics.kpis import compute_kpis
 
     pilots = load_pilots(ws, scope)
     if name not in pilots:

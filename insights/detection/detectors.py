@@ -26,7 +26,7 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from insights import stats
+from insights.detection import stats
 
 Kind = Literal["proportion", "mean"]
 
@@ -521,7 +521,7 @@ def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int 
     t = stats.welch_test(series.value[before], series.value[after])
     # the cut was chosen by the data: Bonferroni over every cut CUSUM could have picked
     cuts = max(1, len(idx) - min_before - min_after + 1)
-    se, zt, p_value = t.se, t.statistic, min(1.0, t.p_value * cuts)
+    zt, p_value = t.statistic, min(1.0, t.p_value * cuts)
     # still in force: the latest week sits on the shifted side of the midpoint
     last = float(series.value[idx[-1]])
     if (last - (pa + pb) / 2) * np.sign(delta) <= 0:

@@ -24,11 +24,11 @@ import numpy as np
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
-from insights import detectors as det
-from insights import drivers as drv
-from insights import narrative, ranking, stats
+from insights.detection import detectors as det
+from insights.detection import drivers as drv
+from insights.detection import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
-from insights.kpis import compute_kpis
+from insights.metrics.kpis import compute_kpis
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
@@ -828,7 +828,6 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
         return out
     first = daily.get_column("period").min()
     days = [first + timedelta(days=i) for i in range((week + timedelta(days=6) - first).days + 1)]
-    kpi = catalog.kpis["tickets_created"]
     # lanes (site × channel) are too thin to judge; a dimension the view already filters on is in root
     for level in [root] + [root + (d,) for d in ("site_id", "channel") if d not in root]:
         agg = daily.group_by([*level, "period"]).agg(pl.col("value").sum())
@@ -1013,7 +1012,7 @@ def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Ins
     factors = rules.novelty
     if not insights or not factors:
         return insights
-    from insights import insight_log
+    from insights.detection import insight_log
 
     try:
         logged = insight_log.states(ws, [i.id for i in insights])

@@ -23,7 +23,7 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
-from insights.sla import _filters, _kpi_frame, effective_scope
+from insights.analyses.sla import _filters, _kpi_frame, effective_scope
 
 # the framework, in reading order: what customers get first, then how efficiently, then the price
 FRAMEWORK: tuple[tuple[str, tuple[str, ...]], ...] = (

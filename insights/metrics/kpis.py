@@ -10,7 +10,7 @@ How it works, and why it is fast:
   reading only the columns its measures need, with the date range pushed into the scan, and
   aggregated in ONE `group_by(period key, *by)` computing every measure (and every exact
   quantile) of that source together; all sources are collected in parallel (`pl.collect_all`);
-* period keys are integers (see `insights.periods`);
+* period keys are integers (see `insights.metrics.periods`);
 * a ratio is computed from the summed measures of each group, so it is Σnumerator/Σdenominator at
   every grain, never an average of rates; quantiles are exact (from the raw values of the group);
 * a KPI whose measures come from several tables (cost per contact) joins the per-table aggregates
@@ -35,7 +35,7 @@ from connectors.schema import TABLES
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
 from insights.errors import KpiError
-from insights.periods import check_grain, date_key, key_step, key_to_date, period_key
+from insights.metrics.periods import check_grain, date_key, key_step, key_to_date, period_key
 
 PERIOD = "__period"
 OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
