@@ -399,3 +399,19 @@ def iso_seconds(d: datetime) -> str:
 
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Vendor:
+    """What the sync engine needs to know of an API vendor: its `[[source]]` keys, auth, address, constructor.
+
+    Each vendor file ends with one `VENDOR = Vendor(...)`; `connectors.vendors.SOURCES` lists them by kind.
+    """
+
+    kind: str
+    keys: frozenset[str]  # its own `[[source]]` keys, beside the common ones
+    auth_header: Callable[[dict, str], str]
+    base_url: Callable[[dict], str | None]
+    build: Callable[[str, HttpClient, dict, int | None], HttpSource]
+    extra_headers: Callable[[dict], dict[str, str]] = lambda settings: {}
+    check: Callable[[dict], list[str]] = lambda settings: []  # problems of its own keys, each with the fix

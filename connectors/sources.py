@@ -30,17 +30,15 @@ import polars as pl
 
 from connectors.base import Source, to_utc
 from connectors.errors import ConfigError
+from connectors.vendors import SOURCES
 from connectors.workspace import Config, Workspace
 
-API_KINDS = ("zendesk", "freshdesk", "intercom", "gorgias")
+API_KINDS = tuple(SOURCES)
 KINDS = (*API_KINDS, "sql")
 COMMON_KEYS = {"name", "kind", "client", "vendor", "site", "tenants", "start", "lookback_minutes", "batch_rows",
                "page_size", "max_retries", "retry_budget", "backoff_seconds", "timeout_seconds", "max_wait_seconds"}
 KIND_KEYS: dict[str, set[str]] = {
-    "zendesk": {"subdomain", "base_url", "email", "token_env", "sla_attainment_target"},
-    "freshdesk": {"domain", "subdomain", "base_url", "token_env", "max_page"},
-    "intercom": {"region", "base_url", "token_env", "api_version"},
-    "gorgias": {"domain", "subdomain", "base_url", "email", "token_env", "survey_window_days"},
+    **{kind: set(v.keys) for kind, v in SOURCES.items()},
     "sql": {"url", "password_env", "preset", "table", "query", "cursor_column", "id_column", "columns", "schema",
             "table_prefix", "timezone", "system"},
 }
@@ -115,31 +113,22 @@ class SourceSpec:
         return value
 
     def _open_api(self) -> Source:
-        from connectors import freshdesk, gorgias, intercom, zendesk
         from connectors.http import HttpClient, RetryPolicy
 
-        module = {"zendesk": zendesk, "freshdesk": freshdesk, "intercom": intercom, "gorgias": gorgias}[self.kind]
+        vendor = SOURCES[self.kind]
         token = self._secret("token_env")
-        auth = module.auth_header(self.settings, token)
+        auth = vendor.auth_header(self.settings, token)
         self.secrets.append(auth.split(" ", 1)[1])
         s = self.settings
         policy = RetryPolicy(
             attempts=int(s.get("max_retries", 5)) + 1, budget=int(s.get("retry_budget", 60)),
             backoff=float(s.get("backoff_seconds", 0.5)), timeout=float(s.get("timeout_seconds", 30)),
             max_wait=float(s.get("max_wait_seconds", 300)))
-        headers = {"Authorization": auth, **(module.extra_headers(s) if hasattr(module, "extra_headers") else {})}
-        client = HttpClient(module.base_url(s), self.name, s["token_env"], headers=headers,
+        headers = {"Authorization": auth, **vendor.extra_headers(s)}
+        client = HttpClient(vendor.base_url(s), self.name, s["token_env"], headers=headers,
                             policy=policy, secrets=tuple(self.secrets))
         page_size = int(s["page_size"]) if s.get("page_size") else None
-        if self.kind == "freshdesk":
-            return freshdesk.Freshdesk(self.name, client, page_size=page_size,
-                                       max_page=int(s.get("max_page", freshdesk.MAX_PAGE)))
-        if self.kind == "intercom":
-            return intercom.Intercom(self.name, client, page_size=page_size)
-        if self.kind == "gorgias":
-            window = timedelta(days=float(s.get("survey_window_days", gorgias.SURVEY_WINDOW_DAYS)))
-            return gorgias.Gorgias(self.name, client, page_size=page_size, survey_window=window)
-        return zendesk.Zendesk(self.name, client, page_size=page_size)
+        return vendor.build(self.name, client, s, page_size)
 
     def hasher(self, ws: Workspace) -> Callable[[str], str]:
         """The workspace's keyed requester hash."""
@@ -203,17 +192,8 @@ def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | No
                         f"(allowed: {', '.join(sorted(COMMON_KEYS | KIND_KEYS[kind]))})")
     if kind in API_KINDS and not e.get("token_env"):
         problems.append(f"{where}: 'token_env' is missing: name the environment variable holding the API token")
-    if kind == "zendesk" and not (e.get("subdomain") or e.get("base_url")):
-        problems.append(f"{where}: set 'subdomain' (acme for acme.zendesk.com) or 'base_url'")
-    if kind == "freshdesk" and not (e.get("domain") or e.get("subdomain") or e.get("base_url")):
-        problems.append(f"{where}: set 'domain' (acme.freshdesk.com) or 'base_url'")
-    if kind == "gorgias":
-        if not (e.get("domain") or e.get("subdomain") or e.get("base_url")):
-            problems.append(f"{where}: set 'domain' (acme for acme.gorgias.com) or 'base_url'")
-        if not e.get("email"):
-            problems.append(f"{where}: 'email' is missing (the Gorgias user the REST API key belongs to)")
-    if kind == "intercom" and e.get("region") is not None and e["region"] not in ("us", "eu", "au"):
-        problems.append(f"{where}: region '{e['region']}' is not one of us, eu, au")
+    if kind in SOURCES:
+        problems.extend(f"{where}: {problem}" for problem in SOURCES[kind].check(e))
     if kind == "sql":
         if not e.get("url"):
             problems.append(f"{where}: 'url' is missing (a SQLAlchemy URL such as postgresql+psycopg://user@host/db)")

@@ -164,7 +164,7 @@ def test_failures_name_source_endpoint_status_and_fix(tmp_path, api, monkeypatch
 
 
 def test_region_selects_the_regional_api_host(tmp_path):
-    from connectors.intercom import base_url
+    from connectors.vendors.intercom import base_url
 
     assert [base_url({"region": r}) for r in ("us", "eu", "au")] == [
         "https://api.intercom.io", "https://api.eu.intercom.io", "https://api.au.intercom.io"]

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from connectors.base import Endpoint, Field, FieldMap, Page
-from connectors.http import HttpClient, HttpSource, basic_auth, position_of, records_of
+from connectors.http import HttpClient, HttpSource, Vendor, basic_auth, position_of, records_of
 from connectors.schema import UTC
 
 MAX_LIMIT = 100
@@ -139,3 +139,23 @@ def base_url(settings: dict) -> str | None:
     if not domain:
         return None
     return f"https://{domain}" if "." in domain else f"https://{domain}.gorgias.com"
+
+
+def check(settings: dict) -> list[str]:
+    """Where the account lives, and whose REST API key it is."""
+    problems = [] if base_url(settings) else ["set 'domain' (acme for acme.gorgias.com) or 'base_url'"]
+    if not settings.get("email"):
+        problems.append("'email' is missing (the Gorgias user the REST API key belongs to)")
+    return problems
+
+
+VENDOR = Vendor(
+    kind="gorgias",
+    keys=frozenset({"domain", "subdomain", "base_url", "email", "token_env", "survey_window_days"}),
+    auth_header=auth_header,
+    base_url=base_url,
+    check=check,
+    build=lambda name, client, settings, page_size: Gorgias(
+        name, client, page_size=page_size,
+        survey_window=timedelta(days=float(settings.get("survey_window_days", SURVEY_WINDOW_DAYS)))),
+)

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from connectors.base import Endpoint, Field, FieldMap
-from connectors.http import HttpSource
+from connectors.http import HttpSource, Vendor
 from connectors.schema import UTC
 
 API_VERSION = "2.11"
@@ -105,3 +105,20 @@ def extra_headers(settings: dict) -> dict[str, str]:
 
 def base_url(settings: dict) -> str | None:
     return settings.get("base_url") or REGIONS.get(str(settings.get("region", "us")))
+
+
+def check(settings: dict) -> list[str]:
+    """The region picks the API host."""
+    region = settings.get("region")
+    return [] if region is None or region in REGIONS else [f"region '{region}' is not one of {', '.join(REGIONS)}"]
+
+
+VENDOR = Vendor(
+    kind="intercom",
+    keys=frozenset({"region", "base_url", "token_env", "api_version"}),
+    auth_header=auth_header,
+    base_url=base_url,
+    check=check,
+    extra_headers=extra_headers,
+    build=lambda name, client, settings, page_size: Intercom(name, client, page_size=page_size),
+)

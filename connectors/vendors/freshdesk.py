@@ -16,7 +16,7 @@ from datetime import datetime
 import polars as pl
 
 from connectors.base import Endpoint, Field, FieldMap, Page
-from connectors.http import _LINK_NEXT, HttpClient, HttpSource, SourceUnreachable, basic_auth, iso_seconds
+from connectors.http import _LINK_NEXT, HttpClient, HttpSource, Vendor, SourceUnreachable, basic_auth, iso_seconds
 
 MAX_PAGE = 300
 
@@ -112,3 +112,19 @@ def base_url(settings: dict) -> str | None:
     if not domain:
         return None
     return f"https://{domain}" if "." in domain else f"https://{domain}.freshdesk.com"
+
+
+def check(settings: dict) -> list[str]:
+    """Where the account lives must be said."""
+    return [] if base_url(settings) else ["set 'domain' (acme.freshdesk.com) or 'base_url'"]
+
+
+VENDOR = Vendor(
+    kind="freshdesk",
+    keys=frozenset({"domain", "subdomain", "base_url", "token_env", "max_page"}),
+    auth_header=auth_header,
+    base_url=base_url,
+    check=check,
+    build=lambda name, client, settings, page_size: Freshdesk(
+        name, client, page_size=page_size, max_page=int(settings.get("max_page", MAX_PAGE))),
+)

@@ -28,7 +28,7 @@ from typing import Any
 import polars as pl
 
 from connectors.base import Endpoint, Field, FieldMap, Page, Stream
-from connectors.http import HttpSource, Response, basic_auth, position_of, records_of
+from connectors.http import HttpSource, Vendor, Response, basic_auth, position_of, records_of
 from connectors.schema import UTC
 
 ENDPOINTS = {
@@ -237,3 +237,18 @@ def auth_header(settings: dict, token: str) -> str:
 
 def base_url(settings: dict) -> str | None:
     return settings.get("base_url") or (f"https://{settings['subdomain']}.zendesk.com" if settings.get("subdomain") else None)
+
+
+def check(settings: dict) -> list[str]:
+    """Where the account lives must be said."""
+    return [] if base_url(settings) else ["set 'subdomain' (acme for acme.zendesk.com) or 'base_url'"]
+
+
+VENDOR = Vendor(
+    kind="zendesk",
+    keys=frozenset({"subdomain", "base_url", "email", "token_env", "sla_attainment_target"}),
+    auth_header=auth_header,
+    base_url=base_url,
+    check=check,
+    build=lambda name, client, settings, page_size: Zendesk(name, client, page_size=page_size),
+)
