@@ -20,6 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from insights.export.axes import label_on_the_left, share_range  # noqa: E402
+
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 EVENT, EVENT_TEXT = "#8C7A66", "#5C4D3C"  # the dashboard's event colours (a warm grey: context, not a series)
 HIGHLIGHT_WEEKS = 6
@@ -53,19 +55,24 @@ def _mark_events(ax, events: pl.DataFrame | None, start, end) -> int:
     lanes = event_lanes([r["start_date"] for r in rows])
     for r, lane in zip(rows, lanes):
         first, final = max(r["start_date"], start), min(r["last_day"] or r["start_date"], end)
-        if final > first:
-            ax.axvspan(first, final + timedelta(days=1), color=EVENT, alpha=0.18, lw=0, zorder=0)
+        if final > first:  # a shaded band is named in the legend
+            ax.axvspan(first, final + timedelta(days=1), color=EVENT, alpha=0.18, lw=0, zorder=0,
+                       label=f"event: {event_label(r['name'])}")
         else:
             ax.axvline(first, color=EVENT, lw=1.2, ls=":", zorder=1)
+        left = label_on_the_left(first, start, end)  # a label near the right edge would be cut: it ends at its day
         ax.annotate(f"◆ {event_label(r['name'])}", xy=(first, 1), xycoords=("data", "axes fraction"),
                     xytext=(0, 2 + 9 * lane), textcoords="offset points", fontsize=6.5, color=EVENT_TEXT,
-                    ha="left", va="bottom", annotation_clip=False)
+                    ha="right" if left else "left", va="bottom", annotation_clip=False)
     return max(lanes) + 1
 
 
 def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float,
             events: pl.DataFrame | None = None):
     s = series.sort("period")
+    if s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
+        dated = s.filter(pl.col("value").is_not_null()).get_column("period")
+        s = s.filter(pl.col("period").is_between(dated.min(), dated.max()))
     cols = [c for c in ("value", "prior_year", "target") if c in s.columns]
     largest = s.select(pl.max_horizontal(pl.col(cols).max())).item() if s.height else None
     factor, fmt, suffix = _scale(unit, largest)
@@ -92,7 +99,13 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
     ax.set_title(title, loc="left", fontsize=11, pad=6 + 9 * lanes)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v) + suffix))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
-    ax.set_ylim(bottom=0)
+    shares = share_range([v for c in cols for v in s.get_column(c).to_list()]) if unit == "percent" else None
+    if shares:  # a share is drawn around its values: a 0–100 % axis flattens a 28-point collapse
+        ax.set_ylim(shares[0] * factor, shares[1] * factor)
+    else:
+        ax.set_ylim(bottom=0)
+    if x:
+        ax.set_xlim(x[0] - timedelta(days=3.5), x[-1] + timedelta(days=3.5))
     ax.grid(axis="y", color="#EEEEEE")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
