@@ -44,6 +44,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # to-date periods (the KPI engine's grains) and how a tile names them
 TO_DATE = {"month": "MTD", "quarter": "QTD", "year": "YTD"}
 TO_DATE_WORDS = {"month": "month to date", "quarter": "quarter to date", "year": "year to date"}
+MIN_JUDGED_DAYS = 7  # a to-date total over fewer days is shown but not judged (one day of a month carried ✗ marks)
 
 Status = Literal["good", "bad", "neutral"]
 Period = Literal["month", "quarter", "year"]
@@ -73,9 +74,15 @@ class ToDate:
     status: Status
 
     @property
+    def days(self) -> int:
+        """Days the total covers (start to end, both included)."""
+        return max((self.end - self.start).days + 1, 0)
+
+    @property
     def span(self) -> str:
-        """'month to date, 01 – 09 Mar 2025'."""
-        return f"{TO_DATE_WORDS[self.period]}, {self.start:%d %b} – {self.end:%d %b %Y}"
+        """'month to date, 01 – 09 Mar 2025'; a total too short to judge says its days ('month to date, 1 day, …')."""
+        short = f", {self.days} day{'s' if self.days != 1 else ''}" if self.days < MIN_JUDGED_DAYS else ""
+        return f"{TO_DATE_WORDS[self.period]}{short}, {self.start:%d %b} – {self.end:%d %b %Y}"
 
 
 @dataclass(frozen=True)
@@ -407,11 +414,13 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
         n = int(row.get_column("n")[0] or 0) if row.height else 0
         target, comparator, _ = _target_for(targets, kpi.name, filters, start, kpi.target, end=week_end)
         delta = _minus(value, target)
+        end = stops.get(kpi.name, week_end)
+        judged = (end - start).days + 1 >= MIN_JUDGED_DAYS
         out.append(ToDate(
-            period=period, label=TO_DATE[period], start=start, end=stops.get(kpi.name, week_end), value=value,
+            period=period, label=TO_DATE[period], start=start, end=end, value=value,
             formatted=format_value(value, kpi.unit, kpi.format), n=n, target=target, vs_target=delta,
             formatted_vs_target=format_delta(delta, kpi.unit, kpi.format),
-            status=_status(value, target, comparator, None, kpi.direction, 0.0),
+            status=_status(value, target, comparator, None, kpi.direction, 0.0) if judged else "neutral",
         ))
     return tuple(out)
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import charts, components, data, state
 from insights.catalog import load_catalog
-from insights.review import to_date_caption
+from insights.review import MIN_JUDGED_DAYS, to_date_caption
 
 CHARTS_PER_ROW = 2
 MIN_CHARTS = 6
@@ -25,7 +25,8 @@ st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d
 components.notices(review.notices)
 if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)
-    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target.")
+    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target; a total of fewer "
+               f"than {MIN_JUDGED_DAYS} days shows its days and is not judged.")
     st.subheader("Last 12 months")
     drawn = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
     first = set(load_catalog().preset("weekly_review_charts"))
