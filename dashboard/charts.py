@@ -18,7 +18,8 @@ import plotly.graph_objects as go
 import polars as pl
 
 from insights.events import MAX_EVENTS, event_label, event_lanes, events_in_window
-from insights.export.axes import label_on_the_left, share_range
+from insights.export.axes import label_on_the_left, share_range, split_note
+from insights.review import split_dimension, split_lines
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 STATUS_COLOURS = {"good": BLUE, "bad": ORANGE, "neutral": GREY}
@@ -174,11 +175,15 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     if s.height and s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
         dated = s.filter(pl.col("value").is_not_null()).get_column("period")
         s = s.filter(pl.col("period").is_between(dated.min(), dated.max()))
-    drawn = [c for c in ("value", "prior_year", "target") if c in s.columns]
+    # a KPI comparable only within one channel (catalog `within`) comes with one column per channel: those lines
+    # are drawn, the pooled line (which moves with the channel mix) is one click away in the legend
+    lines = {k: c for k, c in split_lines(s).items() if s.get_column(c).drop_nulls().len()}
+    drawn = [c for c in ("value", "prior_year", "target", *lines.values()) if c in s.columns]
     largest = s.select(pl.max_horizontal(pl.col(drawn).max())).item() if s.height and drawn else None
     ax = _axis(unit, largest)
     fig = go.Figure()
     periods = s.get_column("period").to_list() if s.height else []
+    dimension = split_dimension(s) if lines else None
 
     def ys(col: str) -> list[float | None]:
         return [None if v is None else v * ax.scale for v in s.get_column(col).to_list()]
@@ -187,7 +192,8 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         bold = reference == "prior_year"
         fig.add_trace(go.Scatter(x=periods, y=ys("prior_year"), name="same week last year", mode="lines",
                                  line=dict(color="#5A5A5A" if bold else GREY, width=2.5 if bold else 1.5, dash="dot"),
-                                 connectgaps=False, visible="legendonly" if reference == "target" else True))
+                                 connectgaps=False,
+                                 visible="legendonly" if reference == "target" or lines else True))
     target_ys: list[float | None] = []
     if s.height and "target" in s.columns and s.get_column("target").drop_nulls().len():
         target_ys = ys("target")
@@ -197,8 +203,14 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         fig.add_trace(go.Scatter(x=periods, y=target_ys, name="target", mode="lines",
                                  line=dict(color=DARK, width=2.5 if reference == "target" else 1.5, dash="dash",
                                            shape="hv")))
+    for i, (segment, column) in enumerate(lines.items()):
+        fig.add_trace(go.Scatter(x=periods, y=ys(column), name=segment, mode="lines+markers",
+                                 line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8], width=2.2),
+                                 marker=dict(symbol=SERIES_MARKERS[i % 8], size=5),
+                                 hovertemplate=f"{escape(segment)} %{{x|%d %b %Y}}: %{{y}}{ax.suffix}<extra></extra>"))
     if s.height:
-        fig.add_trace(go.Scatter(x=periods, y=ys("value"), name="this year", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=periods, y=ys("value"), name=f"all {dimension}s pooled" if lines else "this year",
+                                 mode="lines+markers", visible="legendonly" if lines else True,
                                  line=dict(color=BLUE, width=2.5), marker=dict(size=4),
                                  customdata=s.get_column("n").to_list() if "n" in s.columns else None,
                                  hovertemplate="%{x|%d %b %Y}: %{y}" + ax.suffix
@@ -209,9 +221,10 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
                        y0=0, y1=1, fillcolor=SKY, opacity=0.12, line_width=0, layer="below", showlegend=True,
                        name=f"last {min(highlight_weeks, len(periods))} weeks (shaded)")]
         notes = []
-        fig.add_trace(go.Scatter(x=periods[-highlight_weeks:], y=ys("value")[-highlight_weeks:],
-                                 mode="markers", marker=dict(color=BLUE, size=8), showlegend=False,
-                                 hoverinfo="skip", name="last weeks"))
+        if not lines:
+            fig.add_trace(go.Scatter(x=periods[-highlight_weeks:], y=ys("value")[-highlight_weeks:],
+                                     mode="markers", marker=dict(color=BLUE, size=8), showlegend=False,
+                                     hoverinfo="skip", name="last weeks"))
     else:
         shapes, notes = [], [dict(text="no data for this view", showarrow=False, x=0.5, y=0.5, xref="paper",
                                   yref="paper")]
@@ -221,8 +234,10 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     yaxis = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
     yaxis.update(dict(range=shares) if shares else dict(rangemode="tozero"))
     # one layout update of plain dicts (add_vrect and update_*axes each validate the whole figure again)
+    note = split_note(dimension) if lines else None
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10),
+        title=dict(text=title, font=dict(size=14), subtitle=dict(text=note, font=dict(size=10)) if note else None),
+        height=height, margin=dict(l=10, r=10, t=56 if note else 40, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0), hovermode="x unified",
         plot_bgcolor="white", paper_bgcolor="white", shapes=shapes, annotations=notes, yaxis=yaxis,
         xaxis=dict(gridcolor="#F5F5F5", tickformat="%b %Y", range=x_range(periods)),

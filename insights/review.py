@@ -177,6 +177,19 @@ class Review:
         return self.targets.get(kpi)
 
 
+SPLIT_SEP = ": "  # a series column 'channel: email' holds a KPI comparable only within one channel, for email
+
+
+def split_lines(series: pl.DataFrame) -> dict[str, str]:
+    """{segment: column} of a series' per-segment lines ({'email': 'channel: email'}); {} for a pooled KPI."""
+    return {c.split(SPLIT_SEP, 1)[1]: c for c in series.columns if SPLIT_SEP in c}
+
+
+def split_dimension(series: pl.DataFrame) -> str | None:
+    """The dimension a series is split by ('channel'), or None when it is drawn pooled."""
+    return next((c.split(SPLIT_SEP, 1)[0] for c in series.columns if SPLIT_SEP in c), None)
+
+
 # --------------------------------------------------------------------------- formatting
 
 
@@ -475,6 +488,27 @@ def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, st
     return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
 
 
+def _within(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
+            catalog: Any) -> pl.DataFrame:
+    """Weekly values of the KPIs comparable only within a dimension (`within` in the catalog), per value of it:
+    period, kpi, dimension, segment, value; none when the view already holds one value (a channel filter)."""
+    from insights.kpis import compute_kpis
+
+    fixed = {ROW_FILTERS[f] for f in filters if f in ROW_FILTERS}
+    out = []
+    for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed):
+        names = [k for k in kpis if catalog.kpis[k].within == dim]
+        frame = compute_kpis(ws, eff, names, grain="week", by=(dim, *sorted(fixed)), start=start, end=end,
+                             catalog=catalog)
+        for f, column in ROW_FILTERS.items():
+            if f in filters:
+                frame = frame.filter(pl.col(column) == filters[f])
+        out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
+                   .select("period", "kpi", pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("segment"),
+                           "value"))
+    return pl.concat(out) if out else pl.DataFrame()
+
+
 def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filters: Mapping[str, Any] | None = None,
                  catalog: Any = None) -> Review:
     """The review of `week` (a Monday; default: the last complete week in the view) for `scope`.
@@ -511,6 +545,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     week_end = week + timedelta(days=6)
     frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
     to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
+    within = _within(ws, eff, kpi_names, filters, first, week_end, catalog)
     targets_table = ws.read("sla_targets", eff)
     events = read_events(ws, scope, filters, start=first, end=week_end)
 
@@ -537,6 +572,12 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             "prior_year": [value_at(same_week_last_year(p)) for p in periods],
             "target": [_target_for(targets_table, name, filters, p, kpi.target)[0] for p in periods],
         }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
+        lines = within.filter(pl.col("kpi") == name) if within.height else within
+        for (dim, segment), part in sorted(lines.group_by(["dimension", "segment"]), key=lambda g: g[0]) \
+                if lines.height else ():  # one line per channel: a pooled median moves with the channel mix
+            values = dict(zip(part.get_column("period").to_list(), part.get_column("value").to_list()))
+            series[name] = series[name].with_columns(
+                pl.Series(f"{dim}{SPLIT_SEP}{segment}", [values.get(p) for p in periods], pl.Float64))
 
         value = value_at(week)
         row = by_period.get(week, {})

@@ -32,3 +32,8 @@ def label_on_the_left(day: date, start: date, end: date) -> bool:
     """Whether an event label at `day` ends at its day (drawn leftwards): one starting in the right part of the
     window would run past the chart's edge and be cut."""
     return (day - start).days / max((end - start).days, 1) > LABEL_RIGHT_FROM
+
+
+def split_note(dimension: str | None) -> str:
+    """Why a chart draws one line per channel (a KPI comparable only within one: catalog `within`)."""
+    return f"one line per {dimension}: a figure over all {dimension}s moves with their mix, not with performance"

@@ -284,3 +284,40 @@ def test_every_evaluator_is_named_on_the_calibration_chart():
     fig = charts.calibration(frame, title="x")
     assert list(fig.layout.yaxis.ticktext) == ids
     assert fig.layout.height >= 18 * charts.CALIBRATION_ROW_PX
+
+
+# --------------------------------------------------------------------------- KPIs comparable only within a channel (defect 8)
+
+
+def test_a_kpi_comparable_only_within_a_channel_draws_one_line_per_channel_with_a_note():
+    """Chat answers in about a minute, email in about an hour: when chat moves to email the pooled median jumps
+    from 1 to 25 minutes while neither channel got slower."""
+    s = series([60.0, 62.0, 1500.0, 1560.0]).with_columns(
+        pl.Series("channel: chat", [58.0, 60.0, 61.0, 59.0]), pl.Series("channel: email", [3500.0, 3600.0, 3550.0, None]))
+    fig = charts.trend(s, title="First response time (median)", unit="seconds")
+    t = traces(fig)
+    assert [name for name, tr in t.items() if tr.visible in (None, True) and tr.showlegend is not False] == [
+        "chat", "email"]
+    assert t["all channels pooled"].visible == "legendonly"
+    assert list(t["chat"].y) == [58.0 / 60, 1.0, 61.0 / 60, 59.0 / 60]
+    assert "one line per channel" in fig.layout.title.subtitle.text
+
+
+def test_a_pooled_kpi_keeps_its_single_line_and_no_note():
+    fig = charts.trend(series([0.8, 0.82]), title="CSAT", unit="percent")
+    assert traces(fig)["this year"].visible in (None, True) and not fig.layout.title.subtitle.text
+
+
+def test_the_reviews_first_response_median_chart_is_drawn_per_channel(tiny_ws):
+    """acme's email median is 10 × its chat and voice medians in some weeks: the review carries a line per channel."""
+    from connectors.workspace import Scope
+    from insights.review import build_review
+
+    review = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3))
+    fig = charts.trend(review.series("first_response_time_median"), title="x", unit="seconds")
+    shown = {t.name for t in fig.data if t.visible in (None, True) and t.showlegend is not False}
+    assert shown == {"chat", "email", "voice"}
+    assert {t.name for t in fig.data if t.visible == "legendonly"} == {"all channels pooled", "same week last year"}
+    one_channel = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3), filters={"channel": "email"})
+    assert "this year" in traces(charts.trend(one_channel.series("first_response_time_median"), title="x",
+                                              unit="seconds"))

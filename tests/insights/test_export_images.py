@@ -62,3 +62,12 @@ def test_a_shaded_event_has_a_legend_entry_and_a_late_label_ends_at_its_day(figu
     assert "event: Sale" in ax.get_legend_handles_labels()[1]
     anchors = {t.get_text(): t.get_horizontalalignment() for t in ax.texts if t.get_text().startswith("◆")}
     assert anchors == {"◆ Sale": "left", "◆ Late outage": "right"}
+
+
+def test_a_kpi_comparable_only_within_a_channel_is_drawn_per_channel_with_a_note(figure):
+    s = series([60.0, 62.0, 1500.0]).with_columns(pl.Series("channel: chat", [58.0, 60.0, 61.0]),
+                                                  pl.Series("channel: email", [3500.0, 3600.0, 3550.0]))
+    ax = figure(s, unit="seconds")
+    labels = ax.get_legend_handles_labels()[1]
+    assert "chat" in labels and "email" in labels and "this year" not in labels
+    assert any(t.get_text().startswith("one line per channel") for t in ax.texts)
