@@ -231,7 +231,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     # a share is drawn around its values (a 0–100 % axis flattens a collapse); other units from zero
     shares = share_range([v for c in drawn for v in s.get_column(c).to_list()]) if unit == "percent" and s.height \
         else None
-    yaxis = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
+    yaxis: dict[str, object] = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
     yaxis.update(dict(range=shares) if shares else dict(rangemode="tozero"))
     # one layout update of plain dicts (add_vrect and update_*axes each validate the whole figure again)
     note = split_note(dimension) if lines else None

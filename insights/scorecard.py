@@ -117,7 +117,7 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
 
     # a KPI comparable only within one channel (catalog `within`: a median over chat and email is mix) is compared
     # per channel, each vendor against the peer in that channel; the others over the whole pool
-    dims = sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within})
+    dims = sorted({w for k in kpis if (w := catalog.kpis[k].within)})
     per = pl.concat([measured([k for k in kpis if not catalog.kpis[k].within] + [VOLUME_KPI], None),
                      *(measured([k for k in kpis if catalog.kpis[k].within == d], d) for d in dims)],
                     how="diagonal_relaxed")
