@@ -44,7 +44,7 @@ class Field:
     """Where a canonical column comes from in a record (dotted path), its dtype and value normalisation."""
 
     path: str
-    dtype: pl.DataType = pl.String
+    dtype: pl.DataType | type[pl.DataType] = pl.String
     values: Mapping[Any, Any] | None = None  # source value -> canonical value (unlisted values kept)
     scale: float = 1.0  # numeric factor, e.g. 60 for minutes -> seconds
     hashed: bool = False  # keyed hash with the workspace key (requester ids)

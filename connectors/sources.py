@@ -125,7 +125,10 @@ class SourceSpec:
             backoff=float(s.get("backoff_seconds", 0.5)), timeout=float(s.get("timeout_seconds", 30)),
             max_wait=float(s.get("max_wait_seconds", 300)))
         headers = {"Authorization": auth, **vendor.extra_headers(s)}
-        client = HttpClient(vendor.base_url(s), self.name, s["token_env"], headers=headers,
+        url = vendor.base_url(s)
+        if url is None:  # the [[source]] checks ask for an address first; a hand-built spec may still lack one
+            raise ConfigError(f"{self.name}: no address for this {self.kind} source; set 'base_url'")
+        client = HttpClient(url, self.name, s["token_env"], headers=headers,
                             policy=policy, secrets=tuple(self.secrets))
         page_size = int(s["page_size"]) if s.get("page_size") else None
         return vendor.build(self.name, client, s, page_size)

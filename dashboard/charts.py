@@ -6,6 +6,8 @@ blue, bad is orange, and every status also carries an arrow or a word, never col
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
@@ -16,6 +18,8 @@ import plotly.graph_objects as go
 import polars as pl
 
 from insights.review.events import MAX_EVENTS, event_label, event_lanes, events_in_window
+from insights.export.axes import label_on_the_left, share_range, split_note
+from insights.review import split_dimension, split_lines
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 STATUS_COLOURS = {"good": BLUE, "bad": ORANGE, "neutral": GREY}
@@ -80,6 +84,26 @@ def _axis(unit: str, largest: float | None = None) -> Axis:
     return AXES.get(unit, AXES["ratio"])
 
 
+def x_range(days: Sequence[date], pad_days: float = 3.5) -> list[date] | None:
+    """The x range from the first to the last period with data (an axis never runs on into empty weeks or months)."""
+    days = [d for d in days if d is not None]
+    if not days:
+        return None
+    return [min(days) - timedelta(days=pad_days), max(days) + timedelta(days=pad_days)]
+
+
+MONTH_PAD_DAYS = 16  # half a month either side of the first and last bar
+
+
+def month_ticks(months: Sequence[date]) -> dict:
+    """One tick under each month's bar, named by that month (automatic date ticks read 'Feb, Mar, Mar' when they
+    fall mid-month); every k-th month past two years."""
+    ordered = sorted(set(months))
+    step = max(1, math.ceil(len(ordered) / 24))
+    shown = ordered[::step]
+    return dict(tickmode="array", tickvals=shown, ticktext=[f"{m:%b %Y}" for m in shown])
+
+
 # --------------------------------------------------------------------------- the events calendar on a time axis
 
 # events are context, not a series: a warm grey, apart from every Okabe-Ito line colour (the SLA chart uses all
@@ -117,14 +141,16 @@ def mark_events(fig: go.Figure, events: pl.DataFrame | None, start: date, end: d
     for r, lane in zip(rows, lanes):
         first, last = max(r["start_date"], start), min(r["last_day"] or r["start_date"], end)
         name = f"event: {r['name']}"
-        if last > first:
+        if last > first:  # a shaded band carries its own legend entry: shading is never left unexplained
             shapes.append(dict(type="rect", xref="x", yref="paper", x0=first, x1=last + timedelta(days=1), y0=0, y1=1,
-                               fillcolor=EVENT_COLOUR, opacity=0.18, line_width=0, layer="below", name=name))
+                               fillcolor=EVENT_COLOUR, opacity=0.18, line_width=0, layer="below", name=name,
+                               showlegend=True, legendgroup="events"))
         else:
             shapes.append(dict(type="line", xref="x", yref="paper", x0=first, x1=first, y0=0, y1=1, layer="below",
                                line=dict(color=EVENT_COLOUR, width=1.5, dash="dot"), name=name))
-        notes.append(dict(x=first, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="left", showarrow=False,
-                          yshift=2 + EVENT_LANE_PX * lane, text=f"◆ {escape(event_label(r['name']))}",
+        left = label_on_the_left(first, start, end)  # a label near the right edge would be cut: it ends at its day
+        notes.append(dict(x=first, y=1, xref="x", yref="paper", yanchor="bottom", xanchor="right" if left else "left",
+                          showarrow=False, yshift=2 + EVENT_LANE_PX * lane, text=f"◆ {escape(event_label(r['name']))}",
                           hovertext=event_hover(r), font=dict(size=9, color=EVENT_TEXT), name=name))
     top = fig.layout.margin.t if fig.layout.margin.t is not None else 40
     extra = EVENT_LANE_PX * (max(lanes) + 1)  # the label rows get their own room: the plot keeps its height
@@ -146,11 +172,18 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     the target bold and leaves the prior year in the legend (a click shows it); "both" draws both.
     """
     s = series.sort("period") if series.height else series
-    drawn = [c for c in ("value", "prior_year", "target") if c in s.columns]
+    if s.height and s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
+        dated = s.filter(pl.col("value").is_not_null()).get_column("period")
+        s = s.filter(pl.col("period").is_between(dated.min(), dated.max()))
+    # a KPI comparable only within one channel (catalog `within`) comes with one column per channel: those lines
+    # are drawn, the pooled line (which moves with the channel mix) is one click away in the legend
+    lines = {k: c for k, c in split_lines(s).items() if s.get_column(c).drop_nulls().len()}
+    drawn = [c for c in ("value", "prior_year", "target", *lines.values()) if c in s.columns]
     largest = s.select(pl.max_horizontal(pl.col(drawn).max())).item() if s.height and drawn else None
     ax = _axis(unit, largest)
     fig = go.Figure()
     periods = s.get_column("period").to_list() if s.height else []
+    dimension = split_dimension(s) if lines else None
 
     def ys(col: str) -> list[float | None]:
         return [None if v is None else v * ax.scale for v in s.get_column(col).to_list()]
@@ -159,7 +192,8 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         bold = reference == "prior_year"
         fig.add_trace(go.Scatter(x=periods, y=ys("prior_year"), name="same week last year", mode="lines",
                                  line=dict(color="#5A5A5A" if bold else GREY, width=2.5 if bold else 1.5, dash="dot"),
-                                 connectgaps=False, visible="legendonly" if reference == "target" else True))
+                                 connectgaps=False,
+                                 visible="legendonly" if reference == "target" or lines else True))
     target_ys: list[float | None] = []
     if s.height and "target" in s.columns and s.get_column("target").drop_nulls().len():
         target_ys = ys("target")
@@ -169,8 +203,14 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         fig.add_trace(go.Scatter(x=periods, y=target_ys, name="target", mode="lines",
                                  line=dict(color=DARK, width=2.5 if reference == "target" else 1.5, dash="dash",
                                            shape="hv")))
+    for i, (segment, column) in enumerate(lines.items()):
+        fig.add_trace(go.Scatter(x=periods, y=ys(column), name=segment, mode="lines+markers",
+                                 line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8], width=2.2),
+                                 marker=dict(symbol=SERIES_MARKERS[i % 8], size=5),
+                                 hovertemplate=f"{escape(segment)} %{{x|%d %b %Y}}: %{{y}}{ax.suffix}<extra></extra>"))
     if s.height:
-        fig.add_trace(go.Scatter(x=periods, y=ys("value"), name="this year", mode="lines+markers",
+        fig.add_trace(go.Scatter(x=periods, y=ys("value"), name=f"all {dimension}s pooled" if lines else "this year",
+                                 mode="lines+markers", visible="legendonly" if lines else True,
                                  line=dict(color=BLUE, width=2.5), marker=dict(size=4),
                                  customdata=s.get_column("n").to_list() if "n" in s.columns else None,
                                  hovertemplate="%{x|%d %b %Y}: %{y}" + ax.suffix
@@ -178,23 +218,29 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
         last = periods[-1]
         first = periods[max(0, len(periods) - highlight_weeks)]
         shapes = [dict(type="rect", xref="x", yref="paper", x0=first - timedelta(days=3), x1=last + timedelta(days=3),
-                       y0=0, y1=1, fillcolor=SKY, opacity=0.12, line_width=0, layer="below")]
-        notes = [dict(x=first - timedelta(days=3), y=0, xref="x", yref="paper", xanchor="left", yanchor="bottom",
-                      showarrow=False, text=f"last {min(highlight_weeks, len(periods))} weeks",
-                      font=dict(size=10, color="#555555"))]
-        fig.add_trace(go.Scatter(x=periods[-highlight_weeks:], y=ys("value")[-highlight_weeks:],
-                                 mode="markers", marker=dict(color=BLUE, size=8), showlegend=False,
-                                 hoverinfo="skip", name="last weeks"))
+                       y0=0, y1=1, fillcolor=SKY, opacity=0.12, line_width=0, layer="below", showlegend=True,
+                       name=f"last {min(highlight_weeks, len(periods))} weeks (shaded)")]
+        notes = []
+        if not lines:
+            fig.add_trace(go.Scatter(x=periods[-highlight_weeks:], y=ys("value")[-highlight_weeks:],
+                                     mode="markers", marker=dict(color=BLUE, size=8), showlegend=False,
+                                     hoverinfo="skip", name="last weeks"))
     else:
         shapes, notes = [], [dict(text="no data for this view", showarrow=False, x=0.5, y=0.5, xref="paper",
                                   yref="paper")]
+    # a share is drawn around its values (a 0–100 % axis flattens a collapse); other units from zero
+    shares = share_range([v for c in drawn for v in s.get_column(c).to_list()]) if unit == "percent" and s.height \
+        else None
+    yaxis: dict[str, object] = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
+    yaxis.update(dict(range=shares) if shares else dict(rangemode="tozero"))
     # one layout update of plain dicts (add_vrect and update_*axes each validate the whole figure again)
+    note = split_note(dimension) if lines else None
     fig.update_layout(
-        title=dict(text=title, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10),
+        title=dict(text=title, font=dict(size=14), subtitle=dict(text=note, font=dict(size=10)) if note else None),
+        height=height, margin=dict(l=10, r=10, t=56 if note else 40, b=10),
         legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0), hovermode="x unified",
-        plot_bgcolor="white", paper_bgcolor="white", shapes=shapes, annotations=notes,
-        yaxis=dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE", rangemode="tozero"),
-        xaxis=dict(gridcolor="#F5F5F5", tickformat="%b %Y"),
+        plot_bgcolor="white", paper_bgcolor="white", shapes=shapes, annotations=notes, yaxis=yaxis,
+        xaxis=dict(gridcolor="#F5F5F5", tickformat="%b %Y", range=x_range(periods)),
     )
     if periods:
         mark_events(fig, events, periods[0], periods[-1] + timedelta(days=6), max_events)
@@ -228,7 +274,9 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     Each point carries its split value as customdata, so a click can open the tickets behind it.
     """
     fig = go.Figure()
-    values = sorted(frame.get_column(split).drop_nulls().unique().to_list()) if frame.height else []
+    # a line with no value (voice has no first-response target) gets no trace, so no legend entry for nothing
+    drawn = frame.filter(pl.col("value").is_not_null()) if frame.height else frame
+    values = sorted(drawn.get_column(split).drop_nulls().unique().to_list()) if drawn.height else []
     for i, v in enumerate(values):
         s = frame.filter(pl.col(split) == v).sort("period")
         fig.add_trace(go.Scatter(
@@ -243,9 +291,11 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     if not values:
         fig.add_annotation(text="no data for this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     _layout(fig, title, height)
-    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
-    fig.update_xaxes(tickformat="%d %b")
-    days = periods or (frame.get_column("period").to_list() if frame.height else [])
+    dated = drawn.get_column("period").to_list() if drawn.height else []
+    shares = share_range([*(drawn.get_column("value").to_list() if drawn.height else []), *(target or [])])
+    fig.update_yaxes(tickformat=".0%", **(dict(range=shares) if shares else dict(rangemode="tozero")))
+    fig.update_xaxes(tickformat="%d %b", range=x_range(dated))
+    days = dated or periods or []
     if days:
         mark_events(fig, events, min(days), max(days) + timedelta(days=6), max_events)
     return fig
@@ -281,8 +331,6 @@ def funnel_plot(points: pl.DataFrame, curve: pl.DataFrame, *, title: str, higher
     fig.update_yaxes(tickformat=".0%")
     fig.update_xaxes(title="n (responses or tickets)", type="log")
     if points.height:  # room for the labels of the smallest and largest entity
-        import math
-
         ns = [n for n in points.get_column("n").to_list() if n and n > 0]
         if ns:
             fig.update_xaxes(range=[math.log10(min(min(ns), 10) / 1.6), math.log10(max(ns) * 1.6)])
@@ -343,9 +391,13 @@ def section_trends(sections: pl.DataFrame, *, title: str, target: float | None =
     if not labels:
         fig.add_annotation(text="no QA evaluations in this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     _layout(fig, title, height)
-    fig.update_yaxes(tickformat=".0%")
+    shares = share_range([*(sections.get_column("value").to_list() if sections.height else []), target])
+    fig.update_yaxes(tickformat=".0%", range=shares)
     fig.update_xaxes(tickformat="%d %b")
     return fig
+
+
+CALIBRATION_ROW_PX = 22  # one evaluator per row, tall enough that every name is printed
 
 
 def calibration(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Figure:
@@ -363,8 +415,11 @@ def calibration(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Fig
             customdata=frame.get_column("evaluations").to_list(), name="evaluator offset",
             hovertemplate="%{y}: %{x:+.1%} vs site mean (n = %{customdata})<extra></extra>"))
         fig.add_vline(x=0, line=dict(color=DARK, width=1))
-    _layout(fig, title, height)
+    evaluators = frame.get_column("evaluator_id").to_list() if frame.height else []
+    # every evaluator named: Plotly drops every other category label when rows are tighter than the font
+    _layout(fig, title, max(height, 90 + CALIBRATION_ROW_PX * len(evaluators)))
     fig.update_xaxes(tickformat="+.0%", title="score offset from the site's mean (points)")
+    fig.update_yaxes(tickmode="array", tickvals=evaluators, ticktext=evaluators, automargin=True)
     return fig
 
 
@@ -542,7 +597,8 @@ def attrition_chart(monthly: pl.DataFrame, *, split: str | None = None, title: s
     top = max([float(monthly.get_column("annualised").max() or 0) * (1.4 if len(values) > 1 else 1.8), 0.3]) \
         if monthly.height else 1.0
     fig.update_yaxes(tickformat=".0%", range=[0, top], title_text="annualised")
-    fig.update_xaxes(tickformat="%b %Y")
+    months = monthly.filter(pl.col("annualised").is_not_null()).get_column("month").to_list() if monthly.height else []
+    fig.update_xaxes(range=x_range(months, MONTH_PAD_DAYS), **month_ticks(months))
     return fig
 
 
@@ -561,7 +617,8 @@ def leavers_bars(monthly: pl.DataFrame, *, title: str, height: int = 300) -> go.
     fig.update_layout(barmode="stack")
     fig.update_yaxes(tickformat=",d", title_text="leavers", tick0=0, dtick=1 if monthly.height and
                      float(monthly.get_column("terminations").max() or 0) <= 10 else None)
-    fig.update_xaxes(tickformat="%b %Y")
+    months = m.get_column("month").to_list()
+    fig.update_xaxes(range=x_range(months, MONTH_PAD_DAYS), **month_ticks(months))
     return fig
 
 
@@ -616,5 +673,6 @@ def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str,
         _no_data(fig)
     _layout(fig, title, height)
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(tickformat="%b %Y")
+    months = frame.filter(pl.col(y).is_not_null()).get_column(x).to_list() if frame.height else []
+    fig.update_xaxes(range=x_range(months, MONTH_PAD_DAYS), **month_ticks(months))
     return fig

@@ -13,7 +13,7 @@ from dashboard import charts
 from dashboard.access import Denied
 from insights.detection.engine import Insight
 from insights.detection.narrative import kpi_label
-from insights.review import Notice, Tile, format_value
+from insights.review import MIN_JUDGED_DAYS, Notice, Tile, format_value
 
 TILES_PER_ROW = 4
 # plain words for record codes (underscores would read as Markdown emphasis)
@@ -86,7 +86,9 @@ def to_date_html(tile: Tile) -> str:
               if t.target is not None and t.value is not None else "")
         hover = f"{t.span[0].upper()}{t.span[1:]}: {t.formatted} (n = {t.n:,}){vs}"
         mark = TOTAL_MARKS[t.status] if t.value is not None else ""
-        parts.append(f'<span data-total="{t.label}" title="{escape(hover)}"><span class="l">{t.label}</span>'
+        short = t.value is not None and t.days < MIN_JUDGED_DAYS  # too short to judge: no mark, and it says so
+        label = f"{t.label}, {t.days} d" if short else t.label
+        parts.append(f'<span data-total="{t.label}" title="{escape(hover)}"><span class="l">{label}</span>'
                      f'<span class="v" style="color:{charts.status_colour(t.status)}">{escape(t.formatted)}'
                      f'{" " + mark if mark else ""}</span></span>')
     return '<div class="bpo-tile-todate">' + "".join(parts) + "</div>"

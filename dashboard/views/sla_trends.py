@@ -83,6 +83,10 @@ fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by 
 event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", selection_mode="points",
                         config={"displayModeBar": False})
 components.events_caption(events, start, week + timedelta(days=6))
+undrawn = sorted(set(frame.get_column(split).drop_nulls()) - set(frame.drop_nulls("value").get_column(split)))
+if undrawn:
+    st.caption(f"No line for {', '.join(map(str, undrawn))}: no ticket there is under a "
+               f"{label.get(metric, metric)} target.")
 if all(v is None for v in line):
     st.caption("No single contract target covers every line here (targets differ by channel or priority): "
                "filter by channel, or read each target in the table above.")

@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import access, analyses, charts, components, state
-from insights.catalog import load_catalog
+from insights.catalog import Kpi, load_catalog
 from insights.review import format_delta, format_value
 from insights.analyses.scorecard import FRAMEWORK, funnel, funnel_curve
 
@@ -46,28 +46,41 @@ st.caption("Outcomes first (what customers got), then efficiency, then cost. Eac
 if len(entities) == 1:
     st.info(f"Only {name(entities[0])} is in your view, so it is its own peer: compare sites (above) to see "
             "where it does better or worse.", icon="ℹ️")
+
+
+def scorecard_row(group: str, k: Kpi, within: str | None, part: pl.DataFrame) -> dict[str, str]:
+    """One scorecard row: the KPI (in one channel when it is comparable only within one), the peer, each entity."""
+    row = {"group": group, "KPI": f"{k.label} · {within}" if within else k.label,
+           "peer": format_value(part.get_column("peer")[0], k.unit, k.format)}
+    for r in part.iter_rows(named=True):
+        cell = format_value(r["value"], k.unit, k.format)
+        if r["value"] is not None and r["vs_peer"] is not None and len(entities) > 1:
+            same = format_delta(r["vs_peer"], k.unit, k.format) == format_delta(0.0, k.unit, k.format)
+            good = "" if same else " ✔" if r["better"] else " ✖"  # level with the peer: neither
+            cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)}{good})"
+        if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
+            cell += " low n"
+        row[name(r["entity"])] = cell
+    return row
+
+
 rows = []
 for group, names in FRAMEWORK:
     for kpi in names:
         k = catalog.kpis.get(kpi)
-        part = card.frame.filter(pl.col("kpi") == kpi)
-        if k is None or part.is_empty():
+        if k is None:
             continue
-        row = {"group": group, "KPI": k.label,
-               "peer": format_value(part.get_column("peer")[0], k.unit, k.format)}
-        for r in part.iter_rows(named=True):
-            cell = format_value(r["value"], k.unit, k.format)
-            if r["value"] is not None and r["vs_peer"] is not None and len(entities) > 1:
-                same = format_delta(r["vs_peer"], k.unit, k.format) == format_delta(0.0, k.unit, k.format)
-                good = "" if same else " ✔" if r["better"] else " ✖"  # level with the peer: neither
-                cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)}{good})"
-            if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
-                cell += " low n"
-            row[name(r["entity"])] = cell
-        rows.append(row)
+        # a KPI comparable only within one channel gets a row per channel (`within` null: one row, the whole pool)
+        for (within,), part in card.frame.filter(pl.col("kpi") == kpi).group_by(["within"], maintain_order=True):
+            rows.append(scorecard_row(group, k, within, part))
 st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
+split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
+    pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
 st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Costs are blank where no invoice covers the "
-           "work (in-house work is not invoiced).")
+           "work (in-house work is not invoiced)."
+           + (f" Compared within one channel, against the peer in that channel: {', '.join(split)}; a figure over "
+              f"all channels moves with each one's channel mix (voice answers in seconds, email in hours), not "
+              f"with performance." if split else ""))
 
 st.subheader("Fair comparison: mix-adjusted")
 kpi = st.selectbox("KPI", [k for k in COMPARABLE if k in catalog.kpis], format_func=lambda k: catalog.kpis[k].label,

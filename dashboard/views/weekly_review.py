@@ -8,7 +8,8 @@ import streamlit as st
 
 from dashboard import charts, components, data, state
 from insights.catalog import load_catalog
-from insights.review import to_date_caption
+from insights.export.axes import split_note
+from insights.review import MIN_JUDGED_DAYS, split_dimension, split_lines, to_date_caption
 
 CHARTS_PER_ROW = 2
 MIN_CHARTS = 6
@@ -25,7 +26,8 @@ st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d
 components.notices(review.notices)
 if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)
-    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target.")
+    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target; a total of fewer "
+               f"than {MIN_JUDGED_DAYS} days shows its days and is not judged.")
     st.subheader("Last 12 months")
     drawn = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
     first = set(load_catalog().preset("weekly_review_charts"))
@@ -43,6 +45,10 @@ if review.has_data:
             fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target,
                                events=review.events, reference=reference)
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
+    split = {t.label: split_dimension(review.series(t.kpi)) for t in tiles if split_lines(review.series(t.kpi))}
+    for dimension in sorted({d for d in split.values() if d is not None}):  # KPIs the catalog marks comparable only within one channel
+        st.caption(f"{', '.join(k for k, d in split.items() if d == dimension)}: {split_note(dimension)}; "
+                   f"the pooled line is in the legend.")
     if tiles:
         periods = review.series(tiles[0].kpi).get_column("period")
         components.events_caption(review.events, periods.min(), periods.max() + timedelta(days=6))

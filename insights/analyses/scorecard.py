@@ -45,8 +45,9 @@ class ScorecardError(KpiError):
 class Scorecard:
     """Entities × framework KPIs over `start`..`end`, with the peer (whole view) value of each KPI.
 
-    `frame`: entity, group, kpi, label, value, n, peer, vs_peer, better (bool: on the good side of
-    the peer), unit, format, direction. `volume`: entity, tickets, share; `hhi` on 0–10,000.
+    `frame`: entity, group, kpi, within (the channel a KPI comparable only within one channel is
+    compared in; null for the others), label, value, n, peer (in that channel), vs_peer, better (bool: on
+    the good side of the peer), unit, format, direction. `volume`: entity, tickets, share; `hhi` on 0–10,000.
     """
 
     level: str
@@ -85,7 +86,8 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     """The framework's KPIs per vendor, site or tier over the `weeks` ending with `week`.
 
     Ratio KPIs are Σ/Σ over the window; quantiles (median first response) are read per week and
-    averaged weighted by volume, which is what a weekly scorecard shows.
+    averaged weighted by volume, which is what a weekly scorecard shows. A KPI the catalog marks `within`
+    a dimension gets one row per value of it (first response median per channel), never a pooled one.
     """
     catalog = catalog or load_catalog()
     column = _level(level)
@@ -93,24 +95,39 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     eff = effective_scope(scope, f)
     start, end = window(week, weeks)
     kpis = [k for _, names in FRAMEWORK for k in names if k in catalog.kpis]
-    ratios = [k for k in kpis if catalog.kpis[k].type == "ratio"] + [VOLUME_KPI]
-    per = _whole(ws, eff, ratios, f, start, end, (column,), catalog)
-    peer = _whole(ws, eff, ratios, f, start, end, (), catalog).select("kpi", pl.col("value").alias("peer"))
-    others = [k for k in kpis if catalog.kpis[k].type != "ratio"]
-    if others:
-        weekly = _kpi_frame(ws, eff, others, (column,), f, start, end, "week", catalog)
-        weekly_peer = _kpi_frame(ws, eff, others, (), f, start, end, "week", catalog)
-        avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
-        per = pl.concat([per, weekly.group_by([column, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
-                        how="diagonal_relaxed")
-        peer = pl.concat([peer, weekly_peer.group_by("kpi").agg(avg.alias("peer"))], how="diagonal_relaxed")
+
+    def measured(names: list[str], within: str | None) -> pl.DataFrame:
+        """`names` per entity (and per value of `within`) over the window, each beside its peer value."""
+        extra = (within,) if within else ()
+        ratios = [k for k in names if catalog.kpis[k].type == "ratio"]
+        per = _whole(ws, eff, ratios, f, start, end, (column, *extra), catalog)
+        peer = _whole(ws, eff, ratios, f, start, end, extra, catalog).select("kpi", *extra, pl.col("value").alias("peer"))
+        others = [k for k in names if catalog.kpis[k].type != "ratio"]
+        if others:
+            weekly = _kpi_frame(ws, eff, others, (column, *extra), f, start, end, "week", catalog)
+            weekly_peer = _kpi_frame(ws, eff, others, extra, f, start, end, "week", catalog)
+            avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
+            per = pl.concat([per, weekly.group_by([column, *extra, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
+                            how="diagonal_relaxed")
+            peer = pl.concat([peer, weekly_peer.group_by(["kpi", *extra]).agg(avg.alias("peer"))], how="diagonal_relaxed")
+        out = per.join(peer, on=["kpi", *extra], how="left")
+        if within:
+            out = out.filter(pl.col(within).is_not_null()).rename({within: "within"})
+        return out.with_columns(pl.col("within").cast(pl.String) if within else pl.lit(None, pl.String).alias("within"))
+
+    # a KPI comparable only within one channel (catalog `within`: a median over chat and email is mix) is compared
+    # per channel, each vendor against the peer in that channel; the others over the whole pool
+    dims = sorted({w for k in kpis if (w := catalog.kpis[k].within)})
+    per = pl.concat([measured([k for k in kpis if not catalog.kpis[k].within] + [VOLUME_KPI], None),
+                     *(measured([k for k in kpis if catalog.kpis[k].within == d], d) for d in dims)],
+                    how="diagonal_relaxed")
     # a cost with no invoice line (in-house work is not invoiced) is unknown, not free; a window of
     # credit lines only (a channel filter keeps the SLA credits billed per channel) is no unit cost either
     money = [k for k in kpis if catalog.kpis[k].unit == "currency"]
     per = per.with_columns(pl.when(pl.col("kpi").is_in(money) & (pl.col("numerator").fill_null(0) <= 0))
-                           .then(None).otherwise(pl.col("value")).alias("value"))
-    peer = peer.with_columns(pl.when(pl.col("kpi").is_in(money) & (pl.col("peer") <= 0)).then(None)
-                             .otherwise(pl.col("peer")).alias("peer"))
+                           .then(None).otherwise(pl.col("value")).alias("value"),
+                           pl.when(pl.col("kpi").is_in(money) & (pl.col("peer") <= 0)).then(None)
+                           .otherwise(pl.col("peer")).alias("peer"))
     group_of = {k: g for g, names in FRAMEWORK for k in names}
     meta = pl.DataFrame({
         "kpi": kpis, "group": [group_of[k] for k in kpis], "label": [catalog.kpis[k].label for k in kpis],
@@ -118,11 +135,11 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
         "direction": [catalog.kpis[k].direction for k in kpis], "order": list(range(len(kpis))),
     })
     frame = (per.rename({column: "entity"}).filter(pl.col("entity").is_not_null())
-                .join(meta, on="kpi").join(peer, on="kpi", how="left")
+                .join(meta, on="kpi")
                 .with_columns((pl.col("value") - pl.col("peer")).alias("vs_peer"))
                 .with_columns(pl.when(pl.col("direction") == "lower_is_better").then(pl.col("vs_peer") < 0)
                               .otherwise(pl.col("vs_peer") > 0).alias("better"))
-                .sort(["order", "entity"]).drop("order"))
+                .sort(["order", "within", "entity"], nulls_last=True).drop("order"))
     vol = (per.filter((pl.col("kpi") == VOLUME_KPI) & pl.col(column).is_not_null())
               .select(pl.col(column).alias("entity"), pl.col("value").alias("tickets")))
     total = vol.get_column("tickets").sum() if vol.height else 0

@@ -47,7 +47,7 @@ _COLUMN_KEYS = {"name", "table", "expression", "window", "description", "partiti
 _MEASURE_KEYS = {"name", "table", "agg", "column", "expression", "filter", "time", "spread", "until", "description"}
 _KPI_KEYS = {"name", "label", "type", "measure", "numerator", "denominator", "quantile", "expression", "n",
              "direction", "unit", "format", "materiality", "materiality_floor", "min_volume", "target", "description",
-             "setting", "default_variant", "variants"}
+             "setting", "default_variant", "variants", "within"}
 _VARIANT_KEYS = {"numerator", "denominator", "description"}
 
 
@@ -132,6 +132,7 @@ class Kpi:
     setting: str | None = None
     default_variant: str | None = None
     variants: tuple[Variant, ...] = ()
+    within: str | None = None  # the dimension it is only comparable inside (a median across channels is mix)
 
     def formula(self, settings: Mapping[str, Any] | None = None) -> tuple[str | None, str | None]:
         """(numerator, denominator) under the workspace settings (the variant they choose, if any)."""
@@ -489,6 +490,14 @@ def _kpis(items: list[dict], measures: dict[str, Measure], problems: _Problems) 
                 for r in refs:
                     if r not in raw_names:
                         problems.add(KPIS_FILE, obj, f"expression '{t}' uses unknown KPI '{r}'; derived KPIs are built from other KPIs")
+        within = k.get("within")
+        if within is not None:
+            read = [m for t in (measure, numerator, denominator) if isinstance(t, str) for m in _safe_refs(t)]
+            tables = sorted({measures[m].table for m in read if m in measures})
+            lacking = [t for t in tables if within not in TABLES[t].columns]
+            if not isinstance(within, str) or not tables or lacking:
+                problems.add(KPIS_FILE, obj, f"within {within!r} must name a column of the tables its measures read "
+                                             f"({', '.join(tables) or 'none'}), e.g. 'channel'")
         if kind in ("simple", "ratio", "quantile") and k.get("n"):
             measure_expr(k.get("n"), "n")
         if kind == "derived" and k.get("n") and k.get("n") not in raw_names:
@@ -503,11 +512,20 @@ def _kpis(items: list[dict], measures: dict[str, Measure], problems: _Problems) 
             description=k.get("description", ""), measure=measure if kind in ("simple", "quantile") else None,
             quantile=k.get("quantile"), expression=k.get("expression"), n=k.get("n"),
             setting=k.get("setting"), default_variant=k.get("default_variant"), variants=tuple(variants),
+            within=within if isinstance(within, str) else None,
         )
     graph = {n: [r for r in derived_refs(kpi) if r in out] for n, kpi in out.items() if kpi.type == "derived"}
     for cycle in _cycles(graph):
         problems.add(KPIS_FILE, f"[[kpi]] '{cycle[0]}'", f"derived KPIs refer to each other in a cycle ({' -> '.join(cycle)}); break it")
     return out
+
+
+def _safe_refs(text: str) -> list[str]:
+    """The names an expression reads ([] when it does not parse: that is reported where it is declared)."""
+    try:
+        return sql_refs(text)
+    except ValueError:
+        return []
 
 
 def derived_refs(kpi: Kpi) -> list[str]:

@@ -20,9 +20,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from insights.export.axes import label_on_the_left, share_range, split_note  # noqa: E402
+from insights.review import split_dimension, split_lines  # noqa: E402
+
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
 EVENT, EVENT_TEXT = "#8C7A66", "#5C4D3C"  # the dashboard's event colours (a warm grey: context, not a series)
 HIGHLIGHT_WEEKS = 6
+# the dashboard's Okabe-Ito series colours, each line also told apart by its style
+SERIES_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000")
+SERIES_STYLES = ("-", "--", ":", "-.")
 # (largest value drawn, scale, suffix) for durations stored in seconds
 DURATIONS = ((120.0, 1.0, " s"), (3 * 3600.0, 1 / 60, " min"), (float("inf"), 1 / 3600, " h"))
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in SVG (searchable, small)
@@ -53,20 +59,26 @@ def _mark_events(ax, events: pl.DataFrame | None, start, end) -> int:
     lanes = event_lanes([r["start_date"] for r in rows])
     for r, lane in zip(rows, lanes):
         first, final = max(r["start_date"], start), min(r["last_day"] or r["start_date"], end)
-        if final > first:
-            ax.axvspan(first, final + timedelta(days=1), color=EVENT, alpha=0.18, lw=0, zorder=0)
+        if final > first:  # a shaded band is named in the legend
+            ax.axvspan(first, final + timedelta(days=1), color=EVENT, alpha=0.18, lw=0, zorder=0,
+                       label=f"event: {event_label(r['name'])}")
         else:
             ax.axvline(first, color=EVENT, lw=1.2, ls=":", zorder=1)
+        left = label_on_the_left(first, start, end)  # a label near the right edge would be cut: it ends at its day
         ax.annotate(f"◆ {event_label(r['name'])}", xy=(first, 1), xycoords=("data", "axes fraction"),
                     xytext=(0, 2 + 9 * lane), textcoords="offset points", fontsize=6.5, color=EVENT_TEXT,
-                    ha="left", va="bottom", annotation_clip=False)
+                    ha="right" if left else "left", va="bottom", annotation_clip=False)
     return max(lanes) + 1
 
 
 def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float,
             events: pl.DataFrame | None = None):
     s = series.sort("period")
-    cols = [c for c in ("value", "prior_year", "target") if c in s.columns]
+    if s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
+        dated = s.filter(pl.col("value").is_not_null()).get_column("period")
+        s = s.filter(pl.col("period").is_between(dated.min(), dated.max()))
+    lines = {k: c for k, c in split_lines(s).items() if s.get_column(c).drop_nulls().len()}
+    cols = [c for c in ("value", "prior_year", "target", *lines.values()) if c in s.columns]
     largest = s.select(pl.max_horizontal(pl.col(cols).max())).item() if s.height else None
     factor, fmt, suffix = _scale(unit, largest)
     fig, ax = plt.subplots(figsize=(width, height), dpi=110)
@@ -79,20 +91,34 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
         first = x[max(0, len(x) - HIGHLIGHT_WEEKS)]
         ax.axvspan(first - timedelta(days=3), x[-1] + timedelta(days=3), color=SKY, alpha=0.15, lw=0,
                    label=f"last {min(HIGHLIGHT_WEEKS, len(x))} weeks")
-        if "prior_year" in s.columns and s.get_column("prior_year").drop_nulls().len():
+        if "prior_year" in s.columns and s.get_column("prior_year").drop_nulls().len() and not lines:
             ax.plot(x, ys("prior_year"), color=GREY, lw=1.3, ls=":", label="same week last year")
         if "target" in s.columns and s.get_column("target").drop_nulls().len():
             ax.step(x, ys("target"), where="post", color=DARK, lw=1.3, ls="--", label="target")
         elif target is not None:
             ax.axhline(target * factor, color=DARK, lw=1.3, ls="--", label="target")
-        ax.plot(x, ys("value"), color=BLUE, lw=2.2, marker="o", ms=2.5, label="this year")
+        # a KPI comparable only within one channel: one line per channel, never the pooled line (it is mix)
+        for i, (segment, column) in enumerate(lines.items()):
+            ax.plot(x, ys(column), color=SERIES_COLOURS[i % len(SERIES_COLOURS)],
+                    ls=SERIES_STYLES[i % len(SERIES_STYLES)], lw=2.0, marker="o", ms=2.5, label=segment)
+        if not lines:
+            ax.plot(x, ys("value"), color=BLUE, lw=2.2, marker="o", ms=2.5, label="this year")
     else:
         ax.text(0.5, 0.5, "no data for this view", ha="center", va="center", transform=ax.transAxes)
     lanes = _mark_events(ax, events, x[0], x[-1] + timedelta(days=6)) if x else 0
-    ax.set_title(title, loc="left", fontsize=11, pad=6 + 9 * lanes)
+    if lines:
+        ax.text(0, 1, split_note(split_dimension(s)), transform=ax.transAxes, fontsize=7, color="#555555",
+                va="bottom", ha="left")
+    ax.set_title(title, loc="left", fontsize=11, pad=6 + 9 * lanes + (10 if lines else 0))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v) + suffix))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
-    ax.set_ylim(bottom=0)
+    shares = share_range([v for c in cols for v in s.get_column(c).to_list()]) if unit == "percent" else None
+    if shares:  # a share is drawn around its values: a 0–100 % axis flattens a 28-point collapse
+        ax.set_ylim(shares[0] * factor, shares[1] * factor)
+    else:
+        ax.set_ylim(bottom=0)
+    if x:
+        ax.set_xlim(x[0] - timedelta(days=3.5), x[-1] + timedelta(days=3.5))
     ax.grid(axis="y", color="#EEEEEE")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -44,6 +44,7 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # to-date periods (the KPI engine's grains) and how a tile names them
 TO_DATE = {"month": "MTD", "quarter": "QTD", "year": "YTD"}
 TO_DATE_WORDS = {"month": "month to date", "quarter": "quarter to date", "year": "year to date"}
+MIN_JUDGED_DAYS = 7  # a to-date total over fewer days is shown but not judged (one day of a month carried ✗ marks)
 
 Status = Literal["good", "bad", "neutral"]
 Period = Literal["month", "quarter", "year"]
@@ -73,9 +74,15 @@ class ToDate:
     status: Status
 
     @property
+    def days(self) -> int:
+        """Days the total covers (start to end, both included)."""
+        return max((self.end - self.start).days + 1, 0)
+
+    @property
     def span(self) -> str:
-        """'month to date, 01 – 09 Mar 2025'."""
-        return f"{TO_DATE_WORDS[self.period]}, {self.start:%d %b} – {self.end:%d %b %Y}"
+        """'month to date, 01 – 09 Mar 2025'; a total too short to judge says its days ('month to date, 1 day, …')."""
+        short = f", {self.days} day{'s' if self.days != 1 else ''}" if self.days < MIN_JUDGED_DAYS else ""
+        return f"{TO_DATE_WORDS[self.period]}{short}, {self.start:%d %b} – {self.end:%d %b %Y}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +175,19 @@ class Review:
     def target(self, kpi: str) -> float | None:
         """The target in force in the review week (SLA targets first, else the catalog default)."""
         return self.targets.get(kpi)
+
+
+SPLIT_SEP = ": "  # a series column 'channel: email' holds a KPI comparable only within one channel, for email
+
+
+def split_lines(series: pl.DataFrame) -> dict[str, str]:
+    """{segment: column} of a series' per-segment lines ({'email': 'channel: email'}); {} for a pooled KPI."""
+    return {c.split(SPLIT_SEP, 1)[1]: c for c in series.columns if SPLIT_SEP in c}
+
+
+def split_dimension(series: pl.DataFrame) -> str | None:
+    """The dimension a series is split by ('channel'), or None when it is drawn pooled."""
+    return next((c.split(SPLIT_SEP, 1)[0] for c in series.columns if SPLIT_SEP in c), None)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -407,11 +427,13 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
         n = int(row.get_column("n")[0] or 0) if row.height else 0
         target, comparator, _ = _target_for(targets, kpi.name, filters, start, kpi.target, end=week_end)
         delta = _minus(value, target)
+        end = stops.get(kpi.name, week_end)
+        judged = (end - start).days + 1 >= MIN_JUDGED_DAYS
         out.append(ToDate(
-            period=period, label=TO_DATE[period], start=start, end=stops.get(kpi.name, week_end), value=value,
+            period=period, label=TO_DATE[period], start=start, end=end, value=value,
             formatted=format_value(value, kpi.unit, kpi.format), n=n, target=target, vs_target=delta,
             formatted_vs_target=format_delta(delta, kpi.unit, kpi.format),
-            status=_status(value, target, comparator, None, kpi.direction, 0.0),
+            status=_status(value, target, comparator, None, kpi.direction, 0.0) if judged else "neutral",
         ))
     return tuple(out)
 
@@ -466,6 +488,27 @@ def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, st
     return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
 
 
+def _within(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
+            catalog: Any) -> pl.DataFrame:
+    """Weekly values of the KPIs comparable only within a dimension (`within` in the catalog), per value of it:
+    period, kpi, dimension, segment, value; none when the view already holds one value (a channel filter)."""
+    from insights.metrics.kpis import compute_kpis
+
+    fixed = {ROW_FILTERS[f] for f in filters if f in ROW_FILTERS}
+    out = []
+    for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed):
+        names = [k for k in kpis if catalog.kpis[k].within == dim]
+        frame = compute_kpis(ws, eff, names, grain="week", by=(dim, *sorted(fixed)), start=start, end=end,
+                             catalog=catalog)
+        for f, column in ROW_FILTERS.items():
+            if f in filters:
+                frame = frame.filter(pl.col(column) == filters[f])
+        out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
+                   .select("period", "kpi", pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("segment"),
+                           "value"))
+    return pl.concat(out) if out else pl.DataFrame()
+
+
 def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filters: Mapping[str, Any] | None = None,
                  catalog: Any = None) -> Review:
     """The review of `week` (a Monday; default: the last complete week in the view) for `scope`.
@@ -502,6 +545,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     week_end = week + timedelta(days=6)
     frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
     to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
+    within = _within(ws, eff, kpi_names, filters, first, week_end, catalog)
     targets_table = ws.read("sla_targets", eff)
     events = read_events(ws, scope, filters, start=first, end=week_end)
 
@@ -528,6 +572,12 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             "prior_year": [value_at(same_week_last_year(p)) for p in periods],
             "target": [_target_for(targets_table, name, filters, p, kpi.target)[0] for p in periods],
         }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
+        lines = within.filter(pl.col("kpi") == name) if within.height else within
+        for (dim, segment), part in sorted(lines.group_by(["dimension", "segment"]), key=lambda g: g[0]) \
+                if lines.height else ():  # one line per channel: a pooled median moves with the channel mix
+            values = dict(zip(part.get_column("period").to_list(), part.get_column("value").to_list()))
+            series[name] = series[name].with_columns(
+                pl.Series(f"{dim}{SPLIT_SEP}{segment}", [values.get(p) for p in periods], pl.Float64))
 
         value = value_at(week)
         row = by_period.get(week, {})

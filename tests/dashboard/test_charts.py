@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from dashboard import charts
+from insights.export.axes import SHARE_PAD
 
 WEEKS = [date(2025, 1, 6) + timedelta(weeks=i) for i in range(30)]
 
@@ -113,7 +114,8 @@ def events(*rows) -> pl.DataFrame:
 
 
 def event_shapes(fig) -> dict[str, tuple]:
-    return {s.name.removeprefix("event: "): (s.type, s.x0, s.x1) for s in fig.layout.shapes if s.name}
+    return {s.name.removeprefix("event: "): (s.type, s.x0, s.x1) for s in fig.layout.shapes
+            if (s.name or "").startswith("event: ")}
 
 
 def test_a_multi_day_event_is_shaded_and_a_one_day_event_is_a_line_both_labelled_with_name_and_kind():
@@ -125,7 +127,8 @@ def test_a_multi_day_event_is_shaded_and_a_one_day_event_is_a_line_both_labelled
     labels = {a.text: a.hovertext for a in fig.layout.annotations if a.text.startswith("◆")}
     assert labels == {"◆ Payment gateway…": "<b>Payment gateway outage</b> (outage)<br>27 Jan 2025<br>client acme",
                       "◆ Spring sale": "<b>Spring sale</b> (promotion)<br>10 Feb – 19 Feb 2025<br>client acme"}
-    assert all(s.fillcolor in (charts.EVENT_COLOUR, None) for s in fig.layout.shapes if s.name)
+    assert all(s.fillcolor in (charts.EVENT_COLOUR, None) for s in fig.layout.shapes
+               if (s.name or "").startswith("event: "))
 
 
 def test_only_events_inside_the_weeks_drawn_are_marked_and_at_most_five():
@@ -169,3 +172,152 @@ def test_the_comparison_chooses_the_reference_line(compare, prior_year, target_w
     assert ((t["same week last year"].visible if t["same week last year"].visible is not None else True),
             t["same week last year"].line.width) == prior_year
     assert t["target"].line.width == target_width
+
+
+# --------------------------------------------------------------------------- honest axes, legends and labels (issue 11, defect 13)
+
+MONTHS = [date(2026, 2, 1), date(2026, 3, 1), date(2026, 4, 1)]
+
+
+def legend_entries_without_data(fig) -> list[str]:
+    """Names in the legend whose trace draws nothing (a legend entry for a line that does not exist)."""
+    return [t.name for t in fig.data if t.showlegend is not False and t.name
+            and not any(v is not None for v in (t.y if t.y is not None else ()))]
+
+
+def collapse() -> pl.DataFrame:
+    """Email first-response SLA 90 % → 62 % → 88 %, chat steady at 85 %, voice without a first-response target."""
+    values = {"email": [0.90, 0.62, 0.88], "chat": [0.85, 0.86, 0.85], "voice": [None, None, None]}
+    return pl.DataFrame([{"period": WEEKS[i], "channel": c, "value": v[i], "n": 50 if v[i] is not None else 0}
+                         for c, v in values.items() for i in range(3)],
+                        schema={"period": pl.Date, "channel": pl.String, "value": pl.Float64, "n": pl.Int64})
+
+
+@pytest.mark.parametrize("draw", [
+    pytest.param(lambda: charts.trend(series([0.9, 0.62, 0.88], target=[0.8] * 3), title="x", unit="percent"),
+                 id="weekly-trend"),
+    pytest.param(lambda: charts.attainment_by(collapse(), "channel", title="x", target=[0.8] * 3, periods=WEEKS[:3]),
+                 id="sla-by-channel"),
+    pytest.param(lambda: charts.section_trends(pl.DataFrame({
+        "period": WEEKS[:3], "section": ["overall"] * 3, "label": ["Overall"] * 3, "value": [0.9, 0.62, 0.88],
+        "n": [20] * 3}), title="x", target=0.8), id="qa-sections"),
+])
+def test_a_share_axis_is_drawn_around_its_values_so_a_28_point_collapse_is_not_flattened(draw):
+    lo, hi = draw().layout.yaxis.range
+    assert 0.45 < lo < 0.62 and 0.90 < hi <= 1.0
+
+
+def test_a_steady_share_still_gets_a_ten_point_axis_inside_0_to_100_percent():
+    lo, hi = charts.trend(series([0.97, 0.98, 0.99]), title="x", unit="percent").layout.yaxis.range
+    assert hi == 1.0 and hi - lo == pytest.approx(0.1 * (1 + SHARE_PAD), abs=0.03)
+
+
+def test_counts_and_durations_keep_their_zero():
+    fig = charts.trend(series([100.0, 120.0]), title="x", unit="count")
+    assert fig.layout.yaxis.rangemode == "tozero" and fig.layout.yaxis.range is None
+
+
+def test_every_shaded_band_has_a_legend_entry():
+    ev = events((1, "Spring sale", "promotion", WEEKS[5], WEEKS[6] + timedelta(days=2)))
+    fig = charts.trend(series([0.9] * 12), title="x", unit="percent", events=ev)
+    bands = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(bands) == 2 and all(s.showlegend and s.name for s in bands)
+    assert {s.name for s in bands} == {"last 6 weeks (shaded)", "event: Spring sale"}
+
+
+def test_an_event_label_near_the_right_edge_ends_at_its_day_instead_of_running_off_the_chart():
+    ev = events((1, "Early launch", "launch", WEEKS[1], None), (2, "Late outage", "outage", WEEKS[11], None))
+    fig = charts.trend(series([1.0] * 12), title="x", unit="count", events=ev)
+    anchors = {a.text: a.xanchor for a in fig.layout.annotations if a.text.startswith("◆")}
+    assert anchors == {"◆ Early launch": "left", "◆ Late outage": "right"}
+
+
+def test_a_line_without_values_gets_no_legend_entry():
+    fig = charts.attainment_by(collapse(), "channel", title="x", target=[0.8] * 3, periods=WEEKS[:3])
+    assert {t.name for t in fig.data} == {"chat", "email", "contract target"}
+    assert legend_entries_without_data(fig) == []
+
+
+def months_frame(months: int = 3) -> pl.DataFrame:
+    """Leavers, attrition and cost per month of MONTHS; a fourth month (May) has no cost invoiced yet."""
+    frame = pl.DataFrame({"month": MONTHS, "site": ["manila"] * 3, "cost": [10.0, 12.0, 9.0], "voluntary": [1, 2, 1],
+                          "involuntary": [0, 1, 0], "terminations": [1, 3, 1], "headcount": [40.0, 41.0, 40.0],
+                          "annualised": [0.3, 0.9, 0.3], "lo": [0.01, 0.02, 0.01], "hi": [0.1, 0.2, 0.1]})
+    if months == 4:
+        frame = frame.vstack(frame.tail(1).with_columns(pl.lit(date(2026, 5, 1)).alias("month"),
+                                                        pl.lit(None, pl.Float64).alias("cost")))
+    return frame
+
+
+@pytest.mark.parametrize(("draw", "frame"), [
+    pytest.param(lambda f: charts.stacked_bars(f, x="month", y="cost", split="site", title="x"), months_frame(4),
+                 id="cost-bars-and-a-month-not-invoiced-yet"),
+    pytest.param(lambda f: charts.leavers_bars(f, title="x"), months_frame(), id="leavers"),
+    pytest.param(lambda f: charts.attrition_chart(f, title="x"), months_frame(), id="attrition"),
+])
+def test_month_ticks_name_the_months_of_the_bars_and_the_axis_stops_at_the_last_month_with_data(draw, frame):
+    fig = draw(frame)
+    assert list(fig.layout.xaxis.ticktext) == ["Feb 2026", "Mar 2026", "Apr 2026"]
+    assert list(fig.layout.xaxis.tickvals) == MONTHS
+    assert MONTHS[-1] < fig.layout.xaxis.range[1] < date(2026, 5, 1)
+
+
+def test_the_weekly_axis_ends_at_the_last_week_with_a_value():
+    fig = charts.trend(series([0.9, 0.8, 0.85, None, None], target=[0.9] * 5), title="x", unit="percent")
+    assert fig.layout.xaxis.range[1] < WEEKS[3]
+    assert list(traces(fig)["this year"].x) == WEEKS[:3]
+
+
+def test_the_sla_axis_ends_at_the_last_week_with_attainment():
+    frame = collapse().vstack(pl.DataFrame({"period": [WEEKS[3]], "channel": ["email"], "value": [None], "n": [0]},
+                                           schema=collapse().schema))
+    fig = charts.attainment_by(frame, "channel", title="x", target=[0.8] * 4, periods=WEEKS[:4])
+    assert WEEKS[2] < fig.layout.xaxis.range[1] < WEEKS[3]
+
+
+def test_every_evaluator_is_named_on_the_calibration_chart():
+    ids = [f"qa-site{s}-{e}" for s in range(6) for e in range(1, 4)]
+    frame = pl.DataFrame({"evaluator_id": ids, "site_id": [i.rsplit("-", 1)[0] for i in ids],
+                          "evaluations": [20] * 18, "offset": [0.01 * (i - 9) for i in range(18)],
+                          "lower": [0.01 * (i - 9) - 0.02 for i in range(18)],
+                          "upper": [0.01 * (i - 9) + 0.02 for i in range(18)], "flag": [False] * 18})
+    fig = charts.calibration(frame, title="x")
+    assert list(fig.layout.yaxis.ticktext) == ids
+    assert fig.layout.height >= 18 * charts.CALIBRATION_ROW_PX
+
+
+# --------------------------------------------------------------------------- KPIs comparable only within a channel (defect 8)
+
+
+def test_a_kpi_comparable_only_within_a_channel_draws_one_line_per_channel_with_a_note():
+    """Chat answers in about a minute, email in about an hour: when chat moves to email the pooled median jumps
+    from 1 to 25 minutes while neither channel got slower."""
+    s = series([60.0, 62.0, 1500.0, 1560.0]).with_columns(
+        pl.Series("channel: chat", [58.0, 60.0, 61.0, 59.0]), pl.Series("channel: email", [3500.0, 3600.0, 3550.0, None]))
+    fig = charts.trend(s, title="First response time (median)", unit="seconds")
+    t = traces(fig)
+    assert [name for name, tr in t.items() if tr.visible in (None, True) and tr.showlegend is not False] == [
+        "chat", "email"]
+    assert t["all channels pooled"].visible == "legendonly"
+    assert list(t["chat"].y) == [58.0 / 60, 1.0, 61.0 / 60, 59.0 / 60]
+    assert "one line per channel" in fig.layout.title.subtitle.text
+
+
+def test_a_pooled_kpi_keeps_its_single_line_and_no_note():
+    fig = charts.trend(series([0.8, 0.82]), title="CSAT", unit="percent")
+    assert traces(fig)["this year"].visible in (None, True) and not fig.layout.title.subtitle.text
+
+
+def test_the_reviews_first_response_median_chart_is_drawn_per_channel(tiny_ws):
+    """acme's email median is 10 × its chat and voice medians in some weeks: the review carries a line per channel."""
+    from connectors.workspace import Scope
+    from insights.review import build_review
+
+    review = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3))
+    fig = charts.trend(review.series("first_response_time_median"), title="x", unit="seconds")
+    shown = {t.name for t in fig.data if t.visible in (None, True) and t.showlegend is not False}
+    assert shown == {"chat", "email", "voice"}
+    assert {t.name for t in fig.data if t.visible == "legendonly"} == {"all channels pooled", "same week last year"}
+    one_channel = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3), filters={"channel": "email"})
+    assert "this year" in traces(charts.trend(one_channel.series("first_response_time_median"), title="x",
+                                              unit="seconds"))

@@ -54,3 +54,14 @@ def test_a_vendor_alone_in_the_view_is_its_own_peer_and_gets_no_better_or_worse_
     assert any("is its own peer" in i.value for i in at.info)
     card = at.dataframe[0].value
     assert not card.drop(columns=["group", "KPI", "peer"]).apply(lambda c: c.str.contains("✔|✖")).any().any()
+
+
+def test_first_response_median_is_compared_per_channel_with_a_note(monkeypatch, tiny_ws):
+    at = open_page(monkeypatch, tiny_ws, "admin", "vendors_sites", {"client": "acme"})
+    card = at.dataframe[0].value.set_index("KPI")
+    assert "First response time (median)" not in card.index  # never over a mixed pool of channels
+    voice = card.loc["First response time (median) · voice"]
+    assert voice["Southpeak Contact"].startswith("30m") and "✔" not in voice["Southpeak Contact"]
+    assert voice.isna()["Northwind BPO"]  # Northwind answers no acme voice: nothing to compare
+    assert {"First response time (median) · chat", "First response time (median) · email"} <= set(card.index)
+    assert any("Compared within one channel" in c.value for c in at.caption)

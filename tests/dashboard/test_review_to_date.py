@@ -156,3 +156,17 @@ def test_cost_per_contact_to_date_stops_at_the_last_invoiced_day(tmp_path):
         return f.get_column("value")[0]
     assert qtd.value == pytest.approx(cost(date(2025, 2, 28)))
     assert qtd.value > cost(W + timedelta(days=6))  # what counting March's unbilled contacts would have shown
+
+
+def test_a_month_to_date_of_one_day_is_shown_but_not_judged(tiny_ws):
+    """Week of 26 Aug 2024: its Sunday is 1 Sep, so MTD is one day; it carries no ✓/✗ and says how short it is."""
+    from dashboard.components import to_date_html
+
+    tile = build_review(tiny_ws, ACME, week=date(2024, 8, 26)).tile("sla_first_response")
+    mtd, qtd = tile.total("MTD"), tile.total("QTD")
+    assert (mtd.days, mtd.status, mtd.value is not None) == (1, "neutral", True)
+    assert mtd.span == "month to date, 1 day, 01 Sep – 01 Sep 2024"
+    assert (qtd.days, qtd.status) == (63, "bad")  # 1 Jul – 1 Sep: long enough to miss the 90 % contract
+    cells = to_date_html(tile)
+    mtd_cell = cells.split('data-total="MTD"')[1].split('data-total="QTD"')[0]
+    assert ">MTD, 1 d<" in mtd_cell and "✗" not in mtd_cell and "✓" not in mtd_cell

@@ -139,6 +139,12 @@ def test_validator_lists_every_planted_problem_at_once(catalog_dir: Path) -> Non
     assert len(problems) == len(expected)
 
 
+def test_kpis_only_comparable_inside_one_channel_say_so() -> None:
+    within = {name for name, k in load_catalog().kpis.items() if k.within == "channel"}
+    assert {"first_response_time_median", "first_response_time_p90", "resolution_time_median"} <= within
+    assert load_catalog().kpis["csat"].within is None
+
+
 @pytest.mark.parametrize(("file", "text", "message"), [
     pytest.param("measures.toml", '[[measure]]\nname = "x"\ntable = "tickets"\nagg = "sum"\ncolumn = "sentiment"\n',
                  r"\[\[measure\]\] 'x': column = 'sentiment': tickets has no canonical or derived column 'sentiment'",
@@ -157,6 +163,11 @@ def test_validator_lists_every_planted_problem_at_once(catalog_dir: Path) -> Non
                               'materiality = 0\nmin_volume = 0\ndescription = "Z."\n',
                  r"(?s)unknown key 'numerater'; did you mean 'numerator'\?.*'numerator' is missing", id="misspelt-key"),
     pytest.param("kpis.toml", "[[kpi]\nname = 1\n", r"kpis.toml \(file\): is not valid TOML", id="toml-syntax"),
+    pytest.param("kpis.toml", '[[kpi]]\nname = "w"\nlabel = "W"\ntype = "quantile"\nmeasure = "first_responses"\n'
+                              'quantile = 0.5\ndirection = "neutral"\nunit = "seconds"\nformat = ".0f"\nmateriality = 0\n'
+                              'min_volume = 0\nwithin = "chanel"\ndescription = "W."\n',
+                 r"\[\[kpi\]\] 'w': within 'chanel' must name a column of the tables its measures read \(tickets\)",
+                 id="within-an-unknown-dimension"),
 ])
 def test_validator_names_file_object_and_fix(catalog_dir: Path, file: str, text: str, message: str) -> None:
     _append(catalog_dir / file, text)

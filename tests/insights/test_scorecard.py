@@ -89,3 +89,15 @@ def test_a_brand_scorecard_holds_only_its_own_work(ws):
 def test_site_groups_come_from_bpo_toml(ws):
     groups = site_groups(ws)
     assert dict(groups.select("site_id", "tier").iter_rows()) == {"nw-manila": "offshore", "sp-austin": "onshore"}
+
+def test_a_kpi_comparable_only_within_a_channel_is_compared_per_channel_never_pooled(ws):
+    """Southpeak's acme work includes voice (answered in minutes) where Northwind has none: a pooled first-response
+    median made Southpeak look fast; each channel is now compared with the peer in that channel."""
+    card = scorecard(ws, Scope.everything(), level="vendor", week=WEEK, weeks=4, filters={"client": "acme"})
+    frt = card.frame.filter(pl.col("kpi") == "first_response_time_median")
+    cells = {(r["within"], r["entity"]): r for r in frt.iter_rows(named=True)}
+    assert set(cells) == {("chat", "northwind"), ("chat", "southpeak"), ("email", "northwind"),
+                          ("email", "southpeak"), ("voice", "southpeak")}
+    assert cells[("voice", "southpeak")]["peer"] == cells[("voice", "southpeak")]["value"]  # the only one there
+    assert frt.filter(pl.col("within").is_null()).is_empty()
+    assert card.frame.filter(pl.col("kpi") == "csat").get_column("within").null_count() == 2  # ratios stay pooled

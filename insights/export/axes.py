@@ -1,0 +1,39 @@
+"""Axis rules shared by the dashboard's Plotly charts and the exports' images, so both draw a KPI the same way."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import date
+
+MIN_SHARE_SPAN, SHARE_PAD = 0.10, 0.08  # a share axis spans at least 10 points, with 8 % of the span around the data
+LABEL_RIGHT_FROM = 0.7  # share of the window after which an event's label is drawn to the left of its day
+
+
+def share_range(values: Sequence[float | None]) -> list[float] | None:
+    """A y range for shares that shows their movement: just around the values drawn (a 0–100 % axis flattens a
+    28-point collapse into a wobble), at least 10 points tall, never outside 0–100 %; None without values.
+
+    >>> [round(v, 3) for v in share_range([0.9, 0.62, 0.88])]
+    [0.598, 0.922]
+    """
+    v = [x for x in values if x is not None and not math.isnan(x)]
+    if not v:
+        return None
+    lo, hi = min(v), max(v)
+    if hi - lo < MIN_SHARE_SPAN:
+        mid = (lo + hi) / 2
+        lo, hi = mid - MIN_SHARE_SPAN / 2, mid + MIN_SHARE_SPAN / 2
+    pad = SHARE_PAD * (hi - lo)
+    return [max(0.0, lo - pad), min(1.0, hi + pad)]
+
+
+def label_on_the_left(day: date, start: date, end: date) -> bool:
+    """Whether an event label at `day` ends at its day (drawn leftwards): one starting in the right part of the
+    window would run past the chart's edge and be cut."""
+    return (day - start).days / max((end - start).days, 1) > LABEL_RIGHT_FROM
+
+
+def split_note(dimension: str | None) -> str:
+    """Why a chart draws one line per channel (a KPI comparable only within one: catalog `within`)."""
+    return f"one line per {dimension}: a figure over all {dimension}s moves with their mix, not with performance"
