@@ -254,7 +254,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     cands: list[_Candidate] = []
     thin: list[dict[str, Any]] = []
     client_volume = _client_volume(frames[levels[0]], week)
-    mature = max((int(spec.get("mature_days", 0)) for spec in specs.values()), default=0)
+    mature = max((spec["mature_days"] for spec in specs.values()), default=0)
     data_end = _data_end(ws, eff, week_end, mature, catalog) if mature else last_day
     client_series = {(k[0], k[1]): _series_of(rows, periods, specs[k[1]]["kind"])
                      for k, rows in frames[levels[0]].partition_by(["client_id", "kpi"], as_dict=True).items()
@@ -268,7 +268,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     site_level = levels[0] + ("site_id",)
     if site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
         cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
-    monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
+    monthly = [name for name, spec in specs.items() if spec["grain"] == "month"]
     if monthly:
         cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
@@ -397,11 +397,11 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             if depth == 0 or level == root + ("site_id",):
                 _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands)
             continue
-        if spec.get("grain", "week") != "week":
+        if spec["grain"] != "week":
             continue  # judged on its own grain (_monthly)
-        if spec.get("within") and spec["within"] not in level:
+        if spec["within"] and spec["within"] not in level:
             continue  # only meaningful inside one value of that dimension (a median across channels)
-        if last_day is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > last_day:
+        if last_day is not None and week + timedelta(days=6 + spec["mature_days"]) > last_day:
             continue  # the week's outcome is not known yet (a repeat contact can still come back)
         sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
         for key, rows in kframe.partition_by(list(level), as_dict=True).items():
@@ -515,7 +515,7 @@ def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, 
         spec, kpi = specs.get(name), catalog.kpis.get(name)
         if spec is None or kpi is None or spec["kind"] != "proportion" or kpi.type != "ratio" or client is None:
             continue
-        if data_end is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > data_end:
+        if data_end is not None and week + timedelta(days=6 + spec["mature_days"]) > data_end:
             continue
         rows = rows.filter(pl.col(dim).is_not_null())
         weekly = rows.group_by("period", dim).agg(pl.col("denominator").sum())
