@@ -298,7 +298,7 @@ def _names(value: Any, allowed: tuple[str, ...], what: str, obj: str, key: str, 
 def _tiers(doc: Mapping[str, Any], problems: _Problems) -> Tiers | None:
     obj = "[tiers]"
     _unknown_keys(doc, _TIERS_KEYS, RULES_FILE, obj, problems)
-    for key in _TIERS_KEYS - set(doc):
+    for key in sorted(_TIERS_KEYS - set(doc)):
         problems.add(RULES_FILE, obj, f"'{key}' is missing; every value is set in the file (none in code)")
     standing = _names(doc.get("standing_types", []), TYPES, "insight types", obj, "standing_types", problems)
     demand = _names(doc.get("demand_event_kinds", []), EVENT_KINDS, "event kinds", obj, "demand_event_kinds", problems)
