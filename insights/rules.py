@@ -169,7 +169,7 @@ class Playbook:
     def text(self, *, segment: str, vendor: str | None, unit: str | None) -> str:
         """The action in words for one segment ('Ask Southpeak Contact for a recovery plan for Southpeak Kraków ...');
         the unit is the site when the work is at one, else the segment."""
-        return self.action.format(segment=segment, vendor=vendor or "the vendor", unit=unit or segment)
+        return self.action.format(segment=segment, vendor=vendor or segment, unit=unit or segment)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 from datetime import date
@@ -128,3 +129,11 @@ def test_a_change_that_also_misses_the_contract_says_so_with_the_credit():
     assert narrative.render(d, "SLA", RULES)["so_what"].endswith(
         "The contract's target for acme · channel email is 85.0%: it is at 70.5%, 14.5 pts short "
         "(a service credit of about 3,631 USD).")
+
+
+def test_a_template_may_name_every_field_the_validator_accepts():
+    """Every field rules.toml may name is one render fills: a template the validator passes never fails to render."""
+    every = " ".join("{" + f + "}" for f in sorted(narrative.TEMPLATE_FIELDS))
+    rules = dataclasses.replace(RULES, templates={**RULES.templates, "rate_change": {s: every for s in narrative.SLOTS}})
+    what = narrative.render(draft(), "CSAT (top box)", rules)["what"]
+    assert "CSAT (top box)" in what and "{" not in what
