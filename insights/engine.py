@@ -904,12 +904,13 @@ def _headline_evidence(c: _Candidate, rules, kpi) -> bool:
 
 
 def _confidence_label(tier: str, confidence: float, excludes_zero: bool | None, rules) -> str:
-    """high | medium | low, in words for the reader (rules.toml [tiers.high_confidence])."""
-    high = rules.tiers.high_confidence
-    if tier == "notice" or (tier in ("headline", "standing") and confidence >= high.min_confidence
-                            and not (high.ci_excludes_zero and excludes_zero is False)):
+    """high | medium | low, in words for the reader (rules.toml [tiers.high_confidence], [tiers.medium_confidence])."""
+    def clears(bar) -> bool:
+        return confidence >= bar.min_confidence and not (bar.ci_excludes_zero and excludes_zero is False)
+
+    if tier == "notice" or (tier in ("headline", "standing") and clears(rules.tiers.high_confidence)):
         return "high"
-    return "medium" if tier != "context" and confidence >= 0.5 else "low"
+    return "medium" if tier != "context" and clears(rules.tiers.medium_confidence) else "low"
 
 
 def _tier(c: _Candidate, rules, kpi) -> str:

@@ -78,7 +78,7 @@ _RULES_TABLES = {"thresholds", "fdr", "novelty", "tiers", "detect", "impact", "t
 _DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within"}
 _IMPACT_KEYS = {"formula", "label"}
 _TIERS_KEYS = {"standing_types", "chronic_weeks", "demand_event_kinds", "event_materiality_multiple", "headline",
-               "high_confidence"}
+               "high_confidence", "medium_confidence"}
 _PATTERN_KEYS = ("kpi", "type", "driver", "polarity", "segment_owner")
 _PLAYBOOK_KEYS = {*_PATTERN_KEYS, "action", "owner", "verify_kpi", "verify_after_weeks", "actionability"}
 
@@ -127,8 +127,8 @@ class HeadlineEvidence:
 
 
 @dataclass(frozen=True, kw_only=True)
-class HighConfidence:
-    """When a finding is said to hold with "confidence high" ([tiers.high_confidence])."""
+class ConfidenceBar:
+    """When a finding is said to hold with "confidence high" or "medium" ([tiers.high_confidence], [tiers.medium_confidence])."""
 
     min_confidence: float = _bar(0, 1)  # the confidence factor (1 - q, or 0.9 for a certain interval)
     ci_excludes_zero: bool = field(metadata={})
@@ -143,7 +143,8 @@ class Tiers:
     demand_event_kinds: tuple[str, ...]
     event_materiality_multiple: float
     headline: HeadlineEvidence
-    high_confidence: HighConfidence
+    high_confidence: ConfidenceBar
+    medium_confidence: ConfidenceBar
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -308,12 +309,13 @@ def _tiers(doc: Mapping[str, Any], problems: _Problems) -> Tiers | None:
     if "event_materiality_multiple" in doc and (not _number(multiple, "float") or multiple <= 0):
         problems.add(RULES_FILE, obj, f"event_materiality_multiple = {multiple!r} must be a number > 0")
     headline = _fill(HeadlineEvidence, doc.get("headline", {}), "[tiers.headline]", problems) if "headline" in doc else None
-    high = (_fill(HighConfidence, doc.get("high_confidence", {}), "[tiers.high_confidence]", problems)
-            if "high_confidence" in doc else None)
-    if headline is None or high is None or not _number(chronic, "int") or not _number(multiple, "float"):
+    high, medium = (_fill(ConfidenceBar, doc[key], f"[tiers.{key}]", problems) if key in doc else None
+                    for key in ("high_confidence", "medium_confidence"))
+    if None in (headline, high, medium) or not _number(chronic, "int") or not _number(multiple, "float"):
         return None
     return Tiers(standing_types=standing, chronic_weeks=int(chronic), demand_event_kinds=demand,
-                 event_materiality_multiple=float(multiple), headline=headline, high_confidence=high)
+                 event_materiality_multiple=float(multiple), headline=headline, high_confidence=high,
+                 medium_confidence=medium)
 
 
 def _impact(doc: Mapping[str, Any], problems: _Problems) -> dict[str, dict[str, str]]:

@@ -88,6 +88,8 @@ TYPOS = {
                           r"\[tiers.headline\]: min_volume_multiple = -3 is out of range"),
     "tier-evidence-flag": Typo("rules.toml", "ci_excludes_zero = true    # never", "ci_excludes_zero = 1    # never",
                                r"\[tiers.high_confidence\]: ci_excludes_zero = 1 must be true or false"),
+    "confidence-bar": Typo("rules.toml", "min_confidence = 0.5", "min_confidence = 50",
+                           r"\[tiers.medium_confidence\]: min_confidence = 50 is out of range; it must be >= 0 and <= 1"),
     "standing-type": Typo("rules.toml", 'standing_types = ["target_miss", "peer_outlier"]',
                           'standing_types = ["target_mis", "peer_outlier"]',
                           r"\[tiers\]: standing_types names unknown insight type 'target_mis'"),
