@@ -12,14 +12,15 @@ cause it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from insights.errors import RulesError
 from insights.rules import PLAYBOOKS_FILE, RULES_FILE, SLOTS, TEMPLATE_FIELDS, Playbook, Rules, load_rules
 
-__all__ = ["PLAYBOOKS_FILE", "RULES_FILE", "SLOTS", "TEMPLATE_FIELDS", "Playbook", "Rules", "RulesError", "load_rules",
-           "fmt_value", "fmt_delta", "fmt_interval", "segment_text", "render", "verify_week", "markdown", "kpi_label"]
+__all__ = ["PLAYBOOKS_FILE", "RULES_FILE", "SLOTS", "TEMPLATE_FIELDS", "Playbook", "Rules", "RulesError", "fmt_delta",
+           "fmt_interval", "fmt_value", "kpi_label", "load_rules", "markdown", "render", "segment_text", "verify_week"]
 
 DIM_NAMES = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel",
              "priority": "priority", "contact_reason": "contact reason"}

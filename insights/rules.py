@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 import string
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from insights.catalog import (
     CATALOG_DIR,
@@ -298,12 +298,13 @@ def _names(value: Any, allowed: tuple[str, ...], what: str, obj: str, key: str, 
 
 def _tiers(doc: Mapping[str, Any], problems: _Problems) -> Tiers | None:
     obj = "[tiers]"
-    _unknown_keys(doc, _TIERS_KEYS, RULES_FILE, obj, problems)
+    _unknown_keys(dict(doc), _TIERS_KEYS, RULES_FILE, obj, problems)
     for key in sorted(_TIERS_KEYS - set(doc)):
         problems.add(RULES_FILE, obj, f"'{key}' is missing; every value is set in the file (none in code)")
     standing = _names(doc.get("standing_types", []), TYPES, "insight types", obj, "standing_types", problems)
     demand = _names(doc.get("demand_event_kinds", []), EVENT_KINDS, "event kinds", obj, "demand_event_kinds", problems)
-    chronic, multiple = doc.get("chronic_weeks"), doc.get("event_materiality_multiple")
+    chronic: Any = doc.get("chronic_weeks")
+    multiple: Any = doc.get("event_materiality_multiple")
     if "chronic_weeks" in doc and (not _number(chronic, "int") or chronic < 1):
         problems.add(RULES_FILE, obj, f"chronic_weeks = {chronic!r} must be a whole number >= 1")
     if "event_materiality_multiple" in doc and (not _number(multiple, "float") or multiple <= 0):
@@ -311,7 +312,7 @@ def _tiers(doc: Mapping[str, Any], problems: _Problems) -> Tiers | None:
     headline = _fill(HeadlineEvidence, doc.get("headline", {}), "[tiers.headline]", problems) if "headline" in doc else None
     high, medium = (_fill(ConfidenceBar, doc[key], f"[tiers.{key}]", problems) if key in doc else None
                     for key in ("high_confidence", "medium_confidence"))
-    if None in (headline, high, medium) or not _number(chronic, "int") or not _number(multiple, "float"):
+    if headline is None or high is None or medium is None or not _number(chronic, "int") or not _number(multiple, "float"):
         return None
     return Tiers(standing_types=standing, chronic_weeks=int(chronic), demand_event_kinds=demand,
                  event_materiality_multiple=float(multiple), headline=headline, high_confidence=high,
@@ -431,7 +432,7 @@ def _fdr(doc: Mapping[str, Any], problems: _Problems) -> dict[str, tuple[str, ..
 
 
 def _novelty(doc: Mapping[str, Any], problems: _Problems) -> dict[str, float]:
-    _unknown_keys(doc, set(LOG_STATUSES), RULES_FILE, "[novelty]", problems)
+    _unknown_keys(dict(doc), set(LOG_STATUSES), RULES_FILE, "[novelty]", problems)
     for status in LOG_STATUSES:
         v = doc.get(status)
         if v is None:
@@ -463,7 +464,8 @@ def _playbooks(items: list[dict], catalog: Catalog, problems: _Problems) -> tupl
         if isinstance(verify, str) and verify != "same" and verify not in catalog.kpis:
             problems.add(PLAYBOOKS_FILE, obj, f"verify_kpi {verify!r} is not a KPI of {KPIS_FILE}; fix the name or use "
                          "\"same\" (the insight's own KPI)")
-        weeks, able = p.get("verify_after_weeks"), p.get("actionability")
+        weeks: Any = p.get("verify_after_weeks")
+        able: Any = p.get("actionability")
         if not _number(weeks, "int") or weeks < 0:
             problems.add(PLAYBOOKS_FILE, obj, f"verify_after_weeks = {weeks!r} must be a whole number >= 0")
             ok = False

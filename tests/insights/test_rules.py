@@ -264,10 +264,10 @@ def _trend(ci: tuple[float, float], **over):
 
     from insights.engine import Period, _Candidate
 
-    fields = dict(type="trend", kpi="csat", segment={"client_id": "acme"}, level=("client_id",),
-                  period=Period(date(2026, 6, 1), date(2026, 10, 25)), observed=0.80, expected=0.86, delta=-0.06,
-                  ci=ci, n=2400, baseline="the level 20 weeks ago", test="Mann-Kendall", p_value=1e-6, material=True,
-                  polarity="bad", reach=1.0, q_value=1e-4, q_material=1e-4)
+    fields = {"type": "trend", "kpi": "csat", "segment": {"client_id": "acme"}, "level": ("client_id",),
+              "period": Period(date(2026, 6, 1), date(2026, 10, 25)), "observed": 0.80, "expected": 0.86,
+              "delta": -0.06, "ci": ci, "n": 2400, "baseline": "the level 20 weeks ago", "test": "Mann-Kendall",
+              "p_value": 1e-6, "material": True, "polarity": "bad", "reach": 1.0, "q_value": 1e-4, "q_material": 1e-4}
     return _Candidate(**{**fields, **over})
 
 
