@@ -19,3 +19,7 @@ class CatalogError(InsightsError):
 
 class KpiError(InsightsError):
     """A KPI query cannot be answered as asked (unknown KPI, grain or dimension, bad setting)."""
+
+
+class RulesError(CatalogError):
+    """rules.toml or playbooks.toml is wrong; `problems` lists every problem, each naming file, object and fix."""

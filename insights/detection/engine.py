@@ -29,6 +29,7 @@ from insights.detection import drivers as drv
 from insights.detection import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
 from insights.metrics.kpis import compute_kpis
+from insights.catalog.rules import IN_HOUSE
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
@@ -106,10 +107,8 @@ class Insight:
 
     @property
     def confidence_label(self) -> str:
-        """high | medium | low, in words for the reader: from the tier and the confidence factor."""
-        if self.tier == "notice" or (self.tier in ("headline", "standing") and self.confidence >= 0.9):
-            return "high"
-        return "medium" if self.tier != "context" and self.confidence >= 0.5 else "low"
+        """high | medium | low, in words for the reader (set by the engine from rules.toml [tiers.high_confidence])."""
+        return str(self.evidence["confidence_label"])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: dates as ISO strings, tuples as lists, NaN as None."""
@@ -224,7 +223,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
     fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
 
-    daily = _daily(ws, eff, filters, fixed, week, int(th.get("volume_history_days", 112)), catalog)
+    daily = _daily(ws, eff, filters, fixed, week, th.volume_history_days, catalog)
     last_day = daily.get_column("period").max() if daily.height else None
     if week is None:
         if last_day is None:
@@ -232,7 +231,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         week = last_day - timedelta(days=last_day.weekday()) - (timedelta(weeks=0) if last_day.weekday() == 6 else timedelta(weeks=1))
     week = week - timedelta(days=week.weekday())
     week_end = week + timedelta(days=6)
-    history = int(th.get("history_weeks", 52))
+    history = th.history_weeks
     start = week - timedelta(weeks=history)
     periods = tuple(start + timedelta(weeks=i) for i in range(history + 1))
 
@@ -255,7 +254,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     cands: list[_Candidate] = []
     thin: list[dict[str, Any]] = []
     client_volume = _client_volume(frames[levels[0]], week)
-    mature = max((int(spec.get("mature_days", 0)) for spec in specs.values()), default=0)
+    mature = max((spec["mature_days"] for spec in specs.values()), default=0)
     data_end = _data_end(ws, eff, week_end, mature, catalog) if mature else last_day
     client_series = {(k[0], k[1]): _series_of(rows, periods, specs[k[1]]["kind"])
                      for k, rows in frames[levels[0]].partition_by(["client_id", "kpi"], as_dict=True).items()
@@ -269,7 +268,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     site_level = levels[0] + ("site_id",)
     if site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
         cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
-    monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
+    monthly = [name for name, spec in specs.items() if spec["grain"] == "month"]
     if monthly:
         cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
@@ -279,7 +278,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
                 _peers(frames[site_level].filter(pl.col("kpi") == name), frames[pair_level].filter(pl.col("kpi") == name),
                        site_level, catalog.kpis[name], week, th, client_volume, cands)
     events = _events(ws, eff)
-    demand = set(rules.tiers.get("demand_event_kinds", ("holiday",)))
+    demand = set(rules.tiers.demand_event_kinds)
     cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog, _declared_days(events, demand)))
     cands = [c for c in cands if c.segment.get("client_id") not in withheld]
     for c in cands:
@@ -311,15 +310,18 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     for c in cands:
         if c.type in MATERIAL_TESTED:
             c.evidence["q_material"] = c.q_material
-        c.tier = _tier(c, rules)
+        c.tier = _tier(c, rules, catalog.kpis[c.kpi])
     tests = len(cands)
     kept = [c for c in cands if c.tier in ("headline", "watch", "standing")]
+    tenants = _Tenants.of(ws.config)
+    for c in kept:
+        c.evidence["_segment_owner"], c.evidence["_vendor"], c.evidence["_site"] = _segment_owner(c, frames, tenants)
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency) for group in merged]
+    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, tenants) for group in merged]
     insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
-    top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
+    top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week, notices + insights, top, notices, tests)
 
 
@@ -385,7 +387,7 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
                 client_series, last_day) -> None:
     th = rules.thresholds
     depth = len(level) - len(root)
-    min_share = float(th.get("min_test_share", 0.05))
+    min_share = th.min_test_share
     for (kpi_name,), kframe in frame.partition_by(["kpi"], as_dict=True).items():
         spec = specs.get(kpi_name)
         if spec is None or spec["kind"] == "count":
@@ -395,11 +397,11 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             if depth == 0 or level == root + ("site_id",):
                 _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands)
             continue
-        if spec.get("grain", "week") != "week":
+        if spec["grain"] != "week":
             continue  # judged on its own grain (_monthly)
-        if spec.get("within") and spec["within"] not in level:
+        if spec["within"] and spec["within"] not in level:
             continue  # only meaningful inside one value of that dimension (a median across channels)
-        if last_day is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > last_day:
+        if last_day is not None and week + timedelta(days=6 + spec["mature_days"]) > last_day:
             continue  # the week's outcome is not known yet (a repeat contact can still come back)
         sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
         for key, rows in kframe.partition_by(list(level), as_dict=True).items():
@@ -425,11 +427,11 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
 
 
 def _rate(s, segment, level, kpi, th, reach, cands, thin, week) -> None:
-    r = det.rate_change(s, baseline_weeks=int(th.get("baseline_weeks", 8)))
+    r = det.rate_change(s, baseline_weeks=th.baseline_weeks)
     if r is None:
         return
     mat = _material_amount(kpi, r.expected)
-    is_thin = r.n < (kpi.min_volume or 0) or (mat > 0 and r.mde > float(th.get("thin_mde_factor", 10)) * mat)
+    is_thin = r.n < (kpi.min_volume or 0) or (mat > 0 and r.mde > th.thin_mde_factor * mat)
     if is_thin:
         if abs(r.delta) >= mat and len(level) > 1:
             parent = dict(list(segment.items())[:-1])
@@ -459,10 +461,10 @@ def _seen_before(s: det.WeeklySeries, r: det.RateChange) -> int:
 
 
 def _shift(s, segment, level, kpi, th, reach, cands) -> None:
-    r = det.level_shift(s, window=int(th.get("shift_window", 26)))
+    r = det.level_shift(s, window=th.shift_window)
     if r is None or r.weeks_after < 2:
         return
-    mat = _material_amount(kpi, r.before) * float(th.get("shift_materiality", 0.75))
+    mat = _material_amount(kpi, r.before) * th.shift_materiality
     after = s.periods[r.shift_index:]
     before = s.periods[max(0, r.shift_index - 8):r.shift_index]
     cands.append(_Candidate(
@@ -472,19 +474,19 @@ def _shift(s, segment, level, kpi, th, reach, cands) -> None:
         r.delta * float(s.denominator[r.shift_index:].sum()) if kpi.unit in ABSOLUTE_UNITS else r.delta * float(s.n[r.shift_index:].sum()),
         {"shift_week": r.shift_week.isoformat(), "weeks": r.weeks_after, "z": r.z,
          "alarm_week": r.alarm_week.isoformat() if r.alarm_week else None,
-         "standing": bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= int(th.get("shift_news_weeks", 3)))},
+         "standing": bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= th.shift_news_weeks)},
         (tuple(before), tuple(after))))
 
 
 def _window(s, segment, level, kpi, th, reach, cands) -> None:
     """A sustained change over the last few weeks (a level shift too small for any one week), as its own test family."""
-    k = int(th.get("window_weeks", 3))
-    r = det.window_change(s, weeks=k, baseline_weeks=int(th.get("baseline_weeks", 8)))
+    k = th.window_weeks
+    r = det.window_change(s, weeks=k, baseline_weeks=th.baseline_weeks)
     if r is None or r.n < (kpi.min_volume or 0) * k:
         return
-    mat = _material_amount(kpi, r.expected) * float(th.get("shift_materiality", 0.75))
+    mat = _material_amount(kpi, r.expected) * th.shift_materiality
     win = s.periods[-k:]
-    base = tuple(p for p in s.periods[-k - int(th.get("baseline_weeks", 8)):-k])
+    base = tuple(p for p in s.periods[-k - th.baseline_weeks:-k])
     impact = r.delta * float(s.denominator[-k:].sum() if kpi.unit in ABSOLUTE_UNITS else s.n[-k:].sum())
     cands.append(_Candidate(
         "level_shift", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.observed,
@@ -505,15 +507,15 @@ def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, 
     the channel that carries most of the mix against the baseline's weekly shares (prediction
     form, df = baseline weeks − 1), Bonferroni over the windows tried.
     """
-    nb = int(th.get("baseline_weeks", 8))
-    windows = sorted({1, int(th.get("window_weeks", 3))})
+    nb = th.baseline_weeks
+    windows = sorted({1, th.window_weeks})
     dim = "channel"
     out: list[_Candidate] = []
     for (client, name), rows in frame.partition_by(["client_id", "kpi"], as_dict=True).items():
         spec, kpi = specs.get(name), catalog.kpis.get(name)
         if spec is None or kpi is None or spec["kind"] != "proportion" or kpi.type != "ratio" or client is None:
             continue
-        if data_end is not None and week + timedelta(days=6 + int(spec.get("mature_days", 0))) > data_end:
+        if data_end is not None and week + timedelta(days=6 + spec["mature_days"]) > data_end:
             continue
         rows = rows.filter(pl.col(dim).is_not_null())
         weekly = rows.group_by("period", dim).agg(pl.col("denominator").sum())
@@ -526,7 +528,7 @@ def _mix_shifts(frame: pl.DataFrame, root: tuple[str, ...], specs, catalog, th, 
             if rb.get_column("period").n_unique() < nb // 2 or rc.get_column("period").n_unique() < k:
                 continue
             dec = drv.decompose(dim, drv.cells_from_rows(rb.to_dicts(), dim), drv.cells_from_rows(rc.to_dicts(), dim))
-            mat = _material_amount(kpi, dec.before) * float(th.get("shift_materiality", 0.75))
+            mat = _material_amount(kpi, dec.before) * th.shift_materiality
             if abs(dec.mix) < mat or abs(dec.mix) <= abs(dec.rate) or dec.mix * dec.total <= 0:
                 continue
             top = max(dec.segments, key=lambda e: abs(e.mix_effect))
@@ -565,7 +567,7 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
     the last `window_weeks`) is tested against the baseline weeks' shares (prediction t, Bonferroni
     over the windows tried); material when the share moves by `routing_min_change` of itself.
     """
-    nb, kw = int(th.get("baseline_weeks", 8)), int(th.get("window_weeks", 3))
+    nb, kw = th.baseline_weeks, th.window_weeks
     windows = sorted({1, kw})
     kpi = catalog.kpis["tickets_created"]
     rows = frame.filter((pl.col("kpi") == "tickets_created") & pl.col("site_id").is_not_null())
@@ -588,7 +590,7 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
                     continue
                 base_shares, cur_shares = [share[w] for w in base if w in share], [share[w] for w in cur]
                 before, after = float(np.mean(base_shares)), float(np.mean(cur_shares))
-                if max(before, after) < float(th.get("min_test_share", 0.05)):
+                if max(before, after) < th.min_test_share:
                     continue
                 t, p = stats.share_shift_test(base_shares, cur_shares)
                 found.append((min(1.0, p * len(windows)), k, cur, base, before, after, t))
@@ -598,7 +600,7 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
             observed = sum(counts.get((w, site), 0.0) for w in cur)
             expected = before * sum(totals[w] for w in cur)
             delta = observed - expected
-            material = abs(after - before) >= float(th.get("routing_min_change", 0.15)) * before
+            material = abs(after - before) >= th.routing_min_change * before
             out.append(_Candidate(
                 "routing_shift", kpi.name, {"client_id": client, "site_id": site}, root + ("site_id",),
                 Period(cur[0], week + timedelta(days=6)), observed, expected, delta, None, int(observed),
@@ -611,13 +613,13 @@ def _routing_shifts(frame: pl.DataFrame, root: tuple[str, ...], catalog, th, wee
 
 
 def _trend(s, segment, level, kpi, th, reach, cands) -> None:
-    r = det.trend(s, weeks=int(th.get("trend_weeks", 20)))
+    r = det.trend(s, weeks=th.trend_weeks)
     if r is None:
         return
     mat = _material_amount(kpi, r.start_level)
     first = s.periods[-r.weeks:][:4]
     last = s.periods[-4:]
-    seen = _trend_seen_before(s, r, mat, int(th.get("trend_weeks", 20)))
+    seen = _trend_seen_before(s, r, mat, th.trend_weeks)
     cands.append(_Candidate(
         "trend", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.end_level,
         r.start_level, r.total_change, (r.slope_lo, r.slope_hi), int(s.n[-1]), f"the level {r.weeks} weeks ago",
@@ -625,7 +627,7 @@ def _trend(s, segment, level, kpi, th, reach, cands) -> None:
         polarity(kpi.direction, r.total_change), reach, r.weeks, seen,
         r.total_change * float(s.denominator[-1] if kpi.unit in ABSOLUTE_UNITS else s.n[-1]),
         {"weeks": r.weeks, "slope": r.slope, "tau": r.tau, "weeks_already_drifting": seen,
-         "standing": seen >= int(th.get("trend_news_weeks", 3))}, (tuple(first), tuple(last))))
+         "standing": seen >= th.trend_news_weeks}, (tuple(first), tuple(last))))
 
 
 def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks: int, look_back: int = 3) -> int:
@@ -705,7 +707,7 @@ def _peers(kframe, pairs, level, kpi, week, th, client_volume, cands) -> None:  
     """Sites against the other sites of the same client (funnel on channel-standardised rates), this week and over the baseline."""
     dim = level[-1]
     cur = kframe.filter(pl.col("period") == week)
-    base_start = week - timedelta(weeks=int(th.get("baseline_weeks", 8)))
+    base_start = week - timedelta(weeks=th.baseline_weeks)
     base = kframe.filter((pl.col("period") >= base_start) & (pl.col("period") < week))
     for (client,), rows in cur.partition_by(["client_id"], as_dict=True).items():
         rows = rows.filter(pl.col("denominator") > 0)
@@ -750,9 +752,9 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
     week_end = week + timedelta(days=6)
     m_start, m_end = _month_bounds(week_end)
     since = (week_end - m_end).days // 7
-    if last_day is None or last_day < m_end or since >= int(th.get("month_news_weeks", 3)):
+    if last_day is None or last_day < m_end or since >= th.month_news_weeks:
         return []
-    months = int(th.get("history_months", 12))
+    months = th.history_months
     first = m_start
     for _ in range(months):
         first = (first - timedelta(days=1)).replace(day=1)
@@ -773,8 +775,8 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
             if not periods or periods[-1] != m_start:
                 continue
             s = _series_of(rows, periods, "mean")
-            r = det.rate_change(s, baseline_weeks=int(th.get("baseline_months", 6)), history_weeks=months,
-                                min_history=int(th.get("min_history_months", 5)))
+            r = det.rate_change(s, baseline_weeks=th.baseline_months, history_weeks=months,
+                                min_history=th.min_history_months)
             if r is None or r.n < (kpi.min_volume or 0):
                 continue
             mat = _material_amount(kpi, r.expected)
@@ -788,7 +790,7 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
 
 
 def _small_counts(kframe, level, periods, kpi, spec, th, client_volume, cands) -> None:
-    window = int(th.get("attrition_window", 4))
+    window = th.attrition_window
     for key, rows in kframe.partition_by(list(level), as_dict=True).items():
         if any(v is None for v in key):
             continue
@@ -838,12 +840,12 @@ def _volume(daily: pl.DataFrame, root: tuple[str, ...], week: date, rules, clien
             if sum(counts[-7:]) < 7 * 10:
                 continue
             client_days = declared.get(None, frozenset()) | declared.get(segment["client_id"], frozenset())
-            r = det.volume_anomaly(counts, days, week, history_days=int(th.get("volume_history_days", 112)),
+            r = det.volume_anomaly(counts, days, week, history_days=th.volume_history_days,
                                    declared=client_days)
             if r is None:
                 continue
             total = client_volume.get((segment["client_id"], "tickets_created"), 0.0)
-            material = abs(r.delta) >= float(th.get("volume_min_change", 0.15)) * r.expected
+            material = abs(r.delta) >= th.volume_min_change * r.expected
             r_rel = r.delta / max(r.expected, 1.0)
             out.append(_Candidate(
                 "volume_anomaly", "tickets_created", segment, level, Period(week, week + timedelta(days=6)), r.observed,
@@ -873,30 +875,72 @@ def _p_material(c: _Candidate) -> float:
     return float(0.5 * math.erfc((abs(c.delta) - c.evidence.get("_material", 0.0)) / se / math.sqrt(2.0)))
 
 
-def _tier(c: _Candidate, rules) -> str:
+def _change_interval(c: _Candidate) -> tuple[float, float] | None:
+    """The 95% interval of the change itself (None when the finding carries none): a shift's and a drift's own
+    interval; an observed value's interval less the expectation; the observation less an expected range."""
+    if c.ci is None or c.expected is None or c.observed is None:
+        return None
+    lo, hi = c.ci
+    if c.type in ("level_shift", "trend"):
+        return lo, hi
+    if c.type in ("volume_anomaly", "peer_outlier"):  # the interval is around the expectation
+        return c.observed - hi, c.observed - lo
+    return lo - c.expected, hi - c.expected  # the interval is around the observed value
+
+
+def _excludes_zero(c: _Candidate) -> bool | None:
+    """Whether the change's 95% interval leaves zero out (touching it does not); None without an interval."""
+    ci = _change_interval(c)
+    return None if ci is None else ci[0] * ci[1] > 0
+
+
+def _headline_evidence(c: _Candidate, rules, kpi) -> bool:
+    """Whether the finding has the least evidence a headline needs (rules.toml [tiers.headline])."""
+    need = rules.tiers.headline
+    if c.n < need.min_volume_multiple * (kpi.min_volume or 0):
+        return False
+    return not (need.ci_excludes_zero and _excludes_zero(c) is False)
+
+
+def _confidence_label(tier: str, confidence: float, excludes_zero: bool | None, rules) -> str:
+    """high | medium | low, in words for the reader (rules.toml [tiers.high_confidence], [tiers.medium_confidence])."""
+    def clears(bar) -> bool:
+        return confidence >= bar.min_confidence and not (bar.ci_excludes_zero and excludes_zero is False)
+
+    if tier == "notice" or (tier in ("headline", "standing") and clears(rules.tiers.high_confidence)):
+        return "high"
+    return "medium" if tier != "context" and clears(rules.tiers.medium_confidence) else "low"
+
+
+def _tier(c: _Candidate, rules, kpi) -> str:
+    tier = _significance_tier(c, rules)
+    return "watch" if tier == "headline" and not _headline_evidence(c, rules, kpi) else tier
+
+
+def _significance_tier(c: _Candidate, rules) -> str:
     th, tiers = rules.thresholds, rules.tiers
     if not c.material:
         return "context"
     q = c.q_value if c.q_value is not None else 1.0
-    if c.type in tiers.get("standing_types", ()):
-        chronic = c.seen_before >= int(tiers.get("chronic_weeks", 3)) or c.evidence.get("standing")
-        if q > float(th.get("headline_q", 0.05)):
+    if c.type in tiers.standing_types:
+        chronic = c.seen_before >= tiers.chronic_weeks or c.evidence.get("standing")
+        if q > th.headline_q:
             return "context"
         if c.type == "target_miss" and not c.evidence.get("certain"):
             return "context"
         return "standing" if chronic else "headline"
-    chronic_change = c.type == "rate_change" and c.seen_before >= int(tiers.get("chronic_weeks", 3))
+    chronic_change = c.type == "rate_change" and c.seen_before >= tiers.chronic_weeks
     if c.evidence.get("standing") or c.evidence.get("explained_by") or chronic_change:
         # (a week off its baseline for the fourth week running is no longer a change: the level moved)
         # an old shift is the new normal, and a holiday dip is expected: context, not news
-        return "standing" if q <= float(th.get("headline_q", 0.05)) else "context"
-    large = abs(c.delta) >= float(tiers.get("event_materiality_multiple", 3)) * c.evidence.get("_material", 0.0)
-    surely_material = (c.q_material if c.q_material is not None else q) <= float(th.get("headline_q", 0.05))
-    if q <= float(th.get("headline_q", 0.05)) and surely_material and (not c.evidence.get("coincides") or large):
+        return "standing" if q <= th.headline_q else "context"
+    large = abs(c.delta) >= tiers.event_materiality_multiple * c.evidence.get("_material", 0.0)
+    surely_material = (c.q_material if c.q_material is not None else q) <= th.headline_q
+    if q <= th.headline_q and surely_material and (not c.evidence.get("coincides") or large):
         return "headline"
-    if q <= float(th.get("headline_q", 0.05)):
+    if q <= th.headline_q:
         return "watch"
-    if q <= float(th.get("watch_q", 0.10)):
+    if q <= th.watch_q:
         return "watch"
     return "context"
 
@@ -920,7 +964,8 @@ def _factors(c: _Candidate, rules) -> ranking.Factors:
     impact = ranking.impact_factor(c.delta, kpi_mat, c.reach)
     certain = c.evidence.get("certain")
     conf = ranking.confidence_factor(c.q_value, certain)
-    book = rules.playbook(c.kpi, c.type, None, c.polarity)
+    book = rules.playbook(kpi=c.kpi, type_=c.type, driver_kind=None, polarity=c.polarity,
+                          segment_owner=c.evidence["_segment_owner"])
     return ranking.Factors(impact, conf, ranking.persistence_factor(c.weeks), book.actionability,
                            ranking.novelty_factor(c.seen_before))
 
@@ -981,7 +1026,7 @@ def _driver_search(rep: _Candidate, frames, kpi, th) -> tuple[list[dict], dict |
         cells[d] = (drv.cells_from_rows(rows_b, d), drv.cells_from_rows(rows_c, d))
     if not cells:
         return [], None, False
-    found = drv.search(cells, min_support=float(th.get("min_support", 0.05)))
+    found = drv.search(cells, min_support=th.min_support)
     dec = None
     top_dim = found.drivers[0].dimension if found.drivers else None
     for dcomp in found.decompositions:
@@ -1021,7 +1066,7 @@ def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Ins
     out = []
     for ins in insights:
         status = logged[ins.id].status if ins.id in logged else "new"
-        factor = float(factors.get(status, 1.0))
+        factor = factors[status]
         if factor == 1.0:
             out.append(ins)
             continue
@@ -1031,6 +1076,57 @@ def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Ins
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Tenants:
+    """Who runs which site, and the names of vendors and sites (bpo.toml [[vendor]] and [[site]])."""
+
+    site_vendor: Mapping[str, str]
+    vendor_names: Mapping[str, str]
+    site_names: Mapping[str, str]
+
+    @classmethod
+    def of(cls, config: Any) -> _Tenants:
+        """The tenants a workspace declares."""
+        return cls(site_vendor={s["id"]: s["vendor"] for s in config.sites if s.get("vendor")},
+                   vendor_names={v["id"]: v.get("name", v["id"]) for v in config.vendors},
+                   site_names={s["id"]: s.get("name", s["id"]) for s in config.sites})
+
+    def vendor_name(self, vendor: str | None) -> str | None:
+        """'Southpeak Contact' for 'southpeak' (the id when bpo.toml names none)."""
+        return None if vendor is None else self.vendor_names.get(vendor, vendor)
+
+    def site_name(self, site: str) -> str:
+        """'Southpeak Kraków' for 'sp-krakow' (the id when bpo.toml names none)."""
+        return self.site_names.get(site, site)
+
+
+def _segment_owner(c: _Candidate, frames, tenants: _Tenants) -> tuple[str, str | None, str | None]:
+    """(segment_owner, vendor, site): who runs the segment's work, for the playbook and its wording.
+
+    'vendor' or 'in_house' when one vendor handled every ticket of the segment in the finding's
+    weeks (named in the segment, through its site, or seen in the site × channel volumes), else
+    'brand' (the work of several vendors, or a segment the site volumes cannot split).
+    """
+    seg = c.segment
+    vendor, site = seg.get("vendor_id"), seg.get("site_id")
+    if site is not None and vendor is None:
+        vendor = tenants.site_vendor.get(site)
+    pairs = next((f for level, f in frames.items() if "site_id" in level and "channel" in level), None)
+    if vendor is None and pairs is not None and set(seg) <= {"client_id", "channel", "site_id"}:
+        rows = pairs.filter((pl.col("kpi") == "tickets_created") & (pl.col("value") > 0)
+                            & pl.col("period").is_between(c.period.start, c.period.end))
+        for k, v in seg.items():
+            rows = rows.filter(pl.col(k) == v)
+        sites = set(rows.get_column("site_id").to_list())
+        vendors = {tenants.site_vendor.get(s) for s in sites}
+        if len(vendors) == 1 and None not in vendors:
+            vendor = vendors.pop()
+            site = site or (sites.pop() if len(sites) == 1 else None)
+    if vendor is None:
+        return "brand", None, None
+    return ("in_house" if vendor == IN_HOUSE else "vendor"), vendor, site
+
+
 def _coarseness(segment: Mapping[str, str]) -> int:
     """How coarse a segment's dimensions are: of two segments holding the same rows (a vendor with one
     site for this client), the site is named, being the place where somebody acts."""
@@ -1038,7 +1134,8 @@ def _coarseness(segment: Mapping[str, str]) -> int:
     return sum(order.get(k, 0) for k in segment)
 
 
-def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str) -> Insight:
+def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str,
+            tenants: _Tenants) -> Insight:
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
@@ -1062,7 +1159,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
             ck = catalog.kpis[c.kpi]
             co.append({"kpi": c.kpi, "label": ck.label, "delta": c.delta, "unit": ck.unit})
     thin_notes = [t for t in thin if t["kpi"] == rep.kpi and t["parent"] == rep.segment]
-    margin = int(th.get("event_margin_days", 3))
+    margin = th.event_margin_days
     # a calendar event lines up with a change's onset (a week's jump, a shift's first week); a drift over
     # months has no onset, so an event somewhere inside its window is not "coinciding"
     aligned = [] if rep.type == "trend" else _aligned_events(events, rep.segment, rep.period.start,
@@ -1071,7 +1168,10 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
         aligned = [e for e in aligned if e["kind"] != "holiday"]
     type_ = "improvement" if rep.polarity == "good" and rep.type in ("rate_change", "level_shift", "trend") else rep.type
     driver_kind = drivers[0]["kind"] if drivers else None
-    book = rules.playbook(rep.kpi, rep.type, driver_kind, rep.polarity)
+    owner, vendor, site = rep.evidence["_segment_owner"], rep.evidence["_vendor"], rep.evidence["_site"]
+    book = rules.playbook(kpi=rep.kpi, type_=rep.type, driver_kind=driver_kind, polarity=rep.polarity, segment_owner=owner)
+    action_text = book.text(segment=narrative.segment_text(rep.segment), vendor=tenants.vendor_name(vendor),
+                            unit=tenants.site_name(site) if site else None)
     verify = narrative.verify_week(week, book.verify_after_weeks)
     verify_kpi = rep.kpi if book.verify_kpi == "same" else book.verify_kpi  # "same": the insight's own KPI
     spec = next((d for d in rules.detect if d["kpi"] == rep.kpi), {})
@@ -1101,18 +1201,21 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
              "period": {"start": rep.period.start, "end": rep.period.end}, "observed": rep.observed,
              "expected": rep.expected, "delta": rep.delta, "ci": rep.ci, "n": rep.n, "baseline": rep.baseline,
              "impact": impact, "drivers": drivers, "evidence": evidence,
-             "action": {"text": book.action, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
+             "action": {"text": action_text, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
     if rep.type == "level_shift":
         draft["ci"] = rep.ci
     text = narrative.render(draft, kpi.label, rules)
     evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
+    confidence = round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4)
+    evidence["segment_owner"] = owner
+    evidence["ci_excludes_zero"] = _excludes_zero(rep)
+    evidence["confidence_label"] = _confidence_label(rep.tier, confidence, evidence["ci_excludes_zero"], rules)
     return Insight(
         id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
         period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
-        confidence=round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4), score=factors.score,
-        headline=text["headline"], meaning=text["meaning"],
-        action=Action(book.action, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
+        confidence=confidence, score=factors.score, headline=text["headline"], meaning=text["meaning"],
+        action=Action(action_text, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
 
 
 # --------------------------------------------------------------------------- data quality
@@ -1174,7 +1277,7 @@ def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], 
         issue = det.duplicate_ids(int(dup), int(total))
         if issue is None or client is None:
             continue
-        withhold = dup / max(total, 1) > float(th.get("duplicate_withhold_share", 0.02))
+        withhold = dup / max(total, 1) > th.duplicate_withhold_share
         out.append(_notice(
             "duplicates", {"client_id": client}, week,
             f"{dup:,} of the {total:,} tickets {client} opened in the week of {week.isoformat()} arrived from two "
@@ -1186,7 +1289,8 @@ def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], 
 
 
 def _notice(kind: str, segment: dict, week: date, message: str, extra: dict, count: int, catalog, rules) -> Insight:
-    book = rules.playbook("tickets_created", "data_quality", None, "bad")
+    book = rules.playbook(kpi="tickets_created", type_="data_quality", driver_kind=None, polarity="bad",
+                          segment_owner="brand")
     draft = {"type": "data_quality", "kpi": "tickets_created", "segment": segment, "unit": "count",
              "period": {"start": week, "end": week + timedelta(days=6)}, "observed": float(count), "expected": None,
              "delta": 0.0, "ci": None, "n": count, "baseline": "", "impact": None, "drivers": [],
@@ -1194,7 +1298,7 @@ def _notice(kind: str, segment: dict, week: date, message: str, extra: dict, cou
              "action": {"text": book.action, "owner": book.owner, "verify_kpi": book.verify_kpi,
                         "verify_week": week.isoformat()}}
     text = narrative.render(draft, "Data quality", rules)
-    evidence = {"tier": "notice", "kind": kind, "message": message, **extra,
+    evidence = {"tier": "notice", "confidence_label": "high", "kind": kind, "message": message, **extra,
                 "narrative": {s: text[s] for s in narrative.SLOTS}}
     return Insight(stable_id("data_quality", kind, segment, week), "data_quality", "tickets_created", segment,
                    Period(week, week + timedelta(days=6)), float(count), None, "", None, "count", None, count, None,

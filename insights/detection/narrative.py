@@ -1,8 +1,9 @@
 """Narrative: deterministic sentences over the insight record, from templates kept as data.
 
 `rules.toml` holds five slots per insight type (what happened, where, why, so what, what to do);
-`playbooks.toml` maps a pattern (KPI, type, driver kind, good/bad) to an action, an owner and the
-KPI and week that will show whether it worked.  `render(draft)` fills the slots with values
+`playbooks.toml` maps a pattern (KPI, detector, driver kind, good/bad, who runs the segment) to an
+action, an owner and the KPI and week that will show whether it worked; both are loaded and
+validated by `insights.catalog.rules` (re-exported here).  `render(draft)` fills the slots with values
 formatted from the record's own fields only, so every number a reader sees can be traced back to
 the record (a test checks each sentence).  Events are said to "coincide with" a change, never to
 cause it.
@@ -11,106 +12,18 @@ cause it.
 from __future__ import annotations
 
 import math
-import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import date, timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-CATALOG_DIR = Path(__file__).parents[1] / "catalog"
-RULES_FILE, PLAYBOOKS_FILE = "rules.toml", "playbooks.toml"
-SLOTS = ("what", "where", "why", "so_what", "do")
+from insights.errors import RulesError
+from insights.catalog.rules import PLAYBOOKS_FILE, RULES_FILE, SLOTS, TEMPLATE_FIELDS, Playbook, Rules, load_rules
+
+__all__ = ["PLAYBOOKS_FILE", "RULES_FILE", "SLOTS", "TEMPLATE_FIELDS", "Playbook", "Rules", "RulesError", "fmt_delta",
+           "fmt_interval", "fmt_value", "kpi_label", "load_rules", "markdown", "render", "segment_text", "verify_week"]
+
 DIM_NAMES = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel",
              "priority": "priority", "contact_reason": "contact reason"}
-
-
-@dataclass(frozen=True)
-class Playbook:
-    """One action pattern: when it applies, what to do, who owns it and how to verify it."""
-
-    action: str
-    owner: str
-    verify_kpi: str
-    verify_after_weeks: int
-    actionability: float
-    kpi: str | None = None
-    type: str | None = None
-    driver: str | None = None
-    polarity: str | None = None
-
-    def matches(self, kpi: str, type_: str, driver_kind: str | None, polarity: str) -> bool:
-        """Whether every field the pattern names agrees with the insight."""
-        return ((self.kpi is None or self.kpi == kpi) and (self.type is None or self.type == type_)
-                and (self.driver is None or self.driver == driver_kind)
-                and (self.polarity is None or self.polarity == polarity))
-
-
-@dataclass(frozen=True)
-class Rules:
-    """The engine's rules (thresholds, detectors per KPI, impact formulas, templates) and playbooks."""
-
-    thresholds: Mapping[str, float]
-    tiers: Mapping[str, Any]
-    detect: tuple[Mapping[str, Any], ...]
-    impact: Mapping[str, Mapping[str, str]]
-    templates: Mapping[str, Mapping[str, str]]
-    playbooks: tuple[Playbook, ...] = field(default_factory=tuple)
-    fdr: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # BH family -> detector types
-    novelty: Mapping[str, float] = field(default_factory=dict)  # insight-log status -> novelty multiplier
-
-    def family(self, type_: str, grain: str | None = None) -> str:
-        """The BH family a finding is judged in (a KPI judged by the month joins the monthly family)."""
-        if grain == "month" and "monthly" in self.fdr:
-            return "monthly"
-        return next((name for name, types in self.fdr.items() if type_ in types), "all")
-
-    def playbook(self, kpi: str, type_: str, driver_kind: str | None, polarity: str) -> Playbook:
-        """The first playbook matching the insight (the catalog ends with a catch-all)."""
-        return next(p for p in self.playbooks if p.matches(kpi, type_, driver_kind, polarity))
-
-
-class RulesError(ValueError):
-    """rules.toml or playbooks.toml is not usable; the message lists every problem."""
-
-
-@lru_cache(maxsize=4)
-def load_rules(folder: Path = CATALOG_DIR) -> Rules:
-    """Read and check rules.toml and playbooks.toml (every problem listed at once)."""
-    rules = tomllib.loads((folder / RULES_FILE).read_text())
-    books = tomllib.loads((folder / PLAYBOOKS_FILE).read_text())
-    problems = []
-    templates = rules.get("templates", {})
-    for type_, slots in templates.items():
-        missing = [s for s in SLOTS if s not in slots]
-        if missing:
-            problems.append(f"{RULES_FILE} [templates.{type_}]: missing slot(s) {', '.join(missing)}")
-    impacts = rules.get("impact", {})
-    for d in rules.get("detect", []):
-        if d.get("impact") not in impacts:
-            problems.append(f"{RULES_FILE} [[detect]] '{d.get('kpi')}': impact '{d.get('impact')}' is not an [impact.*] table")
-    playbooks = []
-    for i, p in enumerate(books.get("playbook", [])):
-        need = [k for k in ("action", "owner", "verify_kpi") if k not in p]
-        if need:
-            problems.append(f"{PLAYBOOKS_FILE} [[playbook]] #{i + 1}: missing {', '.join(need)}")
-            continue
-        playbooks.append(Playbook(p["action"], p["owner"], p["verify_kpi"], int(p.get("verify_after_weeks", 1)),
-                                  float(p.get("actionability", 0.5)), p.get("kpi"), p.get("type"), p.get("driver"),
-                                  p.get("polarity")))
-    if not playbooks or any(x is not None for x in (playbooks[-1].kpi, playbooks[-1].type, playbooks[-1].polarity)):
-        problems.append(f"{PLAYBOOKS_FILE}: the last [[playbook]] must be a catch-all (no kpi, type or polarity)")
-    fdr = {str(k): tuple(v) for k, v in rules.get("fdr", {}).items()}
-    seen: dict[str, str] = {}
-    for name, types in fdr.items():
-        for t in types:
-            if t in seen:
-                problems.append(f"{RULES_FILE} [fdr]: '{t}' is in both '{seen[t]}' and '{name}'; a test belongs to one family")
-            seen[t] = name
-    if problems:
-        raise RulesError("; ".join(problems))
-    return Rules(rules.get("thresholds", {}), rules.get("tiers", {}), tuple(rules.get("detect", [])), impacts,
-                 templates, tuple(playbooks), fdr, {str(k): float(v) for k, v in rules.get("novelty", {}).items()})
 
 
 # --------------------------------------------------------------------------- formatting
@@ -230,7 +143,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
     ev = draft.get("evidence", {})
     # an improvement is told the way its detector saw it (a week's jump, a shift since a date, a drift)
     type_ = ev.get("detector", "rate_change") if draft["type"] == "improvement" else draft["type"]
-    tmpl = rules.templates.get(type_) or rules.templates["rate_change"]
+    tmpl = rules.templates[type_]
     unit = draft["unit"]
     impact = draft.get("impact") or {}
     action = draft["action"]

@@ -54,8 +54,9 @@ def novelty_factor(weeks_seen_before: int) -> float:
     return max(0.2, 0.5 ** max(weeks_seen_before, 0))
 
 
-def select_top(insights: Sequence[Any], *, top_max: int = 7) -> list[Any]:
-    """Notices first, then headlines and watch-list items by score, one improvement kept when one qualifies."""
+def select_top(insights: Sequence[Any], *, top_max: int) -> list[Any]:
+    """Notices first, then headlines and watch-list items by score, one improvement kept when one qualifies;
+    `top_max` is rules.toml's threshold of that name."""
     notices = [i for i in insights if i.type == "data_quality"]
     ranked = sorted((i for i in insights if i.type != "data_quality" and i.evidence.get("tier") in ("headline", "watch", "standing")),
                     key=lambda i: (_tier_order(i), -i.score, i.id))

@@ -629,7 +629,7 @@ def _engine_notices(found: Sequence[Insight], already: Sequence[Notice]) -> list
 
 def _history_notices(weeks: Sequence[date], week: date) -> list[Notice]:
     """Say so when the view has too few weeks before `week` for the engine to call a change."""
-    needed = int(narrative.load_rules().thresholds.get("baseline_weeks", 8)) + 1
+    needed = narrative.load_rules().thresholds.baseline_weeks + 1
     have = sum(1 for w in weeks if w <= week)
     if have >= needed:
         return []

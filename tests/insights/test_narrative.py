@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from datetime import date
 
 import pytest
 
 from insights.detection import narrative
+from insights.catalog import CATALOG_DIR
 
 RULES = narrative.load_rules()
 
@@ -26,7 +29,7 @@ def draft(**over):
 def test_every_type_has_five_slots_and_the_playbooks_end_with_a_catch_all():
     for type_, slots in RULES.templates.items():
         assert set(narrative.SLOTS) <= set(slots), type_
-    assert RULES.playbook("no_such_kpi", "trend", None, "bad").owner
+    assert RULES.playbook(kpi="no_such_kpi", type_="trend", driver_kind=None, polarity="bad", segment_owner="brand").owner
 
 
 def test_rate_change_renders_what_where_why_so_what_do():
@@ -64,10 +67,12 @@ def test_formats(value, unit, text):
 
 
 def test_rules_problems_are_listed_at_once(tmp_path):
+    shutil.copytree(CATALOG_DIR, tmp_path, dirs_exist_ok=True)
     (tmp_path / "rules.toml").write_text('[fdr]\nweekly = ["rate_change"]\nsustained = ["rate_change"]\n'
                                          '[templates.trend]\nwhat = "x"\n[[detect]]\nkpi = "csat"\nimpact = "nope"\n')
     (tmp_path / "playbooks.toml").write_text('[[playbook]]\nkpi = "csat"\naction = "a"\nowner = "o"\nverify_kpi = "csat"\n')
-    with pytest.raises(narrative.RulesError, match=r"missing slot\(s\) where.*impact 'nope'.*catch-all.*'rate_change' is in both"):
+    with pytest.raises(narrative.RulesError, match=r"(?s)'headline_q' is missing.*missing slot\(s\) where.*"
+                                                   r"'rate_change' is in both.*catch-all"):
         narrative.load_rules(tmp_path)
 
 
@@ -112,7 +117,7 @@ def test_a_routing_shift_names_where_the_work_went():
 
 
 def test_a_generic_playbook_is_verified_on_the_insights_own_kpi():
-    book = RULES.playbook("service_level", "rate_change", None, "good")
+    book = RULES.playbook(kpi="service_level", type_="rate_change", driver_kind=None, polarity="good", segment_owner="brand")
     assert book.verify_kpi == "same"  # the engine puts the insight's KPI there (service level, not CSAT)
 
 
@@ -123,3 +128,11 @@ def test_a_change_that_also_misses_the_contract_says_so_with_the_credit():
     assert narrative.render(d, "SLA", RULES)["so_what"].endswith(
         "The contract's target for acme · channel email is 85.0%: it is at 70.5%, 14.5 pts short "
         "(a service credit of about 3,631 USD).")
+
+
+def test_a_template_may_name_every_field_the_validator_accepts():
+    """Every field rules.toml may name is one render fills: a template the validator passes never fails to render."""
+    every = " ".join("{" + f + "}" for f in sorted(narrative.TEMPLATE_FIELDS))
+    rules = dataclasses.replace(RULES, templates={**RULES.templates, "rate_change": {s: every for s in narrative.SLOTS}})
+    what = narrative.render(draft(), "CSAT (top box)", rules)["what"]
+    assert "CSAT (top box)" in what and "{" not in what
