@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from insights import format
 from insights.catalog import Catalog, Kpi, load_catalog
 
 START, END = "<!-- kpi-table:start -->", "<!-- kpi-table:end -->"
@@ -47,7 +48,7 @@ def kpi_table_markdown(catalog: Catalog | None = None) -> str:
     lines = ["| KPI | Label | Formula | Unit | Better | Target | What it means |",
              "|---|---|---|---|---|---|---|"]
     for k in catalog.kpis.values():
-        target = "" if k.target is None else k.format_value(k.target)
+        target = "" if k.target is None else format.value(k, k.target)
         lines.append("| " + " | ".join(_cell(c) for c in (
             f"`{k.name}`", k.label, kpi_formula(k, catalog), k.unit, _DIRECTION[k.direction], target, k.description,
         )) + " |")

@@ -28,6 +28,7 @@ from insights import detectors as det
 from insights import drivers as drv
 from insights import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
+from insights.format import Names
 from insights.kpis import compute_kpis
 
 ROOT = ("client_id",)
@@ -316,7 +317,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     kept = [c for c in cands if c.tier in ("headline", "watch", "standing")]
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency) for group in merged]
+    names = Names.of(ws.config, catalog)
+    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, names) for group in merged]
     insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
@@ -1039,7 +1041,8 @@ def _coarseness(segment: Mapping[str, str]) -> int:
     return sum(order.get(k, 0) for k in segment)
 
 
-def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str) -> Insight:
+def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str,
+            names: Names | None = None) -> Insight:
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
@@ -1105,7 +1108,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
              "action": {"text": book.action, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
     if rep.type == "level_shift":
         draft["ci"] = rep.ci
-    text = narrative.render(draft, kpi.label, rules)
+    text = narrative.render(draft, kpi.label, rules, kpi=kpi, names=names)
     evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
     return Insight(
         id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
