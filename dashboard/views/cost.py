@@ -47,10 +47,10 @@ if isinstance(cpc, data.Missing) or cpc.is_empty():
 else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_contact", split=SPLITS[split],
-                                      title=f"Cost per contact ({currency})"),
+                                      title=f"Cost per contact ({currency})", labels=names.of_kind(split)),
                       key="cost_cpc_chart", config={"displayModeBar": False})
     right.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_resolved", split=SPLITS[split],
-                                       title=f"Cost per resolved contact ({currency})"),
+                                       title=f"Cost per resolved contact ({currency})", labels=names.of_kind(split)),
                        key="cost_cpr_chart", config={"displayModeBar": False})
     st.caption("Invoiced cost (credits netted) ÷ contacts created; lines billed without a channel are split by "
                "handle time.")
@@ -110,7 +110,8 @@ if isinstance(ehr, data.Missing) or ehr.is_empty():
 else:
     st.plotly_chart(charts.lines_by(ehr.filter(pl.col("hours").is_not_null()), x="month", y="effective_hourly_rate",
                                     split="site_id", reference="card_hourly_rate", reference_name="hourly card rate",
-                                    title=f"Invoiced charges per logged hour ({currency}), dashed: the hourly rate card"),
+                                    title=f"Invoiced charges per logged hour ({currency}), dashed: the hourly rate card",
+                                    labels=names.site),
                     key="cost_ehr_chart", config={"displayModeBar": False})
     st.caption("Sites billed per contact have no hourly card rate; their line shows what each logged hour costs.")
 

@@ -129,11 +129,11 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(occ, x="week", y="occupancy", split="site_id", tickformat=".0%",
                                       target=OCCUPANCY_LIMIT, target_name=f"burnout limit {OCCUPANCY_LIMIT:.0%}",
-                                      flag="burnout_risk", from_zero=False,
+                                      flag="burnout_risk", from_zero=False, labels=format.Names.of(ws.config).site,
                                       title="Weekly occupancy (handle ÷ on-queue time)"),
                       key="wf_occupancy_chart", config={"displayModeBar": False})
     right.plotly_chart(charts.lines_by(occ, x="week", y="adherence", split="site_id", tickformat=".0%",
-                                       from_zero=False, title="Schedule adherence"),
+                                       from_zero=False, title="Schedule adherence", labels=format.Names.of(ws.config).site),
                        key="wf_adherence_chart", config={"displayModeBar": False})
     at_risk = occ.filter(pl.col("burnout_risk") & (pl.col("week") == occ.get_column("week").max()))
     if at_risk.height:
