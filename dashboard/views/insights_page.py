@@ -23,7 +23,8 @@ if not items:
 
 states = insight_log.states(ctx.ws, [i.id for i in items])
 c1, c2, c3 = st.columns(3)
-types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types")
+types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types",
+                       format_func=lambda t: components.TEST_NAMES.get(t, t.replace("_", " ")))
 kpis = c2.multiselect("KPI", sorted({i.kpi for i in items}), format_func=lambda k: format.label("kpi", k, review.names),
                       key="ins_kpis", placeholder="All KPIs")
 statuses = c3.multiselect("Status", list(STATUSES), format_func=STATUS_LABELS.get, key="ins_status",
