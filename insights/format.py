@@ -39,7 +39,6 @@ DIMENSIONS: dict[str, str] = {"client_id": "client", "vendor_id": "vendor", "sit
                               "contact_reason": "contact reason"}
 # kinds whose display names bpo.toml declares ([[client]], [[vendor]], [[site]], [[queue]])
 NAMED_KINDS = ("client", "vendor", "site", "queue")
-Kind = Literal["client", "vendor", "site", "queue", "channel", "priority", "contact reason", "kpi"]
 NO_SEGMENT = "all work in view"
 
 
@@ -101,7 +100,12 @@ def of(kpi: str | None, unit: str) -> Kpi:
 
 def missing(v: Any) -> bool:
     """True for a value that is not there: None, NaN (or an infinite number, which no one can read)."""
-    return v is None or (isinstance(v, float) and not math.isfinite(v))
+    if v is None:
+        return True
+    try:
+        return not math.isfinite(v)
+    except TypeError:  # text, dates: there, and not numbers
+        return False
 
 
 def _unit(kpi: Kpi) -> str:

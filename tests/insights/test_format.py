@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from insights import format
@@ -44,6 +45,7 @@ def test_a_duration_is_one_number_and_one_unit_at_every_magnitude(seconds, text)
     pytest.param(KPIS["csat"], None, "–", id="none"),
     pytest.param(KPIS["csat"], math.nan, "–", id="nan"),
     pytest.param(KPIS["aht"], math.inf, "–", id="infinite"),
+    pytest.param("percent", np.float32("nan"), "–", id="numpy-nan"),
 ])
 def test_values(kpi, value, text):
     assert format.value(kpi, value) == text
