@@ -26,7 +26,7 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights import detectors as det
 from insights import drivers as drv
-from insights import narrative, ranking, stats
+from insights import format, narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
 from insights.format import Names
 from insights.kpis import compute_kpis
@@ -249,8 +249,9 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
                 f = f.filter(pl.col(column) == filters[name])
         frames[level] = f
 
-    notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
-    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules)
+    names = Names.of(ws.config, catalog)  # ids as people know them, in every sentence
+    notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules, names)
+    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules, names)
     withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
@@ -317,7 +318,6 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     kept = [c for c in cands if c.tier in ("headline", "watch", "standing")]
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    names = Names.of(ws.config, catalog)
     insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, names) for group in merged]
     insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
@@ -1123,7 +1123,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
 
 
 def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, last_day: date | None, specs, catalog,
-                  rules) -> list[Insight]:
+                  rules, names: Names | None = None) -> list[Insight]:
     """Notices about the data itself; `withhold` marks the clients whose insights are held back."""
     out: list[Insight] = []
     week_end = week + timedelta(days=6)
@@ -1140,7 +1140,7 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
         issue = det.missing_days(by_day, week)
         if issue:
             days = ", ".join(x.isoformat() for x in issue.days)
-            out.append(_notice("missing_days", seg, week, f"No tickets for {client} on {days}: {issue.count} of the "
+            out.append(_notice("missing_days", seg, week, f"No tickets for {format.label('client', client, names)} on {days}: {issue.count} of the "
                                f"week's days are missing.", {"days": [x.isoformat() for x in issue.days],
                                                              "count": issue.count, "withhold": True},
                                issue.count, catalog, rules))
@@ -1153,13 +1153,13 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
         if issue:
             label = catalog.kpis[kpi_name].label
             out.append(_notice("denominator_zero", {"client_id": client, "kpi": kpi_name}, week,
-                               f"{label} has no volume for {client} in the week of {week.isoformat()} after "
+                               f"{label} has no volume for {format.label('client', client, names)} in the week of {week.isoformat()} after "
                                f"weeks with volume: a feed may have stopped.", {"withhold": False}, 0, catalog, rules))
     return out
 
 
 def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], week: date, th, catalog,
-                       rules) -> list[Insight]:
+                       rules, names: Names | None = None) -> list[Insight]:
     """Tickets of the week that arrived from two sources under the same id (a file export and an API sync of the
     same helpdesk, named differently): every count is inflated; above `duplicate_withhold_share` the client's
     insights are withheld."""
@@ -1181,7 +1181,7 @@ def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], 
         withhold = dup / max(total, 1) > float(th.get("duplicate_withhold_share", 0.02))
         out.append(_notice(
             "duplicates", {"client_id": client}, week,
-            f"{dup:,} of the {total:,} tickets {client} opened in the week of {week.isoformat()} arrived from two "
+            f"{dup:,} of the {total:,} tickets {format.label('client', client, names)} opened in the week of {week.isoformat()} arrived from two "
             f"sources under the same id, so every count is inflated"
             + (": insights for the client are withheld until one source is removed or both are mapped to one "
                "source name." if withhold else "; remove one source or map both to one source name."),

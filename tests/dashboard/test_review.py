@@ -184,7 +184,7 @@ def test_a_day_missing_for_one_client_is_a_data_quality_notice_listed_first(tmp_
     review = build_review(ws, Scope.everything(), week=W)
     assert "missing_days" not in [n.kind for n in review.notices]  # the view as a whole has every day
     assert [n.message for n in review.notices if n.kind == "data_quality"] == [
-        "No tickets for globex on 2025-03-04: 1 of the week's days are missing."]
+        "No tickets for Globex Travel on 2025-03-04: 1 of the week's days are missing."]
     assert (review.insights[0].type, review.insights[0].segment) == ("data_quality", {"client_id": "globex"})
     assert build_review(ws, ACME, week=W).insights == ()  # acme's own view has nothing to say
 
