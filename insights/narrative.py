@@ -141,7 +141,7 @@ def _where(draft: Mapping[str, Any], names: Names | None = None) -> str:
     return f"In {seg}."
 
 
-def _why(draft: Mapping[str, Any], kpi: Any, names: Names | None = None) -> str:
+def _why(draft: Mapping[str, Any], kpi: format.Kpi, names: Names | None = None) -> str:
     ev = draft.get("evidence", {})
     parts = []
     dec = ev.get("decomposition")
@@ -157,11 +157,11 @@ def _why(draft: Mapping[str, Any], kpi: Any, names: Names | None = None) -> str:
     for t in ev.get("thin", [])[:1]:
         parts.append(f"Not enough {t['what']} to call a change at {format.segment(t['segment'], names)}: "
                      f"n = {format.count(t['n'])}, smallest detectable change about "
-                     f"{format.delta(kpi, t['mde']).lstrip('+')}; shown at this level instead.")
+                     f"{format.magnitude(kpi, t['mde'])}; shown at this level instead.")
     return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
 
 
-def _target_text(miss: Mapping[str, Any] | None, kpi: Any, names: Names | None = None) -> str:
+def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names | None = None) -> str:
     """The sentence a change adds when it also misses the contract: ' The contract's target for Acme Home ·
     channel email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about USD 3,631).'"""
     if not miss:
@@ -170,10 +170,10 @@ def _target_text(miss: Mapping[str, Any] | None, kpi: Any, names: Names | None =
               if miss.get("penalty") else "")
     where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
     return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: it is at "
-            f"{format.value(kpi, miss['observed'])}, {format.delta(kpi, abs(miss['delta'])).lstrip('+')} short{credit}.")
+            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} short{credit}.")
 
 
-def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: Any = None,
+def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Shown | None = None,
            names: Names | None = None) -> dict[str, str]:
     """The five slots, the headline, the meaning and the action sentence of a draft record.
 
@@ -183,7 +183,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: Any = Non
     # an improvement is told the way its detector saw it (a week's jump, a shift since a date, a drift)
     type_ = ev.get("detector", "rate_change") if draft["type"] == "improvement" else draft["type"]
     tmpl = rules.templates.get(type_) or rules.templates["rate_change"]
-    unit = kpi if kpi is not None else draft["unit"]
+    shown: format.Kpi = kpi if kpi is not None else draft["unit"]  # the KPI and its format, else just its unit
     impact = draft.get("impact") or {}
     action = draft["action"]
     polarity = ev.get("polarity", "neutral")
@@ -196,19 +196,19 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: Any = Non
         "label": label,
         "moved": moved,
         "moved_dir": "up" if up else "down",
-        "observed": format.value(unit, draft.get("observed")),
-        "expected": format.value(unit, draft.get("expected")),
-        "delta": format.delta(unit, draft.get("delta") or 0.0),
+        "observed": format.value(shown, draft.get("observed")),
+        "expected": format.value(shown, draft.get("expected")),
+        "delta": format.delta(shown, draft.get("delta") or 0.0),
         "baseline": draft.get("baseline", ""),
-        "ci": format.interval(unit, *(ci or (None, None)), change=ci_delta),
+        "ci": format.interval(shown, *(ci or (None, None)), change=ci_delta),
         "n": format.count(draft.get("n") or 0),
         "week": week.isoformat(),
         "week_end": draft["period"]["end"].isoformat(),
         "shift_week": str(ev.get("shift_week", week.isoformat())),
         "weeks": f"{ev.get('weeks', 0)}",
-        "slope": format.delta(unit, ev.get("slope", 0.0)),
+        "slope": format.delta(shown, ev.get("slope", 0.0)),
         "count": f"{ev.get('count', 0)}",
-        "adjusted": format.value(unit, ev.get("adjusted")),
+        "adjusted": format.value(shown, ev.get("adjusted")),
         "unit_name": format.segment(draft["segment"], names),
         "impact": format.count(abs(impact.get("value", 0.0))),
         "impact_label": impact.get("unit", ""),
@@ -216,7 +216,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: Any = Non
         "penalty_text": (f", and a service credit of about {format.money(ev['penalty'], ev.get('currency', ''), cents=False)}"
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
-        "target_text": _target_text(ev.get("target_miss"), unit, names),
+        "target_text": _target_text(ev.get("target_miss"), shown, names),
         "share_before": format.share(ev.get("share_before")),
         "share_after": format.share(ev.get("share_after")),
         "routed": "away from" if not up else "to",
@@ -225,7 +225,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: Any = Non
             f"(share {format.share(c['share_before'])} to {format.share(c['share_after'])})."
             for c in ev.get("counterparts", [])),
         "where_text": _where(draft, names),
-        "why_text": _why(draft, unit, names),
+        "why_text": _why(draft, shown, names),
         "action_text": action["text"],
         "owner": action["owner"],
         "verify_label": format.label("kpi", action["verify_kpi"], names),
