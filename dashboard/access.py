@@ -81,8 +81,3 @@ def visible_vendors(ws: Workspace, scope: Scope) -> list[str]:
     """Vendor ids of bpo.toml the scope may see, in declaration order."""
     return [v["id"] for v in ws.config.vendors if scope.vendors is None or v["id"] in scope.vendors]
 
-
-def label_of(ws: Workspace, kind: str, ident: str) -> str:
-    """The display name of a client/vendor/site id from bpo.toml (the id itself when unnamed)."""
-    items = {"client": ws.config.clients, "vendor": ws.config.vendors, "site": ws.config.sites}[kind]
-    return next((str(i.get("name") or ident) for i in items if i.get("id") == ident), ident)

@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard import access, components, data, state
 from dashboard.state import COMPARISONS, DIMENSIONS, Filters
+from insights import format
 
 HERE = Path(__file__).parent
 # (file under dashboard/, title, icon): adding a page is adding a line
@@ -36,7 +37,7 @@ ALL = {"client": "All clients", "vendor": "All vendors", "site": "All sites", "c
 def _label(ws, dimension: str, value: str | None) -> str:
     if value is None:
         return ALL[dimension]
-    return access.label_of(ws, dimension, value) if dimension in ("client", "vendor", "site") else value
+    return format.label(dimension, value, format.Names.of(ws.config))
 
 
 def _week_label(week: date | None) -> str:

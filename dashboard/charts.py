@@ -6,6 +6,7 @@ blue, bad is orange, and every status also carries an arrow or a word, never col
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Literal
 import plotly.graph_objects as go
 import polars as pl
 
+from insights import format
 from insights.review.events import MAX_EVENTS, event_label, event_lanes, events_in_window
 from insights.export.axes import label_on_the_left, share_range, split_note
 from insights.review import split_dimension, split_lines
@@ -76,6 +78,11 @@ DURATION_AXES = (  # (largest value drawn, axis): short durations in seconds, lo
     (3 * 3600.0, Axis(1 / 60, ",.0f", " min", "minutes")),
     (float("inf"), Axis(1 / 3600, ",.1f", " h", "hours")),
 )
+
+
+def _name(value: object, labels: Mapping[str, str] | None) -> str:
+    """A series' name in the legend and hover: its label when given (a site's name, not its id)."""
+    return str((labels or {}).get(value, value))  # type: ignore[call-overload]
 
 
 def _axis(unit: str, largest: float | None = None) -> Axis:
@@ -213,7 +220,8 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
                                  mode="lines+markers", visible="legendonly" if lines else True,
                                  line=dict(color=BLUE, width=2.5), marker=dict(size=4),
                                  customdata=s.get_column("n").to_list() if "n" in s.columns else None,
-                                 hovertemplate="%{x|%d %b %Y}: %{y}" + ax.suffix
+                                 hovertext=[format.value(unit, v) for v in s.get_column("value").to_list()],
+                                 hovertemplate="%{x|%d %b %Y}: %{hovertext}"
                                  + ("<br>n = %{customdata:,}" if "n" in s.columns else "") + "<extra></extra>"))
         last = periods[-1]
         first = periods[max(0, len(periods) - highlight_weeks)]
@@ -267,7 +275,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
 
 def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[float | None] | None = None,
                   periods: list | None = None, height: int = 360, events: pl.DataFrame | None = None,
-                  max_events: int = MAX_EVENTS) -> go.Figure:
+                  max_events: int = MAX_EVENTS, labels: Mapping[str, str] | None = None) -> go.Figure:
     """One line per value of `split` (period, split, value, n), the contract target as a dashed step line,
     the view's events marked as on `trend`.
 
@@ -280,11 +288,13 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     for i, v in enumerate(values):
         s = frame.filter(pl.col(split) == v).sort("period")
         fig.add_trace(go.Scatter(
-            x=s.get_column("period").to_list(), y=s.get_column("value").to_list(), name=str(v), mode="lines+markers",
+            x=s.get_column("period").to_list(), y=s.get_column("value").to_list(), name=_name(v, labels),
+            mode="lines+markers",
             line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8], width=2),
             marker=dict(symbol=SERIES_MARKERS[i % 8], size=7),
             customdata=[[str(v), n] for n in s.get_column("n").to_list()],
-            hovertemplate=f"{v}<br>%{{x|%d %b %Y}}: %{{y:.1%}}<br>n = %{{customdata[1]:,}}<extra></extra>"))
+            hovertext=[format.value("percent", y) for y in s.get_column("value").to_list()],
+            hovertemplate=f"{_name(v, labels)}<br>%{{x|%d %b %Y}}: %{{hovertext}}<br>n = %{{customdata[1]:,}}<extra></extra>"))
     if target and periods and any(t is not None for t in target):
         fig.add_trace(go.Scatter(x=periods, y=target, name="contract target", mode="lines",
                                  line=dict(color=DARK, dash="dash", width=1.5, shape="hv"), hoverinfo="skip"))
@@ -527,14 +537,15 @@ def risk_bars(frame: pl.DataFrame, *, max_risk: float, title: str, height: int =
 def lines_by(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, tickformat: str = ",.2f",
              target: float | None = None, target_name: str = "target", flag: str | None = None,
              reference: str | None = None, reference_name: str = "rate card", from_zero: bool = True,
-             height: int = 340) -> go.Figure:
+             height: int = 340, labels: Mapping[str, str] | None = None) -> go.Figure:
     """One line per value of `split`; a flat target line, or each segment's `reference` column dashed in its colour;
     points where `flag` is true ringed and named."""
     fig = go.Figure()
     values = sorted(frame.get_column(split).drop_nulls().unique().to_list()) if frame.height else []
     for i, v in enumerate(values):
         s = frame.filter(pl.col(split) == v).sort(x)
-        fig.add_trace(go.Scatter(x=s.get_column(x).to_list(), y=s.get_column(y).to_list(), name=str(v),
+        v = _name(v, labels)
+        fig.add_trace(go.Scatter(x=s.get_column(x).to_list(), y=s.get_column(y).to_list(), name=v,
                                  mode="lines+markers", line=dict(color=SERIES_COLOURS[i % 8], dash=SERIES_DASHES[i % 8]),
                                  marker=dict(symbol=SERIES_MARKERS[i % 8], size=6),
                                  hovertemplate=f"{v} %{{x|%d %b %Y}}: %{{y:{tickformat}}}<extra></extra>"))

@@ -12,8 +12,9 @@ import streamlit as st
 from dashboard import charts
 from dashboard.access import Denied
 from insights.detection.engine import Insight
-from insights.detection.narrative import kpi_label
-from insights.review import MIN_JUDGED_DAYS, Notice, Tile, format_value
+from insights import format
+from insights.detection.narrative import ci_is_change
+from insights.review import MIN_JUDGED_DAYS, Notice, Tile
 
 TILES_PER_ROW = 4
 # plain words for record codes (underscores would read as Markdown emphasis)
@@ -82,7 +83,7 @@ def to_date_html(tile: Tile) -> str:
         return ""
     parts = []
     for t in tile.to_date:
-        vs = (f"; {t.formatted_vs_target} vs target {format_value(t.target, tile.unit, tile.format)}"
+        vs = (f"; {t.formatted_vs_target} vs target {format.value(tile, t.target)}"
               if t.target is not None and t.value is not None else "")
         hover = f"{t.span[0].upper()}{t.span[1:]}: {t.formatted} (n = {t.n:,}){vs}"
         mark = TOTAL_MARKS[t.status] if t.value is not None else ""
@@ -146,34 +147,31 @@ def notices(items: Sequence[Notice]) -> None:
 def insight_action(ins: Insight) -> str:
     """The 'what to do' sentence with its owner and the KPI and week that will verify it."""
     when = f" in the week of {ins.action.verify_week}" if ins.action.verify_week else ""
-    return f"{ins.action.text} (owner: {ins.action.owner}; verify with {kpi_label(ins.action.verify_kpi)}{when})"
+    return f"{ins.action.text} (owner: {ins.action.owner}; verify with {format.label('kpi', ins.action.verify_kpi)}{when})"
 
 
-def _number(value: float | None, unit: str) -> str:
-    fmt = ".1%" if unit == "percent" else ",.2f"
-    return format_value(value, unit, fmt)
-
-
-def insight_evidence(ins: Insight) -> dict[str, object]:
+def insight_evidence(ins: Insight, names: format.Names | None = None) -> dict[str, object]:
     """The numbers behind an insight, as people read them: test, p, q, n, interval, drivers."""
-    ci = f"{_number(ins.ci[0], ins.unit)} – {_number(ins.ci[1], ins.unit)}" if ins.ci else "–"
+    kpi = format.of(ins.kpi, ins.unit)
+    ci = format.interval(kpi, *(ins.ci or (None, None)), change=ci_is_change(ins.type, ins.evidence))
     return {
         "type": TEST_NAMES.get(ins.type, ins.type),
-        "test": ins.test or "–",
-        "p": "–" if ins.p_value is None else f"{ins.p_value:.3g}",
-        "q": "–" if ins.q_value is None else f"{ins.q_value:.3g}",
-        "n": f"{ins.n:,}",
-        "observed": _number(ins.observed, ins.unit),
-        "expected": f"{_number(ins.expected, ins.unit)} ({ins.baseline})" if ins.baseline else _number(ins.expected, ins.unit),
+        "test": format.text(ins.test),
+        "p": format.p_value(ins.p_value),
+        "q": format.p_value(ins.q_value),
+        "n": format.count(ins.n),
+        "observed": format.value(kpi, ins.observed),
+        "expected": (f"{format.value(kpi, ins.expected)} ({ins.baseline})" if ins.baseline
+                     else format.value(kpi, ins.expected)),
         "95% interval": ci,
         "period": f"{ins.period_start:%d %b} – {ins.period_end:%d %b %Y}",
         "confidence": f"{ins.confidence_label} ({ins.confidence:.2f})",
-        "drivers": [f"{d['dimension']} {d['value']} ({d['kind']}, {d.get('share_of_change') or 0:.0%} of the change)"
-                    for d in ins.drivers] or "–",
+        "drivers": [f"{format.part(d['dimension'], d['value'], names)} ({d['kind']}, "
+                    f"{format.share(d.get('share_of_change') or 0, 0)} of the change)" for d in ins.drivers] or format.EMPTY,
     }
 
 
-def insight_list(items: Sequence[Insight]) -> None:
+def insight_list(items: Sequence[Insight], names: format.Names | None = None) -> None:
     """Each insight as what happened / what it means / what to do, with its evidence."""
     if not items:
         st.caption("No insights this week: no target missed and nothing changed enough to report.")
@@ -186,7 +184,7 @@ def insight_list(items: Sequence[Insight]) -> None:
             st.caption(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence_label} · n = {ins.n:,}"
                        + (f" · {ins.test}" if ins.test else ""))
             with st.expander("Evidence"):
-                st.json(insight_evidence(ins), expanded=True)
+                st.json(insight_evidence(ins, names), expanded=True)
 
 
 def _age(delta_hours: float | None) -> str:
@@ -231,13 +229,13 @@ def no_data(what: str = "this view") -> None:
                f"in bpo.toml, then reload. If you filtered, widen the filters in the sidebar.", icon="⚠️")
 
 
-def view_caption(week, filters: dict[str, str], extra: str = "") -> None:
+def view_caption(week, filters: dict[str, str], extra: str = "", names: format.Names | None = None) -> None:
     """One line under a page title: the week (ISO label) and the filters in force."""
     from datetime import timedelta
 
     from dashboard.state import week_label
 
-    where = " · ".join(f"{k}: {v}" for k, v in filters.items()) or "all work in your view"
+    where = format.filters(filters, names) or "all work in your view"
     st.caption(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}) · {where}"
                + (f" · {extra}" if extra else ""))
 

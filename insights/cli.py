@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 
 from connectors.errors import BpoError
+from insights import format
 
 DEFAULT_PORT = 8501
 
@@ -121,7 +122,7 @@ def cmd_status(args) -> int:
     summary = ws.table_summary(scope)
     print(f"workspace: {ws.path.resolve()}  ({ws.config.name})")
     for row in summary.iter_rows(named=True):
-        span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else "-"
+        span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else format.EMPTY
         fresh = row["last_ingested"].strftime("%Y-%m-%d %H:%M UTC") if row["last_ingested"] else "never"
         print(f"  {row['table']:<18} {row['rows']:>10,} rows   {span:<24} last ingested {fresh}")
     for s in ws.source_status().iter_rows(named=True):
@@ -194,7 +195,7 @@ def cmd_staffing(args) -> int:
     plan = plan_staffing(calls=args.calls, aht=args.aht, interval_minutes=args.interval,
                          target=StaffingTarget.parse(args.target), patience=args.patience, shrinkage=args.shrinkage)
     for key, value in plan.to_dict().items():
-        print(f"{key:<18} {value}")
+        print(f"{key:<18} {format.text(value)}")
     return 0
 
 

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, state
+from insights import format
 
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel"}
 IMPORT_INVOICES = "import cost_invoices with `bpo-insights import FILE --preset canonical_cost_invoices`"
@@ -25,6 +26,7 @@ ctx = state.context()
 f = ctx.filters
 dims = tuple(sorted(f.dimensions().items()))
 ws, scope, version = ctx.ws, ctx.viewer.scope, ctx.version
+names = format.Names.of(ws.config)
 currency = str(ws.config.raw.get("workspace", {}).get("currency", ""))
 
 st.title("Cost")
@@ -45,10 +47,10 @@ if isinstance(cpc, data.Missing) or cpc.is_empty():
 else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_contact", split=SPLITS[split],
-                                      title=f"Cost per contact ({currency})"),
+                                      title=f"Cost per contact ({currency})", labels=names.of_kind(split)),
                       key="cost_cpc_chart", config={"displayModeBar": False})
     right.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_resolved", split=SPLITS[split],
-                                       title=f"Cost per resolved contact ({currency})"),
+                                       title=f"Cost per resolved contact ({currency})", labels=names.of_kind(split)),
                        key="cost_cpr_chart", config={"displayModeBar": False})
     st.caption("Invoiced cost (credits netted) ÷ contacts created; lines billed without a channel are split by "
                "handle time.")
@@ -79,8 +81,9 @@ else:
     short = rec.credits.filter(pl.col("flag").is_not_null())
     if short.height:
         st.warning("Credits that differ from what the contract owes: "
-                   + "; ".join(f"{r['invoice_id']} {r['site_id']} {r['channel']}: owed {r['owed']:,.2f}, invoiced "
-                               f"{r['invoiced']:,.2f} ({r['flag'].replace('_', ' ')})" for r in short.iter_rows(named=True)),
+                   + "; ".join(f"{r['invoice_id']} {format.label('site', r['site_id'], names)} {r['channel']}: owed "
+                               f"{format.money(r['owed'])}, invoiced {format.money(r['invoiced'])} "
+                               f"({r['flag'].replace('_', ' ')})" for r in short.iter_rows(named=True)),
                    icon="⚠️")
     st.dataframe(rec.credits.with_columns(pl.col("metrics").list.join(", ")), hide_index=True, width="stretch",
                  key="cost_credits", column_config={"owed": MONEY, "invoiced": MONEY, "difference": MONEY})
@@ -107,7 +110,8 @@ if isinstance(ehr, data.Missing) or ehr.is_empty():
 else:
     st.plotly_chart(charts.lines_by(ehr.filter(pl.col("hours").is_not_null()), x="month", y="effective_hourly_rate",
                                     split="site_id", reference="card_hourly_rate", reference_name="hourly card rate",
-                                    title=f"Invoiced charges per logged hour ({currency}), dashed: the hourly rate card"),
+                                    title=f"Invoiced charges per logged hour ({currency}), dashed: the hourly rate card",
+                                    labels=names.site),
                     key="cost_ehr_chart", config={"displayModeBar": False})
     st.caption("Sites billed per contact have no hourly card rate; their line shows what each logged hour costs.")
 
@@ -135,11 +139,11 @@ else:
             r = st.columns(4)
             r[0].metric(f"Contacts moved in {move.month:%b %Y}", f"{move.contacts_moved:,.0f}")
             r[1].metric(f"Cost per contact, {from_site} → {to_site}",
-                        f"{move.cost_per_contact_from:,.2f} → {move.cost_per_contact_to:,.2f}")
-            r[2].metric(f"Monthly cost change ({currency})", f"{move.cost_change:+,.2f}",
+                        f"{format.money(move.cost_per_contact_from)} → {format.money(move.cost_per_contact_to)}")
+            r[2].metric(f"Monthly cost change ({currency})", format.delta("currency", move.cost_change),
                         "saving" if move.cost_change < 0 else "extra cost", delta_color="off")
             r[3].metric("First-response attainment after",
-                        "—" if move.attainment_after is None else f"{move.attainment_after:.1%}",
-                        None if move.attainment_before is None else f"before {move.attainment_before:.1%}",
+                        format.value("percent", move.attainment_after),
+                        None if move.attainment_before is None else f"before {format.value('percent', move.attainment_before)}",
                         delta_color="off")
             st.caption("Each site keeps its own cost per contact and first-response attainment (the month's actuals).")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import components, data, state
+from insights import format
 from insights.detection import insight_log
 from insights.detection.insight_log import STATUS_LABELS, STATUSES
 
@@ -12,7 +13,7 @@ ctx = state.context()
 f = ctx.filters
 review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
 st.title("Insights")
-components.view_caption(review.week, review.filters)
+components.view_caption(review.week, review.filters, names=review.names)
 components.notices(review.notices)
 if not review.has_data:
     st.stop()
@@ -23,8 +24,10 @@ if not items:
 
 states = insight_log.states(ctx.ws, [i.id for i in items])
 c1, c2, c3 = st.columns(3)
-types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types")
-kpis = c2.multiselect("KPI", sorted({i.kpi for i in items}), key="ins_kpis", placeholder="All KPIs")
+types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types",
+                       format_func=lambda t: components.TEST_NAMES.get(t, t.replace("_", " ")))
+kpis = c2.multiselect("KPI", sorted({i.kpi for i in items}), format_func=lambda k: format.label("kpi", k, review.names),
+                      key="ins_kpis", placeholder="All KPIs")
 statuses = c3.multiselect("Status", list(STATUSES), format_func=STATUS_LABELS.get, key="ins_status",
                           placeholder="Any status")
 shown = [i for i in items if (not types or i.type in types) and (not kpis or i.kpi in kpis)
@@ -43,7 +46,7 @@ for rank, ins in enumerate(shown, 1):
                    + (f" · by {s.updated_by} {s.updated_at:%d %b %H:%M}" if s.updated_at else "")
                    + f" · id {ins.id}")
         with st.expander("Evidence"):
-            st.json(components.insight_evidence(ins), expanded=True)
+            st.json(components.insight_evidence(ins, review.names), expanded=True)
             st.json({k: v for k, v in ins.to_dict().items() if k not in ("headline", "meaning", "action")},
                     expanded=False)
         with st.form(f"act_{ins.id}", border=False):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, state
+from insights import format
 
 HOW_TO_DEFINE = """Define a pilot as an `events` row of kind `pilot` (import it with
 `bpo-insights import FILE --preset canonical_events`) or as a table in `bpo.toml`:
@@ -22,29 +21,6 @@ kpis = ["csat", "repeat_contact_rate"]
 control = { site_id = ["nw-manila"] }   # optional: default, the client's other sites
 goals = { csat = 0.03 }                # optional: the change that counts as success
 ```"""
-# how a KPI's cells and its change read, per unit: (cell format, change format, change suffix, change scale)
-UNIT_FORMATS = {
-    "percent": (".1%", "+.1f", " pts", 100.0),
-    "seconds": (",.0f", "+,.0f", " s", 1.0),
-}
-OTHER_FORMAT = (",.3g", "+,.3g", "", 1.0)
-
-
-def cell(value: float | None, unit: str) -> str:
-    """A cell's value in its KPI's format ('–' when the cell has no data)."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    return format(value, UNIT_FORMATS.get(unit, OTHER_FORMAT)[0]) + (" s" if unit == "seconds" else "")
-
-
-def change(value: float, unit: str) -> str:
-    """A change in points (percent KPIs), seconds or plain units."""
-    if not math.isfinite(value):
-        return "–"
-    _, spec, suffix, scale = UNIT_FORMATS.get(unit, OTHER_FORMAT)
-    return format(value * scale, spec) + suffix
-
-
 ctx = state.context()
 f = ctx.filters
 dims = tuple(sorted(f.dimensions().items()))
@@ -74,16 +50,17 @@ st.caption(f"Pilot on {where}, from {p.start:%d %b %Y}" + (f" to {p.end:%d %b %Y
            f"{report.after[1]:%d %b %Y}; compared with {against}.")
 
 summary = pl.DataFrame([{
-    "KPI": e.label, "pilot before": cell(e.pilot_before.value, e.unit), "pilot after": cell(e.pilot_after.value, e.unit),
-    "control before": cell(e.control_before.value if e.control_before else None, e.unit),
-    "control after": cell(e.control_after.value if e.control_after else None, e.unit),
-    "estimate": change(e.estimate, e.unit),
-    "95% CI": f"{change(e.ci[0], e.unit)} to {change(e.ci[1], e.unit)}",
-    "p": "–" if not math.isfinite(e.p_value) else f"{e.p_value:.3f}", "verdict": e.verdict,
-} for e in report.effects])
+    "KPI": e.label, "pilot before": format.value(k, e.pilot_before.value),
+    "pilot after": format.value(k, e.pilot_after.value),
+    "control before": format.value(k, e.control_before.value if e.control_before else None),
+    "control after": format.value(k, e.control_after.value if e.control_after else None),
+    "estimate": format.delta(k, e.estimate), "95% CI": format.interval(k, *e.ci, change=True),
+    "p": format.p_value(e.p_value), "verdict": e.verdict,
+} for e in report.effects for k in [format.of(e.kpi, e.unit)]])
 st.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
 
 for e in report.effects:
+    k = format.of(e.kpi, e.unit)
     with st.container(border=True):
         st.markdown(f"#### {e.label}")
         st.markdown(f"**{e.verdict}**")
@@ -92,14 +69,14 @@ for e in report.effects:
         if e.control_before is not None and e.control_after is not None:
             rows.append({"group": "control", "before": e.control_before.value, "after": e.control_after.value})
         left.plotly_chart(charts.cells_chart(rows, title=f"{e.label}: before → after",
-                                             tickformat=UNIT_FORMATS.get(e.unit, OTHER_FORMAT)[0]),
+                                             tickformat=format.DEFAULT_FORMATS.get(e.unit, ",.0f")),
                           key=f"pilot_cells_{e.kpi}", config={"displayModeBar": False})
         right.markdown(
-            f"- **{e.design.capitalize()} estimate:** {change(e.estimate, e.unit)} "
-            f"(95% CI {change(e.ci[0], e.unit)} to {change(e.ci[1], e.unit)})\n"
-            f"- **Test:** {e.test}, p = {'–' if not math.isfinite(e.p_value) else f'{e.p_value:.3f}'}\n"
+            f"- **{e.design.capitalize()} estimate:** {format.delta(k, e.estimate)} "
+            f"(95% CI {format.interval(k, *e.ci, change=True)})\n"
+            f"- **Test:** {e.test}, p = {format.p_value(e.p_value)}\n"
             f"- **Weeks with data:** {e.pilot_before.weeks} before, {e.pilot_after.weeks} after\n"
             f"- **Responses/contacts:** {e.pilot_before.denominator:,.0f} before, {e.pilot_after.denominator:,.0f} after\n"
-            + (f"- **Goal:** {change(e.goal, e.unit)}\n" if e.goal is not None else "")
+            + (f"- **Goal:** {format.delta(k, e.goal)}\n" if e.goal is not None else "")
             + (f"- **More weeks needed:** about {e.weeks_needed}\n" if e.weeks_needed else "")
             + f"- Direction: {e.direction.replace('_', ' ')}")

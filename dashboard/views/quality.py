@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import analyses, charts, components, state
+from insights import format
 from insights.catalog import load_catalog
 from insights.analyses.quality import SECTION_LABELS
 
@@ -20,7 +21,7 @@ if week is None:
     st.stop()
 weeks = st.selectbox("Window", WINDOWS, format_func=lambda w: f"last {w} weeks", key="qa_weeks")
 frames = analyses.quality_frames(ctx.ws, ctx.viewer.scope, dims, week, weeks, ctx.version)
-components.view_caption(week, dict(dims), f"last {weeks} weeks")
+components.view_caption(week, dict(dims), f"last {weeks} weeks", names=format.Names.of(ctx.ws.config))
 evals = frames["evaluations"]
 if evals.is_empty():
     components.no_data("QA evaluations in this view")
@@ -31,7 +32,7 @@ this = evals.filter(pl.col("period") == week)
 fails = frames["auto_fail"]
 score = this.get_column("score").sum() / this.get_column("max_score").sum() if this.height else None
 components.metric_row([
-    ("QA score this week", f"{score:.1%}" if score is not None else "–", "Σ points / Σ points possible"),
+    ("QA score this week", format.value(load_catalog().kpis["qa_score"], score), "Σ points / Σ points possible"),
     ("Evaluations this week", f"{this.height:,}", None),
     ("Auto-fails in the window", f"{int(fails.get_column('auto_fails').sum()) if fails.height else 0:,}", None),
     ("Agents to coach", f"{coaching.height}", "trail their site's peers by a test (q < 0.10, ≥ 3 pts), not a rank"),
@@ -55,7 +56,8 @@ else:
     spread = cal.group_by("site_id").agg(pl.col("spread").first()).sort("spread", descending=True)
     worst = spread.row(0, named=True)
     c2.caption(f"Offset of each evaluator from the site's weekly mean (auto-fails left out), 95 % interval; ◆ = "
-               f"interval excludes zero. Widest spread: {worst['site_id']} {worst['spread'] * 100:.1f} pts between "
+               f"interval excludes zero. Widest spread: {format.label('site', worst['site_id'], format.Names.of(ctx.ws.config))} "
+               f"{format.magnitude('percent', worst['spread'])} between "
                f"its most lenient and strictest evaluator: run a calibration session.")
 
 st.subheader("Coaching list")

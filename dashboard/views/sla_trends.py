@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import analyses, charts, components, data, state
+from insights import format
 from insights.catalog import load_catalog
-from insights.review import format_value
 from insights.analyses.sla import DRILL, target_line
 
 METRICS = ("sla_first_response", "sla_resolution", "service_level")
@@ -27,7 +27,8 @@ week = components.page_week(ctx)
 if week is None:
     components.no_data()
     st.stop()
-components.view_caption(week, dict(dims))
+names = format.Names.of(ctx.ws.config)
+components.view_caption(week, dict(dims), names=names)
 view = analyses.sla_view(ctx.ws, ctx.viewer.scope, dims, week, ctx.version)
 if view.targets.is_empty():
     st.info("No contractual SLA target binds the work in this view: add the contract's targets to the "
@@ -40,7 +41,7 @@ components.metric_row([
     ("Contract targets in view", f"{t.height}", "sla_targets rows in force this week for the work in view"),
     ("Missed this week", f"{view.missed}", "targets whose attainment is on the wrong side of the contract"),
     ("Longest breach streak", f"{int(t.get_column('streak').max() or 0)} wk", "consecutive missed weeks up to this one"),
-    ("Credits at stake, MTD", f"{currency} {view.exposure_mtd:,.0f}".strip(),
+    ("Credits at stake, MTD", format.money(view.exposure_mtd, currency, cents=False),
      "penalty per point × points below target, month to date; shown at this view's attainment"),
 ])
 
@@ -79,7 +80,7 @@ periods = [start + timedelta(weeks=i) for i in range((week - start).days // 7 + 
 line = target_line(targets, metric, dict(dims), periods)
 events = data.events(ctx.ws, ctx.viewer.scope, dims, start, week + timedelta(days=6), ctx.version)
 fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by {split}", target=line, periods=periods,
-                           events=events)
+                           events=events, labels=names.of_kind(split))
 event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", selection_mode="points",
                         config={"displayModeBar": False})
 components.events_caption(events, start, week + timedelta(days=6))
@@ -124,7 +125,8 @@ st.caption("Click a point on the chart, or pick the week and the line here. Ids,
            "no message bodies.")
 c1, c2 = st.columns(2)
 chosen_week = c1.selectbox("Week", weeks, format_func=state.week_label, key="sla_drill_week")
-chosen = c2.selectbox(SPLITS[split], options, key="sla_drill_segment") if options else None
+chosen = (c2.selectbox(SPLITS[split], options, format_func=lambda v: format.label(split, v, names), key="sla_drill_segment")
+          if options else None)
 if chosen is None:
     st.caption("No tickets with this target in the view.")
     st.stop()
@@ -133,8 +135,8 @@ total, breached = analyses.counts_behind(ctx.ws, ctx.viewer.scope, dims, metric,
                                         ctx.version)
 point = frame.filter((pl.col("period") == chosen_week) & (pl.col(split) == chosen))
 value = point.get_column("value")[0] if point.height else None
-st.markdown(f"**{SPLITS[split]} {chosen}, week of {chosen_week:%d %b %Y}:** "
-            f"{format_value(value, 'percent', '.1%')} attainment; {breached:,} breached of {total:,} tickets"
+st.markdown(f"**{SPLITS[split]} {format.label(split, chosen, names)}, week of {chosen_week:%d %b %Y}:** "
+            f"{format.value('percent', value)} attainment; {breached:,} breached of {total:,} tickets"
             + (f" (the table lists the first {tickets.height:,}, breaches first)" if tickets.height < total else ""))
 ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_SHOWN).to_list()
 if ids:

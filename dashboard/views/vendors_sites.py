@@ -6,10 +6,10 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import access, analyses, charts, components, state
-from insights.catalog import Kpi, load_catalog
-from insights.review import format_delta, format_value
+from dashboard import analyses, charts, components, state
+from insights import format
 from insights.analyses.scorecard import FRAMEWORK, funnel, funnel_curve
+from insights.catalog import Kpi, load_catalog
 
 LEVELS = {"vendor": "Vendors", "site": "Sites", "tier": "Onshore / nearshore / offshore"}
 COMPARABLE = ("csat", "fcr", "sla_first_response", "sla_resolution", "repeat_contact_rate")
@@ -27,12 +27,13 @@ left, right = st.columns([3, 1])
 level = left.radio("Compare", list(LEVELS), format_func=LEVELS.get, horizontal=True, key="vs_level")
 weeks = right.selectbox("Window", WINDOWS, format_func=lambda w: f"last {w} weeks", key="vs_weeks")
 card = analyses.scorecard_for(ctx.ws, ctx.viewer.scope, dims, level, week, weeks, ctx.version)
-components.view_caption(week, dict(dims), f"scorecard window {card.start:%d %b} – {card.end:%d %b %Y}")
+labels = format.Names.of(ctx.ws.config)
+components.view_caption(week, dict(dims), f"scorecard window {card.start:%d %b} – {card.end:%d %b %Y}", names=labels)
 
 
 def name(entity: str) -> str:
     """Display name of a vendor or site id (tiers are already words)."""
-    return access.label_of(ctx.ws, level, entity) if level in ("vendor", "site") else entity
+    return format.label(level, entity, labels) if level in ("vendor", "site") else entity
 
 
 if card.frame.is_empty():
@@ -51,13 +52,13 @@ if len(entities) == 1:
 def scorecard_row(group: str, k: Kpi, within: str | None, part: pl.DataFrame) -> dict[str, str]:
     """One scorecard row: the KPI (in one channel when it is comparable only within one), the peer, each entity."""
     row = {"group": group, "KPI": f"{k.label} · {within}" if within else k.label,
-           "peer": format_value(part.get_column("peer")[0], k.unit, k.format)}
+           "peer": format.value(k, part.get_column("peer")[0])}
     for r in part.iter_rows(named=True):
-        cell = format_value(r["value"], k.unit, k.format)
+        cell = format.value(k, r["value"])
         if r["value"] is not None and r["vs_peer"] is not None and len(entities) > 1:
-            same = format_delta(r["vs_peer"], k.unit, k.format) == format_delta(0.0, k.unit, k.format)
+            same = format.delta(k, r["vs_peer"]).startswith("±")
             good = "" if same else " ✔" if r["better"] else " ✖"  # level with the peer: neither
-            cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)}{good})"
+            cell += f" ({format.delta(k, r['vs_peer'])}{good})"
         if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
             cell += " low n"
         row[name(r["entity"])] = cell

@@ -7,6 +7,7 @@ from datetime import timedelta
 import streamlit as st
 
 from dashboard import charts, components, data, state
+from insights import format
 from insights.catalog import load_catalog
 from insights.export.axes import split_note
 from insights.review import MIN_JUDGED_DAYS, split_dimension, split_lines, to_date_caption
@@ -20,7 +21,7 @@ review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items
 
 st.title("Weekly review")
 st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
-           f"({state.week_label(review.week)}) · " + (" · ".join(f"{k}: {v}" for k, v in review.filters.items())
+           f"({state.week_label(review.week)}) · " + (format.filters(review.filters, review.names)
                                                       or "all work in your view")
            + f" · compared with {state.COMPARISONS[f.compare].lower()}")
 components.notices(review.notices)
@@ -53,7 +54,7 @@ if review.has_data:
         periods = review.series(tiles[0].kpi).get_column("period")
         components.events_caption(review.events, periods.min(), periods.max() + timedelta(days=6))
     st.subheader("Insights")
-    components.insight_list(review.insights)
+    components.insight_list(review.insights, review.names)
     st.subheader("Export")
     components.export_buttons(review, f"Weekly review, {state.week_label(review.week)}",
                               "-".join(["weekly-review", state.week_label(review.week), *review.filters.values()]))

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import charts, data, state
+from insights import format
 from insights.analyses.forecast import QUEUE
 from insights.analyses.staffing import StaffingError, StaffingTarget, plan_staffing
 
@@ -128,17 +129,18 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(occ, x="week", y="occupancy", split="site_id", tickformat=".0%",
                                       target=OCCUPANCY_LIMIT, target_name=f"burnout limit {OCCUPANCY_LIMIT:.0%}",
-                                      flag="burnout_risk", from_zero=False,
+                                      flag="burnout_risk", from_zero=False, labels=format.Names.of(ws.config).site,
                                       title="Weekly occupancy (handle ÷ on-queue time)"),
                       key="wf_occupancy_chart", config={"displayModeBar": False})
     right.plotly_chart(charts.lines_by(occ, x="week", y="adherence", split="site_id", tickformat=".0%",
-                                       from_zero=False, title="Schedule adherence"),
+                                       from_zero=False, title="Schedule adherence", labels=format.Names.of(ws.config).site),
                        key="wf_adherence_chart", config={"displayModeBar": False})
     at_risk = occ.filter(pl.col("burnout_risk") & (pl.col("week") == occ.get_column("week").max()))
     if at_risk.height:
         st.warning("Burnout risk: occupancy above "
                    f"{OCCUPANCY_LIMIT:.0%} for {BURNOUT_WEEKS} weeks running at "
-                   + ", ".join(f"{r['site_id']} ({r['occupancy']:.0%})" for r in at_risk.iter_rows(named=True)), icon="⚠️")
+                   + ", ".join(f"{format.label('site', r['site_id'], format.Names.of(ws.config))} "
+                               f"({format.share(r['occupancy'], 0)})" for r in at_risk.iter_rows(named=True)), icon="⚠️")
     else:
         st.caption(f"No site has run above {OCCUPANCY_LIMIT:.0%} occupancy for {BURNOUT_WEEKS} weeks in the latest week.")
 
@@ -207,10 +209,10 @@ else:
     m = st.columns(6)
     m[0].metric("Agents on the phones", f"{plan.agents:,}")
     m[1].metric("FTE to schedule", f"{plan.fte:,.1f}")
-    m[2].metric("Service level", f"{plan.service_level:.1%}")
-    m[3].metric("ASA", f"{plan.asa:,.1f} s")
-    m[4].metric("Occupancy", f"{plan.occupancy:.1%}")
-    m[5].metric("Abandonment", "—" if plan.abandonment is None else f"{plan.abandonment:.1%}")
+    m[2].metric("Service level", format.value("percent", plan.service_level))
+    m[3].metric("ASA", format.duration(plan.asa))
+    m[4].metric("Occupancy", format.value("percent", plan.occupancy))
+    m[5].metric("Abandonment", format.value("percent", plan.abandonment))
     st.caption(f"{plan.model}: {plan.load:,.2f} Erlangs of load, target {plan.target}"
                + ("; callers never hang up" if plan.patience is None else f"; mean patience {plan.patience:g} s")
                + f"; FTE after {plan.shrinkage:.0%} shrinkage.")

@@ -32,6 +32,7 @@ import polars as pl
 from scipy import stats
 
 from connectors.workspace import Scope, Workspace
+from insights import format
 from insights.errors import InsightsError
 
 DEFAULT_KPIS = ("csat", "repeat_contact_rate", "fcr", "aht")
@@ -148,22 +149,6 @@ class KpiEffect:
                 "goal": self.goal, "weeks_needed": self.weeks_needed, "verdict": self.verdict}
 
 
-def _fmt(x: float, unit: str) -> str:
-    if unit == "percent":
-        return f"{abs(x) * 100:.1f} pts"
-    if unit == "seconds":
-        return f"{abs(x):.0f} s"
-    return f"{abs(x):.3g}"
-
-
-def _range(lo: float, hi: float, unit: str) -> str:
-    if unit == "percent":
-        return f"{lo * 100:.1f}–{hi * 100:.1f}"
-    if unit == "seconds":
-        return f"{lo:.0f}–{hi:.0f} s"
-    return f"{lo:.3g}–{hi:.3g}"
-
-
 def did_effect(*, kpi: str, label: str, unit: str, direction: str, pilot_before: pl.DataFrame, pilot_after: pl.DataFrame,
                control_before: pl.DataFrame | None = None, control_after: pl.DataFrame | None = None,
                goal: float | None = None, level: float = 0.95) -> KpiEffect:
@@ -186,16 +171,17 @@ def did_effect(*, kpi: str, label: str, unit: str, direction: str, pilot_before:
         ci, p = (est - z * se, est + z * se), float(2 * stats.norm.sf(abs(est) / se))
     sign = -1.0 if direction == "lower_is_better" else 1.0
     good = sign * est > 0
+    shown = format.of(kpi, unit)  # the KPI's format, as on the tiles
     weeks_needed = None
     if not math.isfinite(p):
         verdict = "not enough data yet: fewer than two weeks with data in a period"
     elif p < 1 - level:
         moved = "rose" if est > 0 else "fell"
-        head = f"{label} {moved} {_fmt(est, unit)}, {int(level * 100)}% CI {_range(*ci, unit)}"
+        head = f"{label} {moved} {format.magnitude(shown, est)}, {int(level * 100)}% CI {format.interval(shown, *ci, change=True)}"
         if not good:
             verdict = f"{head}: the pilot made it worse"
         elif goal is not None and sign * est < abs(goal):
-            verdict = f"{head}: better, but short of the {_fmt(goal, unit)} goal"
+            verdict = f"{head}: better, but short of the {format.magnitude(shown, goal)} goal"
         else:
             verdict = f"{head}: the pilot met its goal"
     else:
@@ -207,10 +193,11 @@ def did_effect(*, kpi: str, label: str, unit: str, direction: str, pilot_before:
                 weeks_needed = max(1, math.ceil(var_post * pa.weeks / room) - pa.weeks)
         if weeks_needed is not None and weeks_needed <= MAX_EXTRA_WEEKS:
             verdict = (f"not enough data yet: about {weeks_needed} more week{'s' if weeks_needed != 1 else ''} needed "
-                       f"({label} {'+' if est >= 0 else '−'}{_fmt(est, unit)} so far, {int(level * 100)}% CI {_range(*ci, unit)})")
+                       f"({label} {format.delta(shown, est)} so far, {int(level * 100)}% CI "
+                       f"{format.interval(shown, *ci, change=True)})")
         else:
-            verdict = (f"no measurable effect on {label}: {'+' if est >= 0 else '−'}{_fmt(est, unit)}, "
-                       f"{int(level * 100)}% CI {_range(*ci, unit)} includes zero")
+            verdict = (f"no measurable effect on {label}: {format.delta(shown, est)}, "
+                       f"{int(level * 100)}% CI {format.interval(shown, *ci, change=True)} includes zero")
     design = "difference-in-differences" if has_control else "before/after"
     test = f"z test on the {'DiD' if has_control else 'before/after'} of ratios, week-clustered SE"
     return KpiEffect(kpi, label, unit, direction, design, pb, pa, cb, ca, est, ci, p, test, goal, weeks_needed, verdict)
@@ -247,11 +234,11 @@ class PilotReport:
                  "| KPI | pilot before | pilot after | control before | control after | estimate | p | verdict |",
                  "|---|---|---|---|---|---|---|---|"]
         for e in self.effects:
-            f = lambda c: "–" if c is None or not math.isfinite(c.value) else (  # noqa: E731
-                f"{c.value:.1%}" if e.unit == "percent" else f"{c.value:.3g}")
-            est = f"{e.estimate * 100:+.1f} pts" if e.unit == "percent" else f"{e.estimate:+.3g}"
+            shown = format.of(e.kpi, e.unit)
+            f = lambda c: format.value(shown, None if c is None else c.value)  # noqa: E731
             lines.append(f"| {e.label} | {f(e.pilot_before)} | {f(e.pilot_after)} | {f(e.control_before)} | "
-                         f"{f(e.control_after)} | {est} | {e.p_value:.3f} | {e.verdict} |")
+                         f"{f(e.control_after)} | {format.delta(shown, e.estimate)} | {format.p_value(e.p_value)} | "
+                         f"{e.verdict} |")
         return "\n".join(lines)
 
 

@@ -23,6 +23,7 @@ import polars as pl
 from scipy import stats as sps
 
 from connectors.workspace import Scope, Workspace
+from insights import format
 from insights.analyses.sla import FILTER_COLUMNS, _filters, effective_scope
 
 SECTIONS = {"accuracy": "section_accuracy", "empathy": "section_empathy", "brand_voice": "section_brand_voice",
@@ -185,10 +186,12 @@ def coaching_list(evals: pl.DataFrame, tickets: pl.DataFrame | None = None, *, m
         lead = qa[0] if qa else csat
         n_evals = next((t["n"] for t in tests if t["kind"] == "qa" and (t["agent_id"], t["site_id"]) == agent), 0)
         label = SECTION_LABELS.get(lead["section"], "CSAT")
-        reason = (f"{label} {lead['agent_score']:.0%} against {lead['peer_score']:.0%} for the site's other agents "
-                  f"({lead['gap'] * 100:+.1f} pts, q = {lead['q']:.3f}, n = {lead['n']})")
+        reason = (f"{label} {format.value('percent', lead['agent_score'])} against "
+                  f"{format.value('percent', lead['peer_score'])} for the site's other agents "
+                  f"({format.delta('percent', lead['gap'])}, q = {format.p_value(lead['q'])}, n = {format.count(lead['n'])})")
         if qa and csat:
-            reason += f"; CSAT also trails ({csat['agent_score']:.0%} vs {csat['peer_score']:.0%})"
+            reason += (f"; CSAT also trails ({format.value('percent', csat['agent_score'])} vs "
+                       f"{format.value('percent', csat['peer_score'])})")
         rows.append({"agent_id": agent[0], "site_id": agent[1], "vendor_id": lead["vendor_id"], "evaluations": n_evals,
                      "section": lead["section"], "agent_score": lead["agent_score"], "peer_score": lead["peer_score"],
                      "gap": lead["gap"], "p_value": lead["p"], "q_value": lead["q"],

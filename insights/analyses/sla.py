@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
@@ -243,15 +244,6 @@ def target_line(targets: pl.DataFrame, metric: str, segment: Mapping[str, str], 
     return out
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = round(seconds)
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
-
-
 def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filters: Mapping[str, Any] | None = None,
                    segment: Mapping[str, str] | None = None, breached_only: bool = False, limit: int = 500) -> pl.DataFrame:
     """The tickets behind one point of an SLA chart: ids, times, target, breach and its reason (never bodies).
@@ -268,7 +260,7 @@ def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filt
     reasons = [
         ("met" if not b else
          f"no {what} yet" if a is None else
-         f"{what} after {_duration(a)} against a {_duration(t)} target")
+         f"{what} after {format.duration(a)} against a {format.duration(t)} target")
         for b, a, t in zip(frame[breached].to_list(), frame[actual].to_list(), frame[target].to_list())
     ]
     return frame.with_columns(pl.Series("breach_reason", reasons, dtype=pl.String))

@@ -146,10 +146,6 @@ class Kpi:
         raise KpiError(f"bpo.toml [settings] {self.setting} = '{chosen}' is not a formula of KPI '{self.name}'; "
                        f"use one of: {options}")
 
-    def format_value(self, value: float | None) -> str:
-        """The value as the catalog says to show it ('–' when there is none)."""
-        return "–" if value is None else format(value, self.format)
-
 
 @dataclass(frozen=True)
 class Catalog:

@@ -26,8 +26,10 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.detection import detectors as det
 from insights.detection import drivers as drv
+from insights import format
 from insights.detection import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
+from insights.format import Names
 from insights.metrics.kpis import compute_kpis
 from insights.catalog.rules import IN_HOUSE
 
@@ -247,8 +249,9 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
                 f = f.filter(pl.col(column) == filters[name])
         frames[level] = f
 
-    notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
-    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules)
+    names = Names.of(ws.config, catalog)  # ids as people know them, in every sentence
+    notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules, names)
+    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules, names)
     withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
@@ -318,7 +321,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         c.evidence["_segment_owner"], c.evidence["_vendor"], c.evidence["_site"] = _segment_owner(c, frames, tenants)
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, tenants) for group in merged]
+    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, tenants, names) for group in merged]
     insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
@@ -1135,7 +1138,7 @@ def _coarseness(segment: Mapping[str, str]) -> int:
 
 
 def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str,
-            tenants: _Tenants) -> Insight:
+            tenants: _Tenants, names: Names | None = None) -> Insight:
     th = rules.thresholds
     kpi = catalog.kpis[group[0].kpi]
     for c in group:
@@ -1170,7 +1173,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     driver_kind = drivers[0]["kind"] if drivers else None
     owner, vendor, site = rep.evidence["_segment_owner"], rep.evidence["_vendor"], rep.evidence["_site"]
     book = rules.playbook(kpi=rep.kpi, type_=rep.type, driver_kind=driver_kind, polarity=rep.polarity, segment_owner=owner)
-    action_text = book.text(segment=narrative.segment_text(rep.segment), vendor=tenants.vendor_name(vendor),
+    action_text = book.text(segment=format.segment(rep.segment, names), vendor=tenants.vendor_name(vendor),
                             unit=tenants.site_name(site) if site else None)
     verify = narrative.verify_week(week, book.verify_after_weeks)
     verify_kpi = rep.kpi if book.verify_kpi == "same" else book.verify_kpi  # "same": the insight's own KPI
@@ -1204,7 +1207,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
              "action": {"text": action_text, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
     if rep.type == "level_shift":
         draft["ci"] = rep.ci
-    text = narrative.render(draft, kpi.label, rules)
+    text = narrative.render(draft, kpi.label, rules, kpi=kpi, names=names)
     evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
     confidence = round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4)
     evidence["segment_owner"] = owner
@@ -1222,7 +1225,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
 
 
 def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, last_day: date | None, specs, catalog,
-                  rules) -> list[Insight]:
+                  rules, names: Names | None = None) -> list[Insight]:
     """Notices about the data itself; `withhold` marks the clients whose insights are held back."""
     out: list[Insight] = []
     week_end = week + timedelta(days=6)
@@ -1239,7 +1242,7 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
         issue = det.missing_days(by_day, week)
         if issue:
             days = ", ".join(x.isoformat() for x in issue.days)
-            out.append(_notice("missing_days", seg, week, f"No tickets for {client} on {days}: {issue.count} of the "
+            out.append(_notice("missing_days", seg, week, f"No tickets for {format.label('client', client, names)} on {days}: {issue.count} of the "
                                f"week's days are missing.", {"days": [x.isoformat() for x in issue.days],
                                                              "count": issue.count, "withhold": True},
                                issue.count, catalog, rules))
@@ -1252,13 +1255,13 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
         if issue:
             label = catalog.kpis[kpi_name].label
             out.append(_notice("denominator_zero", {"client_id": client, "kpi": kpi_name}, week,
-                               f"{label} has no volume for {client} in the week of {week.isoformat()} after "
+                               f"{label} has no volume for {format.label('client', client, names)} in the week of {week.isoformat()} after "
                                f"weeks with volume: a feed may have stopped.", {"withhold": False}, 0, catalog, rules))
     return out
 
 
 def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], week: date, th, catalog,
-                       rules) -> list[Insight]:
+                       rules, names: Names | None = None) -> list[Insight]:
     """Tickets of the week that arrived from two sources under the same id (a file export and an API sync of the
     same helpdesk, named differently): every count is inflated; above `duplicate_withhold_share` the client's
     insights are withheld."""
@@ -1280,7 +1283,7 @@ def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], 
         withhold = dup / max(total, 1) > th.duplicate_withhold_share
         out.append(_notice(
             "duplicates", {"client_id": client}, week,
-            f"{dup:,} of the {total:,} tickets {client} opened in the week of {week.isoformat()} arrived from two "
+            f"{dup:,} of the {total:,} tickets {format.label('client', client, names)} opened in the week of {week.isoformat()} arrived from two "
             f"sources under the same id, so every count is inflated"
             + (": insights for the client are withheld until one source is removed or both are mapped to one "
                "source name." if withhold else "; remove one source or map both to one source name."),

@@ -11,184 +11,135 @@ cause it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from insights.errors import RulesError
+from insights import format
 from insights.catalog.rules import PLAYBOOKS_FILE, RULES_FILE, SLOTS, TEMPLATE_FIELDS, Playbook, Rules, load_rules
+from insights.errors import RulesError
+from insights.format import Names
 
-__all__ = ["PLAYBOOKS_FILE", "RULES_FILE", "SLOTS", "TEMPLATE_FIELDS", "Playbook", "Rules", "RulesError", "fmt_delta",
-           "fmt_interval", "fmt_value", "kpi_label", "load_rules", "markdown", "render", "segment_text", "verify_week"]
-
-DIM_NAMES = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel",
-             "priority": "priority", "contact_reason": "contact reason"}
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_value(value: float | None, unit: str) -> str:
-    """A KPI value in the words of its unit: '82.0%', '4.2 min', '1,204', '3.17'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if unit == "percent":
-        return f"{value * 100:.1f}%"
-    if unit == "seconds":
-        a = abs(value)
-        if a >= 3600:
-            return f"{value / 3600:.1f} h"
-        if a >= 60:
-            return f"{value / 60:.1f} min"
-        return f"{value:.0f} s"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "currency":
-        return f"{value:,.2f}"
-    return f"{value:.2f}"
-
-
-def fmt_delta(delta: float, unit: str) -> str:
-    """A change with its sign spelled out: '+6.3 pts', '-1.2 min', '+58'."""
-    sign = "+" if delta > 0 else "-" if delta < 0 else "±"
-    if unit == "percent":
-        return f"{sign}{abs(delta) * 100:.1f} pts"
-    return f"{sign}{fmt_value(abs(delta), unit)}"
-
-
-def fmt_interval(ci: tuple[float, float] | None, unit: str, *, delta: bool = False) -> str:
-    """'80.1%–83.9%' (or signed changes when `delta`)."""
-    if not ci:
-        return "n/a"
-    f = fmt_delta if delta else fmt_value
-    return f"{f(ci[0], unit)} to {f(ci[1], unit)}"
-
-
-def segment_text(segment: Mapping[str, str]) -> str:
-    """'acme · site nw-manila · channel email'."""
-    parts = []
-    for k, v in segment.items():
-        parts.append(v if k == "client_id" else f"{DIM_NAMES.get(k, k)} {v}")
-    return " · ".join(parts) or "all work in view"
+__all__ = ["PLAYBOOKS_FILE", "RULES_FILE", "SLOTS", "TEMPLATE_FIELDS", "Playbook", "Rules", "RulesError", "load_rules",
+           "markdown", "render", "verify_week"]
 
 
 # --------------------------------------------------------------------------- rendering
 
 
+CHANGE_INTERVALS = ("level_shift", "trend")  # detectors whose 95% interval is of the change, not of the value
 OVERSHOOT = 1.2  # a driver carrying more than this share of the change is described without the share
 
 
-def _where(draft: Mapping[str, Any]) -> str:
-    seg = segment_text(draft["segment"])
+def _where(draft: Mapping[str, Any], names: Names | None = None) -> str:
+    seg = format.segment(draft["segment"], names)
     drivers = draft.get("drivers") or []
     ev = draft.get("evidence", {})
     if drivers:
         d = drivers[0]
-        who = f"{DIM_NAMES.get(d['dimension'], d['dimension'])} {d['value']}"
+        who = format.part(d["dimension"], d["value"], names)
         if d["kind"] == "mix":
-            return (f"In {seg}, the change is mix: the share of {who} moved from {fmt_value(d['rate_before'], 'percent')} "
-                    f"to {fmt_value(d['rate_after'], 'percent')} of the volume and carries "
-                    f"{fmt_value(d['share_of_change'], 'percent')} of the change.")
+            return (f"In {seg}, the change is mix: the share of {who} moved from {format.share(d['rate_before'])} "
+                    f"to {format.share(d['rate_after'])} of the volume and carries "
+                    f"{format.share(d['share_of_change'])} of the change.")
         if d["share_of_change"] > OVERSHOOT:  # the rest moved the other way: a share far above 100% reads as an error
-            return (f"In {seg}, it comes from {who} ({fmt_value(d['share_of_volume'], 'percent')} of the volume), "
+            return (f"In {seg}, it comes from {who} ({format.share(d['share_of_volume'])} of the volume), "
                     f"which moved by more than the whole change while the rest of the work moved the other way.")
-        return (f"In {seg}, it is concentrated in {who}: {fmt_value(d['share_of_change'], 'percent')} of the change "
-                f"from {fmt_value(d['share_of_volume'], 'percent')} of the volume.")
+        return (f"In {seg}, it is concentrated in {who}: {format.share(d['share_of_change'])} of the change "
+                f"from {format.share(d['share_of_volume'])} of the volume.")
     if ev.get("broad_based"):
         return f"In {seg}, it is broad-based: no single vendor, site, channel, priority or contact reason explains it."
     return f"In {seg}."
 
 
-def _why(draft: Mapping[str, Any], unit: str) -> str:
+def _why(draft: Mapping[str, Any], kpi: format.Kpi, names: Names | None = None) -> str:
     ev = draft.get("evidence", {})
     parts = []
     dec = ev.get("decomposition")
     if dec:
-        parts.append(f"Of the {fmt_delta(dec['total'], unit)}, rate changes within each {DIM_NAMES.get(dec['dimension'], dec['dimension'])} "
-                     f"give {fmt_delta(dec['rate'], unit)} and the shift in mix {fmt_delta(dec['mix'], unit)}.")
+        parts.append(f"Of the {format.delta(kpi, dec['total'])}, rate changes within each {format.dimension(dec['dimension'])} "
+                     f"give {format.delta(kpi, dec['rate'])} and the shift in mix {format.delta(kpi, dec['mix'])}.")
     for co in ev.get("co_moving", [])[:2]:
-        parts.append(f"It coincides with {co['label']} {fmt_delta(co['delta'], co['unit'])} in the same segment.")
+        parts.append(f"It coincides with {co['label']} {format.delta(format.of(co.get('kpi'), co['unit']), co['delta'])} "
+                     f"in the same segment.")
     for e in ev.get("events", [])[:2]:
         when = e["start"] if e["start"] == e["end"] else f"{e['start']} to {e['end']}"
         parts.append(f"It coincides with the {e['kind'].replace('_', ' ')} '{e['name']}' ({when}).")
     for t in ev.get("thin", [])[:1]:
-        parts.append(f"Not enough {t['what']} to call a change at {segment_text(t['segment'])}: n = {t['n']:,}, "
-                     f"smallest detectable change about {fmt_delta(t['mde'], unit).lstrip('+')}; shown at this level instead.")
+        parts.append(f"Not enough {t['what']} to call a change at {format.segment(t['segment'], names)}: "
+                     f"n = {format.count(t['n'])}, smallest detectable change about "
+                     f"{format.magnitude(kpi, t['mde'])}; shown at this level instead.")
     return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
 
 
-def _target_text(miss: Mapping[str, Any] | None, unit: str) -> str:
-    """The sentence a change adds when it also misses the contract: ' The contract's target for acme · channel
-    email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about 3,631 USD).'"""
+def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names | None = None) -> str:
+    """The sentence a change adds when it also misses the contract: ' The contract's target for Acme Home ·
+    channel email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about USD 3,631).'"""
     if not miss:
         return ""
-    credit = (f" (a service credit of about {miss['penalty']:,.0f} {miss.get('currency', '')}".rstrip() + ")"
+    credit = (f" (a service credit of about {format.money(miss['penalty'], miss.get('currency', ''), cents=False)})"
               if miss.get("penalty") else "")
-    where = f" for {segment_text(miss['segment'])}" if miss.get("segment") else ""
-    return (f" The contract's target{where} is {fmt_value(miss['target'], unit)}: it is at "
-            f"{fmt_value(miss['observed'], unit)}, {fmt_delta(abs(miss['delta']), unit).lstrip('+')} short{credit}.")
+    where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
+    return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: it is at "
+            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} short{credit}.")
 
 
-def kpi_label(name: str) -> str:
-    """A KPI's label from the catalog ('SLA attainment (first response)'); the name unspaced when unknown."""
-    from insights.catalog import load_catalog
+def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Shown | None = None,
+           names: Names | None = None) -> dict[str, str]:
+    """The five slots, the headline, the meaning and the action sentence of a draft record.
 
-    kpi = load_catalog().kpis.get(name)
-    return kpi.label if kpi else name.replace("_", " ")
-
-
-def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]:
-    """The five slots, the headline, the meaning and the action sentence of a draft record."""
+    `kpi` (the catalog KPI) gives values its format, as on the tiles; `names` turns ids into names.
+    """
     ev = draft.get("evidence", {})
     # an improvement is told the way its detector saw it (a week's jump, a shift since a date, a drift)
     type_ = ev.get("detector", "rate_change") if draft["type"] == "improvement" else draft["type"]
     tmpl = rules.templates[type_]
-    unit = draft["unit"]
+    shown: format.Kpi = kpi if kpi is not None else draft["unit"]  # the KPI and its format, else just its unit
     impact = draft.get("impact") or {}
     action = draft["action"]
     polarity = ev.get("polarity", "neutral")
     up = (draft.get("delta") or 0) > 0
     moved = ("rose" if up else "fell") if type_ != "level_shift" else ("risen" if up else "fallen")
-    ci_delta = type_ in ("level_shift", "trend")
+    ci_delta = ci_is_change(draft["type"], ev)
     week = draft["period"]["start"]
+    ci = draft.get("ci")
     values = {
         "label": label,
         "moved": moved,
         "moved_dir": "up" if up else "down",
-        "observed": fmt_value(draft.get("observed"), unit),
-        "expected": fmt_value(draft.get("expected"), unit),
-        "delta": fmt_delta(draft.get("delta") or 0.0, unit),
+        "observed": format.value(shown, draft.get("observed")),
+        "expected": format.value(shown, draft.get("expected")),
+        "delta": format.delta(shown, draft.get("delta") or 0.0),
         "baseline": draft.get("baseline", ""),
-        "ci": fmt_interval(draft.get("ci"), unit, delta=ci_delta),
-        "n": f"{draft.get('n') or 0:,}",
+        "ci": format.interval(shown, *(ci or (None, None)), change=ci_delta),
+        "n": format.count(draft.get("n") or 0),
         "week": week.isoformat(),
         "week_end": draft["period"]["end"].isoformat(),
         "shift_week": str(ev.get("shift_week", week.isoformat())),
         "weeks": f"{ev.get('weeks', 0)}",
-        "slope": fmt_delta(ev.get("slope", 0.0), unit),
+        "slope": format.delta(shown, ev.get("slope", 0.0)),
         "count": f"{ev.get('count', 0)}",
-        "adjusted": fmt_value(ev.get("adjusted"), unit),
-        "unit_name": segment_text(draft["segment"]),
-        "impact": f"{abs(impact.get('value', 0.0)):,.0f}",
+        "adjusted": format.value(shown, ev.get("adjusted")),
+        "unit_name": format.segment(draft["segment"], names),
+        "impact": format.count(abs(impact.get("value", 0.0))),
         "impact_label": impact.get("unit", ""),
         "impact_side": "more" if polarity != "good" else "fewer",
-        "penalty_text": (f", and a service credit of about {ev['penalty']:,.0f} {ev.get('currency', '')}".rstrip()
+        "penalty_text": (f", and a service credit of about {format.money(ev['penalty'], ev.get('currency', ''), cents=False)}"
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
-        "target_text": _target_text(ev.get("target_miss"), unit),
-        "share_before": fmt_value(ev.get("share_before"), "percent"),
-        "share_after": fmt_value(ev.get("share_after"), "percent"),
+        "target_text": _target_text(ev.get("target_miss"), shown, names),
+        "share_before": format.share(ev.get("share_before")),
+        "share_after": format.share(ev.get("share_after")),
         "routed": "away from" if not up else "to",
         "counterpart_text": "".join(
-            f" The work {'went to' if not up else 'came from'} {DIM_NAMES.get('site_id', 'site')} {c['site_id']} "
-            f"(share {fmt_value(c['share_before'], 'percent')} to {fmt_value(c['share_after'], 'percent')})."
+            f" The work {'went to' if not up else 'came from'} {format.part('site_id', c['site_id'], names)} "
+            f"(share {format.share(c['share_before'])} to {format.share(c['share_after'])})."
             for c in ev.get("counterparts", [])),
-        "where_text": _where(draft),
-        "why_text": _why(draft, unit),
+        "where_text": _where(draft, names),
+        "why_text": _why(draft, shown, names),
         "action_text": action["text"],
         "owner": action["owner"],
-        "verify_label": kpi_label(action["verify_kpi"]),
+        "verify_label": format.label("kpi", action["verify_kpi"], names),
         "verify_week": action["verify_week"],
     }
     if type_ in ("volume_anomaly", "routing_shift") and polarity != "good":
@@ -197,6 +148,12 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
     headline = slots["what"]
     meaning = " ".join(slots[s] for s in ("where", "why", "so_what"))
     return {"headline": headline, "meaning": meaning, "action": slots["do"], **slots}
+
+
+def ci_is_change(type_: str, evidence: Mapping[str, Any]) -> bool:
+    """Whether an insight's interval is of the change (a shift, a drift) rather than of the value."""
+    detector = evidence.get("detector", "rate_change") if type_ == "improvement" else type_
+    return detector in CHANGE_INTERVALS
 
 
 def verify_week(week: date, after_weeks: int) -> str:
@@ -214,7 +171,7 @@ def markdown(insights: list[Any], *, title: str = "Insights") -> str:
         lines.append(f"- *What it means:* {ins.meaning}")
         lines.append(f"- *What to do:* {ins.action.text}")
         if ins.test:
-            q = "n/a" if ins.q_value is None else f"{ins.q_value:.3g}"
-            lines.append(f"- *Evidence:* {ins.test}; p = {ins.p_value:.3g}, q = {q}; id `{ins.id}`")
+            lines.append(f"- *Evidence:* {ins.test}; p = {format.p_value(ins.p_value)}, "
+                         f"q = {format.p_value(ins.q_value)}; id `{ins.id}`")
         lines.append("")
     return "\n".join(lines)

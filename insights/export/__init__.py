@@ -17,6 +17,8 @@ from typing import Any
 import polars as pl
 
 from connectors.errors import BpoError
+from insights import format
+from insights.detection.narrative import ci_is_change
 
 FORMATS = ("html", "pdf", "pptx", "md")
 SUFFIXES = {"html": ".html", "pdf": ".pdf", "pptx": ".pptx", "md": ".md"}
@@ -59,7 +61,7 @@ def title_of(review: Any, title: str | None = None) -> str:
 
 def subtitle_of(review: Any) -> str:
     """Week span and the filters in force."""
-    where = " · ".join(f"{k}: {v}" for k, v in review.filters.items()) or "all work in view"
+    where = format.filters(review.filters, getattr(review, "names", None)) or format.NO_SEGMENT
     return f"{review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} · {where}"
 
 
@@ -85,7 +87,7 @@ def to_date_cells(tile: Any) -> list[str]:
     cells = []
     for label in TO_DATE_LABELS:
         t = by_label.get(label)
-        cells.append("–" if t is None else t.formatted + (" ✗" if t.status == "bad" and t.value is not None else ""))
+        cells.append(format.EMPTY if t is None else t.formatted + (" ✗" if t.status == "bad" and t.value is not None else ""))
     return cells
 
 
@@ -139,37 +141,30 @@ def definitions(review: Any, catalog: Any = None) -> list[Definition]:
 NO_INSIGHTS = "No insights this week: no target missed and nothing changed enough to report."
 
 
-def _number(value: float | None, unit: str) -> str:
-    from insights.review import format_value
-
-    return format_value(value, unit, ".1%" if unit == "percent" else ",.2f")
-
-
-def evidence_of(insight: Any) -> str:
+def evidence_of(insight: Any, names: format.Names | None = None) -> str:
     """One line of the numbers behind an insight: type, confidence, test, p, q, n, interval, drivers, id."""
     parts = [insight.type.replace("_", " "), f"confidence {insight.confidence_label}"]
     if insight.test:
         parts.append(f"test {insight.test}")
     if insight.p_value is not None:
-        parts.append(f"p = {insight.p_value:.3g}")
+        parts.append(f"p = {format.p_value(insight.p_value)}")
     if insight.q_value is not None:
-        parts.append(f"q = {insight.q_value:.3g}")
-    parts.append(f"n = {insight.n:,}")
+        parts.append(f"q = {format.p_value(insight.q_value)}")
+    parts.append(f"n = {format.count(insight.n)}")
     if insight.ci:
-        parts.append(f"95% interval {_number(insight.ci[0], insight.unit)} – {_number(insight.ci[1], insight.unit)}")
-    drivers = [f"{d['dimension']} {d['value']}" for d in insight.drivers[:3]]
+        kpi = format.of(insight.kpi, insight.unit)
+        parts.append(f"95% interval {format.interval(kpi, *insight.ci, change=ci_is_change(insight.type, insight.evidence))}")
+    drivers = [format.part(d["dimension"], d["value"], names) for d in insight.drivers[:3]]
     if drivers:
         parts.append("drivers: " + ", ".join(drivers))
     return " · ".join(parts + [f"id {insight.id}"])
 
 
-def action_of(insight: Any) -> str:
+def action_of(insight: Any, names: format.Names | None = None) -> str:
     """The action with its owner and the KPI (and week) that will verify it."""
     a = insight.action
     when = f" in the week of {a.verify_week}" if a.verify_week else ""
-    from insights.detection.narrative import kpi_label
-
-    return f"{a.text} (owner: {a.owner}; verify with {kpi_label(a.verify_kpi)}{when})"
+    return f"{a.text} (owner: {a.owner}; verify with {format.label('kpi', a.verify_kpi, names)}{when})"
 
 
 def render(review: Any, fmt: str, *, title: str | None = None, catalog: Any = None) -> bytes:

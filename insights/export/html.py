@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from insights import format
 from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
                              title_of, to_date_note)
 from insights.export import TO_DATE_LABELS, to_date_cells
@@ -31,7 +32,7 @@ table{border-collapse:collapse;width:100%;font-size:.82rem}td,th{border-bottom:1
 def _tile(t: Any) -> str:
     colour, word = STATUS.get(t.status, STATUS["neutral"])
     target = f"vs target {escape(t.formatted_target)}: {escape(t.formatted_vs_target)}" if t.target is not None else "no target set"
-    count = f"n = {t.n:,}" if t.value is not None else "no data this week"
+    count = f"n = {format.count(t.n)}" if t.value is not None else "no data this week"
     totals = " · ".join(f"{label} {escape(cell)}" for label, cell in zip(TO_DATE_LABELS, to_date_cells(t)))
     return (f'<div class="tile" style="--c:{colour}" data-kpi="{escape(t.kpi)}"><div class="l">{escape(t.label)}</div>'
             f'<div class="v">{escape(t.formatted)}</div>'
@@ -69,8 +70,8 @@ def render_html(review: Any, *, title: str | None = None, catalog: Any = None, f
         parts.append(
             f'<div class="insight" data-id="{escape(ins.id)}"><p><b>{i}. {escape(ins.headline)}</b></p>'
             f"<p><i>What it means:</i> {escape(ins.meaning)}</p>"
-            f"<p><i>What to do:</i> {escape(action_of(ins))}</p>"
-            f'<p class="ev">Evidence: {escape(evidence_of(ins))}</p></div>')
+            f"<p><i>What to do:</i> {escape(action_of(ins, review.names))}</p>"
+            f'<p class="ev">Evidence: {escape(evidence_of(ins, review.names))}</p></div>')
     defs = definitions(review, catalog)
     if defs:
         parts.append("<h2>Definitions</h2><table><tr><th>KPI</th><th>what it measures</th><th>direction</th>"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from insights import format
 from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
                              title_of, to_date_cells, to_date_note)
-from insights.review import format_value
 
 RECENT_WEEKS = 6
 
@@ -25,7 +25,7 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
                   "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
         lines += [f"| {_cell(t.label)} | {_cell(t.formatted)} | {_cell(t.formatted_vs_last_week)} | "
                   f"{_cell(t.formatted_vs_last_year)} | " + " | ".join(_cell(c) for c in to_date_cells(t)) + " | "
-                  f"{_cell(t.formatted_target if t.target is not None else '–')} | {t.status} | {t.n:,} |"
+                  f"{_cell(t.formatted_target)} | {t.status} | {t.n:,} |"
                   for t in review.tiles]
         lines += ["", f"_{to_date_note(review)}_", ""]
     chart_list = charts(review)
@@ -35,8 +35,8 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
                   "|---|" + "---:|" * len(recent)]
         for c in chart_list:
             values = dict(zip(c.series.get_column("period").to_list(), c.series.get_column("value").to_list()))
-            fmt = next((t.format for t in review.tiles if t.kpi == c.kpi), "")
-            lines.append(f"| {_cell(c.title)} | " + " | ".join(_cell(format_value(values.get(p), c.unit, fmt))
+            kpi = next((t for t in review.tiles if t.kpi == c.kpi), c.unit)
+            lines.append(f"| {_cell(c.title)} | " + " | ".join(_cell(format.value(kpi, values.get(p)))
                                                                for p in recent) + " |")
         lines.append("")
         note = events_note(review, lead="Events in the last 12 months")
@@ -47,7 +47,8 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
         lines += [NO_INSIGHTS, ""]
     for i, ins in enumerate(review.insights, 1):
         lines += [f"### {i}. {ins.headline}", "", f"**What it means:** {ins.meaning}", "",
-                  f"**What to do:** {action_of(ins)}", "", f"<sub>Evidence: {evidence_of(ins)}</sub>", ""]
+                  f"**What to do:** {action_of(ins, review.names)}", "",
+                  f"<sub>Evidence: {evidence_of(ins, review.names)}</sub>", ""]
     defs = definitions(review, catalog)
     if defs:
         lines += ["## Definitions", "", "| KPI | what it measures | direction | target |", "|---|---|---|---|"]

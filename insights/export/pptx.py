@@ -10,6 +10,7 @@ from pptx import Presentation
 from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
+from insights import format
 from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, title_of,
                              to_date_cells, to_date_note)
 from insights.export.images import trend_png
@@ -87,7 +88,7 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
         s = _title_slide(prs, "This week: box totals")
         rows = [["KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]]
         rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
-                  t.formatted_target if t.target is not None else "–", STATUS_WORDS.get(t.status, t.status), f"{t.n:,}"]
+                  t.formatted_target, STATUS_WORDS.get(t.status, t.status), format.count(t.n)]
                  for t in review.tiles]
         table = _table(s, rows, Inches(1.1), BOX_TOTAL_WIDTHS, font=10)
         for i, t in enumerate(review.tiles, 1):
@@ -102,10 +103,11 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
         if note:
             _note(s, "◆ " + note)
     for i, ins in enumerate(review.insights, 1):
-        s = _title_slide(prs, f"Insight {i}: {ins.kpi}")
+        s = _title_slide(prs, f"Insight {i}: {format.label('kpi', ins.kpi, review.names)}")
         s.shapes.title.text_frame.paragraphs[0].font.size = Pt(24)
         _paragraphs(s, [("What happened:", ins.headline), ("What it means:", ins.meaning),
-                        ("What to do:", action_of(ins)), ("Evidence:", evidence_of(ins))], Inches(1.4), Inches(5.6))
+                        ("What to do:", action_of(ins, review.names)),
+                        ("Evidence:", evidence_of(ins, review.names))], Inches(1.4), Inches(5.6))
     defs = definitions(review, catalog)
     for k in range(0, len(defs), DEFINITIONS_PER_SLIDE):
         s = _title_slide(prs, "Appendix: definitions" + (" (cont.)" if k else ""))

@@ -26,9 +26,11 @@ import polars as pl
 
 from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
+from insights import format
 from insights.detection import narrative
 from insights.detection.engine import Findings, Insight, detect
 from insights.review.events import empty_events, read_events
+from insights.format import Names
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
@@ -149,6 +151,7 @@ class Review:
     series_frames: Mapping[str, pl.DataFrame] = field(default_factory=dict, repr=False)
     targets: Mapping[str, float | None] = field(default_factory=dict, repr=False)
     events: pl.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
+    names: Names = field(default_factory=Names, repr=False)  # display names of the ids in view (bpo.toml, catalog)
 
     @property
     def week_end(self) -> date:
@@ -188,45 +191,6 @@ def split_lines(series: pl.DataFrame) -> dict[str, str]:
 def split_dimension(series: pl.DataFrame) -> str | None:
     """The dimension a series is split by ('channel'), or None when it is drawn pooled."""
     return next((c.split(SPLIT_SEP, 1)[0] for c in series.columns if SPLIT_SEP in c), None)
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _duration(seconds: float) -> str:
-    s = round(abs(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return "{}m {:02d}s".format(*divmod(s, 60))
-    if s < 86400:
-        m = round(s / 60)
-        return "{}h {:02d}m".format(*divmod(m, 60))
-    return f"{abs(seconds) / 86400:.1f}d"
-
-
-def format_value(value: float | None, unit: str, fmt: str) -> str:
-    """A KPI value as people read it: '91.2%', '4m 12s', '1,204'; '–' when there is none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if unit == "seconds":
-        return _duration(value)
-    try:
-        return format(value, fmt or ",.2f")
-    except ValueError:
-        return f"{value:,.2f}"
-
-
-def format_delta(delta: float | None, unit: str, fmt: str) -> str:
-    """A change with its sign: '+1.2 pts' for percentages, '−3m 05s' for durations; '–' when none."""
-    if delta is None or math.isnan(delta):
-        return "–"
-    sign = "+" if delta > 0 else "−" if delta < 0 else "±"
-    if unit == "percent":
-        return f"{sign}{abs(delta) * 100:.1f} pts"
-    if unit == "seconds":
-        return f"{sign}{_duration(delta)}"
-    return f"{sign}{format_value(abs(delta), unit, fmt)}"
 
 
 # --------------------------------------------------------------------------- calendar helpers
@@ -431,8 +395,8 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
         judged = (end - start).days + 1 >= MIN_JUDGED_DAYS
         out.append(ToDate(
             period=period, label=TO_DATE[period], start=start, end=end, value=value,
-            formatted=format_value(value, kpi.unit, kpi.format), n=n, target=target, vs_target=delta,
-            formatted_vs_target=format_delta(delta, kpi.unit, kpi.format),
+            formatted=format.value(kpi, value), n=n, target=target, vs_target=delta,
+            formatted_vs_target=format.delta(kpi, delta),
             status=_status(value, target, comparator, None, kpi.direction, 0.0) if judged else "neutral",
         ))
     return tuple(out)
@@ -586,16 +550,16 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         d_year = _minus(value, value_at(same_week_last_year(week)))
         d_target = _minus(value, target)
         tile = Tile(
-            kpi=name, label=kpi.label, value=value, formatted=format_value(value, kpi.unit, kpi.format), n=n,
+            kpi=name, label=kpi.label, value=value, formatted=format.value(kpi, value), n=n,
             vs_last_week=d_week, vs_last_year=d_year, vs_target=d_target, target=target,
             direction=kpi.direction,
             status=_status(value, target, comparator, d_week, kpi.direction,
                            material_amount(kpi.materiality, kpi.unit, value_at(week - timedelta(weeks=1)))),
             unit=kpi.unit, format=kpi.format,
-            formatted_vs_last_week=format_delta(d_week, kpi.unit, kpi.format),
-            formatted_vs_last_year=format_delta(d_year, kpi.unit, kpi.format),
-            formatted_vs_target=format_delta(d_target, kpi.unit, kpi.format),
-            formatted_target=format_value(target, kpi.unit, kpi.format),
+            formatted_vs_last_week=format.delta(kpi, d_week),
+            formatted_vs_last_year=format.delta(kpi, d_year),
+            formatted_vs_target=format.delta(kpi, d_target),
+            formatted_target=format.value(kpi, target),
             low_volume=value is not None and n < (kpi.min_volume or 0),
             to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, targets_table, filters, week_end),
         )
@@ -612,7 +576,8 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_engine_notices(findings.notices, notices))
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
-                  notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events)
+                  notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events,
+                  names=Names.of(ws.config, catalog))
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any) -> Findings:

@@ -65,6 +65,27 @@ def test_durations_are_drawn_in_a_readable_unit(values, drawn, suffix):
     assert fig.layout.yaxis.ticksuffix == suffix
 
 
+@pytest.mark.parametrize(("unit", "values", "hover"), [
+    pytest.param("percent", [0.912, None, 0.5], ["91.2%", "–", "50.0%"], id="percent"),
+    pytest.param("seconds", [252.0, 9000.0], ["4.2 min", "2.5 h"], id="durations-as-on-the-tile"),
+    pytest.param("count", [1204.0, 3.0], ["1,204", "3"], id="count"),
+])
+def test_the_hover_reads_the_value_as_the_tile_does(unit, values, hover):
+    line = traces(charts.trend(series(values), title="x", unit=unit))["this year"]
+    assert list(line.hovertext) == hover and "%{hovertext}" in line.hovertemplate
+
+
+def test_split_lines_are_named_not_coded():
+    frame = pl.DataFrame({"period": WEEKS[:2] * 2, "site_id": ["nw-manila"] * 2 + ["sp-austin"] * 2,
+                          "value": [0.9, 0.8, 0.7, 0.6], "n": [10] * 4})
+    labels = {"nw-manila": "Northwind Manila"}
+    sla = charts.attainment_by(frame, "site_id", title="x", labels=labels)
+    assert {"Northwind Manila", "sp-austin"} <= set(traces(sla))
+    assert traces(sla)["Northwind Manila"].customdata[0][0] == "nw-manila"  # a click still opens the site's tickets
+    lines = charts.lines_by(frame, x="period", y="value", split="site_id", title="x", labels=labels)
+    assert "Northwind Manila" in set(traces(lines))
+
+
 @pytest.mark.parametrize(("weeks", "shaded_from"), [
     pytest.param(12, WEEKS[6], id="last-6-of-12"),
     pytest.param(4, WEEKS[0], id="fewer-weeks-than-the-highlight"),

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.workspace import Scope, Workspace
+from insights import format
 from insights.analyses.forecast import sla_at_risk
 from insights.analyses.pilots import evaluate_pilot
 from insights.analyses.pricing import move_volume, reconcile_invoices
@@ -145,8 +146,8 @@ def test_the_staffing_what_if_shows_plan_staffing(monkeypatch, sample, inputs, e
     assert shown_metrics["Agents on the phones"] == f"{plan.agents:,}"
     assert shown_metrics["FTE to schedule"] == f"{plan.fte:,.1f}"
     assert shown_metrics["Service level"] == f"{plan.service_level:.1%}"
-    assert shown_metrics["ASA"] == f"{plan.asa:,.1f} s"
-    assert shown_metrics["Abandonment"] == ("—" if plan.abandonment is None else f"{plan.abandonment:.1%}")
+    assert shown_metrics["ASA"] == format.duration(plan.asa)
+    assert shown_metrics["Abandonment"] == format.value("percent", plan.abandonment)  # '–' under Erlang C
     assert any(c.value.startswith(f"{plan.model}: {plan.load:,.2f} Erlangs") for c in at.main.caption)
 
 
@@ -168,7 +169,7 @@ def test_the_move_what_if_shows_move_volume(monkeypatch, sample):
     share = at.slider(key="move_share").value / 100
     move = move_volume(sample, scope_of(sample, "acme-manager"), client=choice["move_client"],
                        channel=choice["move_channel"], from_site=choice["move_from"], to_site=choice["move_to"], share=share)
-    assert metrics(at)["Monthly cost change (USD)"] == f"{move.cost_change:+,.2f}"
+    assert metrics(at)["Monthly cost change (USD)"] == format.delta("currency", move.cost_change)
     assert metrics(at)[f"Contacts moved in {move.month:%b %Y}"] == f"{move.contacts_moved:,.0f}"
 
 

@@ -10,6 +10,7 @@ import pytest
 from connectors.workspace import Scope, Workspace
 from dashboard import access, launch
 from dashboard.state import COMPARISONS, Filters, parse_week, unread
+from insights import format
 
 TOML = """
 [workspace]
@@ -144,7 +145,7 @@ def test_a_known_viewer_gets_its_scope_and_only_its_choices(ws, user, scope, cli
     pytest.param("client", "initech", "initech", id="undeclared"),
 ])
 def test_labels_come_from_bpo_toml(ws, kind, ident, label):
-    assert access.label_of(ws, kind, ident) == label
+    assert format.label(kind, ident, format.Names.of(ws.config)) == label
 
 
 def test_launch_runs_streamlit_on_the_app_with_the_workspace_and_user(tmp_path):

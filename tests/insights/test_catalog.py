@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from insights import format
 from insights.catalog import CATALOG_DIR, load_catalog
 from insights.errors import CatalogError
 
@@ -33,7 +34,7 @@ def test_shipped_catalog_is_valid_and_has_the_contract_kpis() -> None:
     csat = catalog.kpis["csat"]
     assert (csat.type, csat.numerator, csat.denominator, csat.direction, csat.unit) == \
         ("ratio", "csat_positive", "csat_responses", "higher_is_better", "percent")
-    assert csat.format_value(0.8734) == "87.3%"
+    assert format.value(csat, 0.8734) == "87.3%"
 
 
 PLANTED = {

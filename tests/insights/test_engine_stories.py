@@ -138,11 +138,11 @@ NUMBER = re.compile(r"(?<![\w.])[-+±]?\d[\d,]*(?:\.\d+)?")
 
 
 def _tokens(record: Any) -> set[str]:
-    """Every way the record's numbers may be written: raw, percent, points, minutes, hours, rounded."""
+    """Every way the record's numbers may be written: raw, percent, points, minutes, hours, days, rounded."""
     out: set[str] = set()
 
     def add(v: float) -> None:
-        for x in (v, abs(v), v * 100, abs(v) * 100, v / 60, abs(v) / 60, v / 3600, abs(v) / 3600):
+        for x in (v, abs(v), v * 100, abs(v) * 100, v / 60, abs(v) / 60, v / 3600, abs(v) / 3600, abs(v) / 86400):
             for f in ("{:,.0f}", "{:,.1f}", "{:,.2f}", "{:.0f}", "{:.1f}", "{:.2f}"):
                 out.add(f.format(x).replace(",", ""))
 

@@ -93,7 +93,7 @@ def test_each_insight_carries_its_evidence_in_every_text_format(files, acme_revi
     for fmt in ("html", "md", "pptx"):
         text = text_of(fmt, files[fmt])
         assert f"data-id=\"{miss.id}\"" in text if fmt == "html" else f"id {miss.id}" in text
-        assert f"95% interval {lo} – {hi}" in text and "confidence high" in text and f"n = {miss.n:,}" in text
+        assert f"95% interval {lo} to {hi}" in text and "confidence high" in text and f"n = {miss.n:,}" in text
 
 
 def test_the_deck_has_title_totals_a_slide_per_chart_and_insight_and_definitions(files, acme_review):

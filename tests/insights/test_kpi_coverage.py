@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from insights.catalog import load_catalog
-from insights.catalog.docs import END, REGENERATE, START, kpi_table_markdown, readme_block
+from insights.export.docs import END, REGENERATE, START, kpi_table_markdown, readme_block
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent.parent / "README.md"

@@ -240,7 +240,7 @@ def test_an_action_names_the_vendor_and_site_that_run_the_segment(planted):
     assert manila.action.text.startswith("Ask Northwind BPO for a recovery plan for Manila:")  # bpo.toml's names
     both = _one(planted, "target_miss", {"client_id": "acme", "channel": "email"})  # Northwind and Southpeak
     assert both.evidence["segment_owner"] == "brand"
-    assert both.action.text.startswith("Ask every team serving acme · channel email for a recovery plan")
+    assert both.action.text.startswith("Ask every team serving Acme Home · channel email for a recovery plan")
     assert both.action.owner == "brand vendor manager"
 
 

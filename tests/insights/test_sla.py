@@ -95,7 +95,7 @@ def test_the_tickets_behind_a_point_carry_ids_times_and_the_breach_reason(ws):
     assert tickets["first_response_breached"].sum() == 14
     first = tickets.row(0, named=True)
     assert first["ticket_id"] == "acme-20250303-0"
-    assert first["breach_reason"] == "first reply after 5h 00m against a 1h 00m target"
+    assert first["breach_reason"] == "first reply after 5.0 h against a 1.0 h target"
     assert set(tickets.filter(~pl.col("first_response_breached"))["breach_reason"]) == {"met"}
     assert not {"subject", "description", "body", "tags"} & set(tickets.columns)
 

@@ -1,6 +1,6 @@
 """The README's KPI definitions table, rendered from the catalog (so the docs cannot drift from it).
 
-`python -m insights.catalog.docs` prints the table; `python -m insights.catalog.docs --write-readme [README]`
+`python -m insights.export.docs` prints the table; `python -m insights.export.docs --write-readme [README]`
 rewrites the block between the markers below in place (appending a section if they are absent).
 """
 
@@ -10,11 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from insights import format
 from insights.catalog import Catalog, Kpi, load_catalog
 
 START, END = "<!-- kpi-table:start -->", "<!-- kpi-table:end -->"
 README = Path(__file__).resolve().parents[2] / "README.md"
-REGENERATE = "python -m insights.catalog.docs --write-readme"
+REGENERATE = "python -m insights.export.docs --write-readme"
 _DIRECTION = {"higher_is_better": "higher", "lower_is_better": "lower", "neutral": "–"}
 
 
@@ -47,7 +48,7 @@ def kpi_table_markdown(catalog: Catalog | None = None) -> str:
     lines = ["| KPI | Label | Formula | Unit | Better | Target | What it means |",
              "|---|---|---|---|---|---|---|"]
     for k in catalog.kpis.values():
-        target = "" if k.target is None else k.format_value(k.target)
+        target = "" if k.target is None else format.value(k, k.target)
         lines.append("| " + " | ".join(_cell(c) for c in (
             f"`{k.name}`", k.label, kpi_formula(k, catalog), k.unit, _DIRECTION[k.direction], target, k.description,
         )) + " |")
@@ -79,7 +80,7 @@ def write_readme(path: Path = README, catalog: Catalog | None = None) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the KPI table, or rewrite it in the README with --write-readme."""
-    p = argparse.ArgumentParser(prog="python -m insights.catalog.docs", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m insights.export.docs", description=__doc__.splitlines()[0])
     p.add_argument("--write-readme", nargs="?", const=str(README), metavar="README",
                    help=f"rewrite the block between {START} and {END} (default: {README})")
     args = p.parse_args(argv)

@@ -1,0 +1,250 @@
+"""One formatter for every number and label people read: tiles, charts, sentences, exports and the CLI.
+
+The rules, the same on every surface:
+
+- a missing value is `EMPTY` ('–'), never 'None', 'n/a', 'nan' or '-';
+- a KPI value is written in its catalog format ('91.2%', '1,204', '4.44'); a duration in one unit with
+  one decimal above a minute, at every magnitude: '42 s', '4.2 min', '2.5 h', '3.1 d' (a number and a
+  unit reads the same in a tile, a sentence, a change and an interval: '+0.3 min', '4.1 min to 4.6 min');
+- a change carries its sign ('+', '−', '±' when it rounds to nothing); a change of a percentage is in
+  points ('+1.2 pts');
+- money is the amount and its ISO currency ('USD 2,582.50', 'USD 4.44');
+- labels are names: clients, vendors, sites and queues from bpo.toml, KPIs by their catalog label; the
+  id only when no name is declared.
+
+>>> value("percent", 0.9123), delta("percent", -0.012), duration(252), interval("seconds", 246, 276)
+('91.2%', '−1.2 pts', '4.2 min', '4.1 min to 4.6 min')
+>>> segment({"client_id": "acme", "site_id": "nw-manila"}, Names(client={"acme": "Acme Home"}))
+'Acme Home · site nw-manila'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+EMPTY = "–"
+MINUS = "−"  # U+2212: the typographic minus, one width with '+'
+Unit = Literal["percent", "seconds", "count", "currency", "ratio", "score"]
+# a unit's format when the KPI does not name one
+DEFAULT_FORMATS: dict[str, str] = {"percent": ".1%", "count": ",.0f", "currency": ",.2f", "ratio": ".2f", "score": ".2f"}
+# a duration's unit: (name, seconds in one, the largest shown value before the next unit takes over)
+DURATION_UNITS = (("s", 1.0, 60.0), ("min", 60.0, 60.0), ("h", 3600.0, 24.0), ("d", 86400.0, math.inf))
+# how a segment dimension is named in a label ('site Northwind Manila'); the client is named bare
+DIMENSIONS: dict[str, str] = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "queue": "queue",
+                              "queue_id": "queue", "channel": "channel", "priority": "priority",
+                              "contact_reason": "contact reason"}
+# kinds whose display names bpo.toml declares ([[client]], [[vendor]], [[site]], [[queue]])
+NAMED_KINDS = ("client", "vendor", "site", "queue")
+NO_SEGMENT = "all work in view"
+
+
+class Shown(Protocol):
+    """What a number is, for showing it: a catalog KPI, a review tile (anything with a unit and a format)."""
+
+    @property
+    def unit(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+
+Kpi = Shown | str  # a KPI (or tile) with its format, or just a unit
+
+
+@dataclass(frozen=True, kw_only=True)
+class Names:
+    """Display names by id: clients, vendors, sites and queues from bpo.toml, KPI labels from the catalog."""
+
+    client: Mapping[str, str] = field(default_factory=dict)
+    vendor: Mapping[str, str] = field(default_factory=dict)
+    site: Mapping[str, str] = field(default_factory=dict)
+    queue: Mapping[str, str] = field(default_factory=dict)
+    kpi: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: Any, catalog: Any = None) -> Names:
+        """The names a workspace's bpo.toml declares, with the catalog's KPI labels (the shipped catalog by default)."""
+        raw = getattr(config, "raw", None) or {}
+        lists = {"client": getattr(config, "clients", None), "vendor": getattr(config, "vendors", None),
+                 "site": getattr(config, "sites", None), "queue": raw.get("queue")}
+        declared = {kind: {str(i["id"]): str(i.get("name") or i["id"]) for i in items or () if i.get("id")}
+                    for kind, items in lists.items()}
+        return cls(**declared, kpi=_kpi_labels(catalog))
+
+    def of_kind(self, kind: str) -> Mapping[str, str]:
+        """The id → name table of `kind` (empty for kinds that have no declared names)."""
+        return getattr(self, kind, {}) if kind in (*NAMED_KINDS, "kpi") else {}
+
+
+def _kpi_labels(catalog: Any = None) -> dict[str, str]:
+    if catalog is None:
+        from insights.catalog import load_catalog
+
+        catalog = load_catalog()
+    return {name: k.label for name, k in catalog.kpis.items()}
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def of(kpi: str | None, unit: str) -> Kpi:
+    """The shipped catalog's KPI named `kpi` (so its format is used), else just `unit`."""
+    from insights.catalog import load_catalog
+
+    return load_catalog().kpis.get(kpi or "", unit)
+
+
+def missing(v: Any) -> bool:
+    """True for a value that is not there: None, NaN (or an infinite number, which no one can read)."""
+    if v is None:
+        return True
+    try:
+        return not math.isfinite(v)
+    except TypeError:  # text, dates: there, and not numbers
+        return False
+
+
+def _unit(kpi: Kpi) -> str:
+    return kpi if isinstance(kpi, str) else kpi.unit
+
+
+def _spec(kpi: Kpi) -> str:
+    unit = _unit(kpi)
+    spec = "" if isinstance(kpi, str) else (kpi.format or "")
+    return spec or DEFAULT_FORMATS.get(unit, ",.2f")
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", MINUS, 1) if text.startswith("-") else text
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds in the one unit that reads best: '42 s', '4.2 min', '2.5 h', '3.1 d' ('–' when missing)."""
+    if missing(seconds):
+        return EMPTY
+    a = abs(float(seconds))  # type: ignore[arg-type]
+    for name, size, limit in DURATION_UNITS:
+        digits = 0 if name == "s" else 1
+        shown = round(a / size, digits)
+        if shown < limit:  # 59.97 s rounds to 60 s: that is 1.0 min
+            text = f"{a / size:,.{digits}f} {name}"
+            return _minus(f"-{text}") if seconds < 0 and shown else text  # type: ignore[operator]
+    raise AssertionError("the last duration unit has no limit")
+
+
+def value(kpi: Kpi, v: float | None) -> str:
+    """A KPI's value (`kpi`: the catalog KPI, or just its unit) as people read it: '91.2%', '4.2 min', '1,204'."""
+    if missing(v):
+        return EMPTY
+    if _unit(kpi) == "seconds":
+        return duration(v)
+    try:
+        return _minus(format(v, _spec(kpi)))
+    except ValueError:
+        return _minus(f"{v:,.2f}")
+
+
+def _points(kpi: Kpi) -> int:
+    """Decimals of a percentage's points: the KPI format's ('.0%' → 0), one by default."""
+    m = re.search(r"\.(\d+)%", _spec(kpi))
+    return int(m.group(1)) if m else 1
+
+
+def delta(kpi: Kpi, d: float | None) -> str:
+    """A change with its sign: '+1.2 pts' for percentages, '−3.1 min', '+58'; '±0' when it rounds to nothing."""
+    if missing(d):
+        return EMPTY
+    a, unit = abs(float(d)), _unit(kpi)  # type: ignore[arg-type]
+    if unit == "percent":
+        body = f"{a * 100:.{_points(kpi)}f} pts"
+    elif unit == "seconds":
+        body = duration(a)
+    else:
+        body = format(a, _spec(kpi).replace("+", ""))  # the sign is written once, below
+    nothing = not any(c in "123456789" for c in body.split(" ")[0])
+    sign = "±" if nothing else "+" if d > 0 else MINUS  # type: ignore[operator]
+    return f"{sign}{body}"
+
+
+def magnitude(kpi: Kpi, d: float | None) -> str:
+    """A change's size without its sign, for 'rose 6.7 pts' or '14.5 pts short' ('–' when missing)."""
+    return EMPTY if missing(d) else delta(kpi, abs(d)).lstrip("+±")  # type: ignore[arg-type]
+
+
+def interval(kpi: Kpi, lo: float | None, hi: float | None, *, change: bool = False) -> str:
+    """'80.1% to 83.9%' (signed changes when `change`: '−2.1 pts to +0.4 pts'); '–' when either end is missing."""
+    if missing(lo) or missing(hi):
+        return EMPTY
+    f = delta if change else value
+    return f"{f(kpi, lo)} to {f(kpi, hi)}"
+
+
+def count(n: float | None) -> str:
+    """A count with thousands separators: '1,204' ('–' when missing)."""
+    return EMPTY if missing(n) else _minus(f"{n:,.0f}")
+
+
+def share(x: float | None, digits: int = 1) -> str:
+    """A share of a whole as a percentage: '42.0%' ('–' when missing)."""
+    return EMPTY if missing(x) else _minus(f"{x:.{digits}%}")
+
+
+def money(amount: float | None, currency: str = "", *, cents: bool = True) -> str:
+    """An amount with its ISO currency: 'USD 2,582.50'; 'USD 2,583' without `cents` ('–' when missing)."""
+    if missing(amount):
+        return EMPTY
+    text = _minus(f"{amount:,.{2 if cents else 0}f}")
+    return f"{currency} {text}" if currency else text
+
+
+def p_value(p: float | None) -> str:
+    """A p- or q-value to three significant digits: '0.0123' ('–' when missing)."""
+    return EMPTY if missing(p) else f"{p:.3g}"
+
+
+def text(v: Any) -> str:
+    """Any cell as text: '–' for None or NaN, else the value as written."""
+    return EMPTY if missing(v) or (isinstance(v, str) and not v.strip()) else str(v)
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def label(kind: str, ident: str | None, names: Names | None = None) -> str:
+    """The display name of an id of `kind` (client, vendor, site, queue, kpi, channel ...): a name, never a code."""
+    if missing(ident) or ident == "":
+        return EMPTY
+    ident = str(ident)
+    if kind == "kpi":
+        table = names.kpi if names is not None and names.kpi else _kpi_labels()
+        return table.get(ident) or ident.replace("_", " ")
+    found = (names or Names()).of_kind(kind).get(ident)
+    if found:
+        return found
+    return ident if kind in NAMED_KINDS else ident.replace("_", " ")
+
+
+def dimension(column: str) -> str:
+    """A segment column in words: 'site_id' → 'site', 'contact_reason' → 'contact reason'."""
+    return DIMENSIONS.get(column, column.replace("_", " "))
+
+
+def part(column: str, ident: str, names: Names | None = None) -> str:
+    """One dimension of a segment: 'site Northwind Manila' (a client by its name alone)."""
+    kind = dimension(column)
+    name = label(kind, ident, names)
+    return name if column == "client_id" else f"{kind} {name}"
+
+
+def segment(seg: Mapping[str, str], names: Names | None = None) -> str:
+    """'Acme Home · site Northwind Manila · channel email' ('all work in view' for no segment)."""
+    return " · ".join(part(k, v, names) for k, v in seg.items()) or NO_SEGMENT
+
+
+def filters(chosen: Mapping[str, str], names: Names | None = None) -> str:
+    """Filters in force in words: 'client: Acme Home · channel: email' ('' when there are none)."""
+    return " · ".join(f"{k}: {label(k, v, names)}" for k, v in chosen.items())
