@@ -19,3 +19,7 @@ class CatalogError(InsightsError):
 
 class KpiError(InsightsError):
     """A KPI query cannot be answered as asked (unknown KPI, grain or dimension, bad setting)."""
+
+
+class ContractError(InsightsError):
+    """A contract target was asked for in a way no term can answer (a dimension targets cannot bind)."""

@@ -10,8 +10,8 @@ from pptx import Presentation
 from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
-from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, title_of,
-                             to_date_cells, to_date_note)
+from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, target_cell,
+                             title_of, to_date_cells, to_date_note)
 from insights.export.images import trend_png
 
 WIDE = (Inches(13.333), Inches(7.5))
@@ -87,7 +87,7 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
         s = _title_slide(prs, "This week: box totals")
         rows = [["KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]]
         rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
-                  t.formatted_target if t.target is not None else "–", STATUS_WORDS.get(t.status, t.status), f"{t.n:,}"]
+                  target_cell(t), STATUS_WORDS.get(t.status, t.status), f"{t.n:,}"]
                  for t in review.tiles]
         table = _table(s, rows, Inches(1.1), BOX_TOTAL_WIDTHS, font=10)
         for i, t in enumerate(review.tiles, 1):

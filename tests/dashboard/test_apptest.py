@@ -59,7 +59,7 @@ def test_a_tile_compares_with_last_week_last_year_and_the_contract_target(open_a
     text = tile_text(at, "sla_first_response")
     assert "▼ −16.7 pts vs last week" in text  # 66.7 % against 83.3 %
     assert "▼ −16.7 pts vs last year" in text  # 2024-W10 had one breach a day
-    assert "▼ −23.3 pts vs target 90.0%" in text
+    assert "▼ −23.3 pts vs contract target 90.0%" in text
     assert "needs attention" in text
 
 
