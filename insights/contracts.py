@@ -116,6 +116,18 @@ def columns_of(segment: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def effective(start: pl.Expr | date, end: pl.Expr | date) -> pl.Expr:
+    """Rows in force at some day from `start` to `end` (dates or per-row expressions): effective dating in one place."""
+    start = start if isinstance(start, pl.Expr) else pl.lit(start)
+    end = end if isinstance(end, pl.Expr) else pl.lit(end)
+    return (pl.col("effective_from") <= end) & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= start))
+
+
+def newest(rows: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
+    """The newest version (latest `effective_from`) of each term among `rows`, per `by` (e.g. target_id, period)."""
+    return rows.sort("effective_from").unique(list(by), keep="last", maintain_order=True)
+
+
 def _comparator_of(direction: str) -> Comparator:
     return "<=" if direction == "lower_is_better" else ">="
 
@@ -157,16 +169,14 @@ class Contracts:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
         end = start + timedelta(days=6) if end is None else end
         seg = columns_of(segment)
-        t = self.binding(seg).filter(
-            (pl.col("metric") == kpi) & (pl.col("effective_from") <= end)
-            & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= start)))
+        t = self.binding(seg).filter((pl.col("metric") == kpi) & effective(start, end))
         if t.is_empty():
             return ()
         named = [c for c in CONDITIONS if c in seg]
         specificity = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int8) for c in named]) if named else pl.lit(0)
         t = t.with_columns(specificity.alias("_specificity"))
         t = t.filter(pl.col("_specificity") == pl.col("_specificity").max())
-        t = t.sort("effective_from").unique(["client_id", "target_id"], keep="last").sort("client_id", "target_id")
+        t = newest(t, ["client_id", "target_id"]).sort("client_id", "target_id")
         return tuple(_term(r) for r in t.iter_rows(named=True))
 
     def in_force(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> Target | None:
