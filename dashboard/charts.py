@@ -136,7 +136,7 @@ def mark_events(fig: go.Figure, events: pl.DataFrame | None, start: date, end: d
 
 def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: float | None = None,
           highlight_weeks: int = HIGHLIGHT_WEEKS, height: int = 300, events: pl.DataFrame | None = None,
-          max_events: int = MAX_EVENTS, reference: Reference = "both") -> go.Figure:
+          max_events: int = MAX_EVENTS, reference: Reference = "both", target_name: str = "target") -> go.Figure:
     """Weekly line with the prior-year line, the target line, the last weeks shaded and the events marked.
 
     `series` has `period` (Date), `value`, and optionally `prior_year` and `target` (per week,
@@ -144,6 +144,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     (insights.events.read_events) are marked when they overlap the weeks drawn, at most
     `max_events`.  `reference` puts one line forward: "prior_year" draws it bold, "target" draws
     the target bold and leaves the prior year in the legend (a click shows it); "both" draws both.
+    `target_name` names the line in the legend ('contract target', 'default target').
     """
     s = series.sort("period") if series.height else series
     drawn = [c for c in ("value", "prior_year", "target") if c in s.columns]
@@ -166,7 +167,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     elif target is not None and periods:
         target_ys = [target * ax.scale] * len(periods)
     if target_ys:
-        fig.add_trace(go.Scatter(x=periods, y=target_ys, name="target", mode="lines",
+        fig.add_trace(go.Scatter(x=periods, y=target_ys, name=target_name, mode="lines",
                                  line=dict(color=DARK, width=2.5 if reference == "target" else 1.5, dash="dash",
                                            shape="hv")))
     if s.height:

@@ -103,6 +103,11 @@ class Tile:
     target_source: contracts.Source | None = None
 
     @property
+    def target_name(self) -> str:
+        """What the target line is called: 'contract target' or 'default target' ('target' when there is none)."""
+        return "target" if self.target_source is None else contracts.NOUNS[self.target_source]
+
+    @property
     def target_text(self) -> str:
         """'contract target 90.0%', 'default target 85.0%' (never judged against) or 'no contract target'."""
         if self.target is None or self.target_source is None:

@@ -41,7 +41,7 @@ if review.has_data:
     for i in range(0, len(tiles), CHARTS_PER_ROW):
         for col, tile in zip(st.columns(CHARTS_PER_ROW), tiles[i:i + CHARTS_PER_ROW]):
             fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target,
-                               events=review.events, reference=reference)
+                               events=review.events, reference=reference, target_name=tile.target_name)
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
     if tiles:
         periods = review.series(tiles[0].kpi).get_column("period")

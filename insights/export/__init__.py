@@ -39,6 +39,7 @@ class Chart:
     target: float | None
     series: pl.DataFrame
     events: pl.DataFrame | None = None
+    target_name: str = "target"  # 'contract target' or 'default target', as the legend names the line
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ def charts(review: Any) -> list[Chart]:
         except KeyError:
             continue
         if series.get_column("value").drop_nulls().len():
-            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series, getattr(review, "events", None)))
+            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series, getattr(review, "events", None),
+                             getattr(tile, "target_name", "target")))
     return out
 
 

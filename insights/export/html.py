@@ -57,7 +57,8 @@ def render_html(review: Any, *, title: str | None = None, catalog: Any = None, f
     if chart_list:
         parts.append("<h2>Last 12 months</h2><div class='charts'>")
         parts += [f'<div class="chart" data-kpi="{escape(c.kpi)}">'
-                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target, events=c.events) + "</div>"
+                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target, events=c.events,
+                              target_name=c.target_name) + "</div>"
                   for c in chart_list]
         parts.append("</div>")
         note = events_note(review)

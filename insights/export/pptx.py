@@ -97,7 +97,8 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
     note = events_note(review)
     for c in charts(review):
         s = _title_slide(prs, c.title)
-        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2, events=c.events)
+        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2, events=c.events,
+                        target_name=c.target_name)
         s.shapes.add_picture(io.BytesIO(png), Inches(0.9), Inches(1.4), width=Inches(11.5))
         if note:
             _note(s, "◆ " + note)

@@ -18,6 +18,7 @@ from insights.catalog import load_catalog
 from insights.contracts import Contracts, Target, judge
 from insights.engine import detect
 from insights.errors import ContractError
+from insights.export import charts as export_charts
 from insights.export import render
 from insights.review import build_review
 
@@ -180,6 +181,8 @@ def test_a_report_never_marks_a_kpi_against_the_catalogs_default(tmp_path):
     assert "no contract target" in next(line for line in md.splitlines() if line.startswith("| Tickets created"))
     html = render(review, "html").decode()
     assert "vs default target 85.0%" in html and "vs contract target 90.0%" in html
+    lines = {c.kpi: c.target_name for c in export_charts(review)}
+    assert (lines["csat"], lines["sla_first_response"]) == ("default target", "contract target")
 
 
 def _intervals(abandoned_in_review_week: int) -> pl.DataFrame:
