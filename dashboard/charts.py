@@ -327,8 +327,9 @@ def volume_share(volume: pl.DataFrame, *, title: str, labels: dict[str, str] | N
     return fig
 
 
-def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340) -> go.Figure:
-    """Weekly QA score per section (period, section, label, value)."""
+def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340,
+                   target_name: str = "QA target") -> go.Figure:
+    """Weekly QA score per section (period, section, label, value); `target_name` labels the target line."""
     fig = go.Figure()
     labels = sections.select("section", "label").unique(maintain_order=True).rows() if sections.height else []
     for i, (section, label) in enumerate(labels):
@@ -339,7 +340,7 @@ def section_trends(sections: pl.DataFrame, *, title: str, target: float | None =
             marker=dict(symbol=SERIES_MARKERS[i % 8], size=6), customdata=s.get_column("n").to_list(),
             hovertemplate=f"{label}<br>%{{x|%d %b}}: %{{y:.1%}} (n = %{{customdata}})<extra></extra>"))
     if target is not None and sections.height:
-        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.2), annotation_text="QA target",
+        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.2), annotation_text=target_name,
                       annotation_position="bottom right")
     if not labels:
         fig.add_annotation(text="no QA evaluations in this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")

@@ -25,7 +25,8 @@ st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d
 components.notices(review.notices)
 if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)
-    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target.")
+    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the contract target "
+               f"(a default target is shown, never marked).")
     st.subheader("Last 12 months")
     drawn = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
     first = set(load_catalog().preset("weekly_review_charts"))
