@@ -116,6 +116,18 @@ def columns_of(segment: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def in_view(scope: Scope, segment: Mapping[str, Any]) -> dict[str, str]:
+    """`segment` as canonical columns, plus the client and vendor a scope holds only one of (the work in view is theirs).
+
+    A vendor filter and a viewer who may see one vendor describe the same work, so they find the same term.
+    """
+    out = columns_of(segment)
+    for column, allowed in (("client_id", scope.clients), ("vendor_id", scope.vendors)):
+        if column not in out and allowed is not None and len(allowed) == 1:
+            out[column] = next(iter(allowed))
+    return out
+
+
 def effective(start: pl.Expr | date, end: pl.Expr | date) -> pl.Expr:
     """Rows in force at some day from `start` to `end` (dates or per-row expressions): effective dating in one place."""
     start = start if isinstance(start, pl.Expr) else pl.lit(start)
@@ -240,5 +252,5 @@ def read(ws: Workspace, scope: Scope) -> Contracts:
 
 def in_force(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, Any], start: date,
              end: date | None = None) -> Target | None:
-    """The contract target for `kpi` binding `segment` from start to end (default: start's week), read fresh."""
-    return read(ws, scope).in_force(kpi, segment, start, end)
+    """The contract target for `kpi` binding `segment` of the work `scope` sees, start to end (default: start's week), read fresh."""
+    return read(ws, scope).in_force(kpi, in_view(scope, segment), start, end)

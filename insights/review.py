@@ -304,15 +304,9 @@ def dimension_values(ws: Workspace, scope: Scope) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- targets
 
 
-def _segment(filters: Mapping[str, str]) -> dict[str, str]:
-    """The work in view as a contract segment (client, vendor, site, channel)."""
-    return contracts.columns_of(filters)
-
-
-def _target_in_view(terms: contracts.Contracts, kpi: Any, filters: Mapping[str, str], start: date,
+def _target_in_view(terms: contracts.Contracts, kpi: Any, segment: Mapping[str, str], start: date,
                     end: date | None = None) -> tuple[contracts.Target | None, bool]:
     """(the contract target in force for the view, else the catalog default; whether contract terms differ in view)."""
-    segment = _segment(filters)
     return terms.target(kpi, segment, start, end), terms.differ(kpi.name, segment, start, end)
 
 
@@ -384,7 +378,7 @@ def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping
 
 
 def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, date]]], terms: contracts.Contracts,
-             filters: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
+             segment: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
     """The KPI's MTD, QTD and YTD totals, each with the target in force at the week's end."""
     out = []
     for period, (start, frame, stops) in frames.items():
@@ -392,7 +386,7 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
         v = row.get_column("value")[0] if row.height else None
         value = None if v is None or math.isnan(v) else float(v)
         n = int(row.get_column("n")[0] or 0) if row.height else 0
-        target, _ = _target_in_view(terms, kpi, filters, start, week_end)
+        target, _ = _target_in_view(terms, kpi, segment, start, week_end)
         delta = _minus(value, None if target is None else target.value)
         out.append(ToDate(
             period=period, label=TO_DATE[period], start=start, end=stops.get(kpi.name, week_end), value=value,
@@ -491,6 +485,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
     to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
     terms = contracts.read(ws, eff)  # read fresh for every review
+    segment = contracts.in_view(eff, filters)  # the same segment the engine asks about
     events = read_events(ws, scope, filters, start=first, end=week_end)
 
     tiles, series, targets, differing = [], {}, {}, []
@@ -505,7 +500,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             v = r["value"] if r else None
             return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
-        target_record, differ = _target_in_view(terms, kpi, filters, week)
+        target_record, differ = _target_in_view(terms, kpi, segment, week)
         target = None if target_record is None else target_record.value
         if differ:
             differing.append(kpi.label)
@@ -515,7 +510,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             "value": [value_at(p) for p in periods],
             "n": [int(by_period[p]["n"] or 0) if p in by_period else 0 for p in periods],
             "prior_year": [value_at(same_week_last_year(p)) for p in periods],
-            "target": [_value(terms.target(kpi, _segment(filters), p)) for p in periods],
+            "target": [_value(terms.target(kpi, segment, p)) for p in periods],
         }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
 
         value = value_at(week)
@@ -536,7 +531,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             formatted_vs_target=format_delta(d_target, kpi.unit, kpi.format),
             formatted_target=format_value(target, kpi.unit, kpi.format),
             low_volume=value is not None and n < (kpi.min_volume or 0),
-            to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, terms, filters, week_end),
+            to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, terms, segment, week_end),
             target_source=None if target_record is None else target_record.source,
         )
         tiles.append(tile)

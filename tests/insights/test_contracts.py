@@ -100,6 +100,16 @@ def test_a_missing_comparator_follows_the_kpis_direction():
     assert t.points_short(0.07) == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize(("scope", "filters", "value"), [
+    pytest.param(Scope.of(["acme"], ["northwind"]), {"channel": "chat"}, 0.97, id="a-vendor-viewer"),
+    pytest.param(Scope.of(["acme"]), {"vendor": "northwind", "channel": "chat"}, 0.97, id="a-vendor-filter"),
+    pytest.param(Scope.of(["acme"]), {"channel": "chat"}, None, id="both-vendors-in-view-differ"),
+])
+def test_the_work_in_view_is_the_segment_whoever_narrowed_it(scope, filters, value):
+    found = TERMS.in_force("sla_first_response", contracts.in_view(scope, filters), W)
+    assert (None if found is None else found.value) == value
+
+
 def test_a_dimension_no_contract_can_bind_is_refused():
     with pytest.raises(ContractError, match="contract targets cannot bind the dimension 'contact_reason'"):
         TERMS.in_force("sla_first_response", {"client_id": "acme", "contact_reason": "billing"}, W)
