@@ -155,7 +155,7 @@ class Contracts:
     rows: pl.DataFrame
 
     @classmethod
-    def of(cls, frame: pl.DataFrame, directions: Mapping[str, str] | None = None) -> "Contracts":
+    def of(cls, frame: pl.DataFrame, directions: Mapping[str, str] | None = None) -> Contracts:
         """Terms from `sla_targets` rows; a missing comparator follows the KPI's direction (lower is better: <=)."""
         if frame.is_empty():
             return cls(pl.DataFrame(schema=COLUMNS))

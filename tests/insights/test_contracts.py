@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import polars as pl
 import pytest
-
 from _tiny import tiny
+
 from connectors.workspace import Scope, Workspace
 from insights import contracts
 from insights.catalog import load_catalog
@@ -159,7 +159,7 @@ def test_two_viewers_reading_at_once_get_their_own_fresh_targets(tmp_path):
             return dict(zip(viewers, pool.map(reads, viewers)))
 
     assert round_() == {"acme": {0.9}, "globex": {0.777}}
-    _new_version(ws, {"acme": 0.95, "globex": 0.7}, datetime(2025, 3, 11, tzinfo=timezone.utc))
+    _new_version(ws, {"acme": 0.95, "globex": 0.7}, datetime(2025, 3, 11, tzinfo=UTC))
     assert round_() == {"acme": {0.95}, "globex": {0.7}}
     # a viewer never reads another client's term, however the reads interleave
     assert contracts.in_force(ws, ACME, "sla_first_response", {"client_id": "globex"}, W) is None
@@ -170,7 +170,7 @@ def test_the_engine_judges_the_target_in_force_now_not_the_one_it_saw_first(tmp_
     miss = [i for i in detect(ws, ACME, week=W).insights if i.type == "target_miss"]
     assert [(i.kpi, i.segment, i.expected) for i in miss] == [
         ("sla_first_response", {"client_id": "acme", "channel": "email"}, 0.9)]
-    _new_version(ws, {"acme": 0.3, "globex": 0.777}, datetime(2025, 3, 11, tzinfo=timezone.utc))  # 40 % now meets it
+    _new_version(ws, {"acme": 0.3, "globex": 0.777}, datetime(2025, 3, 11, tzinfo=UTC))  # 40 % now meets it
     assert [i for i in detect(ws, ACME, week=W).insights if i.type == "target_miss"] == []
 
 
@@ -204,7 +204,7 @@ def _intervals(abandoned_in_review_week: int) -> pl.DataFrame:
         rows.append({
             "source_system": "csv", "source_instance": "tiny", "client_id": "acme", "vendor_id": "southpeak",
             "site_id": "sp-austin", "queue_id": "acme-voice", "channel": "voice", "direction": "inbound",
-            "interval_start": datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc), "interval_minutes": 30,
+            "interval_start": datetime(day.year, day.month, day.day, 9, tzinfo=UTC), "interval_minutes": 30,
             "offered": 100, "handled": 100 - ab, "abandoned": ab, "short_abandoned": 0, "answered_within_sl": 80,
             "abandoned_within_sl": 0, "sl_threshold_seconds": 20.0, "handle_seconds": 300.0 * (100 - ab),
             "updated_at": tiny.T_INGEST, "ingested_at": tiny.T_INGEST})
