@@ -169,7 +169,7 @@ def mark_events(fig: go.Figure, events: pl.DataFrame | None, start: date, end: d
 
 def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: float | None = None,
           highlight_weeks: int = HIGHLIGHT_WEEKS, height: int = 300, events: pl.DataFrame | None = None,
-          max_events: int = MAX_EVENTS, reference: Reference = "both") -> go.Figure:
+          max_events: int = MAX_EVENTS, reference: Reference = "both", target_name: str = "target") -> go.Figure:
     """Weekly line with the prior-year line, the target line, the last weeks shaded and the events marked.
 
     `series` has `period` (Date), `value`, and optionally `prior_year` and `target` (per week,
@@ -177,6 +177,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     (insights.review.events.read_events) are marked when they overlap the weeks drawn, at most
     `max_events`.  `reference` puts one line forward: "prior_year" draws it bold, "target" draws
     the target bold and leaves the prior year in the legend (a click shows it); "both" draws both.
+    `target_name` names the line in the legend ('contract target', 'default target').
     """
     s = series.sort("period") if series.height else series
     if s.height and s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
@@ -207,7 +208,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     elif target is not None and periods:
         target_ys = [target * ax.scale] * len(periods)
     if target_ys:
-        fig.add_trace(go.Scatter(x=periods, y=target_ys, name="target", mode="lines",
+        fig.add_trace(go.Scatter(x=periods, y=target_ys, name=target_name, mode="lines",
                                  line=dict(color=DARK, width=2.5 if reference == "target" else 1.5, dash="dash",
                                            shape="hv")))
     for i, (segment, column) in enumerate(lines.items()):
@@ -384,8 +385,9 @@ def volume_share(volume: pl.DataFrame, *, title: str, labels: dict[str, str] | N
     return fig
 
 
-def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340) -> go.Figure:
-    """Weekly QA score per section (period, section, label, value)."""
+def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340,
+                   target_name: str = "QA target") -> go.Figure:
+    """Weekly QA score per section (period, section, label, value); `target_name` labels the target line."""
     fig = go.Figure()
     labels = sections.select("section", "label").unique(maintain_order=True).rows() if sections.height else []
     for i, (section, label) in enumerate(labels):
@@ -396,7 +398,7 @@ def section_trends(sections: pl.DataFrame, *, title: str, target: float | None =
             marker=dict(symbol=SERIES_MARKERS[i % 8], size=6), customdata=s.get_column("n").to_list(),
             hovertemplate=f"{label}<br>%{{x|%d %b}}: %{{y:.1%}} (n = %{{customdata}})<extra></extra>"))
     if target is not None and sections.height:
-        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.2), annotation_text="QA target",
+        fig.add_hline(y=target, line=dict(color=DARK, dash="dash", width=1.2), annotation_text=target_name,
                       annotation_position="bottom right")
     if not labels:
         fig.add_annotation(text="no QA evaluations in this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")

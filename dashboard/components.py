@@ -11,10 +11,12 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.access import Denied
+from insights.contracts import NOUNS
 from insights.detection.engine import Insight
+from insights.review import Notice, Tile
 from insights import format
 from insights.detection.narrative import ci_is_change
-from insights.review import MIN_JUDGED_DAYS, Notice, Tile
+from insights.review import MIN_JUDGED_DAYS
 
 TILES_PER_ROW = 4
 # plain words for record codes (underscores would read as Markdown emphasis)
@@ -37,7 +39,8 @@ TILE_CSS = """
 .bpo-tile-status {font-size:0.75rem; color:#555; margin-top:4px}
 </style>
 """
-# a to-date total against its target: a mark as well as a colour (never colour alone)
+# a to-date total against its contract target: a mark as well as a colour (never colour alone; a default
+# target is never judged, so it gets neither)
 TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 
 
@@ -63,14 +66,14 @@ def _comparisons(tile: Tile, compare: str) -> list[str]:
     rows = {
         "last_week": (tile.vs_last_week, tile.formatted_vs_last_week, "vs last week"),
         "last_year": (tile.vs_last_year, tile.formatted_vs_last_year, "vs last year"),
-        "target": (tile.vs_target, tile.formatted_vs_target, f"vs target {tile.formatted_target}"),
+        "target": (tile.vs_target, tile.formatted_vs_target, f"vs {tile.target_text}"),
     }
     order = [compare] + [k for k in rows if k != compare] if compare in rows else list(rows)
     out = []
     for i, name in enumerate(order):
-        if name == "target" and tile.target is None:
+        if name == "target" and tile.target_source is None:
             out.append(f'<div class="bpo-tile-cmp{" bpo-tile-cmp-main" if i == 0 else ""}" data-compare="target">'
-                       f'no target set</div>')
+                       f'{escape(tile.target_text)}</div>')
             continue
         out.append(_comparison(*rows[name], tile.direction, name, main=i == 0))
     return out
@@ -83,8 +86,9 @@ def to_date_html(tile: Tile) -> str:
         return ""
     parts = []
     for t in tile.to_date:
-        vs = (f"; {t.formatted_vs_target} vs target {format.value(tile, t.target)}"
-              if t.target is not None and t.value is not None else "")
+        noun = NOUNS[t.target_source] if t.target_source is not None else ""
+        vs = (f"; {t.formatted_vs_target} vs {noun} {format.value(tile, t.target)}"
+              if t.target is not None and t.value is not None and noun else "")
         hover = f"{t.span[0].upper()}{t.span[1:]}: {t.formatted} (n = {t.n:,}){vs}"
         mark = TOTAL_MARKS[t.status] if t.value is not None else ""
         short = t.value is not None and t.days < MIN_JUDGED_DAYS  # too short to judge: no mark, and it says so

@@ -23,3 +23,7 @@ class KpiError(InsightsError):
 
 class RulesError(CatalogError):
     """rules.toml or playbooks.toml is wrong; `problems` lists every problem, each naming file, object and fix."""
+
+
+class ContractError(InsightsError):
+    """A contract target was asked for in a way no term can answer (a dimension targets cannot bind)."""

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import analyses, charts, components, state
+from insights import contracts
 from insights import format
 from insights.catalog import load_catalog
 from insights.analyses.quality import SECTION_LABELS
@@ -38,9 +39,10 @@ components.metric_row([
     ("Agents to coach", f"{coaching.height}", "trail their site's peers by a test (q < 0.10, ≥ 3 pts), not a rank"),
 ])
 
-qa_target = load_catalog().kpis["qa_score"].target
-st.plotly_chart(charts.section_trends(sections, title="QA score by section", target=qa_target), key="sections_chart",
-                config={"displayModeBar": False})
+qa = contracts.read(ctx.ws, ctx.viewer.scope).target(load_catalog().kpis["qa_score"], dict(dims), week)
+st.plotly_chart(charts.section_trends(sections, title="QA score by section", target=None if qa is None else qa.value,
+                                      target_name=f"QA {'target' if qa is None else qa.noun}"),
+                key="sections_chart", config={"displayModeBar": False})
 c1, c2 = st.columns(2)
 if fails.is_empty():
     c1.markdown("**Auto-fail reasons**")

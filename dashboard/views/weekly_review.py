@@ -27,8 +27,9 @@ st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d
 components.notices(review.notices)
 if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)
-    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the target; a total of fewer "
-               f"than {MIN_JUDGED_DAYS} days shows its days and is not judged.")
+    st.caption(f"MTD, QTD, YTD: {to_date_caption(review.week)} ✓ meets, ✗ misses the contract target "
+               f"(a default target is shown, never marked); a total of fewer than {MIN_JUDGED_DAYS} days shows "
+               f"its days and is not judged.")
     st.subheader("Last 12 months")
     drawn = [t for t in review.tiles if review.series(t.kpi).get_column("value").drop_nulls().len()]
     first = set(load_catalog().preset("weekly_review_charts"))
@@ -44,7 +45,7 @@ if review.has_data:
     for i in range(0, len(tiles), CHARTS_PER_ROW):
         for col, tile in zip(st.columns(CHARTS_PER_ROW), tiles[i:i + CHARTS_PER_ROW]):
             fig = charts.trend(review.series(tile.kpi), title=tile.label, unit=tile.unit, target=tile.target,
-                               events=review.events, reference=reference)
+                               events=review.events, reference=reference, target_name=tile.target_name)
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
     split = {t.label: split_dimension(review.series(t.kpi)) for t in tiles if split_lines(review.series(t.kpi))}
     for dimension in sorted({d for d in split.values() if d is not None}):  # KPIs the catalog marks comparable only within one channel

@@ -13,12 +13,13 @@ stands in for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights import contracts
 from insights.errors import InsightsError
 
 LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
@@ -158,19 +159,7 @@ def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, 
 def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = None, money: float = 1.0) -> pl.DataFrame:
     """Service credits owed per invoice period (target − attainment, in points, × penalty_per_point) vs credits invoiced."""
     inv = ws.read("cost_invoices", scope) if invoices is None else invoices
-    targets = (ws.scan("sla_targets", scope)
-               .filter(pl.col("penalty_per_point").is_not_null() & (pl.col("penalty_per_point") > 0)
-                       & pl.col("metric").is_in(list(CREDIT_METRICS)))
-               .collect()
-               # a channel's attainment is contractual over all its priorities: one target per channel and terms
-               .unique(["client_id", "vendor_id", "site_id", "channel", "metric", "attainment_target",
-                        "penalty_per_point", "effective_from"], keep="first", maintain_order=True)
-               .with_columns(pl.lit(None, dtype=pl.String).alias("priority"))
-               .group_by("client_id", "vendor_id", "site_id", "channel", "metric", "attainment_target",
-                         "penalty_per_point", "priority")
-               .agg(pl.col("effective_from").min(), pl.col("effective_to").max(),
-                    pl.col("effective_to").is_null().any().alias("open")))
-    targets = targets.with_columns(pl.when(pl.col("open")).then(None).otherwise(pl.col("effective_to")).alias("effective_to"))
+    terms = contracts.read(ws, scope)
     periods = inv.select("vendor_id", "client_id", "invoice_id", "period_start", "period_end").unique()
     tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null())
                .select("client_id", "vendor_id", "site_id", "channel", "priority", pl.col("created_at").dt.date().alias("date"),
@@ -181,28 +170,26 @@ def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = 
                  .agg(pl.col("answered_within_sl").sum().alias("met"), pl.col("handled").sum().alias("base"))
                  .collect())
     rows = []
-    for t in targets.iter_rows(named=True):
-        for p in periods.filter(pl.col("client_id") == t["client_id"]).iter_rows(named=True):
-            if t["effective_from"] > p["period_end"] or (t["effective_to"] is not None and t["effective_to"] < p["period_start"]):
-                continue
-            src = tickets if t["metric"] == "sla_first_response" else intervals
+    for p in periods.iter_rows(named=True):
+        for t in _credit_terms(terms, p["client_id"], p["vendor_id"], p["period_start"], p["period_end"]):
+            src = tickets if t.kpi == "sla_first_response" else intervals
             f = src.filter((pl.col("client_id") == p["client_id"]) & (pl.col("vendor_id") == p["vendor_id"])
                            & pl.col("date").is_between(p["period_start"], p["period_end"]))
-            for k in ("channel", "priority", "site_id"):
-                if t.get(k) is not None and k in f.columns:
-                    f = f.filter(pl.col(k) == t[k])
+            for k, v in t.conditions.items():
+                if k in f.columns:
+                    f = f.filter(pl.col(k) == v)
             agg = (f.group_by("site_id", "channel").agg(pl.col("met").sum(), pl.len().alias("base"))
-                   if t["metric"] == "sla_first_response" else
+                   if t.kpi == "sla_first_response" else
                    f.group_by("site_id", "channel").agg(pl.col("met").sum(), pl.col("base").sum()))
             for a in agg.iter_rows(named=True):
                 if a["base"] < MIN_CREDIT_BASE:
                     continue
                 attained = a["met"] / a["base"]
-                points = max(0.0, round((t["attainment_target"] - attained) * 100, 2))
+                points = round(t.points_short(attained), 2)
                 rows.append({"vendor_id": p["vendor_id"], "client_id": p["client_id"], "invoice_id": p["invoice_id"],
                              "site_id": a["site_id"], "channel": a["channel"], "period_start": p["period_start"],
-                             "metric": t["metric"], "attained": attained, "target": t["attainment_target"],
-                             "points_below": points, "owed": round(points * t["penalty_per_point"], 2)})
+                             "metric": t.kpi, "attained": attained, "target": t.value,
+                             "points_below": points, "owed": round(points * (t.penalty_per_point or 0.0), 2)})
     owed = pl.DataFrame(rows, schema={"vendor_id": pl.String, "client_id": pl.String, "invoice_id": pl.String,
                                       "site_id": pl.String, "channel": pl.String, "period_start": pl.Date,
                                       "metric": pl.String, "attained": pl.Float64, "target": pl.Float64,
@@ -217,6 +204,22 @@ def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = 
         pl.when(pl.col("difference") > money).then(pl.lit("credit_short"))
         .when(pl.col("difference") < -money).then(pl.lit("credit_over")).otherwise(None).alias("flag"))
     return out.filter((pl.col("owed") > 0) | (pl.col("invoiced") > 0)).sort(keys)
+
+
+def _credit_terms(terms: contracts.Contracts, client: str, vendor: str, start: date, end: date) -> list[contracts.Target]:
+    """The contract terms with a service credit binding `vendor`'s work for `client` in the period.
+
+    A channel's attainment is contractual over all its priorities: one term per channel and terms.
+    """
+    out: dict[tuple, contracts.Target] = {}
+    for metric in CREDIT_METRICS:
+        for t in terms.terms(metric, {"client_id": client, "vendor_id": vendor}, start, end):
+            if not t.penalty_per_point or t.penalty_per_point <= 0:
+                continue
+            conditions = {k: v for k, v in t.conditions.items() if k != "priority"}
+            key = (metric, tuple(sorted(conditions.items())), t.value, t.penalty_per_point)
+            out.setdefault(key, replace(t, conditions=conditions))
+    return list(out.values())
 
 
 # --------------------------------------------------------------------------- cost views

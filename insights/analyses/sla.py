@@ -23,13 +23,14 @@ from typing import Any
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights import contracts
 from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
 
 # target row column -> the dimension compute_kpis splits by
-TARGET_DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "queue")
+TARGET_DIMENSIONS = contracts.CONDITIONS
 # review filter -> canonical column (client and vendor narrow the scope as well)
 FILTER_COLUMNS = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel"}
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel", "priority": "priority"}
@@ -41,10 +42,7 @@ DRILL = {
     "sla_resolution": ("resolution_breached", "resolution_seconds", "resolution_target_seconds",
                        "resolved_at", "resolution"),
 }
-TARGET_SCHEMA = {"target_id": pl.String, "client_id": pl.String, "metric": pl.String,
-                 **{c: pl.String for c in TARGET_DIMENSIONS}, "threshold_seconds": pl.Float64,
-                 "comparator": pl.String, "attainment_target": pl.Float64, "penalty_per_point": pl.Float64,
-                 "currency": pl.String, "effective_from": pl.Date, "effective_to": pl.Date}
+TARGET_SCHEMA = contracts.COLUMNS
 
 
 class SlaError(KpiError):
@@ -89,14 +87,7 @@ def effective_scope(scope: Scope, filters: Mapping[str, str]) -> Scope:
 def contract_targets(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.DataFrame:
     """The `sla_targets` rows that bind work in the view (a target naming another vendor, site or channel is dropped)."""
     f = _filters(filters)
-    t = ws.read("sla_targets", effective_scope(scope, f))
-    if t.is_empty():
-        return pl.DataFrame(schema=TARGET_SCHEMA)
-    t = t.select(list(TARGET_SCHEMA)).cast(TARGET_SCHEMA)  # type: ignore[arg-type]
-    for name, column in FILTER_COLUMNS.items():
-        if name in f and column in TARGET_DIMENSIONS:
-            t = t.filter(pl.col(column).is_null() | (pl.col(column) == f[name]))
-    return t
+    return contracts.read(ws, effective_scope(scope, f)).binding(f)
 
 
 def _kpi_frame(ws: Workspace, scope: Scope, metrics: Sequence[str], by: Sequence[str], filters: Mapping[str, str],
@@ -133,10 +124,7 @@ def _attainment(ws: Workspace, scope: Scope, targets: pl.DataFrame, filters: Map
         return pl.DataFrame()
     frame = pl.concat(out, how="diagonal_relaxed")
     period_end = pl.col("period").dt.offset_by("1mo" if grain == "month" else "1w").dt.offset_by("-1d")
-    in_force = (pl.col("effective_from") <= period_end) & (
-        pl.col("effective_to").is_null() | (pl.col("effective_to") >= pl.col("period")))
-    frame = frame.filter(in_force).sort("effective_from")
-    return frame.unique(["target_id", "period"], keep="last", maintain_order=True)
+    return contracts.newest(frame.filter(contracts.effective(pl.col("period"), period_end)), ["target_id", "period"])
 
 
 def _met(value: pl.Expr, target: pl.Expr, comparator: pl.Expr) -> pl.Expr:
@@ -180,7 +168,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     if weekly.is_empty():
         empty = pl.DataFrame(schema={**TARGET_SCHEMA, "period": pl.Date, "value": pl.Float64})
         return SlaView(week, empty, empty, start)
-    value, target, comp = pl.col("value"), pl.col("attainment_target"), pl.col("comparator").fill_null(">=")
+    value, target, comp = pl.col("value"), pl.col("attainment_target"), pl.col("comparator")  # filled by contracts
     weekly = weekly.with_columns(_met(value, target, comp).alias("met"),
                                  _points_short(value, target, comp).alias("points_short"))
     weekly = weekly.with_columns((pl.col("points_short") * pl.col("penalty_per_point")).alias("exposure"),
@@ -226,22 +214,8 @@ def attainment_by(ws: Workspace, scope: Scope, *, metric: str, split: str, start
 
 
 def target_line(targets: pl.DataFrame, metric: str, segment: Mapping[str, str], periods: Sequence[date]) -> list[float | None]:
-    """Per week, the one attainment target binding every work of `segment` (None where terms differ or none binds)."""
-    t = targets.filter(pl.col("metric") == metric)
-    for name, value in segment.items():
-        column = FILTER_COLUMNS.get(name, SPLITS.get(name, name))
-        if column in TARGET_DIMENSIONS:
-            t = t.filter(pl.col(column).is_null() | (pl.col(column) == value))
-        elif column == "client_id":
-            t = t.filter(pl.col("client_id") == value)
-    out: list[float | None] = []
-    for p in periods:
-        live = t.filter((pl.col("effective_from") <= p + timedelta(days=6))
-                        & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= p)))
-        live = live.sort("effective_from").unique("target_id", keep="last")
-        values = live.get_column("attainment_target").unique()
-        out.append(float(values[0]) if values.len() == 1 else None)
-    return out
+    """Per week, the one contract target binding every work of `segment` (None where terms differ or none binds)."""
+    return contracts.Contracts.of(targets).line(metric, segment, periods)
 
 
 def tickets_behind(ws: Workspace, scope: Scope, *, metric: str, week: date, filters: Mapping[str, Any] | None = None,

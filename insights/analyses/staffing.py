@@ -21,7 +21,9 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from connectors.schema import CHANNELS
 from connectors.workspace import Scope, Workspace
+from insights import contracts
 from insights.errors import InsightsError
 
 MAX_AGENTS = 5000
@@ -300,13 +302,18 @@ class StaffingGap:
 QUEUE_KEYS = ("queue_id", "client_id", "vendor_id", "site_id", "channel")
 
 
-def _sl_targets(ws: Workspace, scope: Scope) -> dict[tuple[str, str], StaffingTarget]:
-    """(client, channel) -> contractual service-level target from sla_targets (metric service_level, open-ended)."""
-    t = (ws.scan("sla_targets", scope)
-         .filter((pl.col("metric") == "service_level") & pl.col("effective_to").is_null())
-         .select("client_id", "channel", "attainment_target", "threshold_seconds").collect())
-    return {(r["client_id"], r["channel"]): StaffingTarget(r["attainment_target"], r["threshold_seconds"] or 20.0)
-            for r in t.iter_rows(named=True)}
+def _sl_targets(ws: Workspace, scope: Scope, at: date | None = None) -> dict[tuple[str, str], StaffingTarget]:
+    """(client, channel) -> the contract's service-level target in force on `at` (default: today), by insights.contracts."""
+    terms = contracts.read(ws, scope)
+    day = at or date.today()
+    rows = terms.rows.filter(pl.col("metric") == "service_level").select("client_id", "channel").unique()
+    pairs = {(client, ch) for client, channel in rows.iter_rows() for ch in ((channel,) if channel else CHANNELS)}
+    out = {}
+    for client, channel in sorted(pairs):
+        t = terms.in_force("service_level", {"client_id": client, "channel": channel}, day, day)
+        if t is not None:
+            out[(client, channel)] = StaffingTarget(t.value, t.threshold_seconds or 20.0)
+    return out
 
 
 def group_of(channel: str) -> str:
@@ -360,7 +367,7 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
     if iv.height == 0:
         raise StaffingError("no contact_intervals rows in scope for the period; import interval reports "
                             "(voice/chat queue statistics) first")
-    targets = _sl_targets(ws, scope)
+    targets = _sl_targets(ws, scope, at=end)
     # AHT per queue from the whole period (interval AHT is too noisy to staff to)
     aht = iv.group_by("queue_id").agg((pl.col("handle_seconds").sum() / pl.col("handled").sum()).alias("aht"))
     iv = iv.join(aht, on="queue_id").with_columns(

@@ -26,8 +26,9 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.detection import detectors as det
 from insights.detection import drivers as drv
-from insights import format
+from insights import contracts
 from insights.detection import narrative, ranking, stats
+from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.format import Names
 from insights.metrics.kpis import compute_kpis
@@ -425,7 +426,7 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             if "trend" in dets and sustained:
                 _trend(s, segment, level, kpi, th, reach, cands)
             target_level = root if "channel" in root else root + ("channel",)
-            if "target_miss" in dets and level == target_level:
+            if level == target_level:  # every KPI with a contract target is judged against it (the contract decides)
                 _target(s, segment, level, kpi, ws, scope, week, reach, cands)
 
 
@@ -647,13 +648,13 @@ def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks
 
 
 def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
+    """A target miss against the contract target in force for the segment this week (never a catalog default)."""
     if s.kind != "proportion" or s.denominator[-1] <= 0 or "channel" not in segment:
         return
-    target = _contract_target(ws, scope, kpi.name, segment, week)
+    target = contracts.in_force(ws, scope, kpi.name, segment, week)
     if target is None:
         return
-    value, penalty = target
-    higher = kpi.direction != "lower_is_better"
+    value, higher = target.value, target.comparator == ">="
     past = det.backtest(s)
     sigma = max(1.0, stats.rms(past)) if len(past) >= 8 else 1.0
     r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher, sigma_z=sigma)
@@ -662,38 +663,17 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
     chronic = 0
     for i in range(len(s) - 2, max(-1, len(s) - 10), -1):
         v = s.value[i]
-        if not math.isfinite(v) or ((v >= value) if higher else (v <= value)):
+        if not math.isfinite(v) or target.met(v):
             break
         chronic += 1
     ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
-    if penalty:
-        ev["penalty"] = round(abs(r.delta) * 100 * penalty, 2)
+    if target.penalty_per_point:
+        ev["penalty"] = round(abs(r.delta) * 100 * target.penalty_per_point, 2)
         ev["currency"] = ws.config.currency
     cands.append(_Candidate(
         "target_miss", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, value, r.delta,
         r.ci, r.n, "contract target", r.test, r.p_value, True, "bad", reach, chronic + 1, chronic,
         r.delta * r.n, ev, ((), (week,))))
-
-
-_TARGETS: dict[tuple[str, str], pl.DataFrame] = {}
-
-
-def _contract_target(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, str], week: date) -> tuple[float, float] | None:
-    """(attainment target, penalty per point) in force for the client × channel (the strictest of its priorities)."""
-    key = (str(ws.path), scope.key)
-    if key not in _TARGETS:
-        _TARGETS.clear()
-        _TARGETS[key] = ws.read("sla_targets", scope)
-    t = _TARGETS[key]
-    if t.is_empty():
-        return None
-    rows = t.filter((pl.col("metric") == kpi) & (pl.col("client_id") == segment["client_id"])
-                    & (pl.col("channel").is_null() | (pl.col("channel") == segment.get("channel")))
-                    & (pl.col("effective_from") <= week)
-                    & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= week)))
-    if rows.is_empty():
-        return None
-    return float(rows.get_column("attainment_target").max()), float(rows.get_column("penalty_per_point").fill_null(0).max())
 
 
 def _strata(frame: pl.DataFrame, dim: str) -> dict[str, dict[str, tuple[float, float]]]:

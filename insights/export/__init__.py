@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from connectors.errors import BpoError
+from insights.contracts import NO_CONTRACT_TARGET
 from insights import format
 from insights.detection.narrative import ci_is_change
 
@@ -40,6 +41,7 @@ class Chart:
     target: float | None
     series: pl.DataFrame
     events: pl.DataFrame | None = None
+    target_name: str = "target"  # 'contract target' or 'default target', as the legend names the line
 
 
 @dataclass(frozen=True)
@@ -74,15 +76,24 @@ def charts(review: Any) -> list[Chart]:
         except KeyError:
             continue
         if series.get_column("value").drop_nulls().len():
-            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series, getattr(review, "events", None)))
+            out.append(Chart(tile.kpi, tile.label, tile.unit, tile.target, series, getattr(review, "events", None),
+                             getattr(tile, "target_name", "target")))
     return out
 
 
 TO_DATE_LABELS = ("MTD", "QTD", "YTD")
 
 
+def target_cell(tile: Any) -> str:
+    """The tile's target as a table cell: '90.0%' (the contract's), '85.0% (default)' or 'no contract target'."""
+    source = getattr(tile, "target_source", None)
+    if tile.target is None or source is None:
+        return NO_CONTRACT_TARGET
+    return tile.formatted_target if source == "contract" else f"{tile.formatted_target} (default)"
+
+
 def to_date_cells(tile: Any) -> list[str]:
-    """The tile's MTD, QTD and YTD values, '✗' after a total that misses its target ('–' when there is none)."""
+    """The tile's MTD, QTD and YTD values, '✗' after a total that misses its contract target ('–' when there is none)."""
     by_label = {t.label: t for t in getattr(tile, "to_date", ())}
     cells = []
     for label in TO_DATE_LABELS:
@@ -95,7 +106,7 @@ def to_date_note(review: Any) -> str:
     """How the to-date totals are counted (the week's Sunday decides the month, quarter and year)."""
     from insights.review import to_date_caption
 
-    return f"MTD, QTD, YTD: {to_date_caption(review.week)} ✗ misses the target."
+    return f"MTD, QTD, YTD: {to_date_caption(review.week)} ✗ misses the contract target."
 
 
 def events_note(review: Any, lead: str = "Events marked on the charts") -> str:
@@ -134,7 +145,7 @@ def definitions(review: Any, catalog: Any = None) -> list[Definition]:
         if kpi is None:
             continue
         out.append(Definition(tile.kpi, kpi.label, kpi.description or "", words.get(kpi.direction, kpi.direction),
-                              tile.formatted_target if tile.target is not None else "none", int(kpi.min_volume or 0)))
+                              target_cell(tile), int(kpi.min_volume or 0)))
     return out
 
 

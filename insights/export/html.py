@@ -31,7 +31,8 @@ table{border-collapse:collapse;width:100%;font-size:.82rem}td,th{border-bottom:1
 
 def _tile(t: Any) -> str:
     colour, word = STATUS.get(t.status, STATUS["neutral"])
-    target = f"vs target {escape(t.formatted_target)}: {escape(t.formatted_vs_target)}" if t.target is not None else "no target set"
+    target = (f"vs {escape(t.target_text)}: {escape(t.formatted_vs_target)}" if t.target_source is not None
+              else escape(t.target_text))
     count = f"n = {format.count(t.n)}" if t.value is not None else "no data this week"
     totals = " · ".join(f"{label} {escape(cell)}" for label, cell in zip(TO_DATE_LABELS, to_date_cells(t)))
     return (f'<div class="tile" style="--c:{colour}" data-kpi="{escape(t.kpi)}"><div class="l">{escape(t.label)}</div>'
@@ -57,7 +58,8 @@ def render_html(review: Any, *, title: str | None = None, catalog: Any = None, f
     if chart_list:
         parts.append("<h2>Last 12 months</h2><div class='charts'>")
         parts += [f'<div class="chart" data-kpi="{escape(c.kpi)}">'
-                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target, events=c.events) + "</div>"
+                  + trend_svg(c.series, title=c.title, unit=c.unit, target=c.target, events=c.events,
+                              target_name=c.target_name) + "</div>"
                   for c in chart_list]
         parts.append("</div>")
         note = events_note(review)

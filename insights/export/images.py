@@ -72,7 +72,7 @@ def _mark_events(ax, events: pl.DataFrame | None, start, end) -> int:
 
 
 def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None, width: float, height: float,
-            events: pl.DataFrame | None = None):
+            events: pl.DataFrame | None = None, target_name: str = "target"):
     s = series.sort("period")
     if s.get_column("value").drop_nulls().len():  # the weeks with a value, no empty weeks either side
         dated = s.filter(pl.col("value").is_not_null()).get_column("period")
@@ -94,9 +94,9 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
         if "prior_year" in s.columns and s.get_column("prior_year").drop_nulls().len() and not lines:
             ax.plot(x, ys("prior_year"), color=GREY, lw=1.3, ls=":", label="same week last year")
         if "target" in s.columns and s.get_column("target").drop_nulls().len():
-            ax.step(x, ys("target"), where="post", color=DARK, lw=1.3, ls="--", label="target")
+            ax.step(x, ys("target"), where="post", color=DARK, lw=1.3, ls="--", label=target_name)
         elif target is not None:
-            ax.axhline(target * factor, color=DARK, lw=1.3, ls="--", label="target")
+            ax.axhline(target * factor, color=DARK, lw=1.3, ls="--", label=target_name)
         # a KPI comparable only within one channel: one line per channel, never the pooled line (it is mix)
         for i, (segment, column) in enumerate(lines.items()):
             ax.plot(x, ys(column), color=SERIES_COLOURS[i % len(SERIES_COLOURS)],
@@ -129,9 +129,11 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
 
 
 def trend_png(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
-              width: float = 9.0, height: float = 4.2, events: pl.DataFrame | None = None) -> bytes:
+              width: float = 9.0, height: float = 4.2, events: pl.DataFrame | None = None,
+              target_name: str = "target") -> bytes:
     """The weekly trend chart as PNG bytes (the view's best-ranked events marked, as on the dashboard)."""
-    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events)
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events,
+                  target_name=target_name)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
@@ -139,9 +141,11 @@ def trend_png(series: pl.DataFrame, *, title: str, unit: str, target: float | No
 
 
 def trend_svg(series: pl.DataFrame, *, title: str, unit: str, target: float | None = None,
-              width: float = 6.4, height: float = 3.2, events: pl.DataFrame | None = None) -> str:
+              width: float = 6.4, height: float = 3.2, events: pl.DataFrame | None = None,
+              target_name: str = "target") -> str:
     """The weekly trend chart as an inline SVG element (no XML prolog, no external references)."""
-    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events)
+    fig = _figure(series, title=title, unit=unit, target=target, width=width, height=height, events=events,
+                  target_name=target_name)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)

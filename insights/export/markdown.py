@@ -6,7 +6,7 @@ from typing import Any
 
 from insights import format
 from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
-                             title_of, to_date_cells, to_date_note)
+                             target_cell, title_of, to_date_cells, to_date_note)
 
 RECENT_WEEKS = 6
 
@@ -25,7 +25,7 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
                   "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
         lines += [f"| {_cell(t.label)} | {_cell(t.formatted)} | {_cell(t.formatted_vs_last_week)} | "
                   f"{_cell(t.formatted_vs_last_year)} | " + " | ".join(_cell(c) for c in to_date_cells(t)) + " | "
-                  f"{_cell(t.formatted_target)} | {t.status} | {t.n:,} |"
+                  f"{_cell(target_cell(t))} | {t.status} | {t.n:,} |"
                   for t in review.tiles]
         lines += ["", f"_{to_date_note(review)}_", ""]
     chart_list = charts(review)

@@ -11,8 +11,8 @@ from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
 from insights import format
-from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, title_of,
-                             to_date_cells, to_date_note)
+from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, target_cell,
+                             title_of, to_date_cells, to_date_note)
 from insights.export.images import trend_png
 
 WIDE = (Inches(13.333), Inches(7.5))
@@ -88,7 +88,7 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
         s = _title_slide(prs, "This week: box totals")
         rows = [["KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]]
         rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
-                  t.formatted_target, STATUS_WORDS.get(t.status, t.status), format.count(t.n)]
+                  target_cell(t), STATUS_WORDS.get(t.status, t.status), format.count(t.n)]
                  for t in review.tiles]
         table = _table(s, rows, Inches(1.1), BOX_TOTAL_WIDTHS, font=10)
         for i, t in enumerate(review.tiles, 1):
@@ -98,7 +98,8 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
     note = events_note(review)
     for c in charts(review):
         s = _title_slide(prs, c.title)
-        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2, events=c.events)
+        png = trend_png(c.series, title=c.title, unit=c.unit, target=c.target, width=11.5, height=5.2, events=c.events,
+                        target_name=c.target_name)
         s.shapes.add_picture(io.BytesIO(png), Inches(0.9), Inches(1.4), width=Inches(11.5))
         if note:
             _note(s, "◆ " + note)

@@ -26,10 +26,11 @@ import polars as pl
 
 from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
-from insights import format
+from insights import contracts
 from insights.detection import narrative
 from insights.detection.engine import Findings, Insight, detect
 from insights.review.events import empty_events, read_events
+from insights import format
 from insights.format import Names
 
 PRESET = "weekly_review"
@@ -40,8 +41,6 @@ SCOPE_FILTERS = ("client", "vendor")
 FILTERS = SCOPE_FILTERS + tuple(ROW_FILTERS)
 # tables whose rows the view's date span and dimension choices come from
 ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start"}
-# an SLA target row binds only the aggregate whose filters match every dimension it names
-TARGET_DIMENSIONS = {"vendor_id": "vendor", "site_id": "site", "channel": "channel", "priority": None, "queue": None}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # to-date periods (the KPI engine's grains) and how a tile names them
 TO_DATE = {"month": "MTD", "quarter": "QTD", "year": "YTD"}
@@ -74,6 +73,7 @@ class ToDate:
     vs_target: float | None
     formatted_vs_target: str
     status: Status
+    target_source: contracts.Source | None = None
 
     @property
     def days(self) -> int:
@@ -110,6 +110,19 @@ class Tile:
     formatted_target: str
     low_volume: bool = False
     to_date: tuple[ToDate, ...] = ()
+    target_source: contracts.Source | None = None
+
+    @property
+    def target_name(self) -> str:
+        """What the target line is called: 'contract target' or 'default target' ('target' when there is none)."""
+        return "target" if self.target_source is None else contracts.NOUNS[self.target_source]
+
+    @property
+    def target_text(self) -> str:
+        """'contract target 90.0%', 'default target 85.0%' (never judged against) or 'no contract target'."""
+        if self.target is None or self.target_source is None:
+            return contracts.NO_CONTRACT_TARGET
+        return f"{contracts.NOUNS[self.target_source]} {self.formatted_target}"
 
     @property
     def to_date_text(self) -> str:
@@ -149,7 +162,7 @@ class Review:
     notices: tuple[Notice, ...]
     weeks: tuple[date, ...]
     series_frames: Mapping[str, pl.DataFrame] = field(default_factory=dict, repr=False)
-    targets: Mapping[str, float | None] = field(default_factory=dict, repr=False)
+    targets: Mapping[str, contracts.Target | None] = field(default_factory=dict, repr=False)
     events: pl.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
     names: Names = field(default_factory=Names, repr=False)  # display names of the ids in view (bpo.toml, catalog)
 
@@ -176,7 +189,12 @@ class Review:
             raise KeyError(f"no series '{kpi}' in this review; series: {', '.join(self.series_frames)}") from None
 
     def target(self, kpi: str) -> float | None:
-        """The target in force in the review week (SLA targets first, else the catalog default)."""
+        """The target's value in the review week (the contract's, else the catalog default; see `target_of`)."""
+        t = self.targets.get(kpi)
+        return None if t is None else t.value
+
+    def target_of(self, kpi: str) -> contracts.Target | None:
+        """The target record in the review week: its value, comparator and source (contract or catalog default)."""
         return self.targets.get(kpi)
 
 
@@ -271,46 +289,10 @@ def dimension_values(ws: Workspace, scope: Scope) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- targets
 
 
-def _applicable_targets(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], start: date, end: date) -> pl.DataFrame:
-    """SLA target rows for `kpi` in force between start and end that do not contradict the filters.
-
-    Each filtered dimension must be null (every value) or equal to the filter; `specificity` counts
-    the filtered dimensions a row names, so the most specific contract term can win.
-    """
-    t = targets.filter(
-        (pl.col("metric") == kpi)
-        & (pl.col("effective_from") <= end)
-        & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= start))
-    )
-    if "client" in filters:
-        t = t.filter(pl.col("client_id") == filters["client"])
-    specificity = pl.lit(0, pl.Int8)
-    for column, name in TARGET_DIMENSIONS.items():
-        if name in filters:
-            t = t.filter(pl.col(column).is_null() | (pl.col(column) == filters[name]))
-            specificity = specificity + pl.col(column).is_not_null().cast(pl.Int8)
-    return t.with_columns(specificity.alias("specificity"))
-
-
-def _target_for(targets: pl.DataFrame, kpi: str, filters: Mapping[str, str], week: date,
-                default: float | None, end: date | None = None) -> tuple[float | None, str | None, bool]:
-    """(target, comparator, whether several different targets apply) in the week (or from `week` to `end`).
-
-    The contract's target when every applicable term agrees (e.g. one value for every priority of a
-    channel); the catalog default when there is none, or when the terms differ across the work in
-    view (several clients, or channels with different targets and no channel filter).  Over a longer
-    span the newest version of each term wins (the target in force at the span's end).
-    """
-    rows = _applicable_targets(targets, kpi, filters, week, end or week + timedelta(days=6))
-    if rows.is_empty():
-        return default, None, False
-    best = rows.filter(pl.col("specificity") == pl.col("specificity").max())
-    best = best.sort("effective_from").unique(["client_id", "target_id"], keep="last")  # newest version
-    values = best.get_column("attainment_target").unique()
-    if values.len() > 1:
-        return default, None, True
-    comparator = best.get_column("comparator").drop_nulls()
-    return float(values[0]), (comparator[0] if comparator.len() else None), False
+def _target_in_view(terms: contracts.Contracts, kpi: Any, segment: Mapping[str, str], start: date,
+                    end: date | None = None) -> tuple[contracts.Target | None, bool]:
+    """(the contract target in force for the view, else the catalog default; whether contract terms differ in view)."""
+    return terms.target(kpi, segment, start, end), terms.differ(kpi.name, segment, start, end)
 
 
 # --------------------------------------------------------------------------- to-date totals
@@ -380,8 +362,8 @@ def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping
     return out
 
 
-def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, date]]], targets: pl.DataFrame,
-             filters: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
+def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, date]]], terms: contracts.Contracts,
+             segment: Mapping[str, str], week_end: date) -> tuple[ToDate, ...]:
     """The KPI's MTD, QTD and YTD totals, each with the target in force at the week's end."""
     out = []
     for period, (start, frame, stops) in frames.items():
@@ -389,15 +371,16 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
         v = row.get_column("value")[0] if row.height else None
         value = None if v is None or math.isnan(v) else float(v)
         n = int(row.get_column("n")[0] or 0) if row.height else 0
-        target, comparator, _ = _target_for(targets, kpi.name, filters, start, kpi.target, end=week_end)
-        delta = _minus(value, target)
+        target, _ = _target_in_view(terms, kpi, segment, start, week_end)
+        delta = _minus(value, None if target is None else target.value)
         end = stops.get(kpi.name, week_end)
         judged = (end - start).days + 1 >= MIN_JUDGED_DAYS
         out.append(ToDate(
             period=period, label=TO_DATE[period], start=start, end=end, value=value,
-            formatted=format.value(kpi, value), n=n, target=target, vs_target=delta,
-            formatted_vs_target=format.delta(kpi, delta),
-            status=_status(value, target, comparator, None, kpi.direction, 0.0) if judged else "neutral",
+            formatted=format.value(kpi, value), n=n, target=None if target is None else target.value,
+            vs_target=delta, formatted_vs_target=format.delta(kpi, delta),
+            status=_status(value, target, None, kpi.direction, 0.0) if judged else "neutral",
+            target_source=None if target is None else target.source,
         ))
     return tuple(out)
 
@@ -426,14 +409,14 @@ def material_amount(materiality: float | None, unit: str, baseline: float | None
     return m * abs(baseline)
 
 
-def _status(value: float | None, target: float | None, comparator: str | None, vs_week: float | None,
+def _status(value: float | None, target: contracts.Target | None, vs_week: float | None,
             direction: str, materiality: float) -> Status:
-    """good/bad against the target when there is one, else by a material week-on-week move; neutral otherwise."""
+    """good/bad against a contract target (never a catalog default), else by a material week-on-week move."""
     if value is None or direction not in ("higher_is_better", "lower_is_better"):
         return "neutral"
-    if target is not None:
-        higher = comparator == ">=" if comparator in (">=", "<=") else direction == "higher_is_better"
-        return "good" if (value >= target if higher else value <= target) else "bad"
+    verdict = contracts.judge(target, value)
+    if verdict is not None:
+        return "good" if verdict == "met" else "bad"
     if vs_week is None or vs_week == 0 or abs(vs_week) < materiality:
         return "neutral"
     return "good" if (vs_week > 0) == (direction == "higher_is_better") else "bad"
@@ -510,7 +493,8 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
     to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
     within = _within(ws, eff, kpi_names, filters, first, week_end, catalog)
-    targets_table = ws.read("sla_targets", eff)
+    terms = contracts.read(ws, eff)  # read fresh for every review
+    segment = contracts.in_view(eff, filters)  # the same segment the engine asks about
     events = read_events(ws, scope, filters, start=first, end=week_end)
 
     tiles, series, targets, differing = [], {}, {}, []
@@ -525,23 +509,24 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             v = r["value"] if r else None
             return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
-        target, comparator, differ = _target_for(targets_table, name, filters, week, kpi.target)
+        target_record, differ = _target_in_view(terms, kpi, segment, week)
+        target = None if target_record is None else target_record.value
         if differ:
             differing.append(kpi.label)
-        targets[name] = target
+        targets[name] = target_record
         series[name] = pl.DataFrame({
             "period": periods,
             "value": [value_at(p) for p in periods],
             "n": [int(by_period[p]["n"] or 0) if p in by_period else 0 for p in periods],
             "prior_year": [value_at(same_week_last_year(p)) for p in periods],
-            "target": [_target_for(targets_table, name, filters, p, kpi.target)[0] for p in periods],
+            "target": [_value(terms.target(kpi, segment, p)) for p in periods],
         }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
         lines = within.filter(pl.col("kpi") == name) if within.height else within
-        for (dim, segment), part in sorted(lines.group_by(["dimension", "segment"]), key=lambda g: g[0]) \
+        for (dim, line), part in sorted(lines.group_by(["dimension", "segment"]), key=lambda g: g[0]) \
                 if lines.height else ():  # one line per channel: a pooled median moves with the channel mix
             values = dict(zip(part.get_column("period").to_list(), part.get_column("value").to_list()))
             series[name] = series[name].with_columns(
-                pl.Series(f"{dim}{SPLIT_SEP}{segment}", [values.get(p) for p in periods], pl.Float64))
+                pl.Series(f"{dim}{SPLIT_SEP}{line}", [values.get(p) for p in periods], pl.Float64))
 
         value = value_at(week)
         row = by_period.get(week, {})
@@ -553,7 +538,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             kpi=name, label=kpi.label, value=value, formatted=format.value(kpi, value), n=n,
             vs_last_week=d_week, vs_last_year=d_year, vs_target=d_target, target=target,
             direction=kpi.direction,
-            status=_status(value, target, comparator, d_week, kpi.direction,
+            status=_status(value, target_record, d_week, kpi.direction,
                            material_amount(kpi.materiality, kpi.unit, value_at(week - timedelta(weeks=1)))),
             unit=kpi.unit, format=kpi.format,
             formatted_vs_last_week=format.delta(kpi, d_week),
@@ -561,14 +546,15 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             formatted_vs_target=format.delta(kpi, d_target),
             formatted_target=format.value(kpi, target),
             low_volume=value is not None and n < (kpi.min_volume or 0),
-            to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, targets_table, filters, week_end),
+            to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, terms, segment, week_end),
+            target_source=None if target_record is None else target_record.source,
         )
         tiles.append(tile)
 
     if differing:
         notices.append(Notice("targets_differ", f"Contract targets differ across the work in view for "
-                              f"{', '.join(differing)}: the catalog's default target is shown; filter by client "
-                              f"and channel to compare with the contract.", "info"))
+                              f"{', '.join(differing)}: the catalog's default target is shown (labelled, not judged); "
+                              f"filter by client and channel to compare with the contract.", "info"))
     insights: list[Insight] = []
     if not any(n.kind in ("no_data", "week_outside_data") for n in notices):
         findings = _findings(ws, scope, week, filters, catalog)
@@ -601,6 +587,10 @@ def _history_notices(weeks: Sequence[date], week: date) -> list[Notice]:
     return [Notice("short_history", f"Not enough history to call a change: {have} complete week"
                    f"{'' if have == 1 else 's'} up to this one, and a change is judged against the {needed - 1} "
                    f"weeks before it; target misses and data checks still run.", "info")]
+
+
+def _value(target: contracts.Target | None) -> float | None:
+    return None if target is None else target.value
 
 
 def _minus(a: float | None, b: float | None) -> float | None:

@@ -59,7 +59,7 @@ def test_a_tile_compares_with_last_week_last_year_and_the_contract_target(open_a
     text = tile_text(at, "sla_first_response")
     assert "▼ −16.7 pts vs last week" in text  # 66.7 % against 83.3 %
     assert "▼ −16.7 pts vs last year" in text  # 2024-W10 had one breach a day
-    assert "▼ −23.3 pts vs target 90.0%" in text
+    assert "▼ −23.3 pts vs contract target 90.0%" in text
     assert "needs attention" in text
 
 
@@ -77,10 +77,10 @@ def test_twelve_months_of_charts_with_target_and_prior_year_lines(open_app):
                for c in at.get("plotly_chart")}
     assert 6 <= len(figures) <= 12
     sla = {t["name"]: t for t in figures["SLA attainment (first response)"]["data"]}
-    assert {"this year", "same week last year", "target"} <= set(sla)
+    assert {"this year", "same week last year", "contract target"} <= set(sla)  # acme's contract, named so
     assert len(sla["this year"]["x"]) == 52
     assert sla["this year"]["y"][-1] == pytest.approx(acme_sla(53))
-    assert set(sla["target"]["y"]) == {0.9}
+    assert set(sla["contract target"]["y"]) == {0.9}
 
 
 def test_the_target_miss_is_listed_with_what_it_means_what_to_do_and_its_evidence(open_app, planted_ws, rendered_text):
@@ -186,13 +186,15 @@ def reference_lines(at) -> dict[str, tuple]:
     spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
                 if json.loads(c.proto.spec)["layout"]["title"]["text"] == "SLA attainment (first response)")
     return {t["name"]: (t.get("visible", True), t["line"]["width"]) for t in spec["data"]
-            if t["name"] in ("same week last year", "target")}
+            if t["name"] in ("same week last year", "contract target")}
 
 
 @pytest.mark.parametrize(("compare", "first", "lines"), [
-    pytest.param(None, "last_week", {"same week last year": (True, 1.5), "target": (True, 1.5)}, id="default"),
-    pytest.param("last_year", "last_year", {"same week last year": (True, 2.5), "target": (True, 1.5)}, id="last-year"),
-    pytest.param("target", "target", {"same week last year": ("legendonly", 1.5), "target": (True, 2.5)}, id="target"),
+    pytest.param(None, "last_week", {"same week last year": (True, 1.5), "contract target": (True, 1.5)}, id="default"),
+    pytest.param("last_year", "last_year", {"same week last year": (True, 2.5), "contract target": (True, 1.5)},
+                 id="last-year"),
+    pytest.param("target", "target", {"same week last year": ("legendonly", 1.5), "contract target": (True, 2.5)},
+                 id="target"),
 ])
 def test_the_comparison_in_the_url_leads_the_tiles_and_chooses_the_charts_reference(open_app, compare, first, lines):
     query = {"client": "acme", **({"compare": compare} if compare else {})}
