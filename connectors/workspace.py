@@ -22,7 +22,7 @@ import tomllib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -106,6 +106,61 @@ class User:
     scope: Scope
 
 
+FX_RATE_KEYS = ("currency", "rate", "from")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FxRate:
+    """One dated exchange rate from bpo.toml `[[fx_rate]]`: 1 `currency` = `rate` reporting-currency units from `valid_from` on."""
+
+    currency: str
+    rate: float
+    valid_from: date
+
+
+def _fx_rates(items: Any, reporting: str, problems: list[str]) -> tuple[FxRate, ...]:
+    """Parse `[[fx_rate]]` tables strictly; each problem names the entry, the key and the fix."""
+    if not isinstance(items, list):
+        problems.append("'fx_rate' must be an array of tables: write each rate as [[fx_rate]] currency, rate, from")
+        return ()
+    rates: list[FxRate] = []
+    seen: set[tuple[str, date]] = set()
+    for i, item in enumerate(items):
+        where = f"[[fx_rate]] #{i + 1}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: not a table; write currency = \"PHP\", rate = 0.0172, from = 2026-07-01")
+            continue
+        unknown = sorted(set(item) - set(FX_RATE_KEYS))
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(FX_RATE_KEYS)}")
+        missing = [k for k in FX_RATE_KEYS if k not in item]
+        if missing:
+            problems.append(f"{where}: '{missing[0]}' is missing; every rate needs {', '.join(FX_RATE_KEYS)}")
+            continue
+        code, rate, start = item["currency"], item["rate"], item["from"]
+        ok = True
+        if not (isinstance(code, str) and len(code) == 3 and code.isalpha() and code.isupper()):
+            problems.append(f"{where}: currency {code!r} is not an ISO 4217 code; write it as three capitals (\"PHP\")")
+            ok = False
+        elif code == reporting:
+            problems.append(f"{where}: currency {code} is the workspace's reporting currency; remove the entry")
+            ok = False
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            problems.append(f"{where}: rate {rate!r} must be a positive number ({reporting} per 1 {code})")
+            ok = False
+        if isinstance(start, datetime) or not isinstance(start, date):
+            problems.append(f"{where}: from {start!r} is not a date; write a bare TOML date (from = 2026-07-01)")
+            ok = False
+        if not ok:
+            continue
+        if (code, start) in seen:
+            problems.append(f"{where}: a second {code} rate from {start}; keep one rate per currency and date")
+            continue
+        seen.add((code, start))
+        rates.append(FxRate(currency=code, rate=float(rate), valid_from=start))
+    return tuple(sorted(rates, key=lambda r: (r.currency, r.valid_from)))
+
+
 @dataclass
 class Config:
     """The parsed bpo.toml."""
@@ -119,6 +174,7 @@ class Config:
     users: list[User] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    fx_rates: tuple[FxRate, ...] = ()
     raw: dict = field(default_factory=dict)
 
     def user(self, name: str) -> User:
@@ -161,18 +217,21 @@ def parse_config(path: Path) -> Config:
         for i, item in enumerate(raw.get(kind, [])):
             if not item.get("id"):
                 problems.append(f"[[{kind}]] #{i + 1}: 'id' is missing")
+    currency = ws.get("currency", "USD")
+    fx_rates = _fx_rates(raw.get("fx_rate", []), currency, problems)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return Config(
         name=ws.get("name", "bpo-insights workspace"),
         database_url=ws.get("database_url") or None,
-        currency=ws.get("currency", "USD"),
+        currency=currency,
         clients=raw.get("client", []),
         vendors=raw.get("vendor", []),
         sites=raw.get("site", []),
         users=users,
         sources=raw.get("source", []),
         settings=raw.get("settings", {}),
+        fx_rates=fx_rates,
         raw=raw,
     )
 

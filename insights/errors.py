@@ -19,3 +19,7 @@ class CatalogError(InsightsError):
 
 class KpiError(InsightsError):
     """A KPI query cannot be answered as asked (unknown KPI, grain or dimension, bad setting)."""
+
+
+class MoneyError(InsightsError):
+    """Amounts cannot be added up as asked (a line without a currency, or in one with no rate in force)."""

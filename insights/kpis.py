@@ -34,6 +34,7 @@ import polars as pl
 from connectors.schema import TABLES
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
+from insights import money
 from insights.errors import KpiError
 from insights.periods import check_grain, date_key, key_step, key_to_date, period_key
 
@@ -93,6 +94,8 @@ def compute_kpis(
     plan = _plan(catalog, kpis, by, ws.config.settings)
     tables = {s.table for s in plan.sources}
     frames = {t: ws.scan(t, scope) for t in tables}
+    if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
+        frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                settings=ws.config.settings, site_tiers=tiers)

@@ -19,6 +19,7 @@ from datetime import date
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights.money import invoices as read_invoices
 from insights.errors import InsightsError
 
 LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
@@ -128,7 +129,7 @@ class Reconciliation:
 
 def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, money: float = 1.0) -> Reconciliation:
     """Reconcile every invoice line in scope against measured hours and contacts, rates and contractual credits."""
-    inv = ws.read("cost_invoices", scope)
+    inv = read_invoices(ws, scope)
     if inv.height == 0:
         raise PricingError("no cost_invoices in scope; import the vendors' invoices (one row per line) first")
     hours = _logged_hours(ws, scope).collect()
@@ -157,7 +158,7 @@ def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, 
 
 def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = None, money: float = 1.0) -> pl.DataFrame:
     """Service credits owed per invoice period (target − attainment, in points, × penalty_per_point) vs credits invoiced."""
-    inv = ws.read("cost_invoices", scope) if invoices is None else invoices
+    inv = read_invoices(ws, scope) if invoices is None else invoices
     targets = (ws.scan("sla_targets", scope)
                .filter(pl.col("penalty_per_point").is_not_null() & (pl.col("penalty_per_point") > 0)
                        & pl.col("metric").is_in(list(CREDIT_METRICS)))
@@ -231,7 +232,7 @@ def cost_per_contact(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("ven
     allowed = {"client_id", "vendor_id", "site_id", "channel"}
     if set(by) - allowed:
         raise PricingError(f"cannot split cost by {', '.join(sorted(set(by) - allowed))}; use {', '.join(sorted(allowed))}")
-    inv = ws.read("cost_invoices", scope).with_columns(_month("period_start").alias("month"))
+    inv = read_invoices(ws, scope).with_columns(_month("period_start").alias("month"))
     t = _handled(ws, scope).with_columns(_month("date").alias("month")).group_by(
         "client_id", "vendor_id", "site_id", "channel", "month").agg(
         pl.col("contacts").sum(), pl.col("resolved").sum(), pl.col("handle_seconds").sum()).collect()
@@ -251,7 +252,7 @@ def cost_per_contact(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("ven
 
 def unused_minimums(ws: Workspace, scope: Scope) -> pl.DataFrame:
     """Per committed per-contact line: committed vs billed contacts, unused volume and what it costs at the line's rate."""
-    inv = ws.read("cost_invoices", scope)
+    inv = read_invoices(ws, scope)
     lines = inv.filter((pl.col("billing_model") == "per_contact") & pl.col("committed_volume").is_not_null())
     billed_shortfall = (inv.filter(pl.col("billing_model") == "minimum_shortfall")
                         .group_by("vendor_id", "invoice_id", "site_id", "channel").agg(pl.col("amount").sum().alias("shortfall_billed")))
@@ -266,7 +267,7 @@ def unused_minimums(ws: Workspace, scope: Scope) -> pl.DataFrame:
 
 def effective_hourly_rate(ws: Workspace, scope: Scope) -> pl.DataFrame:
     """Monthly invoiced charges (credits excluded) per logged hour, per vendor and site, against the hourly card rate."""
-    inv = ws.read("cost_invoices", scope).with_columns(_month("period_start").alias("month"))
+    inv = read_invoices(ws, scope).with_columns(_month("period_start").alias("month"))
     charges = (inv.filter(pl.col("billing_model") != "credit").group_by("vendor_id", "site_id", "month")
                .agg(pl.col("amount").sum().alias("charges")))
     hours = (_logged_hours(ws, scope).with_columns(_month("date").alias("month"))

@@ -1,0 +1,102 @@
+"""Money: every invoice amount in the workspace's reporting currency, converted at dated rates or refused.
+
+Each `cost_invoices` line carries its ISO 4217 `currency`.  A line in the reporting currency
+(`[workspace] currency`) counts as billed; a line in another currency is converted at the
+`[[fx_rate]]` of bpo.toml in force on the line's service date (its `period_start`): the entry of
+that currency with the latest `from` on or before that date.  A line with no currency, or with no
+rate in force, stops the computation with a `MoneyError` naming the line and the fix; amounts
+are never summed across currencies.
+
+>>> rates = (FxRate(currency="PHP", rate=0.0175, valid_from=date(2026, 7, 1)),)
+>>> lines = pl.DataFrame({"amount": [100.0, 1000.0], "currency": ["USD", "PHP"],
+...                       "period_start": [date(2026, 10, 1)] * 2})
+>>> total(lines, currency="USD", rates=rates)
+117.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TypeVar
+
+import polars as pl
+
+from connectors.workspace import FxRate, Scope, Workspace
+from insights.errors import MoneyError
+
+__all__ = ["FxRate", "MoneyError", "convert", "invoices", "rate_in_force", "total"]
+
+SERVICE_DATE = "period_start"  # the day a line's service is dated by, for the rate in force
+MONEY_COLUMNS = ("amount", "unit_rate")  # converted together, so amount = quantity × unit_rate still holds
+LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
+SHOWN = 5  # lines named in one error
+
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def rate_in_force(rates: Sequence[FxRate], currency: str, on: date) -> FxRate | None:
+    """The `currency` rate with the latest `valid_from` on or before `on` (None when none is in force)."""
+    live = [r for r in rates if r.currency == currency and r.valid_from <= on]
+    return max(live, key=lambda r: r.valid_from) if live else None
+
+
+def _rates_frame(rates: Sequence[FxRate]) -> pl.DataFrame:
+    return pl.DataFrame({"currency": [r.currency for r in rates], "__from": [r.valid_from for r in rates],
+                         "__fx": [r.rate for r in rates]},
+                        schema={"currency": pl.String, "__from": pl.Date, "__fx": pl.Float64}).sort("__from")
+
+
+def _name(row: dict) -> str:
+    keys = [f"{k} {row[k]}" for k in LINE_KEYS if row.get(k) is not None]
+    return "line " + (", ".join(keys) if keys else f"#{row['__line'] + 1}")
+
+
+def convert(lines: Frame, rates: Sequence[FxRate], currency: str, *, date_column: str = SERVICE_DATE) -> Frame:
+    """`lines` with `amount` and `unit_rate` in `currency` (and `currency` set to it), or a MoneyError naming the lines.
+
+    A line already in `currency` is kept as billed; another converts at `rate_in_force` on its
+    `date_column`.  A lazy frame is collected (invoice tables are small) and returned lazy.
+    """
+    lazy = isinstance(lines, pl.LazyFrame)
+    frame = lines.collect() if isinstance(lines, pl.LazyFrame) else lines
+    if "currency" not in frame.columns:
+        raise MoneyError(f"invoice lines have no 'currency' column; every line must name its ISO 4217 currency "
+                         f"(map one, or set it as a constant in the mapping file)")
+    foreign = (pl.col("currency") != currency) | pl.col("currency").is_null()
+    if frame.is_empty() or not frame.select(foreign.any()).item():
+        return frame.lazy() if lazy else frame
+    indexed = frame.with_row_index("__line").with_columns(pl.col(date_column).cast(pl.Date).alias("__on"))
+    with_rate = (indexed.sort("__on", nulls_last=True)
+                 .join_asof(_rates_frame(rates), left_on="__on", right_on="__from", by="currency", strategy="backward",
+                            check_sortedness=False)
+                 .sort("__line"))
+    factor = pl.when(pl.col("currency") == currency).then(pl.lit(1.0)).otherwise(pl.col("__fx"))
+    bad = with_rate.filter(factor.is_null())
+    if bad.height:
+        problems = []
+        for row in bad.head(SHOWN).iter_rows(named=True):
+            if row["currency"] is None:
+                problems.append(f"{_name(row)} has no currency; fill its currency column ({currency} or the code billed)")
+            else:
+                problems.append(f"{_name(row)} is in {row['currency']} dated {row['__on']} and no {row['currency']} rate "
+                                f"is in force then; add [[fx_rate]] currency = \"{row['currency']}\", rate = "
+                                f"<{currency} per 1 {row['currency']}>, from = {row['__on']} (or earlier) to bpo.toml")
+        more = f" (and {bad.height - SHOWN} more)" if bad.height > SHOWN else ""
+        raise MoneyError(f"cannot add up invoice amounts in {currency}: " + "; ".join(problems) + more)
+    present = [c for c in MONEY_COLUMNS if c in frame.columns]
+    out = with_rate.with_columns(*[(pl.col(c) * factor).alias(c) for c in present],
+                                 pl.lit(currency, dtype=pl.String).alias("currency")).select(frame.columns)
+    return out.lazy() if lazy else out
+
+
+def total(lines: pl.DataFrame, *, currency: str, rates: Sequence[FxRate] = (), column: str = "amount") -> float:
+    """Σ `column` of `lines` in `currency` (converted line by line at the dated rates), or a MoneyError."""
+    return float(convert(lines, rates, currency).get_column(column).sum())
+
+
+def invoices(ws: Workspace, scope: Scope, *, columns: list[str] | None = None) -> pl.DataFrame:
+    """The viewer's `cost_invoices` lines with every amount in the workspace's reporting currency."""
+    cols = None if columns is None else list(dict.fromkeys([*columns, "currency", SERVICE_DATE]))
+    frame = ws.read("cost_invoices", scope, columns=cols)
+    return convert(frame, ws.config.fx_rates, ws.config.currency).select(columns or frame.columns)
