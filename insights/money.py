@@ -100,3 +100,20 @@ def invoices(ws: Workspace, scope: Scope, *, columns: list[str] | None = None) -
     cols = None if columns is None else list(dict.fromkeys([*columns, "currency", SERVICE_DATE]))
     frame = ws.read("cost_invoices", scope, columns=cols)
     return convert(frame, ws.config.fx_rates, ws.config.currency).select(columns or frame.columns)
+
+
+def invoiced_through(ws: Workspace, scope: Scope, *, by: str | None = None) -> dict[str | None, date]:
+    """The last day the viewer's invoice lines bill, overall (key None) or per value of column `by`."""
+    cols = ["period_end"] + ([by] if by else [])
+    frame = ws.read("cost_invoices", scope, columns=cols).filter(pl.col("period_end").is_not_null())
+    if by is None:
+        return {None: frame.get_column("period_end").max()} if frame.height else {}
+    return dict(frame.group_by(by).agg(pl.col("period_end").max()).iter_rows())
+
+
+def unbilled_reason(through: date | None, start: date) -> str:
+    """Why a cost over a period starting `start` is '–': nothing invoiced, or the invoices stop before it is whole."""
+    if through is None:
+        return "not invoiced (no invoice line bills this work)"
+    return f"not fully invoiced: invoices run to {through:%d %b %Y}" if through >= start else \
+        f"not invoiced yet: invoices run to {through:%d %b %Y}"

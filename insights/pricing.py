@@ -19,6 +19,8 @@ from datetime import date
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights.kpis import compute_kpis
+from insights.money import invoiced_through, unbilled_reason
 from insights.money import invoices as read_invoices
 from insights.errors import InsightsError
 
@@ -227,27 +229,58 @@ def _month(col: str) -> pl.Expr:
     return pl.col(col).dt.truncate("1mo")
 
 
+COST_KPIS = {"invoice_amount": "cost", "cost_per_contact": "cost_per_contact",
+             "cost_per_resolved_contact": "cost_per_resolved"}
+
+
 def cost_per_contact(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("vendor_id", "site_id")) -> pl.DataFrame:
-    """Monthly invoiced cost per contact and per resolved contact; lines without a channel are split by handle time."""
+    """Monthly cost, cost per contact and per resolved contact: the catalog KPIs, the one definition every surface reads.
+
+    A month only partly invoiced for a segment has no value (`reason` says why), never a partial
+    sum; lines billed without a channel cannot be split by channel, so a channel split shows only
+    the work priced per channel.  `contacts` and `resolved` are the KPIs' denominators.
+    """
     allowed = {"client_id", "vendor_id", "site_id", "channel"}
     if set(by) - allowed:
         raise PricingError(f"cannot split cost by {', '.join(sorted(set(by) - allowed))}; use {', '.join(sorted(allowed))}")
-    inv = read_invoices(ws, scope).with_columns(_month("period_start").alias("month"))
-    t = _handled(ws, scope).with_columns(_month("date").alias("month")).group_by(
-        "client_id", "vendor_id", "site_id", "channel", "month").agg(
-        pl.col("contacts").sum(), pl.col("resolved").sum(), pl.col("handle_seconds").sum()).collect()
-    site_keys = ["client_id", "vendor_id", "site_id", "month"]
-    t = t.with_columns((pl.col("handle_seconds") / pl.col("handle_seconds").sum().over(site_keys)).fill_nan(0).alias("work_share"))
-    direct = inv.filter(pl.col("channel").is_not_null()).group_by(*site_keys, "channel").agg(pl.col("amount").sum().alias("direct"))
-    shared = inv.filter(pl.col("channel").is_null()).group_by(site_keys).agg(pl.col("amount").sum().alias("shared"))
-    invoiced_sites = inv.select(site_keys).unique()
-    cost = (t.join(invoiced_sites, on=site_keys, how="semi")
-            .join(direct, on=[*site_keys, "channel"], how="left").join(shared, on=site_keys, how="left")
-            .with_columns((pl.col("direct").fill_null(0) + pl.col("shared").fill_null(0) * pl.col("work_share")).alias("cost")))
-    return (cost.group_by("month", *by).agg(pl.col("cost").sum(), pl.col("contacts").sum(), pl.col("resolved").sum())
-            .with_columns((pl.col("cost") / pl.col("contacts")).alias("cost_per_contact"),
-                          (pl.col("cost") / pl.col("resolved")).alias("cost_per_resolved"))
-            .sort("month", *by))
+    frame = compute_kpis(ws, scope, list(COST_KPIS), grain="month", by=by)
+    keys = ["period", *by]
+
+    def column(kpi: str, field: str, name: str) -> pl.DataFrame:
+        return frame.filter(pl.col("kpi") == kpi).select(*keys, pl.col(field).alias(name))
+
+    out = frame.filter((pl.col("kpi") == "invoice_amount") & (pl.col("n") > 0)).select(keys)  # months with a line
+    for kpi, field, name in (("invoice_amount", "value", "cost"), ("cost_per_contact", "denominator", "contacts"),
+                             ("cost_per_resolved_contact", "denominator", "resolved"),
+                             ("cost_per_contact", "value", "cost_per_contact"),
+                             ("cost_per_resolved_contact", "value", "cost_per_resolved")):
+        out = out.join(column(kpi, field, name), on=keys, how="left", nulls_equal=True)
+    last = invoiced_through(ws, scope).get(None)
+    return (out.rename({"period": "month"})
+            .with_columns(pl.when(pl.col("cost").is_null()).then(pl.lit(unbilled_reason(last, date.min))).alias("reason"))
+            .sort("month", *by, nulls_last=True))
+
+
+def lanes(ws: Workspace, scope: Scope) -> pl.DataFrame:
+    """Per month, client, site and channel: contacts handled and the lane's cost per contact, where it is known.
+
+    A lane's price is its channel's cost per contact when the site is billed per channel, else the
+    site's (a site billed by the agent hour has one price for every channel it serves); `basis`
+    says which.  Months not fully invoiced have no price, as everywhere else.
+    """
+    keys = ["month", "client_id", "site_id"]
+    handled = (compute_kpis(ws, scope, ["cost_per_contact"], grain="month", by=("client_id", "site_id", "channel"))
+               .filter(pl.col("denominator") > 0)
+               .select(pl.col("period").alias("month"), "client_id", "site_id", "channel",
+                       pl.col("denominator").alias("contacts"), pl.col("value").alias("channel_price")))
+    site = cost_per_contact(ws, scope, by=("client_id", "site_id")).select(*keys, pl.col("cost_per_contact").alias("site_price"))
+    return (handled.join(site, on=keys, how="left", nulls_equal=True)
+            .with_columns(pl.coalesce("channel_price", "site_price").alias("cost_per_contact"),
+                          pl.when(pl.col("channel_price").is_not_null()).then(pl.lit("channel"))
+                          .when(pl.col("site_price").is_not_null()).then(pl.lit("site")).alias("basis"))
+            .filter(pl.col("cost_per_contact").is_not_null())
+            .select(*keys, "channel", "contacts", "cost_per_contact", "basis")
+            .sort(*keys, "channel"))
 
 
 def unused_minimums(ws: Workspace, scope: Scope) -> pl.DataFrame:
@@ -312,8 +345,7 @@ def move_volume(ws: Workspace, scope: Scope, *, client: str, channel: str, from_
     """What-if: move `share` of a client's channel volume from one site to another, at each site's cost per contact."""
     if not 0 < share <= 1:
         raise PricingError(f"share {share} must be in (0, 1]; 0.25 moves a quarter of the volume")
-    cpc = cost_per_contact(ws, scope, by=("client_id", "site_id", "channel"))
-    lane = cpc.filter((pl.col("client_id") == client) & (pl.col("channel") == channel))
+    lane = lanes(ws, scope).filter((pl.col("client_id") == client) & (pl.col("channel") == channel))
     if month is None:
         months = lane.filter(pl.col("site_id") == from_site)["month"]
         if months.len() == 0:

@@ -47,6 +47,7 @@ if len(entities) == 1:
     st.info(f"Only {name(entities[0])} is in your view, so it is its own peer: compare sites (above) to see "
             "where it does better or worse.", icon="ℹ️")
 rows = []
+notes: dict[str, None] = {}  # why a cost cell is '–' or over which weeks it runs, numbered in order of appearance
 for group, names in FRAMEWORK:
     for kpi in names:
         k = catalog.kpis.get(kpi)
@@ -63,11 +64,15 @@ for group, names in FRAMEWORK:
                 cell += f" ({format_delta(r['vs_peer'], k.unit, k.format)}{good})"
             if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
                 cell += " low n"
+            if r.get("note"):
+                notes[r["note"]] = None
+                cell += f" [{list(notes).index(r['note']) + 1}]"
             row[name(r["entity"])] = cell
         rows.append(row)
 st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
-st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Costs are blank where no invoice covers the "
-           "work (in-house work is not invoiced).")
+st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Cost is invoiced cost over the window's fully "
+           "invoiced weeks against the contacts of the same weeks; '–' where no week is fully invoiced."
+           + "".join(f" [{i}] {n}." for i, n in enumerate(notes, 1)))
 
 st.subheader("Fair comparison: mix-adjusted")
 kpi = st.selectbox("KPI", [k for k in COMPARABLE if k in catalog.kpis], format_func=lambda k: catalog.kpis[k].label,

@@ -57,6 +57,7 @@ def build(tmp: Path, lines: list[dict]) -> Workspace:
     ws.upsert("tickets", pl.DataFrame([
         dict(LINEAGE, vendor_id="southpeak", site_id="s2", ticket_id=f"t{i}", channel="email",
              created_at=t0 + timedelta(hours=i), resolved_at=t0 + timedelta(hours=i + 5) if i < 40 else None,
+             status="solved" if i < 40 else "open",
              first_response_breached=i >= 35, handle_seconds=400.0) for i in range(50)]))
     ws.upsert("sla_targets", pl.DataFrame([dict(
         source_system="test", source_instance="t", client_id="acme", target_id="acme-fr-email", effective_from=date(2025, 1, 1),
@@ -114,7 +115,9 @@ def test_unused_minimum_and_cost_per_contact(tmp_path):
     assert (unused["unused"], unused["unused_cost"], unused["shortfall_billed"]) == (10.0, 30.0, 30.0)
     cpc = cost_per_contact(ws, Scope.everything(), by=("vendor_id", "site_id")).filter(pl.col("site_id") == "s2").row(0, named=True)
     assert cpc["cost"] == pytest.approx(150.0 + 30.0 - 1500.0)
-    assert cpc["cost_per_contact"] == pytest.approx((150.0 + 30.0 - 1500.0) / 50)
+    # the catalog's definitions: per handled contact (a text ticket is handled when solved) and per ticket solved
+    assert (cpc["contacts"], cpc["resolved"]) == (40.0, 40.0)
+    assert cpc["cost_per_contact"] == pytest.approx((150.0 + 30.0 - 1500.0) / 40)
     assert cpc["cost_per_resolved"] == pytest.approx((150.0 + 30.0 - 1500.0) / 40)
     rate = effective_hourly_rate(ws, Scope.everything()).filter(pl.col("site_id") == "s1").row(0, named=True)
     assert rate["effective_hourly_rate"] == pytest.approx(15.0) and rate["vs_card"] == pytest.approx(0.0)
