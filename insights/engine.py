@@ -29,6 +29,7 @@ from insights import drivers as drv
 from insights import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
 from insights.kpis import compute_kpis
+from insights.pricing import CreditsAtStake, credits_at_stake
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
@@ -223,6 +224,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         raise ValueError(f"unknown insight filter(s): {', '.join(unknown)}; use client, vendor, site, channel")
     eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
     fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+    _CREDITS.clear()  # credits are read fresh for every run
 
     daily = _daily(ws, eff, filters, fixed, week, int(th.get("volume_history_days", 112)), catalog)
     last_day = daily.get_column("period").max() if daily.height else None
@@ -661,9 +663,9 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
             break
         chronic += 1
     ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
-    if penalty:
-        ev["penalty"] = round(abs(r.delta) * 100 * penalty, 2)
-        ev["currency"] = ws.config.currency
+    credit = _credit(ws, scope, kpi.name, segment, week) if penalty else None
+    if credit is not None:  # the month's credit as the invoice owes it (pricing.credits_at_stake), with its period
+        ev["penalty"], ev["currency"], ev["penalty_period"] = credit
     cands.append(_Candidate(
         "target_miss", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, value, r.delta,
         r.ci, r.n, "contract target", r.test, r.p_value, True, "bad", reach, chronic + 1, chronic,
@@ -671,6 +673,24 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
 
 
 _TARGETS: dict[tuple[str, str], pl.DataFrame] = {}
+_CREDITS: dict[tuple[str, str, date], CreditsAtStake] = {}  # one detect run's credits; cleared when a run starts
+
+
+def _credit(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, str], week: date) -> tuple[float, str, str] | None:
+    """(credit owed, currency, period label) for the segment's lanes in the month of the week's Sunday; None when none is shown."""
+    sunday = week + timedelta(days=6)
+    key = (str(ws.path), scope.key, sunday)
+    if key not in _CREDITS:
+        _CREDITS[key] = credits_at_stake(ws, scope, month=sunday, through=sunday)
+    credits = _CREDITS[key]
+    if credits.total is None:
+        return None
+    lanes = credits.lanes.filter(pl.col("metric") == kpi)
+    for column, value in segment.items():
+        if column in lanes.columns:
+            lanes = lanes.filter(pl.col(column) == value)
+    owed = round(float(lanes.get_column("owed").sum()), 2)
+    return (owed, credits.currency, credits.label) if owed > 0 else None
 
 
 def _contract_target(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, str], week: date) -> tuple[float, float] | None:
@@ -1085,7 +1105,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     if missed is not None and rep.type in ("rate_change", "level_shift") and rep.polarity == "bad":
         rep.evidence["target_miss"] = {"target": missed.expected, "delta": missed.observed - missed.expected,
                                        "observed": missed.observed, "segment": dict(missed.segment),
-                                       **{k: missed.evidence[k] for k in ("penalty", "currency") if k in missed.evidence}}
+                                       **{k: missed.evidence[k] for k in ("penalty", "currency", "penalty_period") if k in missed.evidence}}
     if rep.type == "routing_shift":
         rep.evidence["counterparts"] = [
             {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],

@@ -210,7 +210,8 @@ def _target_text(miss: Mapping[str, Any] | None, unit: str) -> str:
     email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about 3,631 USD).'"""
     if not miss:
         return ""
-    credit = (f" (a service credit of about {miss['penalty']:,.0f} {miss.get('currency', '')}".rstrip() + ")"
+    credit = (f" (a service credit of about {miss['penalty']:,.0f} {miss.get('currency', '')}".rstrip()
+              + (f", {miss['penalty_period']}" if miss.get("penalty_period") else "") + ")"
               if miss.get("penalty") else "")
     where = f" for {segment_text(miss['segment'])}" if miss.get("segment") else ""
     return (f" The contract's target{where} is {fmt_value(miss['target'], unit)}: it is at "
@@ -261,6 +262,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
         "impact_label": impact.get("unit", ""),
         "impact_side": "more" if polarity != "good" else "fewer",
         "penalty_text": (f", and a service credit of about {ev['penalty']:,.0f} {ev.get('currency', '')}".rstrip()
+                         + (f" ({ev['penalty_period']})" if ev.get("penalty_period") else "")
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
         "target_text": _target_text(ev.get("target_miss"), unit),

@@ -20,6 +20,7 @@ import polars as pl
 
 from connectors.workspace import Scope, Workspace
 from insights.kpis import compute_kpis
+from insights.periods import period_end
 from insights.money import invoiced_through, unbilled_reason
 from insights.money import invoices as read_invoices
 from insights.errors import InsightsError
@@ -27,6 +28,9 @@ from insights.errors import InsightsError
 LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
 MIN_CREDIT_BASE = 30  # no credit is owed on fewer measured contacts than this in a period
 CREDIT_METRICS = ("sla_first_response", "service_level")
+OWED_SCHEMA = {"vendor_id": pl.String, "client_id": pl.String, "invoice_id": pl.String, "site_id": pl.String,
+               "channel": pl.String, "period_start": pl.Date, "metric": pl.String, "attained": pl.Float64,
+               "target": pl.Float64, "points_below": pl.Float64, "owed": pl.Float64, "base": pl.Float64}
 
 
 class PricingError(InsightsError):
@@ -158,9 +162,12 @@ def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, 
     return Reconciliation(lines, sla_credits(ws, scope, invoices=inv, money=money), rs)
 
 
-def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = None, money: float = 1.0) -> pl.DataFrame:
-    """Service credits owed per invoice period (target − attainment, in points, × penalty_per_point) vs credits invoiced."""
-    inv = read_invoices(ws, scope) if invoices is None else invoices
+def credits_owed(ws: Workspace, scope: Scope, periods: pl.DataFrame) -> pl.DataFrame:
+    """The one definition of a service credit: per lane (client, vendor, site, channel) and contract metric over a period,
+    (attainment target − attainment) in points × penalty_per_point, on at least MIN_CREDIT_BASE measured contacts.
+
+    `periods` has vendor_id, client_id, invoice_id (may be null), period_start, period_end.
+    """
     targets = (ws.scan("sla_targets", scope)
                .filter(pl.col("penalty_per_point").is_not_null() & (pl.col("penalty_per_point") > 0)
                        & pl.col("metric").is_in(list(CREDIT_METRICS)))
@@ -174,7 +181,6 @@ def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = 
                .agg(pl.col("effective_from").min(), pl.col("effective_to").max(),
                     pl.col("effective_to").is_null().any().alias("open")))
     targets = targets.with_columns(pl.when(pl.col("open")).then(None).otherwise(pl.col("effective_to")).alias("effective_to"))
-    periods = inv.select("vendor_id", "client_id", "invoice_id", "period_start", "period_end").unique()
     tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null())
                .select("client_id", "vendor_id", "site_id", "channel", "priority", pl.col("created_at").dt.date().alias("date"),
                        (~pl.col("first_response_breached")).cast(pl.Int64).alias("met"))
@@ -205,11 +211,69 @@ def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = 
                 rows.append({"vendor_id": p["vendor_id"], "client_id": p["client_id"], "invoice_id": p["invoice_id"],
                              "site_id": a["site_id"], "channel": a["channel"], "period_start": p["period_start"],
                              "metric": t["metric"], "attained": attained, "target": t["attainment_target"],
-                             "points_below": points, "owed": round(points * t["penalty_per_point"], 2)})
-    owed = pl.DataFrame(rows, schema={"vendor_id": pl.String, "client_id": pl.String, "invoice_id": pl.String,
-                                      "site_id": pl.String, "channel": pl.String, "period_start": pl.Date,
-                                      "metric": pl.String, "attained": pl.Float64, "target": pl.Float64,
-                                      "points_below": pl.Float64, "owed": pl.Float64})
+                             "points_below": points, "owed": round(points * t["penalty_per_point"], 2),
+                             "base": float(a["base"])})
+    return pl.DataFrame(rows, schema=OWED_SCHEMA)
+
+
+MTD_MIN_DAYS = 7  # a month to date younger than a week swings on a day's work: not shown
+
+
+@dataclass(frozen=True, kw_only=True)
+class CreditsAtStake:
+    """Service credits owed for one month (`credits_owed` per lane), or for its days so far, labelled as such."""
+
+    month: date  # first day of the month
+    start: date
+    end: date  # last day measured: the month's last day when `complete`
+    complete: bool
+    lanes: pl.DataFrame  # OWED_SCHEMA rows with owed > 0
+    currency: str
+    reason: str | None = None  # why no total is shown (a month to date too young to mean something)
+
+    @property
+    def total(self) -> float | None:
+        """Σ owed over the lanes; None while the month to date is too young to show."""
+        return None if self.reason else round(float(self.lanes.get_column("owed").sum()), 2)
+
+    @property
+    def label(self) -> str:
+        """'Oct 2026' for a complete month, 'month to date, 01 – 08 Nov 2026' otherwise."""
+        return f"{self.month:%b %Y}" if self.complete else f"month to date, {self.start:%d} – {self.end:%d %b %Y}"
+
+    @property
+    def text(self) -> str:
+        """'USD 2,242 (Oct 2026)', or '–' with the reason."""
+        return f"– ({self.reason})" if self.total is None else f"{self.currency} {self.total:,.0f} ({self.label})".strip()
+
+
+def credits_at_stake(ws: Workspace, scope: Scope, *, month: date, through: date | None = None) -> CreditsAtStake:
+    """Credits owed for the calendar month of `month` over its days up to `through` (default: the whole month).
+
+    The same `credits_owed` lanes the invoice check uses, so a complete month here equals the credit
+    the vendor should invoice for it; a viewer sees the lanes in its scope, each computed whole.
+    """
+    first = month.replace(day=1)
+    last = period_end(first, "month")
+    end = min(last, through) if through is not None else last
+    if end < first:
+        raise PricingError(f"through {through} is before {first:%b %Y} starts; pass a day of that month or later")
+    work = pl.concat([ws.scan(t, scope).select("client_id", "vendor_id").unique().collect()
+                      for t in ("tickets", "contact_intervals")])
+    periods = work.unique().drop_nulls().with_columns(
+        pl.lit(None, dtype=pl.String).alias("invoice_id"), pl.lit(first).alias("period_start"), pl.lit(end).alias("period_end"))
+    lanes = credits_owed(ws, scope, periods).filter(pl.col("owed") > 0).sort("client_id", "vendor_id", "site_id", "channel", "metric")
+    days = (end - first).days + 1
+    young = end < last and days < MTD_MIN_DAYS
+    return CreditsAtStake(month=first, start=first, end=end, complete=end >= last, lanes=lanes, currency=ws.config.currency,
+                          reason=f"{days} day(s) of {first:%b %Y} so far; shown from day {MTD_MIN_DAYS}" if young else None)
+
+
+def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = None, money: float = 1.0) -> pl.DataFrame:
+    """Service credits owed per invoice period (`credits_owed` over the period) vs credits invoiced."""
+    inv = read_invoices(ws, scope) if invoices is None else invoices
+    periods = inv.select("vendor_id", "client_id", "invoice_id", "period_start", "period_end").unique()
+    owed = credits_owed(ws, scope, periods)
     keys = ["vendor_id", "client_id", "invoice_id", "site_id", "channel"]
     owed_sum = owed.group_by(keys).agg(pl.col("owed").sum(), pl.col("metric").filter(pl.col("owed") > 0).unique().sort().alias("metrics"))
     invoiced = (inv.filter(pl.col("billing_model") == "credit").group_by(keys)

@@ -9,8 +9,9 @@ import polars as pl
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume, reconcile_invoices,
-                              unused_minimums)
+from insights.periods import period_end
+from insights.pricing import (PricingError, cost_per_contact, credits_at_stake, effective_hourly_rate, move_volume,
+                              reconcile_invoices, unused_minimums)
 
 TOML = """[workspace]
 name = "pricing test"
@@ -159,3 +160,48 @@ def test_sample_what_if_moves_volume_between_sites(sample):
     with pytest.raises(PricingError, match="pick sites that serve this lane"):
         move_volume(sample, Scope.everything(), client="globex", channel="email", from_site="eb-cebu",
                     to_site="nw-manila", share=0.25)
+
+
+# --------------------------------------------------------------------------- credits at stake: one definition per month
+
+
+@pytest.mark.parametrize(("scope", "through", "total", "label", "reason"), [
+    # 35 of 50 email tickets within target at s2: (85 % - 70 %) x 100 points x $100 = 1,500 for January
+    pytest.param(Scope.everything(), None, 1500.0, "Jan 2026", None, id="admin-complete-month"),
+    pytest.param(Scope.of(clients=["acme"], vendors=["southpeak"]), None, 1500.0, "Jan 2026", None,
+                 id="the-vendor-sees-the-same-credit"),
+    pytest.param(Scope.of(clients=["acme"], vendors=["northwind"]), None, 0.0, "Jan 2026", None,
+                 id="another-vendor-owes-nothing"),
+    pytest.param(Scope.everything(), date(2026, 1, 12), 1500.0, "month to date, 01 – 12 Jan 2026", None,
+                 id="month-to-date-labelled"),
+    pytest.param(Scope.everything(), date(2026, 1, 5), None, "month to date, 01 – 05 Jan 2026",
+                 "5 day(s) of Jan 2026 so far; shown from day 7", id="too-young-to-show"),
+])
+def test_credits_at_stake_are_one_definition_per_month(tmp_path, scope, through, total, label, reason):
+    ws = build(tmp_path / "ws", BASE)
+    credits = credits_at_stake(ws, scope, month=date(2026, 1, 20), through=through)
+    assert (credits.total, credits.label, credits.reason) == (total, label, reason)
+
+
+def test_a_complete_months_credit_at_stake_is_the_credit_the_invoice_check_expects(tmp_path):
+    ws = build(tmp_path / "ws", BASE)
+    owed = reconcile_invoices(ws, Scope.everything()).credits.get_column("owed").sum()
+    assert credits_at_stake(ws, Scope.everything(), month=JAN[0]).total == pytest.approx(owed) == pytest.approx(1500.0)
+
+
+def test_sample_credits_agree_across_the_invoice_check_the_sla_page_and_viewers(sample):
+    from insights.sla import sla_view
+
+    admin, vendor = Scope.everything(), Scope.of(clients=["*"], vendors=["northwind"])
+    owed = reconcile_invoices(sample, admin).credits.group_by(pl.col("invoice_id").str.slice(-7).alias("month")).agg(
+        pl.col("owed").sum())
+    assert owed.height > 0
+    for month, total in owed.iter_rows():
+        first = date(int(month[:4]), int(month[5:]), 1)
+        assert credits_at_stake(sample, admin, month=first).total == pytest.approx(total)
+    # the SLA page in the month's last week shows that month's lanes to date, the same for every viewer who sees them
+    end = period_end(first, "month")
+    week = end - timedelta(days=(end.weekday() + 1) % 7 + 6)  # the week whose Sunday is the month's last
+    whole, part = sla_view(sample, admin, week=week).credits, sla_view(sample, vendor, week=week).credits
+    assert whole.total is not None and whole.lanes.height > 0
+    assert part.lanes.equals(whole.lanes.filter(pl.col("vendor_id") == "northwind"))
