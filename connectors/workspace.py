@@ -30,7 +30,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from connectors.errors import AccessDenied, ConfigError, SchemaError, WorkspaceError
-from connectors.schema import TABLES, conform, get_table, validate
+from connectors.schema import TABLES, Problem, conform, get_table, validate
 
 DEFAULT_WORKSPACE = "workspace"
 MANIFEST = "_manifest.json"
@@ -116,6 +116,33 @@ class FxRate:
     currency: str
     rate: float
     valid_from: date
+
+
+def rate_in_force(rates: tuple[FxRate, ...] | list[FxRate], currency: str, on: date) -> FxRate | None:
+    """The `currency` rate with the latest `valid_from` on or before `on` (None when none is in force)."""
+    live = [r for r in rates if r.currency == currency and r.valid_from <= on]
+    return max(live, key=lambda r: r.valid_from) if live else None
+
+
+def unconvertible(lines: pl.DataFrame, config: "Config", *, shown: int = 5) -> list[Problem]:
+    """Invoice lines with no currency, or in a currency with no `[[fx_rate]]` in force on their `period_start`."""
+    if "currency" not in lines.columns or "period_start" not in lines.columns:
+        return []
+    pairs = lines.select("currency", pl.col("period_start").cast(pl.Date)).unique().drop_nulls("period_start")
+    bad = {(c, d) for c, d in pairs.iter_rows()
+           if c is None or (c != config.currency and rate_in_force(config.fx_rates, c, d) is None)}
+    if not bad:
+        return []
+    at = lines.with_row_index("__row").filter(pl.struct("currency", pl.col("period_start").cast(pl.Date)).map_elements(
+        lambda v: (v["currency"], v["period_start"]) in bad, return_dtype=pl.Boolean))
+    out = []
+    for row in at.head(shown).iter_rows(named=True):
+        code, day = row["currency"], row["period_start"]
+        out.append(Problem("cost_invoices", "currency", f"no currency; fill it ({config.currency} or the code billed)"
+                           if code is None else f"{code} has no [[fx_rate]] in force on {day}; add [[fx_rate]] currency = "
+                           f"\"{code}\", rate = <{config.currency} per 1 {code}>, from = {day} (or earlier) to bpo.toml",
+                           row["__row"]))
+    return out
 
 
 def _fx_rates(items: Any, reporting: str, problems: list[str]) -> tuple[FxRate, ...]:
@@ -396,6 +423,8 @@ class Workspace:
             frame = frame.with_columns(pl.col("ingested_at").alias("updated_at"))
         frame = frame.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")))
         problems = validate(frame, table)
+        if table == "cost_invoices" and not problems:  # amounts that cannot be added up in the reporting currency
+            problems = unconvertible(frame, self.config)
         if problems:
             raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
         frame = conform(frame, table)

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from connectors.workspace import FxRate, Scope, Workspace
+from connectors.workspace import FxRate, Scope, Workspace, rate_in_force
 from insights.errors import MoneyError
 
 __all__ = ["FxRate", "MoneyError", "convert", "invoices", "rate_in_force", "total"]
@@ -33,18 +33,6 @@ LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
 SHOWN = 5  # lines named in one error
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
-
-
-def rate_in_force(rates: Sequence[FxRate], currency: str, on: date) -> FxRate | None:
-    """The `currency` rate with the latest `valid_from` on or before `on` (None when none is in force)."""
-    live = [r for r in rates if r.currency == currency and r.valid_from <= on]
-    return max(live, key=lambda r: r.valid_from) if live else None
-
-
-def _rates_frame(rates: Sequence[FxRate]) -> pl.DataFrame:
-    return pl.DataFrame({"currency": [r.currency for r in rates], "__from": [r.valid_from for r in rates],
-                         "__fx": [r.rate for r in rates]},
-                        schema={"currency": pl.String, "__from": pl.Date, "__fx": pl.Float64}).sort("__from")
 
 
 def _name(row: dict) -> str:
@@ -67,10 +55,11 @@ def convert(lines: Frame, rates: Sequence[FxRate], currency: str, *, date_column
     if frame.is_empty() or not frame.select(foreign.any()).item():
         return frame.lazy() if lazy else frame
     indexed = frame.with_row_index("__line").with_columns(pl.col(date_column).cast(pl.Date).alias("__on"))
-    with_rate = (indexed.sort("__on", nulls_last=True)
-                 .join_asof(_rates_frame(rates), left_on="__on", right_on="__from", by="currency", strategy="backward",
-                            check_sortedness=False)
-                 .sort("__line"))
+    pairs = indexed.select("currency", "__on").unique().filter(pl.col("currency").is_not_null() & (pl.col("currency") != currency))
+    found = [(c, d, rate_in_force(rates, c, d)) if d is not None else (c, d, None) for c, d in pairs.iter_rows()]
+    fx = pl.DataFrame([(c, d, r.rate if r else None) for c, d, r in found], orient="row",
+                      schema={"currency": pl.String, "__on": pl.Date, "__fx": pl.Float64})
+    with_rate = indexed.join(fx, on=["currency", "__on"], how="left", nulls_equal=True).sort("__line")
     factor = pl.when(pl.col("currency") == currency).then(pl.lit(1.0)).otherwise(pl.col("__fx"))
     bad = with_rate.filter(factor.is_null())
     if bad.height:

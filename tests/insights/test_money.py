@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, SchemaError
 from connectors.workspace import FxRate, Scope, Workspace, parse_config
 from insights import money
 from insights.errors import MoneyError
@@ -121,7 +121,15 @@ def test_cost_per_resolved_contact_converts_the_php_line_instead_of_adding_pesos
     assert k.get_column("value").to_list() == [pytest.approx(5.5684)]
 
 
-def test_a_php_line_without_a_rate_stops_the_kpi(tmp_path: Path):
-    ws = workspace(tmp_path, TOML)
+def test_a_php_line_without_a_rate_stops_the_import(tmp_path: Path):
+    with pytest.raises(SchemaError, match=r"cost_invoices row 2, column 'currency': PHP has no \[\[fx_rate\]\] in force on "
+                                          r"2026-10-01; add \[\[fx_rate\]\] currency = \"PHP\""):
+        workspace(tmp_path, TOML)
+
+
+def test_a_php_line_whose_rate_was_removed_stops_the_kpi(tmp_path: Path):
+    workspace(tmp_path, TOML + PHP_RATES)
+    (tmp_path / "bpo.toml").write_text(TOML, encoding="utf-8")
     with pytest.raises(MoneyError, match=r"invoice_id NW-10, line_no 2 is in PHP dated 2026-10-01 .* from = 2026-10-01"):
-        compute_kpis(ws, Scope.everything(), ["cost_per_resolved_contact"], grain="month", start=OCT[0], end=OCT[1])
+        compute_kpis(Workspace.open(tmp_path), Scope.everything(), ["cost_per_resolved_contact"], grain="month",
+                     start=OCT[0], end=OCT[1])
