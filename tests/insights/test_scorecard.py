@@ -156,3 +156,16 @@ def test_a_window_with_no_fully_invoiced_week_has_no_cost_and_says_why(billed):
     card = scorecard(billed, Scope.everything(), level="vendor", week=date(2026, 11, 16))
     cell = cost_cell(card, "northwind")
     assert (cell["value"], cell["note"]) == (None, "not fully invoiced: invoices run to 31 Oct 2026")
+
+
+@pytest.mark.parametrize(("week", "value", "status"), [
+    pytest.param(date(2026, 10, 19), 10.0, "neutral", id="fully-invoiced-week"),  # 700 / 70 solved
+    pytest.param(date(2026, 10, 26), None, "neutral", id="billed-6-of-7-days"),  # before: 600 / 70 = 8.57
+    pytest.param(date(2026, 11, 2), None, "neutral", id="not-billed-yet"),
+])
+def test_a_week_tile_shows_cost_only_for_a_fully_invoiced_week(billed, week, value, status):
+    from insights.review import build_review
+
+    tile = build_review(billed, Scope.everything(), week=week, filters={"vendor": "northwind"}).tile("cost_per_contact")
+    assert tile.value == (None if value is None else pytest.approx(value))
+    assert tile.status == status
