@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import polars as pl
 import sqlalchemy as sa
@@ -118,13 +118,13 @@ class FxRate:
     valid_from: date
 
 
-def rate_in_force(rates: tuple[FxRate, ...] | list[FxRate], currency: str, on: date) -> FxRate | None:
+def rate_in_force(rates: Sequence[FxRate], currency: str, on: date) -> FxRate | None:
     """The `currency` rate with the latest `valid_from` on or before `on` (None when none is in force)."""
     live = [r for r in rates if r.currency == currency and r.valid_from <= on]
     return max(live, key=lambda r: r.valid_from) if live else None
 
 
-def unconvertible(lines: pl.DataFrame, config: "Config", *, shown: int = 5) -> list[Problem]:
+def unconvertible(lines: pl.DataFrame, config: Config, *, shown: int = 5) -> list[Problem]:
     """Invoice lines with no currency, or in a currency with no `[[fx_rate]]` in force on their `period_start`."""
     if "currency" not in lines.columns or "period_start" not in lines.columns:
         return []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import polars as pl
 
@@ -49,11 +49,11 @@ def convert(lines: Frame, rates: Sequence[FxRate], currency: str, *, date_column
     lazy = isinstance(lines, pl.LazyFrame)
     frame = lines.collect() if isinstance(lines, pl.LazyFrame) else lines
     if "currency" not in frame.columns:
-        raise MoneyError(f"invoice lines have no 'currency' column; every line must name its ISO 4217 currency "
-                         f"(map one, or set it as a constant in the mapping file)")
+        raise MoneyError("invoice lines have no 'currency' column; every line must name its ISO 4217 currency "
+                         "(map one, or set it as a constant in the mapping file)")
     foreign = (pl.col("currency") != currency) | pl.col("currency").is_null()
     if frame.is_empty() or not frame.select(foreign.any()).item():
-        return frame.lazy() if lazy else frame
+        return cast(Frame, frame.lazy() if lazy else frame)
     indexed = frame.with_row_index("__line").with_columns(pl.col(date_column).cast(pl.Date).alias("__on"))
     pairs = indexed.select("currency", "__on").unique().filter(pl.col("currency").is_not_null() & (pl.col("currency") != currency))
     found = [(c, d, rate_in_force(rates, c, d)) if d is not None else (c, d, None) for c, d in pairs.iter_rows()]
@@ -76,7 +76,7 @@ def convert(lines: Frame, rates: Sequence[FxRate], currency: str, *, date_column
     present = [c for c in MONEY_COLUMNS if c in frame.columns]
     out = with_rate.with_columns(*[(pl.col(c) * factor).alias(c) for c in present],
                                  pl.lit(currency, dtype=pl.String).alias("currency")).select(frame.columns)
-    return out.lazy() if lazy else out
+    return cast(Frame, out.lazy() if lazy else out)
 
 
 def total(lines: pl.DataFrame, *, currency: str, rates: Sequence[FxRate] = (), column: str = "amount") -> float:
@@ -96,8 +96,8 @@ def invoiced_through(ws: Workspace, scope: Scope, *, by: str | None = None) -> d
     cols = ["period_end"] + ([by] if by else [])
     frame = ws.read("cost_invoices", scope, columns=cols).filter(pl.col("period_end").is_not_null())
     if by is None:
-        return {None: frame.get_column("period_end").max()} if frame.height else {}
-    return dict(frame.group_by(by).agg(pl.col("period_end").max()).iter_rows())
+        return {None: frame.get_column("period_end").max()} if frame.height else {}  # type: ignore[dict-item]
+    return {key: last for key, last in frame.group_by(by).agg(pl.col("period_end").max()).iter_rows()}
 
 
 def unbilled_reason(through: date | None, start: date) -> str:

@@ -19,11 +19,11 @@ from datetime import date
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
+from insights.errors import InsightsError
 from insights.kpis import compute_kpis
-from insights.periods import period_end
 from insights.money import invoiced_through, unbilled_reason
 from insights.money import invoices as read_invoices
-from insights.errors import InsightsError
+from insights.periods import period_end
 
 LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
 MIN_CREDIT_BASE = 30  # no credit is owed on fewer measured contacts than this in a period

@@ -31,7 +31,7 @@ rate = 0.0175
 from = 2026-10-01
 """
 OCT = (date(2026, 10, 1), date(2026, 10, 31))
-LINEAGE = dict(source_system="test", source_instance="t", client_id="acme", vendor_id="northwind", site_id="s1")
+LINEAGE = {"source_system": "test", "source_instance": "t", "client_id": "acme", "vendor_id": "northwind", "site_id": "s1"}
 RATES = (FxRate(currency="PHP", rate=0.018, valid_from=date(2026, 1, 1)),
          FxRate(currency="PHP", rate=0.0175, valid_from=date(2026, 10, 1)),
          FxRate(currency="EUR", rate=1.1, valid_from=date(2026, 1, 1)))
