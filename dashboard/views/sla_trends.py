@@ -45,6 +45,15 @@ components.metric_row([
      "per site and channel lane: points below the contract target × penalty per point, over the month"
      + (f" ({credits.reason})" if credits and credits.reason else "; the figure the vendor's invoice should credit")),
 ])
+if credits is not None and credits.total and credits.lanes.height:
+    with st.expander(f"Credits at stake by lane, {credits.label}"):
+        st.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
+                                          "target", "points_below", "owed"),
+                     hide_index=True, width="stretch", key="sla_credit_lanes", column_config={
+                         "attained": st.column_config.NumberColumn(format="percent"),
+                         "target": st.column_config.NumberColumn(format="percent"),
+                         "base": st.column_config.NumberColumn(format="%.0f"),
+                         "owed": st.column_config.NumberColumn(format="%.2f")})
 
 st.subheader("Every contractual target")
 st.caption(f"Attainment this week against each target in force, the misses that cost most tickets first; "
