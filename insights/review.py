@@ -29,6 +29,7 @@ from connectors.workspace import Scope, Workspace
 from insights import narrative
 from insights.engine import Findings, Insight, detect
 from insights.events import empty_events, read_events
+from insights.money import invoiced_through
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
@@ -371,10 +372,7 @@ def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping
     """
     billed = _billed(kpis, catalog)
     rest = [k for k in kpis if k not in billed]
-    billed_until = None
-    if billed:
-        ends = ws.scan("cost_invoices", eff, columns=["period_end"]).select(pl.col("period_end").max()).collect()
-        billed_until = ends.item() if ends.height else None
+    billed_until = invoiced_through(ws, eff).get(None) if billed else None
     out: dict[str, tuple[date, pl.DataFrame, dict[str, date]]] = {}
     cache: dict[tuple[date, date, tuple[str, ...]], pl.DataFrame] = {}
 
