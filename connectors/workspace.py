@@ -22,15 +22,15 @@ import tomllib
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import polars as pl
 import sqlalchemy as sa
 
 from connectors.errors import AccessDenied, ConfigError, SchemaError, WorkspaceError
-from connectors.schema import TABLES, conform, get_table, validate
+from connectors.schema import TABLES, Problem, conform, get_table, validate
 
 DEFAULT_WORKSPACE = "workspace"
 MANIFEST = "_manifest.json"
@@ -106,6 +106,88 @@ class User:
     scope: Scope
 
 
+FX_RATE_KEYS = ("currency", "rate", "from")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FxRate:
+    """One dated exchange rate from bpo.toml `[[fx_rate]]`: 1 `currency` = `rate` reporting-currency units from `valid_from` on."""
+
+    currency: str
+    rate: float
+    valid_from: date
+
+
+def rate_in_force(rates: Sequence[FxRate], currency: str, on: date) -> FxRate | None:
+    """The `currency` rate with the latest `valid_from` on or before `on` (None when none is in force)."""
+    live = [r for r in rates if r.currency == currency and r.valid_from <= on]
+    return max(live, key=lambda r: r.valid_from) if live else None
+
+
+def unconvertible(lines: pl.DataFrame, config: Config, *, shown: int = 5) -> list[Problem]:
+    """Invoice lines with no currency, or in a currency with no `[[fx_rate]]` in force on their `period_start`."""
+    if "currency" not in lines.columns or "period_start" not in lines.columns:
+        return []
+    pairs = lines.select("currency", pl.col("period_start").cast(pl.Date)).unique().drop_nulls("period_start")
+    bad = {(c, d) for c, d in pairs.iter_rows()
+           if c is None or (c != config.currency and rate_in_force(config.fx_rates, c, d) is None)}
+    if not bad:
+        return []
+    at = lines.with_row_index("__row").filter(pl.struct("currency", pl.col("period_start").cast(pl.Date)).map_elements(
+        lambda v: (v["currency"], v["period_start"]) in bad, return_dtype=pl.Boolean))
+    out = []
+    for row in at.head(shown).iter_rows(named=True):
+        code, day = row["currency"], row["period_start"]
+        out.append(Problem("cost_invoices", "currency", f"no currency; fill it ({config.currency} or the code billed)"
+                           if code is None else f"{code} has no [[fx_rate]] in force on {day}; add [[fx_rate]] currency = "
+                           f"\"{code}\", rate = <{config.currency} per 1 {code}>, from = {day} (or earlier) to bpo.toml",
+                           row["__row"]))
+    return out
+
+
+def _fx_rates(items: Any, reporting: str, problems: list[str]) -> tuple[FxRate, ...]:
+    """Parse `[[fx_rate]]` tables strictly; each problem names the entry, the key and the fix."""
+    if not isinstance(items, list):
+        problems.append("'fx_rate' must be an array of tables: write each rate as [[fx_rate]] currency, rate, from")
+        return ()
+    rates: list[FxRate] = []
+    seen: set[tuple[str, date]] = set()
+    for i, item in enumerate(items):
+        where = f"[[fx_rate]] #{i + 1}"
+        if not isinstance(item, dict):
+            problems.append(f"{where}: not a table; write currency = \"PHP\", rate = 0.0172, from = 2026-07-01")
+            continue
+        unknown = sorted(set(item) - set(FX_RATE_KEYS))
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(FX_RATE_KEYS)}")
+        missing = [k for k in FX_RATE_KEYS if k not in item]
+        if missing:
+            problems.append(f"{where}: '{missing[0]}' is missing; every rate needs {', '.join(FX_RATE_KEYS)}")
+            continue
+        code, rate, start = item["currency"], item["rate"], item["from"]
+        ok = True
+        if not (isinstance(code, str) and len(code) == 3 and code.isalpha() and code.isupper()):
+            problems.append(f"{where}: currency {code!r} is not an ISO 4217 code; write it as three capitals (\"PHP\")")
+            ok = False
+        elif code == reporting:
+            problems.append(f"{where}: currency {code} is the workspace's reporting currency; remove the entry")
+            ok = False
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+            problems.append(f"{where}: rate {rate!r} must be a positive number ({reporting} per 1 {code})")
+            ok = False
+        if isinstance(start, datetime) or not isinstance(start, date):
+            problems.append(f"{where}: from {start!r} is not a date; write a bare TOML date (from = 2026-07-01)")
+            ok = False
+        if not ok:
+            continue
+        if (code, start) in seen:
+            problems.append(f"{where}: a second {code} rate from {start}; keep one rate per currency and date")
+            continue
+        seen.add((code, start))
+        rates.append(FxRate(currency=code, rate=float(rate), valid_from=start))
+    return tuple(sorted(rates, key=lambda r: (r.currency, r.valid_from)))
+
+
 @dataclass
 class Config:
     """The parsed bpo.toml."""
@@ -119,6 +201,7 @@ class Config:
     users: list[User] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    fx_rates: tuple[FxRate, ...] = ()
     raw: dict = field(default_factory=dict)
 
     def user(self, name: str) -> User:
@@ -161,18 +244,21 @@ def parse_config(path: Path) -> Config:
         for i, item in enumerate(raw.get(kind, [])):
             if not item.get("id"):
                 problems.append(f"[[{kind}]] #{i + 1}: 'id' is missing")
+    currency = ws.get("currency", "USD")
+    fx_rates = _fx_rates(raw.get("fx_rate", []), currency, problems)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return Config(
         name=ws.get("name", "bpo-insights workspace"),
         database_url=ws.get("database_url") or None,
-        currency=ws.get("currency", "USD"),
+        currency=currency,
         clients=raw.get("client", []),
         vendors=raw.get("vendor", []),
         sites=raw.get("site", []),
         users=users,
         sources=raw.get("source", []),
         settings=raw.get("settings", {}),
+        fx_rates=fx_rates,
         raw=raw,
     )
 
@@ -337,6 +423,8 @@ class Workspace:
             frame = frame.with_columns(pl.col("ingested_at").alias("updated_at"))
         frame = frame.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")))
         problems = validate(frame, table)
+        if table == "cost_invoices" and not problems:  # amounts that cannot be added up in the reporting currency
+            problems = unconvertible(frame, self.config)
         if problems:
             raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
         frame = conform(frame, table)

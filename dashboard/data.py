@@ -218,6 +218,13 @@ def cost_per_contact(ws: Workspace, scope: Scope, filters: Filter, by: tuple[str
     return c if isinstance(c, Missing) else keep_filtered(c, filters)
 
 
+@st.cache_data(hash_funcs=HASH, max_entries=64)
+def lanes(ws: Workspace, scope: Scope, filters: Filter, version: tuple) -> pl.DataFrame | Missing:
+    """Per month, client, site and channel: contacts handled and the lane's cost per contact (the what-if's prices)."""
+    c = _answer(_pricing.lanes, ws, view_scope(scope, filters))
+    return c if isinstance(c, Missing) else keep_filtered(c, filters)
+
+
 @st.cache_data(show_spinner="Reconciling invoices …", hash_funcs=HASH, max_entries=64)
 def reconciliation(ws: Workspace, scope: Scope, filters: Filter, version: tuple) -> _pricing.Reconciliation | Missing:
     """Invoice lines checked against measured hours and contacts, rates and credits owed."""

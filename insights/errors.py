@@ -27,3 +27,7 @@ class RulesError(CatalogError):
 
 class ContractError(InsightsError):
     """A contract target was asked for in a way no term can answer (a dimension targets cannot bind)."""
+
+
+class MoneyError(InsightsError):
+    """Amounts cannot be added up as asked (a line without a currency, or in one with no rate in force)."""

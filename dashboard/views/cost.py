@@ -42,8 +42,11 @@ if isinstance(rec, data.Missing) or rec.lines.is_empty():
 st.subheader("Cost per contact and per resolved contact")
 split = st.radio("Split by", list(SPLITS), horizontal=True, key="cost_split")
 cpc = data.cost_per_contact(ws, scope, dims, (SPLITS[split],), version)
-if isinstance(cpc, data.Missing) or cpc.is_empty():
-    no_invoices(cpc if isinstance(cpc, data.Missing) else None)
+if isinstance(cpc, data.Missing):
+    no_invoices(cpc)
+elif cpc.is_empty():
+    st.info(f"No cost per {split}: invoice lines billed without a {split} (agent hours for a whole site) cannot be "
+            f"split by {split}; split by vendor or site instead.", icon="ℹ️")
 else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_contact", split=SPLITS[split],
@@ -52,8 +55,10 @@ else:
     right.plotly_chart(charts.lines_by(cpc, x="month", y="cost_per_resolved", split=SPLITS[split],
                                        title=f"Cost per resolved contact ({currency})", labels=names.of_kind(split)),
                        key="cost_cpr_chart", config={"displayModeBar": False})
-    st.caption("Invoiced cost (credits netted) ÷ contacts created; lines billed without a channel are split by "
-               "handle time.")
+    unbilled = sorted(set(cpc.filter(pl.col("reason").is_not_null()).get_column("reason").to_list()))
+    st.caption("The catalog's cost per contact (invoiced cost, credits netted, ÷ contacts handled) and cost per "
+               "resolved contact (÷ tickets solved), month by month; a month counts only when every day of it is "
+               "invoiced" + (f" (months left blank: {'; '.join(unbilled)})" if unbilled else "") + ".")
 
 # ----------------------------------------------------------------------------------- reconciliation
 st.subheader("Invoice reconciliation")
@@ -117,7 +122,7 @@ else:
 
 # ----------------------------------------------------------------------------------- what-if
 st.subheader("What-if: move volume between sites")
-lanes = data.cost_per_contact(ws, scope, dims, ("client_id", "site_id", "channel"), version)
+lanes = data.lanes(ws, scope, dims, version)
 if isinstance(lanes, data.Missing) or lanes.is_empty():
     st.caption("No invoiced lanes to move volume between.")
 else:
@@ -146,4 +151,5 @@ else:
                         format.value("percent", move.attainment_after),
                         None if move.attainment_before is None else f"before {format.value('percent', move.attainment_before)}",
                         delta_color="off")
-            st.caption("Each site keeps its own cost per contact and first-response attainment (the month's actuals).")
+            st.caption("Each site keeps its own cost per contact and first-response attainment (the month's actuals); "
+                       "a site billed by the agent hour has one cost per contact for every channel it serves.")

@@ -36,14 +36,25 @@ if view.targets.is_empty():
     st.stop()
 
 t = view.targets
-currency = next(iter(t.get_column("currency").drop_nulls().to_list()), "") if "currency" in t.columns else ""
+credits = view.credits
 components.metric_row([
     ("Contract targets in view", f"{t.height}", "sla_targets rows in force this week for the work in view"),
     ("Missed this week", f"{view.missed}", "targets whose attainment is on the wrong side of the contract"),
     ("Longest breach streak", f"{int(t.get_column('streak').max() or 0)} wk", "consecutive missed weeks up to this one"),
-    ("Credits at stake, MTD", format.money(view.exposure_mtd, currency, cents=False),
-     "penalty per point × points below target, month to date; shown at this view's attainment"),
+    (f"Credits at stake, {credits.label}" if credits else "Credits at stake",
+     "–" if credits is None or credits.total is None else format.money(credits.total, credits.currency, cents=False),
+     "per site and channel lane: points below the contract target × penalty per point, over the month"
+     + (f" ({credits.reason})" if credits and credits.reason else "; the figure the vendor's invoice should credit")),
 ])
+if credits is not None and credits.total and credits.lanes.height:
+    with st.expander(f"Credits at stake by lane, {credits.label}"):
+        st.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
+                                          "target", "points_below", "owed"),
+                     hide_index=True, width="stretch", key="sla_credit_lanes", column_config={
+                         "attained": st.column_config.NumberColumn(format="percent"),
+                         "target": st.column_config.NumberColumn(format="percent"),
+                         "base": st.column_config.NumberColumn(format="%.0f"),
+                         "owed": st.column_config.NumberColumn(format="%.2f")})
 
 st.subheader("Every contractual target")
 st.caption(f"Attainment this week against each target in force, the misses that cost most tickets first; "
@@ -57,14 +68,11 @@ table = t.select(
     pl.col("value").alias("attainment"), pl.col("attainment_target").alias("target value"),
     pl.col("status").replace_strict(STATUS_TEXT, default=pl.col("status")).alias("status"),
     pl.col("n"), pl.col("streak").alias("streak (weeks)"), pl.col("weeks_missed").alias("weeks missed"),
-    pl.col("exposure").alias("credit at stake this week"), pl.col("exposure_mtd").alias("credit at stake MTD"),
     pl.col("tickets_short").alias("tickets short"),
 )
 st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table", column_config={
     "attainment": st.column_config.NumberColumn(format="percent"),
     "target value": st.column_config.NumberColumn(format="percent"),
-    "credit at stake this week": st.column_config.NumberColumn(format="%.0f"),
-    "credit at stake MTD": st.column_config.NumberColumn(format="%.0f"),
 })
 
 st.subheader("Attainment by week")

@@ -61,11 +61,16 @@ def scorecard_row(group: str, k: Kpi, within: str | None, part: pl.DataFrame) ->
             cell += f" ({format.delta(k, r['vs_peer'])}{good})"
         if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
             cell += " low n"
+        if r.get("note"):
+            notes[r["note"]] = None
+            cell += f" [{list(notes).index(r['note']) + 1}]"
         row[name(r["entity"])] = cell
     return row
 
 
+notes: dict[str, None] = {}  # a cell's footnote (why a cost is '–'), numbered in order
 rows = []
+notes: dict[str, None] = {}  # why a cost cell is '–' or over which weeks it runs, numbered in order of appearance
 for group, names in FRAMEWORK:
     for kpi in names:
         k = catalog.kpis.get(kpi)
@@ -77,8 +82,9 @@ for group, names in FRAMEWORK:
 st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
 split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
-st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Costs are blank where no invoice covers the "
-           "work (in-house work is not invoiced)."
+st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Cost is invoiced cost over the window's fully "
+           "invoiced weeks against the contacts of the same weeks; '–' where no week is fully invoiced."
+           + "".join(f" [{i}] {n}." for i, n in enumerate(notes, 1))
            + (f" Compared within one channel, against the peer in that channel: {', '.join(split)}; a figure over "
               f"all channels moves with each one's channel mix (voice answers in seconds, email in hours), not "
               f"with performance." if split else ""))

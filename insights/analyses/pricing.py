@@ -13,18 +13,20 @@ stands in for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
-from insights import contracts
 from insights.errors import InsightsError
+from insights.metrics.kpis import compute_kpis
+from insights.money import invoiced_through, unbilled_reason
+from insights.money import invoices as read_invoices
+from insights.metrics.credits import (credits_owed)
 
 LINE_KEYS = ("vendor_id", "invoice_id", "line_no")
-MIN_CREDIT_BASE = 30  # no credit is owed on fewer measured contacts than this in a period
-CREDIT_METRICS = ("sla_first_response", "service_level")
+
 
 
 class PricingError(InsightsError):
@@ -129,7 +131,7 @@ class Reconciliation:
 
 def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, money: float = 1.0) -> Reconciliation:
     """Reconcile every invoice line in scope against measured hours and contacts, rates and contractual credits."""
-    inv = ws.read("cost_invoices", scope)
+    inv = read_invoices(ws, scope)
     if inv.height == 0:
         raise PricingError("no cost_invoices in scope; import the vendors' invoices (one row per line) first")
     hours = _logged_hours(ws, scope).collect()
@@ -157,43 +159,10 @@ def reconcile_invoices(ws: Workspace, scope: Scope, *, tolerance: float = 0.02, 
 
 
 def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = None, money: float = 1.0) -> pl.DataFrame:
-    """Service credits owed per invoice period (target − attainment, in points, × penalty_per_point) vs credits invoiced."""
-    inv = ws.read("cost_invoices", scope) if invoices is None else invoices
-    terms = contracts.read(ws, scope)
+    """Service credits owed per invoice period (`credits_owed` over the period) vs credits invoiced."""
+    inv = read_invoices(ws, scope) if invoices is None else invoices
     periods = inv.select("vendor_id", "client_id", "invoice_id", "period_start", "period_end").unique()
-    tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null())
-               .select("client_id", "vendor_id", "site_id", "channel", "priority", pl.col("created_at").dt.date().alias("date"),
-                       (~pl.col("first_response_breached")).cast(pl.Int64).alias("met"))
-               .collect())
-    intervals = (ws.scan("contact_intervals", scope)
-                 .group_by("client_id", "vendor_id", "site_id", "channel", pl.col("interval_start").dt.date().alias("date"))
-                 .agg(pl.col("answered_within_sl").sum().alias("met"), pl.col("handled").sum().alias("base"))
-                 .collect())
-    rows = []
-    for p in periods.iter_rows(named=True):
-        for t in _credit_terms(terms, p["client_id"], p["vendor_id"], p["period_start"], p["period_end"]):
-            src = tickets if t.kpi == "sla_first_response" else intervals
-            f = src.filter((pl.col("client_id") == p["client_id"]) & (pl.col("vendor_id") == p["vendor_id"])
-                           & pl.col("date").is_between(p["period_start"], p["period_end"]))
-            for k, v in t.conditions.items():
-                if k in f.columns:
-                    f = f.filter(pl.col(k) == v)
-            agg = (f.group_by("site_id", "channel").agg(pl.col("met").sum(), pl.len().alias("base"))
-                   if t.kpi == "sla_first_response" else
-                   f.group_by("site_id", "channel").agg(pl.col("met").sum(), pl.col("base").sum()))
-            for a in agg.iter_rows(named=True):
-                if a["base"] < MIN_CREDIT_BASE:
-                    continue
-                attained = a["met"] / a["base"]
-                points = round(t.points_short(attained), 2)
-                rows.append({"vendor_id": p["vendor_id"], "client_id": p["client_id"], "invoice_id": p["invoice_id"],
-                             "site_id": a["site_id"], "channel": a["channel"], "period_start": p["period_start"],
-                             "metric": t.kpi, "attained": attained, "target": t.value,
-                             "points_below": points, "owed": round(points * (t.penalty_per_point or 0.0), 2)})
-    owed = pl.DataFrame(rows, schema={"vendor_id": pl.String, "client_id": pl.String, "invoice_id": pl.String,
-                                      "site_id": pl.String, "channel": pl.String, "period_start": pl.Date,
-                                      "metric": pl.String, "attained": pl.Float64, "target": pl.Float64,
-                                      "points_below": pl.Float64, "owed": pl.Float64})
+    owed = credits_owed(ws, scope, periods)
     keys = ["vendor_id", "client_id", "invoice_id", "site_id", "channel"]
     owed_sum = owed.group_by(keys).agg(pl.col("owed").sum(), pl.col("metric").filter(pl.col("owed") > 0).unique().sort().alias("metrics"))
     invoiced = (inv.filter(pl.col("billing_model") == "credit").group_by(keys)
@@ -206,22 +175,6 @@ def sla_credits(ws: Workspace, scope: Scope, *, invoices: pl.DataFrame | None = 
     return out.filter((pl.col("owed") > 0) | (pl.col("invoiced") > 0)).sort(keys)
 
 
-def _credit_terms(terms: contracts.Contracts, client: str, vendor: str, start: date, end: date) -> list[contracts.Target]:
-    """The contract terms with a service credit binding `vendor`'s work for `client` in the period.
-
-    A channel's attainment is contractual over all its priorities: one term per channel and terms.
-    """
-    out: dict[tuple, contracts.Target] = {}
-    for metric in CREDIT_METRICS:
-        for t in terms.terms(metric, {"client_id": client, "vendor_id": vendor}, start, end):
-            if not t.penalty_per_point or t.penalty_per_point <= 0:
-                continue
-            conditions = {k: v for k, v in t.conditions.items() if k != "priority"}
-            key = (metric, tuple(sorted(conditions.items())), t.value, t.penalty_per_point)
-            out.setdefault(key, replace(t, conditions=conditions))
-    return list(out.values())
-
-
 # --------------------------------------------------------------------------- cost views
 
 
@@ -229,32 +182,63 @@ def _month(col: str) -> pl.Expr:
     return pl.col(col).dt.truncate("1mo")
 
 
+COST_KPIS = {"invoice_amount": "cost", "cost_per_contact": "cost_per_contact",
+             "cost_per_resolved_contact": "cost_per_resolved"}
+
+
 def cost_per_contact(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("vendor_id", "site_id")) -> pl.DataFrame:
-    """Monthly invoiced cost per contact and per resolved contact; lines without a channel are split by handle time."""
+    """Monthly cost, cost per contact and per resolved contact: the catalog KPIs, the one definition every surface reads.
+
+    A month only partly invoiced for a segment has no value (`reason` says why), never a partial
+    sum; lines billed without a channel cannot be split by channel, so a channel split shows only
+    the work priced per channel.  `contacts` and `resolved` are the KPIs' denominators.
+    """
     allowed = {"client_id", "vendor_id", "site_id", "channel"}
     if set(by) - allowed:
         raise PricingError(f"cannot split cost by {', '.join(sorted(set(by) - allowed))}; use {', '.join(sorted(allowed))}")
-    inv = ws.read("cost_invoices", scope).with_columns(_month("period_start").alias("month"))
-    t = _handled(ws, scope).with_columns(_month("date").alias("month")).group_by(
-        "client_id", "vendor_id", "site_id", "channel", "month").agg(
-        pl.col("contacts").sum(), pl.col("resolved").sum(), pl.col("handle_seconds").sum()).collect()
-    site_keys = ["client_id", "vendor_id", "site_id", "month"]
-    t = t.with_columns((pl.col("handle_seconds") / pl.col("handle_seconds").sum().over(site_keys)).fill_nan(0).alias("work_share"))
-    direct = inv.filter(pl.col("channel").is_not_null()).group_by(*site_keys, "channel").agg(pl.col("amount").sum().alias("direct"))
-    shared = inv.filter(pl.col("channel").is_null()).group_by(site_keys).agg(pl.col("amount").sum().alias("shared"))
-    invoiced_sites = inv.select(site_keys).unique()
-    cost = (t.join(invoiced_sites, on=site_keys, how="semi")
-            .join(direct, on=[*site_keys, "channel"], how="left").join(shared, on=site_keys, how="left")
-            .with_columns((pl.col("direct").fill_null(0) + pl.col("shared").fill_null(0) * pl.col("work_share")).alias("cost")))
-    return (cost.group_by("month", *by).agg(pl.col("cost").sum(), pl.col("contacts").sum(), pl.col("resolved").sum())
-            .with_columns((pl.col("cost") / pl.col("contacts")).alias("cost_per_contact"),
-                          (pl.col("cost") / pl.col("resolved")).alias("cost_per_resolved"))
-            .sort("month", *by))
+    frame = compute_kpis(ws, scope, list(COST_KPIS), grain="month", by=by)
+    keys = ["period", *by]
+
+    def column(kpi: str, field: str, name: str) -> pl.DataFrame:
+        return frame.filter(pl.col("kpi") == kpi).select(*keys, pl.col(field).alias(name))
+
+    out = frame.filter((pl.col("kpi") == "invoice_amount") & (pl.col("n") > 0)).select(keys)  # months with a line
+    for kpi, field, name in (("invoice_amount", "value", "cost"), ("cost_per_contact", "denominator", "contacts"),
+                             ("cost_per_resolved_contact", "denominator", "resolved"),
+                             ("cost_per_contact", "value", "cost_per_contact"),
+                             ("cost_per_resolved_contact", "value", "cost_per_resolved")):
+        out = out.join(column(kpi, field, name), on=keys, how="left", nulls_equal=True)
+    last = invoiced_through(ws, scope).get(None)
+    return (out.rename({"period": "month"})
+            .with_columns(pl.when(pl.col("cost").is_null()).then(pl.lit(unbilled_reason(last, date.min))).alias("reason"))
+            .sort("month", *by, nulls_last=True))
+
+
+def lanes(ws: Workspace, scope: Scope) -> pl.DataFrame:
+    """Per month, client, site and channel: contacts handled and the lane's cost per contact, where it is known.
+
+    A lane's price is its channel's cost per contact when the site is billed per channel, else the
+    site's (a site billed by the agent hour has one price for every channel it serves); `basis`
+    says which.  Months not fully invoiced have no price, as everywhere else.
+    """
+    keys = ["month", "client_id", "site_id"]
+    handled = (compute_kpis(ws, scope, ["cost_per_contact"], grain="month", by=("client_id", "site_id", "channel"))
+               .filter(pl.col("denominator") > 0)
+               .select(pl.col("period").alias("month"), "client_id", "site_id", "channel",
+                       pl.col("denominator").alias("contacts"), pl.col("value").alias("channel_price")))
+    site = cost_per_contact(ws, scope, by=("client_id", "site_id")).select(*keys, pl.col("cost_per_contact").alias("site_price"))
+    return (handled.join(site, on=keys, how="left", nulls_equal=True)
+            .with_columns(pl.coalesce("channel_price", "site_price").alias("cost_per_contact"),
+                          pl.when(pl.col("channel_price").is_not_null()).then(pl.lit("channel"))
+                          .when(pl.col("site_price").is_not_null()).then(pl.lit("site")).alias("basis"))
+            .filter(pl.col("cost_per_contact").is_not_null())
+            .select(*keys, "channel", "contacts", "cost_per_contact", "basis")
+            .sort(*keys, "channel"))
 
 
 def unused_minimums(ws: Workspace, scope: Scope) -> pl.DataFrame:
     """Per committed per-contact line: committed vs billed contacts, unused volume and what it costs at the line's rate."""
-    inv = ws.read("cost_invoices", scope)
+    inv = read_invoices(ws, scope)
     lines = inv.filter((pl.col("billing_model") == "per_contact") & pl.col("committed_volume").is_not_null())
     billed_shortfall = (inv.filter(pl.col("billing_model") == "minimum_shortfall")
                         .group_by("vendor_id", "invoice_id", "site_id", "channel").agg(pl.col("amount").sum().alias("shortfall_billed")))
@@ -269,7 +253,7 @@ def unused_minimums(ws: Workspace, scope: Scope) -> pl.DataFrame:
 
 def effective_hourly_rate(ws: Workspace, scope: Scope) -> pl.DataFrame:
     """Monthly invoiced charges (credits excluded) per logged hour, per vendor and site, against the hourly card rate."""
-    inv = ws.read("cost_invoices", scope).with_columns(_month("period_start").alias("month"))
+    inv = read_invoices(ws, scope).with_columns(_month("period_start").alias("month"))
     charges = (inv.filter(pl.col("billing_model") != "credit").group_by("vendor_id", "site_id", "month")
                .agg(pl.col("amount").sum().alias("charges")))
     hours = (_logged_hours(ws, scope).with_columns(_month("date").alias("month"))
@@ -314,8 +298,7 @@ def move_volume(ws: Workspace, scope: Scope, *, client: str, channel: str, from_
     """What-if: move `share` of a client's channel volume from one site to another, at each site's cost per contact."""
     if not 0 < share <= 1:
         raise PricingError(f"share {share} must be in (0, 1]; 0.25 moves a quarter of the volume")
-    cpc = cost_per_contact(ws, scope, by=("client_id", "site_id", "channel"))
-    lane = cpc.filter((pl.col("client_id") == client) & (pl.col("channel") == channel))
+    lane = lanes(ws, scope).filter((pl.col("client_id") == client) & (pl.col("channel") == channel))
     if month is None:
         months = lane.filter(pl.col("site_id") == from_site)["month"]
         if months.len() == 0:

@@ -23,6 +23,7 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
+from insights.money import invoiced_through, unbilled_reason
 from insights.analyses.sla import _filters, _kpi_frame, effective_scope
 
 # the framework, in reading order: what customers get first, then how efficiently, then the price
@@ -47,7 +48,8 @@ class Scorecard:
 
     `frame`: entity, group, kpi, within (the channel a KPI comparable only within one channel is
     compared in; null for the others), label, value, n, peer (in that channel), vs_peer, better (bool: on
-    the good side of the peer), unit, format, direction. `volume`: entity, tickets, share; `hhi` on 0–10,000.
+    the good side of the peer), unit, format, direction, note (why a cost is '–', or over which weeks it
+    runs). `volume`: entity, tickets, share; `hhi` on 0–10,000.
     """
 
     level: str
@@ -72,13 +74,23 @@ def window(week: date, weeks: int = SCORECARD_WEEKS) -> tuple[date, date]:
 
 def _whole(ws: Workspace, scope: Scope, kpis: Sequence[str], f: Mapping[str, str], start: date, end: date,
            by: Sequence[str], catalog: Catalog) -> pl.DataFrame:
-    """KPIs over the whole window (year grain would split a window across years, so sum the weeks)."""
+    """KPIs over the whole window (year grain would split a window across years, so sum the weeks).
+
+    A money KPI sums only the weeks it has a value for (the fully invoiced ones): cost over invoiced
+    days against the contacts of the same days, never a part-billed window over all its contacts.
+    """
     frame = _kpi_frame(ws, scope, kpis, tuple(by), f, start, end, "week", catalog)
+    billed = [k for k in kpis if catalog.kpis[k].unit == "currency"]
+    unbilled = pl.col("kpi").is_in(billed) & pl.col("value").is_null()
+    frame = frame.with_columns(pl.when(~unbilled).then(pl.col(c)).alias(c) for c in ("numerator", "denominator", "n"))
     denominator = pl.when(pl.col("denominator").is_not_null().any()).then(pl.col("denominator").sum())
-    return (frame.group_by([*by, "kpi"]).agg(pl.col("numerator").sum(), denominator.alias("denominator"), pl.col("n").sum())
-                 .with_columns(pl.when(pl.col("denominator").is_null()).then(pl.col("numerator"))
+    return (frame.group_by([*by, "kpi"]).agg(pl.col("numerator").sum(), denominator.alias("denominator"), pl.col("n").sum(),
+                                             (~unbilled).any().alias("__known"))
+                 .with_columns(pl.when(~pl.col("__known")).then(None)
+                               .when(pl.col("denominator").is_null()).then(pl.col("numerator"))
                                .when(pl.col("denominator") != 0).then(pl.col("numerator") / pl.col("denominator"))
-                               .alias("value")))
+                               .alias("value"))
+                 .drop("__known"))
 
 
 def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int = SCORECARD_WEEKS,
@@ -146,7 +158,27 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     vol = vol.with_columns((pl.col("tickets") / total if total else pl.lit(None, pl.Float64)).alias("share")) \
              .sort("tickets", descending=True)
     hhi = float((vol.get_column("share").fill_null(0) ** 2).sum() * 10_000) if vol.height else 0.0
-    return Scorecard(level, start, end, frame, vol, hhi)
+    return Scorecard(level, start, end, frame.with_columns(_cost_notes(ws, eff, frame, column, money, start, end)),
+                     vol, hhi)
+
+
+def _cost_notes(ws: Workspace, scope: Scope, frame: pl.DataFrame, column: str, money_kpis: Sequence[str],
+                start: date, end: date) -> pl.Series:
+    """Per row: why a cost cell is '–', or that it covers only the window's fully invoiced weeks."""
+    through = invoiced_through(ws, scope, by=column) if column in ("vendor_id", "site_id") else {}
+    anyone = invoiced_through(ws, scope).get(None)
+    notes: list[str | None] = []
+    for entity, kpi, value in frame.select("entity", "kpi", "value").iter_rows():
+        last = through.get(entity) if through else anyone
+        if kpi not in money_kpis:
+            notes.append(None)
+        elif value is None:
+            notes.append(unbilled_reason(last, start))
+        elif last is not None and last < end:
+            notes.append(f"fully invoiced weeks only: invoices run to {last:%d %b %Y}")
+        else:
+            notes.append(None)
+    return pl.Series("note", notes, dtype=pl.String)
 
 
 def standardise(rates: pl.DataFrame, *, entity: str = "entity", stratum: str = "stratum") -> pl.DataFrame:

@@ -4,19 +4,20 @@ streaks, penalty exposure, attainment split by a dimension, and the tickets behi
 Attainment is Σmet/Σwith-target of the catalog KPI the target names (`metric`), computed over
 exactly the work the target binds (client, and each of vendor, site, channel, priority, queue the
 target row names), in the weeks the target was in force (effective-dated; the newest version wins
-in a week where it changed).  Penalty exposure is `penalty_per_point` × points below target:
-per week as an early warning (on the work in view), and month to date (the month of the review
-week up to its Sunday) on all the work the target binds that the viewer may see, the way service
-credits are invoiced: a site or channel filter never shrinks a credit.
+in a week where it changed).  Credits at stake are `insights.metrics.credits.credits_at_stake`, the one
+definition the invoice check uses (per site and channel lane, per month), for the month of the
+review week's Sunday: labelled month to date until the month is complete, and not shown in its
+first days; a site or channel filter keeps the lanes of that site or channel, each computed whole.
 
 >>> view = sla_view(ws, scope, week=date(2026, 10, 26), filters={"client": "acme"})  # doctest: +SKIP
->>> view.targets.select("target_id", "value", "status", "streak", "exposure_mtd")      # doctest: +SKIP
+>>> view.targets.select("target_id", "value", "status", "streak", "value_mtd")         # doctest: +SKIP
+>>> view.credits.text                                                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
+from insights.metrics.credits import CreditsAtStake, credits_at_stake
 
 # target row column -> the dimension compute_kpis splits by
 TARGET_DIMENSIONS = contracts.CONDITIONS
@@ -54,8 +56,8 @@ class SlaView:
     """The SLA page's numbers for one view and week.
 
     `targets`: one row per contractual target in force in the week (value, n, status, streak,
-    weeks missed of the history, tickets short of the target, weekly and month-to-date penalty
-    exposure), misses first, the most tickets short first.
+    weeks missed of the history, tickets short of the target, month-to-date attainment), misses
+    first, the most tickets short first.
     `weekly`: one row per target and week of the history (period, value, n, attainment_target, met).
     """
 
@@ -63,11 +65,8 @@ class SlaView:
     targets: pl.DataFrame
     weekly: pl.DataFrame
     history_start: date
+    credits: CreditsAtStake | None = None  # service credits owed for the month of the week's Sunday, in view
 
-    @property
-    def exposure_mtd(self) -> float:
-        """Month-to-date service credits at stake across every target in view."""
-        return float(self.targets.get_column("exposure_mtd").fill_null(0).sum()) if self.targets.height else 0.0
 
     @property
     def missed(self) -> int:
@@ -171,8 +170,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     value, target, comp = pl.col("value"), pl.col("attainment_target"), pl.col("comparator")  # filled by contracts
     weekly = weekly.with_columns(_met(value, target, comp).alias("met"),
                                  _points_short(value, target, comp).alias("points_short"))
-    weekly = weekly.with_columns((pl.col("points_short") * pl.col("penalty_per_point")).alias("exposure"),
-                                 (pl.col("points_short") / 100 * pl.col("denominator")).ceil().alias("tickets_short"))
+    weekly = weekly.with_columns((pl.col("points_short") / 100 * pl.col("denominator")).ceil().alias("tickets_short"))
     month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
     # credits are owed on the work the contract binds, not on the slice in view: a site or channel filter
     # narrows which targets are listed, never the attainment their credit is computed on
@@ -180,11 +178,10 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     if monthly.height:
         monthly = monthly.with_columns(_points_short(value, target, comp).alias("points_short_mtd"))
         monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),
-                                 "points_short_mtd",
-                                 (pl.col("points_short_mtd") * pl.col("penalty_per_point")).alias("exposure_mtd"))
+                                 "points_short_mtd")
     else:
         monthly = pl.DataFrame(schema={"target_id": pl.String, "value_mtd": pl.Float64, "n_mtd": pl.Int64,
-                                       "points_short_mtd": pl.Float64, "exposure_mtd": pl.Float64})
+                                       "points_short_mtd": pl.Float64})
     this_week = weekly.filter(pl.col("period") == week)
     current = (this_week.join(_streaks(weekly, week), on="target_id", how="left")
                         .join(monthly, on="target_id", how="left")
@@ -192,7 +189,12 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
                                       .when(pl.col("met")).then(pl.lit("met")).otherwise(pl.lit("missed"))
                                       .alias("status"))
                         .sort(["met", "tickets_short", "n"], descending=[False, True, True], nulls_last=True))
-    return SlaView(week, current, weekly.sort(["target_id", "period"]), start)
+    credits = credits_at_stake(ws, eff, month=week + timedelta(days=6), through=week + timedelta(days=6))
+    lanes = credits.lanes
+    for name in ("site", "channel"):
+        if name in f:
+            lanes = lanes.filter(pl.col(FILTER_COLUMNS[name]) == f[name])
+    return SlaView(week, current, weekly.sort(["target_id", "period"]), start, replace(credits, lanes=lanes))
 
 
 def attainment_by(ws: Workspace, scope: Scope, *, metric: str, split: str, start: date, end: date,

@@ -30,8 +30,9 @@ from insights import contracts
 from insights.detection import narrative, ranking, stats
 from insights import format
 from insights.catalog import Catalog, load_catalog
-from insights.format import Names
 from insights.metrics.kpis import compute_kpis
+from insights.metrics.credits import CreditsAtStake, credits_at_stake
+from insights.format import Names
 from insights.catalog.rules import IN_HOUSE
 
 ROOT = ("client_id",)
@@ -225,6 +226,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         raise ValueError(f"unknown insight filter(s): {', '.join(unknown)}; use client, vendor, site, channel")
     eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
     fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+    _CREDITS.clear()  # credits are read fresh for every run
 
     daily = _daily(ws, eff, filters, fixed, week, th.volume_history_days, catalog)
     last_day = daily.get_column("period").max() if daily.height else None
@@ -667,13 +669,33 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
             break
         chronic += 1
     ev = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
-    if target.penalty_per_point:
-        ev["penalty"] = round(abs(r.delta) * 100 * target.penalty_per_point, 2)
-        ev["currency"] = ws.config.currency
+    credit = _credit(ws, scope, kpi.name, segment, week) if target.penalty_per_point else None
+    if credit is not None:  # the month's credit as the invoice owes it (metrics.credits.credits_at_stake), with its period
+        ev["penalty"], ev["currency"], ev["penalty_period"] = credit
     cands.append(_Candidate(
         "target_miss", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, value, r.delta,
         r.ci, r.n, "contract target", r.test, r.p_value, True, "bad", reach, chronic + 1, chronic,
         r.delta * r.n, ev, ((), (week,))))
+
+
+_CREDITS: dict[tuple[str, str, date], CreditsAtStake] = {}  # one detect run's credits; cleared when a run starts
+
+
+def _credit(ws: Workspace, scope: Scope, kpi: str, segment: Mapping[str, str], week: date) -> tuple[float, str, str] | None:
+    """(credit owed, currency, period label) for the segment's lanes in the month of the week's Sunday; None when none is shown."""
+    sunday = week + timedelta(days=6)
+    key = (str(ws.path), scope.key, sunday)
+    if key not in _CREDITS:
+        _CREDITS[key] = credits_at_stake(ws, scope, month=sunday, through=sunday)
+    credits = _CREDITS[key]
+    if credits.total is None:
+        return None
+    lanes = credits.lanes.filter(pl.col("metric") == kpi)
+    for column, value in segment.items():
+        if column in lanes.columns:
+            lanes = lanes.filter(pl.col(column) == value)
+    owed = round(float(lanes.get_column("owed").sum()), 2)
+    return (owed, credits.currency, credits.label) if owed > 0 else None
 
 
 def _strata(frame: pl.DataFrame, dim: str) -> dict[str, dict[str, tuple[float, float]]]:
@@ -1167,7 +1189,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     if missed is not None and rep.type in ("rate_change", "level_shift") and rep.polarity == "bad":
         rep.evidence["target_miss"] = {"target": missed.expected, "delta": missed.observed - missed.expected,
                                        "observed": missed.observed, "segment": dict(missed.segment),
-                                       **{k: missed.evidence[k] for k in ("penalty", "currency") if k in missed.evidence}}
+                                       **{k: missed.evidence[k] for k in ("penalty", "currency", "penalty_period") if k in missed.evidence}}
     if rep.type == "routing_shift":
         rep.evidence["counterparts"] = [
             {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],

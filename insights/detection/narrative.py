@@ -77,7 +77,8 @@ def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names |
     channel email is 85.0%: it is at 70.5%, 14.5 pts short (a service credit of about USD 3,631).'"""
     if not miss:
         return ""
-    credit = (f" (a service credit of about {format.money(miss['penalty'], miss.get('currency', ''), cents=False)})"
+    period = f", {miss['penalty_period']}" if miss.get("penalty_period") else ""
+    credit = (f" (a service credit of about {format.money(miss['penalty'], miss.get('currency', ''), cents=False)}{period})"
               if miss.get("penalty") else "")
     where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
     return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: it is at "
@@ -125,6 +126,7 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Sh
         "impact_label": impact.get("unit", ""),
         "impact_side": "more" if polarity != "good" else "fewer",
         "penalty_text": (f", and a service credit of about {format.money(ev['penalty'], ev.get('currency', ''), cents=False)}"
+                         + (f" ({ev['penalty_period']})" if ev.get("penalty_period") else "")
                          if ev.get("penalty") else ""),
         "message": ev.get("message", ""),
         "target_text": _target_text(ev.get("target_miss"), shown, names),

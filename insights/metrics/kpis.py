@@ -34,10 +34,13 @@ import polars as pl
 from connectors.schema import TABLES
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
+from insights import money
 from insights.errors import KpiError
 from insights.metrics.periods import check_grain, date_key, key_step, key_to_date, period_key
 
 PERIOD = "__period"
+DAYS = "__days"  # of a spread source (invoice lines): the distinct days its rows cover in the group
+SINCE = "__since"  # ... and the first of them
 OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
 RESERVED = {"period", *OUTPUT_COLUMNS}
 
@@ -93,6 +96,8 @@ def compute_kpis(
     plan = _plan(catalog, kpis, by, ws.config.settings)
     tables = {s.table for s in plan.sources}
     frames = {t: ws.scan(t, scope) for t in tables}
+    if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
+        frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                settings=ws.config.settings, site_tiers=tiers)
@@ -154,7 +159,7 @@ def compute_from_frames(
         if kpi.type == "derived":
             per_kpi[name] = _derived_frame(kpi, per_kpi, catalog, keys)
         else:
-            per_kpi[name] = _base_frame(kpi, plan, results, keys)
+            per_kpi[name] = _base_frame(kpi, plan, results, keys, _period_bounds(grain, start, end))
     out = [
         per_kpi[name].select(
             key_to_date(pl.col(PERIOD), grain).alias("period"), *by, pl.lit(name).alias("kpi"),
@@ -471,6 +476,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
             lf = lf.filter(_range_filter(source.time, tdtype, start, end))
         key = period_key(pl.col(source.time), grain, tdtype)
     aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
+    if source.spread:
+        aggs += [pl.col("__day").n_unique().cast(pl.Int64).alias(DAYS), pl.col("__day").min().alias(SINCE)]
     aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
     lf = lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers, coded=packed))
     if packed:
@@ -537,10 +544,22 @@ def _safe_ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den != 0).then(num / den).otherwise(None)
 
 
-def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+def _period_bounds(grain: str, start: date | None, end: date | None) -> tuple[pl.Expr, pl.Expr]:
+    """The first and last day of each period (PERIOD key) inside [start, end]."""
+    first = key_to_date(pl.col(PERIOD), grain)
+    last = key_to_date(pl.col(PERIOD) + key_step(grain), grain) - pl.duration(days=1)
+    if start is not None:
+        first = pl.max_horizontal(first, pl.lit(start))
+    if end is not None:
+        last = pl.min_horizontal(last, pl.lit(end))
+    return first, last
+
+
+def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], keys: list[str],
+                bounds: tuple[pl.Expr, pl.Expr]) -> pl.DataFrame:
     num, den, n_expr = plan.formulas[kpi.name]
     names = list(dict.fromkeys(m for text in (num, den, n_expr, kpi.measure) if text for m in sql_refs(text)))
-    pieces, present = [], {}
+    pieces, present, billed = [], {}, []
     for i, (source, measures) in enumerate(plan.sources.items()):
         cols = [m.name for m in measures if m.name in names]
         if kpi.type == "quantile" and any(k.name == kpi.name for k in plan.quantiles.get(source, [])):
@@ -548,7 +567,9 @@ def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], key
         if cols:
             flag = f"__has{i}"
             present.update({c: flag for c in cols})
-            pieces.append(results[source].select(pl.col(PERIOD).cast(pl.Int32), *keys[1:], *cols,
+            days = [pl.col(DAYS).alias(f"{DAYS}{i}"), pl.col(SINCE).alias(f"{SINCE}{i}")] if source.spread else []
+            billed += [i] if source.spread else []
+            pieces.append(results[source].select(pl.col(PERIOD).cast(pl.Int32), *keys[1:], *cols, *days,
                                                  pl.lit(True).alias(flag)))
     frame = _join_all(pieces, keys).with_columns(pl.col(names).fill_null(0.0))
 
@@ -567,6 +588,15 @@ def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], key
     else:
         numerator, denominator = side(num or ""), pl.lit(None)
         value = numerator
+    if billed:  # money over a period only some of whose days are billed is a partial sum: unknown, not low
+        first, last = bounds
+        segment = keys[1:]
+        whole = pl.all_horizontal([  # days before the segment's first billed day are before its contract, not unbilled
+            pl.col(f"{DAYS}{i}").fill_null(0) >= (last - pl.max_horizontal(
+                first, pl.col(f"{SINCE}{i}").min().over(segment) if segment else pl.col(f"{SINCE}{i}").min())
+            ).dt.total_days() + 1
+            for i in billed])
+        value, numerator = pl.when(whole).then(value), pl.when(whole).then(numerator)
     return frame.select(*keys, value.alias("value"), numerator.alias("numerator"),
                         denominator.alias("denominator"), n.alias("n"))
 

@@ -26,10 +26,11 @@ import polars as pl
 
 from connectors.errors import BpoError
 from connectors.workspace import Scope, Workspace
-from insights import contracts
 from insights.detection import narrative
 from insights.detection.engine import Findings, Insight, detect
 from insights.review.events import empty_events, read_events
+from insights.money import invoiced_through
+from insights import contracts
 from insights import format
 from insights.format import Names
 
@@ -337,10 +338,7 @@ def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping
     """
     billed = _billed(kpis, catalog)
     rest = [k for k in kpis if k not in billed]
-    billed_until = None
-    if billed:
-        ends = ws.scan("cost_invoices", eff, columns=["period_end"]).select(pl.col("period_end").max()).collect()
-        billed_until = ends.item() if ends.height else None
+    billed_until = invoiced_through(ws, eff).get(None) if billed else None
     out: dict[str, tuple[date, pl.DataFrame, dict[str, date]]] = {}
     cache: dict[tuple[date, date, tuple[str, ...]], pl.DataFrame] = {}
 

@@ -61,7 +61,7 @@ def test_first_response_median_is_compared_per_channel_with_a_note(monkeypatch, 
     card = at.dataframe[0].value.set_index("KPI")
     assert "First response time (median)" not in card.index  # never over a mixed pool of channels
     voice = card.loc["First response time (median) · voice"]
-    assert voice["Southpeak Contact"].startswith("30m") and "✔" not in voice["Southpeak Contact"]
+    assert voice["Southpeak Contact"].startswith("30.0 min") and "✔" not in voice["Southpeak Contact"]
     assert voice.isna()["Northwind BPO"]  # Northwind answers no acme voice: nothing to compare
     assert {"First response time (median) · chat", "First response time (median) · email"} <= set(card.index)
     assert any("Compared within one channel" in c.value for c in at.caption)

@@ -9,8 +9,10 @@ import polars as pl
 import pytest
 
 from connectors.workspace import Scope, Workspace
-from insights.analyses.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume, reconcile_invoices,
-                              unused_minimums)
+from insights.metrics.periods import period_end
+from insights.metrics.credits import credits_at_stake
+from insights.analyses.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume,
+                              reconcile_invoices, unused_minimums)
 
 TOML = """[workspace]
 name = "pricing test"
@@ -57,6 +59,7 @@ def build(tmp: Path, lines: list[dict]) -> Workspace:
     ws.upsert("tickets", pl.DataFrame([
         dict(LINEAGE, vendor_id="southpeak", site_id="s2", ticket_id=f"t{i}", channel="email",
              created_at=t0 + timedelta(hours=i), resolved_at=t0 + timedelta(hours=i + 5) if i < 40 else None,
+             status="solved" if i < 40 else "open",
              first_response_breached=i >= 35, handle_seconds=400.0) for i in range(50)]))
     ws.upsert("sla_targets", pl.DataFrame([dict(
         source_system="test", source_instance="t", client_id="acme", target_id="acme-fr-email", effective_from=date(2025, 1, 1),
@@ -114,7 +117,9 @@ def test_unused_minimum_and_cost_per_contact(tmp_path):
     assert (unused["unused"], unused["unused_cost"], unused["shortfall_billed"]) == (10.0, 30.0, 30.0)
     cpc = cost_per_contact(ws, Scope.everything(), by=("vendor_id", "site_id")).filter(pl.col("site_id") == "s2").row(0, named=True)
     assert cpc["cost"] == pytest.approx(150.0 + 30.0 - 1500.0)
-    assert cpc["cost_per_contact"] == pytest.approx((150.0 + 30.0 - 1500.0) / 50)
+    # the catalog's definitions: per handled contact (a text ticket is handled when solved) and per ticket solved
+    assert (cpc["contacts"], cpc["resolved"]) == (40.0, 40.0)
+    assert cpc["cost_per_contact"] == pytest.approx((150.0 + 30.0 - 1500.0) / 40)
     assert cpc["cost_per_resolved"] == pytest.approx((150.0 + 30.0 - 1500.0) / 40)
     rate = effective_hourly_rate(ws, Scope.everything()).filter(pl.col("site_id") == "s1").row(0, named=True)
     assert rate["effective_hourly_rate"] == pytest.approx(15.0) and rate["vs_card"] == pytest.approx(0.0)
@@ -156,3 +161,48 @@ def test_sample_what_if_moves_volume_between_sites(sample):
     with pytest.raises(PricingError, match="pick sites that serve this lane"):
         move_volume(sample, Scope.everything(), client="globex", channel="email", from_site="eb-cebu",
                     to_site="nw-manila", share=0.25)
+
+
+# --------------------------------------------------------------------------- credits at stake: one definition per month
+
+
+@pytest.mark.parametrize(("scope", "through", "total", "label", "reason"), [
+    # 35 of 50 email tickets within target at s2: (85 % - 70 %) x 100 points x $100 = 1,500 for January
+    pytest.param(Scope.everything(), None, 1500.0, "Jan 2026", None, id="admin-complete-month"),
+    pytest.param(Scope.of(clients=["acme"], vendors=["southpeak"]), None, 1500.0, "Jan 2026", None,
+                 id="the-vendor-sees-the-same-credit"),
+    pytest.param(Scope.of(clients=["acme"], vendors=["northwind"]), None, 0.0, "Jan 2026", None,
+                 id="another-vendor-owes-nothing"),
+    pytest.param(Scope.everything(), date(2026, 1, 12), 1500.0, "month to date, 01 – 12 Jan 2026", None,
+                 id="month-to-date-labelled"),
+    pytest.param(Scope.everything(), date(2026, 1, 5), None, "month to date, 01 – 05 Jan 2026",
+                 "5 day(s) of Jan 2026 so far; shown from day 7", id="too-young-to-show"),
+])
+def test_credits_at_stake_are_one_definition_per_month(tmp_path, scope, through, total, label, reason):
+    ws = build(tmp_path / "ws", BASE)
+    credits = credits_at_stake(ws, scope, month=date(2026, 1, 20), through=through)
+    assert (credits.total, credits.label, credits.reason) == (total, label, reason)
+
+
+def test_a_complete_months_credit_at_stake_is_the_credit_the_invoice_check_expects(tmp_path):
+    ws = build(tmp_path / "ws", BASE)
+    owed = reconcile_invoices(ws, Scope.everything()).credits.get_column("owed").sum()
+    assert credits_at_stake(ws, Scope.everything(), month=JAN[0]).total == pytest.approx(owed) == pytest.approx(1500.0)
+
+
+def test_sample_credits_agree_across_the_invoice_check_the_sla_page_and_viewers(sample):
+    from insights.analyses.sla import sla_view
+
+    admin, vendor = Scope.everything(), Scope.of(clients=["*"], vendors=["northwind"])
+    owed = reconcile_invoices(sample, admin).credits.group_by(pl.col("invoice_id").str.slice(-7).alias("month")).agg(
+        pl.col("owed").sum())
+    assert owed.height > 0
+    for month, total in owed.iter_rows():
+        first = date(int(month[:4]), int(month[5:]), 1)
+        assert credits_at_stake(sample, admin, month=first).total == pytest.approx(total)
+    # the SLA page in the month's last week shows that month's lanes to date, the same for every viewer who sees them
+    end = period_end(first, "month")
+    week = end - timedelta(days=(end.weekday() + 1) % 7 + 6)  # the week whose Sunday is the month's last
+    whole, part = sla_view(sample, admin, week=week).credits, sla_view(sample, vendor, week=week).credits
+    assert whole.total is not None and whole.lanes.height > 0
+    assert part.lanes.equals(whole.lanes.filter(pl.col("vendor_id") == "northwind"))

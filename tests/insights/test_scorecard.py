@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import polars as pl
 import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
-from insights.analyses.scorecard import (ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,
+from insights.metrics.kpis import compute_kpis
+from insights.analyses.pricing import cost_per_contact
+from insights.analyses.scorecard import (Scorecard, ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,
                                 standardise)
 
 WEEK = tiny.REVIEW_WEEK
@@ -101,3 +105,79 @@ def test_a_kpi_comparable_only_within_a_channel_is_compared_per_channel_never_po
     assert cells[("voice", "southpeak")]["peer"] == cells[("voice", "southpeak")]["value"]  # the only one there
     assert frt.filter(pl.col("within").is_null()).is_empty()
     assert card.frame.filter(pl.col("kpi") == "csat").get_column("within").null_count() == 2  # ratios stay pooled
+
+
+# --------------------------------------------------------------------------- cost: one definition, invoiced days only
+
+COST_TOML = """[workspace]
+name = "cost test"
+currency = "USD"
+[[client]]
+id = "acme"
+"""
+OCT = (date(2026, 10, 1), date(2026, 10, 31))
+
+
+@pytest.fixture(scope="module")
+def billed(tmp_path_factory) -> Workspace:
+    """Oct–Nov 2026: 10 tickets solved a day at northwind and at in_house; northwind billed 3,100 for October only."""
+    from datetime import datetime, timezone
+
+    ws = Workspace.create(tmp_path_factory.mktemp("cost") / "ws", COST_TOML)
+    rows = []
+    for vendor in ("northwind", "in_house"):
+        for day in range(61):
+            for i in range(10):
+                at = datetime(2026, 10, 1, 9, tzinfo=timezone.utc) + timedelta(days=day, minutes=i)
+                rows.append(dict(source_system="test", source_instance="t", client_id="acme", vendor_id=vendor,
+                                 site_id=f"{vendor}-1", ticket_id=f"{vendor}-{day}-{i}", channel="email", status="solved",
+                                 created_at=at, resolved_at=at + timedelta(minutes=30)))
+    ws.upsert("tickets", pl.DataFrame(rows))
+    ws.upsert("cost_invoices", pl.DataFrame([dict(
+        source_system="test", source_instance="t", client_id="acme", vendor_id="northwind", site_id="northwind-1",
+        invoice_id="NW-10", line_no=1, period_start=OCT[0], period_end=OCT[1], channel=None, billing_model="per_hour",
+        quantity=206.67, unit_rate=15.0, amount=3100.0, currency="USD", committed_volume=None)]))
+    return ws
+
+
+def cost_cell(card: Scorecard, entity: str) -> dict:
+    return card.frame.filter((pl.col("kpi") == "cost_per_resolved_contact") & (pl.col("entity") == entity)).row(0, named=True)
+
+
+def test_cost_per_resolved_contact_runs_over_fully_invoiced_weeks_and_agrees_with_the_cost_page_and_kpis(billed):
+    admin = Scope.everything()
+    # window 12 Oct – 8 Nov: weeks of 12 and 19 Oct are billed whole (14 days × 100 / 14 days × 10 solved = 10.00);
+    # 26 Oct – 1 Nov is billed 6 days of 7 and 2 – 8 Nov not at all, so neither counts (before: 2,000 / 280 = 7.14)
+    card = scorecard(billed, admin, level="vendor", week=date(2026, 11, 2))
+    cell = cost_cell(card, "northwind")
+    assert cell["value"] == pytest.approx(10.0)
+    assert cell["note"] == "fully invoiced weeks only: invoices run to 31 Oct 2026"
+    assert cost_cell(card, "in_house")["value"] is None
+    assert cost_cell(card, "in_house")["note"] == "not invoiced (no invoice line bills this work)"
+    # the Cost page and `kpis` read the same definition: October 3,100 / 310 solved
+    page = cost_per_contact(billed, admin, by=("vendor_id",)).filter(pl.col("vendor_id") == "northwind")
+    assert page.select("month", "cost_per_resolved").rows() == [(date(2026, 10, 1), pytest.approx(10.0))]
+    weekly = compute_kpis(billed, admin, ["cost_per_resolved_contact"], grain="week", by=("vendor_id",),
+                          start=date(2026, 10, 12), end=date(2026, 11, 8)).filter(pl.col("vendor_id") == "northwind")
+    assert weekly.select("period", "value").rows() == [
+        (date(2026, 10, 12), pytest.approx(10.0)), (date(2026, 10, 19), pytest.approx(10.0)),
+        (date(2026, 10, 26), None), (date(2026, 11, 2), None)]
+
+
+def test_a_window_with_no_fully_invoiced_week_has_no_cost_and_says_why(billed):
+    card = scorecard(billed, Scope.everything(), level="vendor", week=date(2026, 11, 16))
+    cell = cost_cell(card, "northwind")
+    assert (cell["value"], cell["note"]) == (None, "not fully invoiced: invoices run to 31 Oct 2026")
+
+
+@pytest.mark.parametrize(("week", "value", "status"), [
+    pytest.param(date(2026, 10, 19), 10.0, "neutral", id="fully-invoiced-week"),  # 700 / 70 solved
+    pytest.param(date(2026, 10, 26), None, "neutral", id="billed-6-of-7-days"),  # before: 600 / 70 = 8.57
+    pytest.param(date(2026, 11, 2), None, "neutral", id="not-billed-yet"),
+])
+def test_a_week_tile_shows_cost_only_for_a_fully_invoiced_week(billed, week, value, status):
+    from insights.review import build_review
+
+    tile = build_review(billed, Scope.everything(), week=week, filters={"vendor": "northwind"}).tile("cost_per_contact")
+    assert tile.value == (None if value is None else pytest.approx(value))
+    assert tile.status == status

@@ -9,6 +9,7 @@ import pytest
 
 from _tiny import tiny
 from connectors.workspace import Scope, Workspace
+from insights.metrics.credits import credits_at_stake
 from insights.analyses.sla import (SlaError, attainment_by, contract_targets, counts_behind, sla_view, target_line,
                           tickets_behind)
 
@@ -34,21 +35,24 @@ def test_every_target_in_force_is_listed_with_this_weeks_attainment_streak_and_e
     assert row["value"] == pytest.approx(28 / 42)
     assert row["streak"] == 2  # week 51 met (no breach), 52 and 53 missed
     assert (row["weeks_missed"], row["weeks_measured"]) == (18, 26)  # weeks 28..53, met when w % 3 == 0
-    assert row["exposure"] == pytest.approx(round((0.9 - 28 / 42) * 100, 2) * PENALTY)
     # month to date: 1-2 March (week 52, 1 breach a day) and 3-9 March (2 a day) -> 38 of 54 met
     assert row["value_mtd"] == pytest.approx(38 / 54)
-    assert view.exposure_mtd == pytest.approx(round((0.9 - 38 / 54) * 100, 2) * PENALTY)
+    # credits at stake are the one monthly definition (metrics.credits.credits_at_stake), labelled month to date
+    sunday = WEEK + timedelta(days=6)
+    credits = credits_at_stake(ws, Scope.of(clients=["acme"]), month=sunday, through=sunday)
+    assert view.credits.label == f"month to date, 01 – {sunday:%d %b %Y}"
+    assert view.credits.lanes.equals(credits.lanes) and view.credits.total == credits.total
     assert view.missed == 1
 
 
-def test_a_site_filter_lists_the_target_but_never_shrinks_its_credit(ws):
+def test_a_site_filter_lists_the_target_and_keeps_that_sites_credit_lanes_whole(ws):
     whole = sla_view(ws, Scope.everything(), week=WEEK, filters={"client": "acme"})
     sites = ws.read("tickets", Scope.of(clients=["acme"])).get_column("site_id").unique().drop_nulls().to_list()
     assert len(sites) >= 2
     for site in sites:
         part = sla_view(ws, Scope.everything(), week=WEEK, filters={"client": "acme", "site": site})
         assert part.targets.get_column("target_id").to_list() == ["acme-frt"]
-        assert part.exposure_mtd == pytest.approx(whole.exposure_mtd)  # the contract's credit, not the site's slice
+        assert part.credits.lanes.equals(whole.credits.lanes.filter(pl.col("site_id") == site))
 
 
 @pytest.mark.parametrize(("scope", "filters", "targets"), [
