@@ -12,9 +12,12 @@ Configure → fit → results, statsmodels style:
 * `forecast_volume(ws, scope, weeks=4)` does that for every queue (client × channel × vendor/site).
 * `backtest(y, ...)` is a rolling-origin backtest: WAPE of ETS and of seasonal-naive, and the
   coverage of the 80 % and 95 % intervals, per horizon.
-* `sla_at_risk(ws, scope)` pushes next week's volume paths through Erlang C at the scheduled
-  staffing and gives the probability each live queue misses its contractual service level, and
-  the extra FTE that brings that probability under `max_risk`.
+* `sla_at_risk(ws, scope)` gives the probability each live queue misses its contractual service
+  level next week, beside last week's measured level, and the extra FTE that brings that
+  probability under `max_risk`: the queue's measured level moved by the change Erlang C (calibrated
+  to what the queue delivered) expects at the latest roster and the volume forecast.
+* `sla_risk_backtest(ws, scope)` predicts every past week from the weeks before it and reports the
+  calibration table and Brier scores against "misses if it missed last week" and the base rate.
 """
 
 from __future__ import annotations

@@ -216,6 +216,11 @@ def test_forecast_report_renders_markdown_and_json(sample):
     md = report.to_markdown()
     assert "# Volume forecast" in md and "# SLA at risk" in md and "acme-voice-sp-austin" in md
     assert len(report.to_dict()["volume"]) == 20
+    # last week's measured level sits beside each risk, on the table and in the JSON
+    assert f"| last week ({report.risk.week - timedelta(days=7)}) |" in md
+    row = report.risk.frame.row(0, named=True)
+    assert f"{row['last_week_service_level']:.1%} ({'met' if row['last_week_met'] else 'missed'})" in md
+    assert {"last_week_service_level", "last_week_met", "predicted_service_level"} <= set(report.to_dict()["sla_at_risk"][0])
 
 
 @pytest.mark.parametrize("fmt", ["md", "csv", "json"])
