@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -611,7 +612,7 @@ class SlaBacktest:
 
     def calibration(self) -> pl.DataFrame:
         """Per bucket of predicted probability: forecasts, mean predicted, observed miss rate."""
-        labels = [f"{lo:.0%}–{hi:.0%}" for lo, hi in zip(RISK_BUCKETS, RISK_BUCKETS[1:])]
+        labels = [f"{lo:.0%}–{hi:.0%}" for lo, hi in pairwise(RISK_BUCKETS)]
         edges = np.array(RISK_BUCKETS[1:-1])
         b = self.rows.with_columns(pl.Series("bucket", np.searchsorted(edges, self.rows["p_miss"].to_numpy(), side="right")))
         agg = (b.group_by("bucket").agg(pl.len().alias("forecasts"), pl.col("p_miss").mean().alias("mean_predicted"),
@@ -712,8 +713,8 @@ class ForecastReport:
                                             f"{r['naive']:,.0f}"]) + " |")
         if self.risk is not None:
             lines += ["", f"# SLA at risk, week of {self.risk.week}", "",
-                      f"| queue | target | last week ({self.risk.frame['last_week'].max()}) | predicted service level "
-                      f"| forecast offered | P(miss) | FTE to bring P(miss) under {self.risk.max_risk:.0%} |",
+                      (f"| queue | target | last week ({self.risk.frame['last_week'].max()}) | predicted service level "
+                       f"| forecast offered | P(miss) | FTE to bring P(miss) under {self.risk.max_risk:.0%} |"),
                       "|---|---|---|---|---|---|---|"]
             for r in self.risk.frame.iter_rows(named=True):
                 last = ("–" if r["last_week_service_level"] is None else
@@ -722,8 +723,8 @@ class ForecastReport:
                 lines.append(f"| {r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
                              f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
                              f"| {fte} |")
-            lines += ["", "P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "
-                          "'SLA at risk'); '–' FTE: no roster to price more staff against."]
+            lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "
+                           "'SLA at risk'); '–' FTE: no roster to price more staff against.")]
         return "\n".join(lines)
 
 

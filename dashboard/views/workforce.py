@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import polars as pl
@@ -129,7 +130,7 @@ else:
                    + (f"Erlang C needs {factor:.1f}× the rostered on-queue time to reproduce that level, so required "
                       "agents are shown in rostered agents (Erlang C's figure ÷ that factor): a queue that met its "
                       "target at its roster shows no overall shortfall."
-                      if factor is not None and factor == factor else "No roster to calibrate Erlang C against."))
+                      if factor is not None and not math.isnan(factor) else "No roster to calibrate Erlang C against."))
     if gap.worst.height:
         st.markdown("**Worst intervals** (required by Erlang C at the contractual service level vs the roster):\n\n"
                     + "\n".join(f"- {line}" for line in gap.worst_named()))

@@ -12,7 +12,8 @@ import pytest
 
 from connectors.workspace import Scope, Workspace
 from insights.forecast import (ForecastError, backtest, backtest_summary, backtest_sla_risk, event_factors,
-                               forecast_report, forecast_series, forecast_volume, history_of, risk_next_week,
+                               QueueHistory, forecast_report, forecast_series, forecast_volume, history_of,
+                               risk_next_week,
                                seasonal_naive, sla_at_risk)
 from insights.kpis import compute_kpis
 from insights.staffing import StaffingTarget, weighted_service_level
@@ -156,7 +157,7 @@ SHARE = OPEN / OPEN.sum()
 
 
 def synthetic_queue(name: str, *, agents: float, weeks: int = 20, volume: float = 1000.0, aht: float = 300.0,
-                    noise: float = 0.0, seed: int = 0) -> "object":
+                    noise: float = 0.0, seed: int = 0) -> QueueHistory:
     """A queue whose measured level is Erlang C's at its roster (± staffing drift and binomial noise)."""
     rng = np.random.default_rng(seed)
     offered = rng.poisson(volume, weeks).astype(float)
