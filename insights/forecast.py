@@ -377,9 +377,8 @@ def history_of(*, queue_id: str, keys: dict[str, str], weeks: list[date], offere
     `counts` (numerator, denominator per week) pull a measured 100 % just under 1 so the factor stays finite.
     """
     corrected = measured if counts is None else (counts[:, 0] + 0.5) / (counts[:, 1] + 1.0)
-    factor = np.array([staffing_factor(scheduled=scheduled[i], calls=offered[i] * share[i], aht=float(aht_week[i]),
-                                       interval=interval_seconds, threshold=threshold, observed=float(corrected[i]))
-                       for i in range(len(weeks))])
+    factor = staffing_factor(scheduled=scheduled, calls=np.asarray(offered, dtype=float)[:, None] * share,
+                             aht=aht_week, interval=interval_seconds, threshold=threshold, observed=corrected)
     return QueueHistory(queue_id=queue_id, keys=keys, weeks=list(weeks), offered=np.asarray(offered, dtype=float),
                         measured=np.asarray(measured, dtype=float), share=share, scheduled=scheduled,
                         aht=np.asarray(aht, dtype=float), aht_week=np.asarray(aht_week, dtype=float), factor=factor,
@@ -493,8 +492,8 @@ def risk_next_week(h: QueueHistory, i: int, target: StaffingTarget, *, history_w
     erlang: Callable[[float], float] | None = None
     if logk.size >= MIN_FACTOR_WEEKS and h.scheduled[i].sum() > 0:
         k = float(np.exp(logk.mean()))
-        e = _logit(np.array([weighted_service_level(k * h.scheduled[j], h.offered[j] * h.share[j], h.aht_week[j],
-                                                    h.interval_seconds, h.threshold) for j in past]))
+        e = _logit(weighted_service_level(k * h.scheduled[past], h.offered[past, None] * h.share[past],
+                                          h.aht_week[past, None], h.interval_seconds, h.threshold))
 
         def erlang(scale: float) -> float:
             return float(_logit(weighted_service_level(k * scale * h.scheduled[i], fc.mean[0] * h.share[i], h.aht[i],

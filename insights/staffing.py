@@ -97,8 +97,8 @@ def weighted_service_level(agents, calls, aht, interval, threshold) -> np.ndarra
 FACTOR_RANGE = (1 / 32, 32.0)
 
 
-def staffing_factor(*, scheduled: np.ndarray, calls: np.ndarray, aht: float, interval: float, threshold: float,
-                    observed: float) -> float:
+def staffing_factor(*, scheduled: np.ndarray, calls: np.ndarray, aht, interval: float, threshold: float,
+                    observed) -> np.ndarray:
     """The multiplier on rostered agents at which Erlang C gives the `observed` service level (nan without a roster).
 
     Erlang C at the roster's on-queue time assumes every rostered second is one agent free for this
@@ -107,24 +107,29 @@ def staffing_factor(*, scheduled: np.ndarray, calls: np.ndarray, aht: float, int
     model then predicts a service level the queue never had.  This factor calibrates the model to
     what the queue delivered: 1 means the roster explains the measured service level, 2 that the
     queue performed as if it had twice the rostered agents.  Clamped to FACTOR_RANGE.
+
+    `scheduled` and `calls` hold intervals on the last axis (one week, or weeks × intervals); `aht`
+    and `observed` are one per week, and so is the answer.
     """
     sched = np.asarray(scheduled, dtype=float)
     c = np.asarray(calls, dtype=float)
-    if not np.isfinite(observed) or aht <= 0 or c.sum() <= 0 or (sched * (c > 0)).sum() <= 0:
-        return float("nan")
+    obs = np.asarray(observed, dtype=float)
+    h = np.asarray(aht, dtype=float)
+    usable = np.isfinite(obs) & (h > 0) & (c.sum(axis=-1) > 0) & ((sched * (c > 0)).sum(axis=-1) > 0)
+    h = np.where(h > 0, h, 1.0)[..., None]
 
-    def sl(k: float) -> float:
-        return float(weighted_service_level(sched * k, c, aht, interval, threshold))
+    def sl(log_k: np.ndarray) -> np.ndarray:
+        return weighted_service_level(sched * np.exp(log_k)[..., None], c, h, interval, threshold)
 
-    lo, hi = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
-    if sl(np.exp(lo)) >= observed:
-        return float(np.exp(lo))
-    if sl(np.exp(hi)) <= observed:
-        return float(np.exp(hi))
+    lo = np.full(obs.shape, np.log(FACTOR_RANGE[0]))
+    hi = np.full(obs.shape, np.log(FACTOR_RANGE[1]))
+    floor_ok, ceiling_short = sl(lo) >= obs, sl(hi) <= obs
     for _ in range(14):  # log-bisection to within 0.1 % of the factor
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if sl(np.exp(mid)) < observed else (lo, mid)
-    return float(np.exp((lo + hi) / 2))
+        short = sl(mid) < obs
+        lo, hi = np.where(short, mid, lo), np.where(short, hi, mid)
+    k = np.exp(np.where(floor_ok, np.log(FACTOR_RANGE[0]), np.where(ceiling_short, np.log(FACTOR_RANGE[1]), (lo + hi) / 2)))
+    return np.where(usable, k, np.nan)
 
 
 def average_speed_of_answer(agents, calls, aht, interval) -> np.ndarray:
@@ -463,9 +468,9 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
     for (queue_id,), g in iv.partition_by(["queue_id"], as_dict=True).items():
         m = measured.filter(pl.col("queue_id") == queue_id)
         observed = (m["numerator"].item() / m["denominator"].item()) if m.height and m["denominator"].item() else float("nan")
-        factor = staffing_factor(scheduled=g["scheduled"].to_numpy(), calls=g["offered"].to_numpy().astype(float),
+        factor = float(staffing_factor(scheduled=g["scheduled"].to_numpy(), calls=g["offered"].to_numpy().astype(float),
                                  aht=float(g["aht"].fill_nan(0).fill_null(0)[0]), interval=float(g["interval_minutes"][0]) * 60,
-                                 threshold=float(g["sl_threshold_seconds"][0] or 20.0), observed=observed)
+                                 threshold=float(g["sl_threshold_seconds"][0] or 20.0), observed=observed))
         factors.append({"queue_id": queue_id, "service_level": observed, "staffing_factor": factor})
     iv = iv.join(pl.DataFrame(factors, schema={"queue_id": pl.String, "service_level": pl.Float64,
                                                "staffing_factor": pl.Float64}), on="queue_id", how="left")
