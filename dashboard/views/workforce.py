@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import polars as pl
@@ -91,15 +92,22 @@ else:
     st.plotly_chart(charts.risk_bars(risk.frame, max_risk=risk.max_risk,
                                      title="Probability each queue misses its contractual service level"),
                     key="wf_risk_chart", config={"displayModeBar": False})
+    last_week = risk.frame.get_column("last_week").max()
+    last_label = f"last week ({last_week:%d %b})" if last_week else "last week"
     st.dataframe(risk.frame.select(
-        "queue_id", "target", pl.col("forecast_offered").alias("forecast offered"), "lo80", "hi80",
+        "queue_id", "target", pl.col("last_week_service_level").alias(last_label),
+        pl.col("predicted_service_level").alias("predicted"),
+        pl.col("forecast_offered").alias("forecast offered"), "lo80", "hi80",
         pl.col("aht_seconds").alias("AHT (s)"), pl.col("scheduled_on_queue_hours").alias("scheduled on-queue h"),
         pl.col("p_miss").alias("P(miss)"), pl.col("fte_needed").alias(f"FTE to bring P(miss) under {risk.max_risk:.0%}")),
         hide_index=True, width="stretch", key="wf_risk_table",
-        column_config={"forecast offered": WHOLE, "lo80": WHOLE, "hi80": WHOLE, "AHT (s)": WHOLE,
-                       "scheduled on-queue h": ONE_DECIMAL, "P(miss)": PERCENT,
+        column_config={last_label: PERCENT, "predicted": PERCENT, "forecast offered": WHOLE, "lo80": WHOLE,
+                       "hi80": WHOLE, "AHT (s)": WHOLE, "scheduled on-queue h": ONE_DECIMAL, "P(miss)": PERCENT,
                        f"FTE to bring P(miss) under {risk.max_risk:.0%}": ONE_DECIMAL})
-    st.caption(f"{risk.paths} simulated weeks of volume through Erlang C at the latest week's scheduled staffing.")
+    st.caption("P(miss) starts from each queue's measured service level over the last weeks, moved by the change "
+               "Erlang C (calibrated to what the queue delivered) expects next week at the latest week's roster; "
+               "a backtest on past weeks checks that these probabilities come true as often as they say "
+               "(benchmarks/README.md). The FTE prices more rostered time through the calibrated Erlang C.")
 
 # ----------------------------------------------------------------------------------- staffing gap
 st.subheader("Staffing gap by weekday and interval")
@@ -114,6 +122,16 @@ else:
                                             title=f"Required − scheduled agents, {queue}: mean over the last "
                                                   f"{GAP_WEEKS} weeks at its contractual service level"),
                     key="wf_gap_chart", config={"displayModeBar": False})
+    q = gap.queues.filter(pl.col("queue_id") == queue) if gap.queues.height else gap.queues
+    if q.height and q["service_level"][0] is not None:
+        r = q.row(0, named=True)
+        factor = r["staffing_factor"]
+        st.caption(f"Measured service level over these weeks: {r['service_level']:.1%} against {r['target']:.0%} "
+                   f"({'met' if r['met'] else 'missed'}). "
+                   + (f"Erlang C needs {factor:.1f}× the rostered on-queue time to reproduce that level, so required "
+                      "agents are shown in rostered agents (Erlang C's figure ÷ that factor): a queue that met its "
+                      "target at its roster shows no overall shortfall."
+                      if factor is not None and not math.isnan(factor) else "No roster to calibrate Erlang C against."))
     if gap.worst.height:
         st.markdown("**Worst intervals** (required by Erlang C at the contractual service level vs the roster):\n\n"
                     + "\n".join(f"- {line}" for line in gap.worst_named()))

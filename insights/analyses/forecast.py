@@ -12,23 +12,29 @@ Configure → fit → results, statsmodels style:
 * `forecast_volume(ws, scope, weeks=4)` does that for every queue (client × channel × vendor/site).
 * `backtest(y, ...)` is a rolling-origin backtest: WAPE of ETS and of seasonal-naive, and the
   coverage of the 80 % and 95 % intervals, per horizon.
-* `sla_at_risk(ws, scope)` pushes next week's volume paths through Erlang C at the scheduled
-  staffing and gives the probability each live queue misses its contractual service level, and
-  the extra FTE that brings that probability under `max_risk`.
+* `sla_at_risk(ws, scope)` gives the probability each live queue misses its contractual service
+  level next week, beside last week's measured level, and the extra FTE that brings that
+  probability under `max_risk`: the queue's measured level moved by the change Erlang C (calibrated
+  to what the queue delivered) expects at the latest roster and the volume forecast.
+* `sla_risk_backtest(ws, scope)` predicts every past week from the weeks before it and reports the
+  calibration table and Brier scores against "misses if it missed last week" and the base rate.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
 
 from connectors.workspace import Scope, Workspace
 from insights.errors import InsightsError
-from insights.analyses.staffing import StaffingTarget, _sl_targets, daily_on_queue, service_level
+from insights.analyses.staffing import (StaffingTarget, _sl_targets, daily_on_queue, measured_service_level, staffing_factor,
+                               weighted_service_level)
 
 Grain = str  # "day" | "week"
 QUEUE = ("client_id", "channel", "vendor_id", "site_id")
@@ -336,6 +342,191 @@ def aht_levels(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = QUEUE, wind
 
 # --------------------------------------------------------------------------- SLA at risk next week
 
+MIN_RISK_WEEKS = 8  # whole weeks of a queue's history before its risk is forecast
+MIN_FACTOR_WEEKS = 3  # calibrated weeks needed to spread the staffing factor
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueHistory:
+    """One live queue's whole weeks: volume, measured service level, the roster as agents per slot, the staffing factor.
+
+    Index i of every array is week `weeks[i]`; slots are the week's intervals (Monday 00:00 first).
+    Everything at index i uses data up to the end of that week only, so a prediction for week i + 1
+    made from index i never sees the week it predicts.
+    """
+
+    queue_id: str
+    keys: dict[str, str]  # client_id, vendor_id, site_id, channel
+    weeks: list[date]
+    offered: np.ndarray  # contacts offered per week
+    measured: np.ndarray  # service level delivered per week (the catalog KPI; nan: nothing to measure)
+    share: np.ndarray  # week × slot: the arrival profile over the history window ending that week
+    scheduled: np.ndarray  # week × slot: that week's rostered on-queue agents, spread by the profile
+    aht: np.ndarray  # AHT seconds over the history window ending each week
+    aht_week: np.ndarray  # AHT seconds of each week alone
+    factor: np.ndarray  # per week: the staffing factor at which Erlang C gives the measured service level
+    interval_seconds: float
+    threshold: float  # seconds the measured service level counts against
+
+
+def history_of(*, queue_id: str, keys: dict[str, str], weeks: list[date], offered: np.ndarray, measured: np.ndarray,
+               share: np.ndarray, scheduled: np.ndarray, aht: np.ndarray, aht_week: np.ndarray,
+               interval_seconds: float, threshold: float, counts: np.ndarray | None = None) -> QueueHistory:
+    """A QueueHistory with each week's staffing factor calibrated on that week's own volume, AHT and measured level.
+
+    `counts` (numerator, denominator per week) pull a measured 100 % just under 1 so the factor stays finite.
+    """
+    corrected = measured if counts is None else (counts[:, 0] + 0.5) / (counts[:, 1] + 1.0)
+    factor = staffing_factor(scheduled=scheduled, calls=np.asarray(offered, dtype=float)[:, None] * share,
+                             aht=aht_week, interval=interval_seconds, threshold=threshold, observed=corrected)
+    return QueueHistory(queue_id=queue_id, keys=keys, weeks=list(weeks), offered=np.asarray(offered, dtype=float),
+                        measured=np.asarray(measured, dtype=float), share=share, scheduled=scheduled,
+                        aht=np.asarray(aht, dtype=float), aht_week=np.asarray(aht_week, dtype=float), factor=factor,
+                        interval_seconds=interval_seconds,
+                        threshold=threshold)
+
+
+def queue_histories(ws: Workspace, scope: Scope, *, end: date | None = None, history_weeks: int = 8) -> list[QueueHistory]:
+    """Every inbound voice/chat queue's whole weeks up to `end` (default: all), roster and measured service level."""
+    lf = ws.scan("contact_intervals", scope).filter(pl.col("direction") == "inbound")
+    if end is not None:
+        lf = lf.filter(pl.col("interval_start").dt.date() <= end)
+    iv = (lf.with_columns(pl.col("interval_start").dt.date().alias("date"))
+          .with_columns(pl.col("date").dt.truncate("1w").alias("week"), pl.col("date").dt.weekday().alias("weekday"),
+                        (pl.col("interval_start").dt.hour().cast(pl.Int32) * 60
+                         + pl.col("interval_start").dt.minute().cast(pl.Int32)).alias("minute"))
+          .collect())
+    if iv.height == 0:
+        raise ForecastError("no contact_intervals in scope; SLA at risk needs voice/chat interval reports")
+    whole = (iv.group_by("queue_id", "week").agg(pl.col("date").n_unique().alias("days"))
+             .filter(pl.col("days") == 7))  # interval grids start and end mid-week
+    iv = iv.join(whole.select("queue_id", "week"), on=["queue_id", "week"], how="semi")
+    if iv.height == 0:
+        raise ForecastError("no whole week of contact_intervals in scope; SLA at risk needs at least one Monday-to-Sunday week")
+    all_weeks = sorted(iv["week"].unique().to_list())
+    measured = measured_service_level(ws, scope, start=all_weeks[0], end=all_weeks[-1] + timedelta(days=6))
+    roster = pl.concat([daily_on_queue(ws, scope, start=w, end=w + timedelta(days=6)) for w in all_weeks]).select(
+        "client_id", "site_id", "channel", pl.col("date").dt.truncate("1w").alias("week"),
+        pl.col("date").dt.weekday().alias("weekday"), "on_queue_seconds")
+    out = []
+    for (queue_id,), g in iv.partition_by(["queue_id"], as_dict=True, maintain_order=True).items():
+        head = g.row(0, named=True)
+        step = int(head["interval_minutes"])
+        per_day = 1440 // step
+        weeks = sorted(g["week"].unique().to_list())
+        index = {w: i for i, w in enumerate(weeks)}
+        wi = np.array([index[w] for w in g["week"]])
+        slot = (g["weekday"].to_numpy() - 1) * per_day + g["minute"].to_numpy() // step
+        counts = np.zeros((len(weeks), 7 * per_day))
+        np.add.at(counts, (wi, slot), g["offered"].to_numpy().astype(float))
+        handle = np.bincount(wi, weights=g["handle_seconds"].fill_null(0).to_numpy(), minlength=len(weeks))
+        handled = np.bincount(wi, weights=g["handled"].fill_null(0).to_numpy().astype(float), minlength=len(weeks))
+        share = _trailing(counts, history_weeks)
+        share = share / np.maximum(share.sum(axis=1, keepdims=True), 1e-12)
+        days = share.reshape(len(weeks), 7, per_day)
+        r = roster.filter((pl.col("client_id") == head["client_id"]) & (pl.col("site_id") == head["site_id"])
+                          & (pl.col("channel") == head["channel"]))
+        on_queue = np.zeros((len(weeks), 7))
+        for w, d, secs in r.select("week", "weekday", "on_queue_seconds").iter_rows():
+            if w in index:
+                on_queue[index[w], d - 1] += secs
+        # each day's rostered time over the day's slots as the arrivals are spread: agents per slot
+        scheduled = (on_queue[:, :, None] * days / np.maximum(days.sum(axis=2, keepdims=True), 1e-12)
+                     / (step * 60)).reshape(len(weeks), 7 * per_day)
+        m = measured.filter(pl.col("queue_id") == queue_id)
+        level = dict(zip(m["period"], m["value"]))
+        nd = {p: (a, b) for p, a, b in m.select("period", "numerator", "denominator").iter_rows()}
+        out.append(history_of(
+            queue_id=queue_id, keys={k: head[k] for k in ("client_id", "vendor_id", "site_id", "channel")}, weeks=weeks,
+            offered=counts.sum(axis=1), measured=np.array([level.get(w) for w in weeks], dtype=float),
+            share=share, scheduled=scheduled,
+            aht=_trailing(handle, history_weeks) / np.maximum(_trailing(handled, history_weeks), 1.0),
+            aht_week=handle / np.maximum(handled, 1.0), interval_seconds=step * 60.0,
+            threshold=float(head["sl_threshold_seconds"] or 20.0),
+            counts=np.array([nd.get(w, (np.nan, np.nan)) for w in weeks], dtype=float)))
+    return out
+
+
+def _trailing(x: np.ndarray, n: int) -> np.ndarray:
+    """Sum over the last `n` rows up to and including each row (axis 0)."""
+    c = np.cumsum(x, axis=0)
+    lagged = np.concatenate([np.zeros((n,) + x.shape[1:]), c[:-n]]) if x.shape[0] > n else np.zeros_like(c)
+    return c - lagged[: x.shape[0]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RiskForecast:
+    """One queue's service level next week as simulated weeks, and how it responds to more rostered time."""
+
+    forecast: SeriesForecast
+    factor: float  # staffing factor over the history window (geometric mean; nan: no roster)
+    response: float  # share of Erlang's predicted week-to-week change the measured level has followed (0–1)
+    simulate: Callable[[float], np.ndarray] = field(repr=False)  # roster scale -> simulated weekly service levels
+
+    def p_miss(self, target: StaffingTarget, scale: float = 1.0) -> float:
+        """Share of simulated weeks under the target's share."""
+        return float(np.mean(self.simulate(scale) < target.share))
+
+
+def risk_next_week(h: QueueHistory, i: int, target: StaffingTarget, *, history_weeks: int = 8, paths: int = 500,
+                   seed: int = 0) -> RiskForecast | None:
+    """Week i + 1's service level from weeks up to i: the measured level, moved by what Erlang C says changes.
+
+    On the logit scale, next week = the mean of the last `history_weeks` measured levels + b × the
+    change Erlang C (calibrated by the staffing factor) predicts between those weeks and next week
+    (week i's roster carried forward, the ETS volume forecast, the recent AHT) + Student-t noise
+    with the spread of the measured levels around that model.  b is the slope of measured on
+    Erlang-predicted levels over the queue's past weeks, clipped to 0–1: how far this queue's
+    service level has actually followed staffing and volume.  More rostered time (scale > 1) is
+    priced by Erlang C in full.  None when the queue has too little history or volume.
+    """
+    y = h.offered[: i + 1]
+    past = np.flatnonzero(np.isfinite(h.measured[: i + 1]))
+    if y.size < MIN_RISK_WEEKS or y[-4:].mean() < 1 or past.size < MIN_FACTOR_WEEKS:
+        return None
+    fc = forecast_series(y, season=_season_for(y.size, "week"), horizon=1, paths=paths, seed=seed)
+    window = past[-history_weeks:]
+    z = _logit(h.measured[past])
+    logk = np.log(h.factor[window])
+    logk = logk[np.isfinite(logk)]
+    erlang: Callable[[float], float] | None = None
+    if logk.size >= MIN_FACTOR_WEEKS and h.scheduled[i].sum() > 0:
+        k = float(np.exp(logk.mean()))
+        e = _logit(weighted_service_level(k * h.scheduled[past], h.offered[past, None] * h.share[past],
+                                          h.aht_week[past, None], h.interval_seconds, h.threshold))
+
+        def erlang(scale: float) -> float:
+            return float(_logit(weighted_service_level(k * scale * h.scheduled[i], fc.mean[0] * h.share[i], h.aht[i],
+                                                       h.interval_seconds, target.seconds)))
+
+        b = _slope(z, e)
+        e_next = erlang(1.0)
+    else:  # no roster to calibrate on: the measured level alone, and more staff cannot be priced
+        k, b, e, e_next = float("nan"), 0.0, np.zeros(z.size), 0.0
+    r = z[-window.size:] - b * e[-window.size:]
+    n = r.size
+    noise = r.std(ddof=1) * np.sqrt(1 + 1 / n) * np.random.default_rng(seed).standard_t(n - 1, paths)
+    draws = r.mean() + b * e_next + noise
+
+    def simulate(scale: float) -> np.ndarray:
+        shift = erlang(scale) - e_next if erlang is not None and scale != 1.0 else 0.0
+        return 1 / (1 + np.exp(-(draws + shift)))
+
+    return RiskForecast(forecast=fc, factor=k, response=b, simulate=simulate)
+
+
+def _logit(p: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 − p)), p held inside [1e-4, 1 − 1e-4]."""
+    q = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(q / (1 - q))
+
+
+def _slope(z: np.ndarray, e: np.ndarray) -> float:
+    """Least-squares slope of z on e, clipped to 0–1 (0 when e does not vary)."""
+    if z.size < MIN_FACTOR_WEEKS or np.var(e) < 1e-12:
+        return 0.0
+    return float(np.clip(np.cov(z, e)[0, 1] / np.var(e, ddof=1), 0.0, 1.0))
+
 
 @dataclass(frozen=True)
 class SlaRisk:
@@ -347,103 +538,147 @@ class SlaRisk:
     paths: int
 
 
-def _slot_profile(iv: pl.DataFrame) -> pl.DataFrame:
-    """Per queue: share of a week's offered contacts in each (weekday, minute of day) slot."""
-    return (iv.group_by("queue_id", "weekday", "minute").agg(pl.col("offered").sum())
-            .with_columns((pl.col("offered") / pl.col("offered").sum().over("queue_id")).alias("share")).drop("offered"))
+RISK_SCHEMA = {
+    "queue_id": pl.String, "client_id": pl.String, "vendor_id": pl.String, "site_id": pl.String, "channel": pl.String,
+    "week": pl.Date, "last_week": pl.Date, "last_week_service_level": pl.Float64, "last_week_met": pl.Boolean,
+    "forecast_offered": pl.Float64, "lo80": pl.Float64, "hi80": pl.Float64, "aht_seconds": pl.Float64,
+    "target": pl.String, "target_share": pl.Float64, "scheduled_on_queue_hours": pl.Float64,
+    "staffing_factor": pl.Float64, "staffing_response": pl.Float64, "predicted_service_level": pl.Float64, "p_miss": pl.Float64,
+    "extra_on_queue_hours": pl.Float64, "fte_needed": pl.Float64}
 
 
 def sla_at_risk(ws: Workspace, scope: Scope, *, paths: int = 500, seed: int = 0, max_risk: float = 0.2,
                 history_weeks: int = 8, shrinkage: float = 0.3, end: date | None = None) -> SlaRisk:
     """Probability each voice/chat queue misses its contractual service level next week, and the FTE to stay under `max_risk`.
 
-    Weekly offered volume is forecast per queue (ETS paths); each path is spread over the week's
-    intervals by the queue's recent weekday × time-of-day profile; Erlang C at the recent AHT and
-    at the scheduled agents (the latest week's on-queue time, same weekday, spread by the profile)
-    gives each interval's service level; the week misses when the offered-weighted service level
-    falls below the target.  The FTE needed is the smallest uniform increase of scheduled on-queue
-    time that brings P(miss) under `max_risk`, in 40-hour FTE after `shrinkage`.
+    Erlang C at the rostered on-queue time is calibrated to what each queue delivered: every past
+    week gets the staffing factor at which the model reproduces its measured service level
+    (`staffing_factor`), and next week is simulated from volume paths and the recent factors'
+    spread (`risk_next_week`).  Uncalibrated, the model read 100 % on every sample queue while they
+    ran 77–98 %.  `sla_risk_backtest` checks these probabilities against what happened.  The FTE
+    needed is the smallest uniform increase of rostered on-queue time that brings P(miss) under
+    `max_risk`, in 40-hour FTE after `shrinkage`; last week's measured level sits beside each risk.
     """
-    lf = ws.scan("contact_intervals", scope).filter(pl.col("direction") == "inbound")
-    if end is not None:
-        lf = lf.filter(pl.col("interval_start").dt.date() <= end)
-    iv = (lf.with_columns(pl.col("interval_start").dt.date().alias("date"),
-                          pl.col("interval_start").dt.weekday().alias("weekday"),
-                          (pl.col("interval_start").dt.hour().cast(pl.Int32) * 60 + pl.col("interval_start").dt.minute().cast(pl.Int32)).alias("minute"))
-          .collect())
-    if iv.height == 0:
-        raise ForecastError("no contact_intervals in scope; SLA at risk needs voice/chat interval reports")
-    last = iv["date"].max()
-    last_monday = last - timedelta(days=last.weekday())
-    if last.weekday() != 6:
-        last_monday -= timedelta(days=7)  # last complete week
-    iv = iv.filter(pl.col("date") < last_monday + timedelta(days=7))
+    histories = queue_histories(ws, scope, end=end, history_weeks=history_weeks)
+    last_monday = max(h.weeks[-1] for h in histories)
     week = last_monday + timedelta(days=7)
-    recent = iv.filter(pl.col("date") >= last_monday - timedelta(days=7 * (history_weeks - 1)))
-    profile = _slot_profile(recent)
-    aht = recent.group_by("queue_id").agg((pl.col("handle_seconds").sum() / pl.col("handled").sum()).alias("aht"))
-    weekly = (iv.with_columns(pl.col("date").dt.truncate("1w").alias("week"))
-              .group_by("queue_id", "client_id", "vendor_id", "site_id", "channel", "week")
-              .agg(pl.col("offered").sum(), pl.col("interval_minutes").first(), pl.col("sl_threshold_seconds").first(),
-                   pl.col("date").n_unique().alias("days"))
-              .filter(pl.col("days") == 7)  # whole weeks only (interval grids start and end mid-week)
-              .sort("queue_id", "week"))
-    roster = (daily_on_queue(ws, scope, start=last_monday, end=last_monday + timedelta(days=6))
-              .group_by("client_id", "site_id", "channel", pl.col("date").dt.weekday().alias("weekday"))
-              .agg(pl.col("on_queue_seconds").sum()))
     targets = _sl_targets(ws, scope)
-    rng_seed = seed
     rows = []
-    for (queue_id,), g in weekly.partition_by(["queue_id"], as_dict=True, maintain_order=True).items():
-        head = g.row(0, named=True)
-        y = g["offered"].to_numpy().astype(float)
-        if y.size < 8 or y[-4:].mean() < 1:
+    for n, h in enumerate(histories):
+        if h.weeks[-1] != last_monday:
+            continue  # a queue without last week's data has no schedule to carry forward
+        target = targets.get((h.keys["client_id"], h.keys["channel"])) or StaffingTarget(0.8, h.threshold)
+        risk = risk_next_week(h, len(h.weeks) - 1, target, history_weeks=history_weeks, paths=paths, seed=seed + n)
+        if risk is None:
             continue
-        target = targets.get((head["client_id"], head["channel"])) or StaffingTarget(0.8, head["sl_threshold_seconds"] or 20.0)
-        fc = forecast_series(y, season=_season_for(y.size, "week"), horizon=1, paths=paths, seed=rng_seed)
-        rng_seed += 1
-        prof = profile.filter(pl.col("queue_id") == queue_id)
-        day_share = prof.group_by("weekday").agg(pl.col("share").sum().alias("day_share"))
-        prof = prof.join(day_share, on="weekday").join(
-            roster.filter((pl.col("client_id") == head["client_id"]) & (pl.col("site_id") == head["site_id"])
-                          & (pl.col("channel") == head["channel"])).select("weekday", "on_queue_seconds"),
-            on="weekday", how="left").with_columns(pl.col("on_queue_seconds").fill_null(0.0))
-        iv_secs = float(head["interval_minutes"]) * 60
-        share = prof["share"].to_numpy()
-        sched = prof["on_queue_seconds"].to_numpy() * share / np.maximum(prof["day_share"].to_numpy(), 1e-12) / iv_secs
-        a = float(aht.filter(pl.col("queue_id") == queue_id)["aht"].item() or 0.0)
-        calls = fc.paths[:, 0][:, None] * share[None, :]
-
-        def p_miss(scale: float) -> float:
-            agents = np.floor(sched * scale + 0.5).astype(np.int64)[None, :]
-            sl = service_level(agents, calls, a, iv_secs, target.seconds)
-            weekly_sl = (sl * calls).sum(axis=1) / np.maximum(calls.sum(axis=1), 1e-12)
-            return float(np.mean(weekly_sl < target.share))
-
-        risk = p_miss(1.0)
+        p = risk.p_miss(target)
         hi = 1.0
-        if risk >= max_risk:
-            lo, hi = 1.0, 1.0
-            while p_miss(hi) >= max_risk and hi < 16:
+        if p >= max_risk and np.isfinite(risk.factor):
+            lo = 1.0
+            while risk.p_miss(target, hi) >= max_risk and hi < 16:
                 lo, hi = hi, hi * 1.5
             for _ in range(20):
                 mid = (lo + hi) / 2
-                lo, hi = (mid, hi) if p_miss(mid) >= max_risk else (lo, mid)
-        sched_hours = float((sched.sum()) * iv_secs / 3600)
+                lo, hi = (mid, hi) if risk.p_miss(target, mid) >= max_risk else (lo, mid)
+        sched_hours = float(h.scheduled[-1].sum() * h.interval_seconds / 3600)
+        extra = (hi - 1.0) * sched_hours if np.isfinite(risk.factor) else None
+        last = float(h.measured[-1])
         rows.append({
-            "queue_id": queue_id, "client_id": head["client_id"], "vendor_id": head["vendor_id"],
-            "site_id": head["site_id"], "channel": head["channel"], "week": week,
-            "forecast_offered": float(fc.mean[0]), "lo80": float(fc.lower[0.8][0]), "hi80": float(fc.upper[0.8][0]),
-            "aht_seconds": a, "target": str(target), "scheduled_on_queue_hours": sched_hours,
-            "p_miss": risk, "extra_on_queue_hours": (hi - 1.0) * sched_hours,
-            "fte_needed": (hi - 1.0) * sched_hours / (40 * (1 - shrinkage)),
+            "queue_id": h.queue_id, **h.keys, "week": week, "last_week": last_monday,
+            "last_week_service_level": last if np.isfinite(last) else None,
+            "last_week_met": bool(last >= target.share) if np.isfinite(last) else None,
+            "forecast_offered": float(risk.forecast.mean[0]), "lo80": float(risk.forecast.lower[0.8][0]),
+            "hi80": float(risk.forecast.upper[0.8][0]), "aht_seconds": float(h.aht[-1]), "target": str(target),
+            "target_share": target.share, "scheduled_on_queue_hours": sched_hours,
+            "staffing_factor": risk.factor if np.isfinite(risk.factor) else None, "staffing_response": risk.response,
+            "predicted_service_level": float(np.median(risk.simulate(1.0))), "p_miss": p,
+            "extra_on_queue_hours": extra, "fte_needed": None if extra is None else extra / (40 * (1 - shrinkage)),
         })
-    frame = pl.DataFrame(rows, schema={
-        "queue_id": pl.String, "client_id": pl.String, "vendor_id": pl.String, "site_id": pl.String, "channel": pl.String,
-        "week": pl.Date, "forecast_offered": pl.Float64, "lo80": pl.Float64, "hi80": pl.Float64, "aht_seconds": pl.Float64,
-        "target": pl.String, "scheduled_on_queue_hours": pl.Float64, "p_miss": pl.Float64,
-        "extra_on_queue_hours": pl.Float64, "fte_needed": pl.Float64})
+    frame = pl.DataFrame(rows, schema=RISK_SCHEMA)
     return SlaRisk(frame.sort("p_miss", descending=True), week, max_risk, paths)
+
+
+# --------------------------------------------------------------------------- SLA at risk: the backtest
+
+RISK_BUCKETS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaBacktest:
+    """Each past queue-week's P(miss), made from the weeks before it, beside what happened; calibration and Brier scores."""
+
+    rows: pl.DataFrame  # queue_id, week, p_miss, naive, measured, target, missed
+
+    def calibration(self) -> pl.DataFrame:
+        """Per bucket of predicted probability: forecasts, mean predicted, observed miss rate."""
+        labels = [f"{lo:.0%}–{hi:.0%}" for lo, hi in pairwise(RISK_BUCKETS)]
+        edges = np.array(RISK_BUCKETS[1:-1])
+        b = self.rows.with_columns(pl.Series("bucket", np.searchsorted(edges, self.rows["p_miss"].to_numpy(), side="right")))
+        agg = (b.group_by("bucket").agg(pl.len().alias("forecasts"), pl.col("p_miss").mean().alias("mean_predicted"),
+                                         pl.col("missed").cast(pl.Float64).mean().alias("observed_miss_rate")))
+        grid = pl.DataFrame({"bucket": list(range(len(labels))), "predicted": labels}, schema={"bucket": agg["bucket"].dtype,
+                                                                                                "predicted": pl.String})
+        return (grid.join(agg, on="bucket", how="left").with_columns(pl.col("forecasts").fill_null(0))
+                .sort("bucket").drop("bucket"))
+
+    def brier(self) -> pl.DataFrame:
+        """Brier score of our P(miss), of 'misses if it missed last week', and of the overall miss rate."""
+        y = self.rows["missed"].cast(pl.Float64).to_numpy()
+        ours = self.rows["p_miss"].to_numpy()
+        base = np.full(y.size, y.mean()) if y.size else y
+        scores = {"SLA at risk (ours)": ours, "naive: misses if it missed last week": self.rows["naive"].to_numpy(),
+                  "base rate (share of queue-weeks missed)": base}
+        ref = float(np.mean((base - y) ** 2)) if y.size else float("nan")
+        return pl.DataFrame([{"predictor": k, "brier": float(np.mean((v - y) ** 2)) if y.size else None,
+                              "skill_vs_base_rate": (1 - float(np.mean((v - y) ** 2)) / ref) if y.size and ref > 0 else None}
+                             for k, v in scores.items()])
+
+    def to_markdown(self) -> str:
+        """The calibration table and the Brier scores as Markdown."""
+        c = self.calibration()
+        out = ["| predicted P(miss) | forecasts | mean predicted | observed miss rate |", "|---|---|---|---|"]
+        for r in c.iter_rows(named=True):
+            out.append(f"| {r['predicted']} | {r['forecasts']} | "
+                       + (f"{r['mean_predicted']:.1%} | {r['observed_miss_rate']:.1%} |" if r["forecasts"] else "– | – |"))
+        out += ["", "| predictor | Brier score | skill vs base rate |", "|---|---|---|"]
+        for r in self.brier().iter_rows(named=True):
+            out.append(f"| {r['predictor']} | {r['brier']:.4f} | {r['skill_vs_base_rate']:+.2f} |")
+        return "\n".join(out)
+
+
+def backtest_sla_risk(histories: list[QueueHistory], targets: dict[str, StaffingTarget], *, min_weeks: int = MIN_RISK_WEEKS,
+                      history_weeks: int = 8, paths: int = 300, seed: int = 0) -> SlaBacktest:
+    """For every queue and week w after `min_weeks`: P(miss in w) from weeks up to w − 1, beside the measured level of w."""
+    rows = []
+    for n, h in enumerate(histories):
+        target = targets[h.queue_id]
+        for i in range(min_weeks - 1, len(h.weeks) - 1):
+            if not (np.isfinite(h.measured[i]) and np.isfinite(h.measured[i + 1])):
+                continue
+            risk = risk_next_week(h, i, target, history_weeks=history_weeks, paths=paths, seed=seed + 1000 * n + i)
+            if risk is None:
+                continue
+            rows.append({"queue_id": h.queue_id, "week": h.weeks[i + 1], "p_miss": risk.p_miss(target),
+                         "naive": float(h.measured[i] < target.share), "measured": float(h.measured[i + 1]),
+                         "target": target.share, "missed": bool(h.measured[i + 1] < target.share)})
+    return SlaBacktest(rows=pl.DataFrame(rows, schema={"queue_id": pl.String, "week": pl.Date, "p_miss": pl.Float64,
+                                                       "naive": pl.Float64, "measured": pl.Float64, "target": pl.Float64,
+                                                       "missed": pl.Boolean}))
+
+
+def sla_risk_backtest(ws: Workspace, scope: Scope, *, min_weeks: int = MIN_RISK_WEEKS, history_weeks: int = 8,
+                      paths: int = 300, seed: int = 0, end: date | None = None) -> SlaBacktest:
+    """`backtest_sla_risk` over every live queue of the workspace, each at its contractual target.
+
+    >>> bt = sla_risk_backtest(ws, Scope.everything())  # doctest: +SKIP
+    >>> bt.calibration().columns  # doctest: +SKIP
+    ['predicted', 'forecasts', 'mean_predicted', 'observed_miss_rate']
+    """
+    histories = queue_histories(ws, scope, end=end, history_weeks=history_weeks)
+    contract = _sl_targets(ws, scope)
+    targets = {h.queue_id: contract.get((h.keys["client_id"], h.keys["channel"])) or StaffingTarget(0.8, h.threshold)
+               for h in histories}
+    return backtest_sla_risk(histories, targets, min_weeks=min_weeks, history_weeks=history_weeks, paths=paths, seed=seed)
 
 
 # --------------------------------------------------------------------------- the `forecast` command's report
@@ -477,11 +712,18 @@ class ForecastReport:
                                             f"{r['naive']:,.0f}"]) + " |")
         if self.risk is not None:
             lines += ["", f"# SLA at risk, week of {self.risk.week}", "",
-                      "| queue | target | forecast offered | P(miss) | FTE to bring P(miss) under "
-                      f"{self.risk.max_risk:.0%} |", "|---|---|---|---|---|"]
+                      (f"| queue | target | last week ({self.risk.frame['last_week'].max()}) | predicted service level "
+                       f"| forecast offered | P(miss) | FTE to bring P(miss) under {self.risk.max_risk:.0%} |"),
+                      "|---|---|---|---|---|---|---|"]
             for r in self.risk.frame.iter_rows(named=True):
-                lines.append(f"| {r['queue_id']} | {r['target']} | {r['forecast_offered']:,.0f} "
-                             f"({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} | {r['fte_needed']:.1f} |")
+                last = ("–" if r["last_week_service_level"] is None else
+                        f"{r['last_week_service_level']:.1%} ({'met' if r['last_week_met'] else 'missed'})")
+                fte = "–" if r["fte_needed"] is None else f"{r['fte_needed']:.1f}"
+                lines.append(f"| {r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
+                             f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
+                             f"| {fte} |")
+            lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "
+                           "'SLA at risk'); '–' FTE: no roster to price more staff against.")]
         return "\n".join(lines)
 
 

@@ -15,7 +15,7 @@ roster put on queue, and names the worst intervals.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -72,6 +72,66 @@ def service_level(agents, calls, aht, interval, threshold) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         sl = 1.0 - c * np.exp(-(n - a) * np.asarray(threshold, dtype=float) / np.asarray(aht, dtype=float))
     return np.where(n > a, np.clip(sl, 0.0, 1.0), np.where(a > 0, 0.0, 1.0))
+
+
+def service_level_at(agents, calls, aht, interval, threshold) -> np.ndarray:
+    """Erlang C service level at a fractional number of agents: linear between the whole numbers either side.
+
+    Rostered time spread over intervals gives fractional agents (0.6 agents = one agent 60 % of the
+    interval); rounding 0.4 to 0 would make every contact in that interval a miss.
+    """
+    x = np.maximum(np.asarray(agents, dtype=float), 0.0)
+    lo = np.floor(x)
+    w = x - lo
+    below = service_level(lo.astype(np.int64), calls, aht, interval, threshold)
+    above = service_level(lo.astype(np.int64) + 1, calls, aht, interval, threshold)
+    return below + w * (above - below)
+
+
+def weighted_service_level(agents, calls, aht, interval, threshold) -> np.ndarray:
+    """Offered-weighted Erlang C service level over the last axis (a week's intervals), fractional agents allowed."""
+    c = np.asarray(calls, dtype=float)
+    sl = service_level_at(agents, c, aht, interval, threshold)
+    total = c.sum(axis=-1)
+    return np.where(total > 0, (sl * c).sum(axis=-1) / np.maximum(total, 1e-12), 1.0)
+
+
+FACTOR_RANGE = (1 / 32, 32.0)
+
+
+def staffing_factor(*, scheduled: np.ndarray, calls: np.ndarray, aht, interval: float, threshold: float,
+                    observed) -> np.ndarray:
+    """The multiplier on rostered agents at which Erlang C gives the `observed` service level (nan without a roster).
+
+    Erlang C at the roster's on-queue time assumes every rostered second is one agent free for this
+    queue and contacts served one at a time; a roster that misses time, agents who take several
+    chats at once, or a schedule that is not spread like the arrivals all break that, and the
+    model then predicts a service level the queue never had.  This factor calibrates the model to
+    what the queue delivered: 1 means the roster explains the measured service level, 2 that the
+    queue performed as if it had twice the rostered agents.  Clamped to FACTOR_RANGE.
+
+    `scheduled` and `calls` hold intervals on the last axis (one week, or weeks × intervals); `aht`
+    and `observed` are one per week, and so is the answer.
+    """
+    sched = np.asarray(scheduled, dtype=float)
+    c = np.asarray(calls, dtype=float)
+    obs = np.asarray(observed, dtype=float)
+    h = np.asarray(aht, dtype=float)
+    usable = np.isfinite(obs) & (h > 0) & (c.sum(axis=-1) > 0) & ((sched * (c > 0)).sum(axis=-1) > 0)
+    h = np.where(h > 0, h, 1.0)[..., None]
+
+    def sl(log_k: np.ndarray) -> np.ndarray:
+        return weighted_service_level(sched * np.exp(log_k)[..., None], c, h, interval, threshold)
+
+    lo = np.full(obs.shape, np.log(FACTOR_RANGE[0]))
+    hi = np.full(obs.shape, np.log(FACTOR_RANGE[1]))
+    floor_ok, ceiling_short = sl(lo) >= obs, sl(hi) <= obs
+    for _ in range(14):  # log-bisection to within 0.1 % of the factor
+        mid = (lo + hi) / 2
+        short = sl(mid) < obs
+        lo, hi = np.where(short, mid, lo), np.where(short, hi, mid)
+    k = np.exp(np.where(floor_ok, np.log(FACTOR_RANGE[0]), np.where(ceiling_short, np.log(FACTOR_RANGE[1]), (lo + hi) / 2)))
+    return np.where(usable, k, np.nan)
 
 
 def average_speed_of_answer(agents, calls, aht, interval) -> np.ndarray:
@@ -286,12 +346,19 @@ def plan_staffing(*, calls: float, aht: float, interval_minutes: float, target: 
 
 @dataclass(frozen=True)
 class StaffingGap:
-    """Required vs scheduled agents per interval, the weekday × time-of-day pattern, and the worst slots."""
+    """Required vs scheduled agents per interval, the weekday × time-of-day pattern, and the worst slots.
+
+    `required` is in rostered agents: Erlang C's requirement at the target divided by the queue's
+    staffing factor (see `staffing_factor`), so a queue that met its target at its rostered time
+    shows no overall shortfall, and one that missed shows where it fell short.
+    """
 
     intervals: pl.DataFrame  # queue keys, interval_start, offered, aht, required, scheduled, gap
     pattern: pl.DataFrame  # queue keys, weekday, time, mean required, scheduled, gap
     worst: pl.DataFrame  # the `top` weekday × time slots with the largest mean shortfall
     target: StaffingTarget
+    # per queue: measured service level over the period, its target, the staffing factor, the offered-weighted mean gap
+    queues: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def worst_named(self) -> list[str]:
         """'Mon 09:00 UTC acme-voice-sp-austin: short 3.2 agents' lines for the worst slots."""
@@ -314,6 +381,15 @@ def _sl_targets(ws: Workspace, scope: Scope, at: date | None = None) -> dict[tup
         if t is not None:
             out[(client, channel)] = StaffingTarget(t.value, t.threshold_seconds or 20.0)
     return out
+
+
+def measured_service_level(ws: Workspace, scope: Scope, *, start: date | None = None,
+                           end: date | None = None) -> pl.DataFrame:
+    """The service level each live queue delivered per week (the catalog KPI): period, queue_id, value, numerator, denominator."""
+    from insights.metrics.kpis import compute_kpis
+
+    k = compute_kpis(ws, scope, ["service_level"], grain="week", by=("queue_id",), start=start, end=end)
+    return k.filter(pl.col("queue_id").is_not_null()).select("period", "queue_id", "value", "numerator", "denominator")
 
 
 def group_of(channel: str) -> str:
@@ -390,8 +466,29 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
                           or StaffingTarget(0.8, k["sl_threshold_seconds"] or 20.0)).seconds for k in keys])
     required = _required_vector(iv["offered"].to_numpy().astype(float), iv["aht"].fill_nan(0).fill_null(0).to_numpy(),
                                 iv["interval_minutes"].to_numpy().astype(float) * 60, share_arr, secs_arr)
-    iv = iv.with_columns(pl.Series("required", required, dtype=pl.Float64)).with_columns(
+    iv = iv.with_columns(pl.Series("required", required, dtype=pl.Float64), pl.Series("share", share_arr))
+    # Erlang C's requirement in rostered agents: divided by the factor at which the model reproduces the
+    # service level the queue measured over the same intervals
+    measured = (measured_service_level(ws, scope, start=start, end=end).group_by("queue_id")
+                .agg(pl.col("numerator").sum(), pl.col("denominator").sum()))
+    factors = []
+    for (queue_id,), g in iv.partition_by(["queue_id"], as_dict=True).items():
+        m = measured.filter(pl.col("queue_id") == queue_id)
+        observed = (m["numerator"].item() / m["denominator"].item()) if m.height and m["denominator"].item() else float("nan")
+        factor = float(staffing_factor(scheduled=g["scheduled"].to_numpy(), calls=g["offered"].to_numpy().astype(float),
+                                 aht=float(g["aht"].fill_nan(0).fill_null(0)[0]), interval=float(g["interval_minutes"][0]) * 60,
+                                 threshold=float(g["sl_threshold_seconds"][0] or 20.0), observed=observed))
+        factors.append({"queue_id": queue_id, "service_level": observed, "staffing_factor": factor})
+    iv = iv.join(pl.DataFrame(factors, schema={"queue_id": pl.String, "service_level": pl.Float64,
+                                               "staffing_factor": pl.Float64}), on="queue_id", how="left")
+    iv = iv.with_columns(pl.col("required") / pl.col("staffing_factor").fill_nan(1.0).fill_null(1.0)).with_columns(
         (pl.col("required") - pl.col("scheduled")).alias("gap"))
+    queues = (iv.group_by(*QUEUE_KEYS)
+              .agg(pl.col("offered").sum(), pl.col("service_level").first(), pl.col("share").first().alias("target"),
+                   pl.col("staffing_factor").first(),
+                   ((pl.col("gap") * pl.col("offered")).sum() / pl.col("offered").sum()).alias("gap"))
+              .with_columns((pl.col("service_level") >= pl.col("target")).alias("met"))
+              .sort("queue_id"))
     intervals = iv.select(*QUEUE_KEYS, "interval_start", "offered", "aht", "required", "scheduled", "gap").sort(
         "queue_id", "interval_start")
     pattern = (iv.group_by(*QUEUE_KEYS, "weekday_no", "minute_of_day")
@@ -401,7 +498,7 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
                                        (pl.col("minute_of_day") % 60).cast(pl.String).str.zfill(2)).alias("time"))
                .sort(*QUEUE_KEYS, "weekday_no", "minute_of_day"))
     worst = pattern.filter(pl.col("gap") > 0).sort("gap", descending=True).head(top)
-    return StaffingGap(intervals, pattern, worst, target or StaffingTarget(0.8, 20.0))
+    return StaffingGap(intervals, pattern, worst, target or StaffingTarget(0.8, 20.0), queues)
 
 
 def _required_vector(calls: np.ndarray, aht: np.ndarray, interval: np.ndarray, share: np.ndarray,
