@@ -140,7 +140,7 @@ def _s(seconds: float) -> str:
 
 def tickets(workspace: Path) -> int:
     """Tickets in the workspace (every client)."""
-    from connectors.workspace import Scope, Workspace
+    from connectors.store import Scope, Workspace
 
     return Workspace.open(workspace).scan("tickets", Scope.everything()).select(pl.len()).collect().item()
 

@@ -97,7 +97,7 @@ import polars as pl  # noqa: E402
 ROOT_DIR = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT_DIR))
 
-from connectors.workspace import Scope, Workspace  # noqa: E402
+from connectors.store import Scope, Workspace  # noqa: E402
 from insights.detection import narrative  # noqa: E402
 from insights.catalog import Catalog, load_catalog  # noqa: E402
 from insights.detection.engine import DIMENSIONS, PAIR, ROOT, detect  # noqa: E402

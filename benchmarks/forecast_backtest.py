@@ -21,7 +21,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.workspace import Scope, Workspace  # noqa: E402
+from connectors.store import Scope, Workspace  # noqa: E402
 from insights.analyses.forecast import QUEUE, forecast_volume, volume_history  # noqa: E402
 
 

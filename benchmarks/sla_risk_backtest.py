@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.workspace import Scope, Workspace  # noqa: E402
+from connectors.store import Scope, Workspace  # noqa: E402
 from insights.analyses.forecast import MIN_RISK_WEEKS, sla_risk_backtest  # noqa: E402
 
 

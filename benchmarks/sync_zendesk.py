@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "connectors")]
 
 from connectors.sync import sync_sources  # noqa: E402
-from connectors.workspace import Workspace  # noqa: E402
+from connectors.store import Workspace  # noqa: E402
 from fake_apis.harness import TENANTS, ZENDESK  # noqa: E402
 
 ZENDESK_LIMIT_ROWS_PER_S = 1000 * 10 / 60

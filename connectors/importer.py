@@ -39,7 +39,7 @@ from connectors.mapping import (
     map_values, prepare_source, preset_names,
 )
 from connectors.schema import TABLES
-from connectors.workspace import Scope, Workspace, utcnow
+from connectors.store import Scope, Workspace, utcnow
 
 MAX_LISTED = 20
 

@@ -31,7 +31,7 @@ import polars as pl
 from connectors.base import Source, to_utc
 from connectors.errors import ConfigError
 from connectors.vendors import SOURCES
-from connectors.workspace import Config, Workspace
+from connectors.store import Config, Workspace
 
 API_KINDS = tuple(SOURCES)
 KINDS = (*API_KINDS, "sql")

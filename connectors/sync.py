@@ -19,7 +19,7 @@ from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, 
 from connectors.errors import BpoError
 from connectors.schema import conform, get_table
 from connectors.sources import SourceSpec, build_sources
-from connectors.workspace import Scope, UpsertResult, Workspace, utcnow
+from connectors.store import Scope, UpsertResult, Workspace, utcnow
 
 log = logging.getLogger("connectors.sync")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors.errors import AccessDenied, BpoError
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 START_HINT = (
     "Start the dashboard with a viewer declared in bpo.toml, for example:\n\n"

@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from dashboard.data import HASH
 from insights.analyses import quality, scorecard, sla
 

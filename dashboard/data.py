@@ -13,7 +13,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from connectors.workspace import MANIFEST, Scope, Workspace
+from connectors.store import MANIFEST, Scope, Workspace
 from insights import review as reviews
 
 HASH = {Scope: lambda s: s.key, Workspace: lambda w: str(w.path.resolve())}

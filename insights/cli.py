@@ -21,14 +21,14 @@ DEFAULT_PORT = 8501
 
 
 def _workspace(args):
-    from connectors.workspace import Workspace
+    from connectors.store import Workspace
 
     return Workspace.open(args.workspace)
 
 
 def _scope(args, ws):
     """The CLI runs with the files' owner's rights; --user narrows to that viewer, filters narrow further."""
-    from connectors.workspace import Scope
+    from connectors.store import Scope
 
     scope = ws.config.user(args.user).scope if getattr(args, "user", None) else Scope.everything()
     return scope.narrow(clients=getattr(args, "client", None), vendors=getattr(args, "vendor", None))

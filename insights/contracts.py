@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.catalog import load_catalog
 from insights.errors import ContractError
 

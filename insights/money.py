@@ -22,7 +22,7 @@ from typing import TypeVar, cast
 
 import polars as pl
 
-from connectors.workspace import FxRate, Scope, Workspace, rate_in_force
+from connectors.store import FxRate, Scope, Workspace, rate_in_force
 from insights.errors import MoneyError
 
 __all__ = ["FxRate", "MoneyError", "convert", "invoices", "rate_in_force", "total"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from connectors.workspace import UpsertResult, Workspace
+from connectors.store import UpsertResult, Workspace
 from sample_data.calendar import Calendar
 from sample_data.events import events_frame
 from sample_data.intervals import interval_sums, intervals_frame

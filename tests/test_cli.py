@@ -79,7 +79,7 @@ DESIGN_FIELDS = {"id", "type", "kpi", "segment", "period", "observed", "expected
 
 
 def test_insights_as_json_are_design_records_of_the_viewers_clients(ws, capsys):
-    from connectors.workspace import Scope, Workspace
+    from connectors.store import Scope, Workspace
     from insights.detection.engine import detect
     from insights.review import available_weeks
 

@@ -31,7 +31,7 @@ from itertools import pairwise
 import numpy as np
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights.analyses.staffing import (StaffingTarget, _sl_targets, daily_on_queue, measured_service_level, staffing_factor,
                                weighted_service_level)

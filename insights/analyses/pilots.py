@@ -31,7 +31,7 @@ from datetime import date, timedelta
 import polars as pl
 from scipy import stats
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import format
 from insights.errors import InsightsError
 

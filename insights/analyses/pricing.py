@@ -18,7 +18,7 @@ from datetime import date
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights.metrics.kpis import compute_kpis
 from insights.money import invoiced_through, unbilled_reason

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import format
 from insights.analyses.sla import FILTER_COLUMNS, _filters, effective_scope
 

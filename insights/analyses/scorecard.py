@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.money import invoiced_through, unbilled_reason

@@ -23,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import contracts
 from insights import format
 from insights.catalog import Catalog, load_catalog

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from connectors.schema import CHANNELS
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
 

@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 
 DAYS_PER_MONTH = 30.44

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.detection import detectors as det
 from insights.detection import drivers as drv
 from insights import contracts

@@ -17,7 +17,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from connectors.errors import BpoError
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 
 Status = Literal["new", "acknowledged", "not_useful", "in_progress", "done"]
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "not_useful", "in_progress", "done")

@@ -13,7 +13,7 @@ from datetime import date
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
 from insights.metrics.periods import period_end

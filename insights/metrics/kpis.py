@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from connectors.schema import TABLES
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
 from insights import money
 from insights.errors import KpiError

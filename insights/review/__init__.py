@@ -25,7 +25,7 @@ from typing import Any, Literal
 import polars as pl
 
 from connectors.errors import BpoError
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.detection import narrative
 from insights.detection.engine import Findings, Insight, detect
 from insights.review.events import empty_events, read_events

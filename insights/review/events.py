@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 # how likely a kind of event is to explain a move in the KPIs (lower ranks first); unknown kinds rank as "other"
 EVENT_KIND_RANK = {"outage": 0, "launch": 1, "release": 1, "vendor_change": 2, "pilot": 3, "promotion": 4,

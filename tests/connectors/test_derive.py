@@ -11,7 +11,7 @@ import pytest
 from connectors import derive
 from connectors.importer import import_paths
 from connectors.mapping import EventLog
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)

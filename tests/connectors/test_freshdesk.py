@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 from fake_apis.harness import FRESHDESK, TENANTS, stored
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.errors import ConfigError
 from connectors.sync import sync_sources
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 from fake_apis.gorgias import GORGIAS, FakeGorgias
 from fake_apis.harness import TENANTS, Vendor, run_cli_sync, stored
 from test_sync_vendors import (  # noqa: F401 - the engine suite, collected here against Gorgias

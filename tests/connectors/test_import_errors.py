@@ -10,7 +10,7 @@ import pytest
 
 from connectors.errors import BpoError, ImportFileError, SchemaError
 from connectors.importer import import_paths
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
 HEADER = "ticket_id,client_id,vendor_id,site_id,channel,created_at,resolved_at,first_response_seconds"

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from connectors.importer import import_paths
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
 UTC = timezone.utc

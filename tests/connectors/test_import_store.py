@@ -12,7 +12,7 @@ import pytest
 
 from connectors.hashing import KEY_FILE
 from connectors.importer import import_paths
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
 EXAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "examples"

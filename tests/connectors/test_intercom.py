@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 from fake_apis.harness import TENANTS, Vendor, stored
 from fake_apis.intercom import INTERCOM, FakeIntercom
 from test_sync_vendors import (  # noqa: F401 - the engine suite, collected here against Intercom

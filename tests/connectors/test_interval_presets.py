@@ -15,7 +15,7 @@ import pytest
 
 from connectors.errors import ConfigError, ImportFileError, SchemaError
 from connectors.importer import import_paths
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "examples"
 TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'

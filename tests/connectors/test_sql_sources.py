@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from connectors.errors import ConfigError
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from fake_apis.harness import TENANTS, stored
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -7,7 +7,7 @@ import pytest
 from connectors.errors import ConfigError
 from connectors.sources import build_sources
 from connectors.sync import sync_sources
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 from fake_apis.harness import TENANTS
 
 BROKEN = """

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from fake_apis.harness import TENANTS, VENDORS, Vendor, run_cli_sync
 from fake_apis.server import FakeApi
 

@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 
 from connectors.errors import AccessDenied, ConfigError, SchemaError, WorkspaceError
-from connectors.workspace import Scope, Workspace, parse_config
+from connectors.store import Scope, Workspace, parse_config
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
 
@@ -165,7 +165,7 @@ WRITER = textwrap.dedent(
     """
     import sys, polars as pl
     from datetime import datetime, timedelta, timezone
-    from connectors.workspace import Workspace
+    from connectors.store import Workspace
     ws = Workspace(sys.argv[1])
     t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
     n = 200_000

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from connectors.sync import sync_sources
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from fake_apis.harness import TENANTS, ZENDESK
 from fake_apis.zendesk import FakeZendesk
 

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import tiny
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 PAGES = {"weekly_review": "views/weekly_review.py", "data_health": "views/data_health.py"}

@@ -331,7 +331,7 @@ def test_a_pooled_kpi_keeps_its_single_line_and_no_note():
 
 def test_the_reviews_first_response_median_chart_is_drawn_per_channel(tiny_ws):
     """acme's email median is 10 × its chat and voice medians in some weeks: the review carries a line per channel."""
-    from connectors.workspace import Scope
+    from connectors.store import Scope
     from insights.review import build_review
 
     review = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3))

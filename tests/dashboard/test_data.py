@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 import tiny
-from connectors.workspace import Scope
+from connectors.store import Scope
 from dashboard import data
 
 ACME, EVERYTHING = Scope.of(["acme"], "*"), Scope.everything()

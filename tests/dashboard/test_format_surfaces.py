@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import tiny
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from dashboard import components
 from insights import format
 from insights.detection import narrative

@@ -18,7 +18,7 @@ def test_renders_for_every_viewer(monkeypatch, tiny_ws, user):
 
 
 def test_lists_the_weeks_insights_with_what_means_and_do(monkeypatch, planted_ws):
-    from connectors.workspace import Scope
+    from connectors.store import Scope
     from insights.detection.engine import detect
 
     at = open_page(monkeypatch, planted_ws, "admin", "insights", {"client": "acme"})

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import format
 from insights.analyses.forecast import sla_at_risk
 from insights.analyses.pilots import evaluate_pilot

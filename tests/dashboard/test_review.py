@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 import tiny
-from connectors.workspace import Scope
+from connectors.store import Scope
 from insights.detection import stats
 from insights.catalog import load_catalog
 from insights.detection.engine import Insight, detect
@@ -175,7 +175,7 @@ def test_a_week_with_little_history_says_so_instead_of_raising_an_alarm(tiny_ws)
 
 
 def test_a_day_missing_for_one_client_is_a_data_quality_notice_listed_first(tmp_path):
-    from connectors.workspace import Workspace
+    from connectors.store import Workspace
 
     gap = W + timedelta(days=1)
     ws = Workspace.create(tmp_path / "w", tiny.TOML)

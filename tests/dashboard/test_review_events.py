@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import tiny
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.review.events import events_in_window, rank_events, read_events
 from insights.review import build_review
 

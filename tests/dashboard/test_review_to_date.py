@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import tiny
-from connectors.workspace import Scope
+from connectors.store import Scope
 from insights.review import build_review, to_date_caption
 
 ACME = Scope.of(["acme"], "*")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from dashboard import access, launch
 from dashboard.state import COMPARISONS, Filters, parse_week, unread
 from insights import format

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.workspace import Workspace
+from connectors.store import Workspace
 
 FIRST_MONDAY = date(2024, 2, 26)
 WEEKS = 54

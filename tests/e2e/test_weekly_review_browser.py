@@ -7,7 +7,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.review import build_review
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.analyses.pilots import evaluate_pilot, load_pilots
 from insights.analyses.pricing import reconcile_invoices
 from insights.analyses.staffing import StaffingTarget, plan_staffing

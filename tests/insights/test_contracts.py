@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from _tiny import tiny
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.catalog import load_catalog
 from insights.contracts import Contracts, Target, judge

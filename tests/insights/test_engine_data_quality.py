@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope
+from connectors.store import Scope
 from insights.detection.engine import detect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.workspace import Scope
+from connectors.store import Scope
 from insights.detection import insight_log
 from insights.detection.engine import detect
 

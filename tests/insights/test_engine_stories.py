@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.detection.engine import Findings, Insight, detect, stable_id
 from sample_data.generator import generate
 from sample_data.operation import DEFAULT_END

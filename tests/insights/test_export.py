@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 
 from _tiny import tiny
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.detection import insight_log
 from insights.export import FORMATS, ExportError, render, write
 from insights.export.spreadsheet import neutralise, safe_frame, to_csv, to_xlsx

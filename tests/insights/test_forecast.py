@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.analyses.forecast import (ForecastError, backtest, backtest_summary, backtest_sla_risk, event_factors,
                                QueueHistory, forecast_report, forecast_series, forecast_volume, history_of,
                                risk_next_week,

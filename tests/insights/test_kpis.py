@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_from_frames, compute_kpis, explain
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from connectors.errors import ConfigError, SchemaError
-from connectors.workspace import FxRate, Scope, Workspace, parse_config
+from connectors.store import FxRate, Scope, Workspace, parse_config
 from insights import money
 from insights.errors import MoneyError
 from insights.metrics.kpis import compute_kpis

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.cli import main
 from insights.analyses.pilots import PilotError, did_effect, evaluate_pilot, load_pilots, ratio_cell
 

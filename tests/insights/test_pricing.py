@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.metrics.periods import period_end
 from insights.metrics.credits import credits_at_stake
 from insights.analyses.pricing import (PricingError, cost_per_contact, effective_hourly_rate, move_volume,

@@ -223,7 +223,7 @@ def planted(tmp_path_factory):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
     import tiny
 
-    from connectors.workspace import Scope
+    from connectors.store import Scope
     from insights.detection.engine import detect
 
     ws = tiny.build_planted(tmp_path_factory.mktemp("planted") / "ws")

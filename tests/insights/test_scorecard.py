@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from _tiny import tiny
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.metrics.kpis import compute_kpis
 from insights.analyses.pricing import cost_per_contact
 from insights.analyses.scorecard import (Scorecard, ScorecardError, funnel, funnel_limits, mix_adjusted, scorecard, site_groups,

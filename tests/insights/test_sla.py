@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from _tiny import tiny
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.metrics.credits import credits_at_stake
 from insights.analyses.sla import (SlaError, attainment_by, contract_targets, counts_behind, sla_view, target_line,
                           tickets_behind)

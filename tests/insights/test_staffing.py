@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.analyses.staffing import (StaffingError, StaffingTarget, average_speed_of_answer, erlang_a, erlang_c,
                                plan_staffing, required_agents, service_level, staffing_gap)
 

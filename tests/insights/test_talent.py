@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from insights.analyses.talent import (TalentError, attrition, nesting_cohorts, occupancy, poisson_interval, proportion_interval,
                              speed_to_competency, tenure_mix)
 

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from connectors.schema import TABLES, validate
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 from sample_data.calendar import Calendar
 from sample_data.generator import SampleSummary, generate, stories_in
 from sample_data.volume import expected_volume

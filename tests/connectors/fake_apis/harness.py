@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors.workspace import Scope, Workspace
+from connectors.store import Scope, Workspace
 
 from .freshdesk import FakeFreshdesk
 from .server import FakeApi
