@@ -4,8 +4,11 @@
 `playbooks.toml` maps a pattern (KPI, type, driver kind, good/bad) to an action, an owner and the
 KPI and week that will show whether it worked.  `render(draft)` fills the slots with values
 formatted from the record's own fields only, so every number a reader sees can be traced back to
-the record (a test checks each sentence).  Events are said to "coincide with" a change, never to
-cause it.
+the record (a test checks each sentence, and that a sentence restating the change restates the
+headline's number).  Events are said to "coincide with" a change, never to cause it.  A card's
+related findings (`evidence.related`) are told as sub-points in its "why", each with its own
+numbers; a service credit is quoted once per card.  A standing problem still far from its
+baseline or target (`evidence.open_weeks`) is headed "Still open (N weeks)".
 """
 
 from __future__ import annotations
@@ -183,8 +186,14 @@ def _where(draft: Mapping[str, Any]) -> str:
         return (f"In {seg}, it is concentrated in {who}: {fmt_value(d['share_of_change'], 'percent')} of the change "
                 f"from {fmt_value(d['share_of_volume'], 'percent')} of the volume.")
     if ev.get("broad_based"):
-        return f"In {seg}, it is broad-based: no single vendor, site, channel, priority or contact reason explains it."
+        return f"In {seg}, it is broad-based: no single {_either(ev.get('searched') or DIM_NAMES)} explains it."
     return f"In {seg}."
+
+
+def _either(dims: Any) -> str:
+    """'vendor, site or contact reason': the dimensions a driver search went through, in words."""
+    names = [DIM_NAMES.get(d, d) for d in dims if d != "client_id"]
+    return " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _why(draft: Mapping[str, Any], unit: str) -> str:
@@ -194,15 +203,30 @@ def _why(draft: Mapping[str, Any], unit: str) -> str:
     if dec:
         parts.append(f"Of the {fmt_delta(dec['total'], unit)}, rate changes within each {DIM_NAMES.get(dec['dimension'], dec['dimension'])} "
                      f"give {fmt_delta(dec['rate'], unit)} and the shift in mix {fmt_delta(dec['mix'], unit)}.")
-    for co in ev.get("co_moving", [])[:2]:
+    related = ev.get("related", [])
+    told = {r["kpi"] for r in related if r["segment"] == draft["segment"]}
+    for co in [c for c in ev.get("co_moving", []) if c["kpi"] not in told][:2]:
         parts.append(f"It coincides with {co['label']} {fmt_delta(co['delta'], co['unit'])} in the same segment.")
     for e in ev.get("events", [])[:2]:
         when = e["start"] if e["start"] == e["end"] else f"{e['start']} to {e['end']}"
         parts.append(f"It coincides with the {e['kind'].replace('_', ' ')} '{e['name']}' ({when}).")
+    parts.extend(_sub_point_text(r, draft) for r in related)
     for t in ev.get("thin", [])[:1]:
         parts.append(f"Not enough {t['what']} to call a change at {segment_text(t['segment'])}: n = {t['n']:,}, "
                      f"smallest detectable change about {fmt_delta(t['mde'], unit).lstrip('+')}; shown at this level instead.")
-    return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
+    return " ".join(p for p in parts if p) or "No aligned event or co-moving KPI in the calendar."
+
+
+def _sub_point_text(point: Mapping[str, Any], draft: Mapping[str, Any]) -> str:
+    """A related finding told inside the card: where, its own headline, and the credit when the card quotes it here.
+    The contract miss the card's own target sentence already tells is not told twice."""
+    contract = draft.get("evidence", {}).get("target_miss") or {}
+    if point["type"] == "target_miss" and point["kpi"] == draft["kpi"] and contract.get("segment") == point["segment"]:
+        return ""
+    credit = (f" That misses the contract: a service credit of about {point['penalty']:,.0f} {point.get('currency', '')}"
+              .rstrip() + "." if point.get("penalty") else "")
+    where = "the same segment" if point["segment"] == draft["segment"] else segment_text(point["segment"])
+    return f"Also in {where}: {point['headline']}{credit}"
 
 
 def _target_text(miss: Mapping[str, Any] | None, unit: str) -> str:
@@ -281,6 +305,9 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules) -> dict[str, str]
     if type_ in ("volume_anomaly", "routing_shift") and polarity != "good":
         values["impact_side"] = "more" if up else "fewer"
     slots = {s: tmpl[s].format(**values) for s in SLOTS}
+    if ev.get("open_weeks"):  # a standing problem still far from its baseline or target
+        weeks = int(ev["open_weeks"])
+        slots["what"] = f"Still open ({weeks} week{'' if weeks == 1 else 's'}): {slots['what']}"
     headline = slots["what"]
     meaning = " ".join(slots[s] for s in ("where", "why", "so_what"))
     return {"headline": headline, "meaning": meaning, "action": slots["do"], **slots}
