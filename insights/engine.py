@@ -1191,6 +1191,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     if missed is not None and rep.type in ("rate_change", "level_shift") and rep.polarity == "bad":
         rep.evidence["target_miss"] = {"target": missed.expected, "delta": missed.observed - missed.expected,
                                        "observed": missed.observed, "segment": dict(missed.segment),
+                                       "week": missed.period.start.isoformat(),
                                        **{k: missed.evidence[k] for k in ("penalty", "currency") if k in missed.evidence}}
     if rep.type == "routing_shift":
         rep.evidence["counterparts"] = [

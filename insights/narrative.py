@@ -237,7 +237,8 @@ def _target_text(miss: Mapping[str, Any] | None, unit: str) -> str:
     credit = (f" (a service credit of about {miss['penalty']:,.0f} {miss.get('currency', '')}".rstrip() + ")"
               if miss.get("penalty") else "")
     where = f" for {segment_text(miss['segment'])}" if miss.get("segment") else ""
-    return (f" The contract's target{where} is {fmt_value(miss['target'], unit)}: it is at "
+    when = f"in the week of {miss['week']} it was" if miss.get("week") else "it is"  # the contract is judged by the week
+    return (f" The contract's target{where} is {fmt_value(miss['target'], unit)}: {when} at "
             f"{fmt_value(miss['observed'], unit)}, {fmt_delta(abs(miss['delta']), unit).lstrip('+')} short{credit}.")
 
 

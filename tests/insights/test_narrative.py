@@ -120,10 +120,11 @@ def test_a_generic_playbook_is_verified_on_the_insights_own_kpi():
 def test_a_change_that_also_misses_the_contract_says_so_with_the_credit():
     d = draft(kpi="sla_first_response", evidence={"polarity": "bad", "target_miss": {
         "target": 0.85, "observed": 0.705, "delta": -0.145, "segment": {"client_id": "acme", "channel": "email"},
-        "penalty": 3631.0, "currency": "USD"}})
+        "penalty": 3631.0, "currency": "USD", "week": "2026-10-26"}})
+    # a shift's "since" level and the contract's week are two windows: the week is named
     assert narrative.render(d, "SLA", RULES)["so_what"].endswith(
-        "The contract's target for acme · channel email is 85.0%: it is at 70.5%, 14.5 pts short "
-        "(a service credit of about 3,631 USD).")
+        "The contract's target for acme · channel email is 85.0%: in the week of 2026-10-26 it was at 70.5%, 14.5 pts "
+        "short (a service credit of about 3,631 USD).")
 
 
 def test_a_problem_still_open_says_for_how_long():
