@@ -1243,15 +1243,17 @@ def _onset(ins: Insight) -> date:
 
 
 def _linked(a: Insight, b: Insight) -> bool:
-    """Two findings of one story: nested segments of one client, the same onset week, and a shared cause: the same
-    KPI (a change and the contract it breaks), a co-moving KPI, or the same calendar event."""
+    """Two findings of one story: nested segments of one client, the same onset week, and a shared cause: a change and
+    the contract of its KPI it breaks, a co-moving KPI, or the same calendar event."""
     if a.segment.get("client_id") != b.segment.get("client_id") or not _nested(a.segment, b.segment):
         return False
     if abs((_onset(a) - _onset(b)).days) > 6:
         return False
     co = {c["kpi"] for c in a.evidence.get("co_moving", [])} | {c["kpi"] for c in b.evidence.get("co_moving", [])}
     events = {e["name"] for e in a.evidence.get("events", [])} & {e["name"] for e in b.evidence.get("events", [])}
-    return a.kpi == b.kpi or a.kpi in co or b.kpi in co or bool(events)
+    # one KPI links only a change and its contract: two changes of one KPI the merge kept apart run opposite ways
+    contract = a.kpi == b.kpi and "target_miss" in (a.type, b.type)
+    return contract or a.kpi in co or b.kpi in co or bool(events)
 
 
 HEADLINE_FACTS = ("shift_week", "weeks", "slope", "count", "adjusted", "share_before", "share_after", "open_weeks")
