@@ -213,6 +213,11 @@ def _valid(series: WeeklySeries) -> np.ndarray:
     return np.isfinite(series.value) & (series.denominator > 0) & (series.n > 0)
 
 
+def weeks_with_data(series: WeeklySeries) -> np.ndarray:
+    """The mask of the weeks every detector reads (a value over a positive denominator): the weeks behind its numbers."""
+    return _valid(series)
+
+
 # --------------------------------------------------------------------------- rate change
 
 

@@ -7,6 +7,10 @@
   share of the change, and how much more than their share of volume: surprise), with a minimum
   support; "broad-based" when no small set explains it, "mix" when the shares moved and the rates
   did not (Simpson's paradox).
+
+Rows whose dimension is not recorded (a ticket without a contact reason) stay in the
+decomposition as their own segment, `MISSING`, so that its before, after and total are the
+whole segment's, the same numbers the insight's headline states; they are never named a driver.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Mapping, Sequence
 
+MISSING = "(not recorded)"  # the segment of rows without a value for the dimension
 EXPLAINS = 0.5  # a segment "explains" a change when it carries at least half of it
 MIX_SHARE = 0.6  # a change is "mix" when the mix term carries at least this share of it
 
@@ -130,7 +135,7 @@ def search(cells: Mapping[str, tuple[Mapping[str, Cell], Mapping[str, Cell]]], *
             for key in set(base) | set(cur):
                 a, b = base.get(key, Cell(0, 0)).numerator, cur.get(key, Cell(0, 0)).numerator
                 share_v = max(a / vol0, b / vol)
-                if share_v < min_support or total == 0:
+                if share_v < min_support or total == 0 or key == MISSING:
                     continue
                 sc = (b - a) / total
                 found.append(Driver(dim, key, "volume", b - a, sc, share_v, sc - share_v, a, b))
@@ -139,15 +144,15 @@ def search(cells: Mapping[str, tuple[Mapping[str, Cell], Mapping[str, Cell]]], *
         decs.append(dec)
         if dec.total == 0:
             continue
-        if abs(dec.mix) >= mix_share * abs(dec.total) and dec.mix * dec.total > 0:
-            movers = sorted(dec.segments, key=lambda e: -abs(e.share_after - e.share_before))
+        movers = sorted((e for e in dec.segments if e.value != MISSING), key=lambda e: -abs(e.share_after - e.share_before))
+        if movers and abs(dec.mix) >= mix_share * abs(dec.total) and dec.mix * dec.total > 0:
             top = movers[0]
             found.append(Driver(dim, top.value, "mix", dec.mix, dec.mix / dec.total,
                                 max(top.share_before, top.share_after), dec.mix / dec.total - 0.0,
                                 top.share_before, top.share_after))
         for e in dec.segments:
             support = max(e.share_before, e.share_after)
-            if support < min_support:
+            if support < min_support or e.value == MISSING:
                 continue
             share_c = e.rate_effect / dec.total
             found.append(Driver(dim, e.value, "rate", e.rate_effect, share_c, support, share_c - support,
@@ -159,12 +164,11 @@ def search(cells: Mapping[str, tuple[Mapping[str, Cell], Mapping[str, Cell]]], *
 
 
 def cells_from_rows(rows: Sequence[Mapping[str, object]], dimension: str) -> dict[str, Cell]:
-    """{segment value: Cell} from KPI rows (dicts with the dimension, numerator and denominator)."""
+    """{segment value: Cell} from KPI rows (dimension, numerator, denominator); rows without a value go to `MISSING`."""
     out: dict[str, Cell] = {}
     for r in rows:
-        key = r.get(dimension)
-        if key is None:
-            continue
+        value = r.get(dimension)
+        key = MISSING if value is None else value
         num, den = float(r.get("numerator") or 0.0), float(r.get("denominator") or 0.0)
         prev = out.get(str(key), Cell(0.0, 0.0))
         out[str(key)] = Cell(prev.numerator + num, prev.denominator + den)

@@ -38,10 +38,16 @@ from insights.catalog.rules import IN_HOUSE
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
 SUSTAINED_DIMENSIONS = ("vendor_id", "site_id", "channel")  # searched for level shifts and trends
+# a shift's onset is also searched in contact reasons, only to tell a problem still open: a release breaks one
+# reason, and weeks later the weekly baseline has absorbed the fall while the reason is still far below where it was
+OPEN_DIMENSIONS = ("contact_reason",)
 PAIR = ("site_id", "channel")
 ROW_FILTERS = {"site": "site_id", "channel": "channel"}
 ABSOLUTE_UNITS = ("percent", "ratio", "score")
 CHANGE_TYPES = ("rate_change", "level_shift", "trend", "volume_anomaly", "small_count_rate", "improvement")
+# the types whose driver windows are exactly the weeks their observed and expected pool: only these restate their
+# change as rate + mix (a drift's first and last weeks are not its Sen-line levels)
+SPLIT_TYPES = ("rate_change", "level_shift", "driver")
 ANSWERS = {"csat": "CSAT responses"}
 
 
@@ -244,13 +250,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS if d not in fixed]
     if not set(PAIR) <= set(fixed):
         levels.append(ROOT + fixed + tuple(d for d in PAIR if d not in fixed))
-    frames: dict[tuple[str, ...], pl.DataFrame] = {}
-    for level in levels:
-        f = compute_kpis(ws, eff, list(specs), grain="week", by=level, start=start, end=week_end, catalog=catalog)
-        for name, column in ROW_FILTERS.items():
-            if name in filters:
-                f = f.filter(pl.col(column) == filters[name])
-        frames[level] = f
+    read = _LevelReader(ws, eff, tuple(specs), start, week_end, filters, catalog)
+    frames: dict[tuple[str, ...], pl.DataFrame] = {level: read(level) for level in levels}
 
     names = Names.of(ws.config, catalog)  # ids as people know them, in every sentence
     notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules, names)
@@ -324,14 +325,54 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         c.evidence["_segment_owner"], c.evidence["_vendor"], c.evidence["_site"] = _segment_owner(c, frames, tenants)
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    insights = [_finish(group, frames, cands, thin, events, catalog, rules, week, currency, tenants, names) for group in merged]
-    insights = _with_log_novelty(ws, insights, rules)
+    by_level = _Frames(read, dict(frames))
+    insights = [_finish(group, by_level, cands, thin, events, catalog, rules, week, currency, tenants, names) for group in merged]
+    # a card keeps its lead (and id) whatever the log says
+    insights = _with_log_novelty(ws, _cards(insights, rules, catalog, names), rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week, notices + insights, top, notices, tests)
 
 
 # --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class _LevelReader:
+    """Reads the run's weekly KPI frame at one segment level (the view's row filters applied)."""
+
+    ws: Workspace
+    scope: Scope
+    kpis: tuple[str, ...]
+    start: date
+    end: date
+    filters: Mapping[str, str]
+    catalog: Catalog
+
+    def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
+        """Every KPI of the run by `level` and week."""
+        f = compute_kpis(self.ws, self.scope, list(self.kpis), grain="week", by=level, start=self.start, end=self.end,
+                         catalog=self.catalog)
+        for name, column in ROW_FILTERS.items():
+            if name in self.filters:
+                f = f.filter(pl.col(column) == self.filters[name])
+        return f
+
+
+@dataclass
+class _Frames:
+    """The run's KPI frames by level: the levels scanned, and any other level the driver search asks for (read once)."""
+
+    read: _LevelReader
+    levels: dict[tuple[str, ...], pl.DataFrame]
+
+    def at(self, dims: tuple[str, ...]) -> pl.DataFrame:
+        """The frame of the level made of `dims` (in any order)."""
+        key = next((level for level in self.levels if sorted(level) == sorted(dims)), None)
+        if key is None:
+            key = tuple(dims)
+            self.levels[key] = self.read(key)
+        return self.levels[key]
 
 
 def _daily(ws: Workspace, scope: Scope, filters: Mapping[str, str], fixed: tuple[str, ...], week: date | None,
@@ -410,6 +451,7 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
         if last_day is not None and week + timedelta(days=6 + spec["mature_days"]) > last_day:
             continue  # the week's outcome is not known yet (a repeat contact can still come back)
         sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
+        open_only = depth == 1 and level[-1] in OPEN_DIMENSIONS
         for key, rows in kframe.partition_by(list(level), as_dict=True).items():
             if any(v is None for v in key):
                 continue
@@ -421,8 +463,8 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
                 continue  # a sliver of the client's volume: shown through its parent and the drivers, not tested
             if "rate_change" in dets:
                 _rate(s, segment, level, kpi, th, reach, cands, thin, week)
-            if "level_shift" in dets and sustained:
-                _shift(s, segment, level, kpi, th, reach, cands)
+            if "level_shift" in dets and (sustained or open_only):
+                _shift(s, segment, level, kpi, th, reach, cands, open_only=open_only)
             if "rate_change" in dets and sustained:
                 _window(s, segment, level, kpi, th, reach, cands)
             if "trend" in dets and sustained:
@@ -444,12 +486,19 @@ def _rate(s, segment, level, kpi, th, reach, cands, thin, week) -> None:
             thin.append({"kpi": kpi.name, "segment": segment, "parent": parent, "n": r.n, "mde": r.mde,
                          "what": ANSWERS.get(kpi.name, "volume")})
         return
-    base = tuple(s.periods[-1 - i] for i in range(1, r.baseline_weeks + 1))
+    cur = len(s) - 1
+    base = _weeks(s, cur - th.baseline_weeks, cur)
     cands.append(_Candidate(
         "rate_change", kpi.name, segment, level, Period(week, week + timedelta(days=6)), r.observed, r.expected,
         r.delta, r.ci, r.n, r.baseline, r.test, r.p_value, abs(r.delta) >= mat, polarity(kpi.direction, r.delta),
         reach, 1, _seen_before(s, r), r.delta * float(s.denominator[-1]),
         {"sigma": r.sigma, "mde": r.mde, "z": r.z, "n_baseline": r.n_baseline}, (base, (week,))))
+
+
+def _weeks(s: det.WeeklySeries, lo: int, hi: int) -> tuple[date, ...]:
+    """The weeks with data among positions lo..hi-1 of the series: the weeks a detector's observed and expected pool."""
+    has_data = det.weeks_with_data(s)
+    return tuple(s.periods[i] for i in range(max(0, lo), hi) if has_data[i])
 
 
 def _seen_before(s: det.WeeklySeries, r: det.RateChange) -> int:
@@ -466,13 +515,21 @@ def _seen_before(s: det.WeeklySeries, r: det.RateChange) -> int:
     return count
 
 
-def _shift(s, segment, level, kpi, th, reach, cands) -> None:
+def _shift(s, segment, level, kpi, th, reach, cands, *, open_only: bool = False) -> None:
+    """A level shift (CUSUM + Welch) and, once it is old, whether the problem is still open; `open_only` keeps the
+    second alone (a segment searched only for problems still open)."""
     r = det.level_shift(s, window=th.shift_window)
     if r is None or r.weeks_after < 2:
         return
+    standing = bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= th.shift_news_weeks)
+    if standing and polarity(kpi.direction, r.delta) == "bad":
+        _still_open(s, r, segment, level, kpi, th, reach, cands)
+    if open_only:
+        return
     mat = _material_amount(kpi, r.before) * th.shift_materiality
-    after = s.periods[r.shift_index:]
-    before = s.periods[max(0, r.shift_index - 8):r.shift_index]
+    # the weeks the detector pooled on each side of the shift: the drivers decompose the same change
+    before = _weeks(s, len(s) - th.shift_window, r.shift_index)
+    after = _weeks(s, r.shift_index, len(s))
     cands.append(_Candidate(
         "level_shift", kpi.name, segment, level, Period(r.shift_week, s.periods[-1] + timedelta(days=6)), r.after,
         r.before, r.delta, r.ci, r.n_after, f"the {r.n_before:,} before the shift", r.test, r.p_value,
@@ -480,8 +537,30 @@ def _shift(s, segment, level, kpi, th, reach, cands) -> None:
         r.delta * float(s.denominator[r.shift_index:].sum()) if kpi.unit in ABSOLUTE_UNITS else r.delta * float(s.n[r.shift_index:].sum()),
         {"shift_week": r.shift_week.isoformat(), "weeks": r.weeks_after, "z": r.z,
          "alarm_week": r.alarm_week.isoformat() if r.alarm_week else None,
-         "standing": bool(r.alarm_week and (s.periods[-1] - r.alarm_week).days // 7 >= th.shift_news_weeks)},
+         "standing": standing, "latest": float(s.value[-1])},
         (tuple(before), tuple(after))))
+
+
+def _still_open(s, r: det.LevelShift, segment, level, kpi, th, reach, cands) -> None:
+    """Whether a problem that began with an old shift is still far from where it was: the latest week against the
+    weeks before the shift (its own baseline, not the trailing weeks that have absorbed the fall), tested like any
+    week's change with the spread of the segment's weeks before it."""
+    keep = [*range(r.shift_index), len(s) - 1]
+    before_shift = det.WeeklySeries(tuple(s.periods[i] for i in keep), s.value[keep], s.numerator[keep],
+                                    s.denominator[keep], s.n[keep], s.kind)
+    nb = th.baseline_weeks
+    o = det.rate_change(before_shift, baseline_weeks=nb)
+    if o is None or o.n < (kpi.min_volume or 0) or o.delta * r.delta <= 0:
+        return
+    week = s.periods[-1]
+    cands.append(_Candidate(
+        "rate_change", kpi.name, segment, level, Period(week, week + timedelta(days=6)), o.observed, o.expected,
+        o.delta, o.ci, o.n, f"the {o.baseline_weeks} weeks before it moved in the week of {r.shift_week.isoformat()}",
+        o.test, o.p_value, abs(o.delta) >= _material_amount(kpi, o.expected), polarity(kpi.direction, o.delta), reach,
+        r.weeks_after, r.weeks_after - 1, o.delta * float(s.denominator[-1]),
+        {"sigma": o.sigma, "mde": o.mde, "z": o.z, "n_baseline": o.n_baseline, "standing": True,
+         "shift_week": r.shift_week.isoformat(), "_open_weeks": r.weeks_after},
+        (_weeks(s, r.shift_index - nb, r.shift_index), (week,))))
 
 
 def _window(s, segment, level, kpi, th, reach, cands) -> None:
@@ -491,8 +570,9 @@ def _window(s, segment, level, kpi, th, reach, cands) -> None:
     if r is None or r.n < (kpi.min_volume or 0) * k:
         return
     mat = _material_amount(kpi, r.expected) * th.shift_materiality
-    win = s.periods[-k:]
-    base = tuple(p for p in s.periods[-k - th.baseline_weeks:-k])
+    first = len(s) - k
+    win = _weeks(s, first, len(s))
+    base = _weeks(s, first - th.baseline_weeks, first)
     impact = r.delta * float(s.denominator[-k:].sum() if kpi.unit in ABSOLUTE_UNITS else s.n[-k:].sum())
     cands.append(_Candidate(
         "level_shift", kpi.name, segment, level, Period(r.first_week, s.periods[-1] + timedelta(days=6)), r.observed,
@@ -663,7 +743,7 @@ def _target(s, segment, level, kpi, ws, scope, week, reach, cands) -> None:
     if r is None or int(s.n[-1]) < (kpi.min_volume or 0):
         return
     chronic = 0
-    for i in range(len(s) - 2, max(-1, len(s) - 10), -1):
+    for i in range(len(s) - 2, -1, -1):  # the whole streak: a miss still open says for how long
         v = s.value[i]
         if not math.isfinite(v) or target.met(v):
             break
@@ -1009,28 +1089,37 @@ def _aligned_events(events: pl.DataFrame, segment: Mapping[str, str], start: dat
     return out
 
 
-def _driver_search(rep: _Candidate, frames, kpi, th) -> tuple[list[dict], dict | None, bool]:
-    """Drivers of the representative's change from the level one dimension deeper than its segment."""
+@dataclass(frozen=True)
+class _DriverFindings:
+    """What the driver search says about a change: its drivers, its mix/rate split, and what it searched."""
+
+    drivers: list[dict[str, Any]] = field(default_factory=list)
+    decomposition: dict[str, Any] | None = None
+    broad_based: bool = False
+    searched: tuple[str, ...] = ()
+
+
+def _driver_search(rep: _Candidate, frames: _Frames, kpi, th) -> _DriverFindings:
+    """Drivers of the representative's change, one dimension at a time (every dimension its segment leaves free), over
+    the very weeks its observed and expected pool, so the decomposition splits the change the headline states."""
     base_weeks, cur_weeks = rep.windows
     if not base_weeks or not cur_weeks:
-        return [], None, False
-    dims = set(rep.segment)
+        return _DriverFindings()
     cells = {}
-    for level, frame in frames.items():
-        extra = [d for d in level if d not in dims]
-        if len(extra) != 1 or not dims <= set(level):
+    for d in DIMENSIONS:
+        if d in rep.segment:
             continue
-        d = extra[0]
-        f = frame.filter(pl.col("kpi") == rep.kpi)
+        f = frames.at((*rep.segment, d)).filter(pl.col("kpi") == rep.kpi)
         for k, v in rep.segment.items():
             f = f.filter(pl.col(k) == v)
         if kpi.type != "ratio":  # quantiles: per-record means as an approximation
             f = f.with_columns((pl.col("value") * pl.col("n")).alias("numerator"), pl.col("n").cast(pl.Float64).alias("denominator"))
-        rows_b = f.filter(pl.col("period").is_in(list(base_weeks))).to_dicts()
-        rows_c = f.filter(pl.col("period").is_in(list(cur_weeks))).to_dicts()
-        cells[d] = (drv.cells_from_rows(rows_b, d), drv.cells_from_rows(rows_c, d))
+        base = drv.cells_from_rows(f.filter(pl.col("period").is_in(list(base_weeks))).to_dicts(), d)
+        cur = drv.cells_from_rows(f.filter(pl.col("period").is_in(list(cur_weeks))).to_dicts(), d)
+        if len((set(base) | set(cur)) - {drv.MISSING}) > 1:  # one value (a site's vendor) explains nothing
+            cells[d] = (base, cur)
     if not cells:
-        return [], None, False
+        return _DriverFindings()
     found = drv.search(cells, min_support=th.min_support)
     dec = None
     top_dim = found.drivers[0].dimension if found.drivers else None
@@ -1038,11 +1127,7 @@ def _driver_search(rep: _Candidate, frames, kpi, th) -> tuple[list[dict], dict |
         if dcomp.dimension == (top_dim or "channel"):
             dec = {"dimension": dcomp.dimension, "total": dcomp.total, "rate": dcomp.rate, "mix": dcomp.mix,
                    "before": dcomp.before, "after": dcomp.after}
-    drivers = [d.to_dict() for d in found.drivers]
-    if drivers and drivers[0]["kind"] == "mix":
-        # for mix, show the shares that moved (before/after) rather than rates
-        drivers[0]["rate_before"], drivers[0]["rate_after"] = drivers[0]["rate_before"], drivers[0]["rate_after"]
-    return drivers, dec, found.broad_based
+    return _DriverFindings([d.to_dict() for d in found.drivers], dec, found.broad_based, tuple(cells))
 
 
 def _impact(rep: _Candidate, kpi, rules, spec_impact: str | None, currency: str) -> dict[str, Any]:
@@ -1139,6 +1224,25 @@ def _coarseness(segment: Mapping[str, str]) -> int:
     return sum(order.get(k, 0) for k in segment)
 
 
+def _open_weeks(c: _Candidate) -> int:
+    """How many weeks a standing problem has been open, when it is still far from its baseline or its target (else 0).
+
+    A shift older than the news window is standing, but if the latest week is still at least the KPI's materiality
+    from the level before the shift, the problem is open and stays in front of the reviewer; a contract target missed
+    week after week with certainty is open for as long as the streak.
+    """
+    if c.tier != "standing" or c.polarity != "bad":
+        return 0
+    if c.type == "level_shift" and "latest" in c.evidence and c.expected is not None:
+        still = (c.evidence["latest"] - c.expected) * np.sign(c.delta) >= c.evidence.get("_material", 0.0)
+        return int(c.weeks) if still else 0
+    if c.type == "rate_change" and "_open_weeks" in c.evidence:  # the latest week against the weeks before the shift
+        return int(c.evidence["_open_weeks"]) if abs(c.delta) >= c.evidence.get("_material", 0.0) else 0
+    if c.type == "target_miss" and c.evidence.get("certain"):
+        return int(c.evidence.get("weeks_missed_before", 0)) + 1
+    return 0
+
+
 def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, rules, week, currency: str,
             tenants: _Tenants, names: Names | None = None) -> Insight:
     th = rules.thresholds
@@ -1150,9 +1254,12 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     if group[0].type == "routing_shift":  # told from the site that lost work: its committed minimum is what bites
         group.sort(key=lambda c: c.delta > 0)
     rep = group[0]
-    drivers, dec, broad = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else ([], None, False)
+    found = _driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else _DriverFindings()
+    drivers, dec = found.drivers, found.decomposition
     if rep.type == "driver":  # the mix finding carries its own decomposition and driver
         drivers, dec = list(rep.evidence["_drivers"]), rep.evidence["_decomposition"]
+    if rep.type not in SPLIT_TYPES or kpi.type != "ratio":
+        dec = None  # a split of another window's change, or of per-record means, would restate a different number
     seg_key = tuple(sorted(rep.segment.items()))
     co = []
     for c in all_cands:
@@ -1167,8 +1274,8 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     margin = th.event_margin_days
     # a calendar event lines up with a change's onset (a week's jump, a shift's first week); a drift over
     # months has no onset, so an event somewhere inside its window is not "coinciding"
-    aligned = [] if rep.type == "trend" else _aligned_events(events, rep.segment, rep.period.start,
-                                                             rep.period.start + timedelta(days=6), margin)
+    onset = date.fromisoformat(rep.evidence["shift_week"]) if "_open_weeks" in rep.evidence else rep.period.start
+    aligned = [] if rep.type == "trend" else _aligned_events(events, rep.segment, onset, onset + timedelta(days=6), margin)
     if rep.type != "volume_anomaly":
         aligned = [e for e in aligned if e["kind"] != "holiday"]
     type_ = "improvement" if rep.polarity == "good" and rep.type in ("rate_change", "level_shift", "trend") else rep.type
@@ -1189,38 +1296,121 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     if missed is not None and rep.type in ("rate_change", "level_shift") and rep.polarity == "bad":
         rep.evidence["target_miss"] = {"target": missed.expected, "delta": missed.observed - missed.expected,
                                        "observed": missed.observed, "segment": dict(missed.segment),
+                                       "week": missed.period.start.isoformat(),
                                        **{k: missed.evidence[k] for k in ("penalty", "currency", "penalty_period") if k in missed.evidence}}
     if rep.type == "routing_shift":
         rep.evidence["counterparts"] = [
             {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],
              "share_after": c.evidence["share_after"]} for c in group[1:] if c.delta * rep.delta < 0][:2]
+    open_weeks = _open_weeks(rep)
     evidence = {
         "tier": rep.tier, "polarity": rep.polarity, "detector": rep.type, "ci_level": 0.95,
+        **({"open_weeks": open_weeks} if open_weeks else {}),
         **{k: v for k, v in rep.evidence.items() if not k.startswith("_")},
-        "decomposition": dec, "broad_based": broad, "co_moving": co, "events": aligned, "thin": thin_notes,
-        "factors": asdict(factors),
-        "related": [{"type": c.type, "segment": c.segment, "delta": c.delta, "q_value": c.q_value} for c in group[1:]],
+        "decomposition": dec, "broad_based": found.broad_based, "searched": list(found.searched), "co_moving": co,
+        "events": aligned, "thin": thin_notes, "factors": asdict(factors),
+        # the same change seen at the other levels of the segment tree (told once, from the representative)
+        "merged": [{"type": c.type, "segment": c.segment, "delta": c.delta, "q_value": c.q_value} for c in group[1:]],
         "label": kpi.label,
     }
-    draft = {"type": type_, "kpi": rep.kpi, "segment": rep.segment, "unit": kpi.unit,
-             "period": {"start": rep.period.start, "end": rep.period.end}, "observed": rep.observed,
-             "expected": rep.expected, "delta": rep.delta, "ci": rep.ci, "n": rep.n, "baseline": rep.baseline,
-             "impact": impact, "drivers": drivers, "evidence": evidence,
-             "action": {"text": action_text, "owner": book.owner, "verify_kpi": verify_kpi, "verify_week": verify}}
-    if rep.type == "level_shift":
-        draft["ci"] = rep.ci
-    text = narrative.render(draft, kpi.label, rules, kpi=kpi, names=names)
-    evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
     confidence = round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4)
     evidence["segment_owner"] = owner
     evidence["ci_excludes_zero"] = _excludes_zero(rep)
     evidence["confidence_label"] = _confidence_label(rep.tier, confidence, evidence["ci_excludes_zero"], rules)
-    return Insight(
+    return _told(Insight(
         id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
         period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
-        confidence=confidence, score=factors.score, headline=text["headline"], meaning=text["meaning"],
-        action=Action(action_text, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence)
+        confidence=confidence, score=factors.score, headline="", meaning="",
+        action=Action(action_text, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence),
+        rules, kpi=kpi, names=names)
+
+
+def _told(ins: Insight, rules, *, kpi: Any = None, names: Names | None = None) -> Insight:
+    """The insight with its sentences rendered from its own record (the five slots, headline, meaning, action)."""
+    draft = {"type": ins.type, "kpi": ins.kpi, "segment": ins.segment, "unit": ins.unit,
+             "period": {"start": ins.period.start, "end": ins.period.end}, "observed": ins.observed,
+             "expected": ins.expected, "delta": ins.delta, "ci": ins.ci, "n": ins.n, "baseline": ins.baseline,
+             "impact": ins.impact, "drivers": list(ins.drivers), "evidence": ins.evidence,
+             "action": asdict(ins.action)}
+    text = narrative.render(draft, ins.evidence["label"], rules, kpi=kpi, names=names)
+    evidence = {**ins.evidence, "narrative": {s: text[s] for s in narrative.SLOTS}}
+    return replace(ins, headline=text["headline"], meaning=text["meaning"], evidence=evidence)
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def _nested(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    """Whether one segment holds the other (acme · email holds acme · nw-manila · email)."""
+    return a.items() <= b.items() or b.items() <= a.items()
+
+
+def _onset(ins: Insight) -> date:
+    """The week a finding began: a contract missed week after week began with its streak."""
+    return ins.period.start - timedelta(weeks=int(ins.evidence.get("weeks_missed_before", 0)))
+
+
+def _linked(a: Insight, b: Insight) -> bool:
+    """Two findings of one story: nested segments of one client, the same onset week, and a shared cause: a change and
+    the contract of its KPI it breaks, a co-moving KPI, or the same calendar event."""
+    if a.segment.get("client_id") != b.segment.get("client_id") or not _nested(a.segment, b.segment):
+        return False
+    if abs((_onset(a) - _onset(b)).days) > 6:
+        return False
+    co = {c["kpi"] for c in a.evidence.get("co_moving", [])} | {c["kpi"] for c in b.evidence.get("co_moving", [])}
+    events = {e["name"] for e in a.evidence.get("events", [])} & {e["name"] for e in b.evidence.get("events", [])}
+    # one KPI links only a change and its contract: two changes of one KPI the merge kept apart run opposite ways
+    contract = a.kpi == b.kpi and "target_miss" in (a.type, b.type)
+    return contract or a.kpi in co or b.kpi in co or bool(events)
+
+
+HEADLINE_FACTS = ("shift_week", "weeks", "slope", "count", "adjusted", "share_before", "share_after", "open_weeks")
+
+
+def _sub_point(ins: Insight, money: bool) -> dict[str, Any]:
+    """A finding told inside another's card: its own numbers, and its service credit only when the card has none."""
+    point = {"id": ins.id, "type": ins.type, "kpi": ins.kpi, "label": ins.evidence.get("label", ins.kpi),
+             "segment": dict(ins.segment), "period": {"start": ins.period.start, "end": ins.period.end},
+             "observed": ins.observed, "expected": ins.expected, "baseline": ins.baseline, "delta": ins.delta,
+             "unit": ins.unit, "ci": ins.ci, "n": ins.n, "tier": ins.tier, "headline": ins.headline,
+             "confidence_label": ins.evidence.get("confidence_label"),
+             "drivers": list(ins.drivers[:1]), "facts": {k: ins.evidence[k] for k in HEADLINE_FACTS if k in ins.evidence}}
+    if money and ins.evidence.get("penalty"):
+        point.update(penalty=ins.evidence["penalty"], currency=ins.evidence.get("currency", ""),
+                     **({"penalty_period": ins.evidence["penalty_period"]} if ins.evidence.get("penalty_period") else {}))
+    return point
+
+
+def _quotes_money(ins: Insight) -> bool:
+    """Whether the insight's own sentences already quote a service credit."""
+    return bool(ins.evidence.get("penalty") or (ins.evidence.get("target_miss") or {}).get("penalty"))
+
+
+def _cards(insights: list[Insight], rules, catalog: Catalog, names: Names | None = None) -> list[Insight]:
+    """Related findings about one segment and cause become one card: the strongest tells the story, the others are
+    its sub-points (`evidence.related`), and a service credit is quoted once per card."""
+    cards: list[list[Insight]] = []
+    for ins in sorted(insights, key=ranking.rank_key):
+        card = next((c for c in cards if ins.type != "data_quality" and c[0].type != "data_quality"
+                     and any(_linked(ins, member) for member in c)), None)
+        if card is None:
+            cards.append([ins])
+        else:
+            card.append(ins)
+    out = []
+    for lead, *subs in cards:
+        if not subs:
+            out.append(lead)
+            continue
+        money = _quotes_money(lead)
+        related = []
+        for sub in subs:
+            related.append(_sub_point(sub, money=not money))
+            money = money or _quotes_money(sub)
+        out.append(_told(replace(lead, evidence={**lead.evidence, "related": related}), rules,
+                         kpi=catalog.kpis.get(lead.kpi), names=names))
+    return out
 
 
 # --------------------------------------------------------------------------- data quality

@@ -5,8 +5,11 @@
 action, an owner and the KPI and week that will show whether it worked; both are loaded and
 validated by `insights.catalog.rules` (re-exported here).  `render(draft)` fills the slots with values
 formatted from the record's own fields only, so every number a reader sees can be traced back to
-the record (a test checks each sentence).  Events are said to "coincide with" a change, never to
-cause it.
+the record (a test checks each sentence, and that a sentence restating the change restates the
+headline's number).  Events are said to "coincide with" a change, never to cause it.  A card's
+related findings (`evidence.related`) are told as sub-points in its "why", each with its own
+numbers; a service credit is quoted once per card.  A standing problem still far from its
+baseline or target (`evidence.open_weeks`) is headed "Still open (N weeks)".
 """
 
 from __future__ import annotations
@@ -48,8 +51,15 @@ def _where(draft: Mapping[str, Any], names: Names | None = None) -> str:
         return (f"In {seg}, it is concentrated in {who}: {format.share(d['share_of_change'])} of the change "
                 f"from {format.share(d['share_of_volume'])} of the volume.")
     if ev.get("broad_based"):
-        return f"In {seg}, it is broad-based: no single vendor, site, channel, priority or contact reason explains it."
+        searched = ev.get("searched") or ("vendor_id", "site_id", "channel", "priority", "contact_reason")
+        return f"In {seg}, it is broad-based: no single {_either(searched)} explains it."
     return f"In {seg}."
+
+
+def _either(dims: Any) -> str:
+    """'vendor, site or contact reason': the dimensions a driver search went through, in words."""
+    words = [format.dimension(d) for d in dims if d != "client_id"]
+    return " or ".join(words) if len(words) < 3 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _why(draft: Mapping[str, Any], kpi: format.Kpi, names: Names | None = None) -> str:
@@ -59,17 +69,32 @@ def _why(draft: Mapping[str, Any], kpi: format.Kpi, names: Names | None = None) 
     if dec:
         parts.append(f"Of the {format.delta(kpi, dec['total'])}, rate changes within each {format.dimension(dec['dimension'])} "
                      f"give {format.delta(kpi, dec['rate'])} and the shift in mix {format.delta(kpi, dec['mix'])}.")
-    for co in ev.get("co_moving", [])[:2]:
+    related = ev.get("related", [])
+    told = {r["kpi"] for r in related if r["segment"] == draft["segment"]}
+    for co in [c for c in ev.get("co_moving", []) if c["kpi"] not in told][:2]:
         parts.append(f"It coincides with {co['label']} {format.delta(format.of(co.get('kpi'), co['unit']), co['delta'])} "
                      f"in the same segment.")
     for e in ev.get("events", [])[:2]:
         when = e["start"] if e["start"] == e["end"] else f"{e['start']} to {e['end']}"
         parts.append(f"It coincides with the {e['kind'].replace('_', ' ')} '{e['name']}' ({when}).")
+    parts.extend(_sub_point_text(r, draft, names) for r in related)
     for t in ev.get("thin", [])[:1]:
         parts.append(f"Not enough {t['what']} to call a change at {format.segment(t['segment'], names)}: "
                      f"n = {format.count(t['n'])}, smallest detectable change about "
                      f"{format.magnitude(kpi, t['mde'])}; shown at this level instead.")
-    return " ".join(parts) or "No aligned event or co-moving KPI in the calendar."
+    return " ".join(p for p in parts if p) or "No aligned event or co-moving KPI in the calendar."
+
+
+def _sub_point_text(point: Mapping[str, Any], draft: Mapping[str, Any], names: Names | None = None) -> str:
+    """A related finding told inside the card: where, its own headline, and the credit when the card quotes it here.
+    The contract miss the card's own target sentence already tells is not told twice."""
+    contract = draft.get("evidence", {}).get("target_miss") or {}
+    if point["type"] == "target_miss" and point["kpi"] == draft["kpi"] and contract.get("segment") == point["segment"]:
+        return ""
+    credit = (f" That misses the contract: a service credit of about "
+              f"{format.money(point['penalty'], point.get('currency', ''), cents=False)}." if point.get("penalty") else "")
+    where = "the same segment" if point["segment"] == draft["segment"] else format.segment(point["segment"], names)
+    return f"Also in {where}: {point['headline']}{credit}"
 
 
 def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names | None = None) -> str:
@@ -81,7 +106,8 @@ def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names |
     credit = (f" (a service credit of about {format.money(miss['penalty'], miss.get('currency', ''), cents=False)}{period})"
               if miss.get("penalty") else "")
     where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
-    return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: it is at "
+    when = f"in the week of {miss['week']} it was" if miss.get("week") else "it is"  # the contract is judged by the week
+    return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: {when} at "
             f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} short{credit}.")
 
 
@@ -147,6 +173,9 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Sh
     if type_ in ("volume_anomaly", "routing_shift") and polarity != "good":
         values["impact_side"] = "more" if up else "fewer"
     slots = {s: tmpl[s].format(**values) for s in SLOTS}
+    if ev.get("open_weeks"):  # a standing problem still far from its baseline or target
+        weeks = int(ev["open_weeks"])
+        slots["what"] = f"Still open ({weeks} week{'' if weeks == 1 else 's'}): {slots['what']}"
     headline = slots["what"]
     meaning = " ".join(slots[s] for s in ("where", "why", "so_what"))
     return {"headline": headline, "meaning": meaning, "action": slots["do"], **slots}

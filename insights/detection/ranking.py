@@ -2,7 +2,8 @@
 
 Each factor is in [0, 1] except impact (materiality multiples, capped at 10, weighted by the
 segment's share of its client's volume).  `select_top` puts data-quality notices first, then the
-best headlines and watch-list items, and keeps one "what went well" when one qualifies.
+best headlines and the problems still open (a standing finding still far from its baseline or target), then the
+watch list, and keeps one "what went well" when one qualifies.
 """
 
 from __future__ import annotations
@@ -59,14 +60,22 @@ def select_top(insights: Sequence[Any], *, top_max: int) -> list[Any]:
     `top_max` is rules.toml's threshold of that name."""
     notices = [i for i in insights if i.type == "data_quality"]
     ranked = sorted((i for i in insights if i.type != "data_quality" and i.evidence.get("tier") in ("headline", "watch", "standing")),
-                    key=lambda i: (_tier_order(i), -i.score, i.id))
+                    key=rank_key)
     room = max(0, top_max - len(notices))
     chosen = ranked[:room]
     good = [i for i in ranked if i.evidence.get("polarity") == "good" and i.evidence.get("tier") == "headline"]
     if good and not any(i.evidence.get("polarity") == "good" for i in chosen) and room > 0:
         chosen = chosen[:room - 1] + [good[0]]
-    return notices + sorted(chosen, key=lambda i: (_tier_order(i), -i.score, i.id))
+    return notices + sorted(chosen, key=rank_key)
+
+
+def rank_key(insight: Any) -> tuple[int, float, str]:
+    """The review's order: notices, then headlines and problems still open, watch, standing; by score within."""
+    return (-1 if insight.type == "data_quality" else _tier_order(insight), -insight.score, insight.id)
 
 
 def _tier_order(insight: Any) -> int:
+    """Headlines and problems still open (standing, but still far from baseline or target) first, then the watch list."""
+    if insight.evidence.get("open_weeks"):
+        return 0
     return {"headline": 0, "watch": 1, "standing": 2}.get(insight.evidence.get("tier", ""), 3)

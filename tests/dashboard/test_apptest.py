@@ -89,7 +89,7 @@ def test_the_target_miss_is_listed_with_what_it_means_what_to_do_and_its_evidenc
     text = " ".join(m.value for m in at.markdown)
     assert re.search(r"SLA attainment \(first response\) was \d+\.\d% in the week of 2025-03-03, "
                      r"−\d+\.\d pts against the 90\.0% target", text)
-    assert "*What it means:*" in text and "*What to do:*" in text and "owner: vendor account manager" in text
+    assert "*What it means:*" in text and "*What to do:*" in text and "owner: brand vendor manager" in text
     assert "Evidence" in [e.label for e in at.expander]
     evidence = rendered_text(at)
     assert all(k in evidence for k in ("95% interval", "Wilson", "confidence", "high"))

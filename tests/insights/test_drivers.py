@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from insights.detection.drivers import Cell, decompose, search
+from insights.detection.drivers import MISSING, Cell, cells_from_rows, decompose, search
 
 
 def cells(**kv: tuple[float, float]) -> dict[str, Cell]:
@@ -49,3 +49,14 @@ def test_minimum_support_ignores_tiny_segments():
     base = cells(big=(900, 1000), tiny=(18, 20))
     cur = cells(big=(899, 1000), tiny=(2, 20))
     assert all(d.value != "tiny" for d in search({"queue": (base, cur)}, min_support=0.05).drivers)
+
+
+def test_rows_without_a_value_stay_in_the_total_and_are_never_named_a_driver():
+    rows_b = [{"contact_reason": "billing", "numerator": 80, "denominator": 100},
+              {"contact_reason": None, "numerator": 90, "denominator": 100}]
+    rows_c = [{"contact_reason": "billing", "numerator": 79, "denominator": 100},
+              {"contact_reason": None, "numerator": 40, "denominator": 100}]
+    base, cur = cells_from_rows(rows_b, "contact_reason"), cells_from_rows(rows_c, "contact_reason")
+    d = decompose("contact_reason", base, cur)
+    assert (d.before, d.after) == pytest.approx((0.85, 0.595))  # the whole segment's rates, as its headline states
+    assert all(x.value != MISSING for x in search({"contact_reason": (base, cur)}).drivers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from datetime import date
 
@@ -114,10 +115,11 @@ def test_a_generic_playbook_is_verified_on_the_insights_own_kpi():
 def test_a_change_that_also_misses_the_contract_says_so_with_the_credit():
     d = draft(kpi="sla_first_response", evidence={"polarity": "bad", "target_miss": {
         "target": 0.85, "observed": 0.705, "delta": -0.145, "segment": {"client_id": "acme", "channel": "email"},
-        "penalty": 3631.0, "currency": "USD"}})
+        "penalty": 3631.0, "currency": "USD", "week": "2026-10-26"}})
+    # a shift's "since" level and the contract's week are two windows: the week is named
     assert narrative.render(d, "SLA", RULES)["so_what"].endswith(
-        "The contract's target for acme · channel email is 85.0%: it is at 70.5%, 14.5 pts short "
-        "(a service credit of about USD 3,631).")
+        "The contract's target for acme · channel email is 85.0%: in the week of 2026-10-26 it was at 70.5%, 14.5 pts "
+        "short (a service credit of about USD 3,631).")
 
 
 def test_a_template_may_name_every_field_the_validator_accepts():
@@ -126,3 +128,35 @@ def test_a_template_may_name_every_field_the_validator_accepts():
     rules = dataclasses.replace(RULES, templates={**RULES.templates, "rate_change": {s: every for s in narrative.SLOTS}})
     what = narrative.render(draft(), "CSAT (top box)", rules)["what"]
     assert "CSAT (top box)" in what and "{" not in what
+
+
+
+def test_a_problem_still_open_says_for_how_long():
+    d = draft(evidence={"polarity": "bad", "open_weeks": 4})
+    assert narrative.render(d, "CSAT (top box)", RULES)["headline"].startswith("Still open (4 weeks): CSAT (top box) fell")
+
+
+def test_broad_based_names_only_the_dimensions_searched():
+    d = draft(evidence={"polarity": "bad", "broad_based": True, "searched": ["site_id", "channel", "priority"]})
+    assert "no single site, channel or priority explains it" in narrative.render(d, "CSAT", RULES)["where"]
+
+
+def test_a_card_tells_its_sub_points_once_and_its_credit_once():
+    miss = {"target": 0.85, "observed": 0.689, "delta": -0.161, "segment": {"client_id": "acme", "channel": "email"},
+            "penalty": 4023.0, "currency": "USD"}
+    related = [
+        {"type": "target_miss", "kpi": "sla_first_response", "segment": {"client_id": "acme", "channel": "email"},
+         "headline": "SLA attainment (first response) was 68.9% in the week of 2026-10-19, -16.1 pts against the 85.0% target."},
+        {"type": "rate_change", "kpi": "first_response_time_median", "segment": draft()["segment"],
+         "headline": "First response time (median) rose to 4.9 h in the week of 2026-10-19 (+2.7 h vs 2.2 h)."},
+        {"type": "target_miss", "kpi": "csat", "segment": {"client_id": "acme", "channel": "chat"}, "penalty": 512.0,
+         "currency": "USD", "headline": "CSAT (top box) was 80.0% in the week of 2026-10-19, -5.0 pts against the 85.0% target."},
+    ]
+    d = draft(kpi="sla_first_response", evidence={"polarity": "bad", "target_miss": miss, "related": related,
+                                                  "co_moving": [{"kpi": "first_response_time_median", "delta": 9720.0,
+                                                                 "label": "First response time (median)", "unit": "seconds"}]})
+    meaning = narrative.render(d, "SLA attainment (first response)", RULES)["meaning"]
+    assert "Also in the same segment: First response time (median) rose to 4.9 h" in meaning
+    assert "coincides with First response time" not in meaning  # told once, as the sub-point
+    assert meaning.count("SLA attainment (first response) was 68.9%") == 0  # the contract sentence tells it
+    assert sorted(re.findall(r"service credit of about USD ([\d,]+)", meaning)) == ["4,023", "512"]

@@ -235,13 +235,16 @@ def _one(findings, type_: str, segment: dict[str, str]):
 
 
 def test_an_action_names_the_vendor_and_site_that_run_the_segment(planted):
-    manila = _one(planted, "rate_change", {"client_id": "acme", "site_id": "nw-manila", "channel": "email"})
-    assert manila.evidence["segment_owner"] == "vendor"
-    assert manila.action.text.startswith("Ask Northwind BPO for a recovery plan for Manila:")  # bpo.toml's names
     both = _one(planted, "target_miss", {"client_id": "acme", "channel": "email"})  # Northwind and Southpeak
     assert both.evidence["segment_owner"] == "brand"
     assert both.action.text.startswith("Ask every team serving Acme Home · channel email for a recovery plan")
     assert both.action.owner == "brand vendor manager"
+    # Manila's own collapse is told inside that card (one story, one card); its playbook names who runs it
+    manila = next(r for r in both.evidence["related"]
+                  if r["type"] == "rate_change" and r["segment"] == {"client_id": "acme", "site_id": "nw-manila", "channel": "email"})
+    book = RULES.playbook(kpi=manila["kpi"], type_="rate_change", driver_kind=None, polarity="bad", segment_owner="vendor")
+    assert book.text(segment="Acme Home · site Manila · channel email", vendor="Northwind BPO", unit="Manila").startswith(
+        "Ask Northwind BPO for a recovery plan for Manila:")  # bpo.toml's names, never 'the vendor'
 
 
 # --------------------------------------------------------------------------- defect 10: evidence per tier
@@ -254,9 +257,12 @@ def test_a_headline_rests_on_the_evidence_the_rules_ask(planted):
     need = RULES.tiers.headline.min_volume_multiple
     for ins in planted.headlines:
         assert ins.n >= need * kpis[ins.kpi].min_volume, (ins.headline, ins.n)
-    manila = _one(planted, "rate_change", {"client_id": "acme", "site_id": "nw-manila", "channel": "email"})
-    assert manila.n < need * kpis["sla_first_response"].min_volume  # 70 tickets, 90 needed
-    assert (manila.tier, manila.confidence_label) == ("watch", "medium")
+    # Manila's collapse is a sub-point of the acme email card (one story, one card), with its own tier
+    card = _one(planted, "target_miss", {"client_id": "acme", "channel": "email"})
+    manila = next(r for r in card.evidence["related"]
+                  if r["type"] == "rate_change" and r["segment"] == {"client_id": "acme", "site_id": "nw-manila", "channel": "email"})
+    assert manila["n"] < need * kpis["sla_first_response"].min_volume  # 70 tickets, 90 needed
+    assert (manila["tier"], manila["confidence_label"]) == ("watch", "medium")
 
 
 def _trend(ci: tuple[float, float], **over):
