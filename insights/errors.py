@@ -19,3 +19,7 @@ class CatalogError(InsightsError):
 
 class KpiError(InsightsError):
     """A KPI query cannot be answered as asked (unknown KPI, grain or dimension, bad setting)."""
+
+
+class ViewError(InsightsError):
+    """A view was asked for with a filter it does not know."""

@@ -1,0 +1,82 @@
+"""The view: filters checked once (unknown keys refused everywhere), the scope narrowed never widened, rows kept."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import NamedTuple
+
+import polars as pl
+import pytest
+
+from connectors.workspace import Scope
+from insights.errors import ViewError
+from insights.view import Calendar, View
+
+BRAND = Scope.of(clients=["acme"])
+VENDOR = Scope.of(clients="*", vendors=["northwind"])
+
+
+class Narrow(NamedTuple):
+    scope: Scope
+    filters: dict[str, str]
+    key: str
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(Narrow(Scope.everything(), {}, "clients=*;vendors=*"), id="admin-unfiltered"),
+    pytest.param(Narrow(Scope.everything(), {"client": "acme"}, "clients=acme;vendors=*"), id="admin-client"),
+    pytest.param(Narrow(BRAND, {"client": "globex"}, "clients=;vendors=*"), id="brand-cannot-widen"),
+    pytest.param(Narrow(VENDOR, {"vendor": "southpeak"}, "clients=*;vendors="), id="vendor-cannot-widen"),
+    pytest.param(Narrow(VENDOR, {"client": "acme", "site": "nw-bogota"}, "clients=acme;vendors=northwind"),
+                 id="site-narrows-rows-not-scope"),
+])
+def test_scope_for_read_narrows_and_never_widens(case):
+    assert View.of(case.scope, case.filters).scope_for_read().key == case.key
+
+
+@pytest.mark.parametrize(("filters", "unknown"), [
+    pytest.param({"queue": "billing"}, "queue", id="one"),
+    pytest.param({"region": "emea", "client": "acme", "agent": "a1"}, "agent, region", id="several-sorted"),
+])
+def test_unknown_filters_are_refused_naming_them_and_the_known_ones(filters, unknown):
+    with pytest.raises(ViewError, match=rf"unknown view filter\(s\): {unknown}; use client, vendor, site, channel"):
+        View.of(Scope.everything(), filters)
+
+
+def test_blank_values_mean_all_and_filters_are_kept_in_dimension_order():
+    view = View.of(Scope.everything(), {"channel": "email", "site": "", "vendor": None, "client": "acme"})
+    assert view.filters == (("client", "acme"), ("channel", "email"))
+    assert view.row_filters == {"channel": "email"} and view.fixed == ("channel",)
+
+
+@pytest.mark.parametrize(("calendar", "day", "week"), [
+    pytest.param(Calendar(), date(2026, 11, 22), date(2026, 11, 16), id="iso-sunday"),
+    pytest.param(Calendar(), date(2026, 11, 16), date(2026, 11, 16), id="iso-monday"),
+    pytest.param(Calendar(week_start=6), date(2026, 11, 21), date(2026, 11, 15), id="sunday-start"),
+])
+def test_the_week_is_the_first_day_of_the_calendars_week(calendar, day, week):
+    assert View.of(Scope.everything(), {}, day, calendar=calendar).week == week
+
+
+FRAME = pl.DataFrame({"client_id": ["acme", "acme", "globex", "acme"], "site_id": ["nw-manila", None, "nw-manila", "hq"],
+                      "channel": ["email", "email", "email", "chat"]})
+
+
+@pytest.mark.parametrize(("filters", "options", "rows"), [
+    pytest.param({"site": "nw-manila"}, {}, 2, id="site"),
+    pytest.param({"site": "nw-manila"}, {"keep_null": True}, 3, id="site-null-applies-everywhere"),
+    pytest.param({"client": "acme", "channel": "email"}, {}, 2, id="client-and-channel"),
+    pytest.param({"client": "acme", "channel": "email"}, {"rows_only": True}, 3, id="rows-only"),
+    pytest.param({"vendor": "northwind"}, {}, 4, id="column-absent-left-alone"),
+])
+def test_apply_keeps_the_rows_of_the_filters(filters, options, rows):
+    view = View.of(Scope.everything(), filters)
+    assert view.apply(FRAME, **options).height == rows
+    assert view.apply(FRAME.lazy(), **options).collect().height == rows
+
+
+def test_the_key_tells_views_apart():
+    a = View.of(BRAND, {"channel": "email"}, date(2026, 11, 16))
+    assert a.key != View.of(VENDOR, {"channel": "email"}, date(2026, 11, 16)).key
+    assert a.key != a.with_week(date(2026, 11, 9)).key
+    assert a.key == View.of(BRAND, {"channel": "email"}, date(2026, 11, 18)).key
