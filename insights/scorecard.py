@@ -23,7 +23,8 @@ import polars as pl
 from connectors.workspace import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
-from insights.sla import _filters, _kpi_frame, effective_scope
+from insights.sla import _kpi_frame
+from insights.view import View
 
 # the framework, in reading order: what customers get first, then how efficiently, then the price
 FRAMEWORK: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -69,10 +70,10 @@ def window(week: date, weeks: int = SCORECARD_WEEKS) -> tuple[date, date]:
     return week - timedelta(weeks=weeks - 1), week + timedelta(days=6)
 
 
-def _whole(ws: Workspace, scope: Scope, kpis: Sequence[str], f: Mapping[str, str], start: date, end: date,
+def _whole(ws: Workspace, view: View, kpis: Sequence[str], start: date, end: date,
            by: Sequence[str], catalog: Catalog) -> pl.DataFrame:
     """KPIs over the whole window (year grain would split a window across years, so sum the weeks)."""
-    frame = _kpi_frame(ws, scope, kpis, tuple(by), f, start, end, "week", catalog)
+    frame = _kpi_frame(ws, view, kpis, tuple(by), start, end, "week", catalog)
     denominator = pl.when(pl.col("denominator").is_not_null().any()).then(pl.col("denominator").sum())
     return (frame.group_by([*by, "kpi"]).agg(pl.col("numerator").sum(), denominator.alias("denominator"), pl.col("n").sum())
                  .with_columns(pl.when(pl.col("denominator").is_null()).then(pl.col("numerator"))
@@ -89,17 +90,16 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     """
     catalog = catalog or load_catalog()
     column = _level(level)
-    f = _filters(filters)
-    eff = effective_scope(scope, f)
+    view = View.of(scope, filters, week)
     start, end = window(week, weeks)
     kpis = [k for _, names in FRAMEWORK for k in names if k in catalog.kpis]
     ratios = [k for k in kpis if catalog.kpis[k].type == "ratio"] + [VOLUME_KPI]
-    per = _whole(ws, eff, ratios, f, start, end, (column,), catalog)
-    peer = _whole(ws, eff, ratios, f, start, end, (), catalog).select("kpi", pl.col("value").alias("peer"))
+    per = _whole(ws, view, ratios, start, end, (column,), catalog)
+    peer = _whole(ws, view, ratios, start, end, (), catalog).select("kpi", pl.col("value").alias("peer"))
     others = [k for k in kpis if catalog.kpis[k].type != "ratio"]
     if others:
-        weekly = _kpi_frame(ws, eff, others, (column,), f, start, end, "week", catalog)
-        weekly_peer = _kpi_frame(ws, eff, others, (), f, start, end, "week", catalog)
+        weekly = _kpi_frame(ws, view, others, (column,), start, end, "week", catalog)
+        weekly_peer = _kpi_frame(ws, view, others, (), start, end, "week", catalog)
         avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
         per = pl.concat([per, weekly.group_by([column, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
                         how="diagonal_relaxed")
@@ -164,9 +164,8 @@ def mix_adjusted(ws: Workspace, scope: Scope, *, kpi: str, level: str, week: dat
     if kpi not in catalog.kpis or catalog.kpis[kpi].type != "ratio":
         raise ScorecardError(f"'{kpi}' cannot be mix-adjusted: only ratio KPIs (Σ/Σ) can be re-weighted; "
                              f"pick csat, fcr, sla_first_response ...")
-    f = _filters(filters)
     start, end = window(week, weeks)
-    rates = _whole(ws, effective_scope(scope, f), [kpi], f, start, end, (column, stratum), catalog)
+    rates = _whole(ws, View.of(scope, filters, week), [kpi], start, end, (column, stratum), catalog)
     rates = rates.filter(pl.col(column).is_not_null()).rename({column: "entity", stratum: "stratum"})
     out = standardise(rates)
     pooled = rates.get_column("numerator").sum() / rates.get_column("denominator").sum() if rates.height else None

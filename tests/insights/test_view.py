@@ -80,3 +80,43 @@ def test_the_key_tells_views_apart():
     assert a.key != View.of(VENDOR, {"channel": "email"}, date(2026, 11, 16)).key
     assert a.key != a.with_week(date(2026, 11, 9)).key
     assert a.key == View.of(BRAND, {"channel": "email"}, date(2026, 11, 18)).key
+
+
+@pytest.fixture(scope="module")
+def tiny_ws(tmp_path_factory):
+    """The tiny workspace (read-only here)."""
+    from _tiny import tiny
+
+    return tiny.build(tmp_path_factory.mktemp("view") / "ws")
+
+
+def _surfaces():
+    """Every layer that filters data for a viewer, each called with the same filters."""
+    from _tiny import tiny
+    from insights import events, quality, review, scorecard, sla
+
+    week = tiny.REVIEW_WEEK
+    return {
+        "review": lambda ws, f: review.build_review(ws, Scope.everything(), week=week, filters=f),
+        "weeks": lambda ws, f: review.available_weeks(ws, Scope.everything(), f),
+        "events": lambda ws, f: events.read_events(ws, Scope.everything(), f),
+        # "insights": lambda ws, f: engine.detect(ws, Scope.everything(), week=week, filters=f),
+        "sla_view": lambda ws, f: sla.sla_view(ws, Scope.everything(), week=week, filters=f),
+        "sla_split": lambda ws, f: sla.attainment_by(ws, Scope.everything(), metric="sla_first_response",
+                                                     split="site", start=week, end=week, filters=f),
+        "sla_targets": lambda ws, f: sla.contract_targets(ws, Scope.everything(), f),
+        "sla_drill": lambda ws, f: sla.tickets_behind(ws, Scope.everything(), metric="sla_first_response",
+                                                      week=week, filters=f),
+        "scorecard": lambda ws, f: scorecard.scorecard(ws, Scope.everything(), level="vendor", week=week, filters=f),
+        "mix_adjusted": lambda ws, f: scorecard.mix_adjusted(ws, Scope.everything(), kpi="csat", level="vendor",
+                                                             week=week, filters=f),
+        "qa": lambda ws, f: quality.evaluations(ws, Scope.everything(), week=week, filters=f),
+        "csat_by_agent": lambda ws, f: quality.csat_by_agent(ws, Scope.everything(), week=week, filters=f),
+    }
+
+
+@pytest.mark.parametrize("surface", list(_surfaces()))
+def test_every_surface_refuses_an_unknown_filter(tiny_ws, surface):
+    # before View the SLA, scorecard and quality analyses dropped {"queue": ...} silently and showed everything
+    with pytest.raises(ViewError, match=r"unknown view filter\(s\): queue; use client, vendor, site, channel"):
+        _surfaces()[surface](tiny_ws, {"client": "acme", "queue": "billing"})
