@@ -29,12 +29,12 @@ from insights import drivers as drv
 from insights import narrative, ranking, stats
 from insights.catalog import Catalog, load_catalog
 from insights.kpis import compute_kpis
+from insights.view import View
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
 SUSTAINED_DIMENSIONS = ("vendor_id", "site_id", "channel")  # searched for level shifts and trends
 PAIR = ("site_id", "channel")
-ROW_FILTERS = {"site": "site_id", "channel": "channel"}
 ABSOLUTE_UNITS = ("percent", "ratio", "score")
 CHANGE_TYPES = ("rate_change", "level_shift", "trend", "volume_anomaly", "small_count_rate", "improvement")
 ANSWERS = {"csat": "CSAT responses"}
@@ -217,14 +217,10 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     catalog = catalog or load_catalog()
     rules = narrative.load_rules()
     th = rules.thresholds
-    filters = {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}
-    unknown = sorted(set(filters) - {"client", "vendor", *ROW_FILTERS})
-    if unknown:
-        raise ValueError(f"unknown insight filter(s): {', '.join(unknown)}; use client, vendor, site, channel")
-    eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
-    fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+    view = View.of(scope, filters, week)
+    eff, fixed = view.scope_for_read(), view.fixed
 
-    daily = _daily(ws, eff, filters, fixed, week, int(th.get("volume_history_days", 112)), catalog)
+    daily = _daily(ws, eff, view, fixed, week, int(th.get("volume_history_days", 112)), catalog)
     last_day = daily.get_column("period").max() if daily.height else None
     if week is None:
         if last_day is None:
@@ -243,13 +239,10 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     frames: dict[tuple[str, ...], pl.DataFrame] = {}
     for level in levels:
         f = compute_kpis(ws, eff, list(specs), grain="week", by=level, start=start, end=week_end, catalog=catalog)
-        for name, column in ROW_FILTERS.items():
-            if name in filters:
-                f = f.filter(pl.col(column) == filters[name])
-        frames[level] = f
+        frames[level] = view.apply(f, rows_only=True)
 
     notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
-    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules)
+    notices += _duplicate_sources(ws, eff, view, week, th, catalog, rules)
     withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
@@ -271,7 +264,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
     monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
     if monthly:
-        cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
+        cands.extend(_monthly(ws, eff, view, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
     if site_level in frames and pair_level in frames:
         for name, spec in specs.items():
@@ -326,16 +319,13 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
 # --------------------------------------------------------------------------- reading
 
 
-def _daily(ws: Workspace, scope: Scope, filters: Mapping[str, str], fixed: tuple[str, ...], week: date | None,
+def _daily(ws: Workspace, scope: Scope, view: View, fixed: tuple[str, ...], week: date | None,
            history_days: int, catalog: Catalog) -> pl.DataFrame:
     """Daily tickets created per client × site × channel over the volume history."""
     end = week + timedelta(days=6) if week else None
     begin = week - timedelta(days=history_days + 7) if week else None
     f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=ROOT + PAIR, start=begin, end=end, catalog=catalog)
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            f = f.filter(pl.col(column) == filters[name])
-    f = f.filter(pl.col("value") > 0)
+    f = view.apply(f, rows_only=True).filter(pl.col("value") > 0)
     if week is None and f.height:
         last = f.get_column("period").max()
         f = f.filter(pl.col("period") >= last - timedelta(days=history_days + 14))
@@ -739,7 +729,7 @@ def _month_bounds(week_end: date) -> tuple[date, date]:
     return last.replace(day=1), last
 
 
-def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_day) -> list[_Candidate]:  # noqa: PLR0913
+def _monthly(ws, scope, view, levels, names, specs, catalog, th, week, last_day) -> list[_Candidate]:  # noqa: PLR0913
     """KPIs billed by the month (cost per contact), judged on complete months only.
 
     Invoices cover whole months, so a week's share of a month's invoice is an allocation, not a
@@ -761,10 +751,7 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
         if len(level) > len(levels[0]) + 1 or (len(level) > len(levels[0]) and level[-1] not in SUSTAINED_DIMENSIONS):
             continue
         f = compute_kpis(ws, scope, names, grain="month", by=level, start=first, end=m_end, catalog=catalog)
-        for name, column in ROW_FILTERS.items():
-            if name in filters:
-                f = f.filter(pl.col(column) == filters[name])
-        f = f.filter(pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
+        f = view.apply(f, rows_only=True).filter(pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
         for key, rows in f.partition_by([*level, "kpi"], as_dict=True).items():
             if any(v is None for v in key):
                 continue
@@ -1155,16 +1142,13 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
     return out
 
 
-def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], week: date, th, catalog,
+def _duplicate_sources(ws: Workspace, scope: Scope, view: View, week: date, th, catalog,
                        rules) -> list[Insight]:
     """Tickets of the week that arrived from two sources under the same id (a file export and an API sync of the
     same helpdesk, named differently): every count is inflated; above `duplicate_withhold_share` the client's
     insights are withheld."""
-    cols = ["client_id", "ticket_id", "source_system", "source_instance", "created_at", *ROW_FILTERS.values()]
-    lf = ws.scan("tickets", scope, columns=cols)
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            lf = lf.filter(pl.col(column) == filters[name])
+    cols = ["client_id", "ticket_id", "source_system", "source_instance", "created_at", "site_id", "channel"]
+    lf = view.apply(ws.scan("tickets", scope, columns=cols), rows_only=True)
     start = datetime.combine(week, time.min, tzinfo=timezone.utc)
     lf = lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + timedelta(days=7)))
     per_id = lf.group_by("client_id", "ticket_id").agg(

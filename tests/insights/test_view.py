@@ -93,14 +93,15 @@ def tiny_ws(tmp_path_factory):
 def _surfaces():
     """Every layer that filters data for a viewer, each called with the same filters."""
     from _tiny import tiny
-    from insights import events, quality, review, scorecard, sla
+
+    from insights import engine, events, quality, review, scorecard, sla
 
     week = tiny.REVIEW_WEEK
     return {
         "review": lambda ws, f: review.build_review(ws, Scope.everything(), week=week, filters=f),
         "weeks": lambda ws, f: review.available_weeks(ws, Scope.everything(), f),
         "events": lambda ws, f: events.read_events(ws, Scope.everything(), f),
-        # "insights": lambda ws, f: engine.detect(ws, Scope.everything(), week=week, filters=f),
+        "insights": lambda ws, f: engine.detect(ws, Scope.everything(), week=week, filters=f),
         "sla_view": lambda ws, f: sla.sla_view(ws, Scope.everything(), week=week, filters=f),
         "sla_split": lambda ws, f: sla.attainment_by(ws, Scope.everything(), metric="sla_first_response",
                                                      split="site", start=week, end=week, filters=f),
