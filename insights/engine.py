@@ -125,6 +125,7 @@ class Findings:
     top: list[Insight]
     notices: list[Insight]
     tests: int = 0
+    withheld: tuple[str, ...] = ()  # what the viewer's scope keeps from being judged, and why
 
     @property
     def headlines(self) -> list[Insight]:
@@ -151,9 +152,39 @@ def _jsonable(x: Any) -> Any:
 
 
 def stable_id(type_: str, kpi: str, segment: Mapping[str, str], period_start: date) -> str:
-    """A hash of type, KPI, segment and period: the same finding on a re-run has the same id."""
+    """A hash of type, KPI, segment and period: the same finding on a re-run has the same id.
+
+    A viewer who sees only part of a segment gets the segment with the vendors it sees
+    (`shown_segment`), so a partial finding never shares its id with the whole one."""
     key = "|".join([type_, kpi, ",".join(f"{k}={v}" for k, v in sorted(segment.items())), period_start.isoformat()])
     return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- whole and partial segments
+
+
+WHOLE = "*"
+
+
+def part_of(segment: Mapping[str, str], scope: Scope, site_vendor: Mapping[str, str]) -> str:
+    """Which vendors' work a finding about `segment` is computed on for a viewer reading through `scope`.
+
+    A segment pinned to a vendor (by vendor_id, or by a site, which one vendor runs) is that
+    vendor's work, which the viewer sees whole; a client-wide segment is seen whole ('*') unless
+    the scope holds only some vendors: then it is their share ('northwind', 'a+b').
+    """
+    pinned = segment.get("vendor_id") or site_vendor.get(segment.get("site_id", ""))
+    if pinned:
+        return str(pinned)
+    return WHOLE if scope.vendors is None else "+".join(sorted(scope.vendors))
+
+
+def shown_segment(segment: Mapping[str, str], part: str) -> dict[str, str]:
+    """The segment as the insight names it: a vendor's share of a client names the vendors it holds."""
+    if part == WHOLE or "vendor_id" in segment or "site_id" in segment:
+        return dict(segment)
+    head = {k: v for k, v in segment.items() if k == "client_id"}
+    return {**head, "vendor_id": part, **{k: v for k, v in segment.items() if k != "client_id"}}
 
 
 # --------------------------------------------------------------------------- candidates
@@ -233,7 +264,12 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     periods = tuple(start + timedelta(weeks=i) for i in range(history + 1))
 
     specs = {d["kpi"]: d for d in rules.detect if d["kpi"] in catalog.kpis}
-    levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS if d not in fixed]
+    site_vendor = {str(s["id"]): str(s["vendor"]) for s in getattr(ws.config, "sites", []) if s.get("vendor")}
+    partial = eff.vendors is not None
+    # with one vendor in view the client's work in view IS that vendor's: the root level is its segment
+    one_vendor = partial and len(eff.vendors or ()) == 1
+    levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS
+                               if d not in fixed and not (one_vendor and d == "vendor_id")]
     if not set(PAIR) <= set(fixed):
         levels.append(ROOT + fixed + tuple(d for d in PAIR if d not in fixed))
     frames: dict[tuple[str, ...], pl.DataFrame] = {}
@@ -243,7 +279,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
 
     notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules)
     notices += _duplicate_sources(ws, eff, view, week, th, catalog, rules)
-    withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
+    held_back = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
     thin: list[dict[str, Any]] = []
@@ -260,13 +296,17 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     if mix_level in frames:
         cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
     site_level = levels[0] + ("site_id",)
-    if site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
+    withheld: list[str] = []
+    if partial:  # peers: a site's share of its client, or its place among the client's sites, needs every vendor's work
+        withheld.append("Routing shifts and peer outliers compare a site with every site of its client, and the "
+                        "other vendors' sites are outside this view: they are not judged here.")
+    if not partial and site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
         cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
     monthly = [name for name, spec in specs.items() if spec.get("grain") == "month"]
     if monthly:
         cands.extend(_monthly(ws, eff, view, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
-    if site_level in frames and pair_level in frames:
+    if not partial and site_level in frames and pair_level in frames:
         for name, spec in specs.items():
             if "peer_outlier" in spec["detectors"]:
                 _peers(frames[site_level].filter(pl.col("kpi") == name), frames[pair_level].filter(pl.col("kpi") == name),
@@ -274,7 +314,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     events = _events(ws, eff)
     demand = set(rules.tiers.get("demand_event_kinds", ("holiday",)))
     cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog, _declared_days(events, demand)))
-    cands = [c for c in cands if c.segment.get("client_id") not in withheld]
+    cands = [c for c in cands if c.segment.get("client_id") not in held_back]
     for c in cands:
         if c.type in ("target_miss", "peer_outlier", "small_count_rate"):
             continue
@@ -287,14 +327,19 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         else:  # knock-on effects of a declared demand event: worth watching, not news unless large
             c.evidence["coincides"] = on[0]["name"]
 
-    # BH over every segment tested in the run, once per family of questions (rules.toml [fdr])
+    # BH once per family of questions (rules.toml [fdr]) and per family of data, which the data fixes, not the
+    # viewer: a client's week (every role that sees the client whole tests the same segments, so a segment
+    # gets the same verdict from each), or the vendors' share of it for a partial view (client × vendor)
+    share = WHOLE if eff.vendors is None else "+".join(sorted(eff.vendors))
     for c in cands:
         c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi], c.expected)
         c.p_material = _p_material(c)
+        c.evidence["_part"] = part_of(c.segment, eff, site_vendor)
         c.evidence["fdr_family"] = rules.family(c.type, c.evidence.get("grain"))
-    families: dict[str, list[_Candidate]] = defaultdict(list)
+        c.evidence["fdr_data"] = f"{c.segment.get('client_id')} × {share}"
+    families: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
     for c in cands:
-        families[c.evidence["fdr_family"]].append(c)
+        families[(c.evidence["fdr_family"], c.evidence["fdr_data"])].append(c)
     for members in families.values():
         q = stats.benjamini_hochberg([c.p_value for c in members])
         qm = stats.benjamini_hochberg([c.p_material for c in members])
@@ -313,7 +358,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights = _with_log_novelty(ws, insights, rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=int(th.get("top_max", 7)))
-    return Findings(week, notices + insights, top, notices, tests)
+    return Findings(week, notices + insights, top, notices, tests, tuple(withheld))
 
 
 # --------------------------------------------------------------------------- reading
@@ -1085,7 +1130,10 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
         "related": [{"type": c.type, "segment": c.segment, "delta": c.delta, "q_value": c.q_value} for c in group[1:]],
         "label": kpi.label,
     }
-    draft = {"type": type_, "kpi": rep.kpi, "segment": rep.segment, "unit": kpi.unit,
+    shown = shown_segment(rep.segment, rep.evidence.get("_part", WHOLE))
+    if shown != rep.segment:
+        evidence["share_of"] = dict(rep.segment)  # the client-wide segment this is the viewer's share of
+    draft = {"type": type_, "kpi": rep.kpi, "segment": shown, "unit": kpi.unit,
              "period": {"start": rep.period.start, "end": rep.period.end}, "observed": rep.observed,
              "expected": rep.expected, "delta": rep.delta, "ci": rep.ci, "n": rep.n, "baseline": rep.baseline,
              "impact": impact, "drivers": drivers, "evidence": evidence,
@@ -1095,7 +1143,7 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     text = narrative.render(draft, kpi.label, rules)
     evidence["narrative"] = {s: text[s] for s in narrative.SLOTS}
     return Insight(
-        id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
+        id=stable_id(type_, rep.kpi, shown, rep.period.start), type=type_, kpi=rep.kpi, segment=shown,
         period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
         confidence=round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4), score=factors.score,

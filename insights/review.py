@@ -117,7 +117,7 @@ class Notice:
     """A data-quality notice, shown before any insight."""
 
     kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ", "short_history",
-                  "data_quality"]
+                  "data_quality", "withheld"]
     message: str
     severity: Literal["warning", "info"] = "warning"
 
@@ -537,6 +537,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         findings = _findings(ws, scope, week, filters, catalog)
         insights = list(findings.top)
         notices.extend(_engine_notices(findings.notices, notices))
+        notices.extend(Notice("withheld", why, "info") for why in findings.withheld)  # peers outside the view
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events)

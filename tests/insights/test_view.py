@@ -121,3 +121,127 @@ def test_every_surface_refuses_an_unknown_filter(tiny_ws, surface):
     # before View the SLA, scorecard and quality analyses dropped {"queue": ...} silently and showed everything
     with pytest.raises(ViewError, match=r"unknown view filter\(s\): queue; use client, vendor, site, channel"):
         _surfaces()[surface](tiny_ws, {"client": "acme", "queue": "billing"})
+
+
+# --------------------------------------------------------------------------- one segment, one number, every viewer
+
+
+VIEWERS = ("admin", "acme-manager", "northwind-am")
+# a repeat contact is counted on the tickets in scope, so a vendor misses its customers' next contact through
+# another vendor (insights/kpis.py reads through the scope before the is_repeat_7d window): not yet one number
+REPEAT_KPIS = ("fcr", "repeat_contact_rate")
+WEEK_TYPES = ("rate_change", "target_miss")  # `observed` is the review week's value of the segment
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory):
+    """The default sample and the engine's findings for the admin, the acme brand manager and Northwind's AM."""
+    from datetime import timedelta
+
+    from connectors.workspace import Workspace
+    from insights.engine import detect
+    from sample_data.generator import generate
+    from sample_data.operation import DEFAULT_END
+
+    out = tmp_path_factory.mktemp("viewers")
+    generate(out, weeks=52, scale=1.0, seed=7)
+    ws = Workspace.open(out)
+    users = {u.name: u for u in ws.config.users}
+    latest = DEFAULT_END - timedelta(days=6)
+    weeks = (latest - timedelta(weeks=1), latest - timedelta(weeks=3))
+    runs = {(name, w): detect(ws, users[name].scope, week=w) for name in VIEWERS for w in weeks}
+    return ws, weeks, runs
+
+
+def _by_id(runs, viewer, week):
+    return {i.id: i for i in runs[(viewer, week)].insights if i.type != "data_quality"}
+
+
+def _numbers(i):
+    return (i.segment, i.observed, i.expected, i.delta, i.q_value, i.tier, i.headline)
+
+
+@pytest.mark.slow
+def test_the_admin_and_the_brand_get_one_verdict_and_one_number_per_acme_finding(sample_runs):
+    # before: BH ran over every client in the run, so the acme manager's q-values (tested on acme alone) differed
+    # from the admin's and the same id could carry another number; now a client's family is fixed by the data
+    _, weeks, runs = sample_runs
+    for week in weeks:
+        admin = {k: v for k, v in _by_id(runs, "admin", week).items() if v.segment.get("client_id") == "acme"}
+        brand = _by_id(runs, "acme-manager", week)
+        assert admin and set(admin) == set(brand), week
+        assert {k: _numbers(v) for k, v in admin.items()} == {k: _numbers(v) for k, v in brand.items()}
+
+
+def _site_vendor(ws):
+    return {s["id"]: s["vendor"] for s in ws.config.sites}
+
+
+@pytest.mark.slow
+def test_a_vendor_reads_its_share_of_a_client_labelled_and_under_its_own_id(sample_runs):
+    # before: Northwind's AM read "acme · channel email CSAT 71.4%" (its share) under the id and label of the
+    # brand's 73.3% (the whole client's email)
+    from insights.narrative import segment_text
+
+    ws, weeks, runs = sample_runs
+    sites = _site_vendor(ws)
+    shares = 0
+    for week in weeks:
+        admin = _by_id(runs, "admin", week)
+        for i in _by_id(runs, "northwind-am", week).values():
+            pinned = i.segment.get("vendor_id") or sites.get(i.segment.get("site_id", ""))
+            assert pinned == "northwind", (i.segment, i.headline)
+            if "share_of" in i.evidence:
+                shares += 1
+                assert f"In {segment_text(i.segment)}" in i.meaning and "vendor northwind" in segment_text(i.segment)
+                assert i.id not in admin
+    assert shares
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_every_finding_has_the_value_of_the_segment_it_names(sample_runs, viewer):
+    """The week's value in a record is the segment's value as anyone who sees that segment computes it."""
+    from connectors.workspace import Scope
+    from insights.kpis import compute_kpis
+
+    ws, weeks, runs = sample_runs
+    checked = 0
+    for week in weeks:
+        for i in _by_id(runs, viewer, week).values():
+            if i.type not in WEEK_TYPES or i.kpi in REPEAT_KPIS:
+                continue
+            frame = compute_kpis(ws, Scope.everything(), [i.kpi], grain="week", by=tuple(i.segment), start=week,
+                                 end=i.period.end)
+            for k, v in i.segment.items():
+                frame = frame.filter(pl.col(k) == v)
+            assert frame.get_column("value").to_list() == [pytest.approx(i.observed)], (i.segment, i.headline)
+            checked += 1
+    assert checked
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="repeat contacts are counted on the tickets in scope (insights/kpis.py): a "
+                   "vendor viewer misses its customers' next contact through another vendor, so fcr and "
+                   "repeat_contact_rate at nw-bogota read lower/higher for Northwind than for the admin")
+def test_a_site_the_vendor_sees_whole_has_one_repeat_rate_for_every_viewer(sample_runs):
+    _, weeks, runs = sample_runs
+    for week in weeks:
+        admin, vendor = _by_id(runs, "admin", week), _by_id(runs, "northwind-am", week)
+        common = set(admin) & set(vendor)
+        assert common
+        assert {k: _numbers(admin[k]) for k in common} == {k: _numbers(vendor[k]) for k in common}
+
+
+@pytest.mark.parametrize(("scope", "withheld"), [
+    pytest.param(Scope.everything(), False, id="admin"),
+    pytest.param(BRAND, False, id="brand-sees-its-client-whole"),
+    pytest.param(VENDOR, True, id="vendor-sees-its-share"),
+])
+def test_the_review_says_when_peers_are_outside_the_view(tiny_ws, scope, withheld):
+    from _tiny import tiny
+    from insights.review import build_review
+
+    notices = [n for n in build_review(tiny_ws, scope, week=tiny.REVIEW_WEEK).notices if n.kind == "withheld"]
+    assert bool(notices) is withheld
+    assert all(n.message.startswith("Routing shifts and peer outliers compare a site with every site") for n in notices)
