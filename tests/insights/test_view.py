@@ -240,6 +240,7 @@ def test_a_site_the_vendor_sees_whole_has_one_repeat_rate_for_every_viewer(sampl
 ])
 def test_the_review_says_when_peers_are_outside_the_view(tiny_ws, scope, withheld):
     from _tiny import tiny
+
     from insights.review import build_review
 
     notices = [n for n in build_review(tiny_ws, scope, week=tiny.REVIEW_WEEK).notices if n.kind == "withheld"]
