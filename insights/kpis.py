@@ -121,7 +121,8 @@ def compute_from_frames(
 
     Frames may hold a subset of the canonical columns (the others count as empty); a table
     absent from `frames` counts as empty. `scope` None means the frames already hold only what
-    the viewer may see (otherwise its rows are kept after the derived columns, windows included); `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
+    the viewer may see (else its rows are kept after the derived columns, windows included);
+    `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
     `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
     """
     check_grain(grain)
@@ -132,12 +133,12 @@ def compute_from_frames(
     plan = _plan(catalog, kpis, by, settings)
     def build(source: _Source, packed: bool) -> pl.LazyFrame:
         lf = _as_lazy(frames.get(source.table), source.table)
-        keep = scope.filter_expr(source.table) if scope is not None else None
+        viewer = scope.filter_expr(source.table) if scope is not None else None
         if source.table == "tickets" and "status" in lf.collect_schema():
             lf = lf.filter(pl.col("status").fill_null("") != "deleted")  # kept for lineage, never counted
         step = _open_pass if source.until else _agg_pass
         return step(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start, end,
-                    dict(site_tiers or {}), packed, keep=keep)
+                    dict(site_tiers or {}), packed, viewer=viewer)
 
     packed = 0 < len(by) <= MAX_PACKED_DIMS
     names = list(plan.sources)
@@ -295,9 +296,9 @@ def _conform(lf: pl.LazyFrame, table: str, columns: Sequence[str]) -> pl.LazyFra
     return lf.select(exprs)
 
 
-def _with_keep(base: list[str], keep: pl.Expr | None) -> list[str]:
+def _with_viewer(base: list[str], viewer: pl.Expr | None) -> list[str]:
     """The base columns plus those the viewer's row filter reads (tenant keys)."""
-    return base if keep is None else list(dict.fromkeys([*base, *keep.meta.root_names()]))
+    return base if viewer is None else list(dict.fromkeys([*base, *viewer.meta.root_names()]))
 
 
 def _derived_closure(names: Sequence[str], table: str, catalog: Catalog) -> list[DerivedColumn]:
@@ -447,12 +448,12 @@ def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
 
 def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-              packed: bool = False, *, keep: pl.Expr | None = None) -> pl.LazyFrame:
-    """Scan → date range → derived columns → the viewer's rows (`keep`) → one group_by(period, *by) per source."""
+              packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
+    """Scan → date range → derived columns → the viewer's rows → one group_by(period, *by) with every measure."""
     table = source.table
     names = [c for m in measures for c in m.inputs]
     base, derived = _base_columns(table, names, by, catalog)
-    lf = _conform(lf, table, _with_keep(base, keep))
+    lf = _conform(lf, table, _with_viewer(base, viewer))
     tdtype = TABLES[table].columns[source.time].dtype
     if source.spread:
         # rows cover [time, spread]: keep those overlapping the range, spread each over its days
@@ -465,8 +466,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         lf = lf.filter(keep)
         for c in derived:
             lf = _add_derived(lf, c)
-        if keep is not None:
-            lf = lf.filter(keep)
+        if viewer is not None:
+            lf = lf.filter(viewer)
         lf = lf.with_row_index("__row")
         first, last = pl.col(source.time).cast(pl.Date), pl.col(source.spread).fill_null(pl.col(source.time)).cast(pl.Date)
         lf = (lf.with_columns(pl.date_ranges(first, last).alias("__day"))
@@ -479,8 +480,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         lf = lf.filter(_range_filter(source.time, tdtype, start, end, extra))
         for c in derived:
             lf = _add_derived(lf, c)
-        if keep is not None:
-            lf = lf.filter(keep)
+        if viewer is not None:
+            lf = lf.filter(viewer)
         if extra:
             lf = lf.filter(_range_filter(source.time, tdtype, start, end))
         key = period_key(pl.col(source.time), grain, tdtype)
@@ -494,18 +495,18 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
 
 def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
                grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-               packed: bool = False, *, keep: pl.Expr | None = None) -> pl.LazyFrame:
+               packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
     """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
     (m,) = measures
     table, until = source.table, source.until or ""
     base, derived = _base_columns(table, list(m.inputs), by, catalog)
-    lf = _conform(lf, table, _with_keep(base, keep))
+    lf = _conform(lf, table, _with_viewer(base, viewer))
     tdtype = TABLES[table].columns[source.time].dtype
     lf = lf.filter(_range_filter(source.time, tdtype, None, end))
     for c in derived:
         lf = _add_derived(lf, c)
-    if keep is not None:
-        lf = lf.filter(keep)
+    if viewer is not None:
+        lf = lf.filter(viewer)
     if m.filter:
         lf = lf.filter(pl.sql_expr(m.filter).fill_null(False))
     lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers))

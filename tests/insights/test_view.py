@@ -259,3 +259,24 @@ def test_the_review_says_when_peers_are_outside_the_view(tiny_ws, scope, withhel
     notices = [n for n in build_review(tiny_ws, scope, week=tiny.REVIEW_WEEK).notices if n.kind == "withheld"]
     assert bool(notices) is withheld
     assert all(n.message.startswith("Routing shifts and peer outliers compare a site with every site") for n in notices)
+
+
+@pytest.mark.parametrize(("scope", "fcr"), [
+    pytest.param(None, [0.5], id="frames-already-the-viewers"),
+    pytest.param(VENDOR, [0.0], id="northwinds-ticket-came-back-through-southpeak"),
+    pytest.param(Scope.of(clients="*", vendors=["southpeak"]), [1.0], id="southpeaks-ticket-was-the-last"),
+])
+def test_a_repeat_contact_counts_wherever_the_customer_came_back(scope, fcr):
+    # the window reads every ticket of the frames; the viewer's rows are kept after it
+    from datetime import UTC, datetime
+
+    from insights.kpis import compute_from_frames
+
+    def solved(day: int, vendor: str) -> dict:
+        at = datetime(2025, 3, day, 10, tzinfo=UTC)
+        return {"client_id": "acme", "vendor_id": vendor, "site_id": f"{vendor[:2]}-1", "channel": "email",
+                "created_at": at, "status": "solved", "resolved_at": at, "requester_hash": "r1", "reopens": 0}
+
+    frames = {"tickets": pl.DataFrame([solved(3, "northwind"), solved(5, "southpeak")])}
+    out = compute_from_frames(frames, ["fcr"], start=date(2025, 3, 3), end=date(2025, 3, 9), scope=scope)
+    assert out.get_column("value").to_list() == fcr
