@@ -7,7 +7,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 from datetime import date, timedelta
 
-DIMENSIONS = ("client", "vendor", "site", "channel")
+from insights.view import DIMENSIONS as VIEW_DIMENSIONS
+
+DIMENSIONS = tuple(VIEW_DIMENSIONS)  # the view's filters, checked once in insights.view
 # the comparison a view puts first: the tiles' leading delta and the trend charts' reference line
 Compare = Literal["last_week", "last_year", "target"]
 COMPARISONS: dict[Compare, str] = {"last_week": "Last week", "last_year": "Same week last year", "target": "Target"}

@@ -31,3 +31,7 @@ class ContractError(InsightsError):
 
 class MoneyError(InsightsError):
     """Amounts cannot be added up as asked (a line without a currency, or in one with no rate in force)."""
+
+
+class ViewError(InsightsError):
+    """A view was asked for with a filter it does not know."""

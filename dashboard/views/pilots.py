@@ -48,6 +48,8 @@ against = ("its own pre-period (no control group)" if report.control is None els
 st.caption(f"Pilot on {where}, from {p.start:%d %b %Y}" + (f" to {p.end:%d %b %Y}" if p.end else " (running)")
            + f". Before: {report.before[0]:%d %b} – {report.before[1]:%d %b %Y}; after: {report.after[0]:%d %b} – "
            f"{report.after[1]:%d %b %Y}; compared with {against}.")
+if report.control_note:
+    st.info(report.control_note, icon="ℹ️")
 
 summary = pl.DataFrame([{
     "KPI": e.label, "pilot before": format.value(k, e.pilot_before.value),

@@ -16,6 +16,16 @@ pre_weeks = 8
 goals = { csat = 0.03 }                  # optional: the change that counts as success
 ```
 
+The read-out's "after" runs from the pilot's first week to the latest complete week of data: the end
+date is when the trial was judged, not when its practice stopped, and the weeks that follow are
+evidence too (cutting them left 9 weeks of data unread and a verdict of "not enough data yet").
+
+The control group is the whole group the pilot names (or, by default, the pilot clients' other
+sites or vendors), for every viewer who may see it whole.  A viewer who sees only some vendors'
+work (a BPO account manager) cannot see the other vendors' sites: the control is then the part of
+it in view, and the report says so (`control_note`), so its estimate is never mistaken for the
+brand's.
+
 The estimate is (pilot after − pilot before) − (control after − control before) of each KPI as
 Σnumerator/Σdenominator per cell; its standard error is the ratio estimator's linearised variance
 over weekly clusters (so overdispersion between weeks is counted), and the test is a two-sided z
@@ -215,22 +225,25 @@ class PilotReport:
     after: tuple[date, date]
     control: dict[str, tuple[str, ...]] | None
     effects: tuple[KpiEffect, ...]
+    control_note: str = ""  # set when the viewer sees only part of the control group, saying which part
 
     def to_dict(self) -> dict:
         """JSON-friendly fields."""
         return {"name": self.pilot.name, "scope": {k: list(v) for k, v in self.pilot.scope.items()},
                 "before": [d.isoformat() for d in self.before], "after": [d.isoformat() for d in self.after],
                 "control": None if self.control is None else {k: list(v) for k, v in self.control.items()},
-                "effects": [e.to_dict() for e in self.effects]}
+                "control_note": self.control_note, "effects": [e.to_dict() for e in self.effects]}
 
     def to_markdown(self) -> str:
         """A short report: one line per KPI with the verdict."""
         ctrl = ("before/after (no control group)" if self.control is None else
                 "vs control " + ", ".join(f"{k} in {'/'.join(v)}" for k, v in self.control.items()))
         where = ", ".join(f"{k}={'/'.join(v)}" for k, v in self.pilot.scope.items()) or "everything"
+        ran = f"ran {self.pilot.start} – {self.pilot.end}" if self.pilot.end else f"running since {self.pilot.start}"
         lines = [f"# Pilot: {self.pilot.name}", "",
-                 f"Scope {where}; "
+                 f"Scope {where}; the pilot {ran}; "
                  f"before {self.before[0]} – {self.before[1]}, after {self.after[0]} – {self.after[1]}; {ctrl}.", "",
+                 *([self.control_note, ""] if self.control_note else []),
                  "| KPI | pilot before | pilot after | control before | control after | estimate | p | verdict |",
                  "|---|---|---|---|---|---|---|---|"]
         for e in self.effects:
@@ -247,6 +260,14 @@ def _match(spec: dict[str, tuple[str, ...]]) -> pl.Expr:
     for k, v in spec.items():
         e = e & pl.col(k).is_in(list(v))
     return e
+
+
+def _control_seen_whole(scope: Scope, control: dict[str, tuple[str, ...]], site_vendor: dict[str, str]) -> bool:
+    """Whether the viewer sees every row of a control group the pilot names (its vendors, or its sites' vendors)."""
+    if scope.vendors is None:
+        return True
+    vendors = set(control.get("vendor_id", ())) | {site_vendor.get(s, "") for s in control.get("site_id", ())}
+    return bool(vendors) and vendors <= scope.vendors
 
 
 def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None = None, level: float = 0.95) -> PilotReport:
@@ -267,15 +288,16 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
     before = (monday - timedelta(days=7 * p.pre_weeks), monday - timedelta(days=1))
     last = today or ws.scan("tickets", scope).select(pl.col("created_at").max().dt.date()).collect().item()
     last_full = last - timedelta(days=(last.weekday() + 1) % 7)  # the latest Sunday on or before the data end
-    end = min(p.end, last_full) if p.end else last_full
-    end = end + timedelta(days=6 - end.weekday())  # whole weeks
-    after = (monday, min(end, last_full))
+    after = (monday, last_full)  # to the latest complete week, past the pilot's end date (see the module notes)
     if after[1] < after[0]:
         raise PilotError(f"pilot '{name}' starts {p.start}, after the latest complete week of data ({last_full}); nothing to evaluate yet")
     control = p.control
+    site_vendor = {str(s["id"]): str(s["vendor"]) for s in ws.config.sites if s.get("id") and s.get("vendor")}
+    whole = control is None or _control_seen_whole(scope, control, site_vendor)
     if control is None and any(d in p.scope for d in ("site_id", "vendor_id")):
         dim = "site_id" if "site_id" in p.scope else "vendor_id"
         control = {dim: ()}  # every other site/vendor (filled below)
+        whole = scope.vendors is None  # the client's other sites run under vendors a vendor viewer does not see
     dims = tuple(sorted(set(p.scope) | set(control or {}) | ({"client_id"} if control else set())))
     frame = compute_kpis(ws, scope, list(p.kpis), grain="week", by=dims, start=before[0], end=after[1], catalog=catalog)
     pilot_rows = frame.filter(_match(p.scope))
@@ -285,6 +307,16 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
         others = frame.filter(~pl.col(dim).is_in(list(p.scope[dim])) & pl.col("client_id").is_in(list(clients)))
         control = {dim: tuple(sorted(others[dim].unique().drop_nulls().to_list())), "client_id": tuple(sorted(clients))}
     control_rows = frame.filter(_match(control)) if control else None
+    note = ""
+    if control is not None and not whole:
+        mine = " and ".join(sorted(scope.vendors or ()))
+        if control_rows is None or control_rows.is_empty():
+            control, control_rows = None, None
+            note = (f"The control group is outside your view (it is other vendors' work, not {mine}'s): "
+                    "this is the pilot's own before/after change; the brand reads it against the control group.")
+        else:
+            note = (f"Control group: only the part in your view ({mine}'s work); the rest of the control group is "
+                    f"other vendors' work, so this estimate differs from the one the brand reads.")
     effects = []
     for kpi in p.kpis:
         k = catalog.kpis[kpi]
@@ -299,4 +331,4 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
             control_before=weekly(control_rows, *before) if control_rows is not None else None,
             control_after=weekly(control_rows, *after) if control_rows is not None else None,
             goal=p.goals.get(kpi), level=level))
-    return PilotReport(p, before, after, control, tuple(effects))
+    return PilotReport(p, before, after, control, tuple(effects), note)

@@ -23,8 +23,8 @@ import polars as pl
 from scipy import stats as sps
 
 from connectors.store import Scope, Workspace
+from insights.view import View
 from insights import format
-from insights.analyses.sla import FILTER_COLUMNS, _filters, effective_scope
 
 SECTIONS = {"accuracy": "section_accuracy", "empathy": "section_empathy", "brand_voice": "section_brand_voice",
             "compliance": "section_compliance"}
@@ -44,11 +44,8 @@ def _window(week: date, weeks: int) -> tuple[date, date]:
 def _rows(ws: Workspace, table: str, time_column: str, scope: Scope, filters: Mapping[str, Any] | None,
           week: date, weeks: int) -> pl.LazyFrame:
     """Rows of `table` in the view and window (site/channel filters on rows; client/vendor narrow the scope)."""
-    f = _filters(filters)
-    lf = ws.scan(table, effective_scope(scope, f))
-    for name in ("site", "channel"):
-        if name in f:
-            lf = lf.filter(pl.col(FILTER_COLUMNS[name]) == f[name])
+    view = View.of(scope, filters, week)
+    lf = view.apply(ws.scan(table, view.scope_for_read()), rows_only=True)
     start, end = _window(week, weeks)
     lo = pl.lit(start).cast(pl.Datetime("us", "UTC"))
     hi = pl.lit(end + timedelta(days=1)).cast(pl.Datetime("us", "UTC"))

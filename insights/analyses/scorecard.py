@@ -23,8 +23,9 @@ import polars as pl
 from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
+from insights.analyses.sla import _kpi_frame
+from insights.view import View
 from insights.money import invoiced_through, unbilled_reason
-from insights.analyses.sla import _filters, _kpi_frame, effective_scope
 
 # the framework, in reading order: what customers get first, then how efficiently, then the price
 FRAMEWORK: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -72,14 +73,14 @@ def window(week: date, weeks: int = SCORECARD_WEEKS) -> tuple[date, date]:
     return week - timedelta(weeks=weeks - 1), week + timedelta(days=6)
 
 
-def _whole(ws: Workspace, scope: Scope, kpis: Sequence[str], f: Mapping[str, str], start: date, end: date,
+def _whole(ws: Workspace, view: View, kpis: Sequence[str], start: date, end: date,
            by: Sequence[str], catalog: Catalog) -> pl.DataFrame:
     """KPIs over the whole window (year grain would split a window across years, so sum the weeks).
 
     A money KPI sums only the weeks it has a value for (the fully invoiced ones): cost over invoiced
     days against the contacts of the same days, never a part-billed window over all its contacts.
     """
-    frame = _kpi_frame(ws, scope, kpis, tuple(by), f, start, end, "week", catalog)
+    frame = _kpi_frame(ws, view, kpis, tuple(by), start, end, "week", catalog)
     billed = [k for k in kpis if catalog.kpis[k].unit == "currency"]
     unbilled = pl.col("kpi").is_in(billed) & pl.col("value").is_null()
     frame = frame.with_columns(pl.when(~unbilled).then(pl.col(c)).alias(c) for c in ("numerator", "denominator", "n"))
@@ -103,8 +104,7 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     """
     catalog = catalog or load_catalog()
     column = _level(level)
-    f = _filters(filters)
-    eff = effective_scope(scope, f)
+    view = View.of(scope, filters, week)
     start, end = window(week, weeks)
     kpis = [k for _, names in FRAMEWORK for k in names if k in catalog.kpis]
 
@@ -112,12 +112,12 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
         """`names` per entity (and per value of `within`) over the window, each beside its peer value."""
         extra = (within,) if within else ()
         ratios = [k for k in names if catalog.kpis[k].type == "ratio"]
-        per = _whole(ws, eff, ratios, f, start, end, (column, *extra), catalog)
-        peer = _whole(ws, eff, ratios, f, start, end, extra, catalog).select("kpi", *extra, pl.col("value").alias("peer"))
+        per = _whole(ws, view, ratios, start, end, (column, *extra), catalog)
+        peer = _whole(ws, view, ratios, start, end, extra, catalog).select("kpi", *extra, pl.col("value").alias("peer"))
         others = [k for k in names if catalog.kpis[k].type != "ratio"]
         if others:
-            weekly = _kpi_frame(ws, eff, others, (column, *extra), f, start, end, "week", catalog)
-            weekly_peer = _kpi_frame(ws, eff, others, extra, f, start, end, "week", catalog)
+            weekly = _kpi_frame(ws, view, others, (column, *extra), start, end, "week", catalog)
+            weekly_peer = _kpi_frame(ws, view, others, extra, start, end, "week", catalog)
             avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
             per = pl.concat([per, weekly.group_by([column, *extra, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
                             how="diagonal_relaxed")
@@ -158,7 +158,7 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     vol = vol.with_columns((pl.col("tickets") / total if total else pl.lit(None, pl.Float64)).alias("share")) \
              .sort("tickets", descending=True)
     hhi = float((vol.get_column("share").fill_null(0) ** 2).sum() * 10_000) if vol.height else 0.0
-    return Scorecard(level, start, end, frame.with_columns(_cost_notes(ws, eff, frame, column, money, start, end)),
+    return Scorecard(level, start, end, frame.with_columns(_cost_notes(ws, view.scope_for_read(), frame, column, money, start, end)),
                      vol, hhi)
 
 
@@ -213,9 +213,8 @@ def mix_adjusted(ws: Workspace, scope: Scope, *, kpi: str, level: str, week: dat
     if kpi not in catalog.kpis or catalog.kpis[kpi].type != "ratio":
         raise ScorecardError(f"'{kpi}' cannot be mix-adjusted: only ratio KPIs (Σ/Σ) can be re-weighted; "
                              f"pick csat, fcr, sla_first_response ...")
-    f = _filters(filters)
     start, end = window(week, weeks)
-    rates = _whole(ws, effective_scope(scope, f), [kpi], f, start, end, (column, stratum), catalog)
+    rates = _whole(ws, View.of(scope, filters, week), [kpi], start, end, (column, stratum), catalog)
     rates = rates.filter(pl.col(column).is_not_null()).rename({column: "entity", stratum: "stratum"})
     out = standardise(rates)
     pooled = rates.get_column("numerator").sum() / rates.get_column("denominator").sum() if rates.height else None

@@ -29,12 +29,11 @@ from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
+from insights.view import DIMENSIONS, View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
 
 # target row column -> the dimension compute_kpis splits by
 TARGET_DIMENSIONS = contracts.CONDITIONS
-# review filter -> canonical column (client and vendor narrow the scope as well)
-FILTER_COLUMNS = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel"}
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel", "priority": "priority"}
 HISTORY_WEEKS = 26
 # which tickets a metric's drill-down reads, and how a breach is explained
@@ -74,30 +73,19 @@ class SlaView:
         return int((self.targets.get_column("status") == "missed").sum()) if self.targets.height else 0
 
 
-def _filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
-    return {k: str(v) for k, v in dict(filters or {}).items() if v not in (None, "") and k in FILTER_COLUMNS}
-
-
-def effective_scope(scope: Scope, filters: Mapping[str, str]) -> Scope:
-    """The viewer's scope narrowed (never widened) by the client and vendor filters."""
-    return scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
-
-
 def contract_targets(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.DataFrame:
     """The `sla_targets` rows that bind work in the view (a target naming another vendor, site or channel is dropped)."""
-    f = _filters(filters)
-    return contracts.read(ws, effective_scope(scope, f)).binding(f)
+    view = View.of(scope, filters)
+    return contracts.read(ws, view.scope_for_read()).binding(view.filter_map)
 
 
-def _kpi_frame(ws: Workspace, scope: Scope, metrics: Sequence[str], by: Sequence[str], filters: Mapping[str, str],
+def _kpi_frame(ws: Workspace, view: View, metrics: Sequence[str], by: Sequence[str],
                start: date, end: date, grain: str, catalog: Catalog) -> pl.DataFrame:
     """`metrics` per period and `by` over the rows the site/channel filters keep (split by them, then kept)."""
-    row_filters = {FILTER_COLUMNS[k]: v for k, v in filters.items() if k in ("site", "channel")}
-    extra = [c for c in row_filters if c not in by]
-    frame = compute_kpis(ws, scope, list(metrics), grain=grain, by=(*by, *extra), start=start, end=end,
-                         catalog=catalog)
-    for column, value in row_filters.items():
-        frame = frame.filter(pl.col(column) == value)
+    extra = [c for c in view.fixed if c not in by]
+    frame = compute_kpis(ws, view.scope_for_read(), list(metrics), grain=grain, by=(*by, *extra), start=start,
+                         end=end, catalog=catalog)
+    frame = view.apply(frame, rows_only=True)
     # each extra column now holds one value, so (period, *by, kpi) rows are already unique
     return frame.drop(extra)
 
@@ -106,7 +94,7 @@ def _shape(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(c for c in TARGET_DIMENSIONS if row.get(c) is not None)
 
 
-def _attainment(ws: Workspace, scope: Scope, targets: pl.DataFrame, filters: Mapping[str, str], start: date,
+def _attainment(ws: Workspace, view: View, targets: pl.DataFrame, start: date,
                 end: date, grain: str, catalog: Catalog) -> pl.DataFrame:
     """Each target row joined to the attainment of the work it binds, per period."""
     out = []
@@ -116,7 +104,7 @@ def _attainment(ws: Workspace, scope: Scope, targets: pl.DataFrame, filters: Map
     for (_, ), group in shaped.group_by(["_shape"], maintain_order=True):
         dims = _shape(group.row(0, named=True))
         by = ("client_id", *dims)
-        values = _kpi_frame(ws, scope, sorted(set(group["metric"])), by, filters, start, end, grain, catalog)
+        values = _kpi_frame(ws, view, sorted(set(group["metric"])), by, start, end, grain, catalog)
         joined = group.drop("_shape").join(values.rename({"kpi": "metric"}), on=["metric", *by], how="inner")
         out.append(joined)
     if not out:
@@ -159,11 +147,10 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     Example: `sla_view(ws, viewer.scope, week=date(2026, 10, 26), filters={"client": "acme"})`.
     """
     catalog = catalog or load_catalog()
-    f = _filters(filters)
-    eff = effective_scope(scope, f)
+    view = View.of(scope, filters, week)
     start = week - timedelta(weeks=history_weeks - 1)
-    targets = contract_targets(ws, scope, f)
-    weekly = _attainment(ws, eff, targets, f, start, week + timedelta(days=6), "week", catalog)
+    targets = contract_targets(ws, scope, view.filter_map)
+    weekly = _attainment(ws, view, targets, start, week + timedelta(days=6), "week", catalog)
     if weekly.is_empty():
         empty = pl.DataFrame(schema={**TARGET_SCHEMA, "period": pl.Date, "value": pl.Float64})
         return SlaView(week, empty, empty, start)
@@ -174,7 +161,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
     # credits are owed on the work the contract binds, not on the slice in view: a site or channel filter
     # narrows which targets are listed, never the attainment their credit is computed on
-    monthly = _attainment(ws, scope, targets, {}, month_start, week + timedelta(days=6), "month", catalog)
+    monthly = _attainment(ws, View.of(scope), targets, month_start, week + timedelta(days=6), "month", catalog)
     if monthly.height:
         monthly = monthly.with_columns(_points_short(value, target, comp).alias("points_short_mtd"))
         monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),
@@ -189,11 +176,11 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
                                       .when(pl.col("met")).then(pl.lit("met")).otherwise(pl.lit("missed"))
                                       .alias("status"))
                         .sort(["met", "tickets_short", "n"], descending=[False, True, True], nulls_last=True))
-    credits = credits_at_stake(ws, eff, month=week + timedelta(days=6), through=week + timedelta(days=6))
+    credits = credits_at_stake(ws, view.scope_for_read(), month=week + timedelta(days=6), through=week + timedelta(days=6))
     lanes = credits.lanes
     for name in ("site", "channel"):
-        if name in f:
-            lanes = lanes.filter(pl.col(FILTER_COLUMNS[name]) == f[name])
+        if name in view.filter_map:
+            lanes = lanes.filter(pl.col(DIMENSIONS[name]) == view.filter_map[name])
     return SlaView(week, current, weekly.sort(["target_id", "period"]), start, replace(credits, lanes=lanes))
 
 
@@ -209,9 +196,8 @@ def attainment_by(ws: Workspace, scope: Scope, *, metric: str, split: str, start
     if metric not in catalog.kpis or catalog.kpis[metric].type != "ratio":
         raise SlaError(f"'{metric}' is not a ratio KPI of the catalog; SLA attainment needs one "
                        f"(e.g. sla_first_response, sla_resolution, service_level)")
-    f = _filters(filters)
     column = SPLITS[split]
-    frame = _kpi_frame(ws, effective_scope(scope, f), [metric], (column,), f, start, end, "week", catalog)
+    frame = _kpi_frame(ws, View.of(scope, filters), [metric], (column,), start, end, "week", catalog)
     return frame.drop("kpi").rename({column: split}).sort(["period", split])
 
 
@@ -257,11 +243,8 @@ def _behind(ws: Workspace, scope: Scope, metric: str, week: date, filters: Mappi
         raise SlaError(f"no ticket drill-down for '{metric}'; tickets carry {', '.join(DRILL)} "
                        f"(service level is measured on queue intervals)")
     breached = DRILL[metric][0]
-    f = _filters({**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in FILTER_COLUMNS}})
-    lf = ws.scan("tickets", effective_scope(scope, f))
-    for name, column in FILTER_COLUMNS.items():
-        if name in f and name in ("site", "channel"):
-            lf = lf.filter(pl.col(column) == f[name])
+    view = View.of(scope, {**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in DIMENSIONS}})
+    lf = view.apply(ws.scan("tickets", view.scope_for_read()), rows_only=True)
     if segment and "priority" in segment:
         lf = lf.filter(pl.col("priority") == segment["priority"])
     start = pl.lit(week).cast(pl.Datetime("us", "UTC"))

@@ -31,6 +31,7 @@ from insights.detection import narrative, ranking, stats
 from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.metrics.kpis import compute_kpis
+from insights.view import View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
 from insights.format import Names
 from insights.catalog.rules import IN_HOUSE
@@ -42,7 +43,6 @@ SUSTAINED_DIMENSIONS = ("vendor_id", "site_id", "channel")  # searched for level
 # reason, and weeks later the weekly baseline has absorbed the fall while the reason is still far below where it was
 OPEN_DIMENSIONS = ("contact_reason",)
 PAIR = ("site_id", "channel")
-ROW_FILTERS = {"site": "site_id", "channel": "channel"}
 ABSOLUTE_UNITS = ("percent", "ratio", "score")
 CHANGE_TYPES = ("rate_change", "level_shift", "trend", "volume_anomaly", "small_count_rate", "improvement")
 # the types whose driver windows are exactly the weeks their observed and expected pool: only these restate their
@@ -134,6 +134,7 @@ class Findings:
     top: list[Insight]
     notices: list[Insight]
     tests: int = 0
+    withheld: tuple[str, ...] = ()  # what the viewer's scope keeps from being judged, and why
 
     @property
     def headlines(self) -> list[Insight]:
@@ -160,9 +161,39 @@ def _jsonable(x: Any) -> Any:
 
 
 def stable_id(type_: str, kpi: str, segment: Mapping[str, str], period_start: date) -> str:
-    """A hash of type, KPI, segment and period: the same finding on a re-run has the same id."""
+    """A hash of type, KPI, segment and period: the same finding on a re-run has the same id.
+
+    A viewer who sees only part of a segment gets the segment with the vendors it sees
+    (`shown_segment`), so a partial finding never shares its id with the whole one."""
     key = "|".join([type_, kpi, ",".join(f"{k}={v}" for k, v in sorted(segment.items())), period_start.isoformat()])
     return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- whole and partial segments
+
+
+WHOLE = "*"
+
+
+def part_of(segment: Mapping[str, str], scope: Scope, site_vendor: Mapping[str, str]) -> str:
+    """Which vendors' work a finding about `segment` is computed on for a viewer reading through `scope`.
+
+    A segment pinned to a vendor (by vendor_id, or by a site, which one vendor runs) is that
+    vendor's work, which the viewer sees whole; a client-wide segment is seen whole ('*') unless
+    the scope holds only some vendors: then it is their share ('northwind', 'a+b').
+    """
+    pinned = segment.get("vendor_id") or site_vendor.get(segment.get("site_id", ""))
+    if pinned:
+        return str(pinned)
+    return WHOLE if scope.vendors is None else "+".join(sorted(scope.vendors))
+
+
+def shown_segment(segment: Mapping[str, str], part: str) -> dict[str, str]:
+    """The segment as the insight names it: a vendor's share of a client names the vendors it holds."""
+    if part == WHOLE or "vendor_id" in segment or "site_id" in segment:
+        return dict(segment)
+    head = {k: v for k, v in segment.items() if k == "client_id"}
+    return {**head, "vendor_id": part, **{k: v for k, v in segment.items() if k != "client_id"}}
 
 
 # --------------------------------------------------------------------------- candidates
@@ -226,15 +257,12 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     catalog = catalog or load_catalog()
     rules = narrative.load_rules()
     th = rules.thresholds
-    filters = {k: str(v) for k, v in (filters or {}).items() if v not in (None, "")}
-    unknown = sorted(set(filters) - {"client", "vendor", *ROW_FILTERS})
-    if unknown:
-        raise ValueError(f"unknown insight filter(s): {', '.join(unknown)}; use client, vendor, site, channel")
-    eff = scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
-    fixed = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
+    view = View.of(scope, filters, week)
+    eff, fixed = view.scope_for_read(), view.fixed
+    filters = view.filter_map
     _CREDITS.clear()  # credits are read fresh for every run
 
-    daily = _daily(ws, eff, filters, fixed, week, th.volume_history_days, catalog)
+    daily = _daily(ws, eff, view, fixed, week, th.volume_history_days, catalog)
     last_day = daily.get_column("period").max() if daily.height else None
     if week is None:
         if last_day is None:
@@ -247,16 +275,21 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     periods = tuple(start + timedelta(weeks=i) for i in range(history + 1))
 
     specs = {d["kpi"]: d for d in rules.detect if d["kpi"] in catalog.kpis}
-    levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS if d not in fixed]
+    site_vendor = {str(s["id"]): str(s["vendor"]) for s in getattr(ws.config, "sites", []) if s.get("vendor")}
+    partial = eff.vendors is not None
+    # with one vendor in view the client's work in view IS that vendor's: the root level is its segment
+    one_vendor = partial and len(eff.vendors or ()) == 1
+    levels = [ROOT + fixed] + [ROOT + fixed + (d,) for d in DIMENSIONS
+                               if d not in fixed and not (one_vendor and d == "vendor_id")]
     if not set(PAIR) <= set(fixed):
         levels.append(ROOT + fixed + tuple(d for d in PAIR if d not in fixed))
-    read = _LevelReader(ws, eff, tuple(specs), start, week_end, filters, catalog)
+    read = _LevelReader(ws, eff, tuple(specs), start, week_end, view, catalog)
     frames: dict[tuple[str, ...], pl.DataFrame] = {level: read(level) for level in levels}
 
     names = Names.of(ws.config, catalog)  # ids as people know them, in every sentence
     notices = _data_quality(daily, frames[levels[0]], week, last_day, specs, catalog, rules, names)
-    notices += _duplicate_sources(ws, eff, filters, week, th, catalog, rules, names)
-    withheld = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
+    notices += _duplicate_sources(ws, eff, view, week, th, catalog, rules, names)
+    held_back = {n.segment.get("client_id") for n in notices if n.evidence.get("withhold")}
 
     cands: list[_Candidate] = []
     thin: list[dict[str, Any]] = []
@@ -273,13 +306,17 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     if mix_level in frames:
         cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
     site_level = levels[0] + ("site_id",)
-    if site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
+    withheld: list[str] = []
+    if partial:  # peers: a site's share of its client, or its place among the client's sites, needs every vendor's work
+        withheld.append("Routing shifts and peer outliers compare a site with every site of its client, and the "
+                        "other vendors' sites are outside this view: they are not judged here.")
+    if not partial and site_level in frames and "routing_shift" in specs.get("tickets_created", {}).get("detectors", ()):
         cands.extend(_routing_shifts(frames[site_level], levels[0], catalog, th, week))
     monthly = [name for name, spec in specs.items() if spec["grain"] == "month"]
     if monthly:
-        cands.extend(_monthly(ws, eff, filters, levels, monthly, specs, catalog, th, week, last_day))
+        cands.extend(_monthly(ws, eff, view, levels, monthly, specs, catalog, th, week, last_day))
     site_level, pair_level = levels[0] + ("site_id",), levels[0] + PAIR
-    if site_level in frames and pair_level in frames:
+    if not partial and site_level in frames and pair_level in frames:
         for name, spec in specs.items():
             if "peer_outlier" in spec["detectors"]:
                 _peers(frames[site_level].filter(pl.col("kpi") == name), frames[pair_level].filter(pl.col("kpi") == name),
@@ -287,7 +324,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     events = _events(ws, eff)
     demand = set(rules.tiers.demand_event_kinds)
     cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog, _declared_days(events, demand)))
-    cands = [c for c in cands if c.segment.get("client_id") not in withheld]
+    cands = [c for c in cands if c.segment.get("client_id") not in held_back]
     for c in cands:
         if c.type in ("target_miss", "peer_outlier", "small_count_rate"):
             continue
@@ -300,14 +337,19 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         else:  # knock-on effects of a declared demand event: worth watching, not news unless large
             c.evidence["coincides"] = on[0]["name"]
 
-    # BH over every segment tested in the run, once per family of questions (rules.toml [fdr])
+    # BH once per family of questions (rules.toml [fdr]) and per family of data, which the data fixes, not the
+    # viewer: a client's week (every role that sees the client whole tests the same segments, so a segment
+    # gets the same verdict from each), or the vendors' share of it for a partial view (client × vendor)
+    share = WHOLE if eff.vendors is None else "+".join(sorted(eff.vendors))
     for c in cands:
         c.evidence["_material"] = _material_amount(catalog.kpis[c.kpi], c.expected)
         c.p_material = _p_material(c)
+        c.evidence["_part"] = part_of(c.segment, eff, site_vendor)
         c.evidence["fdr_family"] = rules.family(c.type, c.evidence.get("grain"))
-    families: dict[str, list[_Candidate]] = defaultdict(list)
+        c.evidence["fdr_data"] = f"{c.segment.get('client_id')} × {share}"
+    families: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
     for c in cands:
-        families[c.evidence["fdr_family"]].append(c)
+        families[(c.evidence["fdr_family"], c.evidence["fdr_data"])].append(c)
     for members in families.values():
         q = stats.benjamini_hochberg([c.p_value for c in members])
         qm = stats.benjamini_hochberg([c.p_material for c in members])
@@ -331,7 +373,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights = _with_log_novelty(ws, _cards(insights, rules, catalog, names), rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
-    return Findings(week, notices + insights, top, notices, tests)
+    return Findings(week, notices + insights, top, notices, tests, tuple(withheld))
 
 
 # --------------------------------------------------------------------------- reading
@@ -346,17 +388,14 @@ class _LevelReader:
     kpis: tuple[str, ...]
     start: date
     end: date
-    filters: Mapping[str, str]
+    view: View
     catalog: Catalog
 
     def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
         """Every KPI of the run by `level` and week."""
         f = compute_kpis(self.ws, self.scope, list(self.kpis), grain="week", by=level, start=self.start, end=self.end,
                          catalog=self.catalog)
-        for name, column in ROW_FILTERS.items():
-            if name in self.filters:
-                f = f.filter(pl.col(column) == self.filters[name])
-        return f
+        return self.view.apply(f, rows_only=True)
 
 
 @dataclass
@@ -375,16 +414,13 @@ class _Frames:
         return self.levels[key]
 
 
-def _daily(ws: Workspace, scope: Scope, filters: Mapping[str, str], fixed: tuple[str, ...], week: date | None,
+def _daily(ws: Workspace, scope: Scope, view: View, fixed: tuple[str, ...], week: date | None,
            history_days: int, catalog: Catalog) -> pl.DataFrame:
     """Daily tickets created per client × site × channel over the volume history."""
     end = week + timedelta(days=6) if week else None
     begin = week - timedelta(days=history_days + 7) if week else None
     f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=ROOT + PAIR, start=begin, end=end, catalog=catalog)
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            f = f.filter(pl.col(column) == filters[name])
-    f = f.filter(pl.col("value") > 0)
+    f = view.apply(f, rows_only=True).filter(pl.col("value") > 0)
     if week is None and f.height:
         last = f.get_column("period").max()
         f = f.filter(pl.col("period") >= last - timedelta(days=history_days + 14))
@@ -826,7 +862,7 @@ def _month_bounds(week_end: date) -> tuple[date, date]:
     return last.replace(day=1), last
 
 
-def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_day) -> list[_Candidate]:  # noqa: PLR0913
+def _monthly(ws, scope, view, levels, names, specs, catalog, th, week, last_day) -> list[_Candidate]:  # noqa: PLR0913
     """KPIs billed by the month (cost per contact), judged on complete months only.
 
     Invoices cover whole months, so a week's share of a month's invoice is an allocation, not a
@@ -848,10 +884,7 @@ def _monthly(ws, scope, filters, levels, names, specs, catalog, th, week, last_d
         if len(level) > len(levels[0]) + 1 or (len(level) > len(levels[0]) and level[-1] not in SUSTAINED_DIMENSIONS):
             continue
         f = compute_kpis(ws, scope, names, grain="month", by=level, start=first, end=m_end, catalog=catalog)
-        for name, column in ROW_FILTERS.items():
-            if name in filters:
-                f = f.filter(pl.col(column) == filters[name])
-        f = f.filter(pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
+        f = view.apply(f, rows_only=True).filter(pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
         for key, rows in f.partition_by([*level, "kpi"], as_dict=True).items():
             if any(v is None for v in key):
                 continue
@@ -1282,7 +1315,8 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
     driver_kind = drivers[0]["kind"] if drivers else None
     owner, vendor, site = rep.evidence["_segment_owner"], rep.evidence["_vendor"], rep.evidence["_site"]
     book = rules.playbook(kpi=rep.kpi, type_=rep.type, driver_kind=driver_kind, polarity=rep.polarity, segment_owner=owner)
-    action_text = book.text(segment=format.segment(rep.segment, names), vendor=tenants.vendor_name(vendor),
+    shown = shown_segment(rep.segment, rep.evidence.get("_part", WHOLE))  # a vendor's share of a client says so
+    action_text = book.text(segment=format.segment(shown, names), vendor=tenants.vendor_name(vendor),
                             unit=tenants.site_name(site) if site else None)
     verify = narrative.verify_week(week, book.verify_after_weeks)
     verify_kpi = rep.kpi if book.verify_kpi == "same" else book.verify_kpi  # "same": the insight's own KPI
@@ -1313,12 +1347,14 @@ def _finish(group: list[_Candidate], frames, all_cands, thin, events, catalog, r
         "merged": [{"type": c.type, "segment": c.segment, "delta": c.delta, "q_value": c.q_value} for c in group[1:]],
         "label": kpi.label,
     }
+    if shown != rep.segment:
+        evidence["share_of"] = dict(rep.segment)  # the client-wide segment this is the viewer's share of
     confidence = round(ranking.confidence_factor(rep.q_value, rep.evidence.get("certain")), 4)
     evidence["segment_owner"] = owner
     evidence["ci_excludes_zero"] = _excludes_zero(rep)
     evidence["confidence_label"] = _confidence_label(rep.tier, confidence, evidence["ci_excludes_zero"], rules)
     return _told(Insight(
-        id=stable_id(type_, rep.kpi, rep.segment, rep.period.start), type=type_, kpi=rep.kpi, segment=dict(rep.segment),
+        id=stable_id(type_, rep.kpi, shown, rep.period.start), type=type_, kpi=rep.kpi, segment=shown,
         period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
         confidence=confidence, score=factors.score, headline="", meaning="",
@@ -1452,16 +1488,13 @@ def _data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, week: date, las
     return out
 
 
-def _duplicate_sources(ws: Workspace, scope: Scope, filters: Mapping[str, str], week: date, th, catalog,
+def _duplicate_sources(ws: Workspace, scope: Scope, view: View, week: date, th, catalog,
                        rules, names: Names | None = None) -> list[Insight]:
     """Tickets of the week that arrived from two sources under the same id (a file export and an API sync of the
     same helpdesk, named differently): every count is inflated; above `duplicate_withhold_share` the client's
     insights are withheld."""
-    cols = ["client_id", "ticket_id", "source_system", "source_instance", "created_at", *ROW_FILTERS.values()]
-    lf = ws.scan("tickets", scope, columns=cols)
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            lf = lf.filter(pl.col(column) == filters[name])
+    cols = ["client_id", "ticket_id", "source_system", "source_instance", "created_at", "site_id", "channel"]
+    lf = view.apply(ws.scan("tickets", scope, columns=cols), rows_only=True)
     start = datetime.combine(week, time.min, tzinfo=timezone.utc)
     lf = lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + timedelta(days=7)))
     per_id = lf.group_by("client_id", "ticket_id").agg(

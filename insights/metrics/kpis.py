@@ -95,12 +95,18 @@ def compute_kpis(
     catalog = catalog or load_catalog()
     plan = _plan(catalog, kpis, by, ws.config.settings)
     tables = {s.table for s in plan.sources}
-    frames = {t: ws.scan(t, scope) for t in tables}
+    # a customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
+    # read for the viewer's clients across vendors, and cut to the viewer's rows after the window, so a
+    # vendor's FCR of its tickets is the brand's FCR of the same tickets (nothing else of the rows is kept)
+    windowed = {t for t in tables if scope.vendors is not None
+                and any(c.window == "next_within" for c in catalog.columns.get(t, {}).values())}
+    clients = Scope(clients=scope.clients, vendors=None)
+    frames = {t: ws.scan(t, clients if t in windowed else scope) for t in tables}
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
-                               settings=ws.config.settings, site_tiers=tiers)
+                               settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None)
 
 
 def compute_from_frames(
@@ -120,7 +126,8 @@ def compute_from_frames(
 
     Frames may hold a subset of the canonical columns (the others count as empty); a table
     absent from `frames` counts as empty. `scope` None means the frames already hold only what
-    the viewer may see; `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
+    the viewer may see (else its rows are kept after the derived columns, windows included);
+    `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
     `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
     """
     check_grain(grain)
@@ -131,13 +138,12 @@ def compute_from_frames(
     plan = _plan(catalog, kpis, by, settings)
     def build(source: _Source, packed: bool) -> pl.LazyFrame:
         lf = _as_lazy(frames.get(source.table), source.table)
-        if scope is not None:
-            lf = lf.filter(scope.filter_expr(source.table))
+        viewer = scope.filter_expr(source.table) if scope is not None else None
         if source.table == "tickets" and "status" in lf.collect_schema():
             lf = lf.filter(pl.col("status").fill_null("") != "deleted")  # kept for lineage, never counted
         step = _open_pass if source.until else _agg_pass
         return step(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start, end,
-                    dict(site_tiers or {}), packed)
+                    dict(site_tiers or {}), packed, viewer=viewer)
 
     packed = 0 < len(by) <= MAX_PACKED_DIMS
     names = list(plan.sources)
@@ -295,6 +301,11 @@ def _conform(lf: pl.LazyFrame, table: str, columns: Sequence[str]) -> pl.LazyFra
     return lf.select(exprs)
 
 
+def _with_viewer(base: list[str], viewer: pl.Expr | None) -> list[str]:
+    """The base columns plus those the viewer's row filter reads (tenant keys)."""
+    return base if viewer is None else list(dict.fromkeys([*base, *viewer.meta.root_names()]))
+
+
 def _derived_closure(names: Sequence[str], table: str, catalog: Catalog) -> list[DerivedColumn]:
     """The derived columns `names` need, dependencies first."""
     cols = catalog.columns.get(table, {})
@@ -442,12 +453,12 @@ def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
 
 def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-              packed: bool = False) -> pl.LazyFrame:
-    """Scan → date range → derived columns → one group_by(period, *by) with every measure of the source."""
+              packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
+    """Scan → date range → derived columns → the viewer's rows → one group_by(period, *by) with every measure."""
     table = source.table
     names = [c for m in measures for c in m.inputs]
     base, derived = _base_columns(table, names, by, catalog)
-    lf = _conform(lf, table, base)
+    lf = _conform(lf, table, _with_viewer(base, viewer))
     tdtype = TABLES[table].columns[source.time].dtype
     if source.spread:
         # rows cover [time, spread]: keep those overlapping the range, spread each over its days
@@ -460,6 +471,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         lf = lf.filter(keep)
         for c in derived:
             lf = _add_derived(lf, c)
+        if viewer is not None:
+            lf = lf.filter(viewer)
         lf = lf.with_row_index("__row")
         first, last = pl.col(source.time).cast(pl.Date), pl.col(source.spread).fill_null(pl.col(source.time)).cast(pl.Date)
         lf = (lf.with_columns(pl.date_ranges(first, last).alias("__day"))
@@ -472,6 +485,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         lf = lf.filter(_range_filter(source.time, tdtype, start, end, extra))
         for c in derived:
             lf = _add_derived(lf, c)
+        if viewer is not None:
+            lf = lf.filter(viewer)
         if extra:
             lf = lf.filter(_range_filter(source.time, tdtype, start, end))
         key = period_key(pl.col(source.time), grain, tdtype)
@@ -487,16 +502,18 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
 
 def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
                grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-               packed: bool = False) -> pl.LazyFrame:
+               packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
     """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
     (m,) = measures
     table, until = source.table, source.until or ""
     base, derived = _base_columns(table, list(m.inputs), by, catalog)
-    lf = _conform(lf, table, base)
+    lf = _conform(lf, table, _with_viewer(base, viewer))
     tdtype = TABLES[table].columns[source.time].dtype
     lf = lf.filter(_range_filter(source.time, tdtype, None, end))
     for c in derived:
         lf = _add_derived(lf, c)
+    if viewer is not None:
+        lf = lf.filter(viewer)
     if m.filter:
         lf = lf.filter(pl.sql_expr(m.filter).fill_null(False))
     lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers))

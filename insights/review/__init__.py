@@ -29,6 +29,7 @@ from connectors.store import Scope, Workspace
 from insights.detection import narrative
 from insights.detection.engine import Findings, Insight, detect
 from insights.review.events import empty_events, read_events
+from insights.view import View
 from insights.money import invoiced_through
 from insights import contracts
 from insights import format
@@ -36,10 +37,6 @@ from insights.format import Names
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
-# filter name -> canonical column it narrows rows on (client and vendor narrow the Scope instead)
-ROW_FILTERS = {"site": "site_id", "channel": "channel"}
-SCOPE_FILTERS = ("client", "vendor")
-FILTERS = SCOPE_FILTERS + tuple(ROW_FILTERS)
 # tables whose rows the view's date span and dimension choices come from
 ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -53,7 +50,7 @@ Period = Literal["month", "quarter", "year"]
 
 
 class ReviewError(BpoError):
-    """A review was asked for with filters it does not know."""
+    """A review was asked for with settings it does not know."""
 
 
 # --------------------------------------------------------------------------- records
@@ -143,7 +140,7 @@ class Notice:
     """A data-quality notice, shown before any insight."""
 
     kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ", "short_history",
-                  "data_quality"]
+                  "data_quality", "withheld"]
     message: str
     severity: Literal["warning", "info"] = "warning"
 
@@ -232,33 +229,15 @@ def same_week_last_year(week: date) -> date | None:
 # --------------------------------------------------------------------------- the view's rows
 
 
-def _check_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
-    filters = {k: v for k, v in dict(filters or {}).items() if v not in (None, "", [])}
-    unknown = sorted(set(filters) - set(FILTERS))
-    if unknown:
-        raise ReviewError(f"unknown review filter(s): {', '.join(unknown)}; use {', '.join(FILTERS)}")
-    return {k: str(filters[k]) for k in FILTERS if k in filters}
-
-
-def effective_scope(scope: Scope, filters: Mapping[str, str]) -> Scope:
-    """The viewer's scope narrowed by the client/vendor filters (a filter can never widen it)."""
-    return scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
-
-
-def _rows(ws: Workspace, table: str, scope: Scope, filters: Mapping[str, str]) -> pl.LazyFrame:
-    lf = ws.scan(table, scope)
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            lf = lf.filter(pl.col(column) == filters[name])
-    return lf
+def _rows(ws: Workspace, table: str, view: View) -> pl.LazyFrame:
+    return view.apply(ws.scan(table, view.scope_for_read()), rows_only=True)
 
 
 def activity_days(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.Series:
     """Distinct UTC dates with activity (tickets or queue intervals) in the view, sorted."""
-    filters = _check_filters(filters)
-    eff = effective_scope(scope, filters)
+    view = View.of(scope, filters)
     days = [
-        _rows(ws, t, eff, filters).select(pl.col(c).dt.date().alias("day")).unique()
+        _rows(ws, t, view).select(pl.col(c).dt.date().alias("day")).unique()
         for t, c in ACTIVITY_TABLES.items()
     ]
     return pl.concat(days).collect().get_column("day").drop_nulls().unique().sort()
@@ -328,7 +307,7 @@ def _billed(kpis: list[str], catalog: Any) -> set[str]:
     return {name for name in kpis if any(m.table == "cost_invoices" for m in _measures_of(catalog.kpis[name], catalog))}
 
 
-def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], week_end: date,
+def _to_date_frames(ws: Workspace, view: View, kpis: list[str], week_end: date,
                     catalog: Any) -> dict[str, tuple[date, pl.DataFrame, dict[str, date]]]:
     """period -> (its first day, the KPIs from that day to `week_end`, the end of the KPIs that stop earlier).
 
@@ -338,14 +317,14 @@ def _to_date_frames(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping
     """
     billed = _billed(kpis, catalog)
     rest = [k for k in kpis if k not in billed]
-    billed_until = invoiced_through(ws, eff).get(None) if billed else None
+    billed_until = invoiced_through(ws, view.scope_for_read()).get(None) if billed else None
     out: dict[str, tuple[date, pl.DataFrame, dict[str, date]]] = {}
     cache: dict[tuple[date, date, tuple[str, ...]], pl.DataFrame] = {}
 
     def query(names: list[str], start: date, end: date, grain: str) -> pl.DataFrame:
         key = (start, end, tuple(names))
         if key not in cache:
-            cache[key] = _weekly(ws, eff, names, filters, start, end, catalog, grain=grain)
+            cache[key] = _weekly(ws, view, names, start, end, catalog, grain=grain)
         return cache[key]
 
     for period in TO_DATE:
@@ -420,34 +399,29 @@ def _status(value: float | None, target: contracts.Target | None, vs_week: float
     return "good" if (vs_week > 0) == (direction == "higher_is_better") else "bad"
 
 
-def _weekly(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
+def _weekly(ws: Workspace, view: View, kpis: list[str], start: date, end: date,
             catalog: Any, grain: str = "week") -> pl.DataFrame:
     """The KPIs per `grain` period between start and end (inclusive) for the view's rows."""
     from insights.metrics.kpis import compute_kpis
 
-    by = tuple(ROW_FILTERS[f] for f in ROW_FILTERS if f in filters)
-    frame = compute_kpis(ws, eff, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog)
-    for f, column in ROW_FILTERS.items():
-        if f in filters:
-            frame = frame.filter(pl.col(column) == filters[f])
+    frame = compute_kpis(ws, view.scope_for_read(), kpis, grain=grain, by=view.fixed, start=start, end=end,
+                         catalog=catalog)
+    frame = view.apply(frame, rows_only=True)
     return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
 
 
-def _within(ws: Workspace, eff: Scope, kpis: list[str], filters: Mapping[str, str], start: date, end: date,
-            catalog: Any) -> pl.DataFrame:
+def _within(ws: Workspace, view: View, kpis: list[str], start: date, end: date, catalog: Any) -> pl.DataFrame:
     """Weekly values of the KPIs comparable only within a dimension (`within` in the catalog), per value of it:
     period, kpi, dimension, segment, value; none when the view already holds one value (a channel filter)."""
     from insights.metrics.kpis import compute_kpis
 
-    fixed = {ROW_FILTERS[f] for f in filters if f in ROW_FILTERS}
+    fixed = set(view.fixed)
     out = []
     for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed):
         names = [k for k in kpis if catalog.kpis[k].within == dim]
-        frame = compute_kpis(ws, eff, names, grain="week", by=(dim, *sorted(fixed)), start=start, end=end,
-                             catalog=catalog)
-        for f, column in ROW_FILTERS.items():
-            if f in filters:
-                frame = frame.filter(pl.col(column) == filters[f])
+        frame = compute_kpis(ws, view.scope_for_read(), names, grain="week", by=(dim, *sorted(fixed)), start=start,
+                             end=end, catalog=catalog)
+        frame = view.apply(frame, rows_only=True)
         out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
                    .select("period", "kpi", pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("segment"),
                            "value"))
@@ -465,8 +439,8 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         from insights.catalog import load_catalog
 
         catalog = load_catalog()
-    filters = _check_filters(filters)
-    eff = effective_scope(scope, filters)
+    view = View.of(scope, filters, week)
+    filters, eff = view.filter_map, view.scope_for_read()
     kpi_names = catalog.preset(PRESET)
     notices: list[Notice] = []
 
@@ -482,15 +456,15 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         if week > days.max() or week + timedelta(days=6) < days.min():
             notices.append(Notice("week_outside_data", f"The week of {week:%d %b %Y} is outside the data "
                                   f"({days.min():%d %b %Y} – {days.max():%d %b %Y}); pick another week."))
-        notices.extend(_table_notices(ws, eff, filters))
+        notices.extend(_table_notices(ws, view))
         notices.extend(_missing_day_notices(days, week))
 
     first = week - timedelta(weeks=SERIES_WEEKS - 1)
     start = (same_week_last_year(first) or first - timedelta(weeks=52)) - timedelta(weeks=1)
     week_end = week + timedelta(days=6)
-    frame = _weekly(ws, eff, kpi_names, filters, start, week_end, catalog) if kpi_names else None
-    to_date = _to_date_frames(ws, eff, kpi_names, filters, week_end, catalog) if kpi_names else {}
-    within = _within(ws, eff, kpi_names, filters, first, week_end, catalog)
+    frame = _weekly(ws, view, kpi_names, start, week_end, catalog) if kpi_names else None
+    to_date = _to_date_frames(ws, view, kpi_names, week_end, catalog) if kpi_names else {}
+    within = _within(ws, view, kpi_names, first, week_end, catalog)
     terms = contracts.read(ws, eff)  # read fresh for every review
     segment = contracts.in_view(eff, filters)  # the same segment the engine asks about
     events = read_events(ws, scope, filters, start=first, end=week_end)
@@ -558,6 +532,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         findings = _findings(ws, scope, week, filters, catalog)
         insights = list(findings.top)
         notices.extend(_engine_notices(findings.notices, notices))
+        notices.extend(Notice("withheld", why, "info") for why in findings.withheld)  # peers outside the view
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events,
@@ -595,7 +570,7 @@ def _minus(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def _table_notices(ws: Workspace, scope: Scope, filters: Mapping[str, str]) -> list[Notice]:
+def _table_notices(ws: Workspace, view: View) -> list[Notice]:
     """One notice naming the canonical tables that hold no rows for the view."""
     from connectors.schema import TABLES
 
@@ -603,7 +578,7 @@ def _table_notices(ws: Workspace, scope: Scope, filters: Mapping[str, str]) -> l
     for name, spec in TABLES.items():
         if spec.time_column is None:
             continue
-        lf = _rows(ws, name, scope, filters)
+        lf = _rows(ws, name, view)
         if lf.select(pl.len()).collect().item() == 0:
             empty.append(name)
     if not empty:

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from connectors.store import Scope, Workspace
+from insights.view import View
 
 # how likely a kind of event is to explain a move in the KPIs (lower ranks first); unknown kinds rank as "other"
 EVENT_KIND_RANK = {"outage": 0, "launch": 1, "release": 1, "vendor_change": 2, "pilot": 3, "promotion": 4,
@@ -87,13 +88,8 @@ def read_events(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None =
     the site/channel filter is unset or the same (null means every site or channel).  Example:
     `read_events(ws, viewer.scope, {"client": "acme"}, start=date(2025, 1, 6), end=date(2025, 3, 9))`.
     """
-    from insights.review import ROW_FILTERS, _check_filters, effective_scope  # the review owns the view's filters
-
-    filters = _check_filters(filters)
-    rows = ws.read("events", effective_scope(scope, filters))
-    for name, column in ROW_FILTERS.items():
-        if name in filters:
-            rows = rows.filter(pl.col(column).is_null() | (pl.col(column) == filters[name]))
+    view = View.of(scope, filters)
+    rows = view.apply(ws.read("events", view.scope_for_read()), keep_null=True, rows_only=True)
     rows = rows.select(EVENT_COLUMNS).with_columns(pl.col("end_date").fill_null(pl.col("start_date")).alias("last_day"))
     if start is not None:
         rows = rows.filter(pl.col("last_day") >= start)

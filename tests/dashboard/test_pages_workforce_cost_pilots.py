@@ -183,6 +183,13 @@ def test_pilots_show_the_did_verdict_of_the_library(monkeypatch, sample, user):
     assert table_with(at, "verdict")["verdict"].tolist() == [e.verdict for e in report.effects]
 
 
+def test_the_pilots_page_tells_a_vendor_it_sees_part_of_the_control_group(monkeypatch, sample):
+    at = open_page(monkeypatch, sample, "northwind-am", "pilots")
+    at.selectbox(key="pilot_name").set_value("nw-bogota coaching pilot").run()
+    report = evaluate_pilot(sample, scope_of(sample, "northwind-am"), "nw-bogota coaching pilot")
+    assert report.control_note and [i.value for i in at.info] == [report.control_note]
+
+
 @pytest.mark.parametrize(("page", "query", "says"), [
     pytest.param("cost", {}, "No invoices for your view yet: import cost_invoices with "
                              "`bpo-insights import FILE --preset canonical_cost_invoices`.", id="cost-no-invoices"),

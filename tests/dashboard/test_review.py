@@ -13,8 +13,9 @@ from connectors.store import Scope
 from insights.detection import stats
 from insights.catalog import load_catalog
 from insights.detection.engine import Insight, detect
+from insights.errors import ViewError
 from insights.review import (
-    ReviewError, available_weeks, build_review, material_amount, same_week_last_year,
+    available_weeks, build_review, material_amount, same_week_last_year,
 )
 
 ACME = Scope.of(["acme"], "*")
@@ -72,7 +73,7 @@ def test_a_filter_outside_the_scope_shows_no_data_rather_than_someone_elses(tiny
 
 
 def test_unknown_filters_are_refused_with_the_valid_names(tiny_ws):
-    with pytest.raises(ReviewError, match=r"unknown review filter\(s\): queue; use client, vendor, site, channel"):
+    with pytest.raises(ViewError, match=r"unknown view filter\(s\): queue; use client, vendor, site, channel"):
         build_review(tiny_ws, ACME, filters={"queue": "x"})
 
 

@@ -147,3 +147,63 @@ def test_cli_pilot_command(sample, capsys):
     out = capsys.readouterr().out
     assert out.startswith("# Pilot: nw-bogota coaching pilot") and "CSAT (top box)" in out
     assert main(["pilot", "missing", "--workspace", str(sample.path)]) == 2
+
+
+# --------------------------------------------------------------------------- the read-out's window and control group
+
+
+def _viewer(ws: Workspace, name: str) -> Scope:
+    return next(u.scope for u in ws.config.users if u.name == name)
+
+
+def test_the_read_out_runs_past_the_pilots_end_to_the_latest_complete_week(sample):
+    # before: the window stopped at the pilot's end (20 Sep) with 9 weeks of data after it, and read
+    # "not enough data yet: about 3 more weeks needed" for first contact resolution
+    from sample_data.operation import DEFAULT_END
+
+    report = evaluate_pilot(sample, Scope.everything(), "nw-bogota coaching pilot")
+    assert report.pilot.end is not None and report.pilot.end < DEFAULT_END - timedelta(weeks=8)
+    assert report.after == (date(2026, 8, 10), DEFAULT_END)
+    assert f"the pilot ran {report.pilot.start} – {report.pilot.end}" in report.to_markdown()
+
+
+def _cells(report) -> dict[str, list[float]]:
+    """Per KPI: the four cells' values and the estimate."""
+    return {e.kpi: [e.pilot_before.value, e.pilot_after.value, e.control_before.value, e.control_after.value,
+                    e.estimate] for e in report.effects}
+
+
+def _same(report) -> dict[str, object]:
+    return {k: pytest.approx(v, rel=1e-9) for k, v in _cells(report).items()}
+
+
+def test_the_brand_reads_the_admins_estimate_against_the_whole_control_group(sample):
+    admin = evaluate_pilot(sample, Scope.everything(), "nw-bogota coaching pilot")
+    brand = evaluate_pilot(sample, _viewer(sample, "acme-manager"), "nw-bogota coaching pilot")
+    assert brand.control == admin.control and _cells(brand) == _same(admin)
+    assert admin.control_note == brand.control_note == ""
+
+
+def test_a_vendor_that_cannot_see_the_control_group_whole_is_told_so(sample):
+    # before: Northwind's AM read +7.2 pts where the admin read +6.7 for the same pilot, the control group cut
+    # to Northwind's own sites without a word
+    admin = evaluate_pilot(sample, Scope.everything(), "nw-bogota coaching pilot")
+    vendor = evaluate_pilot(sample, _viewer(sample, "northwind-am"), "nw-bogota coaching pilot")
+    assert set(vendor.control["site_id"]) < set(admin.control["site_id"])
+    assert vendor.control_note.startswith("Control group: only the part in your view (northwind's work)")
+    assert vendor.to_dict()["control_note"] == vendor.control_note and vendor.control_note in vendor.to_markdown()
+
+
+def test_a_control_group_the_vendor_sees_whole_gives_it_the_admins_numbers(sample, tmp_path):
+    ws_dir = tmp_path / "ws"
+    shutil.copytree(sample.path, ws_dir)
+    (ws_dir / "bpo.toml").write_text((ws_dir / "bpo.toml").read_text() + """
+[[pilot]]
+name = "nw-bogota coaching pilot"
+control = { site_id = ["nw-manila"] }
+""")
+    ws = Workspace.open(ws_dir)
+    admin = evaluate_pilot(ws, Scope.everything(), "nw-bogota coaching pilot")
+    vendor = evaluate_pilot(ws, _viewer(ws, "northwind-am"), "nw-bogota coaching pilot")
+    assert vendor.control == admin.control == {"site_id": ("nw-manila",)}
+    assert vendor.control_note == "" and _cells(vendor) == _same(admin)
