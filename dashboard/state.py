@@ -5,20 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
-from datetime import date, timedelta
+from datetime import date
 
 from insights.view import DIMENSIONS as VIEW_DIMENSIONS
+from insights.metrics.periods import week_start
 
 DIMENSIONS = tuple(VIEW_DIMENSIONS)  # the view's filters, checked once in insights.view
 # the comparison a view puts first: the tiles' leading delta and the trend charts' reference line
 Compare = Literal["last_week", "last_year", "target"]
 COMPARISONS: dict[Compare, str] = {"last_week": "Last week", "last_year": "Same week last year", "target": "Target"}
 DEFAULT_COMPARE: Compare = "last_week"
-
-
-def monday(d: date) -> date:
-    """The Monday of the week holding `d`."""
-    return d - timedelta(days=d.weekday())
 
 
 def week_label(week: date) -> str:
@@ -36,7 +32,7 @@ def parse_week(text: str | None) -> date | None:
         if "-W" in t:
             y, w = t.split("-W")
             return date.fromisocalendar(int(y), int(w), 1)
-        return monday(date.fromisoformat(t))
+        return week_start(date.fromisoformat(t))
     except ValueError:
         return None
 

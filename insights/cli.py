@@ -16,6 +16,7 @@ from pathlib import Path
 
 from connectors.errors import BpoError
 from insights import format
+from insights.metrics.periods import week_start
 
 DEFAULT_PORT = 8501
 
@@ -48,7 +49,7 @@ def _week(text: str) -> date:
             y, w = text.upper().split("-W")
             return date.fromisocalendar(int(y), int(w), 1)
         d = date.fromisoformat(text)
-        return date.fromordinal(d.toordinal() - d.weekday())
+        return week_start(d)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a week; use YYYY-Www (e.g. 2026-W46) or a date") from None
 

@@ -13,6 +13,7 @@ from dashboard import analyses, charts, components, data, state
 from insights import format
 from insights.catalog import load_catalog
 from insights.analyses.sla import DRILL, target_line
+from insights.metrics import week_start
 
 METRICS = ("sla_first_response", "sla_resolution", "service_level")
 SPLITS = {"vendor": "Vendor", "site": "Site", "channel": "Channel", "priority": "Priority"}
@@ -119,7 +120,7 @@ if st.session_state.get("sla_drill_view") != view_key:
     st.session_state["sla_drill_segment"] = options[0] if options else None
 if points:  # a click on the chart: its week and line
     p = points[0]
-    clicked = (state.monday(date.fromisoformat(str(p["x"])[:10])), (p.get("customdata") or [None])[0])
+    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), (p.get("customdata") or [None])[0])
     if st.session_state.get("sla_drill_click") != clicked:
         st.session_state["sla_drill_click"] = clicked
         if clicked[0] in weeks:

@@ -33,6 +33,7 @@ import polars as pl
 
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
+from insights.metrics.periods import latest_complete_week
 from insights.analyses.staffing import (StaffingTarget, _sl_targets, daily_on_queue, measured_service_level, staffing_factor,
                                weighted_service_level)
 
@@ -252,8 +253,8 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     daily = volume_history(ws, scope, grain="day", by=by, end=end)
     last = daily["period"].max()
-    if last.weekday() != 6:  # forecast from the end of the latest complete week (days after it are partial)
-        daily = daily.filter(pl.col("period") <= last - timedelta(days=last.weekday() + 1))
+    # forecast from the end of the latest complete week (days after it are partial)
+    daily = daily.filter(pl.col("period") <= latest_complete_week(last) + timedelta(days=6))
     days_all = event_days(ws, scope)
     horizon = weeks * 7 if grain == "day" else weeks
     rows, all_paths, methods = [], {}, {}

@@ -44,6 +44,7 @@ from scipy import stats
 from connectors.store import Scope, Workspace
 from insights import format
 from insights.errors import InsightsError
+from insights.metrics.periods import latest_complete_week, week_start
 
 DEFAULT_KPIS = ("csat", "repeat_contact_rate", "fcr", "aht")
 DIMENSIONS = ("client_id", "vendor_id", "site_id", "channel")
@@ -284,10 +285,10 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
     unknown = [k for k in p.kpis if k not in catalog.kpis]
     if unknown:
         raise PilotError(f"pilot '{name}': unknown KPI(s) {', '.join(unknown)}; see the KPI catalog for names")
-    monday = p.start - timedelta(days=p.start.weekday())
+    monday = week_start(p.start)
     before = (monday - timedelta(days=7 * p.pre_weeks), monday - timedelta(days=1))
     last = today or ws.scan("tickets", scope).select(pl.col("created_at").max().dt.date()).collect().item()
-    last_full = last - timedelta(days=(last.weekday() + 1) % 7)  # the latest Sunday on or before the data end
+    last_full = latest_complete_week(last) + timedelta(days=6)  # the latest Sunday on or before the data end
     after = (monday, last_full)  # to the latest complete week, past the pilot's end date (see the module notes)
     if after[1] < after[0]:
         raise PilotError(f"pilot '{name}' starts {p.start}, after the latest complete week of data ({last_full}); nothing to evaluate yet")

@@ -35,6 +35,7 @@ from insights.view import View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
 from insights.format import Names
 from insights.catalog.rules import IN_HOUSE
+from insights.metrics.periods import latest_complete_week, week_start
 
 ROOT = ("client_id",)
 DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason")
@@ -267,8 +268,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     if week is None:
         if last_day is None:
             return Findings(date.today(), [], [], [], 0)
-        week = last_day - timedelta(days=last_day.weekday()) - (timedelta(weeks=0) if last_day.weekday() == 6 else timedelta(weeks=1))
-    week = week - timedelta(days=week.weekday())
+        week = latest_complete_week(last_day)
+    week = week_start(week)
     week_end = week + timedelta(days=6)
     history = th.history_weeks
     start = week - timedelta(weeks=history)

@@ -123,8 +123,13 @@ def periods_between(start: date, end: date, grain: str) -> list[date]:
 
 
 def week_start(d: date) -> date:
-    """The Monday of the ISO week containing `d`."""
+    """The Monday of the ISO week containing `d` (the one place a day is cut into its week)."""
     return d - timedelta(days=d.weekday())
+
+
+def latest_complete_week(last_day: date) -> date:
+    """The Monday of the last week whose Sunday is on or before `last_day` (a week still running is not complete)."""
+    return week_start(last_day) - (timedelta(weeks=0) if last_day.weekday() == 6 else timedelta(weeks=1))
 
 
 def iso_week_label(d: date) -> str:

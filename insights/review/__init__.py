@@ -34,6 +34,7 @@ from insights.money import invoiced_through
 from insights import contracts
 from insights import format
 from insights.format import Names
+from insights.metrics.periods import latest_complete_week, week_start
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
@@ -212,11 +213,6 @@ def split_dimension(series: pl.DataFrame) -> str | None:
 # --------------------------------------------------------------------------- calendar helpers
 
 
-def monday(d: date) -> date:
-    """The Monday of the week holding `d`."""
-    return d - timedelta(days=d.weekday())
-
-
 def same_week_last_year(week: date) -> date | None:
     """The Monday of the same ISO week one year earlier (None when that year has no week 53)."""
     y, w, _ = week.isocalendar()
@@ -252,8 +248,8 @@ def _complete_weeks(days: pl.Series) -> tuple[date, ...]:
     if days.is_empty():
         return ()
     first, last = days.min(), days.max()
-    newest = monday(last) if last.weekday() == 6 else monday(last) - timedelta(weeks=1)
-    count = max(0, (newest - monday(first)).days // 7 + 1)
+    newest = latest_complete_week(last)
+    count = max(0, (newest - week_start(first)).days // 7 + 1)
     return tuple(newest - timedelta(weeks=i) for i in range(count))
 
 
@@ -450,9 +446,9 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         only = sorted(eff.clients) if eff.clients is not None and len(eff.clients) == 1 else None
         who = f"client '{only[0]}'" if only else "this view"
         notices.append(Notice("no_data", f"No data for {who} yet: import a file or add a source."))
-        week = monday(week) if week else monday(date.today()) - timedelta(weeks=1)
+        week = week_start(week) if week else week_start(date.today()) - timedelta(weeks=1)
     else:
-        week = monday(week) if week else (weeks[0] if weeks else monday(days.max()))
+        week = week_start(week) if week else (weeks[0] if weeks else week_start(days.max()))
         if week > days.max() or week + timedelta(days=6) < days.min():
             notices.append(Notice("week_outside_data", f"The week of {week:%d %b %Y} is outside the data "
                                   f"({days.min():%d %b %Y} – {days.max():%d %b %Y}); pick another week."))
