@@ -20,7 +20,7 @@ import polars as pl
 
 from insights import format
 from insights.review.events import MAX_EVENTS, event_label, event_lanes, events_in_window
-from insights.export.axes import label_on_the_left, share_range, split_note
+from insights.export.axes import label_on_the_left, share_range, share_ticks, split_note
 from insights.review import split_dimension, split_lines
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
@@ -241,7 +241,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     shares = share_range([v for c in drawn for v in s.get_column(c).to_list()]) if unit == "percent" and s.height \
         else None
     yaxis: dict[str, object] = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
-    yaxis.update(dict(range=shares) if shares else dict(rangemode="tozero"))
+    yaxis.update(dict(range=shares, tickvals=share_ticks(shares)) if shares else dict(rangemode="tozero"))
     # one layout update of plain dicts (add_vrect and update_*axes each validate the whole figure again)
     note = split_note(dimension) if lines else None
     fig.update_layout(
@@ -304,7 +304,8 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     _layout(fig, title, height)
     dated = drawn.get_column("period").to_list() if drawn.height else []
     shares = share_range([*(drawn.get_column("value").to_list() if drawn.height else []), *(target or [])])
-    fig.update_yaxes(tickformat=".0%", **(dict(range=shares) if shares else dict(rangemode="tozero")))
+    fig.update_yaxes(tickformat=".0%", **(dict(range=shares, tickvals=share_ticks(shares)) if shares
+                                          else dict(rangemode="tozero")))
     fig.update_xaxes(tickformat="%d %b", range=x_range(dated))
     days = dated or periods or []
     if days:
@@ -404,7 +405,7 @@ def section_trends(sections: pl.DataFrame, *, title: str, target: float | None =
         fig.add_annotation(text="no QA evaluations in this view", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     _layout(fig, title, height)
     shares = share_range([*(sections.get_column("value").to_list() if sections.height else []), target])
-    fig.update_yaxes(tickformat=".0%", range=shares)
+    fig.update_yaxes(tickformat=".0%", **(dict(range=shares, tickvals=share_ticks(shares)) if shares else {}))
     fig.update_xaxes(tickformat="%d %b")
     return fig
 

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from insights.export.axes import label_on_the_left, share_range, split_note  # noqa: E402
+from insights.export.axes import label_on_the_left, share_range, share_ticks, split_note  # noqa: E402
 from insights.review import split_dimension, split_lines  # noqa: E402
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
@@ -115,6 +115,7 @@ def _figure(series: pl.DataFrame, *, title: str, unit: str, target: float | None
     shares = share_range([v for c in cols for v in s.get_column(c).to_list()]) if unit == "percent" else None
     if shares:  # a share is drawn around its values: a 0–100 % axis flattens a 28-point collapse
         ax.set_ylim(shares[0] * factor, shares[1] * factor)
+        ax.set_yticks([t * factor for t in share_ticks(shares)])  # room above 100 % carries no label
     else:
         ax.set_ylim(bottom=0)
     if x:

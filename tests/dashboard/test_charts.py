@@ -224,13 +224,25 @@ def collapse() -> pl.DataFrame:
         "n": [20] * 3}), title="x", target=0.8), id="qa-sections"),
 ])
 def test_a_share_axis_is_drawn_around_its_values_so_a_28_point_collapse_is_not_flattened(draw):
-    lo, hi = draw().layout.yaxis.range
-    assert 0.45 < lo < 0.62 and 0.90 < hi <= 1.0
+    axis = draw().layout.yaxis
+    lo, hi = axis.range
+    assert 0.45 < lo < 0.62 and 0.90 < hi < 1.05
+    assert max(axis.tickvals) <= 1.0 and min(axis.tickvals) >= lo  # labels never past 100 %
 
 
-def test_a_steady_share_still_gets_a_ten_point_axis_inside_0_to_100_percent():
-    lo, hi = charts.trend(series([0.97, 0.98, 0.99]), title="x", unit="percent").layout.yaxis.range
-    assert hi == 1.0 and hi - lo == pytest.approx(0.1 * (1 + SHARE_PAD), abs=0.03)
+def test_a_steady_share_still_gets_a_ten_point_axis_labelled_inside_0_to_100_percent():
+    axis = charts.trend(series([0.97, 0.98, 1.0]), title="x", unit="percent").layout.yaxis
+    lo, hi = axis.range
+    assert hi - lo == pytest.approx(0.1 * (1 + 2 * SHARE_PAD), abs=0.01)
+    assert hi > 1.0 and max(axis.tickvals) == 1.0  # a point at 100 % is drawn whole; no label past 100 %
+
+
+def test_a_point_at_100_percent_is_inside_the_sla_chart_so_it_can_be_clicked():
+    """A point on the plot's edge is half drawn and its click lands on the axis's drag handle (found in Chromium)."""
+    frame = pl.DataFrame({"period": WEEKS[:3] * 2, "channel": ["chat"] * 3 + ["email"] * 3,
+                          "value": [1.0, 0.95, 1.0, 0.8, 0.7, 0.75], "n": [10] * 6})
+    lo, hi = charts.attainment_by(frame, "channel", title="x").layout.yaxis.range
+    assert lo < 0.7 and hi > 1.0
 
 
 def test_counts_and_durations_keep_their_zero():
