@@ -247,7 +247,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), subtitle=dict(text=note, font=dict(size=10)) if note else None),
         height=height, margin=dict(l=10, r=10, t=56 if note else 40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0), hovermode="x unified",
+        legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), hovermode="x unified",
         plot_bgcolor="white", paper_bgcolor="white", shapes=shapes, annotations=notes, yaxis=yaxis,
         xaxis=dict(gridcolor="#F5F5F5", tickformat="%b %Y", range=x_range(periods)),
     )
@@ -267,7 +267,7 @@ SERIES_MARKERS = ("circle", "square", "diamond", "triangle-up", "x", "cross", "s
 
 def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     fig.update_layout(title=dict(text=title, font=dict(size=14)), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0), plot_bgcolor="white",
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, x=0), plot_bgcolor="white",
                       paper_bgcolor="white")
     fig.update_yaxes(gridcolor="#EEEEEE")
     fig.update_xaxes(gridcolor="#F5F5F5")
@@ -668,7 +668,7 @@ def cells_chart(rows: list[dict], *, title: str, tickformat: str, height: int = 
         _no_data(fig)
     _layout(fig, title, height)
     fig.update_yaxes(tickformat=tickformat)
-    fig.update_layout(legend=dict(y=-0.45))
+    fig.update_layout(legend=dict(y=-0.3))  # month labels under the bars are taller
     return fig
 
 

@@ -354,3 +354,13 @@ def test_the_reviews_first_response_median_chart_is_drawn_per_channel(tiny_ws):
     one_channel = build_review(tiny_ws, Scope.of(["acme"], "*"), week=date(2025, 3, 3), filters={"channel": "email"})
     assert "this year" in traces(charts.trend(one_channel.series("first_response_time_median"), title="x",
                                               unit="seconds"))
+
+
+def test_the_legend_hangs_below_the_axis_labels_however_many_entries_it_has():
+    """A legend anchored by its bottom grew up over the plot and the dates as bands and events added rows."""
+    ev = events((1, "Spring sale", "promotion", WEEKS[5], WEEKS[6] + timedelta(days=2)),
+                (2, "Autumn sale", "promotion", WEEKS[8], WEEKS[9]))
+    for fig in (charts.trend(series([0.9] * 12), title="x", unit="percent", events=ev),
+                charts.attainment_by(pl.DataFrame({"period": WEEKS[:2], "channel": ["chat", "chat"], "value": [0.9, 0.8],
+                                                   "n": [10, 10]}), "channel", title="x")):
+        assert fig.layout.legend.yanchor == "top" and fig.layout.legend.y < 0
