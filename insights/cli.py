@@ -186,7 +186,7 @@ def cmd_forecast(args) -> int:
     elif args.format == "csv":
         return _emit(report.table(), "csv", None)
     else:
-        print(report.to_markdown())
+        print(report.to_markdown(format.Names.of(ws.config)))
     return 0
 
 

@@ -33,6 +33,7 @@ import polars as pl
 
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
+from insights import format
 from insights.metrics.periods import latest_complete_week
 from insights.analyses.staffing import (StaffingTarget, _sl_targets, daily_on_queue, measured_service_level, staffing_factor,
                                weighted_service_level)
@@ -701,14 +702,14 @@ class ForecastReport:
         return {"volume": self.table().to_dicts(),
                 "sla_at_risk": [] if self.risk is None else self.risk.frame.to_dicts()}
 
-    def to_markdown(self) -> str:
-        """Markdown tables: the volume forecast, then the queues at risk next week."""
+    def to_markdown(self, names: format.Names | None = None) -> str:
+        """Markdown tables: the volume forecast, then the queues at risk next week (names from bpo.toml, not ids)."""
         t = self.table()
         by = list(self.volume.by)
-        lines = ["# Volume forecast", "", "| " + " | ".join(["period", *by, "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
+        lines = ["# Volume forecast", "", "| " + " | ".join(["period", *[format.dimension(b) for b in by], "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
                  "|" + "---|" * (len(by) + 5)]
         for r in t.iter_rows(named=True):
-            lines.append("| " + " | ".join([str(r["period"]), *[str(r[b]) for b in by], f"{r['mean']:,.0f}",
+            lines.append("| " + " | ".join([str(r["period"]), *[format.label(b.removesuffix("_id"), r[b], names) for b in by], f"{r['mean']:,.0f}",
                                             f"{r['lo80']:,.0f}–{r['hi80']:,.0f}", f"{r['lo95']:,.0f}–{r['hi95']:,.0f}",
                                             f"{r['naive']:,.0f}"]) + " |")
         if self.risk is not None:
@@ -720,7 +721,8 @@ class ForecastReport:
                 last = ("–" if r["last_week_service_level"] is None else
                         f"{r['last_week_service_level']:.1%} ({'met' if r['last_week_met'] else 'missed'})")
                 fte = "–" if r["fte_needed"] is None else f"{r['fte_needed']:.1f}"
-                lines.append(f"| {r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
+                queue = format.segment({k: r[k] for k in ("client_id", "site_id", "channel") if r.get(k)}, names)
+                lines.append(f"| {queue if queue != format.NO_SEGMENT else r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
                              f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
                              f"| {fte} |")
             lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "

@@ -215,7 +215,7 @@ def test_sla_at_risk_rises_when_next_weeks_roster_is_cut():
 def test_forecast_report_renders_markdown_and_json(sample):
     report = forecast_report(sample, Scope.everything(), weeks=2, by=("client_id", "channel"), paths=200)
     md = report.to_markdown()
-    assert "# Volume forecast" in md and "# SLA at risk" in md and "acme-voice-sp-austin" in md
+    assert "# Volume forecast" in md and "# SLA at risk" in md and "acme · site sp-austin · channel voice" in md
     assert len(report.to_dict()["volume"]) == 20
     # last week's measured level sits beside each risk, on the table and in the JSON
     assert f"| last week ({report.risk.week - timedelta(days=7)}) |" in md
@@ -224,12 +224,21 @@ def test_forecast_report_renders_markdown_and_json(sample):
     assert {"last_week_service_level", "last_week_met", "predicted_service_level"} <= set(report.to_dict()["sla_at_risk"][0])
 
 
+def test_the_forecast_tables_name_clients_sites_and_queues_as_bpo_toml_does(sample):
+    from insights import format
+
+    report = forecast_report(sample, Scope.everything(), weeks=1, by=("client_id", "channel"), paths=100)
+    md = report.to_markdown(format.Names.of(sample.config))
+    assert "| client | channel |" in md and "| Acme Home | " in md and "client_id" not in md
+    assert "Acme Home · site Southpeak Austin · channel voice" in md and "acme-voice-sp-austin" not in md
+
+
 @pytest.mark.parametrize("fmt", ["md", "csv", "json"])
 def test_cli_forecast(sample, capsys, fmt):
     from insights.cli import main
 
     assert main(["forecast", "--workspace", str(sample.path), "--weeks", "1", "--by", "client_id", "--format", fmt]) == 0
     out = capsys.readouterr().out
-    assert "acme" in out and "globex" in out
+    assert ("Acme Home" in out and "Globex Travel" in out) if fmt == "md" else ("acme" in out and "globex" in out)
     if fmt == "csv":
         assert out.splitlines()[0].startswith("period,client_id,mean")
