@@ -78,6 +78,7 @@ def rejected(ws: Workspace, limit: int = 1000) -> pl.DataFrame:
 # empty state.
 
 from dataclasses import dataclass as _dataclass  # noqa: E402
+from dataclasses import replace as _replace  # noqa: E402
 from datetime import timedelta as _timedelta  # noqa: E402
 
 from insights.analyses import forecast as _forecast  # noqa: E402
@@ -85,10 +86,11 @@ from insights.analyses import pilots as _pilots  # noqa: E402
 from insights.analyses import pricing as _pricing  # noqa: E402
 from insights.analyses import staffing as _staffing  # noqa: E402
 from insights.analyses import talent as _talent  # noqa: E402
+from insights import view as _view  # noqa: E402
 from insights.errors import InsightsError  # noqa: E402
 
 Filter = tuple[tuple[str, str], ...]
-FILTER_COLUMNS = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel"}
+FILTER_COLUMNS = _view.DIMENSIONS  # filter name -> canonical column: the View's, the one list
 
 
 @_dataclass(frozen=True)
@@ -99,18 +101,13 @@ class Missing:
 
 
 def view_scope(scope: Scope, filters: Filter) -> Scope:
-    """The viewer's scope narrowed by the client and vendor filters."""
-    f = dict(filters)
-    return scope.narrow(clients=f.get("client"), vendors=f.get("vendor"))
+    """The viewer's scope narrowed by the client and vendor filters (insights.view: the one filter)."""
+    return _view.View.of(scope, dict(filters)).scope_for_read()
 
 
 def keep_filtered(frame: pl.DataFrame, filters: Filter) -> pl.DataFrame:
-    """Rows of a segmented result that match every filter whose column the frame has."""
-    for name, value in filters:
-        column = FILTER_COLUMNS[name]
-        if column in frame.columns:
-            frame = frame.filter(pl.col(column) == value)
-    return frame
+    """Rows of a segmented result that match every filter whose column the frame has (insights.view)."""
+    return _view.View.of(Scope.everything(), dict(filters)).apply(frame)
 
 
 def segments(base: tuple[str, ...], filters: Filter, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -171,7 +168,8 @@ def staffing_gap(ws: Workspace, scope: Scope, filters: Filter, start: date | Non
     # the worst slots among the filtered queues, ranked as staffing_gap ranks them
     pattern = keep_filtered(g.pattern, filters)
     worst = pattern.filter(pl.col("gap") > 0).sort("gap", descending=True).head(g.worst.height or 5)
-    return _staffing.StaffingGap(keep_filtered(g.intervals, filters), pattern, worst, g.target)
+    return _replace(g, intervals=keep_filtered(g.intervals, filters), pattern=pattern, worst=worst,
+                    queues=keep_filtered(g.queues, filters) if g.queues.width else g.queues)
 
 
 @st.cache_data(hash_funcs=HASH, max_entries=64)

@@ -201,3 +201,13 @@ def test_the_pilots_page_tells_a_vendor_it_sees_part_of_the_control_group(monkey
 def test_empty_states_say_what_to_do_next(monkeypatch, tickets_only, page, query, says):
     at = open_page(monkeypatch, tickets_only, "admin", page, query)
     assert any(says in i.value for i in at.info)
+
+
+def test_a_site_filter_keeps_the_measured_levels_behind_the_staffing_gap(sample):
+    """The filtered gap was rebuilt by position and lost its per-queue measured levels (the heatmap's caption)."""
+    from dashboard import data
+
+    whole = data.staffing_gap(sample, Scope.everything(), (), None, None, ("v",))
+    manila = data.staffing_gap(sample, Scope.everything(), (("site", "nw-manila"),), None, None, ("v",))
+    assert whole.queues.height > manila.queues.height > 0
+    assert set(manila.queues.get_column("site_id")) == {"nw-manila"}
