@@ -248,3 +248,8 @@ def segment(seg: Mapping[str, str], names: Names | None = None) -> str:
 def filters(chosen: Mapping[str, str], names: Names | None = None) -> str:
     """Filters in force in words: 'client: Acme Home · channel: email' ('' when there are none)."""
     return " · ".join(f"{k}: {label(k, v, names)}" for k, v in chosen.items())
+
+
+def split_note(dimension: str | None) -> str:
+    """Why a chart draws one line per channel (a KPI comparable only within one: catalog `within`)."""
+    return f"one line per {dimension}: a figure over all {dimension}s moves with their mix, not with performance"

@@ -34,12 +34,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 _PAGE_DEBT = "page reads an analysis module directly; export what it needs from the subpackage's __init__"
 ALLOWED: dict[tuple[str, str], str] = {
     ("dashboard.views.insights_page", "insights.detection.insight_log"): _PAGE_DEBT,
-    ("dashboard.views.quality", "insights.analyses.quality"): _PAGE_DEBT,
-    ("dashboard.views.sla_trends", "insights.analyses.sla"): _PAGE_DEBT,
-    ("dashboard.views.vendors_sites", "insights.analyses.scorecard"): _PAGE_DEBT,
-    ("dashboard.views.workforce", "insights.analyses.forecast"): _PAGE_DEBT,
-    ("dashboard.views.workforce", "insights.analyses.staffing"): _PAGE_DEBT,
-    ("dashboard.views.weekly_review", "insights.export.axes"): "a chart caption rule; it belongs in insights.format",
 }
 
 

@@ -9,7 +9,7 @@ from dashboard import analyses, charts, components, state
 from insights import contracts
 from insights import format
 from insights.catalog import load_catalog
-from insights.analyses.quality import SECTION_LABELS
+from insights.analyses import SECTION_LABELS
 
 WINDOWS = (13, 8, 26)
 

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import analyses, charts, components, data, state
 from insights import format
 from insights.catalog import load_catalog
-from insights.analyses.sla import DRILL, target_line
+from insights.analyses import DRILL, target_line
 from insights.metrics import week_start
 
 METRICS = ("sla_first_response", "sla_resolution", "service_level")

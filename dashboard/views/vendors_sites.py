@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import analyses, charts, components, state
 from insights import format
-from insights.analyses.scorecard import FRAMEWORK, funnel, funnel_curve
+from insights.analyses import FRAMEWORK, funnel, funnel_curve
 from insights.catalog import Kpi, load_catalog
 
 LEVELS = {"vendor": "Vendors", "site": "Sites", "tier": "Onshore / nearshore / offshore"}

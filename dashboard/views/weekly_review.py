@@ -9,7 +9,6 @@ import streamlit as st
 from dashboard import charts, components, data, state
 from insights import format
 from insights.catalog import load_catalog
-from insights.export.axes import split_note
 from insights.review import MIN_JUDGED_DAYS, split_dimension, split_lines, to_date_caption
 
 CHARTS_PER_ROW = 2
@@ -49,7 +48,7 @@ if review.has_data:
             col.plotly_chart(fig, key=f"trend_{tile.kpi}", config={"displayModeBar": False})
     split = {t.label: split_dimension(review.series(t.kpi)) for t in tiles if split_lines(review.series(t.kpi))}
     for dimension in sorted({d for d in split.values() if d is not None}):  # KPIs the catalog marks comparable only within one channel
-        st.caption(f"{', '.join(k for k, d in split.items() if d == dimension)}: {split_note(dimension)}; "
+        st.caption(f"{', '.join(k for k, d in split.items() if d == dimension)}: {format.split_note(dimension)}; "
                    f"the pooled line is in the legend.")
     if tiles:
         periods = review.series(tiles[0].kpi).get_column("period")

@@ -10,8 +10,7 @@ import streamlit as st
 
 from dashboard import charts, data, state
 from insights import format
-from insights.analyses.forecast import QUEUE
-from insights.analyses.staffing import StaffingError, StaffingTarget, plan_staffing
+from insights.analyses import QUEUE, StaffingError, StaffingTarget, plan_staffing
 
 FORECAST_WEEKS = 4
 HISTORY_WEEKS = 26

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from datetime import date
 
+from insights.format import split_note  # noqa: F401 - the images and charts read it here too
+
 MIN_SHARE_SPAN, SHARE_PAD = 0.10, 0.08  # a share axis spans at least 10 points, with 8 % of the span around the data
 LABEL_RIGHT_FROM = 0.7  # share of the window after which an event's label is drawn to the left of its day
 
@@ -49,8 +51,3 @@ def label_on_the_left(day: date, start: date, end: date) -> bool:
     """Whether an event label at `day` ends at its day (drawn leftwards): one starting in the right part of the
     window would run past the chart's edge and be cut."""
     return (day - start).days / max((end - start).days, 1) > LABEL_RIGHT_FROM
-
-
-def split_note(dimension: str | None) -> str:
-    """Why a chart draws one line per channel (a KPI comparable only within one: catalog `within`)."""
-    return f"one line per {dimension}: a figure over all {dimension}s moves with their mix, not with performance"
