@@ -305,10 +305,10 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
                     client_series, data_end)
     declared = frozenset(str(c["id"]) for c in getattr(ws.config, "clients", []))
     cross = cross_client_levels(declared, eff, fixed) if th.cross_client else []
-    vendors = _serving_several(daily, site_vendor)
-    cross_frames = {level: read(level) for level in (cross if vendors else [])}
+    several = _serving_several(daily, site_vendor)
+    cross_frames = {level: read(level) for level in (cross if several else [])}
     if cross_frames:
-        _scan_cross(cross_frames, vendors, periods, specs, catalog, th, cands, thin, week, data_end)
+        _scan_cross(cross_frames, several, periods, specs, catalog, th, cands, thin, week, data_end)
     mix_level = levels[0] + ("channel",)
     if mix_level in frames:
         cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
@@ -520,7 +520,7 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
 
 
 def cross_client_levels(clients: frozenset[str], scope: Scope, fixed: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """The levels a vendor's work is scanned at across the clients it serves: the vendor, and the vendor × channel.
+    """The levels a vendor's work is scanned at across the clients it serves: the vendor, its sites, and each by channel.
 
     Only for a viewer whose scope holds every client of the workspace (an admin, a vendor's own
     account manager), so a vendor in view is seen whole across its clients; a brand viewer who sees
@@ -529,12 +529,13 @@ def cross_client_levels(clients: frozenset[str], scope: Scope, fixed: tuple[str,
     """
     if scope.clients is not None and not (clients and clients <= scope.clients):
         return []
-    base = ("vendor_id",) + tuple(d for d in fixed if d not in ("client_id", "vendor_id"))
-    return [base] + ([base + ("channel",)] if "channel" not in base else [])
+    extra = tuple(d for d in fixed if d not in ("client_id", "vendor_id"))
+    levels = [("vendor_id",) + extra] + ([("vendor_id", "site_id") + extra] if "site_id" not in extra else [])
+    return levels + ([level + ("channel",) for level in levels] if "channel" not in extra else [])
 
 
 def _serving_several(daily: pl.DataFrame, site_vendor: Mapping[str, str]) -> frozenset[str]:
-    """Vendors whose sites handled tickets of two or more clients in the volume history (the others' work across
+    """Vendors and sites that handled tickets of two or more clients in the volume history (the others' work across
     clients is their work for one client, already scanned there)."""
     if daily.is_empty():
         return frozenset()
@@ -542,22 +543,27 @@ def _serving_several(daily: pl.DataFrame, site_vendor: Mapping[str, str]) -> fro
     for client, site in daily.select("client_id", "site_id").unique().iter_rows():
         if site in site_vendor:
             clients[site_vendor[site]].add(client)
+            clients[site].add(client)
     return frozenset(v for v, cs in clients.items() if len(cs) >= 2)
 
 
-def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], vendors: frozenset[str], periods, specs, catalog, th,
+def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], several: frozenset[str], periods, specs, catalog, th,
                 cands, thin, week: date, last_day: date | None) -> None:  # noqa: PLR0913
     """Week-on-baseline rate changes and sustained windows of a vendor's work across its clients (a vendor's problem
-    spread over the clients it serves, too diluted inside each to pass); the first level is the vendor's whole work."""
+    spread over the clients it serves, too diluted inside each to pass); the first level is the vendor's whole work,
+    `several` the vendors and sites serving two or more clients (a site of one client is scanned inside it)."""
+    names = list(several)
     root = next(iter(frames))
-    totals = frames[root].filter(pl.col("vendor_id").is_in(list(vendors)))
+    totals = frames[root].filter(pl.col("vendor_id").is_in(names))
     whole = {(k[0], k[1]): _series_of(rows, periods, specs[k[1]]["kind"])
              for k, rows in totals.partition_by(["vendor_id", "kpi"], as_dict=True).items()
              if k[1] in specs and specs[k[1]]["kind"] in ("proportion", "mean")}
     for level, frame in frames.items():
         depth = len(level) - len(root)
-        for (kpi_name,), kframe in frame.filter(pl.col("vendor_id").is_in(list(vendors))).partition_by(
-                ["kpi"], as_dict=True).items():
+        rows_in = pl.col("vendor_id").is_in(names)
+        if "site_id" in level and "site_id" not in root:
+            rows_in = rows_in & pl.col("site_id").is_in(names)
+        for (kpi_name,), kframe in frame.filter(rows_in).partition_by(["kpi"], as_dict=True).items():
             spec = specs.get(kpi_name)
             if spec is None or spec["kind"] not in ("proportion", "mean") or spec["grain"] != "week":
                 continue
