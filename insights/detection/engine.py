@@ -548,7 +548,7 @@ def _serving_several(daily: pl.DataFrame, site_vendor: Mapping[str, str]) -> fro
 
 
 def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], several: frozenset[str], periods, specs, catalog, th,
-                cands, thin, week: date, last_day: date | None) -> None:  # noqa: PLR0913
+                cands, thin, week: date, last_day: Any) -> None:  # noqa: PLR0913  (last_day: a date or None, from polars)
     """Week-on-baseline rate changes and sustained windows of a vendor's work across its clients (a vendor's problem
     spread over the clients it serves, too diluted inside each to pass); the first level is the vendor's whole work,
     `several` the vendors and sites serving two or more clients (a site of one client is scanned inside it)."""
