@@ -5,7 +5,8 @@
 detectors of `rules.toml` over every segment, adjusts every p-value of the run together
 (Benjamini–Hochberg), keeps what is significant AND material AND not resting on a thin sample,
 merges the findings that describe one story, explains each (drivers, co-moving KPIs, calendar
-events), renders the five narrative slots and ranks them.
+events), renders the five narrative slots and ranks them.  A vendor (and a site) serving several clients is
+also scanned across them, for viewers who see every client (`cross_client_levels`), in its own BH family.
 
 >>> findings = detect(ws, Scope.everything(), week=date(2026, 10, 19))  # doctest: +SKIP
 >>> [i.headline for i in findings.top]  # doctest: +SKIP
