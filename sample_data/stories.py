@@ -163,6 +163,15 @@ STORIES: tuple[Story, ...] = (
         event=StoryEvent("pilot", "nw-bogota coaching pilot", (14, 9),
                          "Weekly 1:1 coaching from QA findings for every nw-bogota agent"),
     ),
+    Story(
+        key="vendor_voice_csat",
+        title="Southpeak voice CSAT falls across both clients it serves",
+        kpi="csat",
+        segment={"vendor_id": "southpeak", "channel": "voice"},
+        effects=(Effect("csat", -0.09, (8, 5)),),
+        shows="positive CSAT on southpeak's voice tickets falls about 9 points for four weeks, for acme and globex "
+              "alike: too small to stand out inside either client, plain across the vendor's work for both",
+    ),
 )
 
 STORIES_BY_KEY: dict[str, Story] = {s.key: s for s in STORIES}

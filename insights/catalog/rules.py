@@ -116,6 +116,7 @@ class Thresholds:
     attrition_window: int = _bar(1)
     top_max: int = _bar(1)
     event_margin_days: int = _bar(0)
+    cross_client: bool = field(metadata={})  # also scan a vendor's work across the clients it serves
 
 
 @dataclass(frozen=True, kw_only=True)

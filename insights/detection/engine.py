@@ -5,7 +5,8 @@
 detectors of `rules.toml` over every segment, adjusts every p-value of the run together
 (Benjamini–Hochberg), keeps what is significant AND material AND not resting on a thin sample,
 merges the findings that describe one story, explains each (drivers, co-moving KPIs, calendar
-events), renders the five narrative slots and ranks them.
+events), renders the five narrative slots and ranks them.  A vendor (and a site) serving several clients is
+also scanned across them, for viewers who see every client (`cross_client_levels`), in its own BH family.
 
 >>> findings = detect(ws, Scope.everything(), week=date(2026, 10, 19))  # doctest: +SKIP
 >>> [i.headline for i in findings.top]  # doctest: +SKIP
@@ -303,6 +304,12 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     for level, frame in frames.items():
         _scan_level(level, frame, levels[0], periods, specs, catalog, rules, client_volume, cands, thin, week, ws, eff,
                     client_series, data_end)
+    declared = frozenset(str(c["id"]) for c in getattr(ws.config, "clients", []))
+    cross = cross_client_levels(declared, eff, fixed) if th.cross_client else []
+    several = _serving_several(daily, site_vendor)
+    cross_frames = {level: read(level) for level in (cross if several else [])}
+    if cross_frames:
+        _scan_cross(cross_frames, several, periods, specs, catalog, th, cands, thin, week, data_end)
     mix_level = levels[0] + ("channel",)
     if mix_level in frames:
         cands.extend(_mix_shifts(frames[mix_level], levels[0], specs, catalog, th, week, data_end))
@@ -325,7 +332,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     events = _events(ws, eff)
     demand = set(rules.tiers.demand_event_kinds)
     cands.extend(_volume(daily, levels[0], week, rules, client_volume, catalog, _declared_days(events, demand)))
-    cands = [c for c in cands if c.segment.get("client_id") not in held_back]
+    cands = [c for c in cands if c.segment.get("client_id") not in held_back
+             and not (held_back and "client_id" not in c.segment)]  # a cross-client segment holds every client
     for c in cands:
         if c.type in ("target_miss", "peer_outlier", "small_count_rate"):
             continue
@@ -347,7 +355,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         c.p_material = _p_material(c)
         c.evidence["_part"] = part_of(c.segment, eff, site_vendor)
         c.evidence["fdr_family"] = rules.family(c.type, c.evidence.get("grain"))
-        c.evidence["fdr_data"] = f"{c.segment.get('client_id')} × {share}"
+        c.evidence["fdr_data"] = (f"{c.segment.get('client_id')} × {share}" if "client_id" in c.segment
+                                  else f"vendor {c.segment.get('vendor_id')} × every client")  # seen whole
     families: dict[tuple[str, str], list[_Candidate]] = defaultdict(list)
     for c in cands:
         families[(c.evidence["fdr_family"], c.evidence["fdr_data"])].append(c)
@@ -368,7 +377,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
         c.evidence["_segment_owner"], c.evidence["_vendor"], c.evidence["_site"] = _segment_owner(c, frames, tenants)
     merged = _merge(kept)
     currency = str(getattr(ws.config, "currency", None) or "")
-    by_level = _Frames(read, dict(frames))
+    by_level = _Frames(read, {**frames, **cross_frames})
     insights = [_finish(group, by_level, cands, thin, events, catalog, rules, week, currency, tenants, names) for group in merged]
     # a card keeps its lead (and id) whatever the log says
     insights = _with_log_novelty(ws, _cards(insights, rules, catalog, names), rules)
@@ -509,6 +518,73 @@ def _scan_level(level, frame, root, periods, specs, catalog, rules, client_volum
             target_level = root if "channel" in root else root + ("channel",)
             if level == target_level:  # every KPI with a contract target is judged against it (the contract decides)
                 _target(s, segment, level, kpi, ws, scope, week, reach, cands)
+
+
+def cross_client_levels(clients: frozenset[str], scope: Scope, fixed: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The levels a vendor's work is scanned at across the clients it serves: the vendor, its sites, and each by channel.
+
+    Only for a viewer whose scope holds every client of the workspace (an admin, a vendor's own
+    account manager), so a vendor in view is seen whole across its clients; a brand viewer who sees
+    only its own clients gets none (the other clients' work is not theirs to see). `clients`: every
+    client the workspace declares; `fixed`: the view's row-filter columns.
+    """
+    if scope.clients is not None and not (clients and clients <= scope.clients):
+        return []
+    extra = tuple(d for d in fixed if d not in ("client_id", "vendor_id"))
+    levels = [("vendor_id",) + extra] + ([("vendor_id", "site_id") + extra] if "site_id" not in extra else [])
+    return levels + ([level + ("channel",) for level in levels] if "channel" not in extra else [])
+
+
+def _serving_several(daily: pl.DataFrame, site_vendor: Mapping[str, str]) -> frozenset[str]:
+    """Vendors and sites that handled tickets of two or more clients in the volume history (the others' work across
+    clients is their work for one client, already scanned there)."""
+    if daily.is_empty():
+        return frozenset()
+    clients: dict[str, set[str]] = defaultdict(set)
+    for client, site in daily.select("client_id", "site_id").unique().iter_rows():
+        if site in site_vendor:
+            clients[site_vendor[site]].add(client)
+            clients[site].add(client)
+    return frozenset(v for v, cs in clients.items() if len(cs) >= 2)
+
+
+def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], several: frozenset[str], periods, specs, catalog, th,
+                cands, thin, week: date, last_day: Any) -> None:  # noqa: PLR0913  (last_day: a date or None, from polars)
+    """Week-on-baseline rate changes and sustained windows of a vendor's work across its clients (a vendor's problem
+    spread over the clients it serves, too diluted inside each to pass); the first level is the vendor's whole work,
+    `several` the vendors and sites serving two or more clients (a site of one client is scanned inside it)."""
+    names = list(several)
+    root = next(iter(frames))
+    totals = frames[root].filter(pl.col("vendor_id").is_in(names))
+    whole = {(k[0], k[1]): _series_of(rows, periods, specs[k[1]]["kind"])
+             for k, rows in totals.partition_by(["vendor_id", "kpi"], as_dict=True).items()
+             if k[1] in specs and specs[k[1]]["kind"] in ("proportion", "mean")}
+    for level, frame in frames.items():
+        depth = len(level) - len(root)
+        rows_in = pl.col("vendor_id").is_in(names)
+        if "site_id" in level and "site_id" not in root:
+            rows_in = rows_in & pl.col("site_id").is_in(names)
+        for (kpi_name,), kframe in frame.filter(rows_in).partition_by(["kpi"], as_dict=True).items():
+            spec = specs.get(kpi_name)
+            if spec is None or spec["kind"] not in ("proportion", "mean") or spec["grain"] != "week":
+                continue
+            if "rate_change" not in spec["detectors"] or (spec["within"] and spec["within"] not in level):
+                continue
+            if last_day is not None and week + timedelta(days=6 + spec["mature_days"]) > last_day:
+                continue
+            kpi = catalog.kpis[kpi_name]
+            for key, rows in kframe.partition_by(list(level), as_dict=True).items():
+                if any(v is None for v in key):
+                    continue
+                segment = dict(zip(level, key))
+                s = _series_of(rows, periods, spec["kind"])
+                parent = whole.get((segment["vendor_id"], kpi_name))
+                if depth and _typical_share(s, parent) < th.min_test_share:
+                    continue
+                latest = float(parent.denominator[-1]) if parent is not None else 0.0
+                reach = float(s.denominator[-1]) / max(latest, 1.0)
+                _rate(s, segment, level, kpi, th, reach, cands, thin, week)
+                _window(s, segment, level, kpi, th, reach, cands)
 
 
 def _rate(s, segment, level, kpi, th, reach, cands, thin, week) -> None:
@@ -1070,7 +1146,8 @@ def _family(c: _Candidate) -> tuple:
     if c.type in ("target_miss", "peer_outlier"):
         return (c.type, c.kpi, c.segment.get("client_id"), c.polarity, tuple(sorted(c.segment.items())))
     sign = "up" if c.delta > 0 else "down"
-    return ("change", c.kpi, c.segment.get("client_id"), c.polarity, sign)
+    where = c.segment.get("client_id") or f"vendor {c.segment.get('vendor_id')}"  # a vendor across clients is its own story
+    return ("change", c.kpi, where, c.polarity, sign)
 
 
 def _rank_key(c: _Candidate, rules) -> float:
@@ -1118,6 +1195,9 @@ def _aligned_events(events: pl.DataFrame, segment: Mapping[str, str], start: dat
             continue
         if any(e.get(k) not in (None, v) for k, v in segment.items() if k in ("client_id", "site_id", "channel")):
             continue
+        if "client_id" not in segment and e.get("vendor_id") not in (None, segment.get("vendor_id")):
+            continue  # a vendor's work across clients lines up with its own events only (not a pilot at another's site)
+            continue
         out.append({"kind": e["kind"], "name": e["name"], "start": e["start_date"].isoformat(), "end": e_end.isoformat()})
     out.sort(key=lambda e: (e["kind"] == "holiday", e["start"]))
     return out
@@ -1140,7 +1220,7 @@ def _driver_search(rep: _Candidate, frames: _Frames, kpi, th) -> _DriverFindings
     if not base_weeks or not cur_weeks:
         return _DriverFindings()
     cells = {}
-    for d in DIMENSIONS:
+    for d in ("client_id",) + DIMENSIONS:  # a vendor's work across clients is also split by client
         if d in rep.segment:
             continue
         f = frames.at((*rep.segment, d)).filter(pl.col("kpi") == rep.kpi)

@@ -36,6 +36,7 @@ class Case(NamedTuple):
     kpis: dict[str, int]
     weeks_after_start: tuple[int, ...] | None  # None: the latest week (the story is still ongoing)
     driver_kind: str | None = None
+    across_clients: bool = False  # told on the vendor's work across the clients it serves, not inside one client
 
 
 CASES = {
@@ -49,6 +50,7 @@ CASES = {
     "aht_new_cohort": Case({"ticket_handle_time": +1}, (0, 1)),
     "frt_drift": Case({"first_response_time_median": +1}, None),
     "coaching_pilot": Case({"csat": +1, "repeat_contact_rate": -1, "fcr": +1}, (1, 2)),  # news at its onset; later the new normal
+    "vendor_voice_csat": Case({"csat": -1}, (0, 1), across_clients=True),
 }
 
 
@@ -89,6 +91,8 @@ def _matches(ins: Any, story: Story, case: Case) -> bool:
         return False
     dims = {k: _values(story, k) for k in story.segment if k in ("client_id", "vendor_id", "site_id", "channel", "contact_reason")}
     if any(k in ins.segment and ins.segment[k] not in v for k, v in dims.items()):
+        return False
+    if case.across_clients and ("client_id" in ins.segment or "vendor_id" not in ins.segment):
         return False
     lo, hi = story.start() - timedelta(days=7), story.stop() + timedelta(days=7)
     if ins.period.end < lo or ins.period.start > hi:
@@ -298,3 +302,29 @@ def test_one_event_is_one_card_with_its_credit_quoted_once(stories):
     assert {s["kpi"] for s in card.evidence["related"]} >= {"first_response_time_median"}
     credits = re.findall(r"service credit of about [A-Z]{3} ([\d,]+)", " ".join(i.meaning for i in top))
     assert credits and len(credits) == len(set(credits)), credits
+
+
+def _across_clients(findings: Findings) -> list[Insight]:
+    return [i for i in findings.insights if i.type != "data_quality" and "client_id" not in i.segment]
+
+
+def test_a_vendor_reads_its_finding_across_clients_as_the_admin_does(stories):
+    """A vendor's account manager sees its work for every client whole: the vendor-wide finding has one id, one
+    number and one verdict for it and for the admin (its FDR family is the vendor's week across clients)."""
+    week = STORIES_BY_KEY["vendor_voice_csat"].start()
+    admin = {i.id: i for i in _across_clients(stories.at(week)) if i.segment.get("vendor_id") == "southpeak"}
+    vendor = {i.id: i for i in _across_clients(detect(stories.ws, Scope.of(clients="*", vendors=["southpeak"]),
+                                                      week=week))}
+    assert admin and set(vendor) == set(admin), (sorted(vendor), sorted(admin))
+
+    def numbers(i: Insight) -> tuple:
+        return i.segment, i.observed, i.expected, i.delta, i.q_value, i.tier, i.headline
+    assert {k: numbers(v) for k, v in vendor.items()} == {k: numbers(v) for k, v in admin.items()}
+
+
+@pytest.mark.parametrize("client", ["acme", "globex"])
+def test_a_brand_viewer_never_gets_a_segment_holding_another_clients_work(stories, client):
+    week = STORIES_BY_KEY["vendor_voice_csat"].start()
+    findings = detect(stories.ws, Scope.of(clients=[client]), week=week)
+    assert findings.insights and _across_clients(findings) == []
+    assert {i.segment.get("client_id") for i in findings.insights if i.type != "data_quality"} == {client}

@@ -182,6 +182,19 @@ def coaching_pilot(ws: Workspace) -> dict[str, float]:
 
 
 
+def vendor_voice_csat(ws: Workspace) -> dict[str, float]:
+    """southpeak voice positive CSAT per client: the story's weeks vs the 8 weeks before."""
+    w = STORIES_BY_KEY["vendor_voice_csat"].effect("csat").weeks
+    t = tickets(ws).filter(pl.col("vendor_id") == "southpeak", pl.col("channel") == "voice",
+                           pl.col("csat_positive").is_not_null())
+    out = {}
+    for client in ("acme", "globex"):
+        c = t.filter(pl.col("client_id") == client)
+        during = c.filter(between(*w))["csat_positive"].mean()
+        before = c.filter(pl.col("k").is_between(w[0] + 1, w[0] + 8))["csat_positive"].mean()
+        out[f"{client}_delta"] = during - before
+    return out
+
 
 def size(key: str, kind: str) -> float:
     return STORIES_BY_KEY[key].effect(kind).size
@@ -229,6 +242,10 @@ STORY_CASES = {
         lambda m: m["csat_delta"] >= 0.6 * size("coaching_pilot", "csat")
         and m["repeat_ratio"] <= 1 + 0.6 * size("coaching_pilot", "repeat"),
         lambda m: abs(m["csat_delta"]) < 0.035 and m["repeat_ratio"] > 0.85),
+    "vendor_voice_csat": StoryCase(
+        vendor_voice_csat,
+        lambda m: max(m["acme_delta"], m["globex_delta"]) <= 0.5 * size("vendor_voice_csat", "csat"),
+        lambda m: abs(m["acme_delta"]) < 0.04 and abs(m["globex_delta"]) < 0.04),
 }
 
 

@@ -1,0 +1,43 @@
+"""Which viewers get a vendor's work scanned across the clients it serves (issue 11: detection where a BPO account
+manager looks): only those whose scope holds every client, so a vendor (and each of its sites) in view is seen
+whole."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from connectors.store import Scope
+from insights.detection.engine import cross_client_levels
+
+CLIENTS = frozenset({"acme", "globex"})
+BOTH_LEVELS = [("vendor_id",), ("vendor_id", "site_id"), ("vendor_id", "channel"), ("vendor_id", "site_id", "channel")]
+
+
+class Case(NamedTuple):
+    scope: Scope
+    fixed: tuple[str, ...]
+    levels: list[tuple[str, ...]]
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(Case(Scope.everything(), (), BOTH_LEVELS), id="admin"),
+    pytest.param(Case(Scope.of(clients="*", vendors=["southpeak"]), (), BOTH_LEVELS), id="vendor-am-every-client"),
+    pytest.param(Case(Scope.of(clients=["acme", "globex"]), (), BOTH_LEVELS), id="brand-holding-every-client"),
+    pytest.param(Case(Scope.of(clients=["acme"]), (), []), id="brand-of-one-client-sees-no-other-clients-work"),
+    pytest.param(Case(Scope.of(clients=["globex"], vendors=["southpeak"]), (), []), id="vendor-am-of-one-client"),
+    pytest.param(Case(Scope.everything(), ("channel",), [("vendor_id", "channel"), ("vendor_id", "site_id", "channel")]),
+                 id="channel-filter-kept"),
+    pytest.param(Case(Scope.everything(), ("site_id", "channel"), [("vendor_id", "site_id", "channel")]),
+                 id="site-and-channel-filters-kept"),
+    pytest.param(Case(Scope.everything(), ("site_id",), [("vendor_id", "site_id"), ("vendor_id", "site_id", "channel")]),
+                 id="site-filter-kept"),
+])
+def test_a_vendor_is_scanned_across_clients_only_for_viewers_who_see_every_client(case):
+    assert cross_client_levels(CLIENTS, case.scope, case.fixed) == case.levels
+
+
+def test_a_workspace_declaring_no_clients_scans_across_clients_only_for_an_unrestricted_scope():
+    assert cross_client_levels(frozenset(), Scope.everything(), ()) == BOTH_LEVELS
+    assert cross_client_levels(frozenset(), Scope.of(clients=["acme"]), ()) == []
