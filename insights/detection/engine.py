@@ -536,16 +536,27 @@ def cross_client_levels(clients: frozenset[str], scope: Scope, fixed: tuple[str,
 
 
 def _serving_several(daily: pl.DataFrame, site_vendor: Mapping[str, str]) -> frozenset[str]:
-    """Vendors and sites that handled tickets of two or more clients in the volume history (the others' work across
-    clients is their work for one client, already scanned there)."""
+    """Vendors, sites, and vendor or site × channel lanes (`cross_key`) that handled tickets of two or more clients in
+    the volume history (the others' work across clients is their work for one client, already scanned there: the same
+    tickets would be told twice, once under each name)."""
     if daily.is_empty():
         return frozenset()
     clients: dict[str, set[str]] = defaultdict(set)
-    for client, site in daily.select("client_id", "site_id").unique().iter_rows():
+    channels = "channel" in daily.columns
+    for client, site, channel in daily.select("client_id", "site_id", pl.col("channel") if channels else pl.lit(None)) \
+            .unique().iter_rows():
         if site in site_vendor:
-            clients[site_vendor[site]].add(client)
-            clients[site].add(client)
+            for key in ({"vendor_id": site_vendor[site]}, {"vendor_id": site_vendor[site], "site_id": site}):
+                clients[cross_key(key)].add(client)
+                if channel is not None:
+                    clients[cross_key({**key, "channel": channel})].add(client)
     return frozenset(v for v, cs in clients.items() if len(cs) >= 2)
+
+
+def cross_key(segment: Mapping[str, str]) -> str:
+    """The key a cross-client segment is known by in `_serving_several`: its site (else vendor), and its channel."""
+    who = segment.get("site_id") or segment["vendor_id"]
+    return f"{who}|{segment['channel']}" if segment.get("channel") else who
 
 
 def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], several: frozenset[str], periods, specs, catalog, th,
@@ -577,6 +588,8 @@ def _scan_cross(frames: Mapping[tuple[str, ...], pl.DataFrame], several: frozens
                 if any(v is None for v in key):
                     continue
                 segment = dict(zip(level, key))
+                if cross_key(segment) not in several:  # one client's work: told inside that client already
+                    continue
                 s = _series_of(rows, periods, spec["kind"])
                 parent = whole.get((segment["vendor_id"], kpi_name))
                 if depth and _typical_share(s, parent) < th.min_test_share:

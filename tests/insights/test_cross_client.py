@@ -41,3 +41,22 @@ def test_a_vendor_is_scanned_across_clients_only_for_viewers_who_see_every_clien
 def test_a_workspace_declaring_no_clients_scans_across_clients_only_for_an_unrestricted_scope():
     assert cross_client_levels(frozenset(), Scope.everything(), ()) == BOTH_LEVELS
     assert cross_client_levels(frozenset(), Scope.of(clients=["acme"]), ()) == []
+
+
+def test_a_lane_that_serves_one_client_is_not_scanned_again_across_clients():
+    """Southpeak's social work is all Globex's: scanned under 'vendor Southpeak · social' it told Globex's social
+    finding a second time, with the same numbers, under another name (seen in the latest sample week)."""
+    import polars as pl
+
+    from insights.detection.engine import _serving_several, cross_key
+
+    daily = pl.DataFrame({"client_id": ["acme", "globex", "globex", "acme"],
+                          "site_id": ["sp-austin", "sp-austin", "sp-krakow", "nw-manila"],
+                          "channel": ["voice", "voice", "social", "email"]})
+    several = _serving_several(daily, {"sp-austin": "southpeak", "sp-krakow": "southpeak", "nw-manila": "northwind"})
+    assert cross_key({"vendor_id": "southpeak"}) in several
+    assert cross_key({"vendor_id": "southpeak", "channel": "voice"}) in several
+    assert cross_key({"vendor_id": "southpeak", "site_id": "sp-austin", "channel": "voice"}) in several
+    assert cross_key({"vendor_id": "southpeak", "channel": "social"}) not in several
+    assert cross_key({"vendor_id": "southpeak", "site_id": "sp-krakow"}) not in several
+    assert cross_key({"vendor_id": "northwind"}) not in several
