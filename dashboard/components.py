@@ -19,6 +19,8 @@ from insights.detection.narrative import ci_is_change
 from insights.review import MIN_JUDGED_DAYS
 
 TILES_PER_ROW = 4
+SPLIT_TILE_NOTE = ("comparable only within one channel: the figure over all channels moves with their mix, so it is "
+                   "shown, not judged; each channel's value this week follows")
 # plain words for record codes (underscores would read as Markdown emphasis)
 TEST_NAMES = {"target_miss": "target miss", "rate_change": "rate change", "volume_anomaly": "volume anomaly",
               "level_shift": "level shift", "peer_outlier": "peer outlier", "small_count_rate": "small-count rate",
@@ -31,6 +33,7 @@ TILE_CSS = """
 .bpo-tile-value {font-size:1.9rem; font-weight:700; color:#111; line-height:1.3}
 .bpo-tile-cmp {font-size:0.82rem; color:#333; line-height:1.45}
 .bpo-tile-cmp-main {font-weight:700; font-size:0.88rem}
+.bpo-tile-lines {font-size:0.78rem; color:#555; margin-top:2px;}
 .bpo-tile-todate {display:grid; grid-template-columns:repeat(3, 1fr); gap:0 6px; margin-top:4px;
                   border-top:1px solid #EEEEEE; padding-top:3px}
 .bpo-tile-todate span {display:block; white-space:nowrap}
@@ -111,6 +114,8 @@ def tile_html(tile: Tile, compare: str = "last_week") -> str:
         f'<div class="bpo-tile-label">{escape(tile.label)}</div>'
         f'<div class="bpo-tile-value" data-kpi="{escape(tile.kpi)}">{escape(tile.formatted)}</div>'
         + "".join(_comparisons(tile, compare))
+        + (f'<div class="bpo-tile-lines" title="{escape(SPLIT_TILE_NOTE)}">'
+           + escape(" · ".join(f"{segment} {text}" for segment, text in tile.per_line)) + "</div>" if tile.per_line else "")
         + to_date_html(tile)
         + f'<div class="bpo-tile-status" style="color:{colour}">● {charts.STATUS_WORDS[tile.status]}'
         f'<span style="color:#555"> · {count}</span></div></div>'

@@ -208,3 +208,12 @@ def write(review: Any, fmt: str, path: Path | str, *, title: str | None = None, 
     data = render(review, fmt, title=title, catalog=catalog)
     path.write_bytes(data)
     return path
+
+
+def tile_value(t: Any) -> str:
+    """A tile's value as every export writes it: a KPI comparable only within one channel adds each channel's value
+    ('53 s (all channels; chat 40 s · email 2.6 h)'), since the pooled figure moves with the mix."""
+    lines = getattr(t, "per_line", ())
+    if not lines:
+        return t.formatted
+    return f"{t.formatted} (all channels; " + " · ".join(f"{segment} {text}" for segment, text in lines) + ")"

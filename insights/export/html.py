@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from insights import format
-from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
+from insights.export import (tile_value, NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
                              title_of, to_date_note)
 from insights.export import TO_DATE_LABELS, to_date_cells
 from insights.export.images import trend_svg
@@ -36,7 +36,7 @@ def _tile(t: Any) -> str:
     count = f"n = {format.count(t.n)}" if t.value is not None else "no data this week"
     totals = " · ".join(f"{label} {escape(cell)}" for label, cell in zip(TO_DATE_LABELS, to_date_cells(t)))
     return (f'<div class="tile" style="--c:{colour}" data-kpi="{escape(t.kpi)}"><div class="l">{escape(t.label)}</div>'
-            f'<div class="v">{escape(t.formatted)}</div>'
+            f'<div class="v">{escape(tile_value(t))}</div>'
             f'<div class="c">vs last week: {escape(t.formatted_vs_last_week)}</div>'
             f'<div class="c">vs last year: {escape(t.formatted_vs_last_year)}</div>'
             f'<div class="c">{target}</div>'

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from insights import format
-from insights.export import (NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
+from insights.export import (tile_value, NO_INSIGHTS, action_of, charts, definitions, events_note, evidence_of, subtitle_of,
                              target_cell, title_of, to_date_cells, to_date_note)
 
 RECENT_WEEKS = 6
@@ -23,7 +23,7 @@ def render_markdown(review: Any, *, title: str | None = None, catalog: Any = Non
         lines += ["## This week", "",
                   "| KPI | value | vs last week | vs last year | MTD | QTD | YTD | target | status | n |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
-        lines += [f"| {_cell(t.label)} | {_cell(t.formatted)} | {_cell(t.formatted_vs_last_week)} | "
+        lines += [f"| {_cell(t.label)} | {_cell(tile_value(t))} | {_cell(t.formatted_vs_last_week)} | "
                   f"{_cell(t.formatted_vs_last_year)} | " + " | ".join(_cell(c) for c in to_date_cells(t)) + " | "
                   f"{_cell(target_cell(t))} | {t.status} | {t.n:,} |"
                   for t in review.tiles]

@@ -11,7 +11,7 @@ from pptx.dml.color import RGBColor
 from pptx.util import Emu, Inches, Pt
 
 from insights import format
-from insights.export import (action_of, charts, definitions, events_note, evidence_of, subtitle_of, target_cell,
+from insights.export import (tile_value, action_of, charts, definitions, events_note, evidence_of, subtitle_of, target_cell,
                              title_of, to_date_cells, to_date_note)
 from insights.export.images import trend_png
 
@@ -87,7 +87,7 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
     if review.tiles:
         s = _title_slide(prs, "This week: box totals")
         rows = [["KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]]
-        rows += [[t.label, t.formatted, t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
+        rows += [[t.label, tile_value(t), t.formatted_vs_last_week, t.formatted_vs_last_year, *to_date_cells(t),
                   target_cell(t), STATUS_WORDS.get(t.status, t.status), format.count(t.n)]
                  for t in review.tiles]
         table = _table(s, rows, Inches(1.1), BOX_TOTAL_WIDTHS, font=10)

@@ -108,6 +108,9 @@ class Tile:
     formatted_vs_target: str
     formatted_target: str
     low_volume: bool = False
+    # a KPI comparable only within one channel, in a view holding several: this week's value per channel
+    # (segment, formatted); the pooled value above moves with the mix, so it is shown but never judged
+    per_line: tuple[tuple[str, str], ...] = ()
     to_date: tuple[ToDate, ...] = ()
     target_source: contracts.Source | None = None
 
@@ -497,6 +500,10 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
                 pl.Series(f"{dim}{SPLIT_SEP}{line}", [values.get(p) for p in periods], pl.Float64))
 
         value = value_at(week)
+        at_week = series[name].filter(pl.col("period") == week)
+        per_line = tuple((segment_name, format.value(kpi, at_week.get_column(column)[0]))
+                         for segment_name, column in split_lines(series[name]).items()
+                         if at_week.height and at_week.get_column(column)[0] is not None)
         row = by_period.get(week, {})
         n = int(row.get("n") or 0)
         d_week = _minus(value, value_at(week - timedelta(weeks=1)))
@@ -506,8 +513,9 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             kpi=name, label=kpi.label, value=value, formatted=format.value(kpi, value), n=n,
             vs_last_week=d_week, vs_last_year=d_year, vs_target=d_target, target=target,
             direction=kpi.direction,
-            status=_status(value, target_record, d_week, kpi.direction,
-                           material_amount(kpi.materiality, kpi.unit, value_at(week - timedelta(weeks=1)))),
+            status="neutral" if per_line else _status(
+                value, target_record, d_week, kpi.direction,
+                material_amount(kpi.materiality, kpi.unit, value_at(week - timedelta(weeks=1)))),
             unit=kpi.unit, format=kpi.format,
             formatted_vs_last_week=format.delta(kpi, d_week),
             formatted_vs_last_year=format.delta(kpi, d_year),
@@ -516,6 +524,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             low_volume=value is not None and n < (kpi.min_volume or 0),
             to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, terms, segment, week_end),
             target_source=None if target_record is None else target_record.source,
+            per_line=per_line,
         )
         tiles.append(tile)
 

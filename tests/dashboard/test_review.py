@@ -224,3 +224,16 @@ def test_a_client_without_data_is_told_how_to_start(tiny_ws):
 ])
 def test_the_smallest_change_worth_a_colour(materiality, unit, baseline, amount):
     assert material_amount(materiality, unit, baseline) == pytest.approx(amount)
+
+
+def test_a_kpi_comparable_only_within_a_channel_is_shown_per_channel_on_its_tile_and_not_judged_pooled(tiny_ws):
+    """The pooled first-response median moves with the channel mix (53 s one week, a QTD of 4.2 min on the demo):
+    its tile lists each channel's value and carries no status; a view of one channel judges it as before."""
+    from dashboard.components import tile_html
+
+    tile = build_review(tiny_ws, ACME, week=W).tile("first_response_time_median")
+    assert tile.status == "neutral" and {seg for seg, _ in tile.per_line} >= {"chat", "email"}
+    assert all(text != "–" for _, text in tile.per_line)
+    assert "email " in tile_html(tile) and "bpo-tile-lines" in tile_html(tile)
+    one = build_review(tiny_ws, ACME, week=W, filters={"channel": "email"}).tile("first_response_time_median")
+    assert one.per_line == ()
