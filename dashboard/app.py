@@ -1,8 +1,9 @@
-"""The dashboard's entry script: access, shared filters (kept in the URL) and navigation.
+"""The dashboard's entry script: sign-in and access, shared filters (kept in the URL), navigation, the audit log.
 
-Run through `bpo-insights dashboard --workspace DIR --user NAME` (or `streamlit run
-dashboard/app.py -- --workspace DIR --user NAME`, or BPO_WORKSPACE/BPO_USER).  Deny by default:
-without a known viewer nothing but the way in is shown.
+Run through `bpo-insights dashboard --workspace DIR`: with `[auth]` in bpo.toml people sign in through the
+identity provider (st.login) and see what their [[user]] may see; `--user NAME` (or BPO_USER) serves one
+viewer on loopback only.  Deny by default: before a known viewer is resolved nothing but the way in is shown,
+and every sign-in, page view and export is written to the workspace's audit log.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import streamlit as st
+from streamlit import config
 
-from dashboard import access, components, data, state
+from dashboard import access, audit, components, data, state
 from dashboard.state import COMPARISONS, DIMENSIONS, Filters
 from insights import format
 
@@ -86,25 +88,62 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
     filters = Filters(**chosen, week=week, compare=compare)
     if st.query_params.to_dict() != filters.to_query():
         st.query_params.from_dict(filters.to_query())
-    st.sidebar.caption(f"Signed in as **{viewer.name}** ({viewer.role}). Copy the address bar to share this view.")
+    who = viewer.identity or viewer.name
+    st.sidebar.caption(f"Signed in as **{who}** ({viewer.name}, {viewer.role}). Copy the address bar to share this view.")
+    if viewer.method == "oidc":
+        st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:", on_click=_sign_out, args=(ws, viewer))
     return filters
 
 
+def _sign_out(ws, who: access.Viewer | access.Denied) -> None:
+    audit.sign_out(ws, who)
+    st.logout()
+
+
+def _viewer(ws, launch: access.Launch) -> access.Viewer | access.Denied | None:
+    """The local --user (loopback only), or the signed-in identity's [[user]]; None: nobody has signed in yet."""
+    if launch.user:
+        # streamlit.config.get_option, not st.get_option: AppTest patches the former (and has no server to bind)
+        refused = access.refuse_local_mode(config.get_option("server.address"),
+                                           app_test=bool(config.get_option("global.appTest")))
+        return refused or access.resolve_viewer(ws, launch.user)
+    if ws.config.auth is None:
+        return access.resolve_viewer(ws, None)
+    if config.get_option("server.trustedUserHeaders"):
+        return access.Denied("server.trustedUserHeaders is set, so request headers could claim any identity; no data "
+                             "is shown.", fix="Remove server.trustedUserHeaders from Streamlit's configuration and start "
+                                              "with: bpo-insights dashboard --workspace DIR")
+    if "is_logged_in" not in st.user:
+        return access.Denied("Sign-in is declared in bpo.toml ([auth]), but this server was started without it, so no "
+                             "data is shown.", fix="Start the server with: bpo-insights dashboard --workspace DIR "
+                                                   "(it hands [auth] and its secrets to Streamlit)")
+    if not st.user.is_logged_in:
+        return None
+    return access.resolve_identity(ws, st.user.to_dict())
+
+
 def main() -> None:
-    """Resolve the viewer, draw the filters, run the chosen page."""
+    """Resolve the viewer (sign-in first), draw the filters, run the chosen page; audit who saw what."""
     st.set_page_config(page_title="bpo-insights", page_icon=":material/insights:", layout="wide")
     launch = access.parse_launch(sys.argv[1:], os.environ)
     ws = access.open_workspace(launch)
-    viewer = ws if isinstance(ws, access.Denied) else access.resolve_viewer(ws, launch.user)
+    viewer = ws if isinstance(ws, access.Denied) else _viewer(ws, launch)
+    if viewer is None:
+        components.sign_in_page()
+        st.stop()
+    if not isinstance(ws, access.Denied):
+        audit.session_started(ws, viewer)
     if isinstance(viewer, access.Denied):
-        components.denied_page(viewer)
+        components.denied_page(viewer, on_sign_out=None if viewer.identity is None else (_sign_out, (ws, viewer)))
         st.stop()
     version = data.data_version(ws)
     filters = _sidebar_filters(ws, viewer, version)
     state.set_context(state.Context(ws=ws, viewer=viewer, filters=filters, version=version))
     pages = [st.Page(str(HERE / path), title=title, icon=icon, default=i == 0)
              for i, (path, title, icon) in enumerate(PAGES)]
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    audit.page_viewed(ws, viewer, page.title, filters.to_query())
+    page.run()
 
 
 main()

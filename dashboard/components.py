@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from html import escape
 
@@ -47,13 +48,33 @@ TILE_CSS = """
 TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 
 
-def denied_page(denied: Denied) -> None:
-    """The only thing shown to a viewer who is not let in: why, and how to start properly."""
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>!:$~|@&])")  # what starts a link, image, tag, emphasis, icon or formula
+
+
+def as_text(text: str) -> str:
+    """`text` escaped so Markdown shows it as written: no links, images, HTML, emphasis, icons or formulas."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
+def denied_page(denied: Denied, on_sign_out: tuple[Callable[..., None], tuple] | None = None) -> None:
+    """The only thing shown to a viewer who is not let in: why, what to do, and a way out when signed in."""
     st.title("Access denied")
-    st.error(denied.reason)
-    st.markdown("Start the dashboard with a viewer declared in `bpo.toml`:")
-    st.code("bpo-insights dashboard --workspace DIR --user admin", language="bash")
-    st.caption("or set BPO_USER (and BPO_WORKSPACE) before `streamlit run dashboard/app.py`.")
+    st.error(as_text(denied.reason))  # the reason may quote an identity from outside: shown as text
+    for part in denied.fix.split("\n\n"):
+        if part.startswith("    "):
+            st.code(part.strip(), language="bash")
+        else:
+            st.markdown(as_text(part))
+    if on_sign_out is not None:
+        callback, args = on_sign_out
+        st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=callback, args=args)
+
+
+def sign_in_page() -> None:
+    """What someone who has not signed in sees: the way in, and nothing else."""
+    st.title("Sign in")
+    st.markdown("Sign in with your organisation's account to see the reviews of the clients and vendors you work with.")
+    st.button("Sign in", key="sign_in", type="primary", icon=":material/login:", on_click=st.login)
 
 
 def _comparison(delta: float | None, text: str, what: str, direction: str, name: str, main: bool = False) -> str:
@@ -264,8 +285,14 @@ def export_buttons(review, title: str, stem: str) -> None:
 
     from insights.export import MEDIA_TYPES, SUFFIXES, render
 
+    from dashboard import audit, state
+
+    ctx = state.context()
+    view = audit.query_text(ctx.filters.to_query())
     st.caption("Take the review into the meeting: each file holds only the view on screen.")
     for col, (fmt, label) in zip(st.columns(len(EXPORT_LABELS)), EXPORT_LABELS.items()):
-        col.download_button(f"Download {label}", data=partial(render, review, fmt, title=title),
+        what = f"{stem}{SUFFIXES[fmt]}" + (f" ({view})" if view else "")
+        col.download_button(f"Download {label}", data=audit.exported(partial(render, review, fmt, title=title), ctx.ws,
+                                                                     ctx.viewer, title, what),
                             file_name=f"{stem}{SUFFIXES[fmt]}", mime=MEDIA_TYPES[fmt], key=f"export_{fmt}",
                             icon=":material/download:", on_click="ignore", width="stretch")

@@ -78,18 +78,46 @@ def cmd_demo(args) -> int:
     if not (ws_dir / "bpo.toml").exists():
         print(f"Building the sample workspace in {ws_dir} (once; about a minute) ...", file=sys.stderr)
         print(generate(ws_dir, progress=_is_tty()))
-    return run(ws_dir, port=args.port, user=args.user or "admin", headless=True)
+    return run(ws_dir, port=args.port, user=args.user or "admin", headless=True)  # local admin mode, 127.0.0.1
 
 
 def cmd_dashboard(args) -> int:
-    from dashboard.launch import run
+    """Sign-in mode when bpo.toml has [auth] and no --user is given; else local mode for one --user on loopback."""
+    from dashboard.launch import check_local, run
 
     ws = _workspace(args)
     user = args.user or os.environ.get("BPO_USER")
-    if not user:
-        raise BpoError("the dashboard needs a viewer: pass --user NAME (a [[user]] of bpo.toml) or set BPO_USER")
-    ws.config.user(user)  # fails early, with the fix, for an unknown user
-    return run(ws.path, port=args.port, user=user, headless=True)
+    check_local(user, args.address)  # before anything else: --user never listens beyond this machine
+    if user:
+        ws.config.user(user)  # fails early, with the fix, for an unknown user
+    elif ws.config.auth is None:
+        raise BpoError("the dashboard needs a way in: declare [auth] in bpo.toml so people sign in (see the deployment "
+                       "guide), or pass --user NAME (a [[user]] of bpo.toml) to serve one viewer on this machine")
+    return run(ws.path, port=args.port, user=user, address=args.address, headless=True, auth=ws.config.auth)
+
+
+def cmd_audit(args) -> int:
+    """The audit log, newest first: admin only (the CLI without --user acts as admin)."""
+    from connectors.store import audit
+
+    ws = _workspace(args)
+    if args.user and ws.config.user(args.user).role != "admin":
+        raise BpoError(f"the audit log is for admins; '{args.user}' is a {ws.config.user(args.user).role} user")
+    log = audit.read(ws, since=args.since, until=args.until, user=args.of, event=args.event, limit=args.limit)
+    if args.format == "csv":  # identities come from outside: neutralised before a spreadsheet opens them
+        from insights.export.spreadsheet import safe_frame
+
+        return _emit(safe_frame(log.with_columns(log["at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ"))), "csv", args.out)
+    if args.format == "json":
+        return _emit(log, "json", args.out)
+    for r in log.iter_rows(named=True):
+        who = r["user_name"] or "(no access)"
+        what = " · ".join(x for x in (r["page"], r["detail"]) if x)
+        print(f"{r['at']:%Y-%m-%d %H:%M:%S} UTC  {r['event']:<15} {who:<20} {r['identity'] or '':<28} {r['method']:<5} {what}")
+    if log.is_empty():
+        print("no audit entries" + (" match" if any((args.since, args.until, args.of, args.event)) else " yet"),
+              file=sys.stderr)
+    return 0
 
 
 def cmd_import(args) -> int:
@@ -326,10 +354,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["md", "json"], default="md")
     s.set_defaults(func=cmd_pilot)
 
-    s = sub.add_parser("dashboard", parents=[common], help="serve the dashboard")
+    s = sub.add_parser("dashboard", parents=[common], help="serve the dashboard",
+                       description="With [auth] in bpo.toml people sign in through your identity provider; "
+                                   "--user NAME instead serves one viewer on this machine only (loopback).")
     s.add_argument("--port", type=int, default=DEFAULT_PORT)
-    s.add_argument("--user", help="viewer: a [[user]] of bpo.toml (or $BPO_USER)")
+    s.add_argument("--address", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; sign-in mode only may listen beyond loopback)")
+    s.add_argument("--user", help="local single-user mode: a [[user]] of bpo.toml (or $BPO_USER); loopback only")
     s.set_defaults(func=cmd_dashboard)
+
+    s = sub.add_parser("audit", parents=[common], help="the audit log: sign-ins, pages viewed, exports (admin)")
+    s.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
+    s.add_argument("--until", type=_date, metavar="YYYY-MM-DD")
+    s.add_argument("--of", metavar="USER", help="entries of one [[user]]")
+    s.add_argument("--event", choices=["sign_in", "sign_in_refused", "page_view", "export", "sign_out"])
+    s.add_argument("--limit", type=int, default=1000)
+    s.add_argument("--user", help="who is asking (must be an admin); default: the folder's owner, as admin")
+    s.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    s.add_argument("--out", metavar="FILE")
+    s.set_defaults(func=cmd_audit)
     return p
 
 

@@ -1,11 +1,13 @@
 """bpo.toml: the workspace's tenants, users, sources, settings and FX rates, checked strictly (every problem at once)."""
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlparse
 
 import polars as pl
 
@@ -97,6 +99,95 @@ def _fx_rates(items: Any, reporting: str, problems: list[str]) -> tuple[FxRate, 
     return tuple(sorted(rates, key=lambda r: (r.currency, r.valid_from)))
 
 
+AUTH_KEYS = ("server_metadata_url", "client_id", "client_secret_env", "redirect_uri", "cookie_secret_env", "identity_claim")
+AUTH_REQUIRED = AUTH_KEYS[:5]
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+CALLBACK_PATH = "/oauth2callback"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthConfig:
+    """Sign-in through an OpenID Connect provider, from bpo.toml `[auth]` (secrets stay in environment variables).
+
+    A signed-in identity's `identity_claim` (lowercased) must equal a `[[user]]`'s `email`; anyone else sees nothing.
+    """
+
+    server_metadata_url: str
+    client_id: str
+    client_secret_env: str
+    redirect_uri: str
+    cookie_secret_env: str
+    identity_claim: str = "email"
+
+
+def _url_problem(key: str, value: str, *, callback: bool = False) -> str | None:
+    """Why `value` cannot serve as [auth] `key` (absolute; https unless on this machine), else None."""
+    u = urlparse(value)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return f"[auth] {key} {value!r} is not an absolute http(s) URL"
+    if u.scheme == "http" and u.hostname not in LOOPBACK_HOSTS:
+        return f"[auth] {key} {value!r} is plain http; use https (plain http only for 127.0.0.1, ::1 or localhost)"
+    if callback and not u.path.endswith(CALLBACK_PATH):
+        return (f"[auth] redirect_uri {value!r} must end with {CALLBACK_PATH} (e.g. https://bpo.example.com{CALLBACK_PATH}); "
+                "register the same URI with the identity provider")
+    return None
+
+
+def parse_auth(table: Any, users: Sequence[User], problems: list[str]) -> AuthConfig | None:
+    """Parse bpo.toml `[auth]` strictly (None when absent); each problem names the key and the fix."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        problems.append("'auth' must be a table: write [auth] with " + ", ".join(AUTH_REQUIRED))
+        return None
+    n = len(problems)
+    for key in sorted(set(table) - set(AUTH_KEYS)):
+        hint = (f"; secrets never live in bpo.toml: put it in an environment variable and name that with {key}_env"
+                if key in ("client_secret", "cookie_secret") else f"; the keys are {', '.join(AUTH_KEYS)}")
+        problems.append(f"[auth]: unknown key '{key}'{hint}")
+    for key in AUTH_REQUIRED:
+        if key not in table:
+            problems.append(f"[auth]: '{key}' is missing; sign-in needs {', '.join(AUTH_REQUIRED)}")
+    for key in AUTH_KEYS:
+        value = table.get(key)
+        if key not in table:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"[auth] {key}: {value!r} is not a non-empty string")
+        elif key.endswith("_env") and not _ENV_NAME.fullmatch(value):
+            problems.append(f"[auth] {key}: {value!r} is not an environment variable name (e.g. \"BPO_OIDC_SECRET\")")
+        elif key == "identity_claim" and not _CLAIM.fullmatch(value):
+            problems.append(f"[auth] identity_claim: {value!r} is not a claim name (e.g. \"email\")")
+        elif key in ("server_metadata_url", "redirect_uri"):
+            bad = _url_problem(key, value, callback=key == "redirect_uri")
+            if bad:
+                problems.append(bad)
+    seen: dict[str, str] = {}
+    for u in users:
+        if u.email is None:
+            continue
+        if u.email in seen:
+            problems.append(f"[[user]] '{u.name}': email {u.email!r} is also user '{seen[u.email]}'s; one identity maps to one user")
+        seen.setdefault(u.email, u.name)
+    if len(problems) > n:
+        return None
+    return AuthConfig(**{k: table[k].strip() for k in AUTH_KEYS if k in table})
+
+
+def _user_text(u: dict, key: str, name: str, problems: list[str]) -> str | None:
+    """An optional one-word string key of a [[user]] (email, webhook_env); a problem when it is anything else."""
+    value = u.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value.strip()):
+        problems.append(f"[[user]] '{name}': {key} {value!r} must be one word, e.g. {key} = "
+                        + ('"ana@acme.example"' if key == "email" else '"ANA_WEBHOOK_URL"'))
+        return None
+    return value.strip().lower() if key == "email" else value.strip()
+
+
 @dataclass
 class Config:
     """The parsed bpo.toml."""
@@ -111,6 +202,7 @@ class Config:
     sources: list[dict] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     fx_rates: tuple[FxRate, ...] = ()
+    auth: AuthConfig | None = None
     raw: dict = field(default_factory=dict)
 
     def user(self, name: str) -> User:
@@ -148,13 +240,15 @@ def parse_config(path: Path) -> Config:
             if "clients" not in u:
                 problems.append(f"[[user]] '{name}': 'clients' is missing (list client ids, or [\"*\"])")
             scope = Scope.of(u.get("clients", []), u.get("vendors", "*"))
-        users.append(User(name, role, scope))
+        users.append(User(name, role, scope, email=_user_text(u, "email", name, problems),
+                          webhook_env=_user_text(u, "webhook_env", name, problems)))
     for kind in ("client", "vendor", "site"):
         for i, item in enumerate(raw.get(kind, [])):
             if not item.get("id"):
                 problems.append(f"[[{kind}]] #{i + 1}: 'id' is missing")
     currency = ws.get("currency", "USD")
     fx_rates = _fx_rates(raw.get("fx_rate", []), currency, problems)
+    auth = parse_auth(raw.get("auth"), users, problems)
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return Config(
@@ -168,5 +262,6 @@ def parse_config(path: Path) -> Config:
         sources=raw.get("source", []),
         settings=raw.get("settings", {}),
         fx_rates=fx_rates,
+        auth=auth,
         raw=raw,
     )

@@ -46,3 +46,18 @@ sync_state = sa.Table(
     sa.Column("cursor", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
+
+# Who looked at what: sign-ins (and refused identities), pages viewed, exports downloaded, sign-outs.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("event", sa.String(20), nullable=False),  # sign_in | sign_in_refused | page_view | export | sign_out
+    sa.Column("user_name", sa.String(200)),  # the [[user]] name; None for an identity with no access
+    sa.Column("role", sa.String(20)),
+    sa.Column("identity", sa.String(320)),  # the signed-in claim (email), or 'local' for --user mode
+    sa.Column("method", sa.String(10), nullable=False),  # oidc | local
+    sa.Column("page", sa.String(100)),
+    sa.Column("detail", sa.Text),  # what: the view's filters, the export's format and file name
+)

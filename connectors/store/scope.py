@@ -72,3 +72,5 @@ class User:
     name: str
     role: str  # admin | brand | vendor
     scope: Scope
+    email: str | None = None  # the identity a sign-in maps to this user (lowercase)
+    webhook_env: str | None = None  # the environment variable holding this user's chat webhook URL
