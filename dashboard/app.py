@@ -88,8 +88,9 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
     filters = Filters(**chosen, week=week, compare=compare)
     if st.query_params.to_dict() != filters.to_query():
         st.query_params.from_dict(filters.to_query())
-    who = viewer.identity or viewer.name
-    st.sidebar.caption(f"Signed in as **{who}** ({viewer.name}, {viewer.role}). Copy the address bar to share this view.")
+    who = components.as_text(viewer.identity, viewer.identity) if viewer.identity else f"**{components.as_text(viewer.name)}**"
+    st.sidebar.caption(f"Signed in as {who} ({components.as_text(viewer.name)}, {viewer.role}). "
+                       "Copy the address bar to share this view.")
     if viewer.method == "oidc":
         st.sidebar.button("Sign out", key="sign_out", icon=":material/logout:", on_click=_sign_out, args=(ws, viewer))
     return filters
@@ -127,15 +128,20 @@ def main() -> None:
     st.set_page_config(page_title="bpo-insights", page_icon=":material/insights:", layout="wide")
     launch = access.parse_launch(sys.argv[1:], os.environ)
     ws = access.open_workspace(launch)
-    viewer = ws if isinstance(ws, access.Denied) else _viewer(ws, launch)
+    if isinstance(ws, access.Denied):
+        components.denied_page(ws)
+        st.stop()
+        return
+    viewer = _viewer(ws, launch)
     if viewer is None:
         components.sign_in_page()
         st.stop()
-    if not isinstance(ws, access.Denied):
-        audit.session_started(ws, viewer)
+        return
+    audit.session_started(ws, viewer)
     if isinstance(viewer, access.Denied):
         components.denied_page(viewer, on_sign_out=None if viewer.identity is None else (_sign_out, (ws, viewer)))
         st.stop()
+        return
     version = data.data_version(ws)
     filters = _sidebar_filters(ws, viewer, version)
     state.set_context(state.Context(ws=ws, viewer=viewer, filters=filters, version=version))

@@ -51,20 +51,27 @@ TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>!:$~|@&])")  # what starts a link, image, tag, emphasis, icon or formula
 
 
-def as_text(text: str) -> str:
-    """`text` escaped so Markdown shows it as written: no links, images, HTML, emphasis, icons or formulas."""
-    return _MARKDOWN.sub(r"\\\1", text)
+def as_text(text: str, literal: str | None = None) -> str:
+    """`text` escaped so Markdown shows it as written: no links, images, HTML, emphasis, icons or formulas.
+
+    Each occurrence of `literal` (an identity from outside, e.g. an email) becomes a code span, which Markdown
+    never turns into a link (an escaped email still would be).
+    """
+    if not literal:
+        return _MARKDOWN.sub(r"\\\1", text)
+    fence = "`" * (max((len(r) for r in re.findall(r"`+", literal)), default=0) + 1)
+    return f"{fence} {literal} {fence}".join(as_text(part) for part in text.split(literal))
 
 
 def denied_page(denied: Denied, on_sign_out: tuple[Callable[..., None], tuple] | None = None) -> None:
     """The only thing shown to a viewer who is not let in: why, what to do, and a way out when signed in."""
     st.title("Access denied")
-    st.error(as_text(denied.reason))  # the reason may quote an identity from outside: shown as text
+    st.error(as_text(denied.reason, denied.identity))  # the reason may quote an identity from outside: shown as text
     for part in denied.fix.split("\n\n"):
         if part.startswith("    "):
             st.code(part.strip(), language="bash")
         else:
-            st.markdown(as_text(part))
+            st.markdown(as_text(part, denied.identity))
     if on_sign_out is not None:
         callback, args = on_sign_out
         st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=callback, args=args)

@@ -23,8 +23,8 @@ Event = Literal["sign_in", "sign_in_refused", "page_view", "export", "sign_out"]
 Method = Literal["oidc", "local"]
 EVENTS: tuple[Event, ...] = ("sign_in", "sign_in_refused", "page_view", "export", "sign_out")
 COLUMNS = ("id", "at", "event", "user_name", "role", "identity", "method", "page", "detail")
-SCHEMA = {"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "event": pl.String, "user_name": pl.String, "role": pl.String,
-          "identity": pl.String, "method": pl.String, "page": pl.String, "detail": pl.String}
+SCHEMA = pl.Schema({"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "event": pl.String, "user_name": pl.String, "role": pl.String,
+          "identity": pl.String, "method": pl.String, "page": pl.String, "detail": pl.String})
 
 
 def record(ws: Workspace, *, event: Event, user: str | None, role: str | None, identity: str | None, method: Method,
@@ -38,7 +38,7 @@ def record(ws: Workspace, *, event: Event, user: str | None, role: str | None, i
         with ws.engine.begin() as con:
             con.execute(audit_log.insert().values(**row))
     except sa.exc.SQLAlchemyError as e:
-        raise WorkspaceError(f"the audit log in {_where(ws)} cannot be written ({type(e).__name__}: {e.orig or e}); "
+        raise WorkspaceError(f"the audit log in {_where(ws)} cannot be written ({type(e).__name__}: {getattr(e, 'orig', None) or e}); "
                              "make the database writable by the dashboard's account, then reload") from None
 
 
