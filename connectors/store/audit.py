@@ -23,8 +23,9 @@ Event = Literal["sign_in", "sign_in_refused", "page_view", "export", "sign_out"]
 Method = Literal["oidc", "local"]
 EVENTS: tuple[Event, ...] = ("sign_in", "sign_in_refused", "page_view", "export", "sign_out")
 COLUMNS = ("id", "at", "event", "user_name", "role", "identity", "method", "page", "detail")
-SCHEMA = pl.Schema({"id": pl.Int64, "at": pl.Datetime("us", "UTC"), "event": pl.String, "user_name": pl.String, "role": pl.String,
-          "identity": pl.String, "method": pl.String, "page": pl.String, "detail": pl.String})
+SCHEMA: dict[str, pl.DataType] = {
+    "id": pl.Int64(), "at": pl.Datetime("us", "UTC"), "event": pl.String(), "user_name": pl.String(), "role": pl.String(),
+    "identity": pl.String(), "method": pl.String(), "page": pl.String(), "detail": pl.String()}
 
 
 def record(ws: Workspace, *, event: Event, user: str | None, role: str | None, identity: str | None, method: Method,
