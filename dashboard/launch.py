@@ -78,7 +78,7 @@ def url(port: int, address: str = LOCAL_ADDRESS) -> str:
 def check_local(user: str | None, address: str) -> None:
     """`--user` on anything but loopback is a configuration error (exit 2) that says what to do."""
     if user and not is_loopback(address):
-        raise ConfigError(f"--address {address} with --user {user}: {LOCAL_ONLY}")
+        raise ConfigError(f"--address {address} with --user {user} (or BPO_USER): {LOCAL_ONLY}")
 
 
 def auth_secrets(auth: AuthConfig, environ: Mapping[str, str]) -> dict[str, str]:

@@ -199,8 +199,8 @@ def test_the_secrets_file_is_private_and_holds_what_streamlit_needs(tmp_path, si
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    pytest.param(["--address", "0.0.0.0", "--user", "admin"], "--address 0.0.0.0 with --user admin: --user serves one "
-                 "viewer to whoever reaches the port", id="user-beyond-loopback"),
+    pytest.param(["--address", "0.0.0.0", "--user", "admin"], "--address 0.0.0.0 with --user admin \\(or BPO_USER\\): "
+                 "--user serves one viewer to whoever reaches the port", id="user-beyond-loopback"),
     pytest.param([], "the dashboard needs a way in: declare \\[auth\\] in bpo.toml", id="no-way-in"),
 ])
 def test_the_dashboard_command_refuses_with_exit_2(tmp_path, monkeypatch, capsys, args, message):
