@@ -21,6 +21,7 @@ Paginator = Literal["cursor", "link-header", "page-number", "search-cursor", "no
 CursorFormat = Literal["epoch", "iso"]
 
 ROUTING_PREFIX = "_"  # FieldMap keys starting with it feed tenant routing (group, brand, tags), never the store
+ALWAYS_HASHED = frozenset({"requester_hash"})  # hashed on every path, whatever a field map or preset declares
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ class FieldMap:
                 if c is _BAD:
                     problems.append(FieldProblem(i, name, v, f"cannot read {v!r} as {f.dtype}"))
             values = [None if c is _BAD else c for c in converted]
-            if f.hashed and hasher is not None:
+            if f.hashed or name in ALWAYS_HASHED:
+                if hasher is None:
+                    raise ValueError(f"FieldMap for {self.table}: '{name}' is hashed; pass the workspace's hasher")
                 values = [None if v is None else hasher(str(v)) for v in values]
             columns[name] = pl.Series(name, values, dtype=f.dtype if not isinstance(f.dtype, pl.Datetime) else pl.Datetime("us", "UTC"))
         return MappedBatch(pl.DataFrame(columns, height=len(records)), problems)

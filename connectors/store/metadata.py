@@ -60,8 +60,8 @@ sync_state = sa.Table(
 # state.db is created only when it does not exist at all (built aside, then linked into place, so a crash
 # never leaves a half-made one).  An existing file that is empty, not SQLite, fails SQLite's quick check or
 # lacks the import log stops every command with StoreDamaged and the restore steps; it is never recreated
-# over.  A copy is kept once a day in <workspace>/backups/ (the newest BACKUPS_KEPT), which is what the
-# restore steps point at.
+# over.  A copy per day is kept in <workspace>/backups/ (the newest BACKUPS_KEPT days), refreshed after
+# every import or sync run is logged; the restore steps point at it.
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BACKUPS_DIR = "backups"
@@ -111,11 +111,21 @@ def create_sqlite_file(db: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def backup_sqlite_file(db: Path, today: str) -> None:
-    """Today's consistent copy of state.db (SQLite's online backup), once a day; keeps the newest few."""
+def sqlite_path(url: str | None, workspace: Path) -> Path | None:
+    """The metadata database's file when it is SQLite (the default state.db), else None."""
+    if url is None:
+        return workspace / "state.db"
+    u = sa.make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(str(u.database))
+    return None
+
+
+def backup_sqlite_file(db: Path, today: str, *, refresh: bool = False) -> None:
+    """Today's consistent copy of state.db (SQLite's online backup), replaced when `refresh`; keeps the newest few."""
     backups = db.parent / BACKUPS_DIR
     target = backups / f"state-{today}.db"
-    if target.exists():
+    if target.exists() and not refresh:
         return
     backups.mkdir(exist_ok=True)
     tmp = target.with_suffix(".tmp")
@@ -150,14 +160,9 @@ def _translate(db: Path | None, wait: float) -> Callable[[Any], None]:
 
 def open_metadata(url: str | None, workspace: Path, *, wait_seconds: float, today: str) -> sa.Engine:
     """The metadata database's engine: state.db checked (never recreated over), or `database_url` as given."""
-    db: Path | None = None
+    db = sqlite_path(url, workspace)
     if url is None:
-        db = workspace / "state.db"
-        url = f"sqlite:///{db.resolve()}"
-    else:
-        u = sa.make_url(url)
-        if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
-            db = Path(str(u.database))
+        url = f"sqlite:///{workspace.resolve() / 'state.db'}"
     kwargs: dict[str, Any] = {}
     if db is not None:
         if not db.exists():

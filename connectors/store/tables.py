@@ -56,6 +56,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
+    crash_point("manifest-tmp")
     os.replace(tmp, path)
 
 
@@ -67,7 +68,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
 # are deleted by the first write after that.  Files neither listed nor retired were left by a writer that
 # died before its manifest swap; the next writer removes them.
 
-RETIRE_AFTER_SECONDS = 900.0
+RETIRE_AFTER_SECONDS = 300.0  # longer than any one read (a review builds in seconds); bounds the disk a long sync holds
 CRASH_HOOK = "BPO_STORE_CRASH_AT"  # testing hook: the writer os._exit()s at the named step (see crash_point)
 
 

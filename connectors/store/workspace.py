@@ -35,7 +35,8 @@ from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.config import Config, parse_config, unconvertible
-from connectors.store.metadata import import_log, open_metadata, rejected_rows, sync_state
+from connectors.store.metadata import (backup_sqlite_file, import_log, open_metadata, rejected_rows, sqlite_path,
+                                       sync_state)
 from connectors.store.scope import Scope
 from connectors.store.tables import (DEFAULT_WORKSPACE, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
                                      _part_dir, _partition_expr, _pl_type, check_part, collect_garbage, crash_point,
@@ -187,6 +188,8 @@ class Workspace:
             manifest = self._manifest(table)
             files = manifest.files
             tdir = self.tables_dir / table
+            for f in files.values():
+                check_part(tdir / f, self.path, table)
             if files:
                 existing = pl.concat(
                     [
@@ -235,6 +238,12 @@ class Workspace:
             crash_point("manifest-swapped")
             collect_garbage(tdir, new, now, self.retire_after_seconds)
             return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
+
+    def repair_tables(self) -> list[RepairResult]:
+        """`repair` every canonical table, then open the metadata database (which checks state.db)."""
+        results = [self.repair(t) for t in TABLES]
+        self.engine  # noqa: B018 - opening checks state.db and raises with the restore steps
+        return results
 
     def repair(self, table: str) -> RepairResult:
         """Rebuild a table's manifest from the files in its folder when it is missing or corrupt.
@@ -304,6 +313,9 @@ class Workspace:
                      "message": mask_pii(r["message"])}
                     for r in rejected
                 ])
+        db = sqlite_path(self.config.database_url, self.path)
+        if db is not None:  # today's copy follows every run, so a restore loses at most the runs since
+            backup_sqlite_file(db, utcnow().strftime("%Y-%m-%d"), refresh=True)
         return log_id
 
     def import_history(self, limit: int = 200) -> pl.DataFrame:
