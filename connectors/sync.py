@@ -20,6 +20,7 @@ from connectors.errors import BpoError
 from connectors.schema import conform, get_table
 from connectors.sources import SourceSpec, build_sources
 from connectors.store import Scope, UpsertResult, Workspace, utcnow
+from connectors.store.tables import crash_point
 
 log = logging.getLogger("connectors.sync")
 
@@ -169,6 +170,7 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
             report.inserted += res.inserted
             report.updated += res.updated
             report.unchanged += res.unchanged
+    crash_point("sync-stored")  # stored, cursor not yet advanced: the next run re-reads this batch
     if positions:
         cursor = iso(max(positions))
         old = report.cursors.get(stream.name)

@@ -38,7 +38,7 @@ from connectors.store.config import Config, parse_config, unconvertible
 from connectors.store.metadata import (backup_sqlite_file, import_log, open_metadata, rejected_rows, sqlite_path,
                                        sync_state)
 from connectors.store.scope import Scope
-from connectors.store.tables import (DEFAULT_WORKSPACE, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
+from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
                                      _part_dir, _partition_expr, _pl_type, check_part, collect_garbage, crash_point,
                                      part_files, pq_rows, read_manifest, retire, write_manifest)
 
@@ -215,6 +215,9 @@ class Workspace:
             new_files = dict(files)
             tdir.mkdir(parents=True, exist_ok=True)
             try:
+                if not (tdir / MANIFEST).exists():
+                    # commit the empty table first: data files without a manifest then always mean a lost manifest
+                    write_manifest(tdir, table, manifest)
                 for part in sorted(touched):
                     pieces = []
                     if part in files:
@@ -229,14 +232,14 @@ class Workspace:
                         continue
                     new_files[part] = _write_part(tdir, part, merged, spec)
                 crash_point("parts-written")
-                now = time.time()
-                new = retire(manifest, new_files, now, self.retire_after_seconds)
+                stamp = time.time()
+                new = retire(manifest, new_files, stamp, self.retire_after_seconds)
                 write_manifest(tdir, table, new)
             except OSError as e:
                 _remove_uncommitted(tdir, manifest, new_files)
                 raise _write_failed(tdir, e) from None
             crash_point("manifest-swapped")
-            collect_garbage(tdir, new, now, self.retire_after_seconds)
+            collect_garbage(tdir, new, stamp, self.retire_after_seconds)
             return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
 
     def repair_tables(self) -> list[RepairResult]:

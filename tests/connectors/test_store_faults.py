@@ -25,6 +25,8 @@ from connectors.errors import StoreBusy, StoreDamaged, WorkspaceError
 from connectors.hashing import KEY_FILE, workspace_key
 from connectors.store import Scope, Workspace
 from connectors.store import tables as store_tables
+from connectors.sync import sync_sources
+from fake_apis.harness import TENANTS, ZENDESK, run_cli_sync
 from insights.cli import main as cli
 
 T0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -288,6 +290,25 @@ def test_kill_9_at_each_step_of_an_upsert_leaves_one_whole_version(ws, tmp_path,
     kept = {*manifest["files"].values(), *manifest["retired"]}
     on_disk = {p.relative_to(ws.tables_dir / "tickets").as_posix() for p in ws.tables_dir.rglob("part-*")}
     assert on_disk == kept and not list(ws.tables_dir.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("step", ["parts-written", "manifest-swapped", "sync-stored"])
+def test_kill_9_at_each_step_of_a_sync_resumes_without_losing_or_duplicating(tmp_path, monkeypatch, step):
+    api = ZENDESK.make(60)
+    try:
+        ws = Workspace.create(tmp_path / "ws", TENANTS + ZENDESK.source_toml(api.url, "batch_rows = 10"))
+        proc = run_cli_sync(ws.path, {ZENDESK.env: ZENDESK.token, store_tables.CRASH_HOOK: step})
+        assert proc.returncode == 137
+        assert ws.read("tickets", EVERYONE).height == (0 if step == "parts-written" else 25)  # first batch (a page)
+        assert ws.get_cursor(ZENDESK.source, "tickets") is None
+        monkeypatch.setenv(ZENDESK.env, ZENDESK.token)
+        [report] = sync_sources(ws)
+    finally:
+        api.stop()
+    stored = ws.read("tickets", EVERYONE)
+    assert report.exit_code == 0, str(report)
+    assert sorted(stored["ticket_id"].to_list(), key=int) == sorted((str(t) for t in api.tickets), key=int)
+    assert stored["ticket_id"].is_unique().all() and ws.get_cursor(ZENDESK.source, "tickets") is not None
 
 
 def test_two_writers_at_once_lose_nothing(ws, tmp_path):
