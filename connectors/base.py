@@ -65,8 +65,12 @@ class FieldMap:
         if unknown:
             raise ValueError(f"FieldMap for {self.table}: unknown canonical column(s) {', '.join(unknown)}")
 
-    def apply(self, records: list[dict], *, hasher: Callable[[str], str] | None = None) -> MappedBatch:
-        """Map raw records to a frame with the declared dtypes; unconvertible values are listed, not guessed."""
+    def apply(self, records: list[dict], *, hasher: Callable[[str], str] | None = None,
+              also_hash: frozenset[str] = frozenset()) -> MappedBatch:
+        """Map raw records to a frame with the declared dtypes; unconvertible values are listed, not guessed.
+
+        Requester ids, fields declared `hashed` and the columns in `also_hash` (agent ids when the
+        workspace pseudonymises agents) are replaced by their keyed hash."""
         columns: dict[str, pl.Series] = {}
         problems: list[FieldProblem] = []
         for name, f in self.fields.items():
@@ -79,7 +83,7 @@ class FieldMap:
                 if c is _BAD:
                     problems.append(FieldProblem(i, name, v, f"cannot read {v!r} as {f.dtype}"))
             values = [None if c is _BAD else c for c in converted]
-            if f.hashed or name in ALWAYS_HASHED:
+            if f.hashed or name in ALWAYS_HASHED or name in also_hash:
                 if hasher is None:
                     raise ValueError(f"FieldMap for {self.table}: '{name}' is hashed; pass the workspace's hasher")
                 values = [None if v is None else hasher(str(v)) for v in values]

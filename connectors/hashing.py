@@ -63,6 +63,14 @@ def _create_key(path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+PSEUDONYMISED = frozenset({"agent_id"})  # hashed too when [settings] pseudonymise_agents = true
+
+
+def hashed_columns(settings: dict) -> frozenset[str]:
+    """Canonical columns hashed on the way in: requester ids always, agent ids when the workspace says so."""
+    return frozenset({"requester_hash"}) | (PSEUDONYMISED if settings.get("pseudonymise_agents") is True else frozenset())
+
+
 def hash_value(value: str, key: bytes) -> str:
     """HMAC-SHA256 of the normalised value (trimmed, lower case), hex, truncated."""
     digest = hmac.new(key, value.strip().lower().encode("utf-8"), hashlib.sha256).hexdigest()

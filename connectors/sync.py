@@ -182,7 +182,9 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
 def _map(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream,
          records: list[dict]) -> tuple[pl.DataFrame, list[FieldProblem]]:
     """Field map → tenant keys → lineage → derived columns (durations, CSAT, SLA breaches)."""
-    batch = stream.fields.apply(records, hasher=spec.hasher(ws))
+    from connectors.hashing import hashed_columns
+
+    batch = stream.fields.apply(records, hasher=spec.hasher(ws), also_hash=hashed_columns(ws.config.settings))
     frame = spec.tenants.assign(batch.frame)
     frame = frame.with_columns(
         pl.lit(source.system).alias("source_system"),

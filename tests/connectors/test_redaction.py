@@ -155,3 +155,35 @@ start = "2025-01-01"
     assert len(row["requester_hash"]) == 32 and row["requester_hash"] != EMAIL
     assert (row["tags"], row["contact_reason"]) == ("vip [email]", "call me on [phone]")
     assert Path(ws.path / "hash.key").exists()
+
+
+AGENTS_CSV = """ticket_id,client_id,vendor_id,site_id,channel,created_at,updated_at,agent_id
+1,acme,northwind,nw-manila,email,2025-03-03T09:00:00Z,2025-03-03T10:00:00Z,alice.smith
+2,acme,northwind,nw-manila,email,2025-03-03T09:00:00Z,2025-03-03T10:00:00Z,bob.jones
+3,acme,northwind,nw-manila,email,2025-03-04T09:00:00Z,2025-03-04T10:00:00Z,alice.smith
+"""
+
+
+@pytest.mark.parametrize(("setting", "pseudonymised"), [
+    pytest.param("", False, id="default-keeps-agent-ids"),
+    pytest.param("[settings]\npseudonymise_agents = true\n", True, id="pseudonymise_agents"),
+])
+def test_agent_ids_are_pseudonymised_when_the_workspace_says_so(tmp_path, setting, pseudonymised):
+    ws = Workspace.create(tmp_path / "ws", TENANTS + setting)
+    f = tmp_path / "agents.csv"
+    f.write_text(AGENTS_CSV)
+    import_paths(ws, [f], preset="canonical")
+    agents = ws.read("tickets", Scope.everything()).sort("ticket_id")["agent_id"].to_list()
+    if pseudonymised:
+        assert all(len(a) == 32 and "alice" not in a for a in agents)
+        assert agents[0] == agents[2] != agents[1]  # the same agent keeps one pseudonym
+    else:
+        assert agents == ["alice.smith", "bob.jones", "alice.smith"]
+
+
+def test_a_sync_pseudonymises_agents_through_the_field_map():
+    from connectors.base import Field, FieldMap
+
+    fm = FieldMap(table="tickets", fields={"ticket_id": Field("id"), "agent_id": Field("assignee")})
+    batch = fm.apply([{"id": 1, "assignee": "alice"}], hasher=lambda v: f"h({v})", also_hash=frozenset({"agent_id"}))
+    assert batch.frame.row(0, named=True) == {"ticket_id": "1", "agent_id": "h(alice)"}
