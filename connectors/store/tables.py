@@ -182,4 +182,6 @@ def check_part(path: Path, workspace: Path, table: str) -> None:
             f"the table '{table}' cannot be read. Restore that file from a backup of the workspace folder; or move it "
             f"out of the folder and run '{repair_hint(workspace)}' (rows only that file held must then be imported or "
             f"synced again)") from None
+    if len(_CHECKED) > 100_000:  # files are immutable and uniquely named: forgetting old ones only costs a re-check
+        _CHECKED.clear()
     _CHECKED[(str(path), size)] = True

@@ -18,6 +18,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import shutil
 import time
 import uuid
 from contextlib import contextmanager
@@ -390,7 +391,13 @@ def _write_part(tdir: Path, part: str, rows: pl.DataFrame, spec) -> str:
     target = tdir / name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    rows.sort(sort_cols).write_parquet(tmp, compression="zstd", statistics=True, row_group_size=256_000)
+    rows = rows.sort(sort_cols)
+    try:
+        rows.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=256_000)
+    except pl.exceptions.ComputeError as e:  # polars reports a full disk as "Invalid thrift: transport error"
+        tmp.unlink(missing_ok=True)
+        full = shutil.disk_usage(tdir).free < max(rows.estimated_size(), 1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full else str(e)) from e
     crash_point("part-tmp")
     _fsync_path(tmp)
     os.replace(tmp, target)
@@ -408,7 +415,8 @@ def _remove_uncommitted(tdir: Path, manifest: Manifest, new_files: dict[str, str
 
 
 def _write_failed(tdir: Path, e: OSError) -> WorkspaceError:
-    why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+    full = e.errno == errno.ENOSPC or "No space left" in str(e) or "os error 28" in str(e)  # polars' IO errors carry no errno
+    why = "the disk is full" if full else (e.strerror or str(e))
     return WorkspaceError(f"could not write {tdir}: {why}; nothing was changed (the table is as it was before this "
                           f"run). Free space or fix the folder, then run the command again")
 
