@@ -21,6 +21,7 @@ Paginator = Literal["cursor", "link-header", "page-number", "search-cursor", "no
 CursorFormat = Literal["epoch", "iso"]
 
 ROUTING_PREFIX = "_"  # FieldMap keys starting with it feed tenant routing (group, brand, tags), never the store
+ALWAYS_HASHED = frozenset({"requester_hash"})  # hashed on every path, whatever a field map or preset declares
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,12 @@ class FieldMap:
         if unknown:
             raise ValueError(f"FieldMap for {self.table}: unknown canonical column(s) {', '.join(unknown)}")
 
-    def apply(self, records: list[dict], *, hasher: Callable[[str], str] | None = None) -> MappedBatch:
-        """Map raw records to a frame with the declared dtypes; unconvertible values are listed, not guessed."""
+    def apply(self, records: list[dict], *, hasher: Callable[[str], str] | None = None,
+              also_hash: frozenset[str] = frozenset()) -> MappedBatch:
+        """Map raw records to a frame with the declared dtypes; unconvertible values are listed, not guessed.
+
+        Requester ids, fields declared `hashed` and the columns in `also_hash` (agent ids when the
+        workspace pseudonymises agents) are replaced by their keyed hash."""
         columns: dict[str, pl.Series] = {}
         problems: list[FieldProblem] = []
         for name, f in self.fields.items():
@@ -78,7 +83,9 @@ class FieldMap:
                 if c is _BAD:
                     problems.append(FieldProblem(i, name, v, f"cannot read {v!r} as {f.dtype}"))
             values = [None if c is _BAD else c for c in converted]
-            if f.hashed and hasher is not None:
+            if f.hashed or name in ALWAYS_HASHED or name in also_hash:
+                if hasher is None:
+                    raise ValueError(f"FieldMap for {self.table}: '{name}' is hashed; pass the workspace's hasher")
                 values = [None if v is None else hasher(str(v)) for v in values]
             columns[name] = pl.Series(name, values, dtype=f.dtype if not isinstance(f.dtype, pl.Datetime) else pl.Datetime("us", "UTC"))
         return MappedBatch(pl.DataFrame(columns, height=len(records)), problems)

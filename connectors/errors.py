@@ -27,6 +27,15 @@ class WorkspaceError(BpoError):
     """The workspace is missing or damaged."""
 
 
+class StoreDamaged(WorkspaceError):
+    """A table's manifest or files, or the metadata database, are damaged: nothing was changed; the message says
+    how to repair or restore."""
+
+
+class StoreBusy(WorkspaceError):
+    """Another process holds the metadata database longer than we wait."""
+
+
 class SourceUnreachable(BpoError):
     """A source could not be reached after retries."""
 

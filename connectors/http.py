@@ -6,7 +6,8 @@
 - every retry counts against a per-run budget; when it runs out, `SourceUnreachable` names the
   source, the endpoint, the last status and the fix.
 
-The token lives only in the Authorization header; it is scrubbed from every message we build.
+The token lives only in the Authorization header; it is scrubbed from every message we build, in
+every form a server may echo it (literal, URL-encoded, base64, JSON-escaped: `connectors.redact.scrub`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from urllib.parse import urlencode, urlsplit
 
 from connectors.base import Endpoint, FieldMap, Page, Stream, dig, to_utc
 from connectors.errors import ConfigError, SourceUnreachable
+from connectors.redact import scrub
 
 log = logging.getLogger("connectors.http")
 
@@ -223,10 +225,7 @@ class HttpClient:
         return self._backoff(self.retries["429"] + 1)
 
     def _scrub(self, text: str) -> str:
-        for s in self.secrets:
-            if s:
-                text = text.replace(s, "***")
-        return text
+        return scrub(text, self.secrets)
 
     # ---- pagination
 

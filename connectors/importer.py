@@ -33,7 +33,7 @@ import polars as pl
 from connectors import derive
 from connectors.errors import BpoError, ConfigError, ImportFileError, SchemaError
 from connectors.files import ROW, RawFile, read_file
-from connectors.hashing import hash_series, workspace_key
+from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
     LINEAGE, TENANT, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
     map_values, prepare_source, preset_names,
@@ -149,6 +149,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         targets[derive.EVENT_AT] = (ev.at, m.spec.columns["created_at"].dtype, None)
     columns: list[pl.Series] = [rows]
     problems: list[RowProblem] = []
+    hashed = hashed_columns(ws.config.settings)
     for i, (canon, (source, dtype, unit)) in enumerate(targets.items()):
         bar.step(f"converting {source}", 0.1 + 0.6 * i / max(len(targets), 1))
         s = src.get_column(source)
@@ -158,7 +159,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
                            timezone=m.timezone, file=file,
                            non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative)
-        if canon == "requester_hash":  # never keep the raw id/email, not even in memory longer than this
+        if canon in hashed:  # never keep the raw id/email (or agent id, if pseudonymised), not even in memory
             out = hash_series(out, workspace_key(ws.path))
         columns.append(out.alias(canon))
         problems += bad

@@ -143,11 +143,10 @@ class SourceSpec:
         return self._hasher
 
     def scrub(self, text: str) -> str:
-        """Remove every secret this source read from a message."""
-        for s in self.secrets:
-            if s:
-                text = text.replace(s, "***")
-        return text
+        """Remove every secret this source read from a message, in every encoding (`connectors.redact.scrub`)."""
+        from connectors.redact import scrub
+
+        return scrub(text, self.secrets)
 
 
 def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:

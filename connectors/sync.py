@@ -20,6 +20,7 @@ from connectors.errors import BpoError
 from connectors.schema import conform, get_table
 from connectors.sources import SourceSpec, build_sources
 from connectors.store import Scope, UpsertResult, Workspace, utcnow
+from connectors.store.tables import crash_point
 
 log = logging.getLogger("connectors.sync")
 
@@ -169,6 +170,7 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
             report.inserted += res.inserted
             report.updated += res.updated
             report.unchanged += res.unchanged
+    crash_point("sync-stored")  # stored, cursor not yet advanced: the next run re-reads this batch
     if positions:
         cursor = iso(max(positions))
         old = report.cursors.get(stream.name)
@@ -180,7 +182,9 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
 def _map(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream,
          records: list[dict]) -> tuple[pl.DataFrame, list[FieldProblem]]:
     """Field map → tenant keys → lineage → derived columns (durations, CSAT, SLA breaches)."""
-    batch = stream.fields.apply(records, hasher=spec.hasher(ws))
+    from connectors.hashing import hashed_columns
+
+    batch = stream.fields.apply(records, hasher=spec.hasher(ws), also_hash=hashed_columns(ws.config.settings))
     frame = spec.tenants.assign(batch.frame)
     frame = frame.with_columns(
         pl.lit(source.system).alias("source_system"),

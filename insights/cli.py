@@ -145,6 +145,13 @@ def cmd_sync(args) -> int:
     return max((getattr(r, "exit_code", 0) for r in reports), default=0)
 
 
+def cmd_store(args) -> int:
+    ws = _workspace(args)
+    for r in ws.repair_tables():
+        print(f"{r.table}: {r.status}" + (f" from {r.files_read} file(s), {r.rows:,} rows ({r.message})" if r.files_read else ""))
+    return 0
+
+
 def cmd_status(args) -> int:
     ws = _workspace(args)
     scope = _scope(args, ws)
@@ -291,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sync", parents=[common], help="pull API/SQL sources declared in bpo.toml, incrementally")
     s.add_argument("source", nargs="?", help="one source's name (default: all)")
     s.set_defaults(func=cmd_sync)
+
+    s = sub.add_parser("store", parents=[common], help="repair: rebuild missing or corrupt table manifests from their files")
+    s.add_argument("action", choices=["repair"])
+    s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("status", parents=[common], help="tables, row counts, freshness, sources, recent imports")
     s.add_argument("--user")

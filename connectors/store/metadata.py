@@ -1,10 +1,17 @@
 """The metadata database's tables (import log, rejected rows, sync cursors) on one SQLAlchemy MetaData."""
 from __future__ import annotations
 
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 
-
+from connectors.errors import StoreBusy, StoreDamaged
 
 metadata = sa.MetaData()
 
@@ -61,3 +68,132 @@ audit_log = sa.Table(
     sa.Column("page", sa.String(100)),
     sa.Column("detail", sa.Text),  # what: the view's filters, the export's format and file name
 )
+
+
+# --------------------------------------------------------------------------- opening state.db safely
+#
+# state.db is created only when it does not exist at all (built aside, then linked into place, so a crash
+# never leaves a half-made one).  An existing file that is empty, not SQLite, fails SQLite's quick check or
+# lacks the import log stops every command with StoreDamaged and the restore steps; it is never recreated
+# over.  A copy per day is kept in <workspace>/backups/ (the newest BACKUPS_KEPT days), refreshed after
+# every import or sync run is logged; the restore steps point at it.
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BACKUPS_DIR = "backups"
+BACKUPS_KEPT = 7
+
+
+def restore_steps(db: Path) -> str:
+    backups = db.parent / BACKUPS_DIR
+    newest = sorted(backups.glob("state-*.db"))[-1:] if backups.is_dir() else []
+    if newest:
+        restore = f"cp '{newest[0]}' '{db}' (the newest daily copy; others are in {backups})"
+    else:
+        restore = (f"with no copy in {backups}, restore state.db from a backup of the workspace folder; or start a "
+                   f"new one by leaving it moved aside (the import log, sync cursors and insight notes start empty; "
+                   f"the next sync reads each source again from its start, duplicating nothing)")
+    return f"nothing was changed. To restore: mv '{db}' '{db}.damaged'; then {restore}"
+
+
+def check_sqlite_file(db: Path) -> None:
+    """An existing state.db must be a non-empty SQLite file."""
+    try:
+        with open(db, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as e:
+        raise StoreDamaged(f"{db} cannot be read ({e.strerror}); check the file's owner and permissions") from None
+    if not head:
+        raise StoreDamaged(f"{db} is empty (0 bytes): the import log, sync cursors and insight notes it held are "
+                           f"gone; {restore_steps(db)}")
+    if head != SQLITE_HEADER:
+        raise StoreDamaged(f"{db} is not a SQLite database (damaged or overwritten); {restore_steps(db)}")
+
+
+def create_sqlite_file(db: Path) -> None:
+    """A new, initialised state.db, only where none exists (a concurrent creator wins; nothing is replaced)."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.{uuid.uuid4().hex[:8]}.new")
+    engine = sa.create_engine(f"sqlite:///{tmp}")
+    try:
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+    try:
+        os.link(tmp, db)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sqlite_path(url: str | None, workspace: Path) -> Path | None:
+    """The metadata database's file when it is SQLite (the default state.db), else None."""
+    if url is None:
+        return workspace / "state.db"
+    u = sa.make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:"):
+        return Path(str(u.database))
+    return None
+
+
+def backup_sqlite_file(db: Path, today: str, *, refresh: bool = False) -> None:
+    """Today's consistent copy of state.db (SQLite's online backup), replaced when `refresh`; keeps the newest few."""
+    backups = db.parent / BACKUPS_DIR
+    target = backups / f"state-{today}.db"
+    if target.exists() and not refresh:
+        return
+    backups.mkdir(exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    src = sqlite3.connect(db, timeout=5)
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    except sqlite3.Error:
+        tmp.unlink(missing_ok=True)
+        return  # a busy database is backed up by the next command; never fail the user's work for it
+    finally:
+        src.close()
+    os.replace(tmp, target)
+    for old in sorted(backups.glob("state-*.db"))[:-BACKUPS_KEPT]:
+        old.unlink(missing_ok=True)
+
+
+def _translate(db: Path | None, wait: float) -> Callable[[Any], None]:
+    def handle(context: Any) -> None:
+        text = str(context.original_exception)
+        where = str(db) if db else "the metadata database"
+        if "database is locked" in text or "database table is locked" in text:
+            raise StoreBusy(f"{where} is locked by another process (waited {wait:g} s): an import, sync or dashboard "
+                            f"write is running; run the command again when it has finished") from None
+        if db is not None and ("malformed" in text or "not a database" in text):
+            raise StoreDamaged(f"{where} is damaged ({text[:80]}); {restore_steps(db)}") from None
+    return handle
+
+
+def open_metadata(url: str | None, workspace: Path, *, wait_seconds: float, today: str) -> sa.Engine:
+    """The metadata database's engine: state.db checked (never recreated over), or `database_url` as given."""
+    db = sqlite_path(url, workspace)
+    if url is None:
+        url = f"sqlite:///{workspace.resolve() / 'state.db'}"
+    kwargs: dict[str, Any] = {}
+    if db is not None:
+        if not db.exists():
+            create_sqlite_file(db)
+        check_sqlite_file(db)
+        kwargs["connect_args"] = {"timeout": wait_seconds}
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, "handle_error", _translate(db, wait_seconds))
+    if db is not None:
+        with engine.connect() as con:
+            verdict = con.exec_driver_sql("PRAGMA quick_check").scalar()
+            if verdict != "ok":
+                raise StoreDamaged(f"{db} fails SQLite's integrity check ({verdict}); {restore_steps(db)}")
+            if not sa.inspect(con).has_table("import_log"):
+                raise StoreDamaged(f"{db} holds no import log: it is not this workspace's state.db; {restore_steps(db)}")
+    metadata.create_all(engine)
+    if db is not None:
+        backup_sqlite_file(db, today)
+    return engine

@@ -15,9 +15,11 @@ takes the viewer's `Scope` and filters before anything is computed (deny by defa
 
 from __future__ import annotations
 
+import errno
 import fcntl
-import json
 import os
+import shutil
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,14 +30,32 @@ from typing import Iterator
 import polars as pl
 import sqlalchemy as sa
 
-from connectors.errors import AccessDenied, SchemaError, WorkspaceError
+from connectors.errors import AccessDenied, SchemaError, StoreDamaged, WorkspaceError
+from connectors.redact import mask_pii, mask_series
+from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.config import Config, parse_config, unconvertible
-from connectors.store.metadata import import_log, metadata, rejected_rows, sync_state
+from connectors.store.metadata import (backup_sqlite_file, import_log, open_metadata, rejected_rows, sqlite_path,
+                                       sync_state)
 from connectors.store.scope import Scope
-from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, _atomic_write, _fsync_path, _part_dir,
-                                     _partition_expr, _pl_type, pq_rows)
+from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
+                                     _part_dir, _partition_expr, _pl_type, check_part, collect_garbage, crash_point,
+                                     part_files, pq_rows, read_manifest, retire, write_manifest)
+
+FREE_TEXT: dict[str, tuple[str, ...]] = {"tickets": ("tags", "contact_reason")}  # masked for e-mails, phones, cards
+HASH_COLUMNS: dict[str, tuple[str, ...]] = {"tickets": ("requester_hash",)}  # never an e-mail or phone number
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What `Workspace.repair` did to one table: `ok` (nothing to do) or `rebuilt` from `files_read` files."""
+
+    table: str
+    status: str
+    files_read: int = 0
+    rows: int = 0
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,9 @@ def utcnow() -> datetime:
 
 class Workspace:
     """A workspace folder. `Workspace.open(path)` for an existing one, `Workspace.create` to make one."""
+
+    retire_after_seconds: float = RETIRE_AFTER_SECONDS  # how long a replaced file stays for readers of the old version
+    db_wait_seconds: float = 30.0  # how long to wait for another process's lock on state.db
 
     def __init__(self, path: Path | str, config: Config | None = None):
         self.path = Path(path)
@@ -85,26 +108,27 @@ class Workspace:
     @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            url = self.config.database_url or f"sqlite:///{(self.path / 'state.db').resolve()}"
-            self._engine = sa.create_engine(url)
-            metadata.create_all(self._engine)
+            self._engine = open_metadata(self.config.database_url, self.path, wait_seconds=self.db_wait_seconds,
+                                         today=utcnow().strftime("%Y-%m-%d"))
         return self._engine
 
     # ---- reading (the one choke point for canonical data)
     def files(self, table: str) -> dict[str, str]:
-        """partition -> file name, as listed by the table's manifest."""
+        """partition -> file name, as listed by the table's manifest (checked: see `tables.read_manifest`)."""
+        return self._manifest(table).files
+
+    def _manifest(self, table: str) -> Manifest:
         get_table(table)
-        m = self.tables_dir / table / MANIFEST
-        if not m.exists():
-            return {}
-        return json.loads(m.read_text())["files"]
+        return read_manifest(self.tables_dir / table, table, self.path)
 
     def scan(self, table: str, scope: Scope, *, columns: list[str] | None = None) -> pl.LazyFrame:
         """Canonical rows of `table` the viewer may see, as a LazyFrame (filtered before anything else)."""
         if not isinstance(scope, Scope):
             raise AccessDenied("every read needs the viewer's Scope; pass Scope.everything() only for admin work")
         spec = get_table(table)
-        paths = [str(self.tables_dir / table / f) for f in self.files(table).values()]
+        paths = [str(self.tables_dir / table / f) for f in self.files(table).values()]  # one snapshot per scan
+        for p in paths:
+            check_part(Path(p), self.path, table)
         if not paths:
             lf = pl.LazyFrame(schema=spec.schema)
         else:
@@ -150,19 +174,23 @@ class Workspace:
         if "updated_at" not in frame.columns:
             frame = frame.with_columns(pl.col("ingested_at").alias("updated_at"))
         frame = frame.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")))
-        problems = validate(frame, table)
+        problems = validate(frame, table) + _contacts_in_hashes(frame, table)
         if table == "cost_invoices" and not problems:  # amounts that cannot be added up in the reporting currency
             problems = unconvertible(frame, self.config)
         if problems:
             raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
         frame = conform(frame, table)
+        frame = frame.with_columns([mask_series(frame.get_column(c)) for c in FREE_TEXT.get(table, ())])
         pk = list(spec.primary_key)
         frame = frame.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
         frame = frame.with_columns(_partition_expr(spec).alias("__part"))
 
         with self._lock():
-            files = self.files(table)
+            manifest = self._manifest(table)
+            files = manifest.files
             tdir = self.tables_dir / table
+            for f in files.values():
+                check_part(tdir / f, self.path, table)
             if files:
                 existing = pl.concat(
                     [
@@ -172,6 +200,7 @@ class Workspace:
                 ).collect()
             else:
                 existing = pl.DataFrame(schema={**{c: spec.columns[c].dtype for c in pk}, "updated_at": spec.columns["updated_at"].dtype, "__old_part": pl.String})
+            crash_point("read")
             joined = frame.join(existing.rename({"updated_at": "__old_updated"}), on=pk, how="left", nulls_equal=True)
             is_new = pl.col("__old_part").is_null()
             is_newer = pl.col("__old_updated").is_null() | (pl.col("updated_at") > pl.col("__old_updated"))
@@ -179,49 +208,92 @@ class Workspace:
             updates = joined.filter(~is_new & is_newer)
             unchanged = joined.height - inserts.height - updates.height
             if inserts.height == 0 and updates.height == 0:
-                self._collect_garbage(table, files)
+                collect_garbage(tdir, manifest, time.time(), self.retire_after_seconds)
                 return UpsertResult(table, 0, 0, unchanged, 0)
             write = pl.concat([inserts, updates]).drop("__old_updated")
             touched = set(write.get_column("__part").unique().to_list()) | set(updates.get_column("__old_part").unique().to_list())
             replaced_keys = updates.select(pk)
             new_files = dict(files)
             tdir.mkdir(parents=True, exist_ok=True)
-            for part in sorted(touched):
-                pieces = []
-                if part in files:
-                    old = pl.read_parquet(tdir / files[part])
-                    if replaced_keys.height:
-                        old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
-                    pieces.append(old)
-                pieces.append(write.filter(pl.col("__part") == part).drop("__part", "__old_part"))
-                merged = pl.concat(pieces, how="vertical")
-                if merged.height == 0:
-                    new_files.pop(part, None)
-                    continue
-                sort_cols = ([spec.time_column] if spec.time_column else []) + pk
-                merged = merged.sort(sort_cols)
-                name = f"{_part_dir(part)}/part-{uuid.uuid4().hex[:12]}.parquet"
-                target = tdir / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_suffix(".tmp")
-                merged.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=256_000)
-                _fsync_path(tmp)
-                os.replace(tmp, target)
-                new_files[part] = name
-            _atomic_write(tdir / MANIFEST, json.dumps({"table": table, "files": dict(sorted(new_files.items()))}, indent=1).encode())
-            self._collect_garbage(table, new_files)
+            try:
+                if not (tdir / MANIFEST).exists():
+                    # commit the empty table first: data files without a manifest then always mean a lost manifest
+                    write_manifest(tdir, table, manifest)
+                for part in sorted(touched):
+                    pieces = []
+                    if part in files:
+                        old = pl.read_parquet(tdir / files[part])
+                        if replaced_keys.height:
+                            old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
+                        pieces.append(old)
+                    pieces.append(write.filter(pl.col("__part") == part).drop("__part", "__old_part"))
+                    merged = pl.concat(pieces, how="vertical")
+                    if merged.height == 0:
+                        new_files.pop(part, None)
+                        continue
+                    new_files[part] = _write_part(tdir, part, merged, spec)
+                crash_point("parts-written")
+                stamp = time.time()
+                new = retire(manifest, new_files, stamp, self.retire_after_seconds)
+                write_manifest(tdir, table, new)
+            except OSError as e:
+                _remove_uncommitted(tdir, manifest, new_files)
+                raise _write_failed(tdir, e) from None
+            crash_point("manifest-swapped")
+            collect_garbage(tdir, new, stamp, self.retire_after_seconds)
             return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
 
-    def _collect_garbage(self, table: str, files: dict[str, str]) -> None:
-        """Remove part files no manifest lists (left by a replaced version or a crash)."""
+    def repair_tables(self) -> list[RepairResult]:
+        """`repair` every canonical table, then open the metadata database (which checks state.db)."""
+        results = [self.repair(t) for t in TABLES]
+        self.engine  # noqa: B018 - opening checks state.db and raises with the restore steps
+        return results
+
+    def repair(self, table: str) -> RepairResult:
+        """Rebuild a table's manifest from the files in its folder when it is missing or corrupt.
+
+        Every part file is read and merged, keeping the newest `updated_at` of each primary key (so
+        a file left by an interrupted write, or an older version of a partition, never duplicates a
+        row), and written as new files under a new manifest; the old files are retired like any
+        replaced version, never overwritten.  A file that cannot be read stops the repair and is
+        named: move it out (or restore it) and run the repair again.
+        """
+        spec = get_table(table)
         tdir = self.tables_dir / table
-        keep = {str(tdir / f) for f in files.values()}
-        for p in list(tdir.glob("*/part-*")) + list(tdir.glob("*.tmp")):
-            if str(p) not in keep:
-                p.unlink(missing_ok=True)
-        for d in tdir.glob("*/"):
-            if d.is_dir() and not any(d.iterdir()):
-                d.rmdir()
+        with self._lock():
+            try:
+                self._manifest(table)
+                return RepairResult(table=table, status="ok")
+            except StoreDamaged as e:
+                problem = str(e).split(";")[0]
+            found = part_files(tdir)
+            frames, bad = [], []
+            for p in found:
+                try:
+                    frames.append(conform(pl.read_parquet(p), table))
+                except Exception as e:  # noqa: BLE001 - any read failure means the file is damaged
+                    bad.append(f"{p} ({type(e).__name__})")
+            if bad:
+                raise StoreDamaged(f"cannot repair '{table}': {len(bad)} file(s) are unreadable: {', '.join(bad[:5])}; "
+                                   f"restore them from a backup of the workspace folder, or move them out of {tdir} "
+                                   f"(rows only they held must then be imported or synced again) and repair again")
+            pk = list(spec.primary_key)
+            merged = (pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=spec.schema))
+            merged = (merged.sort("updated_at", "ingested_at", nulls_last=False, maintain_order=True)
+                      .unique(pk, keep="last", maintain_order=True)
+                      .with_columns(_partition_expr(spec).alias("__part")))
+            new_files: dict[str, str] = {}
+            try:
+                for (part,), rows in merged.partition_by("__part", as_dict=True, maintain_order=True).items():
+                    new_files[str(part)] = _write_part(tdir, str(part), rows.drop("__part"), spec)
+                now = time.time()
+                # the files read are retired (kept for the grace period), not overwritten
+                new = Manifest(files=new_files, retired={p.relative_to(tdir).as_posix(): now for p in found})
+                write_manifest(tdir, table, new)
+            except OSError as e:
+                raise _write_failed(tdir, e) from None
+            return RepairResult(table=table, status="rebuilt", files_read=len(found), rows=merged.height,
+                                message=problem)
 
     # ---- metadata
     def log_import(self, *, source: str, kind: str, table: str | None, status: str, started_at: datetime,
@@ -234,15 +306,20 @@ class Workspace:
                 started_at=started_at, finished_at=utcnow(), source=source, kind=kind, table_name=table,
                 content_hash=content_hash, rows_read=rows_read,
                 inserted=result.inserted if result else 0, updated=result.updated if result else 0,
-                unchanged=result.unchanged if result else 0, rejected=len(rejected), status=status, message=message,
+                unchanged=result.unchanged if result else 0, rejected=len(rejected), status=status,
+                message=mask_pii(message),
             ))
             log_id = int(res.inserted_primary_key[0])
             if rejected:
                 con.execute(rejected_rows.insert(), [
                     {"import_id": log_id, "row_number": r.get("row"), "column_name": r.get("column"),
-                     "value": None if r.get("value") is None else str(r.get("value")), "message": r["message"]}
+                     "value": None if r.get("value") is None else mask_pii(str(r.get("value"))),
+                     "message": mask_pii(r["message"])}
                     for r in rejected
                 ])
+        db = sqlite_path(self.config.database_url, self.path)
+        if db is not None:  # today's copy follows every run, so a restore loses at most the runs since
+            backup_sqlite_file(db, utcnow().strftime("%Y-%m-%d"), refresh=True)
         return log_id
 
     def import_history(self, limit: int = 200) -> pl.DataFrame:
@@ -305,3 +382,55 @@ class Workspace:
                          "last_ingested": r["last_ingested"]})
         return pl.DataFrame(rows, schema={"table": pl.String, "rows": pl.Int64, "first": pl.String, "last": pl.String,
                                           "last_ingested": pl.Datetime("us", "UTC")})
+
+
+def _write_part(tdir: Path, part: str, rows: pl.DataFrame, spec) -> str:
+    """Write one partition's rows under a fresh name (temp file, fsync, rename); returns its relative name."""
+    sort_cols = ([spec.time_column] if spec.time_column else []) + list(spec.primary_key)
+    name = f"{_part_dir(part)}/part-{uuid.uuid4().hex[:12]}.parquet"
+    target = tdir / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    rows = rows.sort(sort_cols)
+    try:
+        rows.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=256_000)
+    except pl.exceptions.ComputeError as e:  # polars reports a full disk as "Invalid thrift: transport error"
+        tmp.unlink(missing_ok=True)
+        full = shutil.disk_usage(tdir).free < max(rows.estimated_size(), 1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO, "No space left on device" if full else str(e)) from e
+    crash_point("part-tmp")
+    _fsync_path(tmp)
+    os.replace(tmp, target)
+    crash_point("part-renamed")
+    return name
+
+
+def _remove_uncommitted(tdir: Path, manifest: Manifest, new_files: dict[str, str]) -> None:
+    """After a failed write: drop this attempt's files (the committed manifest still lists the old ones)."""
+    committed = set(manifest.files.values()) | set(manifest.retired)
+    for f in set(new_files.values()) - committed:
+        (tdir / f).unlink(missing_ok=True)
+    for p in list(tdir.glob("*/*.tmp")) + list(tdir.glob("*.tmp")):
+        p.unlink(missing_ok=True)
+
+
+def _write_failed(tdir: Path, e: OSError) -> WorkspaceError:
+    full = e.errno == errno.ENOSPC or "No space left" in str(e) or "os error 28" in str(e)  # polars' IO errors carry no errno
+    why = "the disk is full" if full else (e.strerror or str(e))
+    return WorkspaceError(f"could not write {tdir}: {why}; nothing was changed (the table is as it was before this "
+                          f"run). Free space or fix the folder, then run the command again")
+
+
+def _contacts_in_hashes(frame: pl.DataFrame, table: str) -> list:
+    """A hash column holding an e-mail address or a phone number (a raw identity about to be stored)."""
+    from connectors.schema import Problem
+
+    out = []
+    for c in HASH_COLUMNS.get(table, ()):
+        if c in frame.columns and frame.schema[c] == pl.String:
+            bad = frame.get_column(c).filter(looks_like_contact(frame.get_column(c)).fill_null(False))
+            if bad.len():
+                out.append(Problem(table, c, f"{bad.len()} value(s) look like an e-mail address or phone number, not a "
+                                             f"hash; map the requester id to {c} so it is hashed on import (raw "
+                                             f"identities are never stored)"))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import signal
 import subprocess
 import sys
@@ -199,6 +200,8 @@ def test_a_writer_killed_mid_upsert_leaves_a_consistent_store(ws, tmp_path):
     assert len(versions) == 1
     ws.upsert("tickets", tickets(["fresh"]))  # the next writer cleans what the crash left
     assert list(ws.tables_dir.rglob("*.tmp")) == []
-    listed = {ws.tables_dir / "tickets" / f for f in ws.files("tickets").values()}
-    assert set(ws.tables_dir.joinpath("tickets").rglob("part-*")) == listed
+    manifest = json.loads((ws.tables_dir / "tickets" / "_manifest.json").read_text())
+    # what stays is what the manifest lists, plus the version it replaced (kept for readers of that version)
+    kept = {ws.tables_dir / "tickets" / f for f in [*manifest["files"].values(), *manifest["retired"]]}
+    assert set(ws.tables_dir.joinpath("tickets").rglob("part-*")) == kept
     assert ws.read("tickets", Scope.everything()).height == 200_001
