@@ -69,6 +69,10 @@ class Scope:
 
 @dataclass(frozen=True)
 class User:
+    """A `[[user]]` of bpo.toml: who (name, the email sign-in asserts), what role, what they may see, where alerts go."""
+
     name: str
     role: str  # admin | brand | vendor
     scope: Scope
+    email: str | None = None  # lowercased; the identity the sign-in provider asserts
+    webhook_env: str | None = None  # the environment variable holding the user's chat webhook URL

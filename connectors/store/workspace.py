@@ -28,7 +28,7 @@ from typing import Iterator
 import polars as pl
 import sqlalchemy as sa
 
-from connectors.errors import AccessDenied, SchemaError, WorkspaceError
+from connectors.errors import AccessDenied, ConfigError, SchemaError, WorkspaceError
 from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.config import Config, parse_config, unconvertible
@@ -83,10 +83,21 @@ class Workspace:
         return cls(p)
 
     @property
+    def metadata_url(self) -> sa.URL:
+        """The metadata database: `database_url` (its password from `password_env`), else state.db in the folder."""
+        url = sa.make_url(self.config.database_url or f"sqlite:///{(self.path / 'state.db').resolve()}")
+        if self.config.password_env:
+            password = os.environ.get(self.config.password_env)
+            if not password:
+                raise ConfigError(f"{self.path / 'bpo.toml'}: [workspace] password_env names ${self.config.password_env}, "
+                                  "which is not set; export it with the database password")
+            url = url.set(password=password)
+        return url
+
+    @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            url = self.config.database_url or f"sqlite:///{(self.path / 'state.db').resolve()}"
-            self._engine = sa.create_engine(url)
+            self._engine = sa.create_engine(self.metadata_url)
             metadata.create_all(self._engine)
         return self._engine
 
