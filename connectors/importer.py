@@ -248,8 +248,7 @@ def tenant_problems(frame: pl.DataFrame, config: Config, used: dict[str, str]) -
             continue
         kind = column.removesuffix("_id")
         values = frame.get_column(column)
-        unknown = {v: config.unknown_id(kind, v) for v in values.drop_nulls().unique().to_list()}
-        unknown = {v: why for v, why in unknown.items() if why}
+        unknown = {v: why for v in values.drop_nulls().unique().to_list() if (why := config.unknown_id(kind, v))}
         if unknown:
             for i in values.is_in(list(unknown)).fill_null(False).arg_true().to_list():
                 out.append(RowProblem(int(rows[i]), used.get(column, column), None, unknown[values[i]]))

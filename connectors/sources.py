@@ -145,7 +145,7 @@ class SourceSpec:
 def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:
     """The checked sources to sync (all API/SQL ones, or the one named); every problem in one ConfigError."""
     cfg = ws.config
-    entries = cfg.sources
+    entries = list(cfg.sources)
     names = [e.get("name") for e in entries]
     if name is not None:
         entries = [e for e in entries if e.get("name") == name]
