@@ -30,6 +30,8 @@ webhook_env = "NORTHWIND_CHAT_WEBHOOK"   # optional: the variable holding the us
 [[source]]    # see connectors/sources.py      [[fx_rate]]    currency, rate, from
 [[rate_card]] # vendor, site, billing_model, channel, rate
 [[pilot]]     # name, scope, start, end, kpis, control, pre_weeks, goals
+[auth]        # sign-in (OpenID Connect): server_metadata_url, client_id, client_secret_env, redirect_uri,
+              # cookie_secret_env, identity_claim
 ```
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -58,7 +61,6 @@ BILLING_MODELS = ("per_hour", "per_fte", "per_contact", "per_minute", "fixed", "
 PILOT_DIMENSIONS = ("client_id", "vendor_id", "site_id", "channel")
 EVERY = "*"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # --------------------------------------------------------------------------- value checks
@@ -135,7 +137,11 @@ def _env(v: Any) -> str | None:
 
 
 def _email(v: Any) -> str | None:
-    return None if isinstance(v, str) and _EMAIL.match(v.strip()) else "must be an email address (name@example.com)"
+    """The identity sign-in asserts: an email address, or the value of [auth] identity_claim (one word)."""
+    if isinstance(v, str) and v.strip() and not any(c.isspace() for c in v.strip()):
+        return None
+    return 'must be one word, e.g. email = "ana@acme.example"'
+
 
 
 def _zone(v: Any) -> str | None:
@@ -201,6 +207,7 @@ SCHEMA: dict[str, Section] = {
     "rate_card": Section(array=True, keys={
         "vendor": Key(_text, True), "site": Key(_text), "billing_model": Key(_one_of(*BILLING_MODELS), True),
         "channel": Key(_text), "rate": Key(_positive, True)}),
+    "auth": Section(array=False, keys={}),  # checked by parse_auth
     "pilot": Section(array=True, keys={
         "name": Key(_text, True), "scope": Key(_table), "start": Key(_day), "end": Key(_day), "kpis": Key(_texts),
         "control": Key(_table), "pre_weeks": Key(_integer), "goals": Key(_table)}),
@@ -230,7 +237,30 @@ def source_kind_keys() -> dict[str, frozenset[str]]:
             "files": FILE_SOURCE_KEYS}
 
 
+# [auth]: sign-in through an OpenID Connect provider (dashboard/access.py, dashboard/launch.py read it).
+AUTH_KEYS = ("server_metadata_url", "client_id", "client_secret_env", "redirect_uri", "cookie_secret_env", "identity_claim")
+AUTH_REQUIRED = AUTH_KEYS[:5]
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+CALLBACK_PATH = "/oauth2callback"
+_CLAIM = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]*")
+
+
 # --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuthConfig:
+    """Sign-in through an OpenID Connect provider, from bpo.toml `[auth]` (secrets stay in environment variables).
+
+    A signed-in identity's `identity_claim` (lowercased) must equal a `[[user]]`'s `email`; anyone else sees nothing.
+    """
+
+    server_metadata_url: str
+    client_id: str
+    client_secret_env: str
+    redirect_uri: str
+    cookie_secret_env: str
+    identity_claim: str = "email"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +327,7 @@ class Config:
     fx_rates: tuple[FxRate, ...] = ()
     rate_cards: tuple[RateCard, ...] = ()
     pilots: tuple[dict, ...] = ()
+    auth: AuthConfig | None = None  # sign-in; None: no sign-in (local single-user mode only)
 
     def user(self, name: str) -> User:
         for u in self.users:
@@ -458,7 +489,7 @@ def _users(items: list[dict], known: dict[str, tuple[str, ...]], problems: list[
         if isinstance(email, str) and _email(email) is None:
             email = email.strip().lower()
             if email in emails:
-                problems.append(f"{where}: email '{email}' is also user '{emails[email]}''s; one address is one user")
+                problems.append(f"{where}: email {email!r} is also user '{emails[email]}'s; one identity maps to one user")
             emails[email] = str(name)
         if len(problems) > n0:
             continue
@@ -541,6 +572,56 @@ def _fx_rates(items: list[dict], reporting: str, problems: list[str]) -> tuple[F
     return tuple(sorted(rates, key=lambda r: (r.currency, r.valid_from)))
 
 
+def _url_problem(key: str, value: str, *, callback: bool = False) -> str | None:
+    """Why `value` cannot serve as [auth] `key` (absolute; https unless on this machine), else None."""
+    u = urlparse(value)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return f"[auth] {key} {value!r} is not an absolute http(s) URL"
+    if u.scheme == "http" and u.hostname not in LOOPBACK_HOSTS:
+        return f"[auth] {key} {value!r} is plain http; use https (plain http only for 127.0.0.1, ::1 or localhost)"
+    if callback and not u.path.endswith(CALLBACK_PATH):
+        return (f"[auth] redirect_uri {value!r} must end with {CALLBACK_PATH} (e.g. https://bpo.example.com{CALLBACK_PATH}); "
+                "register the same URI with the identity provider")
+    return None
+
+
+def parse_auth(table: Any, users: Sequence[User], problems: list[str]) -> AuthConfig | None:
+    """Parse bpo.toml `[auth]` strictly (None when absent); each problem names the key and the fix.
+
+    (One identity, one user: [[user]] emails are checked with the users, whether or not [auth] is there.)
+    """
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        problems.append("'auth' must be a table: write [auth] with " + ", ".join(AUTH_REQUIRED))
+        return None
+    n = len(problems)
+    for key in sorted(set(table) - set(AUTH_KEYS)):
+        hint = (f"; secrets never live in bpo.toml: put it in an environment variable and name that with {key}_env"
+                if key in ("client_secret", "cookie_secret") else f"{_nearest(key, AUTH_KEYS)}; the keys are {', '.join(AUTH_KEYS)}")
+        problems.append(f"[auth]: unknown key '{key}'{hint}")
+    for key in AUTH_REQUIRED:
+        if key not in table:
+            problems.append(f"[auth]: '{key}' is missing; sign-in needs {', '.join(AUTH_REQUIRED)}")
+    for key in AUTH_KEYS:
+        value = table.get(key)
+        if key not in table:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"[auth] {key}: {value!r} is not a non-empty string")
+        elif key.endswith("_env") and not _ENV_NAME.fullmatch(value):
+            problems.append(f"[auth] {key}: {value!r} is not an environment variable name (e.g. \"BPO_OIDC_SECRET\")")
+        elif key == "identity_claim" and not _CLAIM.fullmatch(value):
+            problems.append(f"[auth] identity_claim: {value!r} is not a claim name (e.g. \"email\")")
+        elif key in ("server_metadata_url", "redirect_uri"):
+            bad = _url_problem(key, value, callback=key == "redirect_uri")
+            if bad:
+                problems.append(bad)
+    if len(problems) > n:
+        return None
+    return AuthConfig(**{k: table[k].strip() for k in AUTH_KEYS if k in table})
+
+
 def _rate_cards(items: list[dict], known: dict[str, tuple[str, ...]], problems: list[str]) -> tuple[RateCard, ...]:
     cards = []
     for i, r in enumerate(items):
@@ -611,6 +692,7 @@ def parse_config(path: Path) -> Config:
     fx_rates = _fx_rates(sections["fx_rate"], currency, problems)
     rate_cards = _rate_cards(sections["rate_card"], known, problems)
     pilots = _pilots(sections["pilot"], known, problems)
+    auth = parse_auth(sections["auth"][0] if sections["auth"] else None, users, problems)
     config = Config(
         name=ws.get("name", "bpo-insights workspace"),
         database_url=url or None,
@@ -625,6 +707,7 @@ def parse_config(path: Path) -> Config:
         fx_rates=fx_rates,
         rate_cards=rate_cards,
         pilots=pilots,
+        auth=auth,
     )
     if sections["source"]:
         from connectors.sources import source_problems  # each kind's own needs (address, token, site) live there

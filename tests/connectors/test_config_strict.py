@@ -65,10 +65,10 @@ TYPOS = [
                       r"'sites' is not a key of \[\[user\]\]"), id="sites-limit-nothing-so-refused"),
     pytest.param(Typo(user('role = "admin"\nclients = ["acme"]'), r"an admin sees every client and vendor, so clients would "
                       r"limit nothing"), id="admin-with-clients"),
-    pytest.param(Typo(user('role = "brand"\nclients = ["acme"]\nemail = "acme manager"'), r"email = 'acme manager' must be an email "
-                      r"address"), id="bad-email"),
+    pytest.param(Typo(user('role = "brand"\nclients = ["acme"]\nemail = "acme manager"'), r"email = 'acme manager' must be one word, "
+                      r"e.g. email = \"ana@acme.example\""), id="bad-email"),
     pytest.param(Typo(user('role = "brand"\nclients = ["acme"]\nemail = "ACME-Manager@example.com"'),
-                      r"email 'acme-manager@example.com' is also user 'acme-manager''s"), id="email-of-another-user"),
+                      r"email 'acme-manager@example.com' is also user 'acme-manager's; one identity maps to one user"), id="email-of-another-user"),
     pytest.param(Typo(user('role = "brand"\nclients = ["acme"]\nwebhook_env = "https://hooks.slack.com/services/T0/B0/x"'),
                       r"webhook_env = .* names an environment variable .* never the secret or URL itself"),
                  id="webhook-url-instead-of-its-variable"),
