@@ -35,11 +35,11 @@ from connectors.errors import BpoError, ConfigError, ImportFileError, SchemaErro
 from connectors.files import ROW, RawFile, read_file
 from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
-    LINEAGE, TENANT, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
+    LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
     map_values, prepare_source, preset_names,
 )
 from connectors.schema import TABLES
-from connectors.store import Scope, Workspace, utcnow
+from connectors.store import Config, Scope, Workspace, utcnow
 
 MAX_LISTED = 20
 
@@ -72,7 +72,10 @@ def import_paths(ws: Workspace, paths: list[Path], *, preset: str | None = None,
                  quarantine: bool = False, progress: bool = False) -> list[ImportReport]:
     """Import files into the workspace with a preset or a mapping file; one report per file.
 
-    `client`/`vendor`/`site` fill the tenant keys where the file has no value for them.
+    `client`/`vendor`/`site` name the tenant the file belongs to: they fill the tenant keys where the file
+    has no value, and a row whose own value disagrees is a problem naming its row and column. Every tenant id
+    (flag, file or mapping constant) must be declared in bpo.toml; a site declared with a vendor must be
+    that vendor's.
 
     >>> import_paths(ws, [Path("export.csv")], preset="zendesk", client="acme",
     ...              vendor="northwind", site="nw-manila")  # doctest: +SKIP
@@ -82,6 +85,7 @@ def import_paths(ws: Workspace, paths: list[Path], *, preset: str | None = None,
         raise ConfigError("give exactly one of --preset NAME or --mapping FILE "
                           f"(presets: {', '.join(['canonical', 'zendesk', 'freshdesk', *preset_names()])})")
     tenant = {"client_id": client, "vendor_id": vendor, "site_id": site}
+    check_flags(ws, tenant)
     reports = []
     for path in paths:
         reports.append(import_file(ws, Path(path), preset=preset, mapping=mapping, tenant=tenant,
@@ -167,6 +171,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     if ev:
         frame = derive.collapse_event_log(frame.filter(pl.col(derive.EVENT_AT).is_not_null()
                                                        & pl.col("ticket_id").is_not_null()), ev)
+    problems += _flag_conflicts(frame, tenant, used)
     frame = _fill_constants(frame, m, tenant)
     frame = frame.unique([c for c in frame.columns if c != ROW], keep="first", maintain_order=True)
     problems += _duplicate_keys(frame, m, used)
@@ -177,7 +182,8 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         frame = derive.derive_breaches(frame, _targets(ws))
     frame = derive.derive_updated_at(frame, m.table)
     flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem
-    problems += [p for p in row_problems(frame, m, used) if p.row not in flagged]
+    later = row_problems(frame, m, used) + tenant_problems(frame, ws.config, used)
+    problems += [p for p in later if p.row not in flagged]
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     return frame, problems
 
@@ -203,13 +209,68 @@ def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[
     return out
 
 
+def check_flags(ws: Workspace, tenant: dict[str, str | None]) -> None:
+    """--client/--vendor/--site must name tenants bpo.toml declares (all problems in one ConfigError, exit 2)."""
+    problems = []
+    for column, value in tenant.items():
+        if value is not None:
+            why = ws.config.unknown_id(column.removesuffix("_id"), value)
+            if why:
+                problems.append(f"{TENANT_FLAGS[column]} {why}")
+    site, vendor = tenant.get("site_id"), tenant.get("vendor_id")
+    owner = ws.config.site(site).get("vendor") if site else None
+    if owner and vendor and owner != vendor:
+        problems.append(f"--site {site} belongs to vendor '{owner}' in bpo.toml, not '{vendor}'; fix --vendor or --site")
+    if problems:
+        raise ConfigError(f"{ws.path / 'bpo.toml'}: " + "; ".join(problems))
+
+
+def _flag_conflicts(frame: pl.DataFrame, tenant: dict[str, str | None], used: dict[str, str]) -> list[RowProblem]:
+    """Rows whose own client/vendor/site value disagrees with the flag that names the file's tenant."""
+    out = []
+    rows = frame.get_column(ROW)
+    for column, flag in tenant.items():
+        if flag is None or column not in frame.columns:
+            continue
+        values = frame.get_column(column)
+        for i in (values.is_not_null() & (values != flag)).fill_null(False).arg_true().to_list():
+            out.append(RowProblem(int(rows[i]), used.get(column, column), str(values[i]),
+                                  f"disagrees with {TENANT_FLAGS[column]} {flag}: the flag names whose file this is; "
+                                  f"correct the row, or import this file with the right {TENANT_FLAGS[column]}"))
+    return out
+
+
+def tenant_problems(frame: pl.DataFrame, config: Config, used: dict[str, str]) -> list[RowProblem]:
+    """Rows naming a client, vendor or site that bpo.toml does not declare, or a site of another vendor."""
+    out = []
+    rows = frame.get_column(ROW)
+    for column in TENANT:
+        if column not in frame.columns:
+            continue
+        kind = column.removesuffix("_id")
+        values = frame.get_column(column)
+        unknown = {v: why for v in values.drop_nulls().unique().to_list() if (why := config.unknown_id(kind, v))}
+        if unknown:
+            for i in values.is_in(list(unknown)).fill_null(False).arg_true().to_list():
+                out.append(RowProblem(int(rows[i]), used.get(column, column), None, unknown[values[i]]))
+    owners = {str(s["id"]): str(s["vendor"]) for s in config.sites if s.get("vendor")}
+    if owners and "site_id" in frame.columns and "vendor_id" in frame.columns:
+        site, vendor = frame.get_column("site_id"), frame.get_column("vendor_id")
+        owner = site.replace_strict(owners, default=None, return_dtype=pl.String)
+        for i in (owner.is_not_null() & vendor.is_not_null() & (owner != vendor)).fill_null(False).arg_true().to_list():
+            out.append(RowProblem(int(rows[i]), used.get("site_id", "site_id"), site[i],
+                                  f"belongs to vendor '{owner[i]}' in bpo.toml, but the row's vendor is '{vendor[i]}'; "
+                                  "correct the row's vendor or site"))
+    return out
+
+
 def _duplicate_keys(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:
     key = [c for c in m.spec.primary_key if c in frame.columns]
     if len(key) < len(m.spec.primary_key) or frame.height == 0:
         return []
     dup = frame.filter(pl.struct(key).is_duplicated()).sort(ROW)
     out = []
-    shown = [c for c in key if c not in LINEAGE] or key
+    shown = [c for c in key if c not in LINEAGE and (c not in TENANT or c in used)] or key  # the file's own columns
     for group in dup.partition_by(key, maintain_order=True):
         rows = group.get_column(ROW).to_list()
         value = ", ".join(str(group.get_column(c)[0]) for c in shown)

@@ -34,7 +34,11 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
-    """A canonical table: columns, primary key, the time column it is partitioned (by month) on."""
+    """A canonical table: columns, primary key, the time column it is partitioned (by month) on.
+
+    Where ids can collide across suppliers (agents, queues, evaluations), the key begins with the
+    tenant (`client_id, vendor_id`): one vendor's file can never replace another vendor's rows.
+    """
 
     name: str
     columns: dict[str, Column]
@@ -129,7 +133,7 @@ TICKETS = Table(
 CONTACT_INTERVALS = Table(
     name="contact_intervals",
     doc="voice/chat queue statistics per interval (usually 15 or 30 minutes)",
-    primary_key=("source_system", "queue_id", "channel", "direction", "interval_start"),
+    primary_key=("client_id", "vendor_id", "source_system", "queue_id", "channel", "direction", "interval_start"),
     time_column="interval_start",
     columns={
         **LINEAGE,
@@ -158,7 +162,7 @@ CONTACT_INTERVALS = Table(
 QA_EVALUATIONS = Table(
     name="qa_evaluations",
     doc="one row per QA evaluation of an interaction",
-    primary_key=("source_system", "evaluation_id"),
+    primary_key=("client_id", "vendor_id", "source_system", "evaluation_id"),
     time_column="evaluated_at",
     columns={
         **LINEAGE,
@@ -185,7 +189,7 @@ QA_EVALUATIONS = Table(
 STAFFING_ROSTER = Table(
     name="staffing_roster",
     doc="one row per agent per day",
-    primary_key=("agent_id", "date"),
+    primary_key=("client_id", "vendor_id", "agent_id", "date"),
     time_column="date",
     ordered=(("hire_date", "termination_date"),),
     columns={

@@ -21,7 +21,7 @@ site = "sp-austin"
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -32,18 +32,10 @@ from connectors.base import Source, to_utc
 from connectors.errors import ConfigError
 from connectors.vendors import SOURCES
 from connectors.store import Config, Workspace
+from connectors.store.config import MATCH_KEYS, TENANT_KEYS
 
 API_KINDS = tuple(SOURCES)
 KINDS = (*API_KINDS, "sql")
-COMMON_KEYS = {"name", "kind", "client", "vendor", "site", "tenants", "start", "lookback_minutes", "batch_rows",
-               "page_size", "max_retries", "retry_budget", "backoff_seconds", "timeout_seconds", "max_wait_seconds"}
-KIND_KEYS: dict[str, set[str]] = {
-    **{kind: set(v.keys) for kind, v in SOURCES.items()},
-    "sql": {"url", "password_env", "preset", "table", "query", "cursor_column", "id_column", "columns", "schema",
-            "table_prefix", "timezone", "system"},
-}
-MATCH_KEYS = ("group", "brand", "tag", "queue")
-TENANT_KEYS = ("client", "vendor", "site")
 DEFAULT_LOOKBACK_MINUTES = 10
 DEFAULT_BATCH_ROWS = 5000
 
@@ -152,7 +144,7 @@ class SourceSpec:
 def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:
     """The checked sources to sync (all API/SQL ones, or the one named); every problem in one ConfigError."""
     cfg = ws.config
-    entries = cfg.sources
+    entries = list(cfg.sources)
     names = [e.get("name") for e in entries]
     if name is not None:
         entries = [e for e in entries if e.get("name") == name]
@@ -163,10 +155,7 @@ def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:
             raise ConfigError(f"source '{name}' is of kind 'files': load it with 'bpo-insights import'")
     else:
         entries = [e for e in entries if e.get("kind") != "files"]
-    problems: list[str] = []
-    dupes = {n for n in names if n and names.count(n) > 1}
-    for d in sorted(dupes):
-        problems.append(f"[[source]] '{d}' is declared {names.count(d)} times; names must be unique")
+    problems: list[str] = []  # duplicate names, unknown keys and tenant ids: refused when bpo.toml was read
     specs = []
     for i, entry in enumerate(entries):
         spec = _check(cfg, entry, i, problems)
@@ -175,6 +164,15 @@ def build_sources(ws: Workspace, name: str | None = None) -> list[SourceSpec]:
     if problems:
         raise ConfigError(f"{ws.path / 'bpo.toml'}: " + "; ".join(problems))
     return specs
+
+
+def source_problems(cfg: Config, skip: Collection[int] = ()) -> list[str]:
+    """What each API/SQL `[[source]]` (by index, but those in `skip`) still lacks: addresses, tokens, dates, sites."""
+    problems: list[str] = []
+    for i, entry in enumerate(cfg.sources):
+        if i not in skip and entry.get("kind") in KINDS:
+            _check(cfg, entry, i, problems)
+    return problems
 
 
 def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | None:
@@ -188,10 +186,7 @@ def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | No
         problems.append(f"{where}: kind '{kind}' is not one of {', '.join(KINDS)}" if kind else
                         f"{where}: 'kind' is missing (one of {', '.join(KINDS)})")
         return None
-    unknown = sorted(set(e) - COMMON_KEYS - KIND_KEYS[kind])
-    if unknown:
-        problems.append(f"{where}: unknown key(s) {', '.join(unknown)} for kind '{kind}' "
-                        f"(allowed: {', '.join(sorted(COMMON_KEYS | KIND_KEYS[kind]))})")
+    # unknown keys, their types and tenant ids were checked when bpo.toml was read (connectors/store/config.py)
     if kind in API_KINDS and not e.get("token_env"):
         problems.append(f"{where}: 'token_env' is missing: name the environment variable holding the API token")
     if kind in SOURCES:
@@ -238,15 +233,10 @@ def _check(cfg: Config, e: dict, i: int, problems: list[str]) -> SourceSpec | No
 
 
 def _tenants(cfg: Config, e: dict, where: str, problems: list[str]) -> TenantRules:
-    known = {"client": {c.get("id") for c in cfg.clients}, "vendor": {v.get("id") for v in cfg.vendors},
-             "site": {s.get("id") for s in cfg.sites}}
+    """The source's tenant rules (their keys and ids were checked when bpo.toml was read)."""
 
     def check(t: dict[str, Any], at: str) -> dict[str, str | None]:
-        out: dict[str, str | None] = {k: (str(t[k]) if t.get(k) is not None else None) for k in TENANT_KEYS}
-        for k, v in out.items():
-            if v is not None and known[k] and v not in known[k]:
-                problems.append(f"{at}: {k} '{v}' is not a [[{k}]] id of bpo.toml ({', '.join(sorted(known[k]))})")
-        return out
+        return {k: (str(t[k]) if t.get(k) is not None else None) for k in TENANT_KEYS}
 
     default = check(e, where)
     raw_rules = e.get("tenants") or []
@@ -259,10 +249,6 @@ def _tenants(cfg: Config, e: dict, where: str, problems: list[str]) -> TenantRul
             problems.append(f"{at}: must be a table with one of {', '.join(MATCH_KEYS)} and client/vendor/site")
             continue
         match = {k: str(r[k]) for k in MATCH_KEYS if r.get(k) is not None}
-        extra = sorted(set(r) - set(MATCH_KEYS) - set(TENANT_KEYS))
-        if extra:
-            problems.append(f"{at}: unknown key(s) {', '.join(extra)} (match on {', '.join(MATCH_KEYS)}; "
-                            f"set {', '.join(TENANT_KEYS)})")
         if not match:
             problems.append(f"{at}: give one of {', '.join(MATCH_KEYS)} to match rows on")
         tenant = check(r, at)

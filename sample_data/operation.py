@@ -219,7 +219,7 @@ def bpo_toml(workspace_name: str = "Sample operation (Acme Home, Globex Travel)"
     users = (("admin", "admin", None, None), ("acme-manager", "brand", ["acme"], None),
              ("globex-manager", "brand", ["globex"], None), ("northwind-am", "vendor", ["*"], ["northwind"]))
     for name, role, clients, vendors in users:
-        lines += ["[[user]]", f'name = "{name}"', f'role = "{role}"']
+        lines += ["[[user]]", f'name = "{name}"', f'role = "{role}"', f'email = "{name}@example.com"']
         if clients is not None:
             lines.append("clients = [" + ", ".join(f'"{c}"' for c in clients) + "]")
         if vendors is not None:

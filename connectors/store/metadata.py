@@ -126,7 +126,7 @@ def create_sqlite_file(db: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def sqlite_path(url: str | None, workspace: Path) -> Path | None:
+def sqlite_path(url: str | sa.URL | None, workspace: Path) -> Path | None:
     """The metadata database's file when it is SQLite (the default state.db), else None."""
     if url is None:
         return workspace / "state.db"
@@ -173,7 +173,7 @@ def _translate(db: Path | None, wait: float) -> Callable[[Any], None]:
     return handle
 
 
-def open_metadata(url: str | None, workspace: Path, *, wait_seconds: float, today: str) -> sa.Engine:
+def open_metadata(url: str | sa.URL | None, workspace: Path, *, wait_seconds: float, today: str) -> sa.Engine:
     """The metadata database's engine: state.db checked (never recreated over), or `database_url` as given."""
     db = sqlite_path(url, workspace)
     if url is None:

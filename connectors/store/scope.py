@@ -69,6 +69,8 @@ class Scope:
 
 @dataclass(frozen=True)
 class User:
+    """A `[[user]]` of bpo.toml: who (name, the email sign-in asserts), what role, what they may see, where alerts go."""
+
     name: str
     role: str  # admin | brand | vendor
     scope: Scope

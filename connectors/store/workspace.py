@@ -30,7 +30,7 @@ from typing import Iterator
 import polars as pl
 import sqlalchemy as sa
 
-from connectors.errors import AccessDenied, SchemaError, StoreDamaged, WorkspaceError
+from connectors.errors import AccessDenied, ConfigError, SchemaError, StoreDamaged, WorkspaceError
 from connectors.redact import mask_pii, mask_series
 from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
@@ -106,9 +106,21 @@ class Workspace:
         return cls(p)
 
     @property
+    def metadata_url(self) -> sa.URL:
+        """The metadata database: `database_url` (its password from `password_env`), else state.db in the folder."""
+        url = sa.make_url(self.config.database_url or f"sqlite:///{(self.path / 'state.db').resolve()}")
+        if self.config.password_env:
+            password = os.environ.get(self.config.password_env)
+            if not password:
+                raise ConfigError(f"{self.path / 'bpo.toml'}: [workspace] password_env names ${self.config.password_env}, "
+                                  "which is not set; export it with the database password")
+            url = url.set(password=password)
+        return url
+
+    @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = open_metadata(self.config.database_url, self.path, wait_seconds=self.db_wait_seconds,
+            self._engine = open_metadata(self.metadata_url, self.path, wait_seconds=self.db_wait_seconds,
                                          today=utcnow().strftime("%Y-%m-%d"))
         return self._engine
 

@@ -27,7 +27,7 @@ f = ctx.filters
 dims = tuple(sorted(f.dimensions().items()))
 ws, scope, version = ctx.ws, ctx.viewer.scope, ctx.version
 names = format.Names.of(ws.config)
-currency = str(ws.config.raw.get("workspace", {}).get("currency", ""))
+currency = ws.config.currency
 
 st.title("Cost")
 st.caption("Monthly, from the vendors' invoices against measured volume and hours · "

@@ -80,7 +80,7 @@ def load_pilots(ws: Workspace, scope: Scope) -> dict[str, Pilot]:
     for r in ev.iter_rows(named=True):
         sc = {d: (r[d],) for d in DIMENSIONS if r.get(d)}
         out[r["name"]] = Pilot(r["name"], sc, r["start_date"], r["end_date"])
-    for i, p in enumerate(ws.config.raw.get("pilot", [])):
+    for i, p in enumerate(ws.config.pilots):
         name = p.get("name")
         if not name:
             raise PilotError(f"bpo.toml [[pilot]] #{i + 1}: 'name' is missing")

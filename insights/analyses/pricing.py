@@ -100,10 +100,10 @@ def _in_period(measured: pl.DataFrame, lines: pl.DataFrame, keys: list[str], val
 
 def rate_card(ws: Workspace, invoices: pl.DataFrame) -> pl.DataFrame:
     """(vendor, site, billing_model, channel) → card rate: bpo.toml `[[rate_card]]`, else the modal billed rate."""
-    declared = ws.config.raw.get("rate_card", [])
+    declared = ws.config.rate_cards
     if declared:
-        return pl.DataFrame([{"vendor_id": r.get("vendor"), "site_id": r.get("site"), "billing_model": r.get("billing_model"),
-                              "channel": r.get("channel"), "card_rate": float(r["rate"])} for r in declared],
+        return pl.DataFrame([{"vendor_id": r.vendor, "site_id": r.site, "billing_model": r.billing_model,
+                              "channel": r.channel, "card_rate": r.rate} for r in declared],
                             schema={"vendor_id": pl.String, "site_id": pl.String, "billing_model": pl.String,
                                     "channel": pl.String, "card_rate": pl.Float64})
     return (invoices.filter(pl.col("billing_model").is_in(["per_hour", "per_fte", "per_contact", "per_minute"])

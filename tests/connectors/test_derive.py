@@ -12,6 +12,7 @@ from connectors import derive
 from connectors.importer import import_paths
 from connectors.mapping import EventLog
 from connectors.store import Scope, Workspace
+from sample_data.operation import bpo_toml
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
@@ -73,7 +74,7 @@ def test_event_log_collapses_to_one_row_per_ticket() -> None:
 
 
 def test_event_log_import_end_to_end(tmp_path: Path) -> None:
-    ws = Workspace.create(tmp_path / "ws", '[workspace]\nname = "t"\n')
+    ws = Workspace.create(tmp_path / "ws", bpo_toml("t"))
     mapping = tmp_path / "events.toml"
     mapping.write_text('[mapping]\ntable = "tickets"\nsource_system = "helpdesk"\n'
                        'event_log = {id = "case", status = "event", at = "when", responded = ["agent reply"]}\n'

@@ -156,10 +156,9 @@ def test_exhausted_retries_name_source_endpoint_status_and_fix(tmp_path, api):
     assert "run 'bpo-insights sync globex-gorgias' again later" in report.error
 
 
-def test_missing_email_is_a_config_error(tmp_path, api):
-    ws = Workspace.create(tmp_path / "ws", TENANTS + GORGIAS.source_toml(api.url).replace('email = "ops@globex.example"', ""))
+def test_missing_email_is_a_config_error_when_the_workspace_opens(tmp_path, api):
     with pytest.raises(ConfigError, match="'email' is missing"):
-        sync_sources(ws)
+        Workspace.create(tmp_path / "ws", TENANTS + GORGIAS.source_toml(api.url).replace('email = "ops@globex.example"', ""))
 
 
 def test_killed_walk_keeps_the_cursor_and_the_next_run_walks_again(tmp_path, vendor):

@@ -11,8 +11,9 @@ import pytest
 from connectors.errors import BpoError, ImportFileError, SchemaError
 from connectors.importer import import_paths
 from connectors.store import Scope, Workspace
+from sample_data.operation import bpo_toml
 
-TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
+TOML = bpo_toml("t")  # the sample's tenants: every id a file names must be declared
 HEADER = "ticket_id,client_id,vendor_id,site_id,channel,created_at,resolved_at,first_response_seconds"
 
 

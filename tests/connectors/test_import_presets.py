@@ -10,8 +10,9 @@ import pytest
 
 from connectors.importer import import_paths
 from connectors.store import Scope, Workspace
+from sample_data.operation import bpo_toml
 
-TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n[[client]]\nid = "globex"\n'
+TOML = bpo_toml("t")  # the sample's tenants: every id a file names must be declared
 EXAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "examples"
 UTC = timezone.utc
 
@@ -73,9 +74,3 @@ def test_canonical_example(ws: Workspace) -> None:
     t = ticket(ws, "A-1003")
     assert t["created_at"] == datetime(2025, 3, 3, 20, 0, tzinfo=UTC)
     assert (t["first_response_seconds"], t["csat_score"], t["csat_positive"]) == (40.0, 0.25, False)
-
-
-def test_cli_tenant_flags_do_not_override_the_files_own_values(ws: Workspace) -> None:
-    import_paths(ws, [EXAMPLES / "canonical_tickets.csv"], preset="canonical", client="globex", vendor="eastbay")
-    got = ws.read("tickets", Scope.everything()).select("client_id", "vendor_id").unique().sort("vendor_id").rows()
-    assert got == [("acme", "northwind"), ("acme", "southpeak")]

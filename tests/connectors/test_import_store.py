@@ -13,8 +13,9 @@ import pytest
 from connectors.hashing import KEY_FILE
 from connectors.importer import import_paths
 from connectors.store import Scope, Workspace
+from sample_data.operation import bpo_toml
 
-TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
+TOML = bpo_toml("t")  # the sample's tenants: every id a file names must be declared
 EXAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "examples"
 TENANT = dict(client="acme", vendor="northwind", site="nw-manila")
 

@@ -16,9 +16,10 @@ import pytest
 from connectors.errors import ConfigError, ImportFileError, SchemaError
 from connectors.importer import import_paths
 from connectors.store import Scope, Workspace
+from sample_data.operation import bpo_toml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "sample_data" / "examples"
-TOML = '[workspace]\nname = "t"\n[[client]]\nid = "acme"\n'
+TOML = bpo_toml("t")  # the sample's tenants: every id a file names must be declared
 VENDORS = ("amazon_connect", "genesys", "talkdesk", "five9")
 UTC = timezone.utc
 HALF_HOUR = timedelta(minutes=30)

@@ -297,6 +297,5 @@ client = "acme"
 vendor = "northwind"
 site = "nw-manila"
 """
-    ws = Workspace.create(tmp_path / "ws", TENANTS + toml)
     with pytest.raises(ConfigError, match="'url' holds a password; remove it and set password_env"):
-        sync_sources(ws)
+        Workspace.create(tmp_path / "ws", TENANTS + toml)

@@ -11,7 +11,7 @@ import importlib
 
 import pytest
 
-from connectors.sources import COMMON_KEYS, KIND_KEYS
+from connectors.store.config import SOURCE_KEYS, source_kind_keys
 from connectors.vendors import SOURCES
 from fake_apis.gorgias import GORGIAS
 from fake_apis.harness import VENDORS
@@ -50,7 +50,7 @@ def test_the_shared_suite_runs_against_every_vendor(kind: str) -> None:
 def test_a_vendor_declares_its_keys_and_says_where_its_account_lives(kind: str) -> None:
     vendor = SOURCES[kind]
     assert "token_env" in vendor.keys and "base_url" in vendor.keys
-    assert KIND_KEYS[kind] == set(vendor.keys) and not (vendor.keys & COMMON_KEYS)
+    assert source_kind_keys()[kind] == vendor.keys and not (vendor.keys & set(SOURCE_KEYS))
     assert vendor.base_url({"base_url": "http://127.0.0.1:9"}) == "http://127.0.0.1:9"
     assert vendor.check({"base_url": "http://127.0.0.1:9", "email": "ops@acme.example"}) == []
     problems = vendor.check({})

@@ -27,6 +27,8 @@ name = "test"
 id = "acme"
 [[client]]
 id = "globex"
+[[vendor]]
+id = "northwind"
 [[user]]
 name = "admin"
 role = "admin"
@@ -153,7 +155,7 @@ def test_users_resolve_to_scopes_and_unknown_users_are_denied(ws):
 def test_config_problems_are_listed_together(tmp_path):
     p = tmp_path / "bpo.toml"
     p.write_text('[[user]]\nrole = "brand"\n[[user]]\nname = "x"\nrole = "boss"\nclients = ["a"]\n[[client]]\nname = "no id"\n')
-    with pytest.raises(ConfigError, match=r"#1: 'name' is missing; .*role 'boss' is not one of.*\[\[client\]\] #1: 'id' is missing"):
+    with pytest.raises(ConfigError, match=r"\[\[client\]\] #1: 'id' is missing; .*\[\[user\]\] #1: 'name' is missing; .*role = 'boss' must be one of admin, brand, vendor"):
         parse_config(p)
 
 

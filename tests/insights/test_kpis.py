@@ -413,6 +413,8 @@ name = "kpi test"
 id = "acme"
 [[client]]
 id = "globex"
+[[vendor]]
+id = "northwind"
 [[site]]
 id = "nw-manila"
 vendor = "northwind"

@@ -75,7 +75,7 @@ def test_convert_keeps_lazy_frames_lazy_and_sets_the_currency():
 
 @pytest.mark.parametrize(("entry", "message"), [
     pytest.param('currency = "PHP"\nrate = 0.0175\nfrom = 2026-10-01\nto = 2026-12-31',
-                 r"\[\[fx_rate\]\] #1: unknown key\(s\) to; the keys are currency, rate, from", id="unknown-key"),
+                 r"\[\[fx_rate\]\] #1: 'to' is not a key of \[\[fx_rate\]\] \(keys: currency, rate, from\)", id="unknown-key"),
     pytest.param('currency = "PHP"\nrate = 0.0175', r"#1: 'from' is missing", id="missing-from"),
     pytest.param('currency = "PHP"\nrate = 0.0175\nfrom = "1 Oct 2026"', r"from '1 Oct 2026' is not a date; write a bare TOML date",
                  id="date-as-text"),

@@ -18,6 +18,16 @@ TOML = """[workspace]
 name = "pricing test"
 [[client]]
 id = "acme"
+[[vendor]]
+id = "northwind"
+[[vendor]]
+id = "southpeak"
+[[site]]
+id = "s1"
+vendor = "northwind"
+[[site]]
+id = "s2"
+vendor = "southpeak"
 [[rate_card]]
 vendor = "northwind"
 site = "s1"
