@@ -24,6 +24,7 @@ from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.analyses.sla import _kpi_frame
+from insights.metrics.kpis import WINDOW
 from insights.view import View
 from insights.money import invoiced_through, unbilled_reason
 
@@ -98,9 +99,11 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
               filters: Mapping[str, Any] | None = None, catalog: Catalog | None = None) -> Scorecard:
     """The framework's KPIs per vendor, site or tier over the `weeks` ending with `week`.
 
-    Ratio KPIs are Σ/Σ over the window; quantiles (median first response) are read per week and
-    averaged weighted by volume, which is what a weekly scorecard shows. A KPI the catalog marks `within`
-    a dimension gets one row per value of it (first response median per channel), never a pooled one.
+    Ratio KPIs are Σ/Σ over the window; the others (median first response, ticket counts) are computed
+    by the KPI engine over the whole window at once (grain 'window'), so each equals `compute_kpis` for
+    the same window: the median of the window's contacts, never an average of weekly medians. A KPI the
+    catalog marks `within` a dimension gets one row per value of it (first response median per channel),
+    never a pooled one.
     """
     catalog = catalog or load_catalog()
     column = _level(level)
@@ -116,12 +119,10 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
         peer = _whole(ws, view, ratios, start, end, extra, catalog).select("kpi", *extra, pl.col("value").alias("peer"))
         others = [k for k in names if catalog.kpis[k].type != "ratio"]
         if others:
-            weekly = _kpi_frame(ws, view, others, (column, *extra), start, end, "week", catalog)
-            weekly_peer = _kpi_frame(ws, view, others, extra, start, end, "week", catalog)
-            avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
-            per = pl.concat([per, weekly.group_by([column, *extra, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
-                            how="diagonal_relaxed")
-            peer = pl.concat([peer, weekly_peer.group_by(["kpi", *extra]).agg(avg.alias("peer"))], how="diagonal_relaxed")
+            whole = _kpi_frame(ws, view, others, (column, *extra), start, end, WINDOW, catalog)
+            whole_peer = _kpi_frame(ws, view, others, extra, start, end, WINDOW, catalog)
+            per = pl.concat([per, whole.select(column, *extra, "kpi", "value", "n")], how="diagonal_relaxed")
+            peer = pl.concat([peer, whole_peer.select("kpi", *extra, pl.col("value").alias("peer"))], how="diagonal_relaxed")
         out = per.join(peer, on=["kpi", *extra], how="left")
         if within:
             out = out.filter(pl.col(within).is_not_null()).rename({within: "within"})
