@@ -95,10 +95,13 @@ def columns(segment: Mapping[str, Any]) -> dict[str, str | None]:
     return out
 
 
-def binding(rows: pl.DataFrame, segment: Mapping[str, Any]) -> pl.DataFrame:
-    """The rows binding some of a segment's work: of its client, naming no other value of a dimension it fixes."""
+def binding(rows: pl.DataFrame, segment: Mapping[str, Any], *, prepared: bool = False) -> pl.DataFrame:
+    """The rows binding some of a segment's work: of its client, naming no other value of a dimension it fixes.
+
+    `prepared`: the rows already went through `prepare` (a reader holding them prepared skips the work).
+    """
     seg = columns(segment)
-    t = prepare(rows)
+    t = rows if prepared else prepare(rows)
     if seg.get("client_id") is not None:
         t = t.filter(pl.col("client_id") == seg["client_id"])
     for column in CONDITIONS:
@@ -108,13 +111,27 @@ def binding(rows: pl.DataFrame, segment: Mapping[str, Any]) -> pl.DataFrame:
     return t
 
 
+# rule 2 as a number: a bit per condition, the earlier in PRECEDENCE the heavier (equal counts compare by it)
+WEIGHTS: dict[str, int] = {c: 1 << (len(PRECEDENCE) - 1 - i) for i, c in enumerate(PRECEDENCE)}
+
+
 def _rank(t: pl.DataFrame) -> pl.DataFrame:
-    """Rules 1 and 2 as two numbers: the count of conditions, and a bit per condition weighted by PRECEDENCE."""
-    n = len(PRECEDENCE)
+    """Rules 1 and 2 as two columns: the count of conditions and their weight (`WEIGHTS`)."""
     count = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) for c in CONDITIONS])
-    weight = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) * (1 << (n - 1 - i))
-                                for i, c in enumerate(PRECEDENCE)])
+    weight = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int32) * WEIGHTS[c] for c in CONDITIONS])
     return t.with_columns(count.alias("__count"), weight.alias("__weight"))
+
+
+def _order(term: Mapping[str, Any]) -> tuple[int, int, int, str]:
+    """Rules 1-4 as one row's sort key, the winner smallest: `bind`'s sort, for the few terms of one segment."""
+    named = [c for c in CONDITIONS if term[c] is not None]
+    since = term["effective_from"]
+    return (-len(named), -sum(WEIGHTS[c] for c in named), -(since.toordinal() if since else 0), term["target_id"] or "")
+
+
+def _binds(term: Mapping[str, Any], work: Mapping[str, str | None]) -> bool:
+    """Whether every condition the term names holds for the work (a value the work lacks never matches)."""
+    return all(term[c] is None or term[c] == work[c] for c in CONDITIONS)
 
 
 def bind(work: pl.DataFrame, rows: pl.DataFrame, *, metrics: Sequence[str] | None = None) -> pl.DataFrame:
@@ -145,27 +162,26 @@ def bind(work: pl.DataFrame, rows: pl.DataFrame, *, metrics: Sequence[str] | Non
 
 
 def in_force(rows: pl.DataFrame, metric: str, segment: Mapping[str, Any], start: date,
-             end: date | None = None) -> pl.DataFrame:
+             end: date | None = None, *, prepared: bool = False) -> pl.DataFrame:
     """The terms for `metric` in force for some of a segment's work from start to end (default: start's week).
 
     `segment` maps dimensions to values (None: the work has none); a dimension it leaves out spans
     every value.  A term is in force when it wins (rules 1-4) for the work it names within the
-    segment, so the result of a fully named segment (a ticket's) is one term at most.  Sorted by
-    client and target_id.
+    segment, so the result of a fully named segment (a ticket's) is one term at most, the one `bind`
+    gives that work.  Sorted by client and target_id.
     """
     end = start + timedelta(days=6) if end is None else end
     seg = columns(segment)
-    t = binding(rows, seg).filter((pl.col("metric") == metric) & effective(start, end))
-    if t.is_empty():
+    t = binding(rows, seg, prepared=prepared).filter((pl.col("metric") == metric) & effective(start, end))
+    if t.height <= 1:
         return t
-    # the work each term names: the segment's values, the term's own conditions, no value elsewhere
-    work = t.select(
-        pl.int_range(pl.len()).alias(WORK), "client_id", "target_id", "effective_from",
-        *[(pl.lit(seg[c], pl.String) if c in seg else pl.col(c)).alias(c) for c in CONDITIONS],
-        pl.lit(start).alias("__start"), pl.lit(end).alias("__end"))
-    won = bind(work.drop("target_id", "effective_from"), t).select(
-        WORK, pl.col("target_id").alias("__won"), pl.col("effective_from").alias("__won_from"))
-    keep = work.join(won, on=WORK).filter((pl.col("target_id") == pl.col("__won"))
-                                          & (pl.col("effective_from") == pl.col("__won_from")))
-    out = t.join(keep.select("target_id", "effective_from"), on=["target_id", "effective_from"], how="semi")
-    return out.sort("client_id", "target_id")
+    t = t.with_row_index("__i")
+    terms = t.to_dicts()  # the few terms of one segment: the rules row by row
+    keep = []
+    for term in terms:
+        # the work the term names: the segment's values, the term's own conditions, no value elsewhere
+        work = {c: seg[c] if c in seg else term[c] for c in CONDITIONS}
+        rivals = [u for u in terms if u["client_id"] == term["client_id"] and _binds(u, work)]
+        if min(rivals, key=_order)["__i"] == term["__i"]:
+            keep.append(term["__i"])
+    return t.filter(pl.col("__i").is_in(keep)).drop("__i").sort("client_id", "target_id")

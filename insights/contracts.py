@@ -156,11 +156,11 @@ class Contracts:
 
     def binding(self, segment: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """The rows binding work in a view: of its client, and naming no other value of a dimension it fixes."""
-        return matcher.binding(self.rows, columns_of(segment or {}))
+        return matcher.binding(self.rows, columns_of(segment or {}), prepared=True)
 
     def terms(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> tuple[Target, ...]:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
-        t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end)
+        t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end, prepared=True)
         return tuple(_term(r) for r in t.iter_rows(named=True))
 
     def in_force(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> Target | None:
