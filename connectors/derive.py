@@ -3,9 +3,9 @@
 - durations: `first_response_seconds`, `resolution_seconds` from the timestamps;
 - CSAT: `csat_score` (0..1) and `csat_positive` from `csat_raw` (good/bad, 1-5, 0/1-10, labels,
   Freshdesk's 103..-103 codes), the numeric scale read from the WHOLE column;
-- SLA: target seconds and breach flags from the workspace's effective-dated `sla_targets`
-  (matched on client, vendor, site, channel, priority, queue; the most specific target wins;
-  null when no target applies or the ticket has not reached the milestone yet);
+- SLA: target seconds and breach flags from the effective-dated `sla_targets` term that binds the
+  ticket on its day, chosen by `connectors.targets` (the one matcher; the contract pages ask it too;
+  null when no term binds or the ticket has not reached the milestone yet);
 - `updated_at`: the source's last-update column, else the latest timestamp of the row;
 - event logs (one row per status change) collapsed to one row per ticket.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from connectors import targets as matcher
 from connectors.files import ROW
 from connectors.mapping import EventLog
 from connectors.schema import UTC, get_table
@@ -41,10 +42,6 @@ CSAT_LABELS: dict[str, tuple[float | None, bool | None]] = {
 # numeric scales: (lowest, highest, top-box threshold)
 # (a 0-10 survey whose answers are all >= 1 reads as 1-10: set csat_score in the source to avoid it)
 CSAT_SCALES = ((1.0, 5.0, 4.0), (1.0, 10.0, 9.0), (0.0, 10.0, 9.0))
-# target metric name fragments -> which milestone the target measures
-TARGET_METRICS = {"first_response": "first_response", "first_reply": "first_response", "frt": "first_response",
-                  "resolution": "resolution", "resolve": "resolution"}
-MATCH_DIMS = ("vendor_id", "site_id", "channel", "priority", "queue")
 
 
 def derive_durations(frame: pl.DataFrame) -> pl.DataFrame:
@@ -105,32 +102,26 @@ def derive_updated_at(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 
 
 def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
-    """Fill target seconds and breach flags from the effective-dated targets that match each ticket."""
-    if frame.height == 0 or targets.height == 0 or "client_id" not in frame.columns:
+    """Fill target seconds and breach flags from the term that binds each ticket on its day (`connectors.targets.bind`).
+
+    The winning term is the one the contract pages report for the ticket's work and week; when it
+    sets no time threshold the ticket carries no target (a less specific term never stands in for it).
+    """
+    if frame.height == 0 or targets.height == 0 or "client_id" not in frame.columns or "created_at" not in frame.columns:
         return frame
-    t = targets.with_columns(_metric_kind().alias("__kind")).filter(
-        pl.col("__kind").is_not_null() & pl.col("threshold_seconds").is_not_null())
-    keys = [c for c in ("client_id", *MATCH_DIMS, "created_at") if c in frame.columns]
-    tickets = frame.select([ROW, *keys]).with_columns(pl.col("created_at").dt.date().alias("__day"))
-    cand = tickets.join(t.select(["client_id", *[pl.col(d).alias(f"t_{d}") for d in MATCH_DIMS],
-                                  "effective_from", "effective_to", "threshold_seconds",
-                                  "business_hours", "__kind"]), on="client_id", how="inner")
-    ok = (pl.col("effective_from") <= pl.col("__day")) & (
-        pl.col("effective_to").is_null() | (pl.col("__day") <= pl.col("effective_to")))
-    specificity = pl.lit(0)
-    for d in MATCH_DIMS:
-        own = pl.col(d) if d in frame.columns else pl.lit(None, pl.String)
-        ok = ok & (pl.col(f"t_{d}").is_null() | (pl.col(f"t_{d}") == own).fill_null(False))
-        specificity = specificity + pl.col(f"t_{d}").is_not_null().cast(pl.Int32)
-    best = (cand.filter(ok).with_columns(specificity.alias("__spec"))
-            .sort([ROW, "__kind", "__spec", "effective_from"], descending=[False, False, True, True])
-            .unique([ROW, "__kind"], keep="first", maintain_order=True))
-    out = frame
-    for kind, secs, bsecs in (("first_response", "first_response_seconds", "first_response_business_seconds"),
-                              ("resolution", "resolution_seconds", "resolution_business_seconds")):
-        got = best.filter(pl.col("__kind") == kind).select(
-            ROW, pl.col("threshold_seconds").alias("__thr"), pl.col("business_hours").fill_null(False).alias("__bh"))
-        out = out.join(got, on=ROW, how="left")
+    work = frame.select(
+        pl.int_range(pl.len()).alias(matcher.WORK), "client_id",
+        *[c for c in matcher.CONDITIONS if c in frame.columns],
+        pl.col("created_at").dt.date().alias("__start"), pl.col("created_at").dt.date().alias("__end"))
+    best = matcher.bind(work, targets, metrics=list(matcher.MILESTONES.values()))
+    out = frame.with_columns(pl.int_range(pl.len()).alias(matcher.WORK))
+    for kind, metric in matcher.MILESTONES.items():
+        secs, bsecs = f"{kind}_seconds", f"{kind}_business_seconds"
+        got = best.filter(pl.col("metric") == metric).select(
+            matcher.WORK, pl.col("threshold_seconds").cast(pl.Float64).alias("__thr"),
+            (pl.col("business_hours").fill_null(False) if "business_hours" in best.columns
+             else pl.lit(False)).alias("__bh"))
+        out = out.join(got, on=matcher.WORK, how="left")
         elapsed = pl.when(pl.col("__bh")).then(_col_or_null(out, bsecs)).otherwise(_col_or_null(out, secs))
         # a ticket meets a time target when it is answered within the threshold; sla_targets.comparator
         # says how the KPI (the attainment rate) compares with attainment_target, not the ticket's time
@@ -140,15 +131,7 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
             _fill(out, target_col, pl.col("__thr")).alias(target_col),
             _fill(out, breach_col, pl.when(pl.col("__thr").is_null()).then(None).otherwise(~met)).alias(breach_col),
         ).drop("__thr", "__bh")
-    return out
-
-
-def _metric_kind() -> pl.Expr:
-    m = pl.col("metric").str.to_lowercase()
-    e = pl.lit(None, pl.String)
-    for frag, kind in reversed(list(TARGET_METRICS.items())):
-        e = pl.when(m.str.contains(frag, literal=True)).then(pl.lit(kind)).otherwise(e)
-    return e
+    return out.drop(matcher.WORK)
 
 
 def _col_or_null(frame: pl.DataFrame, name: str) -> pl.Expr:

@@ -235,11 +235,7 @@ def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
     frame = derive.derive_durations(frame)
     frame = derive.derive_csat(frame)
-    targets = ws.read("sla_targets", Scope.everything())
-    if targets.height and "client_id" in frame.columns:
-        row = "__row"
-        frame = derive.derive_breaches(frame.with_row_index(row), targets).drop(row)
-    return frame
+    return derive.derive_breaches(frame, ws.read("sla_targets", Scope.everything()))
 
 
 def _reject_invalid(frame: pl.DataFrame, stream: Stream, problems: list[FieldProblem],

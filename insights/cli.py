@@ -308,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_status)
 
     s = sub.add_parser("kpis", parents=[common], help="KPIs by period and dimensions")
-    s.add_argument("--grain", choices=["day", "week", "month", "quarter", "year"], default="week")
+    s.add_argument("--grain", choices=["day", "week", "month", "quarter", "year", "window"], default="week",
+                   help="window: one period from --from to --to (a median over the whole window)")
     s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel")
     s.add_argument("--kpi", help="comma-separated KPI names (default: all)")
     s.add_argument("--from", dest="start", type=_date)

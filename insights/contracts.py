@@ -2,14 +2,15 @@
 
 Targets live only in `sla_targets`, read fresh from the store through the viewer's scope on every
 call (no process cache: a renegotiated target shows on the next read, for every viewer at once).
-A term binds the work of its client and of each condition it names (vendor, site, channel,
-priority, queue; null: every value); it is in force from `effective_from` to `effective_to`.
+Which term binds which work is `connectors.targets` (the same matcher binds each ticket's target at
+import): a term binds the work of its client and of each condition it names (vendor, site, channel,
+priority, queue; null: every value) from `effective_from` to `effective_to`; where several bind the
+same work the one with the most conditions wins, then by precedence of condition, then the newest.
 
-For a KPI, a segment (canonical columns → values) and a span of days, the terms are the rows in
-force in the span that do not contradict the segment, the most specific ones (naming the most of
-the segment's dimensions), the newest version of each.  The target in force is theirs when they
-all agree (one value and comparator, e.g. one attainment for every priority of a channel); when
-they differ there is no single contract target for the segment (`terms` still lists them).
+For a KPI, a segment (canonical columns → values) and a span of days, the terms are those that win
+for some of the segment's work in the span, the newest version of each.  The target in force is
+theirs when they all agree (one value and comparator, e.g. one attainment for every priority of a
+channel); when they differ there is no single contract target for the segment (`terms` still lists them).
 
 A catalog default (`Kpi.target`) is never a contract: it is labelled "default target" and nothing
 is judged met or missed against it (`judge`).
@@ -23,11 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Literal
 
 import polars as pl
 
+from connectors import targets as matcher
 from connectors.store import Scope, Workspace
 from insights.catalog import load_catalog
 from insights.errors import ContractError
@@ -37,10 +39,9 @@ Comparator = Literal[">=", "<="]
 Verdict = Literal["met", "missed"]
 
 # target row columns that narrow the work a term binds (null: every value)
-CONDITIONS = ("vendor_id", "site_id", "channel", "priority", "queue")
+CONDITIONS = matcher.CONDITIONS
 # names a segment may use for its dimensions (review filters, SLA splits) -> canonical column
-DIMENSION_NAMES = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel",
-                   "priority": "priority", "queue": "queue"}
+DIMENSION_NAMES = matcher.NAMES
 COLUMNS: dict[str, Any] = {
     "target_id": pl.String, "client_id": pl.String, "metric": pl.String, **{c: pl.String for c in CONDITIONS},
     "threshold_seconds": pl.Float64, "comparator": pl.String, "attainment_target": pl.Float64,
@@ -104,16 +105,11 @@ def default_target(kpi: Any) -> Target | None:
 
 def columns_of(segment: Mapping[str, Any]) -> dict[str, str]:
     """A segment keyed by canonical columns ('client' → 'client_id'); empty values dropped, unknown keys refused."""
-    out: dict[str, str] = {}
-    for key, value in segment.items():
-        if value in (None, ""):
-            continue
-        column = DIMENSION_NAMES.get(key, key)
-        if column != "client_id" and column not in CONDITIONS:
-            raise ContractError(f"contract targets cannot bind the dimension '{key}'; use one of "
-                                f"{', '.join(DIMENSION_NAMES)} (or their columns)")
-        out[column] = str(value)
-    return out
+    try:
+        out = matcher.columns({k: v for k, v in segment.items() if v not in (None, "")})
+    except matcher.TargetError as e:
+        raise ContractError(str(e)) from None
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def in_view(scope: Scope, segment: Mapping[str, Any]) -> dict[str, str]:
@@ -128,16 +124,8 @@ def in_view(scope: Scope, segment: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def effective(start: pl.Expr | date, end: pl.Expr | date) -> pl.Expr:
-    """Rows in force at some day from `start` to `end` (dates or per-row expressions): effective dating in one place."""
-    start = start if isinstance(start, pl.Expr) else pl.lit(start)
-    end = end if isinstance(end, pl.Expr) else pl.lit(end)
-    return (pl.col("effective_from") <= end) & (pl.col("effective_to").is_null() | (pl.col("effective_to") >= start))
-
-
-def newest(rows: pl.DataFrame, by: Sequence[str]) -> pl.DataFrame:
-    """The newest version (latest `effective_from`) of each term among `rows`, per `by` (e.g. target_id, period)."""
-    return rows.sort("effective_from").unique(list(by), keep="last", maintain_order=True)
+effective = matcher.effective  # rows in force at some day of a span: effective dating in one place
+newest = matcher.newest  # the newest version of each term per key
 
 
 def _comparator_of(direction: str) -> Comparator:
@@ -161,34 +149,18 @@ class Contracts:
             return cls(pl.DataFrame(schema=COLUMNS))
         directions = _directions() if directions is None else directions
         lower = sorted(k for k, d in directions.items() if d == "lower_is_better")
-        t = frame.select([pl.col(c).cast(dtype) if c in frame.columns else pl.lit(None, dtype).alias(c)
-                          for c, dtype in COLUMNS.items()])
+        t = matcher.prepare(frame.select([pl.col(c).cast(dtype) if c in frame.columns else pl.lit(None, dtype).alias(c)
+                                          for c, dtype in COLUMNS.items()]))
         fill = pl.when(pl.col("metric").is_in(lower)).then(pl.lit("<=")).otherwise(pl.lit(">="))
         return cls(t.with_columns(pl.col("comparator").fill_null(fill)))
 
     def binding(self, segment: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """The rows binding work in a view: of its client, and naming no other value of a dimension it fixes."""
-        seg = columns_of(segment or {})
-        t = self.rows
-        if "client_id" in seg:
-            t = t.filter(pl.col("client_id") == seg["client_id"])
-        for column in CONDITIONS:
-            if column in seg:
-                t = t.filter(pl.col(column).is_null() | (pl.col(column) == seg[column]))
-        return t
+        return matcher.binding(self.rows, columns_of(segment or {}), prepared=True)
 
     def terms(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> tuple[Target, ...]:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
-        end = start + timedelta(days=6) if end is None else end
-        seg = columns_of(segment)
-        t = self.binding(seg).filter((pl.col("metric") == kpi) & effective(start, end))
-        if t.is_empty():
-            return ()
-        named = [c for c in CONDITIONS if c in seg]
-        specificity = pl.sum_horizontal([pl.col(c).is_not_null().cast(pl.Int8) for c in named]) if named else pl.lit(0)
-        t = t.with_columns(specificity.alias("_specificity"))
-        t = t.filter(pl.col("_specificity") == pl.col("_specificity").max())
-        t = newest(t, ["client_id", "target_id"]).sort("client_id", "target_id")
+        t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end, prepared=True)
         return tuple(_term(r) for r in t.iter_rows(named=True))
 
     def in_force(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> Target | None:

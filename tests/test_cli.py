@@ -49,6 +49,14 @@ def test_kpis_to_parquet_and_narrowed_to_one_client(ws, tmp_path):
     assert pl.read_parquet(out)["client_id"].unique().to_list() == ["acme"]
 
 
+def test_kpis_over_a_window_are_one_period(ws, capsys):
+    assert main(["kpis", "--workspace", str(ws), "--kpi", "first_response_time_median,tickets_created", "--grain", "window",
+                 "--from", "2026-10-05", "--to", "2026-11-01", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {(r["period"], r["kpi"]) for r in rows} == {("2026-10-05", "first_response_time_median"),
+                                                        ("2026-10-05", "tickets_created")}
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -56,6 +64,8 @@ def test_kpis_to_parquet_and_narrowed_to_one_client(ws, tmp_path):
         pytest.param(["kpis", "--by", "weather"], 2, "cannot split by weather", id="unknown-dimension"),
         pytest.param(["kpis", "--from", "2026-13-01"], 2, "is not a date; use YYYY-MM-DD", id="bad-date"),
         pytest.param(["kpis", "--format", "parquet"], 2, "--format parquet needs --out FILE", id="parquet-needs-a-file"),
+        pytest.param(["kpis", "--grain", "window", "--from", "2026-10-05"], 2,
+                     "grain 'window' is one period from start to end: give both", id="a-window-needs-both-ends"),
         pytest.param(["import", "missing.csv", "--preset", "zendesk"], 2, "missing.csv", id="missing-file"),
         pytest.param(["import", "x.csv"], 2, "exactly one of --preset NAME or --mapping FILE", id="import-needs-a-layout"),
         pytest.param(["dashboard", "--user", "mallory"], 2, "user 'mallory' is not declared", id="unknown-viewer"),

@@ -59,22 +59,19 @@ if credits is not None and credits.total and credits.lanes.height:
 
 st.subheader("Every contractual target")
 st.caption(f"Attainment this week against each target in force, the misses that cost most tickets first; "
-           f"tickets short = tickets that had to meet the target to reach it; streak = consecutive missed weeks; "
+           f"tickets short = tickets that had to meet the target to reach it (rates only); streak = consecutive missed weeks; "
            f"missed = weeks missed of the last {(week - view.history_start).days // 7 + 1}.")
 label = {k: v.label for k, v in catalog.kpis.items()}
 table = t.select(
     pl.col("target_id").alias("target"),
     pl.col("metric").replace_strict(label, default=pl.col("metric")).alias("KPI"),
     pl.col("channel").fill_null("all"), pl.col("priority").fill_null("all"),
-    pl.col("value").alias("attainment"), pl.col("attainment_target").alias("target value"),
+    pl.col("value_text").alias("attainment"), pl.col("target_text").alias("target value"),
     pl.col("status").replace_strict(STATUS_TEXT, default=pl.col("status")).alias("status"),
     pl.col("n"), pl.col("streak").alias("streak (weeks)"), pl.col("weeks_missed").alias("weeks missed"),
     pl.col("tickets_short").alias("tickets short"),
 )
-st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table", column_config={
-    "attainment": st.column_config.NumberColumn(format="percent"),
-    "target value": st.column_config.NumberColumn(format="percent"),
-})
+st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table")  # each KPI in its own unit
 
 st.subheader("Attainment by week")
 present = [m for m in METRICS if m in set(t.get_column("metric"))] or list(METRICS)

@@ -59,6 +59,8 @@ def scorecard_row(group: str, k: Kpi, within: str | None, part: pl.DataFrame) ->
             same = format.delta(k, r["vs_peer"]).startswith("±")
             good = "" if same else " ✔" if r["better"] else " ✖"  # level with the peer: neither
             cell += f" ({format.delta(k, r['vs_peer'])}{good})"
+        if r["verdict"]:  # against the contract in force for this entity's work, durations and costs too
+            cell += f"; contract {format.value(k, r['target'])} {'✓' if r['verdict'] == 'met' else '✗'}"
         if r["value"] is not None and (r["n"] or 0) < (k.min_volume or 0):
             cell += " low n"
         if r.get("note"):
@@ -82,7 +84,8 @@ for group, names in FRAMEWORK:
 st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
 split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
-st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Cost is invoiced cost over the window's fully "
+st.caption("✔ better than peer, ✖ worse, in each KPI's good direction; ✓ meets, ✗ misses the contract target in force "
+           "for that vendor's or site's work over the window (no mark: no contract target). Cost is invoiced cost over the window's fully "
            "invoiced weeks against the contacts of the same weeks; '–' where no week is fully invoiced."
            + "".join(f" [{i}] {n}." for i, n in enumerate(notes, 1))
            + (f" Compared within one channel, against the peer in that channel: {', '.join(split)}; a figure over "

@@ -23,7 +23,7 @@ Configure → fit → results, statsmodels style:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from itertools import pairwise
@@ -35,8 +35,8 @@ from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights import format
 from insights.metrics.periods import latest_complete_week
-from insights.analyses.staffing import (StaffingTarget, _sl_targets, daily_on_queue, measured_service_level, staffing_factor,
-                               weighted_service_level)
+from insights.analyses.staffing import (ServiceLevelTargets, StaffingTarget, daily_on_queue, measured_service_level,
+                                       staffing_factor, weighted_service_level)
 
 Grain = str  # "day" | "week"
 QUEUE = ("client_id", "channel", "vendor_id", "site_id")
@@ -564,12 +564,13 @@ def sla_at_risk(ws: Workspace, scope: Scope, *, paths: int = 500, seed: int = 0,
     histories = queue_histories(ws, scope, end=end, history_weeks=history_weeks)
     last_monday = max(h.weeks[-1] for h in histories)
     week = last_monday + timedelta(days=7)
-    targets = _sl_targets(ws, scope)
+    contract = ServiceLevelTargets.read(ws, scope)
     rows = []
     for n, h in enumerate(histories):
         if h.weeks[-1] != last_monday:
             continue  # a queue without last week's data has no schedule to carry forward
-        target = targets.get((h.keys["client_id"], h.keys["channel"])) or StaffingTarget(0.8, h.threshold)
+        target = _target_at(contract, h, week)  # the week at risk is judged by the term in force then
+        last_target = _target_at(contract, h, last_monday)
         risk = risk_next_week(h, len(h.weeks) - 1, target, history_weeks=history_weeks, paths=paths, seed=seed + n)
         if risk is None:
             continue
@@ -588,7 +589,7 @@ def sla_at_risk(ws: Workspace, scope: Scope, *, paths: int = 500, seed: int = 0,
         rows.append({
             "queue_id": h.queue_id, **h.keys, "week": week, "last_week": last_monday,
             "last_week_service_level": last if np.isfinite(last) else None,
-            "last_week_met": bool(last >= target.share) if np.isfinite(last) else None,
+            "last_week_met": bool(last >= last_target.share) if np.isfinite(last) else None,
             "forecast_offered": float(risk.forecast.mean[0]), "lo80": float(risk.forecast.lower[0.8][0]),
             "hi80": float(risk.forecast.upper[0.8][0]), "aht_seconds": float(h.aht[-1]), "target": str(target),
             "target_share": target.share, "scheduled_on_queue_hours": sched_hours,
@@ -648,20 +649,35 @@ class SlaBacktest:
         return "\n".join(out)
 
 
-def backtest_sla_risk(histories: list[QueueHistory], targets: dict[str, StaffingTarget], *, min_weeks: int = MIN_RISK_WEEKS,
+def _target_at(contract: ServiceLevelTargets, h: QueueHistory, week: date) -> StaffingTarget:
+    """The queue's contractual service level in force in `week`, else 80 % within the queue's own threshold."""
+    return contract.at(h.keys["client_id"], h.keys["channel"], week) or StaffingTarget(0.8, h.threshold)
+
+
+WeeklyTargets = Mapping[str, StaffingTarget] | Callable[[QueueHistory, date], StaffingTarget]
+
+
+def backtest_sla_risk(histories: list[QueueHistory], targets: WeeklyTargets, *, min_weeks: int = MIN_RISK_WEEKS,
                       history_weeks: int = 8, paths: int = 300, seed: int = 0) -> SlaBacktest:
-    """For every queue and week w after `min_weeks`: P(miss in w) from weeks up to w − 1, beside the measured level of w."""
+    """For every queue and week w after `min_weeks`: P(miss in w) from weeks up to w − 1, beside the measured level of w.
+
+    `targets` is each queue's target (queue_id -> target, the same every week) or a function (queue, week) -> the
+    target in force that week: week w is judged by w's term, and "missed last week" by the term of the week before.
+    """
+    def at(h: QueueHistory, i: int) -> StaffingTarget:
+        return targets(h, h.weeks[i]) if callable(targets) else targets[h.queue_id]
+
     rows = []
     for n, h in enumerate(histories):
-        target = targets[h.queue_id]
         for i in range(min_weeks - 1, len(h.weeks) - 1):
             if not (np.isfinite(h.measured[i]) and np.isfinite(h.measured[i + 1])):
                 continue
+            target, before = at(h, i + 1), at(h, i)
             risk = risk_next_week(h, i, target, history_weeks=history_weeks, paths=paths, seed=seed + 1000 * n + i)
             if risk is None:
                 continue
             rows.append({"queue_id": h.queue_id, "week": h.weeks[i + 1], "p_miss": risk.p_miss(target),
-                         "naive": float(h.measured[i] < target.share), "measured": float(h.measured[i + 1]),
+                         "naive": float(h.measured[i] < before.share), "measured": float(h.measured[i + 1]),
                          "target": target.share, "missed": bool(h.measured[i + 1] < target.share)})
     return SlaBacktest(rows=pl.DataFrame(rows, schema={"queue_id": pl.String, "week": pl.Date, "p_miss": pl.Float64,
                                                        "naive": pl.Float64, "measured": pl.Float64, "target": pl.Float64,
@@ -677,10 +693,9 @@ def sla_risk_backtest(ws: Workspace, scope: Scope, *, min_weeks: int = MIN_RISK_
     ['predicted', 'forecasts', 'mean_predicted', 'observed_miss_rate']
     """
     histories = queue_histories(ws, scope, end=end, history_weeks=history_weeks)
-    contract = _sl_targets(ws, scope)
-    targets = {h.queue_id: contract.get((h.keys["client_id"], h.keys["channel"])) or StaffingTarget(0.8, h.threshold)
-               for h in histories}
-    return backtest_sla_risk(histories, targets, min_weeks=min_weeks, history_weeks=history_weeks, paths=paths, seed=seed)
+    contract = ServiceLevelTargets.read(ws, scope)
+    return backtest_sla_risk(histories, lambda h, week: _target_at(contract, h, week), min_weeks=min_weeks,
+                             history_weeks=history_weeks, paths=paths, seed=seed)
 
 
 # --------------------------------------------------------------------------- the `forecast` command's report

@@ -21,9 +21,11 @@ from typing import Any
 import polars as pl
 
 from connectors.store import Scope, Workspace
+from insights import contracts
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.analyses.sla import _kpi_frame
+from insights.metrics.kpis import WINDOW
 from insights.view import View
 from insights.money import invoiced_through, unbilled_reason
 
@@ -50,7 +52,10 @@ class Scorecard:
     `frame`: entity, group, kpi, within (the channel a KPI comparable only within one channel is
     compared in; null for the others), label, value, n, peer (in that channel), vs_peer, better (bool: on
     the good side of the peer), unit, format, direction, note (why a cost is '–', or over which weeks it
-    runs). `volume`: entity, tickets, share; `hhi` on 0–10,000.
+    runs), target (the contract target in force over the window for the entity's work, in that channel;
+    null without one or where terms differ) and verdict ('met' / 'missed' against it by its comparator,
+    durations and costs as well as rates; null without a contract target). `volume`: entity, tickets,
+    share; `hhi` on 0–10,000.
     """
 
     level: str
@@ -98,9 +103,11 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
               filters: Mapping[str, Any] | None = None, catalog: Catalog | None = None) -> Scorecard:
     """The framework's KPIs per vendor, site or tier over the `weeks` ending with `week`.
 
-    Ratio KPIs are Σ/Σ over the window; quantiles (median first response) are read per week and
-    averaged weighted by volume, which is what a weekly scorecard shows. A KPI the catalog marks `within`
-    a dimension gets one row per value of it (first response median per channel), never a pooled one.
+    Ratio KPIs are Σ/Σ over the window; the others (median first response, ticket counts) are computed
+    by the KPI engine over the whole window at once (grain 'window'), so each equals `compute_kpis` for
+    the same window: the median of the window's contacts, never an average of weekly medians. A KPI the
+    catalog marks `within` a dimension gets one row per value of it (first response median per channel),
+    never a pooled one.
     """
     catalog = catalog or load_catalog()
     column = _level(level)
@@ -116,12 +123,10 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
         peer = _whole(ws, view, ratios, start, end, extra, catalog).select("kpi", *extra, pl.col("value").alias("peer"))
         others = [k for k in names if catalog.kpis[k].type != "ratio"]
         if others:
-            weekly = _kpi_frame(ws, view, others, (column, *extra), start, end, "week", catalog)
-            weekly_peer = _kpi_frame(ws, view, others, extra, start, end, "week", catalog)
-            avg = pl.col("value").mul(pl.col("n")).sum() / pl.col("n").sum()
-            per = pl.concat([per, weekly.group_by([column, *extra, "kpi"]).agg(avg.alias("value"), pl.col("n").sum())],
-                            how="diagonal_relaxed")
-            peer = pl.concat([peer, weekly_peer.group_by(["kpi", *extra]).agg(avg.alias("peer"))], how="diagonal_relaxed")
+            whole = _kpi_frame(ws, view, others, (column, *extra), start, end, WINDOW, catalog)
+            whole_peer = _kpi_frame(ws, view, others, extra, start, end, WINDOW, catalog)
+            per = pl.concat([per, whole.select(column, *extra, "kpi", "value", "n")], how="diagonal_relaxed")
+            peer = pl.concat([peer, whole_peer.select("kpi", *extra, pl.col("value").alias("peer"))], how="diagonal_relaxed")
         out = per.join(peer, on=["kpi", *extra], how="left")
         if within:
             out = out.filter(pl.col(within).is_not_null()).rename({within: "within"})
@@ -158,8 +163,26 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     vol = vol.with_columns((pl.col("tickets") / total if total else pl.lit(None, pl.Float64)).alias("share")) \
              .sort("tickets", descending=True)
     hhi = float((vol.get_column("share").fill_null(0) ** 2).sum() * 10_000) if vol.height else 0.0
-    return Scorecard(level, start, end, frame.with_columns(_cost_notes(ws, view.scope_for_read(), frame, column, money, start, end)),
-                     vol, hhi)
+    frame = frame.with_columns(_cost_notes(ws, view.scope_for_read(), frame, column, money, start, end))
+    return Scorecard(level, start, end, _judged(ws, view, frame, column, start, end), vol, hhi)
+
+
+def _judged(ws: Workspace, view: View, frame: pl.DataFrame, column: str, start: date, end: date) -> pl.DataFrame:
+    """Each cell beside the contract target in force over the window for its entity's work, and the verdict."""
+    terms = contracts.read(ws, view.scope_for_read())
+    base = contracts.in_view(view.scope_for_read(), view.filter_map)
+    targets: list[float | None] = []
+    verdicts: list[str | None] = []
+    for entity, kpi, within, value in frame.select("entity", "kpi", "within", "value").iter_rows():
+        if column not in contracts.CONDITIONS:  # a tier is no party to a contract
+            target = None
+        else:
+            segment = {**base, column: entity, **({"channel": within} if within else {})}
+            target = terms.in_force(kpi, segment, start, end)
+        targets.append(None if target is None else target.value)
+        verdicts.append(contracts.judge(target, None if value is None or math.isnan(value) else value))
+    return frame.with_columns(pl.Series("target", targets, dtype=pl.Float64),
+                              pl.Series("verdict", verdicts, dtype=pl.String))
 
 
 def _cost_notes(ws: Workspace, scope: Scope, frame: pl.DataFrame, column: str, money_kpis: Sequence[str],

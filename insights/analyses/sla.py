@@ -56,7 +56,10 @@ class SlaView:
 
     `targets`: one row per contractual target in force in the week (value, n, status, streak,
     weeks missed of the history, tickets short of the target, month-to-date attainment), misses
-    first, the most tickets short first.
+    first, the most tickets short first.  A target on a rate (attainment, abandonment) counts points and
+    tickets short; one on a duration or an amount (AHT, ASA: lower is better) is judged by its
+    comparator alike, with `gap` in the KPI's unit and no points.  `value_text` and `target_text` are
+    each read in its KPI's format ('91.2%', '5.0 min').
     `weekly`: one row per target and week of the history (period, value, n, attainment_target, met).
     """
 
@@ -123,6 +126,21 @@ def _points_short(value: pl.Expr, target: pl.Expr, comparator: pl.Expr) -> pl.Ex
     return (pl.max_horizontal(gap, pl.lit(0.0)) * 100).round(2)
 
 
+def _gap(value: pl.Expr, target: pl.Expr, comparator: pl.Expr) -> pl.Expr:
+    """How far on the wrong side of the target, in the KPI's unit (0 when met)."""
+    return pl.max_horizontal(pl.when(comparator == "<=").then(value - target).otherwise(target - value), pl.lit(0.0))
+
+
+def _texts(frame: pl.DataFrame, catalog: Catalog) -> list[pl.Series]:
+    """value_text and target_text: each row's attainment and target as its KPI reads them."""
+    rows = frame.select("metric", "value", "attainment_target").iter_rows()
+    kpis = catalog.kpis
+    pairs = [(format.value(kpis[m], v), format.value(kpis[m], t)) if m in kpis else (format.EMPTY, format.EMPTY)
+             for m, v, t in rows]
+    return [pl.Series("value_text", [p[0] for p in pairs], dtype=pl.String),
+            pl.Series("target_text", [p[1] for p in pairs], dtype=pl.String)]
+
+
 def _streaks(weekly: pl.DataFrame, week: date) -> pl.DataFrame:
     """Per target: consecutive missed weeks ending at `week`, and weeks missed in the history."""
     rows = []
@@ -155,15 +173,17 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
         empty = pl.DataFrame(schema={**TARGET_SCHEMA, "period": pl.Date, "value": pl.Float64})
         return SlaView(week, empty, empty, start)
     value, target, comp = pl.col("value"), pl.col("attainment_target"), pl.col("comparator")  # filled by contracts
+    rate = pl.col("metric").is_in([k for k, v in catalog.kpis.items() if v.unit == "percent"])
     weekly = weekly.with_columns(_met(value, target, comp).alias("met"),
-                                 _points_short(value, target, comp).alias("points_short"))
+                                 pl.when(rate).then(_points_short(value, target, comp)).alias("points_short"),
+                                 _gap(value, target, comp).alias("gap"))
     weekly = weekly.with_columns((pl.col("points_short") / 100 * pl.col("denominator")).ceil().alias("tickets_short"))
     month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
     # credits are owed on the work the contract binds, not on the slice in view: a site or channel filter
     # narrows which targets are listed, never the attainment their credit is computed on
     monthly = _attainment(ws, View.of(scope), targets, month_start, week + timedelta(days=6), "month", catalog)
     if monthly.height:
-        monthly = monthly.with_columns(_points_short(value, target, comp).alias("points_short_mtd"))
+        monthly = monthly.with_columns(pl.when(rate).then(_points_short(value, target, comp)).alias("points_short_mtd"))
         monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),
                                  "points_short_mtd")
     else:
@@ -176,6 +196,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
                                       .when(pl.col("met")).then(pl.lit("met")).otherwise(pl.lit("missed"))
                                       .alias("status"))
                         .sort(["met", "tickets_short", "n"], descending=[False, True, True], nulls_last=True))
+    current = current.with_columns(*_texts(current, catalog))
     credits = credits_at_stake(ws, view.scope_for_read(), month=week + timedelta(days=6), through=week + timedelta(days=6))
     lanes = credits.lanes
     for name in ("site", "channel"):

@@ -16,7 +16,7 @@ roster put on queue, and names the worst intervals.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -369,17 +369,39 @@ class StaffingGap:
 QUEUE_KEYS = ("queue_id", "client_id", "vendor_id", "site_id", "channel")
 
 
+@dataclass(frozen=True)
+class ServiceLevelTargets:
+    """The contract's service-level target per client, channel and week, by insights.contracts (read once per call)."""
+
+    terms: contracts.Contracts
+    _seen: dict[tuple[str, str, date, date], StaffingTarget | None] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def read(cls, ws: Workspace, scope: Scope) -> ServiceLevelTargets:
+        """The terms `scope` may see, read now."""
+        return cls(contracts.read(ws, scope))
+
+    def at(self, client: str, channel: str, start: date, end: date | None = None) -> StaffingTarget | None:
+        """The target in force for the client's channel from start to end (default: start's week); None without one."""
+        end = start + timedelta(days=6) if end is None else end
+        key = (client, channel, start, end)
+        if key not in self._seen:
+            t = self.terms.in_force("service_level", {"client_id": client, "channel": channel}, start, end)
+            self._seen[key] = None if t is None else StaffingTarget(t.value, t.threshold_seconds or 20.0)
+        return self._seen[key]
+
+
 def _sl_targets(ws: Workspace, scope: Scope, at: date | None = None) -> dict[tuple[str, str], StaffingTarget]:
     """(client, channel) -> the contract's service-level target in force on `at` (default: today), by insights.contracts."""
-    terms = contracts.read(ws, scope)
+    targets = ServiceLevelTargets.read(ws, scope)
     day = at or date.today()
-    rows = terms.rows.filter(pl.col("metric") == "service_level").select("client_id", "channel").unique()
+    rows = targets.terms.rows.filter(pl.col("metric") == "service_level").select("client_id", "channel").unique()
     pairs = {(client, ch) for client, channel in rows.iter_rows() for ch in ((channel,) if channel else CHANNELS)}
     out = {}
     for client, channel in sorted(pairs):
-        t = terms.in_force("service_level", {"client_id": client, "channel": channel}, day, day)
+        t = targets.at(client, channel, day, day)
         if t is not None:
-            out[(client, channel)] = StaffingTarget(t.value, t.threshold_seconds or 20.0)
+            out[(client, channel)] = t
     return out
 
 

@@ -39,6 +39,7 @@ from insights.errors import KpiError
 from insights.metrics.periods import check_grain, date_key, key_step, key_to_date, period_key
 
 PERIOD = "__period"
+WINDOW = "window"  # the grain of one period from start to end
 DAYS = "__days"  # of a spread source (invoice lines): the distinct days its rows cover in the group
 SINCE = "__since"  # ... and the first of them
 OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
@@ -90,7 +91,8 @@ def compute_kpis(
     """KPIs of the workspace as the viewer (`scope`) may see them, per period and `by` dimensions.
 
     `kpis` None means every catalog KPI; `start`/`end` are inclusive dates; `grain` is one of
-    day, week (ISO, Monday start), month, quarter, year.
+    day, week (ISO, Monday start), month, quarter, year, or `window`: one period from `start` to `end`
+    (both required), so a median over four weeks is the median of their contacts, not of weekly medians.
     """
     catalog = catalog or load_catalog()
     plan = _plan(catalog, kpis, by, ws.config.settings)
@@ -130,7 +132,11 @@ def compute_from_frames(
     `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
     `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
     """
-    check_grain(grain)
+    if grain == WINDOW:
+        if start is None or end is None:
+            raise KpiError("grain 'window' is one period from start to end: give both (--from and --to)")
+    else:
+        check_grain(grain)
     if start and end and end < start:
         raise KpiError(f"end {end} is before start {start}; swap --from and --to")
     catalog = catalog or load_catalog()
@@ -168,7 +174,7 @@ def compute_from_frames(
             per_kpi[name] = _base_frame(kpi, plan, results, keys, _period_bounds(grain, start, end))
     out = [
         per_kpi[name].select(
-            key_to_date(pl.col(PERIOD), grain).alias("period"), *by, pl.lit(name).alias("kpi"),
+            key_to_date(pl.col(PERIOD), _key_grain(grain)).alias("period"), *by, pl.lit(name).alias("kpi"),
             pl.col("value").cast(pl.Float64), pl.col("numerator").cast(pl.Float64),
             pl.col("denominator").cast(pl.Float64), pl.col("n").cast(pl.Int64),
         ).sort(["period", *by], nulls_last=True)
@@ -479,7 +485,7 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
                 .with_columns((1.0 / pl.col("__day").list.len()).alias("__w"))
                 .explode("__day")
                 .filter(_range_filter("__day", pl.Date, start, end)))
-        key = period_key(pl.col("__day"), grain, pl.Date)
+        key = _period_key(pl.col("__day"), grain, pl.Date, start)
     else:
         extra = _lookahead(derived, source.time)
         lf = lf.filter(_range_filter(source.time, tdtype, start, end, extra))
@@ -489,7 +495,7 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
             lf = lf.filter(viewer)
         if extra:
             lf = lf.filter(_range_filter(source.time, tdtype, start, end))
-        key = period_key(pl.col(source.time), grain, tdtype)
+        key = _period_key(pl.col(source.time), grain, tdtype, start)
     aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
     if source.spread:
         aggs += [pl.col("__day").n_unique().cast(pl.Int64).alias(DAYS), pl.col("__day").min().alias(SINCE)]
@@ -518,14 +524,17 @@ def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quant
         lf = lf.filter(pl.sql_expr(m.filter).fill_null(False))
     lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers))
     udtype = lf.collect_schema()[until]
-    opened = lf.select(period_key(pl.col(source.time), grain, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
+    kg = _key_grain(grain)  # a window's events are placed by day, then the window's days become its one period
+    opened = lf.select(period_key(pl.col(source.time), kg, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
     closed = lf.filter(pl.col(until).is_not_null()).select(
-        period_key(pl.col(until), grain, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
+        period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     events = pl.concat([opened, closed], how="vertical")
     if start is not None:  # everything that happened before the range lands in its first period
-        events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, grain))).alias(PERIOD))
+        events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, kg))).alias(PERIOD))
     if end is not None:
-        events = events.filter(pl.col(PERIOD) <= date_key(end, grain))
+        events = events.filter(pl.col(PERIOD) <= date_key(end, kg))
+    if grain == WINDOW and start is not None:
+        events = events.with_columns(pl.lit(date_key(start, kg), pl.Int32).alias(PERIOD))
     return events.group_by([PERIOD, *by]).agg(pl.col("__delta").sum().alias("__delta"))
 
 
@@ -535,9 +544,10 @@ def _fill_backlog(deltas: pl.DataFrame, source: _Source, measures: list[Measure]
     (m,) = measures
     if deltas.height == 0:
         return pl.DataFrame(schema={PERIOD: pl.Int32, **{d: pl.String for d in by}, m.name: pl.Float64})
-    lo = date_key(start, grain) if start else int(deltas[PERIOD].min())
-    hi = date_key(end, grain) if end else int(deltas[PERIOD].max())
-    keys = pl.DataFrame({PERIOD: pl.Series(range(lo, hi + 1, key_step(grain)), dtype=pl.Int32)})
+    kg = _key_grain(grain)
+    lo = date_key(start, kg) if start else int(deltas[PERIOD].min())
+    hi = lo if grain == WINDOW else date_key(end, kg) if end else int(deltas[PERIOD].max())
+    keys = pl.DataFrame({PERIOD: pl.Series(range(lo, hi + 1, key_step(kg)), dtype=pl.Int32)})
     combos = deltas.select(by).unique() if by else pl.DataFrame({"__all": [0]})
     grid = combos.join(keys, how="cross")
     if not by:
@@ -561,8 +571,22 @@ def _safe_ratio(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den != 0).then(num / den).otherwise(None)
 
 
+def _key_grain(grain: str) -> str:
+    """The grain period keys are cut at: a window is keyed by its first day."""
+    return "day" if grain == WINDOW else grain
+
+
+def _period_key(expr: pl.Expr, grain: str, dtype: pl.DataType, start: date | None) -> pl.Expr:
+    """The period key of each row (rows already inside [start, end]): a window's rows all share its first day's."""
+    if grain == WINDOW and start is not None:
+        return pl.lit(date_key(start, "day"), pl.Int32)
+    return period_key(expr, grain, dtype)
+
+
 def _period_bounds(grain: str, start: date | None, end: date | None) -> tuple[pl.Expr, pl.Expr]:
     """The first and last day of each period (PERIOD key) inside [start, end]."""
+    if grain == WINDOW and start is not None and end is not None:
+        return pl.lit(start), pl.lit(end)
     first = key_to_date(pl.col(PERIOD), grain)
     last = key_to_date(pl.col(PERIOD) + key_step(grain), grain) - pl.duration(days=1)
     if start is not None:

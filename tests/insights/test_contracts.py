@@ -20,6 +20,8 @@ from insights.detection.engine import detect
 from insights.errors import ContractError
 from insights.export import charts as export_charts
 from insights.export import render
+from insights.analyses.scorecard import scorecard
+from insights.analyses.sla import sla_view
 from insights.review import build_review
 
 W = tiny.REVIEW_WEEK
@@ -226,3 +228,38 @@ def test_abandonment_is_judged_against_its_contract_target(tmp_path):
         ({"client_id": "acme", "channel": "voice"}, 0.08, pytest.approx(0.15))]
     tile = build_review(ws, ACME, week=W, filters={"channel": "voice"}).tile("abandonment_rate")
     assert (tile.target, tile.target_source, tile.status) == (0.08, "contract", "bad")
+
+
+def test_durations_under_contract_are_judged_by_their_comparator_on_every_surface(tmp_path):
+    """acme's voice AHT runs 300 s against a 280 s contract (missed), its ASA 15 s against 20 s (met), and its email
+    first-response median (Northwind 2.8 h, Southpeak 5 h in the review week) against 2.8 h: lower is better."""
+    ws = tiny.build(tmp_path / "ws")
+    ws.upsert("contact_intervals", _intervals(3).with_columns((pl.col("handled") * 15.0).alias("wait_seconds")))
+    stamp = {"source_system": "csv", "source_instance": "tiny", "updated_at": tiny.T_INGEST, "ingested_at": tiny.T_INGEST}
+    ws.upsert("sla_targets", pl.DataFrame([
+        {**term("acme-aht-voice", "aht", 280.0, comparator=None, channel="voice"), **stamp},
+        {**term("acme-asa-voice", "asa", 20.0, comparator=None, channel="voice"), **stamp},
+        {**term("acme-frt-median-email", "first_response_time_median", 10_000.0, comparator=None, channel="email"),
+         **stamp}], infer_schema_length=None))
+    # the SLA page: judged by the comparator, the gap in seconds, no 'points' or 'tickets short' of a duration
+    sla = sla_view(ws, ACME, week=W).targets
+    rows = {r["target_id"]: r for r in sla.iter_rows(named=True)}
+    aht, asa = rows["acme-aht-voice"], rows["acme-asa-voice"]
+    assert (aht["status"], aht["gap"], aht["value_text"], aht["target_text"]) == ("missed", 20.0, "5.0 min", "4.7 min")
+    assert (asa["status"], asa["gap"], asa["value_text"], asa["target_text"]) == ("met", 0.0, "15 s", "20 s")
+    assert {aht["points_short"], aht["tickets_short"], asa["points_short"]} == {None}
+    assert rows["acme-frt"]["value_text"] == "66.7%" and rows["acme-frt"]["points_short"] == pytest.approx(23.33)
+    # the scorecard: each vendor's cell beside the contract in force for its work, durations included
+    card = scorecard(ws, ACME, level="vendor", week=W, weeks=1).frame
+    judged = {(r["kpi"], r["within"], r["entity"]): (r["value"], r["target"], r["verdict"])
+              for r in card.filter(pl.col("target").is_not_null()).iter_rows(named=True)}
+    assert judged[("aht", None, "southpeak")] == (300.0, 280.0, "missed")
+    assert judged[("first_response_time_median", "email", "northwind")] == (9900.0, 10_000.0, "met")
+    assert judged[("first_response_time_median", "email", "southpeak")] == (18000.0, 10_000.0, "missed")
+    assert card.filter((pl.col("kpi") == "csat") & pl.col("verdict").is_not_null()).is_empty()  # no CSAT contract
+    # the tiles and the report
+    review = build_review(ws, ACME, week=W, filters={"channel": "voice"})
+    tile = review.tile("aht")
+    assert (tile.target, tile.target_source, tile.status) == (280.0, "contract", "bad")
+    row = next(line for line in render(review, "md").decode().splitlines() if line.startswith("| Average handle time"))
+    assert "✗" in row

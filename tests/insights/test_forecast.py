@@ -14,8 +14,9 @@ from connectors.store import Scope, Workspace
 from insights.analyses.forecast import (ForecastError, backtest, backtest_summary, backtest_sla_risk, event_factors,
                                QueueHistory, forecast_report, forecast_series, forecast_volume, history_of,
                                risk_next_week,
-                               seasonal_naive, sla_at_risk)
+                               seasonal_naive, sla_at_risk, sla_risk_backtest)
 from insights.metrics.kpis import compute_kpis
+from insights.metrics.periods import latest_complete_week
 from insights.analyses.staffing import StaffingTarget, weighted_service_level
 
 WEEKDAY = np.array([1.3, 1.15, 1.05, 1.0, 0.95, 0.65, 0.55])
@@ -242,3 +243,43 @@ def test_cli_forecast(sample, capsys, fmt):
     assert ("Acme Home" in out and "Globex Travel" in out) if fmt == "md" else ("acme" in out and "globex" in out)
     if fmt == "csv":
         assert out.splitlines()[0].startswith("period,client_id,mean")
+
+
+# --------------------------------------------------------------------------- the target in force each week
+
+
+@pytest.fixture(scope="module")
+def renegotiated(sample, tmp_path_factory) -> tuple[Workspace, date]:
+    """The sample with acme's voice service level renegotiated from 80 % to 95 % eight weeks before its end."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("renegotiated") / "ws"
+    shutil.copytree(sample.path, out)
+    ws = Workspace.open(out)
+    change = latest_complete_week(ws.read("contact_intervals", Scope.everything())["interval_start"].max().date()) \
+        - timedelta(weeks=7)
+    old = ws.read("sla_targets", Scope.everything()).filter(pl.col("target_id") == "acme-service_level-voice")
+    assert old.height == 1 and old["attainment_target"][0] == 0.8
+    ws.upsert("sla_targets", pl.concat([
+        old.with_columns(pl.lit(change - timedelta(days=1)).alias("effective_to")),
+        old.with_columns(pl.lit(change).alias("effective_from"), pl.lit(0.95).alias("attainment_target"))]))
+    return ws, change
+
+
+def test_the_backtest_judges_each_week_by_the_target_in_force_that_week(renegotiated):
+    ws, change = renegotiated
+    rows = sla_risk_backtest(ws, Scope.of(["acme"]), paths=50, min_weeks=26).rows
+    voice = rows.filter(pl.col("queue_id").str.contains("voice"))
+    assert voice.height and voice["week"].min() < change <= voice["week"].max()
+    by_week = voice.group_by(pl.col("week") >= change).agg(pl.col("target").unique()).sort("week")
+    assert by_week["target"].to_list() == [[0.8], [0.95]]  # was 95 % in every week: the term in force today
+    assert (voice["missed"] == (voice["measured"] < voice["target"])).all()
+
+
+def test_sla_at_risk_of_a_past_week_uses_the_target_in_force_then(renegotiated):
+    ws, change = renegotiated
+    before = sla_at_risk(ws, Scope.of(["acme"]), paths=50, end=change - timedelta(weeks=3, days=1)).frame
+    after = sla_at_risk(ws, Scope.of(["acme"]), paths=50).frame
+    voice = pl.col("channel") == "voice"
+    assert set(before.filter(voice)["target_share"]) == {0.8} and set(after.filter(voice)["target_share"]) == {0.95}
+    assert set(before.filter(voice)["week"]) == {change - timedelta(weeks=3)}

@@ -391,6 +391,25 @@ def test_start_and_end_are_inclusive_dates() -> None:
     assert out["period"].to_list() == [d(3, 3), d(3, 9)]
 
 
+def test_a_window_is_one_period_a_median_over_all_its_contacts() -> None:
+    # week 1: replies in 60, 60, 60 s; week 2: 600 s.  Weekly medians 60 and 600; the window's median is 60
+    frames = tickets(*(t(ts(3, 4), first_response_seconds=60.0) for _ in range(3)),
+                     t(ts(3, 11), first_response_seconds=600.0), t(ts(3, 20), first_response_seconds=9.0))
+    out = compute_from_frames(frames, ["first_response_time_median", "tickets_created"], grain="window",
+                              start=d(3, 3), end=d(3, 16))
+    assert out.select("period", "kpi", "value").rows() == [
+        (d(3, 3), "first_response_time_median", 60.0), (d(3, 3), "tickets_created", 4.0)]
+    with pytest.raises(KpiError, match="grain 'window' is one period from start to end: give both"):
+        compute_from_frames(frames, ["tickets_created"], grain="window", start=d(3, 3))
+
+
+def test_a_windows_backlog_is_the_level_at_its_last_day() -> None:
+    frames = tickets(t(ts(3, 4)), solved(ts(3, 5), ts(3, 6)), solved(ts(3, 12), ts(3, 20)))  # open on 16 Mar: 2
+    daily = compute_from_frames(frames, ["backlog"], grain="day", start=d(3, 3), end=d(3, 16)).sort("period")
+    window = compute_from_frames(frames, ["backlog"], grain="window", start=d(3, 3), end=d(3, 16))
+    assert window["value"].to_list() == [daily["value"][-1]] == [2.0]
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     pytest.param({"kpis": ["csat", "nps"]}, r"unknown KPI\(s\): nps; known KPIs: tickets_created", id="unknown-kpi"),
     pytest.param({"grain": "fortnight"}, r"unknown grain 'fortnight'; use one of: day, week, month, quarter, year", id="unknown-grain"),

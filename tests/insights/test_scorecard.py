@@ -107,6 +107,25 @@ def test_a_kpi_comparable_only_within_a_channel_is_compared_per_channel_never_po
     assert card.frame.filter(pl.col("kpi") == "csat").get_column("within").null_count() == 2  # ratios stay pooled
 
 
+def test_a_median_and_a_count_over_the_window_are_the_kpi_engines_over_that_window(ws):
+    """Northwind's acme email over three weeks: 28 first replies in 30 min and 14 in 5 h (the breaching weeks
+    hold 7 of each).  The window's median is 30 min; the volume-weighted mean of weekly medians read 2 h."""
+    start, end = WEEK - timedelta(weeks=2), WEEK + timedelta(days=6)
+    card = scorecard(ws, Scope.everything(), level="vendor", week=WEEK, weeks=3, filters={"client": "acme"})
+    frt = card.frame.filter(pl.col("kpi") == "first_response_time_median")
+    engine = compute_kpis(ws, Scope.of(["acme"]), ["first_response_time_median"], grain="window",
+                          by=("vendor_id", "channel"), start=start, end=end)
+    want = {(r["vendor_id"], r["channel"]): r["value"] for r in engine.iter_rows(named=True)}
+    got = {(r["entity"], r["within"]): r["value"] for r in frt.iter_rows(named=True)}
+    assert got == want and got[("northwind", "email")] == 1800.0
+    peer = compute_kpis(ws, Scope.of(["acme"]), ["first_response_time_median"], grain="window", by=("channel",),
+                        start=start, end=end)
+    assert dict(frt.select("within", "peer").unique().iter_rows()) == dict(peer.select("channel", "value").iter_rows())
+    tickets = ws.read("tickets", Scope.of(["acme"])).filter(pl.col("created_at").dt.date().is_between(start, end))
+    assert dict(card.volume.select("entity", "tickets").iter_rows()) == {
+        v: float(n) for v, n in tickets.group_by("vendor_id").len().iter_rows()}  # 63 each (was a mean of weeks)
+
+
 # --------------------------------------------------------------------------- cost: one definition, invoiced days only
 
 COST_TOML = """[workspace]
