@@ -70,7 +70,6 @@ def scorecard_row(group: str, k: Kpi, within: str | None, part: pl.DataFrame) ->
     return row
 
 
-notes: dict[str, None] = {}  # a cell's footnote (why a cost is '–'), numbered in order
 rows = []
 notes: dict[str, None] = {}  # why a cost cell is '–' or over which weeks it runs, numbered in order of appearance
 for group, names in FRAMEWORK:
