@@ -217,7 +217,9 @@ def _emit(frame, fmt: str, out: str | None) -> int:
         return 0
     buf = io.StringIO()
     if fmt == "csv":
-        frame.write_csv(buf)
+        from insights.export.spreadsheet import safe_frame
+
+        safe_frame(frame).write_csv(buf)  # a label planted as '=HYPERLINK(...)' must not run when the CSV is opened
     else:
         buf.write(json.dumps(frame.to_dicts(), default=str, indent=1))
         buf.write("\n")

@@ -18,8 +18,8 @@ MONTH = st.column_config.DateColumn(format="MMM YYYY")
 def no_invoices(missing: data.Missing | None) -> None:
     """The page's empty state: which invoices are missing and the command that imports them."""
     whose = " and ".join(f"{k} '{v}'" for k, v in f.dimensions().items() if k in ("client", "vendor")) or "your view"
-    st.info(f"No invoices for {whose} yet: {IMPORT_INVOICES}."
-            + (f"\n\n({missing.reason})" if missing is not None else ""), icon="ℹ️")
+    st.info(f"No invoices for {format.markdown(whose)} yet: {IMPORT_INVOICES}."
+            + (f"\n\n({format.markdown(missing.reason)})" if missing is not None else ""), icon="ℹ️")
 
 
 ctx = state.context()
@@ -31,7 +31,7 @@ currency = str(ws.config.raw.get("workspace", {}).get("currency", ""))
 
 st.title("Cost")
 st.caption("Monthly, from the vendors' invoices against measured volume and hours · "
-           + (" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
+           + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
 
 rec = data.reconciliation(ws, scope, dims, version)
 if isinstance(rec, data.Missing) or rec.lines.is_empty():
@@ -135,15 +135,15 @@ else:
     to_site = c[3].selectbox("To site", [s for s in sites if s != from_site] or sites, key="move_to")
     share = c[4].slider("Share moved", 5, 100, 25, step=5, format="%d%%", key="move_share")
     if from_site == to_site:
-        st.caption(f"Only {from_site} serves {client} {channel}: pick a lane served by two sites.")
+        st.caption(f"Only {format.markdown(from_site)} serves {format.markdown(client)} {format.markdown(channel)}: pick a lane served by two sites.")
     else:
         move = data.move_volume(ws, scope, dims, client, channel, from_site, to_site, share / 100, version)
         if isinstance(move, data.Missing):
-            st.warning(move.reason)
+            st.warning(format.markdown(move.reason))
         else:
             r = st.columns(4)
             r[0].metric(f"Contacts moved in {move.month:%b %Y}", f"{move.contacts_moved:,.0f}")
-            r[1].metric(f"Cost per contact, {from_site} → {to_site}",
+            r[1].metric(format.markdown(f"Cost per contact, {from_site} → {to_site}"),
                         f"{format.money(move.cost_per_contact_from)} → {format.money(move.cost_per_contact_to)}")
             r[2].metric(f"Monthly cost change ({currency})", format.delta("currency", move.cost_change),
                         "saving" if move.cost_change < 0 else "extra cost", delta_color="off")

@@ -58,7 +58,8 @@ else:
     spread = cal.group_by("site_id").agg(pl.col("spread").first()).sort("spread", descending=True)
     worst = spread.row(0, named=True)
     c2.caption(f"Offset of each evaluator from the site's weekly mean (auto-fails left out), 95 % interval; ◆ = "
-               f"interval excludes zero. Widest spread: {format.label('site', worst['site_id'], format.Names.of(ctx.ws.config))} "
+               f"interval excludes zero. Widest spread: "
+               f"{format.markdown(format.label('site', worst['site_id'], format.Names.of(ctx.ws.config)))} "
                f"{format.magnitude('percent', worst['spread'])} between "
                f"its most lenient and strictest evaluator: run a calibration session.")
 

@@ -95,7 +95,7 @@ event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", sele
 components.events_caption(events, start, week + timedelta(days=6))
 undrawn = sorted(set(frame.get_column(split).drop_nulls()) - set(frame.drop_nulls("value").get_column(split)))
 if undrawn:
-    st.caption(f"No line for {', '.join(map(str, undrawn))}: no ticket there is under a "
+    st.caption(f"No line for {format.markdown(', '.join(map(str, undrawn)))}: no ticket there is under a "
                f"{label.get(metric, metric)} target.")
 if all(v is None for v in line):
     st.caption("No single contract target covers every line here (targets differ by channel or priority): "
@@ -120,7 +120,8 @@ if st.session_state.get("sla_drill_view") != view_key:
     st.session_state["sla_drill_segment"] = options[0] if options else None
 if points:  # a click on the chart: its week and line
     p = points[0]
-    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), (p.get("customdata") or [None])[0])
+    shown = (p.get("customdata") or [None])[0]  # the line's value as the chart writes it (format.chart_text)
+    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), {format.chart_text(o): o for o in options}.get(shown, shown))
     if st.session_state.get("sla_drill_click") != clicked:
         st.session_state["sla_drill_click"] = clicked
         if clicked[0] in weeks:
@@ -144,7 +145,7 @@ total, breached = analyses.counts_behind(ctx.ws, ctx.viewer.scope, dims, metric,
                                         ctx.version)
 point = frame.filter((pl.col("period") == chosen_week) & (pl.col(split) == chosen))
 value = point.get_column("value")[0] if point.height else None
-st.markdown(f"**{SPLITS[split]} {format.label(split, chosen, names)}, week of {chosen_week:%d %b %Y}:** "
+st.markdown(f"**{SPLITS[split]} {format.markdown(format.label(split, chosen, names))}, week of {chosen_week:%d %b %Y}:** "
             f"{format.value('percent', value)} attainment; {breached:,} breached of {total:,} tickets"
             + (f" (the table lists the first {tickets.height:,}, breaches first)" if tickets.height < total else ""))
 ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_SHOWN).to_list()

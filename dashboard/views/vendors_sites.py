@@ -45,7 +45,7 @@ st.subheader("Scorecard")
 st.caption("Outcomes first (what customers got), then efficiency, then cost. Each cell: the value and its difference "
            "from the whole view (peer); n under the KPI's minimum volume is marked low n.")
 if len(entities) == 1:
-    st.info(f"Only {name(entities[0])} is in your view, so it is its own peer: compare sites (above) to see "
+    st.info(f"Only {format.markdown(name(entities[0]))} is in your view, so it is its own peer: compare sites (above) to see "
             "where it does better or worse.", icon="ℹ️")
 
 
@@ -84,7 +84,7 @@ split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in c
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
 st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Cost is invoiced cost over the window's fully "
            "invoiced weeks against the contacts of the same weeks; '–' where no week is fully invoiced."
-           + "".join(f" [{i}] {n}." for i, n in enumerate(notes, 1))
+           + "".join(f" [{i}] {format.markdown(n)}." for i, n in enumerate(notes, 1))
            + (f" Compared within one channel, against the peer in that channel: {', '.join(split)}; a figure over "
               f"all channels moves with each one's channel mix (voice answers in seconds, email in hours), not "
               f"with performance." if split else ""))
@@ -115,7 +115,8 @@ c2.plotly_chart(charts.funnel_plot(f, curve, title=f"{catalog.kpis[kpi].label}: 
 FUNNEL_STATUS = {"above": "above the 99.8 % limit", "below": "below the 99.8 % limit", "watch": "outside 95 % only"}
 outside = f.filter(pl.col("status") != "within")
 c2.caption("Inside the funnel is the expected range for that volume. Outside it: "
-           + (", ".join(f"{r['entity']} ({FUNNEL_STATUS[r['status']]})" for r in outside.iter_rows(named=True))
+           + (", ".join(f"{format.markdown(r['entity'])} ({FUNNEL_STATUS[r['status']]})"
+                        for r in outside.iter_rows(named=True))
               or "nobody") + ".")
 
 st.subheader("Volume share and concentration")

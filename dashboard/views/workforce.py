@@ -31,7 +31,7 @@ WHOLE = st.column_config.NumberColumn(format="%.0f")
 def empty(what: str, table: str, missing: data.Missing | None = None) -> None:
     """The section's empty state: what is missing and the command that fills it."""
     st.info(f"No {what} for this view yet: {NEXT_STEP[table]}."
-            + (f"\n\n({missing.reason})" if missing is not None else ""), icon="ℹ️")
+            + (f"\n\n({format.markdown(missing.reason)})" if missing is not None else ""), icon="ℹ️")
 
 
 def queue_label(row: dict) -> str:
@@ -49,7 +49,7 @@ end = data.week_end(week)
 
 st.title("Workforce")
 st.caption((f"As of the week of {week:%d %b %Y} ({state.week_label(week)}) · " if week else "")
-           + (" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
+           + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
 
 # ----------------------------------------------------------------------------------- forecast vs actual
 st.subheader("Volume: forecast vs actual")
@@ -133,7 +133,7 @@ else:
                       if factor is not None and not math.isnan(factor) else "No roster to calibrate Erlang C against."))
     if gap.worst.height:
         st.markdown("**Worst intervals** (required by Erlang C at the contractual service level vs the roster):\n\n"
-                    + "\n".join(f"- {line}" for line in gap.worst_named()))
+                    + "\n".join(f"- {format.markdown(line)}" for line in gap.worst_named()))
     else:
         st.success("Every interval is staffed to the service level on average.")
 
@@ -156,7 +156,7 @@ else:
     if at_risk.height:
         st.warning("Burnout risk: occupancy above "
                    f"{OCCUPANCY_LIMIT:.0%} for {BURNOUT_WEEKS} weeks running at "
-                   + ", ".join(f"{format.label('site', r['site_id'], format.Names.of(ws.config))} "
+                   + ", ".join(f"{format.markdown(format.label('site', r['site_id'], format.Names.of(ws.config)))} "
                                f"({format.share(r['occupancy'], 0)})" for r in at_risk.iter_rows(named=True)), icon="⚠️")
     else:
         st.caption(f"No site has run above {OCCUPANCY_LIMIT:.0%} occupancy for {BURNOUT_WEEKS} weeks in the latest week.")
