@@ -265,7 +265,7 @@ MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]#|~$])")
 # Streamlit's ':material/icon:' shortcodes: a zero-width space breaks each (escapes do not: they resolve first)
 AUTOLINK_TRIGGERS = re.compile(r"(?<=:)(?=//|[A-Za-z_]+/)|(?<=@)|(?<=www)(?=\.)", re.IGNORECASE)
 # a list item or numbered item at the start of a line
-LINE_START = re.compile(r"^(\s*)([-+]|\d+(?=[.)]))")
+LINE_START = re.compile(r"^(\s*)([-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$)))")
 # the only tags a chart keeps (the product's own line breaks, bold and hover boxes); every other '<' is shown as typed
 CHART_TAGS = re.compile(r"<(?!/?(?:br|b|i|em|sub|sup|extra)\s*/?>)", re.IGNORECASE)
 

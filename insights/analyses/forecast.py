@@ -43,6 +43,7 @@ QUEUE = ("client_id", "channel", "vendor_id", "site_id")
 LEVELS = (0.8, 0.95)
 EVENT_KINDS_ADJUSTED = ("holiday", "promotion", "launch", "outage")
 SEASON = {"day": 7, "week": 52}
+MAX_WEEKS_AHEAD = 104  # two years: an ETS path further out is noise, and the work grows with every week asked
 STEP = {"day": timedelta(days=1), "week": timedelta(days=7)}
 
 
@@ -248,8 +249,8 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
     >>> fc.forecast_only().columns[:4]  # doctest: +SKIP
     ['period', 'client_id', 'channel', 'kind']
     """
-    if weeks < 1:
-        raise ForecastError(f"--weeks {weeks}: forecast at least one week ahead")
+    if not 1 <= weeks <= MAX_WEEKS_AHEAD:
+        raise ForecastError(f"--weeks {weeks}: forecast between 1 and {MAX_WEEKS_AHEAD} weeks ahead")
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     daily = volume_history(ws, scope, grain="day", by=by, end=end)

@@ -9,7 +9,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import hostile
-import tiny
 from connectors.store import Workspace
 from pages import APP, TIMEOUT
 
