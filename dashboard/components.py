@@ -196,6 +196,15 @@ def insight_list(items: Sequence[Insight], names: format.Names | None = None) ->
                 st.json(insight_evidence(ins, names), expanded=True)
 
 
+def dataframe(frame, *, where=None, **kwargs):
+    """`st.dataframe` (or `where.dataframe`) of `frame` with every text cell neutralised for spreadsheets
+    (`insights.export.spreadsheet.safe_frame`): the table's own 'Download as CSV' writes cells as shown, and
+    Streamlit does not neutralise formulas, so a queue named '=HYPERLINK(...)' would run in the downloaded file."""
+    from insights.export.spreadsheet import safe_frame
+
+    return (where or st).dataframe(safe_frame(frame) if isinstance(frame, pl.DataFrame) else frame, **kwargs)
+
+
 def _age(delta_hours: float | None) -> str:
     if delta_hours is None:
         return "never"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, components, data, state
 from insights import format
 
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel"}
@@ -69,14 +69,14 @@ m[1].metric("Lines flagged", f"{flagged.height:,}")
 m[2].metric("Credit differences", f"{rec.credits.filter(pl.col('flag').is_not_null()).height:,}")
 if flagged.height:
     st.warning(f"{flagged.height} invoice line(s) do not match what was measured; each flag names the rule.", icon="⚠️")
-    st.dataframe(flagged.with_columns(pl.col("flags").list.join(", ")).drop("currency"), hide_index=True,
+    components.dataframe(flagged.with_columns(pl.col("flags").list.join(", ")).drop("currency"), hide_index=True,
                  width="stretch", key="cost_flagged",
                  column_config={"period_start": MONTH, "period_end": MONTH, "quantity": MONEY, "measured": MONEY, "difference": MONEY, "unit_rate": MONEY,
                                 "card_rate": MONEY, "amount": MONEY})
 else:
     st.success("Every invoice line matches the measured hours and contacts, its rate card and quantity × rate.")
 with st.expander("The reconciliation rules"):
-    st.dataframe(pl.DataFrame({"rule": [r.name for r in rec.rules], "fires when": [r.meaning for r in rec.rules]}),
+    components.dataframe(pl.DataFrame({"rule": [r.name for r in rec.rules], "fires when": [r.meaning for r in rec.rules]}),
                  hide_index=True, width="stretch")
 
 st.markdown("**SLA credits owed under the contract vs credits invoiced**")
@@ -90,7 +90,7 @@ else:
                                f"{format.money(r['owed'])}, invoiced {format.money(r['invoiced'])} "
                                f"({r['flag'].replace('_', ' ')})" for r in short.iter_rows(named=True)),
                    icon="⚠️")
-    st.dataframe(rec.credits.with_columns(pl.col("metrics").list.join(", ")), hide_index=True, width="stretch",
+    components.dataframe(rec.credits.with_columns(pl.col("metrics").list.join(", ")), hide_index=True, width="stretch",
                  key="cost_credits", column_config={"owed": MONEY, "invoiced": MONEY, "difference": MONEY})
 
 # ----------------------------------------------------------------------------------- unused minimums
@@ -103,7 +103,7 @@ else:
     fig = charts.stacked_bars(unused, x="period_start", y="unused_cost", split="site_id", unit=currency,
                               title=f"What unused committed volume costs per month ({currency})")
     st.plotly_chart(fig, key="cost_unused_chart", config={"displayModeBar": False})
-    st.dataframe(unused, hide_index=True, width="stretch", key="cost_unused",
+    components.dataframe(unused, hide_index=True, width="stretch", key="cost_unused",
                  column_config={"period_start": MONTH, "committed_volume": WHOLE, "quantity": WHOLE, "unused": WHOLE, "unit_rate": MONEY,
                                 "unused_cost": MONEY, "shortfall_billed": MONEY})
 

@@ -66,4 +66,4 @@ for rank, ins in enumerate(shown, 1):
         trail = insight_log.history(ctx.ws, ins.id)
         if trail.height:
             with st.expander(f"History ({trail.height})"):
-                st.dataframe(trail, hide_index=True, width="stretch")
+                components.dataframe(trail, hide_index=True, width="stretch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, components, data, state
 from insights import format
 
 HOW_TO_DEFINE = """Define a pilot as an `events` row of kind `pilot` (import it with
@@ -60,7 +60,7 @@ summary = pl.DataFrame([{
     "estimate": format.delta(k, e.estimate), "95% CI": format.interval(k, *e.ci, change=True),
     "p": format.p_value(e.p_value), "verdict": e.verdict,
 } for e in report.effects for k in [format.of(e.kpi, e.unit)]])
-st.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
+components.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
 
 for e in report.effects:
     k = format.of(e.kpi, e.unit)

@@ -70,7 +70,7 @@ st.caption("Agents whose evaluator-adjusted QA section (or CSAT) trails the same
 if coaching.is_empty():
     st.success("Nobody trails their peers by enough, on enough evaluations, to call for coaching.")
 else:
-    st.dataframe(coaching.select(
+    components.dataframe(coaching.select(
         "agent_id", "site_id", pl.col("section").replace_strict({**SECTION_LABELS, "csat": "CSAT"},
                                                                  default=pl.col("section")).alias("coach on"),
         "agent_score", "peer_score", (pl.col("gap") * 100).alias("gap (pts)"), "evaluations", "q_value", "reason"),

@@ -49,7 +49,7 @@ components.metric_row([
 ])
 if credits is not None and credits.total and credits.lanes.height:
     with st.expander(f"Credits at stake by lane, {credits.label}"):
-        st.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
+        components.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
                                           "target", "points_below", "owed"),
                      hide_index=True, width="stretch", key="sla_credit_lanes", column_config={
                          "attained": st.column_config.NumberColumn(format="percent"),
@@ -71,7 +71,7 @@ table = t.select(
     pl.col("n"), pl.col("streak").alias("streak (weeks)"), pl.col("weeks_missed").alias("weeks missed"),
     pl.col("tickets_short").alias("tickets short"),
 )
-st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table", column_config={
+components.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table", column_config={
     "attainment": st.column_config.NumberColumn(format="percent"),
     "target value": st.column_config.NumberColumn(format="percent"),
 })
@@ -152,5 +152,5 @@ ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_
 if ids:
     st.markdown(f'<div class="bpo-ticket-ids" style="font-size:0.85rem">Breached, to open in the helpdesk: '
                 f'{escape(", ".join(ids))}{" …" if breached > len(ids) else ""}</div>', unsafe_allow_html=True)
-st.dataframe(tickets.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True, width="stretch",
+components.dataframe(tickets.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True, width="stretch",
              key="sla_tickets_table")

@@ -79,7 +79,7 @@ for group, names in FRAMEWORK:
         # a KPI comparable only within one channel gets a row per channel (`within` null: one row, the whole pool)
         for (within,), part in card.frame.filter(pl.col("kpi") == kpi).group_by(["within"], maintain_order=True):
             rows.append(scorecard_row(group, k, within, part))
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
+components.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
 split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
 st.caption("✔ better than peer, ✖ worse, in each KPI's good direction. Cost is invoiced cost over the window's fully "
@@ -99,9 +99,9 @@ c1.plotly_chart(charts.mix_adjusted(adjusted, title=f"{catalog.kpis[kpi].label}:
                 config={"displayModeBar": False})
 c1.caption("Direct standardisation: each one's rate per channel re-weighted to the whole view's channel mix, so "
            "a site taking harder channels is not penalised for its mix. Coverage = share of that mix it serves.")
-c1.dataframe(adjusted.select(pl.col("entity").map_elements(name, return_dtype=pl.String), "crude", "adjusted",
+components.dataframe(adjusted.select(pl.col("entity").map_elements(name, return_dtype=pl.String), "crude", "adjusted",
                              "adjustment", "coverage", pl.col("denominator").alias("n")),
-             hide_index=True, width="stretch", key="mix_table", column_config={
+             where=c1, hide_index=True, width="stretch", key="mix_table", column_config={
                  c: st.column_config.NumberColumn(format="percent") for c in ("crude", "adjusted", "coverage")} | {
                  "adjustment": st.column_config.NumberColumn(format="%+.3f")})
 points = card.frame.filter((pl.col("kpi") == kpi) & pl.col("denominator").is_not_null()).select(

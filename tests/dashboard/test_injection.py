@@ -4,6 +4,7 @@ never becomes an image, a link or an HTML tag (issue 12, "Injection"; the hostil
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -106,3 +107,14 @@ def test_a_link_from_the_url_is_shown_as_typed_in_the_sidebar(monkeypatch, hosti
                   {"client": "acme", "site": "[x](http://evil.example) ![i](http://evil.example/i.png)"})
     notes = [w.value for w in at.sidebar.warning]
     assert notes and not [n for n in notes if hostile.markdown_hazards(n)], notes
+
+
+FORMULA = re.compile(r"^[ \u00a0]*[=+\-@\t\r]")
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_no_table_can_be_downloaded_with_a_formula_in_it(screens, page):
+    """Streamlit's 'Download as CSV' writes a table's cells as shown: a cell or header from data never starts a formula."""
+    cells = [str(c) for df in screens[page].dataframe for c in [*df.value.columns, *df.value.astype(str).values.ravel()]]
+    found = [c for c in cells if FORMULA.match(c) and not re.fullmatch(r"\s*[-+]?[\d.,eE+-]+%?", c)]
+    assert not found, found
