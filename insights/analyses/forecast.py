@@ -250,7 +250,7 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
     ['period', 'client_id', 'channel', 'kind']
     """
     if not 1 <= weeks <= MAX_WEEKS_AHEAD:
-        raise ForecastError(f"--weeks {weeks}: forecast between 1 and {MAX_WEEKS_AHEAD} weeks ahead")
+        raise ForecastError(f"--weeks {weeks}: forecast at least one week and at most {MAX_WEEKS_AHEAD} weeks ahead")
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     daily = volume_history(ws, scope, grain="day", by=by, end=end)
