@@ -710,7 +710,8 @@ class ForecastReport:
         lines = ["# Volume forecast", "", "| " + " | ".join(["period", *[format.dimension(b) for b in by], "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
                  "|" + "---|" * (len(by) + 5)]
         for r in t.iter_rows(named=True):
-            lines.append("| " + " | ".join([str(r["period"]), *[format.label(b.removesuffix("_id"), r[b], names) for b in by], f"{r['mean']:,.0f}",
+            lines.append("| " + " | ".join([str(r["period"]), *[format.markdown(format.label(b.removesuffix("_id"), r[b], names))
+                                                                for b in by], f"{r['mean']:,.0f}",
                                             f"{r['lo80']:,.0f}–{r['hi80']:,.0f}", f"{r['lo95']:,.0f}–{r['hi95']:,.0f}",
                                             f"{r['naive']:,.0f}"]) + " |")
         if self.risk is not None:
@@ -723,7 +724,7 @@ class ForecastReport:
                         f"{r['last_week_service_level']:.1%} ({'met' if r['last_week_met'] else 'missed'})")
                 fte = "–" if r["fte_needed"] is None else f"{r['fte_needed']:.1f}"
                 queue = format.segment({k: r[k] for k in ("client_id", "site_id", "channel") if r.get(k)}, names)
-                lines.append(f"| {queue if queue != format.NO_SEGMENT else r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
+                lines.append(f"| {format.markdown(queue if queue != format.NO_SEGMENT else r['queue_id'])} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
                              f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
                              f"| {fte} |")
             lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "

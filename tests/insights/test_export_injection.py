@@ -62,9 +62,12 @@ def test_the_html_review_escapes_every_label(review):
     assert not re.search(r"<\s*(img|a|script|iframe)\b", text, re.IGNORECASE)
 
 
-def test_insights_as_markdown_show_every_label_as_typed(hostile_ws, capsys):
-    assert main(["insights", "--workspace", str(hostile_ws.path), "--client", "acme", "--week", "2025-W10",
-                 "--format", "md"]) == 0
+@pytest.mark.parametrize("args", [
+    pytest.param(["insights", "--client", "acme", "--week", "2025-W10", "--format", "md"], id="insights"),
+    pytest.param(["forecast", "--weeks", "1", "--by", "client_id,site_id,queue", "--format", "md"], id="forecast"),
+])
+def test_cli_markdown_shows_every_label_as_typed(hostile_ws, capsys, args):
+    assert main([args[0], "--workspace", str(hostile_ws.path), *args[1:]]) == 0
     text = capsys.readouterr().out
     assert "evil.example" in text and not hostile.markdown_hazards(text), hostile.markdown_hazards(text)
 
