@@ -275,8 +275,9 @@ def markdown(v: Any) -> str:
     Markdown (Streamlit's or a wiki's): no emphasis, heading, list, link, image, autolink, HTML tag, math or icon.
 
     Line breaks become spaces (a cell, a caption, a label is one line).
-    >>> markdown("![x](http://evil.example/p.png) <b>*hi*</b>")
-    '!\\\\[x\\\\](http:\\u200b//evil.example/p.png) &lt;b&gt;\\\\*hi\\\\*&lt;/b&gt;'
+
+    >>> print(markdown("![x](http://evil.example/p.png) <b>*hi*</b>").replace(ZERO_WIDTH, "{zwsp}"))
+    !\\[x\\](http:{zwsp}//evil.example/p.png) &lt;b&gt;\\*hi\\*&lt;/b&gt;
     """
     s = re.sub(r"[\r\n\t\f\v]+", " ", text(v))
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
