@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,10 +69,7 @@ def read_file(path: Path, *, delimiter: str | None = None) -> RawFile:
     ['Id', 'Subject', ..., '__row']
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportFileError(f"{path}: file not found; check the path") from None
+    data = read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     fmt = _detect_format(path, data)
     if fmt == "parquet":
@@ -85,6 +83,29 @@ def read_file(path: Path, *, delimiter: str | None = None) -> RawFile:
         return RawFile(path, fmt, _read_jsonl(path, text), digest, encoding)
     sep = _choose_delimiter(path, text, fmt, delimiter)
     return RawFile(path, fmt, _read_delimited(path, text, sep), digest, encoding, sep)
+
+
+def read_bytes(path: Path, *, error: type[Exception] = ImportFileError, what: str = "file") -> bytes:
+    """The bytes of a regular file; `error` naming the path and the fix for a missing path, a folder, a pipe or
+    device (refused before opening: reading a FIFO would wait forever) or a file that cannot be read."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found; check the path") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be opened ({e.strerror}); check the path") from None
+    if stat.S_ISDIR(mode):
+        hint = f"give the files inside it (e.g. {path}/*.csv)" if what == "file" else f"give the {what}'s path"
+        raise error(f"{path}: is a folder, not a {what}; {hint}")
+    if not stat.S_ISREG(mode):
+        raise error(f"{path}: is not a regular file (a pipe, socket or device); save the data to a file and give "
+                    f"that file's path")
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise error(f"{path}: permission denied; make the {what} readable (chmod u+r) or run as its owner") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror}); copy it to a local disk and try again") from None
 
 
 def _detect_format(path: Path, data: bytes) -> Format:

@@ -12,6 +12,10 @@ through `ws.log_import(..., rejected=[...], status="partial")`, so the Data heal
 A row is never dropped silently: the only rows merged without a word are exact duplicates
 (identical in every column), which carry no information.
 
+Values no report can use are bad rows too: a date before `schema.EARLIEST` (2000-01-01), a timestamp
+more than a day after the import (`schema.FUTURE_SLACK`), a day more than `schema.PLANNED_YEARS` ahead,
+and NaN or an infinity in a number column.
+
 Problems with the file as a whole (not tabular, undecodable, wrong delimiter, no rows, missing
 required columns, an ambiguous date column) always reject the file, quarantine or not.
 
@@ -24,8 +28,10 @@ brands' helpdesks with overlapping ticket numbers stay apart.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -38,7 +44,7 @@ from connectors.mapping import (
     LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
     map_values, prepare_source, preset_names,
 )
-from connectors.schema import TABLES
+from connectors.schema import EARLIEST, EARLIEST_BY_COLUMN, FUTURE_SLACK, PLANNED_YEARS, TABLES
 from connectors.store import Config, Scope, Workspace, utcnow
 
 MAX_LISTED = 20
@@ -182,7 +188,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         frame = derive.derive_breaches(frame, _targets(ws))
     frame = derive.derive_updated_at(frame, m.table)
     flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem
-    later = row_problems(frame, m, used) + tenant_problems(frame, ws.config, used)
+    later = row_problems(frame, m, used) + tenant_problems(frame, ws.config, used) + range_problems(frame, m, used, utcnow())
     problems += [p for p in later if p.row not in flagged]
     problems.sort(key=lambda p: (p.row or 0, p.column or ""))
     return frame, problems
@@ -261,6 +267,42 @@ def tenant_problems(frame: pl.DataFrame, config: Config, used: dict[str, str]) -
             out.append(RowProblem(int(rows[i]), used.get("site_id", "site_id"), site[i],
                                   f"belongs to vendor '{owner[i]}' in bpo.toml, but the row's vendor is '{vendor[i]}'; "
                                   "correct the row's vendor or site"))
+    return out
+
+
+def range_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str], now: datetime) -> list[RowProblem]:
+    """Values from the file that no report can use: dates before 2000, timestamps in the future, NaN and infinities."""
+    out: list[RowProblem] = []
+    rows = frame.get_column(ROW)
+    latest_day = date(min(now.year + PLANNED_YEARS, 9999), now.month, min(now.day, 28))
+    for c, source in used.items():
+        if c not in frame.columns or c not in m.spec.columns:
+            continue
+        s, dtype = frame.get_column(c), m.spec.columns[c].dtype
+        earliest = EARLIEST_BY_COLUMN.get(c, EARLIEST)
+        if isinstance(dtype, pl.Datetime):
+            too_early = s < datetime(earliest.year, earliest.month, earliest.day, tzinfo=now.tzinfo)
+            too_late = s > now + FUTURE_SLACK
+            late = (f"is after this import ({now:%Y-%m-%d %H:%M} UTC): {c} records something that happened, so it "
+                    f"cannot be in the future; fix the date (check the year and the time zone)")
+        elif dtype == pl.Date:
+            too_early, too_late = s < earliest, s > latest_day
+            late = (f"is more than {PLANNED_YEARS} years ahead; fix the year, or leave the cell empty where the "
+                    f"column allows it (an open end is empty, not 9999-12-31)")
+        elif dtype.is_float():
+            for i in (s.is_nan() | s.is_infinite()).fill_null(False).arg_true().to_list():
+                word = "not a number (NaN)" if math.isnan(s[i]) else "infinite"
+                out.append(RowProblem(int(rows[i]), source, str(s[i]),
+                                      f"is {word}; give a finite number, or leave the cell empty if it is unknown"))
+            continue
+        else:
+            continue
+        for i in too_early.fill_null(False).arg_true().to_list():
+            out.append(RowProblem(int(rows[i]), source, str(s[i]),
+                                  f"is before {earliest:%Y-%m-%d}, the earliest date bpo-insights accepts; fix the "
+                                  f"date (check the year and the day/month order)"))
+        for i in too_late.fill_null(False).arg_true().to_list():
+            out.append(RowProblem(int(rows[i]), source, str(s[i]), late))
     return out
 
 

@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from connectors.errors import ConfigError, SchemaError
-from connectors.files import ROW, RawFile
+from connectors.files import ROW, RawFile, read_bytes
 from connectors.schema import TABLES, UTC, Table, get_table
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -144,10 +144,11 @@ class RowProblem:
 def load_mapping(path: Path) -> Mapping:
     """Parse and validate a mapping TOML file; every problem is listed in one ConfigError."""
     path = Path(path)
+    data = read_bytes(path, error=ConfigError, what="mapping file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: mapping file not found; check the --mapping path") from None
+        raw = tomllib.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (a mapping is a TOML text file); save it as UTF-8") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax") from None
     return parse_mapping(raw, name=path.name)

@@ -11,6 +11,7 @@ frame to the canonical dtypes, adds missing optional columns as nulls and orders
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 
 import polars as pl
 
@@ -20,6 +21,12 @@ F64 = pl.Float64
 I64 = pl.Int64
 BOOL = pl.Boolean
 DATE = pl.Date
+
+# What an import accepts (every other value is a bad row, named with its file, row and column):
+EARLIEST = date(2000, 1, 1)  # no operation this product reviews is older; years 1 and 1900 are typos or defaults
+EARLIEST_BY_COLUMN = {"hire_date": date(1950, 1, 1)}  # a long-serving agent's hire date is history, not a typo
+FUTURE_SLACK = timedelta(days=1)  # a timestamp (something that happened) at most a day after the import (clock skew)
+PLANNED_YEARS = 10  # a day (a target's end, a planned event) at most ten years ahead; open-ended is empty, not 9999
 
 
 @dataclass(frozen=True)

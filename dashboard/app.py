@@ -59,9 +59,9 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
     }
     wanted, dropped = Filters.from_query(st.query_params.to_dict()).restricted_to(options)
     if dropped:
-        st.sidebar.warning(f"Ignored from the link (not in your view): {', '.join(dropped)}.")
+        st.sidebar.warning(f"Ignored from the link (not in your view): {format.markdown(', '.join(dropped))}.")
     for note in state.unread(st.query_params.to_dict()):
-        st.sidebar.warning(f"Not understood in the link: {note}.")
+        st.sidebar.warning(f"Not understood in the link: {format.markdown(note)}.")
     st.sidebar.header("Filters")
     chosen = {}
     for dim in DIMENSIONS:

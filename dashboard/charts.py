@@ -2,6 +2,9 @@
 
 Colours come from the Okabe-Ito palette, safe for the common colour-vision deficiencies: good is
 blue, bad is orange, and every status also carries an arrow or a word, never colour alone.
+
+Every builder is `@inert`: the figure it returns has every text (names, ticks, hovers, titles, annotations) passed
+through `format.chart_text`, so a '<a href=...>' in a site id or an event's name shows as typed, never as a link.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import partial
+from functools import partial, wraps
 from html import escape as _escape
-from typing import Literal
+from typing import Any, Callable, Literal, ParamSpec
+
+import numpy as np
 
 import plotly.graph_objects as go
 import polars as pl
@@ -51,6 +56,53 @@ AXES = {
     "ratio": Axis(1.0, ",.2f", "", "ratio"),
     "score": Axis(1.0, ",.2f", "", "score"),
 }
+
+
+P = ParamSpec("P")
+
+
+def _inert_value(v: Any) -> tuple[Any, bool]:
+    """`v` with its texts made inert, and whether anything changed."""
+    if isinstance(v, str):
+        new = format.chart_text(v)
+        return new, new != v
+    if isinstance(v, dict):
+        pairs = {k: _inert_value(x) for k, x in v.items()}
+        return ({k: x for k, (x, _) in pairs.items()}, True) if any(c for _, c in pairs.values()) else (v, False)
+    if isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.dtype.kind in "OUS"):
+        items = [_inert_value(x) for x in (v.tolist() if isinstance(v, np.ndarray) else v)]
+        return ([x for x, _ in items], True) if any(c for _, c in items) else (v, False)
+    return v, False
+
+
+def _changed(props: dict) -> dict:
+    """The top-level properties whose text `format.chart_text` changes, with their inert value."""
+    out = {}
+    for key, v in props.items():
+        new, changed = _inert_value(v)
+        if changed:
+            out[key] = new
+    return out
+
+
+def make_inert(fig: go.Figure) -> go.Figure:
+    """`fig` with every text shown as typed: only the product's own <br>, <b>, <i>, <sub>, <sup>, <extra> tags stay."""
+    for trace in fig.data:
+        changes = _changed(trace.to_plotly_json())
+        if changes:
+            trace.update(changes)
+    changes = _changed({k: v for k, v in fig.layout.to_plotly_json().items() if k != "template"})
+    if changes:
+        fig.layout.update(changes)
+    return fig
+
+
+def inert(build: Callable[P, go.Figure]) -> Callable[P, go.Figure]:
+    """A chart builder whose figure shows every text from data as typed (see `make_inert`)."""
+    @wraps(build)
+    def built(*args: P.args, **kwargs: P.kwargs) -> go.Figure:
+        return make_inert(build(*args, **kwargs))
+    return built
 
 
 def status_colour(status: str) -> str:
@@ -167,6 +219,7 @@ def mark_events(fig: go.Figure, events: pl.DataFrame | None, start: date, end: d
     return shown.height
 
 
+@inert
 def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: float | None = None,
           highlight_weeks: int = HIGHLIGHT_WEEKS, height: int = 300, events: pl.DataFrame | None = None,
           max_events: int = MAX_EVENTS, reference: Reference = "both", target_name: str = "target") -> go.Figure:
@@ -274,6 +327,7 @@ def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     return fig
 
 
+@inert
 def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[float | None] | None = None,
                   periods: list | None = None, height: int = 360, events: pl.DataFrame | None = None,
                   max_events: int = MAX_EVENTS, labels: Mapping[str, str] | None = None) -> go.Figure:
@@ -313,6 +367,7 @@ def attainment_by(frame: pl.DataFrame, split: str, *, title: str, target: list[f
     return fig
 
 
+@inert
 def funnel_plot(points: pl.DataFrame, curve: pl.DataFrame, *, title: str, higher_is_better: bool = True,
                 height: int = 360) -> go.Figure:
     """Entities' rates against their n, inside 95 % and 99.8 % limits around the peer rate (expected range)."""
@@ -349,6 +404,7 @@ def funnel_plot(points: pl.DataFrame, curve: pl.DataFrame, *, title: str, higher
     return fig
 
 
+@inert
 def mix_adjusted(frame: pl.DataFrame, *, title: str, labels: dict[str, str] | None = None, height: int = 320) -> go.Figure:
     """Crude vs mix-adjusted rate per entity (a dumbbell): the adjustment is the segment between them."""
     fig = go.Figure()
@@ -371,6 +427,7 @@ def mix_adjusted(frame: pl.DataFrame, *, title: str, labels: dict[str, str] | No
     return fig
 
 
+@inert
 def volume_share(volume: pl.DataFrame, *, title: str, labels: dict[str, str] | None = None, height: int = 280) -> go.Figure:
     """Horizontal bars of each entity's share of tickets."""
     labels = labels or {}
@@ -386,6 +443,7 @@ def volume_share(volume: pl.DataFrame, *, title: str, labels: dict[str, str] | N
     return fig
 
 
+@inert
 def section_trends(sections: pl.DataFrame, *, title: str, target: float | None = None, height: int = 340,
                    target_name: str = "QA target") -> go.Figure:
     """Weekly QA score per section (period, section, label, value); `target_name` labels the target line."""
@@ -413,6 +471,7 @@ def section_trends(sections: pl.DataFrame, *, title: str, target: float | None =
 CALIBRATION_ROW_PX = 22  # one evaluator per row, tall enough that every name is printed
 
 
+@inert
 def calibration(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Figure:
     """Each evaluator's offset from the site's mean with its 95 % interval; zero is perfect calibration."""
     fig = go.Figure()
@@ -436,6 +495,7 @@ def calibration(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Fig
     return fig
 
 
+@inert
 def reasons(frame: pl.DataFrame, *, title: str, height: int = 260) -> go.Figure:
     """Auto-fail reasons as horizontal bars (count, share of auto-fails)."""
     f = frame.sort("auto_fails") if frame.height else frame
@@ -456,6 +516,7 @@ def _no_data(fig: go.Figure, text: str = "no data for this view") -> None:
     fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
 
 
+@inert
 def forecast_vs_actual(actual: pl.DataFrame, forecasts: list[tuple[str, pl.DataFrame]], *, title: str,
                        height: int = 380) -> go.Figure:
     """Weekly actual volume, and each forecast's mean with its 95 % and 80 % bands and the seasonal-naive baseline.
@@ -494,6 +555,7 @@ def forecast_vs_actual(actual: pl.DataFrame, forecasts: list[tuple[str, pl.DataF
     return fig
 
 
+@inert
 def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330) -> go.Figure:
     """Weekday × 30-minute interval: mean required − scheduled agents (positive: short), both in the hover."""
     fig = go.Figure()
@@ -518,6 +580,7 @@ def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330) ->
     return fig
 
 
+@inert
 def risk_bars(frame: pl.DataFrame, *, max_risk: float, title: str, height: int = 320) -> go.Figure:
     """P(missing the service level next week) per queue as horizontal bars, the acceptable risk as a dashed line."""
     fig = go.Figure()
@@ -537,6 +600,7 @@ def risk_bars(frame: pl.DataFrame, *, max_risk: float, title: str, height: int =
     return fig
 
 
+@inert
 def lines_by(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, tickformat: str = ",.2f",
              target: float | None = None, target_name: str = "target", flag: str | None = None,
              reference: str | None = None, reference_name: str = "rate card", from_zero: bool = True,
@@ -573,6 +637,7 @@ def lines_by(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, tic
     return fig
 
 
+@inert
 def attrition_chart(monthly: pl.DataFrame, *, split: str | None = None, title: str, height: int = 360) -> go.Figure:
     """Annualised attrition per month (per `split` segment, or one line) with the exact 95 % Poisson interval.
 
@@ -616,6 +681,7 @@ def attrition_chart(monthly: pl.DataFrame, *, split: str | None = None, title: s
     return fig
 
 
+@inert
 def leavers_bars(monthly: pl.DataFrame, *, title: str, height: int = 300) -> go.Figure:
     """Voluntary and involuntary leavers per month, stacked (segments' bars stack in the same month)."""
     fig = go.Figure()
@@ -636,6 +702,7 @@ def leavers_bars(monthly: pl.DataFrame, *, title: str, height: int = 300) -> go.
     return fig
 
 
+@inert
 def competency_chart(frame: pl.DataFrame, *, title: str, height: int = 340) -> go.Figure:
     """Weeks from hire to the site median per KPI: one dot per new agent who got there, a box per KPI and site."""
     fig = go.Figure()
@@ -656,6 +723,7 @@ def competency_chart(frame: pl.DataFrame, *, title: str, height: int = 340) -> g
     return fig
 
 
+@inert
 def cells_chart(rows: list[dict], *, title: str, tickformat: str, height: int = 260) -> go.Figure:
     """Before → after of the pilot (and the control group): the picture behind a difference-in-differences."""
     fig = go.Figure()
@@ -672,6 +740,7 @@ def cells_chart(rows: list[dict], *, title: str, tickformat: str, height: int = 
     return fig
 
 
+@inert
 def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str, unit: str = "",
                  height: int = 320) -> go.Figure:
     """Bars of `y` per `x`, one colour (and hatch) per value of `split`, stacked."""

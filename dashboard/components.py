@@ -1,4 +1,8 @@
-"""Reusable pieces of screen: KPI tiles, notices, the insight list, the access-denied page."""
+"""Reusable pieces of screen: KPI tiles, notices, the insight list, the access-denied page.
+
+Text from data reaches the screen as typed: through `format.markdown` in every Markdown element (captions, notices,
+insights, labels), through `html.escape` in the tiles' HTML, through `format.chart_text` in charts (`charts.inert`).
+"""
 
 from __future__ import annotations
 
@@ -48,17 +52,13 @@ TILE_CSS = """
 TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 
 
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>!:$~|@&])")  # what starts a link, image, tag, emphasis, icon or formula
-
-
-def as_text(text: str, literal: str | None = None) -> str:
     """`text` escaped so Markdown shows it as written: no links, images, HTML, emphasis, icons or formulas.
 
     Each occurrence of `literal` (an identity from outside, e.g. an email) becomes a code span, which Markdown
     never turns into a link (an escaped email still would be).
     """
     if not literal:
-        return _MARKDOWN.sub(r"\\\1", text)
+        return format.markdown(text)
     fence = "`" * (max((len(r) for r in re.findall(r"`+", literal)), default=0) + 1)
     return f"{fence} {literal} {fence}".join(as_text(part) for part in text.split(literal))
 
@@ -158,17 +158,13 @@ def kpi_tiles(tiles: Sequence[Tile], per_row: int = TILES_PER_ROW, compare: str 
             col.markdown(tile_html(tile, compare), unsafe_allow_html=True)
 
 
-def _plain(text: str) -> str:
-    """User text shown as typed inside Streamlit Markdown (no emphasis, links or $math$)."""
-    return "".join("\\" + c if c in "\\`*_[]<>$#|~" else c for c in text)
-
-
 def events_caption(events: pl.DataFrame | None, start, end, limit: int = charts.MAX_EVENTS) -> None:
     """One line under a set of charts: which events are marked on them and how many were left off."""
     shown, total = charts.events_in_window(events, start, end, limit)
     if not total:
         return
-    names = " · ".join(f"{_plain(r['name'])} ({str(r['kind']).replace('_', ' ')}, {r['start_date']:%d %b %Y})"
+    names = " · ".join(f"{format.markdown(r['name'])} ({format.markdown(str(r['kind']).replace('_', ' '))}, "
+                       f"{r['start_date']:%d %b %Y})"
                        for r in shown.sort("start_date").iter_rows(named=True))
     more = (f"; the {shown.height} most relevant of {total} in these weeks (recent first, then outages, launches, "
             f"vendor changes, pilots, promotions, holidays last)") if total > shown.height else ""
@@ -178,7 +174,7 @@ def events_caption(events: pl.DataFrame | None, start, end, limit: int = charts.
 def notices(items: Sequence[Notice]) -> None:
     """Data-quality notices, warnings first."""
     for n in sorted(items, key=lambda n: n.severity != "warning"):
-        (st.warning if n.severity == "warning" else st.info)(n.message, icon="⚠️" if n.severity == "warning" else "ℹ️")
+        (st.warning if n.severity == "warning" else st.info)(format.markdown(n.message), icon="⚠️" if n.severity == "warning" else "ℹ️")
 
 
 def insight_action(ins: Insight) -> str:
@@ -215,13 +211,22 @@ def insight_list(items: Sequence[Insight], names: format.Names | None = None) ->
         return
     for i, ins in enumerate(items, 1):
         with st.container(border=True):
-            st.markdown(f"**{i}. {ins.headline}**")
-            st.markdown(f"*What it means:* {ins.meaning}")
-            st.markdown(f"*What to do:* {insight_action(ins)}")
-            st.caption(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence_label} · n = {ins.n:,}"
-                       + (f" · {ins.test}" if ins.test else ""))
+            st.markdown(f"**{i}. {format.markdown(ins.headline)}**")
+            st.markdown(f"*What it means:* {format.markdown(ins.meaning)}")
+            st.markdown(f"*What to do:* {format.markdown(insight_action(ins))}")
+            st.caption(format.markdown(f"{TEST_NAMES.get(ins.type, ins.type)} · confidence {ins.confidence_label} · "
+                                       f"n = {ins.n:,}" + (f" · {ins.test}" if ins.test else "")))
             with st.expander("Evidence"):
                 st.json(insight_evidence(ins, names), expanded=True)
+
+
+def dataframe(frame, *, where=None, **kwargs):
+    """`st.dataframe` (or `where.dataframe`) of `frame` with every text cell neutralised for spreadsheets
+    (`insights.export.spreadsheet.safe_frame`): the table's own 'Download as CSV' writes cells as shown, and
+    Streamlit does not neutralise formulas, so a queue named '=HYPERLINK(...)' would run in the downloaded file."""
+    from insights.export.spreadsheet import safe_frame
+
+    return (where or st).dataframe(safe_frame(frame) if isinstance(frame, pl.DataFrame) else frame, **kwargs)
 
 
 def _age(delta_hours: float | None) -> str:
@@ -273,14 +278,14 @@ def view_caption(week, filters: dict[str, str], extra: str = "", names: format.N
     from dashboard.state import week_label
 
     where = format.filters(filters, names) or "all work in your view"
-    st.caption(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}) · {where}"
-               + (f" · {extra}" if extra else ""))
+    st.caption(format.markdown(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}) · "
+                               f"{where}" + (f" · {extra}" if extra else "")))
 
 
 def metric_row(items: Sequence[tuple[str, str, str | None]]) -> None:
     """A row of (label, value, help) metrics."""
     for col, (label, value, help_text) in zip(st.columns(len(items)), items):
-        col.metric(label, value, help=help_text)
+        col.metric(format.markdown(label), value, help=None if help_text is None else format.markdown(help_text))
 
 
 EXPORT_LABELS = {"pptx": "PowerPoint", "pdf": "PDF", "html": "HTML page", "md": "Markdown"}

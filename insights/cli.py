@@ -11,7 +11,7 @@ import io
 import json
 import os
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from connectors.errors import BpoError
@@ -19,6 +19,10 @@ from insights import format
 from insights.metrics.periods import week_start
 
 DEFAULT_PORT = 8501
+FIRST_WEEK = date(2000, 1, 3)  # 2000-W01: no review covers earlier weeks (imports refuse earlier dates, too)
+MAX_FORECAST_WEEKS = 104  # insights.analyses.forecast.MAX_WEEKS_AHEAD
+MAX_SAMPLE_WEEKS = 520
+MAX_SCALE = 100.0  # about 50M tickets
 
 
 def _workspace(args):
@@ -43,15 +47,44 @@ def _date(text: str) -> date:
 
 
 def _week(text: str) -> date:
-    """YYYY-Www (ISO week) or a date inside the week -> that week's Monday."""
+    """YYYY-Www (ISO week) or a date inside the week -> that week's Monday, between 2000 and a year from today."""
     try:
         if "W" in text.upper():
             y, w = text.upper().split("-W")
-            return date.fromisocalendar(int(y), int(w), 1)
-        d = date.fromisoformat(text)
-        return week_start(d)
+            monday = date.fromisocalendar(int(y), int(w), 1)
+        else:
+            monday = week_start(date.fromisoformat(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a week; use YYYY-Www (e.g. 2026-W46) or a date") from None
+    last = date.today() + timedelta(days=366)
+    if not FIRST_WEEK <= monday <= last:
+        raise argparse.ArgumentTypeError(f"'{text}' is outside the weeks a review can cover ({FIRST_WEEK.year}-W01 to "
+                                         f"{last.isocalendar().year}-W{last.isocalendar().week:02d}); pick a week "
+                                         f"with data (bpo-insights status shows each table's span)")
+    return monday
+
+
+def _count(lo: int, hi: int):
+    """An argparse type: a whole number from `lo` to `hi` (a bound on the work a command does)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{n} is out of range; use {lo} to {hi}")
+        return n
+    return parse
+
+
+def _scale(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0 < x <= MAX_SCALE:
+        raise argparse.ArgumentTypeError(f"{text} is out of range; use a number above 0 and at most {MAX_SCALE:g}")
+    return x
 
 
 def _is_tty() -> bool:
@@ -252,7 +285,9 @@ def _emit(frame, fmt: str, out: str | None) -> int:
         return 0
     buf = io.StringIO()
     if fmt == "csv":
-        frame.write_csv(buf)
+        from insights.export.spreadsheet import safe_frame
+
+        safe_frame(frame).write_csv(buf)  # a label planted as '=HYPERLINK(...)' must not run when the CSV is opened
     else:
         buf.write(json.dumps(frame.to_dicts(), default=str, indent=1))
         buf.write("\n")
@@ -273,15 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("demo", parents=[common], help="build the sample workspace (once) and open the dashboard")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--port", type=_count(1, 65535), default=DEFAULT_PORT)
     s.add_argument("--user", help="viewer (default: admin)")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("sample", help="write the sample operation (with planted stories) as a workspace")
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--weeks", type=int, default=78)
-    s.add_argument("--scale", type=float, default=1.0, help="1 ≈ 500k tickets; 20 ≈ 10M")
+    s.add_argument("--weeks", type=_count(1, MAX_SAMPLE_WEEKS), default=78)
+    s.add_argument("--scale", type=_scale, default=1.0, help="1 ≈ 500k tickets; 20 ≈ 10M")
     s.add_argument("--no-stories", action="store_true", help="the same operation without planted stories (null case)")
     s.set_defaults(func=cmd_sample)
 
@@ -341,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_report)
 
     s = sub.add_parser("forecast", parents=[common], help="volume forecast per queue, SLA breach probability, FTE needed")
-    s.add_argument("--weeks", type=int, default=4)
+    s.add_argument("--weeks", type=_count(1, MAX_FORECAST_WEEKS), default=4, help=f"1 to {MAX_FORECAST_WEEKS}")
     s.add_argument("--by", help="comma-separated queue dimensions (default: client_id,channel,vendor_id,site_id)")
     s.add_argument("--client")
     s.add_argument("--vendor")
@@ -369,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("dashboard", parents=[common], help="serve the dashboard",
                        description="With [auth] in bpo.toml people sign in through your identity provider; "
                                    "--user NAME instead serves one viewer on this machine only (loopback).")
-    s.add_argument("--port", type=int, default=DEFAULT_PORT)
+    s.add_argument("--port", type=_count(1, 65535), default=DEFAULT_PORT)
     s.add_argument("--address", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; sign-in mode only may listen beyond loopback)")
     s.add_argument("--user", help="local single-user mode: a [[user]] of bpo.toml (or $BPO_USER); loopback only")
@@ -397,12 +432,25 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except OSError as e:
+        if e.filename is None:
+            return _internal_error(e)
+        # a path the user gave that cannot be read or written: bad input, not a bug
+        print(f"error: {e.filename}: {e.strerror or e}; check the path (does the folder exist? is it a file, not a "
+              f"folder?) and its permissions", file=sys.stderr)
+        return 2
     except Exception as e:  # noqa: BLE001 - the last line of defence: say what happened, exit 1
-        import traceback
+        return _internal_error(e)
 
-        traceback.print_exc()
-        print(f"error: unexpected {type(e).__name__}: {e} (please report it with the traceback above)", file=sys.stderr)
-        return 1
+
+def _internal_error(e: BaseException) -> int:
+    """A bug, not bad input: the traceback (so it can be fixed) and exit 1."""
+    import traceback
+
+    traceback.print_exc()
+    print(f"error: internal error ({type(e).__name__}: {e}); please report it with the traceback above",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -253,3 +253,45 @@ def filters(chosen: Mapping[str, str], names: Names | None = None) -> str:
 def split_note(dimension: str | None) -> str:
     """Why a chart draws one line per channel (a KPI comparable only within one: catalog `within`)."""
     return f"one line per {dimension}: a figure over all {dimension}s moves with their mix, not with performance"
+
+
+# --------------------------------------------------------------------------- text from data, shown as typed
+
+ZERO_WIDTH = "\u200b"
+# Markdown punctuation escaped with a backslash: emphasis, code, links and images, tables, math, strike, Streamlit's
+# ':red[...]' colours (the '[') and headings
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]#|~$])")
+# what a GFM renderer turns into a link even when every punctuation mark is escaped ('http://', 'www.', 'a@b.c'), and
+# Streamlit's ':material/icon:' shortcodes: a zero-width space breaks each (escapes do not: they resolve first)
+AUTOLINK_TRIGGERS = re.compile(r"(?<=:)(?=//|[A-Za-z_]+/)|(?<=@)|(?<=www)(?=\.)", re.IGNORECASE)
+# a list item or numbered item at the start of a line
+LINE_START = re.compile(r"^(\s*)([-+](?=\s|$)|\d{1,9}(?=[.)](?:\s|$)))")
+# the only tags a chart keeps (the product's own line breaks, bold and hover boxes); every other '<' is shown as typed
+CHART_TAGS = re.compile(r"<(?!/?(?:br|b|i|em|sub|sup|extra)\s*/?>)", re.IGNORECASE)
+
+
+def markdown(v: Any) -> str:
+    """Text from data (a name, an id, a reason, a note, a sentence that quotes them) made to read as typed inside
+    Markdown (Streamlit's or a wiki's): no emphasis, heading, list, link, image, autolink, HTML tag, math or icon.
+
+    Line breaks become spaces (a cell, a caption, a label is one line).
+
+    >>> print(markdown("![x](http://evil.example/p.png) <b>*hi*</b>").replace(ZERO_WIDTH, "{zwsp}"))
+    !\\[x\\](http:{zwsp}//evil.example/p.png) &lt;b&gt;\\*hi\\*&lt;/b&gt;
+    """
+    s = re.sub(r"[\r\n\t\f\v]+", " ", text(v))
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = MARKDOWN_SPECIALS.sub(r"\\\1", s)
+    s = AUTOLINK_TRIGGERS.sub(ZERO_WIDTH, s)
+    m = LINE_START.match(s)
+    if m:  # '- x' and '1. x' would start a list: escape the marker (or the dot after the number)
+        s = (f"{m.group(1)}\\{s[m.end(1):]}" if m.group(2) in "-+"
+             else f"{s[:m.end()]}\\{s[m.end():]}")
+    return s
+
+
+def chart_text(v: Any) -> str:
+    """Text from data made to read as typed in a Plotly label, legend, tick or hover: every '<' that does not open
+    one of the product's own formatting tags (<br>, <b>, <i>, <sub>, <sup>, <extra>) is written '&lt;', so a
+    '<a href=...>' planted in a site id shows as typed instead of becoming a link."""
+    return CHART_TAGS.sub("&lt;", v) if isinstance(v, str) else v

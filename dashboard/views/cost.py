@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, components, data, state
 from insights import format
 
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel"}
@@ -18,8 +18,8 @@ MONTH = st.column_config.DateColumn(format="MMM YYYY")
 def no_invoices(missing: data.Missing | None) -> None:
     """The page's empty state: which invoices are missing and the command that imports them."""
     whose = " and ".join(f"{k} '{v}'" for k, v in f.dimensions().items() if k in ("client", "vendor")) or "your view"
-    st.info(f"No invoices for {whose} yet: {IMPORT_INVOICES}."
-            + (f"\n\n({missing.reason})" if missing is not None else ""), icon="ℹ️")
+    st.info(f"No invoices for {format.markdown(whose)} yet: {IMPORT_INVOICES}."
+            + (f"\n\n({format.markdown(missing.reason)})" if missing is not None else ""), icon="ℹ️")
 
 
 ctx = state.context()
@@ -31,7 +31,7 @@ currency = ws.config.currency
 
 st.title("Cost")
 st.caption("Monthly, from the vendors' invoices against measured volume and hours · "
-           + (" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
+           + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
 
 rec = data.reconciliation(ws, scope, dims, version)
 if isinstance(rec, data.Missing) or rec.lines.is_empty():
@@ -69,14 +69,14 @@ m[1].metric("Lines flagged", f"{flagged.height:,}")
 m[2].metric("Credit differences", f"{rec.credits.filter(pl.col('flag').is_not_null()).height:,}")
 if flagged.height:
     st.warning(f"{flagged.height} invoice line(s) do not match what was measured; each flag names the rule.", icon="⚠️")
-    st.dataframe(flagged.with_columns(pl.col("flags").list.join(", ")).drop("currency"), hide_index=True,
+    components.dataframe(flagged.with_columns(pl.col("flags").list.join(", ")).drop("currency"), hide_index=True,
                  width="stretch", key="cost_flagged",
                  column_config={"period_start": MONTH, "period_end": MONTH, "quantity": MONEY, "measured": MONEY, "difference": MONEY, "unit_rate": MONEY,
                                 "card_rate": MONEY, "amount": MONEY})
 else:
     st.success("Every invoice line matches the measured hours and contacts, its rate card and quantity × rate.")
 with st.expander("The reconciliation rules"):
-    st.dataframe(pl.DataFrame({"rule": [r.name for r in rec.rules], "fires when": [r.meaning for r in rec.rules]}),
+    components.dataframe(pl.DataFrame({"rule": [r.name for r in rec.rules], "fires when": [r.meaning for r in rec.rules]}),
                  hide_index=True, width="stretch")
 
 st.markdown("**SLA credits owed under the contract vs credits invoiced**")
@@ -90,7 +90,7 @@ else:
                                f"{format.money(r['owed'])}, invoiced {format.money(r['invoiced'])} "
                                f"({r['flag'].replace('_', ' ')})" for r in short.iter_rows(named=True)),
                    icon="⚠️")
-    st.dataframe(rec.credits.with_columns(pl.col("metrics").list.join(", ")), hide_index=True, width="stretch",
+    components.dataframe(rec.credits.with_columns(pl.col("metrics").list.join(", ")), hide_index=True, width="stretch",
                  key="cost_credits", column_config={"owed": MONEY, "invoiced": MONEY, "difference": MONEY})
 
 # ----------------------------------------------------------------------------------- unused minimums
@@ -103,7 +103,7 @@ else:
     fig = charts.stacked_bars(unused, x="period_start", y="unused_cost", split="site_id", unit=currency,
                               title=f"What unused committed volume costs per month ({currency})")
     st.plotly_chart(fig, key="cost_unused_chart", config={"displayModeBar": False})
-    st.dataframe(unused, hide_index=True, width="stretch", key="cost_unused",
+    components.dataframe(unused, hide_index=True, width="stretch", key="cost_unused",
                  column_config={"period_start": MONTH, "committed_volume": WHOLE, "quantity": WHOLE, "unused": WHOLE, "unit_rate": MONEY,
                                 "unused_cost": MONEY, "shortfall_billed": MONEY})
 
@@ -135,15 +135,15 @@ else:
     to_site = c[3].selectbox("To site", [s for s in sites if s != from_site] or sites, key="move_to")
     share = c[4].slider("Share moved", 5, 100, 25, step=5, format="%d%%", key="move_share")
     if from_site == to_site:
-        st.caption(f"Only {from_site} serves {client} {channel}: pick a lane served by two sites.")
+        st.caption(f"Only {format.markdown(from_site)} serves {format.markdown(client)} {format.markdown(channel)}: pick a lane served by two sites.")
     else:
         move = data.move_volume(ws, scope, dims, client, channel, from_site, to_site, share / 100, version)
         if isinstance(move, data.Missing):
-            st.warning(move.reason)
+            st.warning(format.markdown(move.reason))
         else:
             r = st.columns(4)
             r[0].metric(f"Contacts moved in {move.month:%b %Y}", f"{move.contacts_moved:,.0f}")
-            r[1].metric(f"Cost per contact, {from_site} → {to_site}",
+            r[1].metric(format.markdown(f"Cost per contact, {from_site} → {to_site}"),
                         f"{format.money(move.cost_per_contact_from)} → {format.money(move.cost_per_contact_to)}")
             r[2].metric(f"Monthly cost change ({currency})", format.delta("currency", move.cost_change),
                         "saving" if move.cost_change < 0 else "extra cost", delta_color="off")

@@ -14,7 +14,7 @@ st.title("Data health")
 summary = data.table_summary(ctx.ws, ctx.viewer.scope, ctx.version)
 st.subheader("Tables")
 st.caption("Rows you may see per canonical table, their date span and when they were last imported.")
-st.dataframe(components.table_summary_frame(summary, datetime.now(timezone.utc)), hide_index=True, width="stretch",
+components.dataframe(components.table_summary_frame(summary, datetime.now(timezone.utc)), hide_index=True, width="stretch",
              column_config={"rows": st.column_config.NumberColumn("rows", format="localized")})
 empty = summary.filter(summary["rows"] == 0)["table"].to_list()
 if empty:
@@ -29,16 +29,16 @@ else:
     if history.is_empty():
         st.caption("No imports recorded yet.")
     else:
-        st.dataframe(history.drop("content_hash"), hide_index=True, width="stretch")
+        components.dataframe(history.drop("content_hash"), hide_index=True, width="stretch")
     st.subheader("Sources")
     sources = ctx.ws.source_status()
     if sources.is_empty():
         st.caption("No API or SQL sources declared in bpo.toml; see the README section 'Syncing APIs and databases'.")
     else:
-        st.dataframe(sources, hide_index=True, width="stretch")
+        components.dataframe(sources, hide_index=True, width="stretch")
     st.subheader("Rejected rows")
     rejected = data.rejected(ctx.ws)
     if rejected.is_empty():
         st.caption("No rejected rows.")
     else:
-        st.dataframe(rejected, hide_index=True, width="stretch")
+        components.dataframe(rejected, hide_index=True, width="stretch")

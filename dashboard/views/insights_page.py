@@ -37,14 +37,15 @@ st.caption(f"{len(shown)} of {len(items)} insights, ranked by impact and confide
 for rank, ins in enumerate(shown, 1):
     s = states[ins.id]
     with st.container(border=True, key=f"insight_{ins.id}"):
-        st.markdown(f"**{rank}. {ins.headline}**")
-        st.markdown(f"*What it means:* {ins.meaning}")
-        st.markdown(f"*What to do:* {components.insight_action(ins)}")
-        st.caption(f"Status: **{STATUS_LABELS.get(s.status, s.status)}** · confidence {ins.confidence_label}"
-                   + (f" · owner: {s.owner}" if s.owner else "")
-                   + (f" · action: {s.action_taken}" if s.action_taken else "")
-                   + (f" · by {s.updated_by} {s.updated_at:%d %b %H:%M}" if s.updated_at else "")
-                   + f" · id {ins.id}")
+        st.markdown(f"**{rank}. {format.markdown(ins.headline)}**")
+        st.markdown(f"*What it means:* {format.markdown(ins.meaning)}")
+        st.markdown(f"*What to do:* {format.markdown(components.insight_action(ins))}")
+        st.caption(f"Status: **{STATUS_LABELS.get(s.status, s.status)}** · "
+                   + format.markdown(f"confidence {ins.confidence_label}"
+                                     + (f" · owner: {s.owner}" if s.owner else "")
+                                     + (f" · action: {s.action_taken}" if s.action_taken else "")
+                                     + (f" · by {s.updated_by} {s.updated_at:%d %b %H:%M}" if s.updated_at else "")
+                                     + f" · id {ins.id}"))
         with st.expander("Evidence"):
             st.json(components.insight_evidence(ins, review.names), expanded=True)
             st.json({k: v for k, v in ins.to_dict().items() if k not in ("headline", "meaning", "action")},
@@ -65,4 +66,4 @@ for rank, ins in enumerate(shown, 1):
         trail = insight_log.history(ctx.ws, ins.id)
         if trail.height:
             with st.expander(f"History ({trail.height})"):
-                st.dataframe(trail, hide_index=True, width="stretch")
+                components.dataframe(trail, hide_index=True, width="stretch")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, components, data, state
 from insights import format
 
 HOW_TO_DEFINE = """Define a pilot as an `events` row of kind `pilot` (import it with
@@ -31,25 +31,26 @@ defined = data.pilots(ws, scope, dims, version)
 if isinstance(defined, data.Missing) or not defined:
     st.info("No pilots in your view yet.", icon="ℹ️")
     if isinstance(defined, data.Missing):
-        st.error(defined.reason)
+        st.error(format.markdown(defined.reason))
     st.markdown(HOW_TO_DEFINE)
     st.stop()
 
 name = st.selectbox("Pilot", sorted(defined), key="pilot_name")
 report = data.pilot_report(ws, scope, dims, name, version)
 if isinstance(report, data.Missing):
-    st.warning(report.reason, icon="⚠️")
+    st.warning(format.markdown(report.reason), icon="⚠️")
     st.stop()
 
 p = report.pilot
 where = ", ".join(f"{k.removesuffix('_id')} {'/'.join(v)}" for k, v in p.scope.items()) or "everything in view"
 against = ("its own pre-period (no control group)" if report.control is None else
            "a control group: " + ", ".join(f"{k.removesuffix('_id')} {'/'.join(v)}" for k, v in report.control.items()))
-st.caption(f"Pilot on {where}, from {p.start:%d %b %Y}" + (f" to {p.end:%d %b %Y}" if p.end else " (running)")
-           + f". Before: {report.before[0]:%d %b} – {report.before[1]:%d %b %Y}; after: {report.after[0]:%d %b} – "
-           f"{report.after[1]:%d %b %Y}; compared with {against}.")
+st.caption(format.markdown(
+    f"Pilot on {where}, from {p.start:%d %b %Y}" + (f" to {p.end:%d %b %Y}" if p.end else " (running)")
+    + f". Before: {report.before[0]:%d %b} – {report.before[1]:%d %b %Y}; after: {report.after[0]:%d %b} – "
+    f"{report.after[1]:%d %b %Y}; compared with {against}."))
 if report.control_note:
-    st.info(report.control_note, icon="ℹ️")
+    st.info(format.markdown(report.control_note), icon="ℹ️")
 
 summary = pl.DataFrame([{
     "KPI": e.label, "pilot before": format.value(k, e.pilot_before.value),
@@ -59,13 +60,13 @@ summary = pl.DataFrame([{
     "estimate": format.delta(k, e.estimate), "95% CI": format.interval(k, *e.ci, change=True),
     "p": format.p_value(e.p_value), "verdict": e.verdict,
 } for e in report.effects for k in [format.of(e.kpi, e.unit)]])
-st.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
+components.dataframe(summary, hide_index=True, width="stretch", key="pilot_summary")
 
 for e in report.effects:
     k = format.of(e.kpi, e.unit)
     with st.container(border=True):
-        st.markdown(f"#### {e.label}")
-        st.markdown(f"**{e.verdict}**")
+        st.markdown(f"#### {format.markdown(e.label)}")
+        st.markdown(f"**{format.markdown(e.verdict)}**")
         left, right = st.columns([3, 2])
         rows = [{"group": "pilot", "before": e.pilot_before.value, "after": e.pilot_after.value}]
         if e.control_before is not None and e.control_after is not None:
@@ -76,7 +77,7 @@ for e in report.effects:
         right.markdown(
             f"- **{e.design.capitalize()} estimate:** {format.delta(k, e.estimate)} "
             f"(95% CI {format.interval(k, *e.ci, change=True)})\n"
-            f"- **Test:** {e.test}, p = {format.p_value(e.p_value)}\n"
+            f"- **Test:** {format.markdown(e.test)}, p = {format.p_value(e.p_value)}\n"
             f"- **Weeks with data:** {e.pilot_before.weeks} before, {e.pilot_after.weeks} after\n"
             f"- **Responses/contacts:** {e.pilot_before.denominator:,.0f} before, {e.pilot_after.denominator:,.0f} after\n"
             + (f"- **Goal:** {format.delta(k, e.goal)}\n" if e.goal is not None else "")

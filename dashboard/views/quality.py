@@ -58,7 +58,8 @@ else:
     spread = cal.group_by("site_id").agg(pl.col("spread").first()).sort("spread", descending=True)
     worst = spread.row(0, named=True)
     c2.caption(f"Offset of each evaluator from the site's weekly mean (auto-fails left out), 95 % interval; ◆ = "
-               f"interval excludes zero. Widest spread: {format.label('site', worst['site_id'], format.Names.of(ctx.ws.config))} "
+               f"interval excludes zero. Widest spread: "
+               f"{format.markdown(format.label('site', worst['site_id'], format.Names.of(ctx.ws.config)))} "
                f"{format.magnitude('percent', worst['spread'])} between "
                f"its most lenient and strictest evaluator: run a calibration session.")
 
@@ -69,7 +70,7 @@ st.caption("Agents whose evaluator-adjusted QA section (or CSAT) trails the same
 if coaching.is_empty():
     st.success("Nobody trails their peers by enough, on enough evaluations, to call for coaching.")
 else:
-    st.dataframe(coaching.select(
+    components.dataframe(coaching.select(
         "agent_id", "site_id", pl.col("section").replace_strict({**SECTION_LABELS, "csat": "CSAT"},
                                                                  default=pl.col("section")).alias("coach on"),
         "agent_score", "peer_score", (pl.col("gap") * 100).alias("gap (pts)"), "evaluations", "q_value", "reason"),

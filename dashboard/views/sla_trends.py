@@ -49,7 +49,7 @@ components.metric_row([
 ])
 if credits is not None and credits.total and credits.lanes.height:
     with st.expander(f"Credits at stake by lane, {credits.label}"):
-        st.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
+        components.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
                                           "target", "points_below", "owed"),
                      hide_index=True, width="stretch", key="sla_credit_lanes", column_config={
                          "attained": st.column_config.NumberColumn(format="percent"),
@@ -71,7 +71,7 @@ table = t.select(
     pl.col("n"), pl.col("streak").alias("streak (weeks)"), pl.col("weeks_missed").alias("weeks missed"),
     pl.col("tickets_short").alias("tickets short"),
 )
-st.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table")  # each KPI in its own unit
+components.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table")  # each KPI in its own unit
 
 st.subheader("Attainment by week")
 present = [m for m in METRICS if m in set(t.get_column("metric"))] or list(METRICS)
@@ -92,7 +92,7 @@ event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", sele
 components.events_caption(events, start, week + timedelta(days=6))
 undrawn = sorted(set(frame.get_column(split).drop_nulls()) - set(frame.drop_nulls("value").get_column(split)))
 if undrawn:
-    st.caption(f"No line for {', '.join(map(str, undrawn))}: no ticket there is under a "
+    st.caption(f"No line for {format.markdown(', '.join(map(str, undrawn)))}: no ticket there is under a "
                f"{label.get(metric, metric)} target.")
 if all(v is None for v in line):
     st.caption("No single contract target covers every line here (targets differ by channel or priority): "
@@ -117,7 +117,8 @@ if st.session_state.get("sla_drill_view") != view_key:
     st.session_state["sla_drill_segment"] = options[0] if options else None
 if points:  # a click on the chart: its week and line
     p = points[0]
-    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), (p.get("customdata") or [None])[0])
+    shown = (p.get("customdata") or [None])[0]  # the line's value as the chart writes it (format.chart_text)
+    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), {format.chart_text(o): o for o in options}.get(shown, shown))
     if st.session_state.get("sla_drill_click") != clicked:
         st.session_state["sla_drill_click"] = clicked
         if clicked[0] in weeks:
@@ -141,12 +142,12 @@ total, breached = analyses.counts_behind(ctx.ws, ctx.viewer.scope, dims, metric,
                                         ctx.version)
 point = frame.filter((pl.col("period") == chosen_week) & (pl.col(split) == chosen))
 value = point.get_column("value")[0] if point.height else None
-st.markdown(f"**{SPLITS[split]} {format.label(split, chosen, names)}, week of {chosen_week:%d %b %Y}:** "
+st.markdown(f"**{SPLITS[split]} {format.markdown(format.label(split, chosen, names))}, week of {chosen_week:%d %b %Y}:** "
             f"{format.value('percent', value)} attainment; {breached:,} breached of {total:,} tickets"
             + (f" (the table lists the first {tickets.height:,}, breaches first)" if tickets.height < total else ""))
 ids = tickets.filter(pl.col(DRILL[metric][0])).get_column("ticket_id").head(IDS_SHOWN).to_list()
 if ids:
     st.markdown(f'<div class="bpo-ticket-ids" style="font-size:0.85rem">Breached, to open in the helpdesk: '
                 f'{escape(", ".join(ids))}{" …" if breached > len(ids) else ""}</div>', unsafe_allow_html=True)
-st.dataframe(tickets.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True, width="stretch",
+components.dataframe(tickets.with_columns(pl.col("created_at").dt.strftime("%Y-%m-%d %H:%M")), hide_index=True, width="stretch",
              key="sla_tickets_table")

@@ -45,7 +45,7 @@ st.subheader("Scorecard")
 st.caption("Outcomes first (what customers got), then efficiency, then cost. Each cell: the value and its difference "
            "from the whole view (peer); n under the KPI's minimum volume is marked low n.")
 if len(entities) == 1:
-    st.info(f"Only {name(entities[0])} is in your view, so it is its own peer: compare sites (above) to see "
+    st.info(f"Only {format.markdown(name(entities[0]))} is in your view, so it is its own peer: compare sites (above) to see "
             "where it does better or worse.", icon="ℹ️")
 
 
@@ -80,13 +80,13 @@ for group, names in FRAMEWORK:
         # a KPI comparable only within one channel gets a row per channel (`within` null: one row, the whole pool)
         for (within,), part in card.frame.filter(pl.col("kpi") == kpi).group_by(["within"], maintain_order=True):
             rows.append(scorecard_row(group, k, within, part))
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
+components.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
 split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
 st.caption("✔ better than peer, ✖ worse, in each KPI's good direction; ✓ meets, ✗ misses the contract target in force "
            "for that vendor's or site's work over the window (no mark: no contract target). Cost is invoiced cost over the window's fully "
            "invoiced weeks against the contacts of the same weeks; '–' where no week is fully invoiced."
-           + "".join(f" [{i}] {n}." for i, n in enumerate(notes, 1))
+           + "".join(f" [{i}] {format.markdown(n)}." for i, n in enumerate(notes, 1))
            + (f" Compared within one channel, against the peer in that channel: {', '.join(split)}; a figure over "
               f"all channels moves with each one's channel mix (voice answers in seconds, email in hours), not "
               f"with performance." if split else ""))
@@ -101,9 +101,9 @@ c1.plotly_chart(charts.mix_adjusted(adjusted, title=f"{catalog.kpis[kpi].label}:
                 config={"displayModeBar": False})
 c1.caption("Direct standardisation: each one's rate per channel re-weighted to the whole view's channel mix, so "
            "a site taking harder channels is not penalised for its mix. Coverage = share of that mix it serves.")
-c1.dataframe(adjusted.select(pl.col("entity").map_elements(name, return_dtype=pl.String), "crude", "adjusted",
+components.dataframe(adjusted.select(pl.col("entity").map_elements(name, return_dtype=pl.String), "crude", "adjusted",
                              "adjustment", "coverage", pl.col("denominator").alias("n")),
-             hide_index=True, width="stretch", key="mix_table", column_config={
+             where=c1, hide_index=True, width="stretch", key="mix_table", column_config={
                  c: st.column_config.NumberColumn(format="percent") for c in ("crude", "adjusted", "coverage")} | {
                  "adjustment": st.column_config.NumberColumn(format="%+.3f")})
 points = card.frame.filter((pl.col("kpi") == kpi) & pl.col("denominator").is_not_null()).select(
@@ -117,7 +117,8 @@ c2.plotly_chart(charts.funnel_plot(f, curve, title=f"{catalog.kpis[kpi].label}: 
 FUNNEL_STATUS = {"above": "above the 99.8 % limit", "below": "below the 99.8 % limit", "watch": "outside 95 % only"}
 outside = f.filter(pl.col("status") != "within")
 c2.caption("Inside the funnel is the expected range for that volume. Outside it: "
-           + (", ".join(f"{r['entity']} ({FUNNEL_STATUS[r['status']]})" for r in outside.iter_rows(named=True))
+           + (", ".join(f"{format.markdown(r['entity'])} ({FUNNEL_STATUS[r['status']]})"
+                        for r in outside.iter_rows(named=True))
               or "nobody") + ".")
 
 st.subheader("Volume share and concentration")

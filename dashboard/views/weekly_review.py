@@ -19,10 +19,10 @@ f = ctx.filters
 review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
 
 st.title("Weekly review")
-st.caption(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
-           f"({state.week_label(review.week)}) · " + (format.filters(review.filters, review.names)
-                                                      or "all work in your view")
-           + f" · compared with {state.COMPARISONS[f.compare].lower()}")
+st.caption(format.markdown(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
+                           f"({state.week_label(review.week)}) · " + (format.filters(review.filters, review.names)
+                                                                      or "all work in your view")
+                           + f" · compared with {state.COMPARISONS[f.compare].lower()}"))
 components.notices(review.notices)
 if review.has_data:
     components.kpi_tiles(review.tiles, compare=f.compare)

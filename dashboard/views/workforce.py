@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 import streamlit as st
 
-from dashboard import charts, data, state
+from dashboard import charts, components, data, state
 from insights import format
 from insights.analyses import QUEUE, StaffingError, StaffingTarget, plan_staffing
 
@@ -31,7 +31,7 @@ WHOLE = st.column_config.NumberColumn(format="%.0f")
 def empty(what: str, table: str, missing: data.Missing | None = None) -> None:
     """The section's empty state: what is missing and the command that fills it."""
     st.info(f"No {what} for this view yet: {NEXT_STEP[table]}."
-            + (f"\n\n({missing.reason})" if missing is not None else ""), icon="ℹ️")
+            + (f"\n\n({format.markdown(missing.reason)})" if missing is not None else ""), icon="ℹ️")
 
 
 def queue_label(row: dict) -> str:
@@ -49,7 +49,7 @@ end = data.week_end(week)
 
 st.title("Workforce")
 st.caption((f"As of the week of {week:%d %b %Y} ({state.week_label(week)}) · " if week else "")
-           + (" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
+           + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
 
 # ----------------------------------------------------------------------------------- forecast vs actual
 st.subheader("Volume: forecast vs actual")
@@ -78,7 +78,7 @@ else:
         "period", *QUEUE, pl.col("mean").alias("forecast"), "lo80", "hi80", "lo95", "hi95",
         pl.col("naive").alias("seasonal naive"))
     with st.expander(f"Forecast per queue, next {FORECAST_WEEKS} weeks"):
-        st.dataframe(table, hide_index=True, width="stretch",
+        components.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: WHOLE for c in ("forecast", "lo80", "hi80", "lo95", "hi95", "seasonal naive")})
 
 # ----------------------------------------------------------------------------------- SLA at risk
@@ -93,7 +93,7 @@ else:
                     key="wf_risk_chart", config={"displayModeBar": False})
     last_week = risk.frame.get_column("last_week").max()
     last_label = f"last week ({last_week:%d %b})" if last_week else "last week"
-    st.dataframe(risk.frame.select(
+    components.dataframe(risk.frame.select(
         "queue_id", "target", pl.col("last_week_service_level").alias(last_label),
         pl.col("predicted_service_level").alias("predicted"),
         pl.col("forecast_offered").alias("forecast offered"), "lo80", "hi80",
@@ -133,7 +133,7 @@ else:
                       if factor is not None and not math.isnan(factor) else "No roster to calibrate Erlang C against."))
     if gap.worst.height:
         st.markdown("**Worst intervals** (required by Erlang C at the contractual service level vs the roster):\n\n"
-                    + "\n".join(f"- {line}" for line in gap.worst_named()))
+                    + "\n".join(f"- {format.markdown(line)}" for line in gap.worst_named()))
     else:
         st.success("Every interval is staffed to the service level on average.")
 
@@ -156,7 +156,7 @@ else:
     if at_risk.height:
         st.warning("Burnout risk: occupancy above "
                    f"{OCCUPANCY_LIMIT:.0%} for {BURNOUT_WEEKS} weeks running at "
-                   + ", ".join(f"{format.label('site', r['site_id'], format.Names.of(ws.config))} "
+                   + ", ".join(f"{format.markdown(format.label('site', r['site_id'], format.Names.of(ws.config)))} "
                                f"({format.share(r['occupancy'], 0)})" for r in at_risk.iter_rows(named=True)), icon="⚠️")
     else:
         st.caption(f"No site has run above {OCCUPANCY_LIMIT:.0%} occupancy for {BURNOUT_WEEKS} weeks in the latest week.")
@@ -177,11 +177,11 @@ else:
     right.plotly_chart(charts.leavers_bars(recent, title="Leavers: voluntary vs involuntary"),
                        key="wf_leavers_chart", config={"displayModeBar": False})
     st.markdown("**First-90-day attrition** (hires who left within 90 days, exact Clopper–Pearson 95% interval)")
-    st.dataframe(sites.first_90_days.rename({"left_within_90": "left within 90 days", "lo": "95% low", "hi": "95% high"}),
+    components.dataframe(sites.first_90_days.rename({"left_within_90": "left within 90 days", "lo": "95% low", "hi": "95% high"}),
                  hide_index=True, width="stretch", key="wf_first90",
                  column_config={"share": PERCENT, "95% low": PERCENT, "95% high": PERCENT})
     with st.expander("Monthly attrition per site"):
-        st.dataframe(sites.monthly.filter(pl.col("month") > since).sort("month", "site_id", descending=[True, False]),
+        components.dataframe(sites.monthly.filter(pl.col("month") > since).sort("month", "site_id", descending=[True, False]),
                      hide_index=True, width="stretch",
                      column_config={"rate": PERCENT, "annualised": PERCENT, "lo": PERCENT, "hi": PERCENT,
                                     "headcount": ONE_DECIMAL, "exposure_months": ONE_DECIMAL})
@@ -196,11 +196,11 @@ else:
                     key="wf_competency_chart", config={"displayModeBar": False})
     st.caption("One dot per new agent who got there; agents still below the median are listed in the table.")
     with st.expander("Per agent"):
-        st.dataframe(stc, hide_index=True, width="stretch")
+        components.dataframe(stc, hide_index=True, width="stretch")
 cohorts = data.nesting_cohorts(ws, scope, dims, version)
 if not isinstance(cohorts, data.Missing) and cohorts.height:
     st.markdown("**Nesting cohorts** (hire week × site: still employed after 30/60/90 days; blank: too recent)")
-    st.dataframe(cohorts.sort("cohort_week", descending=True), hide_index=True, width="stretch", key="wf_cohorts",
+    components.dataframe(cohorts.sort("cohort_week", descending=True), hide_index=True, width="stretch", key="wf_cohorts",
                  column_config={"cohort_week": st.column_config.DateColumn(format="D MMM YYYY"),
                                 **{c: PERCENT for c in ("retained_30d", "retained_60d", "retained_90d")}})
 

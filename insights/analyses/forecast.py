@@ -43,6 +43,7 @@ QUEUE = ("client_id", "channel", "vendor_id", "site_id")
 LEVELS = (0.8, 0.95)
 EVENT_KINDS_ADJUSTED = ("holiday", "promotion", "launch", "outage")
 SEASON = {"day": 7, "week": 52}
+MAX_WEEKS_AHEAD = 104  # two years: an ETS path further out is noise, and the work grows with every week asked
 STEP = {"day": timedelta(days=1), "week": timedelta(days=7)}
 
 
@@ -248,8 +249,8 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
     >>> fc.forecast_only().columns[:4]  # doctest: +SKIP
     ['period', 'client_id', 'channel', 'kind']
     """
-    if weeks < 1:
-        raise ForecastError(f"--weeks {weeks}: forecast at least one week ahead")
+    if not 1 <= weeks <= MAX_WEEKS_AHEAD:
+        raise ForecastError(f"--weeks {weeks}: forecast at least one week and at most {MAX_WEEKS_AHEAD} weeks ahead")
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     daily = volume_history(ws, scope, grain="day", by=by, end=end)
@@ -724,7 +725,8 @@ class ForecastReport:
         lines = ["# Volume forecast", "", "| " + " | ".join(["period", *[format.dimension(b) for b in by], "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
                  "|" + "---|" * (len(by) + 5)]
         for r in t.iter_rows(named=True):
-            lines.append("| " + " | ".join([str(r["period"]), *[format.label(b.removesuffix("_id"), r[b], names) for b in by], f"{r['mean']:,.0f}",
+            lines.append("| " + " | ".join([str(r["period"]), *[format.markdown(format.label(b.removesuffix("_id"), r[b], names))
+                                                                for b in by], f"{r['mean']:,.0f}",
                                             f"{r['lo80']:,.0f}–{r['hi80']:,.0f}", f"{r['lo95']:,.0f}–{r['hi95']:,.0f}",
                                             f"{r['naive']:,.0f}"]) + " |")
         if self.risk is not None:
@@ -737,7 +739,7 @@ class ForecastReport:
                         f"{r['last_week_service_level']:.1%} ({'met' if r['last_week_met'] else 'missed'})")
                 fte = "–" if r["fte_needed"] is None else f"{r['fte_needed']:.1f}"
                 queue = format.segment({k: r[k] for k in ("client_id", "site_id", "channel") if r.get(k)}, names)
-                lines.append(f"| {queue if queue != format.NO_SEGMENT else r['queue_id']} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
+                lines.append(f"| {format.markdown(queue if queue != format.NO_SEGMENT else r['queue_id'])} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
                              f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
                              f"| {fte} |")
             lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "

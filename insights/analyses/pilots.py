@@ -241,10 +241,10 @@ class PilotReport:
                 "vs control " + ", ".join(f"{k} in {'/'.join(v)}" for k, v in self.control.items()))
         where = ", ".join(f"{k}={'/'.join(v)}" for k, v in self.pilot.scope.items()) or "everything"
         ran = f"ran {self.pilot.start} – {self.pilot.end}" if self.pilot.end else f"running since {self.pilot.start}"
-        lines = [f"# Pilot: {self.pilot.name}", "",
-                 f"Scope {where}; the pilot {ran}; "
-                 f"before {self.before[0]} – {self.before[1]}, after {self.after[0]} – {self.after[1]}; {ctrl}.", "",
-                 *([self.control_note, ""] if self.control_note else []),
+        lines = [f"# Pilot: {format.markdown(self.pilot.name)}", "",
+                 format.markdown(f"Scope {where}; the pilot {ran}; before {self.before[0]} – {self.before[1]}, "
+                                 f"after {self.after[0]} – {self.after[1]}; {ctrl}."), "",
+                 *([format.markdown(self.control_note), ""] if self.control_note else []),
                  "| KPI | pilot before | pilot after | control before | control after | estimate | p | verdict |",
                  "|---|---|---|---|---|---|---|---|"]
         for e in self.effects:
@@ -252,7 +252,7 @@ class PilotReport:
             f = lambda c: format.value(shown, None if c is None else c.value)  # noqa: E731
             lines.append(f"| {e.label} | {f(e.pilot_before)} | {f(e.pilot_after)} | {f(e.control_before)} | "
                          f"{f(e.control_after)} | {format.delta(shown, e.estimate)} | {format.p_value(e.p_value)} | "
-                         f"{e.verdict} |")
+                         f"{format.markdown(e.verdict)} |")
         return "\n".join(lines)
 
 

@@ -197,12 +197,12 @@ def markdown(insights: list[Any], *, title: str = "Insights") -> str:
     lines = [f"# {title}", ""]
     for i, ins in enumerate(insights, 1):
         tier = ins.evidence.get("tier", "")
-        lines.append(f"**{i}. [{tier}] {ins.headline}**")
+        lines.append(f"**{i}. [{format.markdown(tier)}] {format.markdown(ins.headline)}**")
         lines.append("")
-        lines.append(f"- *What it means:* {ins.meaning}")
-        lines.append(f"- *What to do:* {ins.action.text}")
+        lines.append(f"- *What it means:* {format.markdown(ins.meaning)}")
+        lines.append(f"- *What to do:* {format.markdown(ins.action.text)}")
         if ins.test:
-            lines.append(f"- *Evidence:* {ins.test}; p = {format.p_value(ins.p_value)}, "
+            lines.append(f"- *Evidence:* {format.markdown(ins.test)}; p = {format.p_value(ins.p_value)}, "
                          f"q = {format.p_value(ins.q_value)}; id `{ins.id}`")
         lines.append("")
     return "\n".join(lines)

@@ -203,8 +203,10 @@ def render(review: Any, fmt: str, *, title: str | None = None, catalog: Any = No
 def write(review: Any, fmt: str, path: Path | str, *, title: str | None = None, catalog: Any = None) -> Path:
     """Write the review as `fmt` to `path` (parent folders must exist); returns the path."""
     path = Path(path)
-    if not path.parent.exists():
+    if not path.parent.is_dir():
         raise ExportError(f"cannot write {path}: folder {path.parent} does not exist; create it or pick another --out")
+    if path.is_dir():
+        raise ExportError(f"cannot write {path}: it is a folder; give a file name (e.g. {path / ('review' + SUFFIXES.get(fmt, ''))})")
     data = render(review, fmt, title=title, catalog=catalog)
     path.write_bytes(data)
     return path

@@ -33,6 +33,7 @@ SERIES_STYLES = ("-", "--", ":", "-.")
 DURATIONS = ((120.0, 1.0, " s"), (3 * 3600.0, 1 / 60, " min"), (float("inf"), 1 / 3600, " h"))
 matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text in SVG (searchable, small)
 matplotlib.rcParams["svg.hashsalt"] = "bpo-insights"  # stable ids: the same review gives the same file
+matplotlib.rcParams["text.parse_math"] = False  # '$' in an event's or a site's name is a dollar, not TeX to run
 
 
 def _scale(unit: str, largest: float | None) -> tuple[float, str, str]:

@@ -1,8 +1,10 @@
 """Tables as CSV or Excel that are safe to open: cells that a spreadsheet would run as a formula are neutralised.
 
 A text cell starting with `=`, `+`, `-`, `@` (or a tab / carriage return, which some spreadsheets
-strip before reading the rest) is prefixed with an apostrophe, so `=HYPERLINK(...)` planted in a
-ticket's queue name shows as text instead of running (OWASP "CSV injection").  Numbers stay numbers.
+strip before reading the rest, or any of these after leading spaces) is prefixed with an apostrophe,
+so `=HYPERLINK(...)` planted in a ticket's queue name shows as text instead of running (OWASP "CSV
+injection").  Numbers stay numbers.  Every CSV or XLSX the product writes (`to_csv`, `to_xlsx`, the
+CLI's `--format csv`) goes through `safe_frame`.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from typing import Any
 import polars as pl
 
 DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+# the same rule for a whole column: a formula prefix, optionally after leading spaces (or a tab / CR anywhere first)
+DANGEROUS_PATTERN = "^[ \u00a0]*[=+\\-@\t\r]"
 
 
 def neutralise(value: Any) -> Any:
     """A text value made inert for spreadsheets; anything else unchanged."""
-    if isinstance(value, str) and value.startswith(DANGEROUS):
+    if isinstance(value, str) and value.lstrip(" \u00a0").startswith(DANGEROUS):
         return "'" + value
     return value
 
@@ -26,7 +30,7 @@ def safe_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """The frame with every text cell neutralised (column names too)."""
     texts = [c for c, t in frame.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
     out = frame.with_columns(
-        pl.when(pl.col(c).cast(pl.String).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c).cast(pl.String))
+        pl.when(pl.col(c).cast(pl.String).str.contains(DANGEROUS_PATTERN)).then(pl.lit("'") + pl.col(c).cast(pl.String))
         .otherwise(pl.col(c).cast(pl.String)).alias(c) for c in texts)
     return out.rename({c: neutralise(c) for c in out.columns if neutralise(c) != c})
 

@@ -215,8 +215,8 @@ def test_choosing_a_comparison_puts_it_in_the_url(open_app):
 def test_an_unknown_comparison_falls_back_to_last_week_and_says_so(open_app):
     at = open_app("admin", query={"client": "acme", "compare": "yesterday"})
     assert not at.exception
-    assert [w.value for w in at.sidebar.warning] == [
-        "Not understood in the link: compare 'yesterday' is not one of last_week, last_year, target; "
+    assert [w.value for w in at.sidebar.warning] == [  # Markdown source: the link's text is shown as typed
+        "Not understood in the link: compare 'yesterday' is not one of last\\_week, last\\_year, target; "
         "comparing with last week."]
     assert dict(at.query_params) == {"client": "acme"}
     assert first_comparison(at, "sla_first_response") == "last_week"
