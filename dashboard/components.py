@@ -52,6 +52,7 @@ TILE_CSS = """
 TOTAL_MARKS = {"good": "✓", "bad": "✗", "neutral": ""}
 
 
+def as_text(text: str, literal: str | None = None) -> str:
     """`text` escaped so Markdown shows it as written: no links, images, HTML, emphasis, icons or formulas.
 
     Each occurrence of `literal` (an identity from outside, e.g. an email) becomes a code span, which Markdown
