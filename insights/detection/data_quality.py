@@ -31,17 +31,19 @@ def data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, *, week: date, l
         by_day = dict(zip(d.get_column("period").to_list(), d.get_column("value").to_list()))
         seg = {"client_id": client}
         if last_day is not None and last_day < week_end:
-            out.append(_notice("incomplete_week", seg, week, f"The week of {week.isoformat()} is not complete: the data "
-                               f"ends on {last_day.isoformat()}.", {"days": [last_day.isoformat()], "withhold": True},
-                               0, catalog, rules))
+            out.append(_notice("incomplete_week", segment=seg, week=week, count=0, rules=rules,
+                               message=f"The week of {week.isoformat()} is not complete: the data ends on "
+                                       f"{last_day.isoformat()}.",
+                               extra={"days": [last_day.isoformat()], "withhold": True}))
             continue
         issue = det.missing_days(by_day, week)
         if issue:
             days = ", ".join(x.isoformat() for x in issue.days)
-            out.append(_notice("missing_days", seg, week, f"No tickets for {format.label('client', client, names)} on {days}: {issue.count} of the "
-                               f"week's days are missing.", {"days": [x.isoformat() for x in issue.days],
-                                                             "count": issue.count, "withhold": True},
-                               issue.count, catalog, rules))
+            out.append(_notice("missing_days", segment=seg, week=week, count=issue.count, rules=rules,
+                               message=f"No tickets for {format.label('client', client, names)} on {days}: "
+                                       f"{issue.count} of the week's days are missing.",
+                               extra={"days": [x.isoformat() for x in issue.days], "count": issue.count,
+                                      "withhold": True}))
     periods = (week - timedelta(weeks=8),) + tuple(week - timedelta(weeks=8 - i) for i in range(1, 9))
     for (client, kpi_name), rows in root_frame.partition_by(["client_id", "kpi"], as_dict=True).items():
         if kpi_name not in specs or specs[kpi_name]["kind"] not in ("proportion", "mean"):
@@ -50,9 +52,10 @@ def data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, *, week: date, l
         issue = det.denominator_zero(s)
         if issue:
             label = catalog.kpis[kpi_name].label
-            out.append(_notice("denominator_zero", {"client_id": client, "kpi": kpi_name}, week,
-                               f"{label} has no volume for {format.label('client', client, names)} in the week of {week.isoformat()} after "
-                               f"weeks with volume: a feed may have stopped.", {"withhold": False}, 0, catalog, rules))
+            out.append(_notice("denominator_zero", segment={"client_id": client, "kpi": kpi_name}, week=week, count=0,
+                               rules=rules, extra={"withhold": False},
+                               message=f"{label} has no volume for {format.label('client', client, names)} in the week "
+                                       f"of {week.isoformat()} after weeks with volume: a feed may have stopped."))
     return out
 
 
@@ -75,17 +78,17 @@ def duplicate_sources(ws: Workspace, scope: Scope, view: View, *, week: date, th
             continue
         withhold = dup / max(total, 1) > th.duplicate_withhold_share
         out.append(_notice(
-            "duplicates", {"client_id": client}, week,
-            f"{dup:,} of the {total:,} tickets {format.label('client', client, names)} opened in the week of {week.isoformat()} arrived from two "
-            f"sources under the same id, so every count is inflated"
-            + (": insights for the client are withheld until one source is removed or both are mapped to one "
-               "source name." if withhold else "; remove one source or map both to one source name."),
-            {"count": int(dup), "total": int(total), "withhold": withhold}, int(dup), catalog, rules))
+            "duplicates", segment={"client_id": client}, week=week, count=int(dup), rules=rules,
+            message=f"{dup:,} of the {total:,} tickets {format.label('client', client, names)} opened in the week of "
+                    f"{week.isoformat()} arrived from two sources under the same id, so every count is inflated"
+                    + (": insights for the client are withheld until one source is removed or both are mapped to one "
+                       "source name." if withhold else "; remove one source or map both to one source name."),
+            extra={"count": int(dup), "total": int(total), "withhold": withhold}))
     return out
 
 
-def _notice(kind: str, segment: dict[str, str], week: date, message: str, extra: dict[str, Any], count: int,
-            catalog: Catalog, rules: Rules) -> Insight:
+def _notice(kind: str, *, segment: dict[str, str], week: date, message: str, extra: dict[str, Any], count: int,
+            rules: Rules) -> Insight:
     """A data-quality notice in the insight record (tier 'notice', ranked first)."""
     book = rules.playbook(kpi="tickets_created", type_="data_quality", driver_kind=None, polarity="bad",
                           segment_owner="brand")
@@ -102,5 +105,6 @@ def _notice(kind: str, segment: dict[str, str], week: date, message: str, extra:
                    segment=segment, period=Period(week, week + timedelta(days=6)), observed=float(count), expected=None,
                    baseline="", delta=None, unit="count", ci=None, n=count, test=None, p_value=None, q_value=None,
                    impact=None, confidence=1.0, score=100.0, headline=text["headline"], meaning=text["meaning"],
-                   action=Action(book.action, book.owner, book.verify_kpi, week.isoformat()), drivers=(),
+                   action=Action(text=book.action, owner=book.owner, verify_kpi=book.verify_kpi,
+                                 verify_week=week.isoformat()), drivers=(),
                    evidence=evidence)

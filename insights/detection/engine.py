@@ -41,18 +41,7 @@ from insights.detection.reading import (
     read_events,
     series_of,
 )
-from insights.detection.records import (
-    DIMENSIONS,
-    PAIR,
-    ROOT,
-    Action,
-    Candidate,
-    Findings,
-    Insight,
-    Period,
-    polarity,
-    stable_id,
-)
+from insights.detection.records import DIMENSIONS, PAIR, ROOT, Candidate, Findings
 from insights.detection.registry import DETECTORS, MIX
 from insights.detection.scan import cross_client_levels, scan_cross, scan_level, serving_several
 from insights.detection.tiers import KEPT, judge
@@ -60,9 +49,7 @@ from insights.format import Names
 from insights.metrics.periods import latest_complete_week, week_start
 from insights.view import View
 
-__all__ = ["DIMENSIONS", "PAIR", "ROOT", "Action", "Findings", "Insight", "Period", "detect", "polarity", "stable_id"]
-
-EXPLAINED = ("target_miss", "peer_outlier", "small_count_rate")  # findings a demand event never explains away
+UNTOUCHED_BY_EVENTS = ("target_miss", "peer_outlier", "small_count_rate")  # a declared demand event neither explains nor tempers these
 
 
 def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: dict[str, str] | None = None,
@@ -82,7 +69,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     last_day = last_period(daily)
     if week is None:
         if last_day is None:
-            return Findings(date.today(), [], [], [], 0)
+            return Findings(week=date.today(), insights=[], top=[], notices=[], tests=0)
         week = latest_complete_week(last_day)
     week = week_start(week)
     week_end = week + timedelta(days=6)
@@ -160,13 +147,14 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
-    return Findings(week, notices + insights, top, notices, tests=len(cands), withheld=tuple(withheld))
+    return Findings(week=week, insights=notices + insights, top=top, notices=notices, tests=len(cands),
+                    withheld=tuple(withheld))
 
 
 def _with_demand_event(c: Candidate, events: pl.DataFrame, demand: set[str]) -> Candidate:
     """A volume anomaly on a declared holiday, promotion or launch is explained by it; another change coinciding with
     one is a knock-on effect, worth watching, not news unless large."""
-    if c.type in EXPLAINED:
+    if c.type in UNTOUCHED_BY_EVENTS:
         return c
     on = [e for e in aligned_events(events, c.segment, c.period.start, c.period.start + timedelta(days=6), 0)
           if e["kind"] in demand]

@@ -276,7 +276,8 @@ def finish(run: Run, *, group: list[Candidate], frames: Frames, all_cands: list[
         period=rep.period, observed=rep.observed, expected=rep.expected, baseline=rep.baseline, delta=rep.delta,
         unit=kpi.unit, ci=rep.ci, n=rep.n, test=rep.test, p_value=rep.p_value, q_value=rep.q_value, impact=impact,
         confidence=confidence, score=score.score, headline="", meaning="",
-        action=Action(action_text, book.owner, verify_kpi, verify), drivers=tuple(drivers), evidence=evidence),
+        action=Action(text=action_text, owner=book.owner, verify_kpi=verify_kpi, verify_week=verify),
+        drivers=tuple(drivers), evidence=evidence),
         rules, kpi=kpi, names=names)
 
 

@@ -39,7 +39,7 @@ class Period:
     end: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Action:
     """What to do, who owns it, and the KPI (and week) that will show whether it worked."""
 
@@ -49,7 +49,7 @@ class Action:
     verify_week: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Insight:
     """One insight: the DESIGN §6 record, every number of its sentences included."""
 
@@ -102,7 +102,7 @@ class Insight:
         return _jsonable(asdict(self))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Findings:
     """A run's result: every insight ranked, the review's top list, and the data-quality notices."""
 

@@ -49,7 +49,7 @@ def judge(cands: list[Candidate], *, scope: Scope, site_vendor: Mapping[str, str
     adjusted: dict[int, tuple[float, float, int]] = {}
     for members in families.values():
         q = stats.benjamini_hochberg([placed[i].p_value for i in members])
-        qm = stats.benjamini_hochberg([placed[i].p_material for i in members])
+        qm = stats.benjamini_hochberg([p_material(placed[i]) for i in members])
         for i, qv, qmv in zip(members, q, qm):
             adjusted[i] = (float(qv), float(qmv), len(members))
     out = []
