@@ -100,7 +100,8 @@ sys.path.insert(0, str(ROOT_DIR))
 from connectors.store import Scope, Workspace  # noqa: E402
 from insights.detection import narrative  # noqa: E402
 from insights.catalog import Catalog, load_catalog  # noqa: E402
-from insights.detection.engine import DIMENSIONS, PAIR, ROOT, detect  # noqa: E402
+from insights.detection import detect  # noqa: E402
+from insights.detection.records import DIMENSIONS, PAIR, ROOT  # noqa: E402
 from insights.metrics.kpis import compute_kpis  # noqa: E402
 from sample_data.generator import generate  # noqa: E402
 from sample_data.operation import CHANNELS, DEFAULT_END, group_of  # noqa: E402

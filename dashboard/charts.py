@@ -25,7 +25,7 @@ import polars as pl
 
 from insights import format
 from insights.review.events import MAX_EVENTS, event_label, event_lanes, events_in_window
-from insights.export.axes import label_on_the_left, share_range, share_ticks, split_note
+from insights.export.axes import label_on_the_left, share_range, share_ticks
 from insights.review import split_dimension, split_lines
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"
@@ -296,7 +296,7 @@ def trend(series: pl.DataFrame, *, title: str, unit: str = "ratio", target: floa
     yaxis: dict[str, object] = dict(tickformat=ax.tickformat, ticksuffix=ax.suffix, gridcolor="#EEEEEE")
     yaxis.update(dict(range=shares, tickvals=share_ticks(shares)) if shares else dict(rangemode="tozero"))
     # one layout update of plain dicts (add_vrect and update_*axes each validate the whole figure again)
-    note = split_note(dimension) if lines else None
+    note = format.split_note(dimension) if lines else None
     fig.update_layout(
         title=dict(text=title, font=dict(size=14), subtitle=dict(text=note, font=dict(size=10)) if note else None),
         height=height, margin=dict(l=10, r=10, t=56 if note else 40, b=10),

@@ -17,7 +17,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.access import Denied
 from insights.contracts import NOUNS
-from insights.detection.engine import Insight
+from insights.detection import Insight
 from insights.review import Notice, Tile
 from insights import format
 from insights.detection.narrative import ci_is_change

@@ -218,7 +218,7 @@ def cmd_kpis(args) -> int:
 
 def cmd_insights(args) -> int:
     """JSON: every insight the engine kept (notices first, then by score), DESIGN §6 records; md: the review's top list."""
-    from insights.detection.engine import detect
+    from insights.detection import detect
     from insights.review import available_weeks
 
     ws = _workspace(args)

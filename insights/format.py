@@ -57,13 +57,15 @@ Kpi = Shown | str  # a KPI (or tile) with its format, or just a unit
 
 @dataclass(frozen=True, kw_only=True)
 class Names:
-    """Display names by id: clients, vendors, sites and queues from bpo.toml, KPI labels from the catalog."""
+    """Display names by id: clients, vendors, sites and queues from bpo.toml, KPI labels from the catalog; and the
+    vendor that runs each site, which a site's name brings with it ('Southpeak Kraków' is Southpeak Contact's)."""
 
     client: Mapping[str, str] = field(default_factory=dict)
     vendor: Mapping[str, str] = field(default_factory=dict)
     site: Mapping[str, str] = field(default_factory=dict)
     queue: Mapping[str, str] = field(default_factory=dict)
     kpi: Mapping[str, str] = field(default_factory=dict)
+    site_vendor: Mapping[str, str] = field(default_factory=dict)  # who runs each site ([[site]] vendor): its vendor's id
 
     @classmethod
     def of(cls, config: Any, catalog: Any = None) -> Names:
@@ -73,7 +75,8 @@ class Names:
                  "site": getattr(config, "sites", None), "queue": raw.get("queue")}
         declared = {kind: {str(i["id"]): str(i.get("name") or i["id"]) for i in items or () if i.get("id")}
                     for kind, items in lists.items()}
-        return cls(**declared, kpi=_kpi_labels(catalog))
+        site_vendor = {str(i["id"]): str(i["vendor"]) for i in lists["site"] or () if i.get("id") and i.get("vendor")}
+        return cls(**declared, kpi=_kpi_labels(catalog), site_vendor=site_vendor)
 
     def of_kind(self, kind: str) -> Mapping[str, str]:
         """The id → name table of `kind` (empty for kinds that have no declared names)."""

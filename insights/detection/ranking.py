@@ -9,8 +9,11 @@ watch list, and keeps one "what went well" when one qualifies.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
+
+from connectors.store import Workspace
+from insights.catalog.rules import Rules
 
 MAX_MAGNITUDE = 10.0
 
@@ -79,3 +82,27 @@ def _tier_order(insight: Any) -> int:
     if insight.evidence.get("open_weeks"):
         return 0
     return {"headline": 0, "watch": 1, "standing": 2}.get(insight.evidence.get("tier", ""), 3)
+
+
+def with_log_novelty(ws: Workspace, insights: list[Any], rules: Rules) -> list[Any]:
+    """Novelty from what people did with an insight (the Insights page's log, by stable id): a finding the
+    team acknowledged or is acting on ranks lower, one marked not useful lowest (rules.toml [novelty])."""
+    factors = rules.novelty
+    if not insights or not factors:
+        return insights
+    from insights.detection import insight_log
+
+    try:
+        logged = insight_log.states(ws, [i.id for i in insights])
+    except Exception:  # noqa: BLE001 - a workspace without a metadata database has no history to weigh
+        return insights
+    out = []
+    for ins in insights:
+        status = logged[ins.id].status if ins.id in logged else "new"
+        factor = factors[status]
+        if factor == 1.0:
+            out.append(ins)
+            continue
+        f = replace(Factors(**ins.evidence["factors"]), novelty=round(ins.evidence["factors"]["novelty"] * factor, 4))
+        out.append(replace(ins, score=f.score, evidence={**ins.evidence, "factors": asdict(f), "log_status": status}))
+    return out

@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from datetime import date
 
-from insights.format import split_note  # noqa: F401 - the images and charts read it here too
-
 MIN_SHARE_SPAN, SHARE_PAD = 0.10, 0.08  # a share axis spans at least 10 points, with 8 % of the span around the data
 LABEL_RIGHT_FROM = 0.7  # share of the window after which an event's label is drawn to the left of its day
 

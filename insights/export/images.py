@@ -20,7 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from insights.export.axes import label_on_the_left, share_range, share_ticks, split_note  # noqa: E402
+from insights.export.axes import label_on_the_left, share_range, share_ticks  # noqa: E402
+from insights.format import split_note  # noqa: E402
 from insights.review import split_dimension, split_lines  # noqa: E402
 
 BLUE, ORANGE, GREY, DARK, SKY = "#0072B2", "#E69F00", "#8C8C8C", "#333333", "#56B4E9"

@@ -27,7 +27,7 @@ import polars as pl
 from connectors.errors import BpoError
 from connectors.store import Scope, Workspace
 from insights.detection import narrative
-from insights.detection.engine import Findings, Insight, detect
+from insights.detection import Findings, Insight, detect
 from insights.review.events import empty_events, read_events
 from insights.view import View
 from insights.money import invoiced_through

@@ -3,7 +3,7 @@ changes, holidays) apply to the viewer's scope and filters, ranked by how likely
 a move, and how they are labelled on a chart.
 
 Charts (dashboard/charts.py, export images) mark at most `MAX_EVENTS` of them; the engine's own
-"coincides with" alignment is in insights/detection/engine.py.
+"coincides with" alignment is in insights/detection/explain.py.
 """
 
 from __future__ import annotations

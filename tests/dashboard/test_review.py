@@ -12,7 +12,7 @@ import tiny
 from connectors.store import Scope
 from insights.detection import stats
 from insights.catalog import load_catalog
-from insights.detection.engine import Insight, detect
+from insights.detection import Insight, detect
 from insights.errors import ViewError
 from insights.review import (
     available_weeks, build_review, material_amount, same_week_last_year,

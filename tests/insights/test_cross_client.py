@@ -9,7 +9,7 @@ from typing import NamedTuple
 import pytest
 
 from connectors.store import Scope
-from insights.detection.engine import cross_client_levels
+from insights.detection.scan import cross_client_levels
 
 CLIENTS = frozenset({"acme", "globex"})
 BOTH_LEVELS = [("vendor_id",), ("vendor_id", "site_id"), ("vendor_id", "channel"), ("vendor_id", "site_id", "channel")]
@@ -48,12 +48,12 @@ def test_a_lane_that_serves_one_client_is_not_scanned_again_across_clients():
     finding a second time, with the same numbers, under another name (seen in the latest sample week)."""
     import polars as pl
 
-    from insights.detection.engine import _serving_several, cross_key
+    from insights.detection.scan import cross_key, serving_several
 
     daily = pl.DataFrame({"client_id": ["acme", "globex", "globex", "acme"],
                           "site_id": ["sp-austin", "sp-austin", "sp-krakow", "nw-manila"],
                           "channel": ["voice", "voice", "social", "email"]})
-    several = _serving_several(daily, {"sp-austin": "southpeak", "sp-krakow": "southpeak", "nw-manila": "northwind"})
+    several = serving_several(daily, {"sp-austin": "southpeak", "sp-krakow": "southpeak", "nw-manila": "northwind"})
     assert cross_key({"vendor_id": "southpeak"}) in several
     assert cross_key({"vendor_id": "southpeak", "channel": "voice"}) in several
     assert cross_key({"vendor_id": "southpeak", "site_id": "sp-austin", "channel": "voice"}) in several

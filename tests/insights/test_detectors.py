@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from insights.detection import detectors as det
-from insights.detection.engine import polarity
+from insights.detection import polarity
 
 MONDAY = date(2026, 1, 5)
 RNG = np.random.default_rng(11)

@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 import pytest
 
 from connectors.store import Scope, Workspace
-from insights.detection.engine import Findings, Insight, Period, detect, stable_id
+from insights.detection import Findings, Insight, detect, stable_id
+from insights.detection.records import Period
 from sample_data.generator import generate
 from sample_data.operation import DEFAULT_END
 from sample_data.stories import STORIES_BY_KEY, Story

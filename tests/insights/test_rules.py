@@ -268,13 +268,13 @@ def test_a_headline_rests_on_the_evidence_the_rules_ask(planted):
 def _trend(ci: tuple[float, float], **over):
     from datetime import date
 
-    from insights.detection.engine import Period, _Candidate
+    from insights.detection.records import Candidate, Period
 
     fields = {"type": "trend", "kpi": "csat", "segment": {"client_id": "acme"}, "level": ("client_id",),
               "period": Period(date(2026, 6, 1), date(2026, 10, 25)), "observed": 0.80, "expected": 0.86,
               "delta": -0.06, "ci": ci, "n": 2400, "baseline": "the level 20 weeks ago", "test": "Mann-Kendall",
               "p_value": 1e-6, "material": True, "polarity": "bad", "reach": 1.0, "q_value": 1e-4, "q_material": 1e-4}
-    return _Candidate(**{**fields, **over})
+    return Candidate(**{**fields, **over})
 
 
 @pytest.mark.parametrize(("ci", "n", "tier", "label"), [
@@ -284,16 +284,16 @@ def _trend(ci: tuple[float, float], **over):
 ])
 def test_evidence_per_tier_and_confidence_come_from_the_rules(ci, n, tier, label):
     from insights.catalog import load_catalog
-    from insights.detection.engine import _confidence_label, _excludes_zero, _tier
+    from insights.detection.tiers import confidence_label, excludes_zero, tier as tier_of
 
     c = _trend(ci, n=n)
-    got = _tier(c, RULES, load_catalog().kpis["csat"])
+    got = tier_of(c, RULES, load_catalog().kpis["csat"])
     assert got == tier
-    assert _confidence_label(got, 0.999, _excludes_zero(c), RULES) == label
+    assert confidence_label(got, 0.999, excludes_zero(c), RULES) == label
 
 
 def test_a_standing_finding_whose_interval_touches_zero_is_never_confidence_high():
-    from insights.detection.engine import _confidence_label, _excludes_zero
+    from insights.detection.tiers import confidence_label, excludes_zero
 
-    assert _confidence_label("standing", 0.999, _excludes_zero(_trend((0.0, 0.004))), RULES) == "medium"
-    assert _confidence_label("standing", 0.999, _excludes_zero(_trend((0.001, 0.004))), RULES) == "high"
+    assert confidence_label("standing", 0.999, excludes_zero(_trend((0.0, 0.004))), RULES) == "medium"
+    assert confidence_label("standing", 0.999, excludes_zero(_trend((0.001, 0.004))), RULES) == "high"

@@ -1,0 +1,166 @@
+"""What one detect run reads, once: the run's context (`Run`), its weekly KPI frames by segment level, the daily
+volumes, and the calendar of events; every read goes through the viewer's scope and the view's row filters."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Mapping
+
+import polars as pl
+
+from connectors.store import Scope, Workspace
+from insights.catalog import Catalog
+from insights.catalog.rules import Rules, Thresholds
+from insights.detection import detectors as det
+from insights.detection.records import PAIR, ROOT
+from insights.format import Names
+from insights.metrics.credits import CreditsAtStake
+from insights.metrics.kpis import compute_kpis
+from insights.view import View
+
+CreditKey = tuple[str, str, date]  # (workspace, scope key, the Sunday whose month is billed)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """One detect run: the workspace as the viewer reads it, the review week, the rules and the KPIs they judge.
+
+    Built once per `detect` call and passed by keyword to every step; what a run caches (`credits`) lives here, so
+    runs for several viewers at once never share state. `thin` collects, as the scan goes, the material changes of
+    segments too thin to test.
+    """
+
+    ws: Workspace
+    scope: Scope  # the scope data is read through (the viewer's, narrowed by the view's client and vendor filters)
+    view: View
+    week: date  # the review week's first day
+    catalog: Catalog
+    rules: Rules
+    names: Names  # ids as people know them, in every sentence
+    specs: Mapping[str, Mapping[str, Any]]  # KPI -> its rules.toml [[detect]] entry
+    periods: tuple[date, ...]  # the weeks of history scanned, the review week last
+    client_volume: Mapping[tuple[str, str], float]  # (client, KPI) -> the review week's denominator
+    data_end: date | None  # the last day with tickets after the review week (how far outcomes can be known)
+    credits: dict[CreditKey, CreditsAtStake] = field(default_factory=dict)  # this run's credits, read once a month
+    thin: list[dict[str, Any]] = field(default_factory=list)  # changes too thin to test, told under their parent
+
+    @property
+    def th(self) -> Thresholds:
+        """rules.toml [thresholds]."""
+        return self.rules.thresholds
+
+    @property
+    def week_end(self) -> date:
+        """The review week's last day."""
+        return self.week + timedelta(days=6)
+
+    def matures(self, spec: Mapping[str, Any]) -> bool:
+        """Whether the review week's outcome of a KPI is known (a repeat contact can still come back for a while)."""
+        return self.data_end is None or self.week + timedelta(days=6 + spec["mature_days"]) <= self.data_end
+
+
+@dataclass(frozen=True, kw_only=True)
+class LevelReader:
+    """Reads the run's weekly KPI frame at one segment level (the view's row filters applied)."""
+
+    ws: Workspace
+    scope: Scope
+    kpis: tuple[str, ...]
+    start: date
+    end: date
+    view: View
+    catalog: Catalog
+
+    def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
+        """Every KPI of the run by `level` and week."""
+        f = compute_kpis(self.ws, self.scope, list(self.kpis), grain="week", by=level, start=self.start, end=self.end,
+                         catalog=self.catalog)
+        return self.view.apply(f, rows_only=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Frames:
+    """The run's KPI frames by level: the levels scanned, and any other level the driver search asks for (read once)."""
+
+    read: LevelReader
+    levels: dict[tuple[str, ...], pl.DataFrame]
+
+    def at(self, dims: tuple[str, ...]) -> pl.DataFrame:
+        """The frame of the level made of `dims` (in any order)."""
+        key = next((level for level in self.levels if sorted(level) == sorted(dims)), None)
+        if key is None:
+            key = tuple(dims)
+            self.levels[key] = self.read(key)
+        return self.levels[key]
+
+
+def last_period(frame: pl.DataFrame) -> date | None:
+    """The latest `period` of a frame (None when it is empty)."""
+    last = frame.get_column("period").max() if frame.height else None
+    assert last is None or isinstance(last, date)
+    return last
+
+
+def daily_volumes(ws: Workspace, scope: Scope, view: View, *, week: date | None, history_days: int,
+                  catalog: Catalog) -> pl.DataFrame:
+    """Daily tickets created per client × site × channel over the volume history."""
+    end = week + timedelta(days=6) if week else None
+    begin = week - timedelta(days=history_days + 7) if week else None
+    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=ROOT + PAIR, start=begin, end=end, catalog=catalog)
+    f = view.apply(f, rows_only=True).filter(pl.col("value") > 0)
+    last = last_period(f)
+    if week is None and last is not None:
+        f = f.filter(pl.col("period") >= last - timedelta(days=history_days + 14))
+    return f
+
+
+def data_end(ws: Workspace, scope: Scope, *, week_end: date, days: int, catalog: Catalog) -> date:
+    """The last day with tickets up to `days` after the review week (how far outcomes can be known)."""
+    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", start=week_end, end=week_end + timedelta(days=days),
+                     catalog=catalog).filter(pl.col("value") > 0)
+    return last_period(f) or week_end
+
+
+def client_volume(frame: pl.DataFrame, week: date) -> dict[tuple[str, str], float]:
+    """(client, kpi) -> the week's denominator, to weigh a segment's reach."""
+    rows = frame.filter(pl.col("period") == week)
+    return {(r["client_id"], r["kpi"]): float(r["denominator"] or r["n"] or 0) for r in rows.iter_rows(named=True)}
+
+
+def series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str) -> det.WeeklySeries:
+    """One segment's rows of one KPI as the weekly series the detectors read (an empty week holds no value)."""
+    by_p = {r[0]: r for r in rows.select("period", "value", "numerator", "denominator", "n").iter_rows()}
+    vals, nums, dens, ns = [], [], [], []
+    for p in periods:
+        r = by_p.get(p)
+        v = r[1] if r else None
+        vals.append(v if v is not None and math.isfinite(v) else None)
+        n = float(r[4] or 0) if r else 0.0
+        den = r[3] if r and r[3] is not None else (n if v is not None else 0.0)
+        nums.append((r[2] if r[2] is not None else (v or 0.0) * den) if r else 0.0)
+        dens.append(den)
+        ns.append(n)
+    return det.WeeklySeries.of(periods, vals, nums, dens, ns, kind="proportion" if kind == "proportion" else "mean")
+
+
+def read_events(ws: Workspace, scope: Scope) -> pl.DataFrame:
+    """The calendar of events in the scope (empty for a workspace without one)."""
+    try:
+        return ws.read("events", scope)
+    except Exception:  # a workspace without an events table has no calendar to align with
+        return pl.DataFrame()
+
+
+def declared_days(events: pl.DataFrame, kinds: set[str]) -> dict[str | None, frozenset[date]]:
+    """Client (None: every client) -> the days of declared demand events (holidays, promotions, launches)."""
+    out: dict[str | None, set[date]] = defaultdict(set)
+    if events.is_empty():
+        return {}
+    for e in events.filter(pl.col("kind").is_in(sorted(kinds))).iter_rows(named=True):
+        start = e["start_date"]
+        end = e.get("end_date") or start
+        out[e.get("client_id")].update(start + timedelta(days=i) for i in range((end - start).days + 1))
+    return {k: frozenset(v) for k, v in out.items()}
