@@ -33,6 +33,7 @@ from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.config import Config, parse_config, unconvertible
 from connectors.store.metadata import import_log, metadata, rejected_rows, sync_state
+from connectors.store import tenancy
 from connectors.store.scope import Scope
 from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, _atomic_write, _fsync_path, _part_dir,
                                      _partition_expr, _pl_type, pq_rows)
@@ -109,7 +110,7 @@ class Workspace:
             lf = pl.LazyFrame(schema=spec.schema)
         else:
             lf = pl.scan_parquet(paths)
-        lf = lf.filter(scope.filter_expr(table))
+        lf = lf.filter(tenancy.visible(self, table, scope))  # metadata rows too: every tenant they name
         if columns is not None:
             lf = lf.select(columns)
         return lf

@@ -380,7 +380,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     by_level = _Frames(read, {**frames, **cross_frames})
     insights = [_finish(group, by_level, cands, thin, events, catalog, rules, week, currency, tenants, names) for group in merged]
     # a card keeps its lead (and id) whatever the log says
-    insights = _with_log_novelty(ws, _cards(insights, rules, catalog, names), rules)
+    insights = _with_log_novelty(ws, _cards(insights, rules, catalog, names), rules, scope)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week, notices + insights, top, notices, tests, tuple(withheld))
@@ -1268,7 +1268,7 @@ def _impact(rep: _Candidate, kpi, rules, spec_impact: str | None, currency: str)
     return {"value": round(abs(value), 1), "unit": label}
 
 
-def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Insight]:
+def _with_log_novelty(ws: Workspace, insights: list[Insight], rules, scope: Scope) -> list[Insight]:
     """Novelty from what people did with an insight (the Insights page's log, by stable id): a finding the
     team acknowledged or is acting on ranks lower, one marked not useful lowest (rules.toml [novelty])."""
     factors = rules.novelty
@@ -1277,7 +1277,7 @@ def _with_log_novelty(ws: Workspace, insights: list[Insight], rules) -> list[Ins
     from insights.detection import insight_log
 
     try:
-        logged = insight_log.states(ws, [i.id for i in insights])
+        logged = insight_log.states(ws, [i.id for i in insights], tenant=insight_log.tenant_of(scope))
     except Exception:  # noqa: BLE001 - a workspace without a metadata database has no history to weigh
         return insights
     out = []
