@@ -4,10 +4,12 @@ A canary workspace (the sample operation, small) where every tenant's data carri
 markers: client, vendor and site ids and names, queues and agents (ids carry their site), events
 of every tenant shape (no client, a client only, a client at another vendor's site), pilots in
 events and in bpo.toml, contract targets, invoice lines, and insight notes written by every
-viewer. For each role (admin, each brand, each competing vendor) every CLI command that prints
-data runs with `--user` (kpis, insights, report in every format, forecast, pilot, status) and every
-dashboard page runs in AppTest; the text of every output (files unzipped, PDF text extracted,
-every element of the page) is searched for the markers of tenants outside the role's scope.
+viewer. For each role (each brand, each competing vendor; admin may see every marker) every CLI
+command that prints data runs with `--user` (kpis in every format, insights, report in every format,
+forecast, pilot for every pilot's name, status) and every dashboard page runs in AppTest; the text of
+every output (files unzipped, PDF text extracted, every element of the page) is searched for the
+markers of tenants outside the role's scope. The html, pptx and pdf files are a test of their own
+(rendering them costs ~40 s a role).
 
 Who may see what is written here independently of the product (`sees`): a brand sees its own
 client's rows, and the vendors and sites that serve it; a vendor sees its own rows, and a client's
@@ -147,7 +149,7 @@ def _toml(text: str) -> str:
 def build(path: Path) -> Workspace:
     from sample_data.generator import generate
 
-    generate(path, weeks=14, scale=0.02, seed=7)
+    generate(path, weeks=13, scale=0.01, seed=7)
     (path / "bpo.toml").write_text(_toml((path / "bpo.toml").read_text()))
     ws = Workspace.open(path)
     ws.upsert("events", pl.DataFrame([dict(event_id=name.lower(), kind=kind, name=name, client_id=c, vendor_id=v,
@@ -227,8 +229,9 @@ def cli_outputs(ws: Workspace, role: str, capsys, tmp: Path, *, files: bool = Fa
         yield f"kpis --format {fmt}", text + (_file_text(out) if out.exists() else "")
     for fmt in _choices("insights", "format"):
         yield f"insights --format {fmt}", _run(capsys, ["insights", *base, "--format", fmt])[1]
-    for fmt in ("md", "json"):  # csv is the json's table
-        yield f"forecast --format {fmt}", _run(capsys, ["forecast", *base, "--weeks", "2", "--format", fmt])[1]
+    # md names every queue by its labels and ids; json and csv hold the same queues (and cost 5 s more a role)
+    yield "forecast --format md", _run(capsys, ["forecast", *base, "--weeks", "2", "--by", "client_id,vendor_id,site_id",
+                                                "--format", "md"])[1]
     for name in _pilot_names(ws):  # every pilot of the workspace, asked for by name
         code, text = _run(capsys, ["pilot", *base, name, "--format", "json"])
         yield f"pilot {name!r}", text.replace(f"'{name}'", "'<asked>'")  # the name the user typed is not a leak
@@ -287,12 +290,16 @@ def _check(role: str, outputs) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.mark.parametrize("role", list(ROLES))
+TENANT_ROLES = [r for r in ROLES if ROLES[r] is not None]  # admin sees every marker by definition
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("role", TENANT_ROLES)
 def test_no_role_sees_another_tenants_marker_in_the_cli_or_on_a_page(canary, role, capsys, monkeypatch, tmp_path):
     assert _check(role, [*cli_outputs(canary, role, capsys, tmp_path), *page_outputs(canary, role, monkeypatch)]) == []
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("role", list(ROLES))
+@pytest.mark.parametrize("role", TENANT_ROLES)
 def test_no_exported_file_holds_another_tenants_marker(canary, role, capsys, tmp_path):
     assert _check(role, list(cli_outputs(canary, role, capsys, tmp_path, files=True))) == []
