@@ -189,11 +189,15 @@ def cmd_status(args) -> int:
     ws = _workspace(args)
     scope = _scope(args, ws)
     summary = ws.table_summary(scope)
-    print(f"workspace: {ws.path.resolve()}  ({ws.config.name})")
+    admin = not getattr(args, "user", None) or ws.config.user(args.user).role == "admin"
+    # the workspace's name is its holder's label (the sample's names both clients): only admins read it
+    print(f"workspace: {ws.path.resolve()}" + (f"  ({ws.config.name})" if admin else ""))
     for row in summary.iter_rows(named=True):
         span = f"{(row['first'] or '')[:10]} .. {(row['last'] or '')[:10]}" if row["first"] else format.EMPTY
         fresh = row["last_ingested"].strftime("%Y-%m-%d %H:%M UTC") if row["last_ingested"] else "never"
         print(f"  {row['table']:<18} {row['rows']:>10,} rows   {span:<24} last ingested {fresh}")
+    if not admin:
+        return 0  # sources and the import log name every client's files: only the workspace's admins read them
     for s in ws.source_status().iter_rows(named=True):
         last = s["last_run"].strftime("%Y-%m-%d %H:%M UTC") if s["last_run"] else "never"
         print(f"  source {s['source']} ({s['kind']}): last run {last} {s['status'] or ''} read {s['rows_read'] or 0} "

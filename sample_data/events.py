@@ -8,7 +8,7 @@ from datetime import timedelta
 import polars as pl
 
 from sample_data.calendar import Calendar
-from sample_data.operation import SITES, SOURCE_SYSTEM
+from sample_data.operation import ROUTING, SITES, SOURCE_SYSTEM
 from sample_data.stories import Story
 from sample_data.volume import operation_events
 
@@ -19,6 +19,12 @@ SCHEMA = {"event_id": pl.String, "kind": pl.String, "name": pl.String, "start_da
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def _only_client(site_id: str | None) -> str | None:
+    """The one client a site works for (None when it serves several or none): an event there is that client's."""
+    clients = {c for (c, _), sites in ROUTING.items() if site_id in sites}
+    return next(iter(clients)) if len(clients) == 1 else None
 
 
 def events_frame(cal: Calendar, stories: tuple[Story, ...], instance: str) -> pl.DataFrame:
@@ -40,7 +46,7 @@ def events_frame(cal: Calendar, stories: tuple[Story, ...], instance: str) -> pl
         channel = seg.get("channel") if seg.get("channel") and " " not in seg["channel"] else None
         rows.append(dict(event_id=f"{s.event.kind}-{start:%Y%m%d}-{_slug(s.event.name)}", kind=s.event.kind,
                          name=s.event.name, start_date=start, end_date=None if s.event.one_day else end,
-                         client_id=seg.get("client_id"), site_id=seg.get("site_id"),
+                         client_id=seg.get("client_id") or _only_client(seg.get("site_id")), site_id=seg.get("site_id"),
                          vendor_id=seg.get("vendor_id") or (SITES[seg["site_id"]].vendor if "site_id" in seg else None),
                          channel=channel, description=s.event.description))
     f = pl.DataFrame(rows, schema=SCHEMA)

@@ -38,6 +38,7 @@ from connectors.schema import TABLES, conform, get_table, validate
 from connectors.store.config import Config, parse_config, unconvertible
 from connectors.store.metadata import (backup_sqlite_file, import_log, open_metadata, rejected_rows, sqlite_path,
                                        sync_state)
+from connectors.store import tenancy
 from connectors.store.scope import Scope
 from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
                                      _part_dir, _partition_expr, _pl_type, check_part, collect_garbage, crash_point,
@@ -145,7 +146,7 @@ class Workspace:
             lf = pl.LazyFrame(schema=spec.schema)
         else:
             lf = pl.scan_parquet(paths)
-        lf = lf.filter(scope.filter_expr(table))
+        lf = lf.filter(tenancy.visible(self, table, scope))  # metadata rows too: every tenant they name
         if columns is not None:
             lf = lf.select(columns)
         return lf

@@ -22,7 +22,8 @@ if not items:
     st.success("No insights this week: no target missed and nothing changed enough to report.")
     st.stop()
 
-states = insight_log.states(ctx.ws, [i.id for i in items])
+tenant = insight_log.tenant_of(ctx.viewer)  # notes are the viewer's organisation's, never a competitor's
+states = insight_log.states(ctx.ws, [i.id for i in items], tenant=tenant)
 c1, c2, c3 = st.columns(3)
 types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types",
                        format_func=lambda t: components.TEST_NAMES.get(t, t.replace("_", " ")))
@@ -57,13 +58,13 @@ for rank, ins in enumerate(shown, 1):
             owner = b.text_input("Owner", value=s.owner or "", key=f"owner_{ins.id}", placeholder=ins.action.owner)
             action = st.text_area("Action taken", value=s.action_taken or "", key=f"action_{ins.id}", height=68)
             if st.form_submit_button("Save"):
-                insight_log.record(ctx.ws, ins.id, user=ctx.viewer.name, status=status if status != s.status else None,
+                insight_log.record(ctx.ws, ins.id, user=ctx.viewer.name, tenant=tenant, status=status if status != s.status else None,
                                    owner=owner.strip() if owner.strip() != (s.owner or "") else None,
                                    action_taken=action.strip() if action.strip() != (s.action_taken or "") else None,
                                    headline=ins.headline)
                 st.toast("Saved")
                 st.rerun()
-        trail = insight_log.history(ctx.ws, ins.id)
+        trail = insight_log.history(ctx.ws, ins.id, tenant=tenant)
         if trail.height:
             with st.expander(f"History ({trail.height})"):
                 components.dataframe(trail, hide_index=True, width="stretch")

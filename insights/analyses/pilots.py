@@ -1,13 +1,14 @@
 """Pilots: before/after or pilot vs control, with a difference-in-differences estimate, its interval, test and verdict.
 
 A pilot is defined in the workspace, either as an `events` row with kind = "pilot" (its
-client/vendor/site/channel are the scope, start_date/end_date the window) or as a `[[pilot]]`
-table in bpo.toml, which may add KPIs, a control group, a pre-period length and goals:
+client/vendor/site/channel are the scope, start_date/end_date the window; `client_id` names whose
+pilot it is) or as a `[[pilot]]` table in bpo.toml, which may add KPIs, a control group, a
+pre-period length and goals:
 
 ```toml
 [[pilot]]
 name = "nw-bogota coaching pilot"
-scope = { site_id = "nw-bogota" }
+scope = { client_id = "acme", site_id = "nw-bogota" }
 start = 2026-08-10
 end = 2026-09-20
 kpis = ["csat", "repeat_contact_rate"]
@@ -15,6 +16,10 @@ control = { site_id = ["nw-manila"] }     # optional; default: the pilot clients
 pre_weeks = 8
 goals = { csat = 0.03 }                  # optional: the change that counts as success
 ```
+
+A viewer sees a pilot only when it may see every tenant the pilot names (the events table's rule,
+`connectors.store.tenancy`): a pilot naming no client is the workspace holder's (admin's) alone,
+one naming a vendor or site only its viewers', so a Northwind pilot never reaches Globex.
 
 The read-out's "after" runs from the pilot's first week to the latest complete week of data: the end
 date is when the trial was judged, not when its practice stopped, and the weeks that follow are
@@ -42,6 +47,7 @@ import polars as pl
 from scipy import stats
 
 from connectors.store import Scope, Workspace
+from connectors.store.tenancy import allows
 from insights import format
 from insights.errors import InsightsError
 from insights.metrics.periods import latest_complete_week, week_start
@@ -74,7 +80,8 @@ def _as_tuple(v) -> tuple[str, ...]:
 
 
 def load_pilots(ws: Workspace, scope: Scope) -> dict[str, Pilot]:
-    """Every pilot the viewer may see: events rows of kind 'pilot', overridden/extended by bpo.toml [[pilot]] tables."""
+    """Every pilot the viewer may see: events rows of kind 'pilot', overridden/extended by bpo.toml [[pilot]] tables
+    (each listed only to viewers who may see every tenant it and its events row name)."""
     out: dict[str, Pilot] = {}
     ev = ws.scan("events", scope).filter(pl.col("kind") == "pilot").collect()
     for r in ev.iter_rows(named=True):
@@ -91,6 +98,9 @@ def load_pilots(ws: Workspace, scope: Scope) -> dict[str, Pilot]:
         bad = [d for d in list(p.get("scope", {})) + list(p.get("control", {}) or {}) if d not in DIMENSIONS]
         if bad:
             raise PilotError(f"bpo.toml [[pilot]] '{name}': unknown dimension(s) {', '.join(bad)}; use {', '.join(DIMENSIONS)}")
+        named = {**(base.scope if base else {}), **{k: _as_tuple(v) for k, v in p.get("scope", {}).items()}}
+        if not allows(ws, scope, named):
+            continue
         out[name] = Pilot(
             name=name,
             scope={k: _as_tuple(v) for k, v in p.get("scope", {}).items()} or (base.scope if base else {}),

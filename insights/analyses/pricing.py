@@ -99,13 +99,17 @@ def _in_period(measured: pl.DataFrame, lines: pl.DataFrame, keys: list[str], val
 
 
 def rate_card(ws: Workspace, invoices: pl.DataFrame) -> pl.DataFrame:
-    """(vendor, site, billing_model, channel) → card rate: bpo.toml `[[rate_card]]`, else the modal billed rate."""
+    """(vendor, site, billing_model, channel) → card rate: bpo.toml `[[rate_card]]`, else the modal billed rate.
+
+    Only the cards of vendors whose invoices the viewer sees (`invoices` is read through its scope): a
+    competitor's rates never reach another vendor's page."""
     declared = ws.config.rate_cards
     if declared:
         return pl.DataFrame([{"vendor_id": r.vendor, "site_id": r.site, "billing_model": r.billing_model,
                               "channel": r.channel, "card_rate": r.rate} for r in declared],
                             schema={"vendor_id": pl.String, "site_id": pl.String, "billing_model": pl.String,
-                                    "channel": pl.String, "card_rate": pl.Float64})
+                                    "channel": pl.String, "card_rate": pl.Float64}
+                            ).join(invoices.select("vendor_id").unique(), on="vendor_id", how="semi")
     return (invoices.filter(pl.col("billing_model").is_in(["per_hour", "per_fte", "per_contact", "per_minute"])
                             & pl.col("unit_rate").is_not_null())
             .group_by("vendor_id", "site_id", "billing_model", "channel")

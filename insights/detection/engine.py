@@ -144,7 +144,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights = [finish(run, group=group, frames=by_level, all_cands=judged, events=events, currency=currency)
                 for group in merge([c for c in judged if c.tier in KEPT])]
     # a card keeps its lead (and id) whatever the log says
-    insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules)
+    insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules, scope)
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week=week, insights=notices + insights, top=top, notices=notices, tests=len(cands),

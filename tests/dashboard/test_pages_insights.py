@@ -50,7 +50,7 @@ def test_acknowledge_assign_and_record_the_action(monkeypatch, tmp_path):
     at.text_area(key=f"action_{iid}").input("Two agents moved to email for 3 weeks")
     next(b for b in at.button if "Save" in b.label).click().run()
     assert not at.exception
-    state = insight_log.get(ws, iid)
+    state = insight_log.get(ws, iid, tenant="brand:acme")
     assert (state.status, state.owner, state.action_taken, state.updated_by) == (
         "in_progress", "Northwind AM", "Two agents moved to email for 3 weeks", "acme-manager")
     assert any("Action in progress" in c.value and "Northwind AM" in c.value for c in at.caption)

@@ -180,17 +180,17 @@ def test_csv_and_xlsx_never_hold_a_formula():
 
 def test_the_insight_log_keeps_state_and_history(ws):
     iid = "abc123def456"
-    assert insight_log.get(ws, iid).status == "new"
-    insight_log.record(ws, iid, user="acme-manager", status="acknowledged", owner="Northwind AM")
-    state = insight_log.record(ws, iid, user="northwind-am", status="done", action_taken="Added 3 agents to email")
+    assert insight_log.get(ws, iid, tenant="brand:acme").status == "new"
+    insight_log.record(ws, iid, user="acme-manager", tenant="brand:acme", status="acknowledged", owner="Northwind AM")
+    state = insight_log.record(ws, iid, user="acme-manager", tenant="brand:acme", status="done", action_taken="Added 3 agents to email")
     assert (state.status, state.owner, state.action_taken, state.updated_by) == (
-        "done", "Northwind AM", "Added 3 agents to email", "northwind-am")
-    trail = insight_log.history(ws, iid)
+        "done", "Northwind AM", "Added 3 agents to email", "acme-manager")
+    trail = insight_log.history(ws, iid, tenant="brand:acme")
     assert trail.select("user", "field", "value").rows() == [
         ("acme-manager", "status", "acknowledged"), ("acme-manager", "owner", "Northwind AM"),
-        ("northwind-am", "status", "done"), ("northwind-am", "action_taken", "Added 3 agents to email")]
+        ("acme-manager", "status", "done"), ("acme-manager", "action_taken", "Added 3 agents to email")]
     with pytest.raises(insight_log.InsightLogError, match="unknown insight status 'maybe'; use one of new, "):
-        insight_log.record(ws, iid, user="x", status="maybe")
+        insight_log.record(ws, iid, user="x", tenant="brand:acme", status="maybe")
 
 
 @pytest.mark.parametrize("fmt", ["html", "md", "pptx"])
