@@ -7,12 +7,12 @@
 `workspace` (Workspace: scan/read/upsert, import log, cursors), `scope` (Scope, User), `config`
 (bpo.toml, FX rates), `metadata` (the SQL tables of state.db), `tables` (manifests, atomic writes).
 """
-from connectors.store.config import FX_RATE_KEYS, Config, FxRate, parse_config, rate_in_force, unconvertible
-from connectors.store.metadata import import_log, metadata, rejected_rows, sync_state
+from connectors.store.config import FX_RATE_KEYS, Config, Delivery, FxRate, parse_config, rate_in_force, unconvertible
+from connectors.store.metadata import delivery_log, import_log, metadata, rejected_rows, sync_state
 from connectors.store.scope import Scope, User
 from connectors.store.tables import DEFAULT_WORKSPACE, MANIFEST, UNPARTITIONED, pq_rows
 from connectors.store.workspace import UpsertResult, Workspace, utcnow
 
-__all__ = ["DEFAULT_WORKSPACE", "FX_RATE_KEYS", "MANIFEST", "UNPARTITIONED", "Config", "FxRate", "Scope", "UpsertResult",
-           "User", "Workspace", "import_log", "metadata", "parse_config", "pq_rows", "rate_in_force", "rejected_rows",
+__all__ = ["DEFAULT_WORKSPACE", "FX_RATE_KEYS", "MANIFEST", "UNPARTITIONED", "Config", "Delivery", "FxRate", "Scope", "UpsertResult",
+           "User", "Workspace", "delivery_log", "import_log", "metadata", "parse_config", "pq_rows", "rate_in_force", "rejected_rows",
            "sync_state", "unconvertible", "utcnow"]

@@ -97,6 +97,66 @@ def _fx_rates(items: Any, reporting: str, problems: list[str]) -> tuple[FxRate, 
     return tuple(sorted(rates, key=lambda r: (r.currency, r.valid_from)))
 
 
+DELIVERY_KEYS = ("smtp_host", "smtp_port", "sender", "username", "password_env", "starttls", "attach", "webhook_format")
+ATTACHMENTS = ("pptx", "pdf", "none")
+WEBHOOK_FORMATS = ("slack", "teams")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """bpo.toml `[delivery]`: the SMTP server `deliver` sends through, the deck it attaches, and webhook formats.
+
+    The password is never here: `password_env` names the environment variable that holds it.
+    `webhook_format` maps a webhook's environment variable to 'slack' or 'teams' when its host does not say.
+    """
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    sender: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    starttls: bool = True
+    attach: str = "pptx"
+    webhook_format: dict[str, str] = field(default_factory=dict)
+
+
+def _delivery(item: Any, problems: list[str]) -> Delivery | None:
+    """Parse `[delivery]` strictly; each problem names the key and the fix."""
+    where = "[delivery]"
+    if not isinstance(item, dict):
+        problems.append(f"{where} must be a table: smtp_host, smtp_port, sender, username, password_env, starttls")
+        return None
+    unknown = sorted(set(item) - set(DELIVERY_KEYS))
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(DELIVERY_KEYS)}")
+    n = len(problems)
+    for key in ("smtp_host", "sender", "username", "password_env"):
+        if key in item and not (isinstance(item[key], str) and item[key].strip()):
+            problems.append(f"{where}: {key} must be a non-empty string")
+    if "password" in item:
+        problems.append(f"{where}: never write the password in bpo.toml; set password_env = \"SMTP_PASSWORD\" and export it")
+    port = item.get("smtp_port", 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        problems.append(f"{where}: smtp_port {port!r} must be a port number (587 for STARTTLS, 25 for plain)")
+    if not isinstance(item.get("starttls", True), bool):
+        problems.append(f"{where}: starttls must be true or false")
+    if "sender" in item and "@" not in str(item["sender"]):
+        problems.append(f"{where}: sender {item['sender']!r} is not an email address")
+    if item.get("password_env") and not item.get("username"):
+        problems.append(f"{where}: password_env is set without username; add username = \"the SMTP login\"")
+    if item.get("attach", "pptx") not in ATTACHMENTS:
+        problems.append(f"{where}: attach {item['attach']!r} is not one of {', '.join(ATTACHMENTS)}")
+    formats = item.get("webhook_format", {})
+    if not isinstance(formats, dict) or any(v not in WEBHOOK_FORMATS for v in formats.values()):
+        problems.append(f"{where}: webhook_format maps a webhook's variable to 'slack' or 'teams' "
+                        f"(webhook_format = {{ TEAMS_OPS_URL = \"teams\" }})")
+    if len(problems) > n:
+        return None
+    return Delivery(smtp_host=item.get("smtp_host"), smtp_port=port, sender=item.get("sender"),
+                    username=item.get("username"), password_env=item.get("password_env"),
+                    starttls=item.get("starttls", True), attach=item.get("attach", "pptx"), webhook_format=dict(formats))
+
+
 @dataclass
 class Config:
     """The parsed bpo.toml."""
@@ -112,6 +172,7 @@ class Config:
     settings: dict = field(default_factory=dict)
     fx_rates: tuple[FxRate, ...] = ()
     raw: dict = field(default_factory=dict)
+    delivery: Delivery | None = None  # [delivery]: how `bpo-insights deliver` sends mail
 
     def user(self, name: str) -> User:
         for u in self.users:
@@ -148,13 +209,14 @@ def parse_config(path: Path) -> Config:
             if "clients" not in u:
                 problems.append(f"[[user]] '{name}': 'clients' is missing (list client ids, or [\"*\"])")
             scope = Scope.of(u.get("clients", []), u.get("vendors", "*"))
-        users.append(User(name, role, scope))
+        users.append(User(name, role, scope, email=u.get("email"), webhook_env=u.get("webhook_env")))
     for kind in ("client", "vendor", "site"):
         for i, item in enumerate(raw.get(kind, [])):
             if not item.get("id"):
                 problems.append(f"[[{kind}]] #{i + 1}: 'id' is missing")
     currency = ws.get("currency", "USD")
     fx_rates = _fx_rates(raw.get("fx_rate", []), currency, problems)
+    delivery = _delivery(raw["delivery"], problems) if "delivery" in raw else None
     if problems:
         raise ConfigError(f"{path}: " + "; ".join(problems))
     return Config(
@@ -169,4 +231,5 @@ def parse_config(path: Path) -> Config:
         settings=raw.get("settings", {}),
         fx_rates=fx_rates,
         raw=raw,
+        delivery=delivery,
     )

@@ -72,3 +72,5 @@ class User:
     name: str
     role: str  # admin | brand | vendor
     scope: Scope
+    email: str | None = None
+    webhook_env: str | None = None
