@@ -10,6 +10,7 @@ A webhook's format is chosen by its URL's host (hooks.slack.com: Slack; *.webhoo
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import smtplib
@@ -17,9 +18,11 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -153,6 +156,22 @@ def _reason(e: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------- the delivery log
+
+
+@contextmanager
+def delivering(workspace: Path) -> Iterator[None]:
+    """Hold the workspace's delivery lock for a run; a second run meanwhile stops with a message (cron overlaps)."""
+    path = Path(workspace) / ".deliver.lock"
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeliveryError(f"another 'bpo-insights deliver' is running on {workspace}; let it finish (nothing was "
+                                f"sent by this run)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def sent_items(engine: sa.Engine, recipient: str, channel: str, week: date) -> set[str]:

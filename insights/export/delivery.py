@@ -23,7 +23,7 @@ from email.utils import formatdate, make_msgid
 from html import escape
 from typing import Any, Literal, Protocol
 
-from connectors.delivery import record_sent, sent_items
+from connectors.delivery import delivering, record_sent, sent_items
 from connectors.errors import BpoError
 from connectors.store import User, Workspace
 from insights import format
@@ -118,6 +118,11 @@ def where_of(ins: Insight, names: format.Names | None = None) -> str:
     return format.segment(ins.segment, names)
 
 
+def shown_tiles(review: Review) -> list[Any]:
+    """The tiles with a value this week (a KPI without data stays in the attached deck, not in a short message)."""
+    return [t for t in review.tiles if t.value is not None]
+
+
 def _insight_line(ins: Insight, names: format.Names | None, credit: str | None = None) -> str:
     """'Acme Home · channel email: <headline> Contract credit at risk: USD 20,555 (…).'"""
     return f"{where_of(ins, names)}: {ins.headline}" + (f" Contract credit at risk: {credit}." if credit else "")
@@ -146,9 +151,9 @@ def email_review(review: Review, *, sender: str, to: str, label: str,
     week = f"week of {review.week:%d %b %Y} ({iso_week(review.week)})"
     n = len(review.insights)
     subject = f"Weekly review, {week}: {label}, {n} insight{'s' if n != 1 else ''}"
-    lines = [f"Weekly review for {label}, {week}.", ""]
-    lines += [f"Note: {x.message}" for x in review.notices if x.severity == "warning"]
-    lines += ["", "This week:"] + [f"- {a}: {b}" for a, b in map(_tile_line, review.tiles)]
+    lines = [f"Weekly review for {label}, {week}."]
+    lines += [f"Note: {x.message}" for x in review.notices if x.severity == "warning"] + [""]
+    lines += ["This week:"] + [f"- {a}: {b}" for a, b in map(_tile_line, shown_tiles(review))]
     lines += ["", "Insights:"] + ([f"{i}. {_insight_line(ins, review.names, credit_of(ins))}\n   What to do: "
                                    f"{action_of(ins, review.names)}" for i, ins in enumerate(review.insights, 1)]
                                   or [NO_INSIGHTS])
@@ -158,10 +163,10 @@ def email_review(review: Review, *, sender: str, to: str, label: str,
             f"<p style='color:#444;margin:4px 0 12px'>{escape(week)}</p>"]
     html += [f"<p style='background:#FFF6E0;padding:6px'>{escape(x.message)}</p>" for x in review.notices
              if x.severity == "warning"]
-    if review.tiles:
+    if shown_tiles(review):
         html.append("<h3>This week</h3>" + TABLE + "<tr><th align=left>KPI</th><th align=left>value</th>"
                     "<th align=left>vs last week</th><th align=left>target</th><th align=left>status</th></tr>")
-        for t in review.tiles:
+        for t in shown_tiles(review):
             colour = {"good": "#0072B2", "bad": "#E69F00"}.get(t.status, "#8C8C8C")
             html.append(f"<tr><td>{escape(t.label)}</td><td><b>{escape(tile_value(t))}</b></td>"
                         f"<td>{escape(t.formatted_vs_last_week)}</td><td>{escape(t.target_text)}</td>"
@@ -264,7 +269,7 @@ def chat_review(review: Review, fmt: str, *, label: str) -> dict[str, Any]:
               for i, ins in enumerate(review.insights, 1)] or [("Insights:", NO_INSIGHTS)]
     notes = [("Note:", x.message) for x in review.notices if x.severity == "warning"]
     return CHAT_FORMATS[fmt](f"Weekly review, week of {review.week:%d %b %Y} ({iso_week(review.week)})", label,
-                             [_tile_line(t) for t in review.tiles], notes + points)
+                             [_tile_line(t) for t in shown_tiles(review)], notes + points)
 
 
 def chat_alert(review: Review, alerts: Sequence[Alert], fmt: str, *, label: str) -> dict[str, Any]:
@@ -355,15 +360,25 @@ def deliver(ws: Workspace, *, outbox: Outbox, week: date | None = None, dry_run:
     """
     rows: list[Delivered] = []
     settings = ws.config.delivery
-    for user in recipients(ws, only):
-        review = build_review(ws, user.scope, week=week, catalog=catalog)
-        label = scope_label(user, review)
-        if user.email:
-            rows.append(_one(ws, user, "email", review, label, outbox, dry_run, catalog,
-                             attach=settings.attach if settings else "pptx",
-                             sender=settings.sender if settings and settings.sender else ""))
-        if user.webhook_env:
-            rows.append(_one(ws, user, "webhook", review, label, outbox, dry_run, catalog))
+    users = recipients(ws, only)
+    with delivering(ws.path):  # two overlapping cron runs would both find nothing logged and both send
+        for user in users:
+            channels: list[Channel] = []
+            if user.email:
+                channels.append("email")
+            if user.webhook_env:
+                channels.append("webhook")
+            try:
+                review = build_review(ws, user.scope, week=week, catalog=catalog)
+            except BpoError as e:  # this recipient's review cannot be built: say so, go on with the others
+                rows += [Delivered(recipient=user.name, channel=c, week=week, outcome="failed",
+                                   error=outbox.scrub(str(e))) for c in channels]
+                continue
+            label = scope_label(user, review)
+            for channel in channels:
+                rows.append(_one(ws, user, channel, review, label, outbox, dry_run, catalog,
+                                 attach=settings.attach if settings else "pptx",
+                                 sender=settings.sender if settings and settings.sender else ""))
     return DeliveryReport(rows=tuple(rows), dry_run=dry_run)
 
 

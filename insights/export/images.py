@@ -163,7 +163,7 @@ def insight_png(*, title: str, unit: str, observed: float | None, expected: floa
     s = series.sort("period") if series is not None and series.height else None
     if s is not None and not s.get_column("value").drop_nulls().len():
         s = None
-    values = [v for v in (observed, expected, target, *(interval or ())) if v is not None and v == v]
+    values: list[float] = [float(v) for v in (observed, expected, target, *(interval or ())) if v is not None and v == v]
     trend = s.get_column("value").drop_nulls().to_list() if s is not None else []
     factor, fmt, suffix = _scale(unit, max([abs(v) for v in values + trend], default=None))
     axes_count = 2 if s is not None else 1
@@ -188,8 +188,9 @@ def insight_png(*, title: str, unit: str, observed: float | None, expected: floa
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     ax = axes[-1][0]
-    rows = [(f"baseline: {baseline}" if baseline else "baseline", expected, GREY), ("this week", observed, BLUE)]
-    rows = [r for r in rows if r[1] is not None and r[1] == r[1]]
+    rows: list[tuple[str, float, str]] = [(name, float(v), colour) for name, v, colour in (
+        (f"baseline: {baseline}" if baseline else "baseline", expected, GREY), ("this week", observed, BLUE))
+        if v is not None and v == v]
     if rows:
         ys = list(range(len(rows)))
         ax.barh(ys, [v * factor for _, v, _ in rows], color=[c for _, _, c in rows], height=0.55)
@@ -200,8 +201,8 @@ def insight_png(*, title: str, unit: str, observed: float | None, expected: floa
                         va="center", fontsize=8)
         if interval is not None and observed is not None:
             lo, hi = interval
-            ax.errorbar([observed * factor], [ys[-1]], xerr=[[max(0.0, (observed - lo) * factor)],
-                                                           [max(0.0, (hi - observed) * factor)]],
+            here = float(observed)
+            ax.errorbar([here * factor], [ys[-1]], xerr=[[max(0.0, (here - lo) * factor)], [max(0.0, (hi - here) * factor)]],
                         fmt="none", ecolor=DARK, capsize=4, lw=1.2, label="95% interval")
         if target is not None:
             ax.axvline(target * factor, color=DARK, lw=1.3, ls="--", label=target_name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pptx import Presentation
 from pptx.dml.color import RGBColor
+from pptx.presentation import Presentation as Deck
 from pptx.util import Inches, Pt
 
 from insights import format
@@ -131,7 +132,7 @@ def fit(items: list[tuple[str, str]], width: float, height: float, *, sizes: tup
 # --------------------------------------------------------------------------- slide pieces
 
 
-def _slide(prs: Presentation, title: str, *, layout: int = TITLE_ONLY):
+def _slide(prs: Deck, title: str, *, layout: int = TITLE_ONLY):
     """A slide whose title spans the slide's width, set as large as fits two lines (trimmed beyond)."""
     slide = prs.slides.add_slide(prs.slide_layouts[layout])
     shape = slide.shapes.title
@@ -206,7 +207,7 @@ def _note(slide, text: str) -> None:
 # --------------------------------------------------------------------------- slides
 
 
-def _summary(prs: Presentation, review: Any) -> None:
+def _summary(prs: Deck, review: Any) -> None:
     """The week, the headline KPIs against target, the top insights in one line each."""
     s = _slide(prs, f"Week of {review.week:%d %b %Y}: summary")
     judged = [t for t in review.tiles if t.target_source is not None and t.value is not None]
@@ -240,7 +241,7 @@ def _one_line(text: str, pt: float, width: float) -> str:
     return " ".join(words).rstrip(",;:") + "…"
 
 
-def _notices(prs: Presentation, review: Any) -> None:
+def _notices(prs: Deck, review: Any) -> None:
     """The data notices, as many slides as they need at a readable size."""
     items = [("•", n.message) for n in review.notices]
     box = (MARGIN + 0.1, 1.55, SLIDE_W - 2 * MARGIN - 0.2, SLIDE_H - 1.55 - 0.4)
@@ -256,7 +257,7 @@ def _notices(prs: Presentation, review: Any) -> None:
         _text(s, page, box, pt)
 
 
-def _insight(prs: Presentation, review: Any, ins: Any) -> None:
+def _insight(prs: Deck, review: Any, ins: Any) -> None:
     """One insight: its headline as the title, its chart, its five sentences."""
     s = _slide(prs, insight_title(ins, review.names))
     kpi_label = format.label("kpi", ins.kpi, review.names)
@@ -310,7 +311,7 @@ def render_pptx(review: Any, *, title: str | None = None, catalog: Any = None) -
     return buf.getvalue()
 
 
-def _appendix(prs: Presentation, review: Any, catalog: Any) -> None:
+def _appendix(prs: Deck, review: Any, catalog: Any) -> None:
     """Box totals, the last six weeks, the definitions."""
     if review.tiles:
         s = _slide(prs, "Appendix: box totals this week")

@@ -316,3 +316,15 @@ def test_the_review_week_is_the_log_key(first_run):
     with first_run["ws"].engine.connect() as con:
         weeks = {r[0] for r in con.execute(sa.select(delivery_log.c.week))}
     assert weeks == {date(2025, 3, 3)}
+
+
+def test_an_overlapping_run_stops_and_sends_nothing(tmp_path, env, capsys):
+    from connectors.delivery import delivering
+
+    smtp_port, hook_port = free_port(), free_port()
+    ws = make_ws(tmp_path / "ws", smtp_port)
+    env(hook_port)
+    with SmtpServer(smtp_port) as smtp, delivering(ws.path):  # a run still going
+        assert main(["deliver", "--workspace", str(ws.path), "--week", "2025-W10"]) == 2
+        assert "another 'bpo-insights deliver' is running" in capsys.readouterr().err
+        assert smtp.messages == [] and logged(ws) == set()
