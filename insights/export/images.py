@@ -157,9 +157,10 @@ def trend_svg(series: pl.DataFrame, *, title: str, unit: str, target: float | No
 def insight_png(*, title: str, unit: str, observed: float | None, expected: float | None, baseline: str,
                 interval: tuple[float, float] | None = None, target: float | None = None, target_name: str = "target",
                 series: pl.DataFrame | None = None, series_title: str = "", week=None,
-                width: float = 5.8, height: float = 4.6) -> bytes:
-    """An insight's chart as PNG bytes: this week against its baseline (and the target), with the 95 % interval;
-    above it, when given, the KPI's weekly trend in the view with the insight's week marked."""
+                labels: tuple[str, str] | None = None, width: float = 5.8, height: float = 4.6) -> bytes:
+    """An insight's chart as PNG bytes: the observed value against its baseline (and the target), with the 95 %
+    interval; above it, when given, the KPI's weekly trend in the view with the insight's week marked.
+    `labels` are the (observed, expected) values as the sentences write them (format.value)."""
     s = series.sort("period") if series is not None and series.height else None
     if s is not None and not s.get_column("value").drop_nulls().len():
         s = None
@@ -188,17 +189,18 @@ def insight_png(*, title: str, unit: str, observed: float | None, expected: floa
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     ax = axes[-1][0]
-    rows: list[tuple[str, float, str]] = [(name, float(v), colour) for name, v, colour in (
-        (f"baseline: {baseline}" if baseline else "baseline", expected, GREY), ("this week", observed, BLUE))
-        if v is not None and v == v]
+    observed_text, expected_text = labels or (None, None)
+    rows: list[tuple[str, float, str, str | None]] = [(name, float(v), colour, text) for name, v, colour, text in (
+        ("baseline", expected, GREY, expected_text),
+        ("observed", observed, BLUE, observed_text)) if v is not None and v == v]
     if rows:
         ys = list(range(len(rows)))
-        ax.barh(ys, [v * factor for _, v, _ in rows], color=[c for _, _, c in rows], height=0.55)
-        ax.set_yticks(ys, [name for name, _, _ in rows], fontsize=8)
-        for y, (name, v, _) in zip(ys, rows):
-            end = max(v, interval[1]) if interval is not None and name == "this week" else v  # past the whisker
-            ax.annotate(fmt.format(v * factor) + suffix, (end * factor, y), xytext=(5, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+        ax.barh(ys, [v * factor for _, v, _, _ in rows], color=[c for _, _, c, _ in rows], height=0.55)
+        ax.set_yticks(ys, [name for name, _, _, _ in rows], fontsize=8)
+        for y, (name, v, _, text) in zip(ys, rows):
+            end = max(v, interval[1]) if interval is not None and name == "observed" else v  # past the whisker
+            ax.annotate(text or fmt.format(v * factor) + suffix, (end * factor, y), xytext=(5, 0),
+                        textcoords="offset points", va="center", fontsize=8)
         if interval is not None and observed is not None:
             lo, hi = interval
             here = float(observed)
@@ -208,8 +210,10 @@ def insight_png(*, title: str, unit: str, observed: float | None, expected: floa
             ax.axvline(target * factor, color=DARK, lw=1.3, ls="--", label=target_name)
         ax.xaxis.set_major_formatter(tick)
         ax.tick_params(axis="x", labelsize=7)
+        if baseline:
+            ax.set_xlabel(f"baseline: {baseline}", fontsize=7, color="#555555", loc="left")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, frameon=False)
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
         left, right = ax.get_xlim()
         ax.set_xlim(min(0.0, left), right * 1.12 if right > 0 else right)
     else:

@@ -44,6 +44,8 @@ SAFETY = 0.96  # of a box's width used when measuring: bold leads are a little w
 SPACE_AFTER_PT = 6
 DEFINITIONS_PER_SLIDE = 8
 SUMMARY_TILES = 6
+SUMMARY_TOP, BOTTOM, GAP, ROW = 1.55, 0.35, 0.25, 0.4  # inches: where the summary starts, its foot, gaps, a table row
+SUMMARY_SPACE_PT = 3
 SUMMARY_INSIGHTS = 7
 # KPI, value, vs last week, vs last year, MTD, QTD, YTD, target, status, n (inches; the slide is 13.33 wide)
 BOX_TOTAL_WIDTHS = [2.9, 1.0, 1.2, 1.2, 1.05, 1.05, 1.05, 0.9, 1.3, 0.65]
@@ -57,31 +59,31 @@ _SENTENCE = re.compile(r"(?<=[.!?)])\s+(?=[A-Z(])")
 # --------------------------------------------------------------------------- measuring text
 
 
-@lru_cache(maxsize=1)
-def _font():
+@lru_cache(maxsize=2)
+def _font(bold: bool = False):
     from matplotlib.font_manager import FontProperties, findfont
     from matplotlib.ft2font import FT2Font
 
-    return FT2Font(findfont(FontProperties(family="DejaVu Sans")))
+    return FT2Font(findfont(FontProperties(family="DejaVu Sans", weight="bold" if bold else "normal")))
 
 
 @lru_cache(maxsize=20000)
-def text_width(text: str, pt: float) -> float:
+def text_width(text: str, pt: float, bold: bool = False) -> float:
     """The width of `text` at `pt` points, in inches (DejaVu Sans: wider than Calibri, so a safe estimate)."""
-    f = _font()
+    f = _font(bold)
     f.set_size(pt, 72)
     f.set_text(text, 0.0)
     return f.get_width_height()[0] / 64 / 72
 
 
-def wrap(text: str, pt: float, width: float) -> list[str]:
+def wrap(text: str, pt: float, width: float, bold: bool = False) -> list[str]:
     """`text` broken into lines no wider than `width` inches at `pt` points (a word longer than a line stands alone)."""
     lines: list[str] = []
     for para in text.split("\n"):
         line = ""
         for word in para.split():
             trial = f"{line} {word}" if line else word
-            if line and text_width(trial, pt) > width:
+            if line and text_width(trial, pt, bold) > width:
                 lines.append(line)
                 line = word
             else:
@@ -90,9 +92,10 @@ def wrap(text: str, pt: float, width: float) -> list[str]:
     return lines
 
 
-def text_height(paragraphs: list[str], pt: float, width: float, space_after: float = SPACE_AFTER_PT) -> float:
+def text_height(paragraphs: list[str], pt: float, width: float, space_after: float = SPACE_AFTER_PT,
+                bold: bool = False) -> float:
     """Inches the paragraphs take at `pt` in a box `width` inches wide (insets excluded)."""
-    lines = sum(len(wrap(p, pt, width)) for p in paragraphs)
+    lines = sum(len(wrap(p, pt, width, bold)) for p in paragraphs)
     return lines * pt * LINE / 72 + len(paragraphs) * space_after / 72
 
 
@@ -107,13 +110,13 @@ def _trim_once(text: str, pt: float, width: float) -> str:
 
 
 def fit(items: list[tuple[str, str]], width: float, height: float, *, sizes: tuple[int, ...] = BODY_SIZES,
-        trim_order: tuple[int, ...] | None = None) -> tuple[int, list[tuple[str, str]]]:
+        trim_order: tuple[int, ...] | None = None, bold: bool = False) -> tuple[int, list[tuple[str, str]]]:
     """(font size, items) that fit a box of `width` × `height` inches: the largest size that fits, else the
     smallest with the items in `trim_order` (default: all, longest first) trimmed sentence by sentence."""
     inner_w, inner_h = (width - 2 * INSET_X) * SAFETY, height - 2 * INSET_Y
 
     def h(its: list[tuple[str, str]], pt: int) -> float:
-        return text_height([f"{a} {b}" for a, b in its], pt, inner_w)
+        return text_height([f"{a} {b}" for a, b in its], pt, inner_w, bold=bold)
 
     for pt in sizes:
         if h(items, pt) <= inner_h:
@@ -121,7 +124,7 @@ def fit(items: list[tuple[str, str]], width: float, height: float, *, sizes: tup
     pt, items = sizes[-1], list(items)
     order = list(trim_order if trim_order is not None else range(len(items)))
     while h(items, pt) > inner_h:
-        lines = {i: len(wrap(f"{items[i][0]} {items[i][1]}", pt, inner_w)) for i in order}
+        lines = {i: len(wrap(f"{items[i][0]} {items[i][1]}", pt, inner_w, bold)) for i in order}
         i = max(order, key=lambda k: (lines[k], -order.index(k)))
         if lines[i] <= 1:
             break  # nothing left to trim: the caller's box is too small for the leads alone
@@ -138,7 +141,7 @@ def _slide(prs: Deck, title: str, *, layout: int = TITLE_ONLY):
     shape = slide.shapes.title
     left, top, width, height = TITLE_BOX
     shape.left, shape.top, shape.width, shape.height = Inches(left), Inches(top), Inches(width), Inches(height)
-    pt, [(_, text)] = fit([("", title)], width, height, sizes=TITLE_SIZES)
+    pt, [(_, text)] = fit([("", title)], width, height, sizes=TITLE_SIZES, bold=True)
     shape.text = text.strip()
     shape.text_frame.word_wrap = True
     _set_font(shape.text_frame, pt, bold=True)
@@ -157,7 +160,7 @@ def _set_font(tf, pt: int, *, bold: bool | None = None, colour: RGBColor | None 
 
 
 def _text(slide, items: list[tuple[str, str]], box: tuple[float, float, float, float], pt: int,
-          colour: RGBColor | None = None) -> None:
+          colour: RGBColor | None = None, space_after: int = SPACE_AFTER_PT) -> None:
     """A text box of paragraphs, each an optional bold lead and its text, at `pt` points."""
     left, top, width, height = box
     shape = slide.shapes.add_textbox(Inches(left), Inches(top), Inches(width), Inches(height))
@@ -165,7 +168,7 @@ def _text(slide, items: list[tuple[str, str]], box: tuple[float, float, float, f
     tf.word_wrap = True
     for i, (head, body) in enumerate(items):
         p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
-        p.space_after = Pt(SPACE_AFTER_PT)
+        p.space_after = Pt(space_after)
         if head:
             run = p.add_run()
             run.text = f"{head} "
@@ -180,7 +183,7 @@ def _text(slide, items: list[tuple[str, str]], box: tuple[float, float, float, f
 
 def _table(slide, rows: list[list[str]], top: float, widths: list[float], font: int = 12,
            left: float = MARGIN):
-    height = min(SLIDE_H - top - 0.5, 0.4 * len(rows))
+    height = min(SLIDE_H - top - 0.5, ROW * len(rows))
     shape = slide.shapes.add_table(len(rows), len(rows[0]), Inches(left), Inches(top), Inches(sum(widths)),
                                    Inches(height))
     table = shape.table
@@ -208,11 +211,21 @@ def _note(slide, text: str) -> None:
 
 
 def _summary(prs: Deck, review: Any) -> None:
-    """The week, the headline KPIs against target, the top insights in one line each."""
+    """The week, the headline KPIs against target, the top insights in one line each (the table gives way to them)."""
     s = _slide(prs, f"Week of {review.week:%d %b %Y}: summary")
+    width = SLIDE_W - 2 * MARGIN
+    lines = [(f"{i}.", insight_line(ins, review.names)) for i, ins in enumerate(review.insights[:SUMMARY_INSIGHTS], 1)]
+    if not lines:
+        lines = [("", "No insights this week: no target missed and nothing changed enough to report.")]
+    one_line = [(head, _one_line(f"{head} {body}", MIN_BODY_PT, (width - 2 * INSET_X) * SAFETY)[len(head) + 1:])
+                for head, body in lines]
+    list_height = len(one_line) * (MIN_BODY_PT * LINE + SUMMARY_SPACE_PT) / 72 + 2 * INSET_Y + 0.05
+    head_height = 0.45
+    room = SLIDE_H - SUMMARY_TOP - BOTTOM - head_height - list_height - GAP  # what the KPI table may take
     judged = [t for t in review.tiles if t.target_source is not None and t.value is not None]
-    tiles = (judged + [t for t in review.tiles if t not in judged and t.value is not None])[:SUMMARY_TILES]
-    top = 1.55
+    tiles = (judged + [t for t in review.tiles if t not in judged and t.value is not None])
+    tiles = tiles[:max(0, min(SUMMARY_TILES, int(room / ROW) - 1))]
+    top = SUMMARY_TOP
     if tiles:
         rows = [["KPI", "this week", "vs last week", "target", "status"]]
         rows += [[t.label, t.formatted, t.formatted_vs_last_week, target_cell(t), STATUS_WORDS.get(t.status, t.status)]
@@ -220,15 +233,9 @@ def _summary(prs: Deck, review: Any) -> None:
         table = _table(s, rows, top, [4.6, 1.8, 1.9, 2.3, 1.7], font=MIN_BODY_PT)
         for i, t in enumerate(tiles, 1):
             _set_font(table.cell(i, 4).text_frame, MIN_BODY_PT, colour=STATUS_RGB.get(t.status, STATUS_RGB["neutral"]))
-        top += 0.4 * len(rows) + 0.3
-    width = SLIDE_W - 2 * MARGIN
-    lines = [(f"{i}.", insight_line(ins, review.names)) for i, ins in enumerate(review.insights[:SUMMARY_INSIGHTS], 1)]
-    if not lines:
-        lines = [("", "No insights this week: no target missed and nothing changed enough to report.")]
-    one_line = [(head, _one_line(f"{head} {body}", MIN_BODY_PT, (width - 2 * INSET_X) * SAFETY)[len(head) + 1:])
-                for head, body in lines]
-    _text(s, [("Top insights", "")], (MARGIN, top, width, 0.45), 16)
-    _text(s, one_line, (MARGIN, top + 0.45, width, SLIDE_H - top - 0.75), MIN_BODY_PT)
+        top += ROW * len(rows) + GAP
+    _text(s, [("Top insights", "")], (MARGIN, top, width, head_height), 16)
+    _text(s, one_line, (MARGIN, top + head_height, width, list_height), MIN_BODY_PT, space_after=SUMMARY_SPACE_PT)
 
 
 def _one_line(text: str, pt: float, width: float) -> str:
@@ -261,6 +268,7 @@ def _insight(prs: Deck, review: Any, ins: Any) -> None:
     """One insight: its headline as the title, its chart, its five sentences."""
     s = _slide(prs, insight_title(ins, review.names))
     kpi_label = format.label("kpi", ins.kpi, review.names)
+    kpi = format.of(ins.kpi, ins.unit)
     try:
         series = review.series(ins.kpi)
     except KeyError:
@@ -272,8 +280,9 @@ def _insight(prs: Deck, review: Any, ins: Any) -> None:
     left, top, width, height = INSIGHT_CHART
     png = insight_png(title=f"{kpi_label}: {format.segment(ins.segment, review.names)}", unit=ins.unit,
                       observed=ins.observed, expected=ins.expected, baseline=ins.baseline, interval=interval,
-                      target=target, series=series, series_title=f"{kpi_label}, every week in this review's view",
-                      week=ins.period.start, width=width, height=height)
+                      target=target, series=series, series_title="every week in this review's view",
+                      week=ins.period.start, width=width, height=height,
+                      labels=(format.value(kpi, ins.observed), format.value(kpi, ins.expected)))
     s.shapes.add_picture(io.BytesIO(png), Inches(left), Inches(top), width=Inches(width), height=Inches(height))
     # what happened and what to do are trimmed last
     pt, items = fit(five_sentences(ins, review.names), INSIGHT_TEXT[2], INSIGHT_TEXT[3], trim_order=(1, 2, 4, 0, 3))

@@ -176,3 +176,14 @@ def test_many_notices_continue_on_the_next_slide(review):
     text = " ".join(p.text for s in deck.slides for sh in s.shapes if sh.has_text_frame for p in sh.text_frame.paragraphs)
     assert all(f"Notice {k}:" in text for k in range(24))  # split, none dropped
     assert_fits(deck)
+
+
+def test_a_full_week_of_seven_insights_still_fits_the_summary(review):
+    seven = tuple(replace(review.insights[0], id=f"{review.insights[0].id}-{k}") for k in range(7))
+    deck = Presentation(io.BytesIO(render(replace(review, insights=seven), "pptx")))
+    s = deck.slides[1]
+    lines = [p.text for sh in s.shapes if sh.has_text_frame for p in sh.text_frame.paragraphs]
+    assert [x[:2] for x in lines if x[:1].isdigit()] == [f"{k}." for k in range(1, 8)]
+    table = next(sh.table for sh in s.shapes if sh.has_table)
+    assert "SLA attainment (first response)" in [r.cells[0].text for r in table.rows]  # the judged KPI stays
+    assert_fits(deck)
