@@ -244,9 +244,17 @@ def slack_message(title: str, subtitle: str, facts: Sequence[tuple[str, str]],
     return {"text": _clip(f"{title}: {subtitle}", 3000), "blocks": blocks[:50]}
 
 
+def _teams_text(text: str) -> str:
+    """Text from data with the card's Markdown link syntax broken ('](' gets a zero-width space): never a link."""
+    return text.replace("](", "]\u200b(")
+
+
 def teams_message(title: str, subtitle: str, facts: Sequence[tuple[str, str]],
                   points: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """A Microsoft Teams webhook message: one Adaptive Card (Workflows and incoming webhooks both take it)."""
+    title, subtitle = _teams_text(title), _teams_text(subtitle)
+    facts = [(_teams_text(a), _teams_text(b)) for a, b in facts]
+    points = [(_teams_text(a), _teams_text(b)) for a, b in points]
     body: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Large", "wrap": True},
         {"type": "TextBlock", "text": subtitle, "isSubtle": True, "wrap": True, "spacing": "None"}]

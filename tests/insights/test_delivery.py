@@ -328,3 +328,22 @@ def test_an_overlapping_run_stops_and_sends_nothing(tmp_path, env, capsys):
         assert main(["deliver", "--workspace", str(ws.path), "--week", "2025-W10"]) == 2
         assert "another 'bpo-insights deliver' is running" in capsys.readouterr().err
         assert smtp.messages == [] and logged(ws) == set()
+
+
+def test_text_from_data_never_becomes_a_link_or_markup_in_a_message(tmp_path):
+    from dataclasses import replace
+
+    from insights.export.delivery import chat_review, email_review, scope_label
+    from insights.review import build_review
+
+    ws = make_ws(tmp_path / "ws", free_port())
+    user = ws.config.user("acme-manager")
+    review = build_review(ws, user.scope, week=WEEK)
+    evil = "[click](https://evil.example) <https://evil.example|here> <script>alert(1)</script>"
+    review = replace(review, insights=(replace(review.insights[0], headline=evil),))
+    label = scope_label(user, review)
+    slack, teams = chat_review(review, "slack", label=label), chat_review(review, "teams", label=label)
+    html = email_review(review, sender="a@b.example", to=ACME, label=label).get_body(("html",)).get_content()
+    assert "<https://evil.example|here>" not in str(slack) and "&lt;https://evil.example|here&gt;" in str(slack)
+    assert "](https://evil.example)" not in str(teams)
+    assert "<script>" not in html and "&lt;script&gt;" in html
