@@ -107,6 +107,7 @@ def mail_to(run, address: str):
     return found[0]
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_each_recipient_gets_one_mail_with_the_review_of_its_own_scope(first_run):
     assert first_run["first"].exit_code == 0, str(first_run["first"])
     assert len(first_run["mails"]) == 3
@@ -122,6 +123,7 @@ def test_each_recipient_gets_one_mail_with_the_review_of_its_own_scope(first_run
         assert leaked == [], f"{who}'s mail holds another tenant's {leaked}"
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_the_mail_is_text_html_and_the_deck(first_run):
     msg = mail_to(first_run, ACME)
     assert msg["From"] == "reviews@bpo.example"
@@ -136,12 +138,14 @@ def test_the_mail_is_text_html_and_the_deck(first_run):
     assert len(deck.slides) >= 3
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_a_contract_credit_at_risk_is_told(first_run):
     text = mail_to(first_run, ACME).get_body(("plain",)).get_content()
     assert "Contract credit at risk: USD " in text
     assert "credit" not in mail_to(first_run, GLOBEX).get_body(("plain",)).get_content().lower()
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_chat_recipients_get_slack_and_teams_messages(first_run):
     paths = sorted(p.split("/")[1].split("?")[0] for p, _ in first_run["posts"])
     assert paths == ["slack", "teams"]
@@ -158,12 +162,14 @@ def test_chat_recipients_get_slack_and_teams_messages(first_run):
     assert not [m for m in NOT_FOR_ACME if m in str(slack)]
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_a_second_run_sends_nothing(first_run):
     assert first_run["again"] == (0, 0)
     assert {r.outcome for r in first_run["second"].rows} == {"nothing new"}
     assert first_run["second"].exit_code == 0
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_the_log_holds_what_was_sent(first_run):
     rows = logged(first_run["ws"])
     assert {(r, c) for r, c, i in rows if i == REVIEW} == {
@@ -312,6 +318,7 @@ def test_the_webhook_format_follows_the_host(url, fmt):
     assert format_of_url(url) == fmt
 
 
+@pytest.mark.slow  # shares the module's first run: three reviews and three decks (~10-25 s)
 def test_the_review_week_is_the_log_key(first_run):
     with first_run["ws"].engine.connect() as con:
         weeks = {r[0] for r in con.execute(sa.select(delivery_log.c.week))}
