@@ -247,6 +247,16 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_deliver(args) -> int:
+    from connectors.delivery import Outbox
+    from insights.export.delivery import deliver
+
+    ws = _workspace(args)
+    report = deliver(ws, outbox=Outbox(ws.config.delivery), week=args.week, dry_run=args.dry_run, only=args.user)
+    print(report)
+    return report.exit_code
+
+
 def cmd_forecast(args) -> int:
     from insights.analyses.forecast import forecast_report
 
@@ -378,6 +388,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["html", "pdf", "pptx", "md"], required=True)
     s.add_argument("--out", required=True, metavar="FILE")
     s.set_defaults(func=cmd_report)
+
+    s = sub.add_parser("deliver", parents=[common], help="send each recipient its own review (email, Slack, Teams); for cron",
+                       description="Recipients are the [[user]] entries with email or webhook_env. The first run for a week "
+                                   "sends the review; later runs send only new headline insights and contract credits at "
+                                   "risk; nothing is sent twice. Exit 0 ok, 1 some sends failed, 2 all failed or bad config.")
+    s.add_argument("--week", type=_week, help="YYYY-Www (default: each recipient's last complete week)")
+    s.add_argument("--user", action="append", metavar="NAME", help="only this recipient (repeatable)")
+    s.add_argument("--dry-run", action="store_true", help="say what would be sent; send and record nothing")
+    s.set_defaults(func=cmd_deliver)
 
     s = sub.add_parser("forecast", parents=[common], help="volume forecast per queue, SLA breach probability, FTE needed")
     s.add_argument("--weeks", type=_count(1, MAX_FORECAST_WEEKS), default=4, help=f"1 to {MAX_FORECAST_WEEKS}")

@@ -208,6 +208,7 @@ SCHEMA: dict[str, Section] = {
         "vendor": Key(_text, True), "site": Key(_text), "billing_model": Key(_one_of(*BILLING_MODELS), True),
         "channel": Key(_text), "rate": Key(_positive, True)}),
     "auth": Section(array=False, keys={}),  # checked by parse_auth
+    "delivery": Section(array=False, keys={}),  # checked by _delivery
     "pilot": Section(array=True, keys={
         "name": Key(_text, True), "scope": Key(_table), "start": Key(_day), "end": Key(_day), "kpis": Key(_texts),
         "control": Key(_table), "pre_weeks": Key(_integer), "goals": Key(_table)}),
@@ -310,6 +311,66 @@ def unconvertible(lines: pl.DataFrame, config: Config, *, shown: int = 5) -> lis
     return out
 
 
+DELIVERY_KEYS = ("smtp_host", "smtp_port", "sender", "username", "password_env", "starttls", "attach", "webhook_format")
+ATTACHMENTS = ("pptx", "pdf", "none")
+WEBHOOK_FORMATS = ("slack", "teams")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """bpo.toml `[delivery]`: the SMTP server `deliver` sends through, the deck it attaches, and webhook formats.
+
+    The password is never here: `password_env` names the environment variable that holds it.
+    `webhook_format` maps a webhook's environment variable to 'slack' or 'teams' when its host does not say.
+    """
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    sender: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    starttls: bool = True
+    attach: str = "pptx"
+    webhook_format: dict[str, str] = field(default_factory=dict)
+
+
+def _delivery(item: Any, problems: list[str]) -> Delivery | None:
+    """Parse `[delivery]` strictly; each problem names the key and the fix."""
+    where = "[delivery]"
+    if not isinstance(item, dict):
+        problems.append(f"{where} must be a table: smtp_host, smtp_port, sender, username, password_env, starttls")
+        return None
+    unknown = sorted(set(item) - set(DELIVERY_KEYS))
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(DELIVERY_KEYS)}")
+    n = len(problems)
+    for key in ("smtp_host", "sender", "username", "password_env"):
+        if key in item and not (isinstance(item[key], str) and item[key].strip()):
+            problems.append(f"{where}: {key} must be a non-empty string")
+    if "password" in item:
+        problems.append(f"{where}: never write the password in bpo.toml; set password_env = \"SMTP_PASSWORD\" and export it")
+    port = item.get("smtp_port", 587)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        problems.append(f"{where}: smtp_port {port!r} must be a port number (587 for STARTTLS, 25 for plain)")
+    if not isinstance(item.get("starttls", True), bool):
+        problems.append(f"{where}: starttls must be true or false")
+    if "sender" in item and "@" not in str(item["sender"]):
+        problems.append(f"{where}: sender {item['sender']!r} is not an email address")
+    if item.get("password_env") and not item.get("username"):
+        problems.append(f"{where}: password_env is set without username; add username = \"the SMTP login\"")
+    if item.get("attach", "pptx") not in ATTACHMENTS:
+        problems.append(f"{where}: attach {item['attach']!r} is not one of {', '.join(ATTACHMENTS)}")
+    formats = item.get("webhook_format", {})
+    if not isinstance(formats, dict) or any(v not in WEBHOOK_FORMATS for v in formats.values()):
+        problems.append(f"{where}: webhook_format maps a webhook's variable to 'slack' or 'teams' "
+                        f"(webhook_format = {{ TEAMS_OPS_URL = \"teams\" }})")
+    if len(problems) > n:
+        return None
+    return Delivery(smtp_host=item.get("smtp_host"), smtp_port=port, sender=item.get("sender"),
+                    username=item.get("username"), password_env=item.get("password_env"),
+                    starttls=item.get("starttls", True), attach=item.get("attach", "pptx"), webhook_format=dict(formats))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The parsed, checked bpo.toml (`parse_config`): tenants, users, sources, settings, FX rates, rate cards, pilots."""
@@ -328,6 +389,7 @@ class Config:
     rate_cards: tuple[RateCard, ...] = ()
     pilots: tuple[dict, ...] = ()
     auth: AuthConfig | None = None  # sign-in; None: no sign-in (local single-user mode only)
+    delivery: Delivery | None = None  # [delivery]: how `bpo-insights deliver` sends mail
 
     def user(self, name: str) -> User:
         for u in self.users:
@@ -693,6 +755,7 @@ def parse_config(path: Path) -> Config:
     rate_cards = _rate_cards(sections["rate_card"], known, problems)
     pilots = _pilots(sections["pilot"], known, problems)
     auth = parse_auth(sections["auth"][0] if sections["auth"] else None, users, problems)
+    delivery = _delivery(sections["delivery"][0], problems) if sections["delivery"] else None
     config = Config(
         name=ws.get("name", "bpo-insights workspace"),
         database_url=url or None,
@@ -708,6 +771,7 @@ def parse_config(path: Path) -> Config:
         rate_cards=rate_cards,
         pilots=pilots,
         auth=auth,
+        delivery=delivery,
     )
     if sections["source"]:
         from connectors.sources import source_problems  # each kind's own needs (address, token, site) live there

@@ -197,3 +197,16 @@ def open_metadata(url: str | sa.URL | None, workspace: Path, *, wait_seconds: fl
     if db is not None:
         backup_sqlite_file(db, today)
     return engine
+
+# What `bpo-insights deliver` sent: one row per (recipient, channel, week, item), written only after the send
+# succeeded, so a re-run sends nothing twice and a failed send is retried. `item` is 'review' (the weekly
+# message), an insight id (a headline told) or 'credit:<insight id>' (a contract credit at risk told).
+delivery_log = sa.Table(
+    "delivery_log",
+    metadata,
+    sa.Column("recipient", sa.String(200), primary_key=True),  # the [[user]] name
+    sa.Column("channel", sa.String(20), primary_key=True),  # email | webhook
+    sa.Column("week", sa.Date, primary_key=True),  # the review week's Monday
+    sa.Column("item", sa.String(80), primary_key=True),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -9,6 +9,7 @@ export never holds another client's data.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -219,3 +220,67 @@ def tile_value(t: Any) -> str:
     if not lines:
         return t.formatted
     return f"{t.formatted} (all channels; " + " · ".join(f"{segment} {text}" for segment, text in lines) + ")"
+
+
+# --------------------------------------------------------------------------- pieces of a meeting deck and a report
+
+SIX_WEEKS = 6
+_STATS_CLAUSE = re.compile(r"^\s*(95% CI|n = )")
+
+
+def short_headline(insight: Any) -> str:
+    """The headline without its statistics clause (interval and n, which the evidence line gives):
+    '… −53.8 pts against the 90.0% target (95% CI 21.8% to 53.6%, n = 105).' → '… against the 90.0% target.'"""
+    text = insight.headline.strip()
+    m = re.search(r"\s*\(([^()]*)\)\.?$", text)
+    if not m:
+        return text
+    kept = [c.strip() for c in re.split(r";", m.group(1)) if not _STATS_CLAUSE.match(c) and "CI" not in c]
+    end = "." if text.endswith(".") else ""
+    return text[:m.start()] + (f" ({'; '.join(kept)})" if kept else "") + end
+
+
+def insight_title(insight: Any, names: format.Names | None = None) -> str:
+    """An insight's slide title, in words: where, then what happened ('Acme Home · channel email: SLA attainment
+    (first response) was 36.2% …, −53.8 pts against the 90.0% target.')."""
+    where = format.segment(insight.segment, names) if insight.segment else ""
+    return f"{where}: {short_headline(insight)}" if where else short_headline(insight)
+
+
+def insight_line(insight: Any, names: format.Names | None = None) -> str:
+    """One line per insight for a summary: 'Acme Home · channel email: SLA attainment (first response) 36.2%
+    (−53.8 pts vs contract target)'; the short headline when the record holds no value."""
+    where = format.segment(insight.segment, names) if insight.segment else format.NO_SEGMENT
+    if insight.observed is None or insight.delta is None or insight.type == "data_quality":
+        return f"{where}: {short_headline(insight)}"
+    kpi = format.of(insight.kpi, insight.unit)
+    return (f"{where}: {format.label('kpi', insight.kpi, names)} {format.value(kpi, insight.observed)} "
+            f"({format.delta(kpi, insight.delta)} vs {insight.baseline})")
+
+
+FIVE = ("What happened:", "Why:", "What it means:", "What to do:", "Evidence:")
+
+
+def five_sentences(insight: Any, names: format.Names | None = None) -> list[tuple[str, str]]:
+    """(lead, text) for what happened (where + what), why, what it means, what to do and the evidence."""
+    told = insight.evidence.get("narrative") or {}
+    what = " ".join(t for t in (told.get("where"), told.get("what") or insight.headline) if t)
+    why = told.get("why") or "No aligned event or co-moving KPI in the calendar."
+    return list(zip(FIVE, (what, why, told.get("so_what") or insight.meaning, action_of(insight, names),
+                           evidence_of(insight, names))))
+
+
+def six_weeks(review: Any) -> tuple[list[str], list[list[str]]]:
+    """The last six weeks of every tile's KPI, oldest first, with the target in force in the review week:
+    (header, rows); '–' for a week without a value."""
+    weeks = [review.week - timedelta(weeks=k) for k in range(SIX_WEEKS - 1, -1, -1)]
+    header = ["KPI", *(f"{w:%d %b}" for w in weeks), "target"]
+    rows = []
+    for tile in review.tiles:
+        try:
+            series = review.series(tile.kpi)
+        except KeyError:
+            continue
+        values = dict(zip(series.get_column("period").to_list(), series.get_column("value").to_list()))
+        rows.append([tile.label, *(format.value(tile, values.get(w)) for w in weeks), target_cell(tile)])
+    return header, rows

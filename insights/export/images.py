@@ -154,3 +154,79 @@ def trend_svg(series: pl.DataFrame, *, title: str, unit: str, target: float | No
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
+
+
+def insight_png(*, title: str, unit: str, observed: float | None, expected: float | None, baseline: str,
+                interval: tuple[float, float] | None = None, target: float | None = None, target_name: str = "target",
+                series: pl.DataFrame | None = None, series_title: str = "", week=None,
+                labels: tuple[str, str] | None = None, width: float = 5.8, height: float = 4.6) -> bytes:
+    """An insight's chart as PNG bytes: the observed value against its baseline (and the target), with the 95 %
+    interval; above it, when given, the KPI's weekly trend in the view with the insight's week marked.
+    `labels` are the (observed, expected) values as the sentences write them (format.value)."""
+    s = series.sort("period") if series is not None and series.height else None
+    if s is not None and not s.get_column("value").drop_nulls().len():
+        s = None
+    values: list[float] = [float(v) for v in (observed, expected, target, *(interval or ())) if v is not None and v == v]
+    trend = s.get_column("value").drop_nulls().to_list() if s is not None else []
+    factor, fmt, suffix = _scale(unit, max([abs(v) for v in values + trend], default=None))
+    axes_count = 2 if s is not None else 1
+    fig, axes = plt.subplots(axes_count, 1, figsize=(width, height), dpi=110,
+                             gridspec_kw={"height_ratios": [3, 2] if axes_count == 2 else [1]}, squeeze=False)
+    tick = FuncFormatter(lambda v, _: fmt.format(v) + suffix)
+    if s is not None:
+        ax = axes[0][0]
+        x = s.get_column("period").to_list()
+        ax.plot(x, [float("nan") if v is None else v * factor for v in s.get_column("value").to_list()],
+                color=BLUE, lw=1.8, marker="o", ms=2, label="weekly value in view")
+        if target is not None:
+            ax.axhline(target * factor, color=DARK, lw=1.1, ls="--", label=target_name)
+        if week is not None:
+            ax.axvspan(week - timedelta(days=3), week + timedelta(days=3), color=ORANGE, alpha=0.35, lw=0,
+                       label="the insight's week")
+        ax.set_title(series_title, loc="left", fontsize=9)
+        ax.yaxis.set_major_formatter(tick)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="lower left", frameon=False, ncol=3)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    ax = axes[-1][0]
+    observed_text, expected_text = labels or (None, None)
+    rows: list[tuple[str, float, str, str | None]] = [(name, float(v), colour, text) for name, v, colour, text in (
+        ("baseline", expected, GREY, expected_text),
+        ("observed", observed, BLUE, observed_text)) if v is not None and v == v]
+    if rows:
+        ys = list(range(len(rows)))
+        ax.barh(ys, [v * factor for _, v, _, _ in rows], color=[c for _, _, c, _ in rows], height=0.55)
+        ax.set_yticks(ys, [name for name, _, _, _ in rows], fontsize=8)
+        for y, (name, v, _, text) in zip(ys, rows):
+            end = max(v, interval[1]) if interval is not None and name == "observed" else v  # past the whisker
+            ax.annotate(text or fmt.format(v * factor) + suffix, (end * factor, y), xytext=(5, 0),
+                        textcoords="offset points", va="center", fontsize=8)
+        if interval is not None and observed is not None:
+            lo, hi = interval
+            here = float(observed)
+            ax.errorbar([here * factor], [ys[-1]], xerr=[[max(0.0, (here - lo) * factor)], [max(0.0, (hi - here) * factor)]],
+                        fmt="none", ecolor=DARK, capsize=4, lw=1.2, label="95% interval")
+        if target is not None:
+            ax.axvline(target * factor, color=DARK, lw=1.3, ls="--", label=target_name)
+        ax.xaxis.set_major_formatter(tick)
+        ax.tick_params(axis="x", labelsize=7)
+        if baseline:
+            ax.set_xlabel(f"baseline: {baseline}", fontsize=7, color="#555555", loc="left")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+        left, right = ax.get_xlim()
+        ax.set_xlim(min(0.0, left), right * 1.12 if right > 0 else right)
+    else:
+        ax.text(0.5, 0.5, "no weekly figure for this finding", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    axes[0][0].figure.suptitle(title, x=0.01, ha="left", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()

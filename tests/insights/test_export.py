@@ -96,22 +96,26 @@ def test_each_insight_carries_its_evidence_in_every_text_format(files, acme_revi
         assert f"95% interval {lo} to {hi}" in text and "confidence high" in text and f"n = {miss.n:,}" in text
 
 
-def test_the_deck_has_title_totals_a_slide_per_chart_and_insight_and_definitions(files, acme_review):
+def test_the_deck_has_title_summary_a_slide_per_chart_and_insight_and_the_appendix(files, acme_review):
     from pptx import Presentation
+
+    from insights.export import insight_title
 
     deck = Presentation(io.BytesIO(files["pptx"]))
     titles = [s.shapes.title.text for s in deck.slides]
     charts = [t for t in acme_review.tiles if acme_review.series(t.kpi)["value"].drop_nulls().len()]
     assert titles[0] == "Acme weekly review"
-    assert "This week: box totals" in titles
+    assert titles[1] == "Week of 03 Mar 2025: summary"
+    assert "Appendix: box totals this week" in titles
     assert [t.label for t in charts] == [t for t in titles if t in {c.label for c in charts}]
-    insight_slides = [s for s in deck.slides if s.shapes.title.text.startswith("Insight ")]
+    wanted = {insight_title(i, acme_review.names) for i in acme_review.insights}
+    insight_slides = [s for s in deck.slides if s.shapes.title.text in wanted]
     assert len(insight_slides) == len(acme_review.insights) >= 1
     body = " ".join(sh.text_frame.text for sh in insight_slides[0].shapes if sh.has_text_frame)
-    assert all(w in body for w in ("What happened:", "What it means:", "What to do:", "Evidence:"))
+    assert all(w in body for w in ("What happened:", "Why:", "What it means:", "What to do:", "Evidence:"))
     assert titles[-1].startswith("Appendix: definitions")
     pictures = sum(1 for s in deck.slides for sh in s.shapes if sh.shape_type == 13)
-    assert pictures == len(charts)
+    assert pictures == len(charts) + len(acme_review.insights)  # one per KPI chart, one per insight
 
 
 @needs_chromium
@@ -215,7 +219,7 @@ def test_the_deck_box_totals_have_mtd_qtd_ytd_columns(files):
     from pptx import Presentation
 
     deck = Presentation(io.BytesIO(files["pptx"]))
-    slide = next(s for s in deck.slides if s.shapes.title.text == "This week: box totals")
+    slide = next(s for s in deck.slides if s.shapes.title.text == "Appendix: box totals this week")
     table = next(sh.table for sh in slide.shapes if sh.has_table)
     assert [c.text for c in table.rows[0].cells] == [
         "KPI", "value", "vs last week", "vs last year", "MTD", "QTD", "YTD", "target", "status", "n"]
