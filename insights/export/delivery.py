@@ -27,7 +27,7 @@ from connectors.delivery import delivering, record_sent, sent_items
 from connectors.errors import BpoError
 from connectors.store import User, Workspace
 from insights import format
-from insights.detection.engine import Insight
+from insights.detection import Insight
 from insights.export import MEDIA_TYPES, NO_INSIGHTS, SUFFIXES, action_of, render, tile_value
 from insights.review import Review, build_review
 
