@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 import numpy as np
 import polars as pl
 
+from connectors.schema import get_table
 from sample_data.calendar import Calendar
 from sample_data.operation import (BILLING, CHANNELS, COMMITTED_SHARE, CONTACT_RATE, CONTACT_TIER_FACTOR, CURRENCY,
                                    HOURLY_RATE, ROUTING, SITES, SOURCE_SYSTEM)
@@ -114,6 +115,8 @@ def invoices_frame(cal: Calendar, lanes: Lanes, roster: pl.DataFrame, sums: list
             for k, line in enumerate(lines, 1):
                 line.update(invoice_id=f"{vendor[:2].upper()}-{client.upper()}-{start:%Y-%m}", line_no=k)
             rows += lines
+    if not rows:  # a sample shorter than a month has no complete billing month: no invoices, not a crash
+        return pl.DataFrame(schema=get_table("cost_invoices").schema)
     stamp = lambda d: datetime(d.year, d.month, d.day, 9, tzinfo=timezone.utc) + timedelta(days=6)  # noqa: E731
     f = pl.DataFrame(rows, infer_schema_length=None)
     return f.with_columns(
