@@ -103,6 +103,14 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_init(args) -> int:
+    from connectors.store.starter import init_workspace
+
+    print(init_workspace(Path(args.dir), name=args.name, currency=args.currency, clients=tuple(args.client or ()),
+                         vendors=tuple(args.vendor or ()), timezone=args.timezone, week_start=args.week_start))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from dashboard.launch import run
     from sample_data.generator import generate
@@ -320,6 +328,22 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $BPO_WORKSPACE or ./workspace)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", help="start an empty workspace for your own data (a commented bpo.toml to edit)",
+                       description="Writes DIR/bpo.toml (workspace, settings, clients, vendors, sites with time zones, an "
+                                   "admin user, commented source examples), tables/, hash.key and state.db. Never "
+                                   "overwrites an existing bpo.toml. Next: bpo-insights import FILE --preset NAME "
+                                   "--client ID --vendor ID --workspace DIR.")
+    s.add_argument("dir", metavar="DIR")
+    s.add_argument("--name", help="the workspace's name (default: the folder's name)")
+    s.add_argument("--currency", default="USD", help="reporting currency, ISO 4217 (default USD)")
+    s.add_argument("--client", action="append", metavar="ID", help="a client (brand) id; repeatable (default: my-client)")
+    s.add_argument("--vendor", action="append", metavar="ID",
+                   help="a vendor id (a BPO partner or your in-house team); repeatable; each gets a site ID-main "
+                        "(default: in-house)")
+    s.add_argument("--timezone", default="UTC", help="reporting time zone of clients and sites, IANA (default UTC)")
+    s.add_argument("--week-start", default="monday", help="first day of a reporting week (default monday)")
+    s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("demo", parents=[common], help="build the sample workspace (once) and open the dashboard")
     s.add_argument("--port", type=_count(1, 65535), default=DEFAULT_PORT)

@@ -732,7 +732,8 @@ def parse_config(path: Path) -> Config:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; create a workspace with 'bpo-insights sample --out {path.parent}' or write bpo.toml") from None
+        raise ConfigError(f"{path}: not found; start a workspace with 'bpo-insights init {path.parent}' "
+                          f"(or a demo with 'bpo-insights sample --out {path.parent}')") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax") from None
     problems: list[str] = []

@@ -94,8 +94,8 @@ class Workspace:
         p = Path(path or os.environ.get("BPO_WORKSPACE") or DEFAULT_WORKSPACE)
         if not (p / "bpo.toml").exists():
             raise WorkspaceError(
-                f"no workspace at '{p}' (bpo.toml missing); create one with 'bpo-insights sample --out {p}' "
-                f"or pass --workspace DIR"
+                f"no workspace at '{p}' (bpo.toml missing); start one for your own data with 'bpo-insights init {p}' "
+                f"(or build a demo with 'bpo-insights sample --out {p}'), or pass --workspace DIR"
             )
         return cls(p)
 
