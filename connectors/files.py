@@ -1,10 +1,15 @@
-"""Readers for tabular files: CSV, TSV, Excel (.xlsx), Parquet and JSON Lines.
+"""Readers for tabular files: CSV, TSV, Excel (.xlsx), Parquet and JSON Lines, also inside a .zip export.
 
 The format is decided by the file's content AND its extension: a PNG or a PDF renamed `.csv`,
 or a JSON document named `.jsonl`, is refused with a message saying what the file really is.
 Text is decoded here (UTF-8, UTF-8 with BOM, then cp1252), never by guessing per cell, and the
 delimiter is sniffed from the header line.  Every reader returns all source columns plus
 `__row`: the row number a spreadsheet would show (the header is row 1; JSON Lines count lines).
+
+A `.zip` export is read member by member: `expand_archives` turns `export.zip` into one path per
+table inside it (`export.zip/tickets.csv`), which `read_file` reads like any file.  An archive is
+checked before anything is read: a nested archive, an encrypted member, a member that is not a table,
+or more than MAX_UNZIPPED_BYTES unpacked (a zip bomb) is refused with the fix.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import hashlib
 import io
 import json
 import stat
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -40,6 +46,10 @@ MAGIC: tuple[tuple[bytes, str, Format | None], ...] = (
     (b"\x1f\x8b", "a gzip archive", None),
     (b"\xd0\xcf\x11\xe0", "a legacy Excel .xls / OLE file", None),
 )
+ARCHIVE = ".zip"
+MAX_UNZIPPED_BYTES = 2 * 1024**3  # unpacked size of one archive (a 2 GB CSV is ~10M tickets); more is a zip bomb
+MAX_MEMBERS = 1000
+JUNK_MEMBERS = ("__MACOSX/", ".DS_Store", "Thumbs.db", "desktop.ini")  # added by archivers, never tables
 DELIMITERS = {",": "','", "\t": "tab", ";": "';'", "|": "'|'"}
 EXPECTED_DELIMITER = {"csv": ",", "tsv": "\t"}
 
@@ -69,6 +79,13 @@ def read_file(path: Path, *, delimiter: str | None = None) -> RawFile:
     ['Id', 'Subject', ..., '__row']
     """
     path = Path(path)
+    if path.suffix.lower() == ARCHIVE:
+        members = expand_archives([path])
+        if len(members) > 1:
+            raise ImportFileError(f"{path.name}: holds {len(members)} tables ({', '.join(m.name for m in members)}); "
+                                  "read each one (connectors.files.expand_archives lists them; bpo-insights import "
+                                  "imports them all)")
+        path = members[0]
     data = read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     fmt = _detect_format(path, data)
@@ -88,6 +105,19 @@ def read_file(path: Path, *, delimiter: str | None = None) -> RawFile:
 def read_bytes(path: Path, *, error: type[Exception] = ImportFileError, what: str = "file") -> bytes:
     """The bytes of a regular file; `error` naming the path and the fix for a missing path, a folder, a pipe or
     device (refused before opening: reading a FIFO would wait forever) or a file that cannot be read."""
+    inside = _archive_of(path)
+    if inside is not None:
+        return _read_member(*inside)
+    _check_regular(path, error=error, what=what)
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise error(f"{path}: permission denied; make the {what} readable (chmod u+r) or run as its owner") from None
+    except OSError as e:
+        raise error(f"{path}: cannot be read ({e.strerror}); copy it to a local disk and try again") from None
+
+
+def _check_regular(path: Path, *, error: type[Exception], what: str) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
@@ -100,12 +130,85 @@ def read_bytes(path: Path, *, error: type[Exception] = ImportFileError, what: st
     if not stat.S_ISREG(mode):
         raise error(f"{path}: is not a regular file (a pipe, socket or device); save the data to a file and give "
                     f"that file's path")
+
+
+def expand_archives(paths: list[Path]) -> list[Path]:
+    """Each .zip replaced by the tables inside it (`export.zip/tickets.csv`, in archive order); other paths as given.
+
+    Every archive is checked before any is read, so a bad one stops the import before anything is written.
+    """
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if path.suffix.lower() != ARCHIVE or _archive_of(path) is not None:
+            out.append(path)
+            continue
+        out += [path / name for name in _members(path)]
+    return out
+
+
+def _members(path: Path) -> list[str]:
+    """The table members of one archive, after every check (a zip bomb, nesting, encryption, non-tables)."""
+    _check_regular(path, error=ImportFileError, what="zip archive")  # a missing path, a folder, a pipe
     try:
-        return path.read_bytes()
+        with zipfile.ZipFile(path) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()
+                     and not any(part in JUNK_MEMBERS for part in i.filename.split("/"))
+                     and not i.filename.startswith(JUNK_MEMBERS[0])
+                     and not i.filename.rsplit("/", 1)[-1].startswith("._")]
+    except zipfile.BadZipFile:
+        raise ImportFileError(f"{path.name}: not a zip archive (or a damaged one); download the export again") from None
     except PermissionError:
-        raise error(f"{path}: permission denied; make the {what} readable (chmod u+r) or run as its owner") from None
+        raise ImportFileError(f"{path}: permission denied; make the zip archive readable (chmod u+r)") from None
     except OSError as e:
-        raise error(f"{path}: cannot be read ({e.strerror}); copy it to a local disk and try again") from None
+        raise ImportFileError(f"{path.name}: cannot be read as a zip archive ({e.strerror or e}); copy it to a local "
+                              "disk and try again") from None
+    if not infos:
+        raise ImportFileError(f"{path.name}: the zip archive holds no files; download the export again")
+    if len(infos) > MAX_MEMBERS:
+        raise ImportFileError(f"{path.name}: holds {len(infos):,} files (at most {MAX_MEMBERS:,} are read from one "
+                              "archive); unzip it and import the tables you need")
+    nested = [i.filename for i in infos if i.filename.lower().endswith((ARCHIVE, ".gz", ".tgz", ".tar", ".7z", ".rar"))]
+    if nested:
+        raise ImportFileError(f"{path.name}: holds an archive inside the archive ({', '.join(nested[:5])}); nested "
+                              "archives are not opened: unzip the outer one and import the tables inside")
+    encrypted = [i.filename for i in infos if i.flag_bits & 0x1]
+    if encrypted:
+        raise ImportFileError(f"{path.name}: {', '.join(encrypted[:5])} is password-protected; unzip it with its "
+                              "password and import the files inside")
+    others = [i.filename for i in infos if Path(i.filename).suffix.lower() not in EXTENSIONS]
+    if others:
+        raise ImportFileError(f"{path.name}: {', '.join(others[:5])} is not a table (.csv, .tsv, .xlsx, .parquet or "
+                              ".jsonl); unzip the archive and import the tables alone")
+    unpacked = sum(i.file_size for i in infos)
+    if unpacked > MAX_UNZIPPED_BYTES:
+        raise ImportFileError(f"{path.name}: unpacks to {unpacked:,} bytes, more than the {MAX_UNZIPPED_BYTES:,} read "
+                              "from one archive (a zip bomb, or an export too big for one file); split the export "
+                              "by date range")
+    return [i.filename for i in infos]
+
+
+def _archive_of(path: Path) -> tuple[Path, str] | None:
+    """(archive, member) for a path inside a .zip (`export.zip/tickets.csv`), else None."""
+    for parent in path.parents:
+        if parent.suffix.lower() == ARCHIVE and parent.is_file():
+            return parent, path.relative_to(parent).as_posix()
+    return None
+
+
+def _read_member(archive: Path, member: str) -> bytes:
+    """One member's bytes, never more than MAX_UNZIPPED_BYTES whatever its header claims."""
+    if member not in _members(archive):
+        raise ImportFileError(f"{archive.name}: holds no table '{member}'; the tables are: "
+                              f"{', '.join(_members(archive))}")
+    try:
+        with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+            data = fh.read(MAX_UNZIPPED_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:  # a damaged member: CRC, truncation, method
+        raise ImportFileError(f"{archive.name}: {member} cannot be unpacked ({e}); download the export again") from None
+    if len(data) > MAX_UNZIPPED_BYTES:
+        raise ImportFileError(f"{archive.name}: {member} unpacks to more than {MAX_UNZIPPED_BYTES:,} bytes although "
+                              "the archive says less (a zip bomb); nothing was read")
+    return data
 
 
 def _detect_format(path: Path, data: bytes) -> Format:
@@ -113,7 +216,7 @@ def _detect_format(path: Path, data: bytes) -> Format:
     declared = EXTENSIONS.get(ext)
     if declared is None:
         raise ImportFileError(
-            f"{path.name}: unknown extension '{ext}'; use .csv, .tsv, .xlsx, .parquet or .jsonl"
+            f"{path.name}: unknown extension '{ext}'; use .csv, .tsv, .xlsx, .parquet or .jsonl (or a .zip of them)"
         )
     for magic, what, readable_as in MAGIC:
         if data.startswith(magic):

@@ -162,12 +162,13 @@ def cmd_audit(args) -> int:
 
 
 def cmd_import(args) -> int:
+    from connectors.files import expand_archives
     from connectors.importer import import_paths
 
     ws = _workspace(args)
     if bool(args.preset) == bool(args.mapping):
         raise BpoError("give exactly one of --preset NAME or --mapping FILE")
-    reports = import_paths(ws, [Path(p) for p in args.paths], preset=args.preset,
+    reports = import_paths(ws, expand_archives([Path(p) for p in args.paths]), preset=args.preset,
                            mapping=Path(args.mapping) if args.mapping else None,
                            client=args.client, vendor=args.vendor, site=args.site,
                            quarantine=args.quarantine, progress=_is_tty())
@@ -358,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-stories", action="store_true", help="the same operation without planted stories (null case)")
     s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files")
+    s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files (or .zip exports of them)")
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--preset", help="built-in layout: canonical, zendesk, freshdesk ...")
     s.add_argument("--mapping", metavar="FILE", help="mapping TOML for any other layout")
