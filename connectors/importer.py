@@ -66,10 +66,18 @@ class ImportReport:
     format: str = ""
     encoding: str | None = None
 
+    @property
+    def rejected_rows(self) -> int:
+        """Rows rejected (`rejected` lists every problem; a row with two bad cells is one row)."""
+        from connectors.store.workspace import rejected_row_count
+
+        return rejected_row_count(self.rejected)
+
     def __str__(self) -> str:
         how = self.format + (f", {self.encoding}" if self.encoding else "")
+        problems = f" ({len(self.rejected)} problems)" if len(self.rejected) != self.rejected_rows else ""
         return (f"{self.path.name} -> {self.table}: {self.rows_read} rows read, {self.inserted} inserted, "
-                f"{self.updated} updated, {self.unchanged} unchanged, {len(self.rejected)} rejected "
+                f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected_rows} row{'' if self.rejected_rows == 1 else 's'} rejected{problems} "
                 f"({how}) [{self.status}]")
 
 

@@ -42,6 +42,8 @@ column is an error: it is almost always a typo).
 
 from __future__ import annotations
 
+import itertools
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,6 +158,17 @@ def load_mapping(path: Path) -> Mapping:
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def preset_summaries() -> dict[str, str]:
+    """Each built-in preset's name -> one line saying what export it reads (the first sentence of its file's comment)."""
+    out = {}
+    for name in preset_names():
+        lines = (PRESETS_DIR / f"{name}.toml").read_text(encoding="utf-8").splitlines()
+        head = " ".join(line.lstrip("#").strip() for line in itertools.takewhile(lambda x: x.startswith("#"), lines))
+        first = re.split(r"\.\s|\s\(|:\s", head, maxsplit=1)[0].strip().rstrip(".")
+        out[name] = first or name
+    return out
 
 
 def load_preset(name: str) -> Mapping:

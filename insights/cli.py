@@ -215,7 +215,7 @@ def cmd_status(args) -> int:
     if hist.height:
         print("recent imports:")
         for r in hist.iter_rows(named=True):
-            print(f"  #{r['id']} {r['status']:<8} {r['source']} -> {r['table_name']}: +{r['inserted']} ~{r['updated']} ={r['unchanged']} rejected {r['rejected']}")
+            print(f"  #{r['id']} {r['status']:<8} {r['source']} -> {r['table_name']}: +{r['inserted']} ~{r['updated']} ={r['unchanged']} rows rejected {r['rejected']}")
     return 0
 
 
@@ -324,6 +324,18 @@ def _emit(frame, fmt: str, out: str | None) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _presets_help() -> str:
+    """The import presets, one line each (from the presets' own files)."""
+    from connectors.mapping import preset_summaries
+
+    lines = [("canonical", "any canonical table in its own column names; the table is found from the header"),
+             ("zendesk, freshdesk", "short for zendesk_tickets, freshdesk_tickets"),
+             *preset_summaries().items()]
+    width = max(len(name) for name, _ in lines) + 2
+    return "presets (--preset NAME):\n" + "\n".join(f"  {name:<{width}}{what}" for name, what in lines) + (
+        "\n\nany other layout: write a mapping file (columns, values, time zone) and pass --mapping FILE")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bpo-insights", description="Performance insights for brands and their BPO partners.")
     common = argparse.ArgumentParser(add_help=False)
@@ -359,13 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-stories", action="store_true", help="the same operation without planted stories (null case)")
     s.set_defaults(func=cmd_sample)
 
-    s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files (or .zip exports of them)")
+    s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files (or .zip exports of them)",
+                       epilog=_presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("paths", nargs="+", metavar="PATH")
-    s.add_argument("--preset", help="built-in layout: canonical, zendesk, freshdesk ...")
+    s.add_argument("--preset", metavar="NAME", help="a built-in layout (listed below)")
     s.add_argument("--mapping", metavar="FILE", help="mapping TOML for any other layout")
-    s.add_argument("--client")
-    s.add_argument("--vendor")
-    s.add_argument("--site")
+    s.add_argument("--client", metavar="ID", help="the client the rows belong to (a [[client]] id of bpo.toml)")
+    s.add_argument("--vendor", metavar="ID", help="the vendor that handled them (a [[vendor]] id)")
+    s.add_argument("--site", metavar="ID", help="the vendor's site (a [[site]] id)")
     s.add_argument("--quarantine", action="store_true", help="import good rows, record bad rows as rejected")
     s.set_defaults(func=cmd_import)
 
@@ -472,9 +485,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; output piped into a reader that stops early (`| head`) ends quietly, as in other tools."""
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit:  # --help and usage errors print, then exit: flush inside, where a closed pipe is caught
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader went away
+
+
+def _silence_stdout() -> None:
+    """The reader is gone: point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, io.UnsupportedOperation):  # a replaced stdout (tests, embedding): nothing to do
+        pass
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        raise
     except BpoError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -72,6 +72,11 @@ class UpsertResult:
         return bool(self.inserted or self.updated)
 
 
+def rejected_row_count(problems: list[dict]) -> int:
+    """Rows rejected: a row with three bad cells counts once; a problem with no row (the whole record) counts once."""
+    return len({p["row"] for p in problems if p.get("row") is not None}) + sum(p.get("row") is None for p in problems)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -319,7 +324,7 @@ class Workspace:
                 started_at=started_at, finished_at=utcnow(), source=source, kind=kind, table_name=table,
                 content_hash=content_hash, rows_read=rows_read,
                 inserted=result.inserted if result else 0, updated=result.updated if result else 0,
-                unchanged=result.unchanged if result else 0, rejected=len(rejected), status=status,
+                unchanged=result.unchanged if result else 0, rejected=rejected_row_count(rejected), status=status,
                 message=mask_pii(message),
             ))
             log_id = int(res.inserted_primary_key[0])
