@@ -319,12 +319,15 @@ class Workspace:
                    rejected: list[dict] | None = None, message: str | None = None) -> int:
         """Record one import/sync run (and its rejected rows); returns the log id."""
         rejected = rejected or []
+        # a file numbers its rows once, so its rejected rows are counted as rows; a sync numbers records per batch
+        # (its SyncReport counts rows batch by batch), so its log keeps the count of problems
+        n_rejected = rejected_row_count(rejected) if kind == "file" else len(rejected)
         with self.engine.begin() as con:
             res = con.execute(import_log.insert().values(
                 started_at=started_at, finished_at=utcnow(), source=source, kind=kind, table_name=table,
                 content_hash=content_hash, rows_read=rows_read,
                 inserted=result.inserted if result else 0, updated=result.updated if result else 0,
-                unchanged=result.unchanged if result else 0, rejected=rejected_row_count(rejected), status=status,
+                unchanged=result.unchanged if result else 0, rejected=n_rejected, status=status,
                 message=mask_pii(message),
             ))
             log_id = int(res.inserted_primary_key[0])
