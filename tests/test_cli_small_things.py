@@ -55,7 +55,6 @@ def sample_ws(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("argv", [
     pytest.param(["status"], id="status"),
-    pytest.param(["kpis", "--grain", "day"], id="kpis"),
     pytest.param(["staffing", "--calls", "100", "--aht", "300"], id="no-workspace"),
 ])
 def test_output_piped_into_a_reader_that_stops_early_ends_quietly(sample_ws, argv):
