@@ -14,6 +14,7 @@ import streamlit as st
 
 from connectors.errors import StoreBusy, StoreDamaged, WorkspaceError
 from connectors.store import Workspace, audit
+from connectors.store.scope import tenant_of
 from dashboard.access import Denied, Viewer
 
 SIGNED_IN_KEY = "_bpo_audit_signed_in"
@@ -22,8 +23,9 @@ LAST_PAGE_KEY = "_bpo_audit_last_page"
 
 def _who(who: Viewer | Denied) -> dict[str, Any]:
     if isinstance(who, Viewer):
-        return {"user": who.name, "role": who.role, "identity": who.identity, "method": who.method}
-    return {"user": None, "role": None, "identity": who.identity, "method": "oidc"}
+        return {"user": who.name, "role": who.role, "tenant": tenant_of(who), "identity": who.identity,
+                "method": who.method}
+    return {"user": None, "role": None, "tenant": None, "identity": who.identity, "method": "oidc"}
 
 
 def _record(ws: Workspace, **entry: Any) -> None:
