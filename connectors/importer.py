@@ -28,10 +28,9 @@ brands' helpdesks with overlapping ticket numbers stay apart.
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -44,7 +43,8 @@ from connectors.mapping import (
     LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
     map_values, prepare_source, preset_names,
 )
-from connectors.schema import EARLIEST, EARLIEST_BY_COLUMN, FUTURE_SLACK, PLANNED_YEARS, TABLES
+from connectors.bounds import out_of_range
+from connectors.schema import TABLES
 from connectors.store import Config, Scope, Workspace, utcnow
 
 MAX_LISTED = 20
@@ -279,39 +279,10 @@ def tenant_problems(frame: pl.DataFrame, config: Config, used: dict[str, str]) -
 
 
 def range_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str], now: datetime) -> list[RowProblem]:
-    """Values from the file that no report can use: dates before 2000, timestamps in the future, NaN and infinities."""
-    out: list[RowProblem] = []
+    """Values from the file that no report can use (`connectors.bounds`), named by row and the file's column."""
     rows = frame.get_column(ROW)
-    latest_day = date(min(now.year + PLANNED_YEARS, 9999), now.month, min(now.day, 28))
-    for c, source in used.items():
-        if c not in frame.columns or c not in m.spec.columns:
-            continue
-        s, dtype = frame.get_column(c), m.spec.columns[c].dtype
-        earliest = EARLIEST_BY_COLUMN.get(c, EARLIEST)
-        if isinstance(dtype, pl.Datetime):
-            too_early = s < datetime(earliest.year, earliest.month, earliest.day, tzinfo=now.tzinfo)
-            too_late = s > now + FUTURE_SLACK
-            late = (f"is after this import ({now:%Y-%m-%d %H:%M} UTC): {c} records something that happened, so it "
-                    f"cannot be in the future; fix the date (check the year and the time zone)")
-        elif dtype == pl.Date:
-            too_early, too_late = s < earliest, s > latest_day
-            late = (f"is more than {PLANNED_YEARS} years ahead; fix the year, or leave the cell empty where the "
-                    f"column allows it (an open end is empty, not 9999-12-31)")
-        elif dtype.is_float():
-            for i in (s.is_nan() | s.is_infinite()).fill_null(False).arg_true().to_list():
-                word = "not a number (NaN)" if math.isnan(s[i]) else "infinite"
-                out.append(RowProblem(int(rows[i]), source, str(s[i]),
-                                      f"is {word}; give a finite number, or leave the cell empty if it is unknown"))
-            continue
-        else:
-            continue
-        for i in too_early.fill_null(False).arg_true().to_list():
-            out.append(RowProblem(int(rows[i]), source, str(s[i]),
-                                  f"is before {earliest:%Y-%m-%d}, the earliest date bpo-insights accepts; fix the "
-                                  f"date (check the year and the day/month order)"))
-        for i in too_late.fill_null(False).arg_true().to_list():
-            out.append(RowProblem(int(rows[i]), source, str(s[i]), late))
-    return out
+    dtypes = {c: m.spec.columns[c].dtype for c in used if c in m.spec.columns}
+    return [RowProblem(int(rows[b.index]), used[b.column], b.value, b.message) for b in out_of_range(frame, dtypes, now)]
 
 
 def _duplicate_keys(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from connectors.bounds import out_of_range
 from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, iso, to_utc
 from connectors.errors import BpoError
 from connectors.schema import conform, get_table
@@ -25,6 +26,7 @@ from connectors.store.tables import crash_point
 log = logging.getLogger("connectors.sync")
 
 LINEAGE_COLS = ("source_system", "source_instance", "ingested_at")
+TENANT_COLS = ("client_id", "vendor_id", "site_id")
 DEFAULT_ATTAINMENT_TARGET = 0.9  # when a source's SLA targets carry none (Zendesk policies have no attainment goal)
 
 
@@ -240,7 +242,7 @@ def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _reject_invalid(frame: pl.DataFrame, stream: Stream, problems: list[FieldProblem],
                     pages: list[Page]) -> tuple[pl.DataFrame, list[dict]]:
-    """Drop rows that cannot be stored (a required value missing or unreadable); list why."""
+    """Drop rows that cannot be stored (a required value missing or unreadable, a value out of range); list why."""
     spec = get_table(stream.fields.table)
     required = [c for c in spec.required if c in frame.columns and c not in ("ingested_at", "updated_at")]
     if stream.patch:
@@ -255,6 +257,16 @@ def _reject_invalid(frame: pl.DataFrame, stream: Stream, problems: list[FieldPro
             missing = [c for c in required if frame[c][i] is None]
             bad_rows[i] = [{"row": i + 1, "column": c, "value": None,
                             "message": _missing_message(c)} for c in missing]
+    dtypes = {c: col.dtype for c, col in spec.columns.items() if c != "ingested_at"}
+    record = [c for c in spec.primary_key if c not in LINEAGE_COLS and c not in TENANT_COLS] or list(spec.primary_key)
+    breaches = out_of_range(frame, dtypes, utcnow())  # a 9999-12-31 ticket or a NaN handle time is never stored
+    own = {b.index for b in breaches if b.column in stream.fields.fields}  # name the source's value, not what derives from it
+    for b in breaches:
+        if b.index in own and b.column not in stream.fields.fields:
+            continue
+        key = ", ".join(f"{c} {frame[c][b.index]}" for c in record if c in frame.columns)
+        bad_rows.setdefault(b.index, []).append({"row": b.index + 1, "column": b.column, "value": b.value,
+                                                 "message": f"record {key}: {b.column} {b.message}"})
     if not bad_rows:
         return frame, []
     keep = pl.Series([i not in bad_rows for i in range(frame.height)])

@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit import config
 
+from connectors.errors import StoreBusy, StoreDamaged
 from dashboard import access, audit, components, data, state
 from dashboard.state import COMPARISONS, DIMENSIONS, Filters
 from insights import format
@@ -124,8 +125,24 @@ def _viewer(ws, launch: access.Launch) -> access.Viewer | access.Denied | None:
 
 
 def main() -> None:
-    """Resolve the viewer (sign-in first), draw the filters, run the chosen page; audit who saw what."""
+    """Every page, run so that a damaged or busy store shows its message and fix, and nothing else.
+
+    The store's own errors (StoreDamaged, StoreBusy) already say what to do; any page, the filters or
+    the audit log can meet them, so this is the one place they are caught.  What the run had drawn
+    before is cleared: no half-drawn page beside the error."""
     st.set_page_config(page_title="bpo-insights", page_icon=":material/insights:", layout="wide")
+    body = st.empty()
+    try:
+        with body.container():
+            _run()
+    except (StoreDamaged, StoreBusy) as e:
+        body.empty()
+        components.store_error_page(e)
+        st.stop()
+
+
+def _run() -> None:
+    """Resolve the viewer (sign-in first), draw the filters, run the chosen page; audit who saw what."""
     launch = access.parse_launch(sys.argv[1:], os.environ)
     ws = access.open_workspace(launch)
     if isinstance(ws, access.Denied):

@@ -1,7 +1,8 @@
 """What the dashboard writes to the workspace's audit log: a sign-in (or a refused identity) once per session, a
 page view whenever the page or its filters change, every export, every sign-out.
 
-An entry that cannot be written stops the page (nothing is shown unaudited); the message names the database.
+An entry that cannot be written stops the page (nothing is shown unaudited); the message names the database
+(a damaged or busy store goes to the entry script, which shows its fix on every page).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 import streamlit as st
 
-from connectors.errors import WorkspaceError
+from connectors.errors import StoreBusy, StoreDamaged, WorkspaceError
 from connectors.store import Workspace, audit
+from connectors.store.scope import tenant_of
 from dashboard.access import Denied, Viewer
 
 SIGNED_IN_KEY = "_bpo_audit_signed_in"
@@ -21,13 +23,16 @@ LAST_PAGE_KEY = "_bpo_audit_last_page"
 
 def _who(who: Viewer | Denied) -> dict[str, Any]:
     if isinstance(who, Viewer):
-        return {"user": who.name, "role": who.role, "identity": who.identity, "method": who.method}
-    return {"user": None, "role": None, "identity": who.identity, "method": "oidc"}
+        return {"user": who.name, "role": who.role, "tenant": tenant_of(who), "identity": who.identity,
+                "method": who.method}
+    return {"user": None, "role": None, "tenant": None, "identity": who.identity, "method": "oidc"}
 
 
 def _record(ws: Workspace, **entry: Any) -> None:
     try:
         audit.record(ws, **entry)
+    except (StoreDamaged, StoreBusy):
+        raise  # the entry script shows these with their fix, on every page
     except WorkspaceError as e:
         st.error(f"{e}. Nothing is shown until the audit log can be written.")
         st.stop()

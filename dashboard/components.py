@@ -14,6 +14,7 @@ from html import escape
 import polars as pl
 import streamlit as st
 
+from connectors.errors import StoreBusy
 from dashboard import charts
 from dashboard.access import Denied
 from insights.contracts import NOUNS
@@ -76,6 +77,15 @@ def denied_page(denied: Denied, on_sign_out: tuple[Callable[..., None], tuple] |
     if on_sign_out is not None:
         callback, args = on_sign_out
         st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=callback, args=args)
+
+
+def store_error_page(error: Exception) -> None:
+    """The only thing shown while the store is damaged or busy: what is wrong and the fix, in the error's own words."""
+    busy = isinstance(error, StoreBusy)
+    st.title("The data store is busy" if busy else "The data store needs repair")
+    st.error(as_text(str(error)))
+    st.markdown("Nothing was changed. Reload this page when the store is free." if busy else
+                "Nothing was changed. Do what the message says, then reload this page.")
 
 
 def sign_in_page() -> None:

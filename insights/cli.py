@@ -154,7 +154,9 @@ def cmd_audit(args) -> int:
     for r in log.iter_rows(named=True):
         who = r["user_name"] or "(no access)"
         what = " · ".join(x for x in (r["page"], r["detail"]) if x)
-        print(f"{r['at']:%Y-%m-%d %H:%M:%S} UTC  {r['event']:<15} {who:<20} {r['identity'] or '':<28} {r['method']:<5} {what}")
+        tenant = r["tenant"] or "-"
+        print(f"{r['at']:%Y-%m-%d %H:%M:%S} UTC  {r['event']:<15} {who:<20} {tenant:<20} {r['identity'] or '':<28} "
+              f"{r['method']:<5} {what}")
     if log.is_empty():
         print("no audit entries" + (" match" if any((args.since, args.until, args.of, args.event)) else " yet"),
               file=sys.stderr)

@@ -1,8 +1,8 @@
 """The audit log in state.db: who signed in, which pages they viewed and what they exported, and when.
 
     from connectors.store import audit
-    audit.record(ws, event="page_view", user="acme-manager", role="brand", identity="ana@acme.example",
-                 method="oidc", page="Weekly review", detail="client=acme")
+    audit.record(ws, event="page_view", user="acme-manager", role="brand", tenant="brand:acme",
+                 identity="ana@acme.example", method="oidc", page="Weekly review", detail="client=acme")
     audit.read(ws, since=date(2026, 11, 1), user="acme-manager")   # newest first, as a polars frame
 """
 from __future__ import annotations
@@ -22,19 +22,23 @@ if TYPE_CHECKING:
 Event = Literal["sign_in", "sign_in_refused", "page_view", "export", "sign_out"]
 Method = Literal["oidc", "local"]
 EVENTS: tuple[Event, ...] = ("sign_in", "sign_in_refused", "page_view", "export", "sign_out")
-COLUMNS = ("id", "at", "event", "user_name", "role", "identity", "method", "page", "detail")
+COLUMNS = ("id", "at", "event", "user_name", "role", "tenant", "identity", "method", "page", "detail")
 SCHEMA: dict[str, pl.DataType] = {
     "id": pl.Int64(), "at": pl.Datetime("us", "UTC"), "event": pl.String(), "user_name": pl.String(), "role": pl.String(),
-    "identity": pl.String(), "method": pl.String(), "page": pl.String(), "detail": pl.String()}
+    "tenant": pl.String(), "identity": pl.String(), "method": pl.String(), "page": pl.String(), "detail": pl.String()}
 
 
 def record(ws: Workspace, *, event: Event, user: str | None, role: str | None, identity: str | None, method: Method,
-           page: str | None = None, detail: str | None = None, at: datetime | None = None) -> None:
-    """Append one entry; raises WorkspaceError (naming the database and the fix) when it cannot be written."""
+           tenant: str | None = None, page: str | None = None, detail: str | None = None,
+           at: datetime | None = None) -> None:
+    """Append one entry; raises WorkspaceError (naming the database and the fix) when it cannot be written.
+
+    `tenant` is `scope.tenant_of(user)` ('admin', 'brand:acme', 'vendor:northwind'); None for an identity
+    refused access (it belongs to no tenant)."""
     if event not in EVENTS:
         raise ValueError(f"audit event {event!r} is not one of {', '.join(EVENTS)}")
     row = {"at": at or datetime.now(timezone.utc), "event": event, "user_name": user, "role": role,
-           "identity": identity, "method": method, "page": page, "detail": detail}
+           "tenant": tenant, "identity": identity, "method": method, "page": page, "detail": detail}
     try:
         with ws.engine.begin() as con:
             con.execute(audit_log.insert().values(**row))

@@ -63,6 +63,7 @@ audit_log = sa.Table(
     sa.Column("event", sa.String(20), nullable=False),  # sign_in | sign_in_refused | page_view | export | sign_out
     sa.Column("user_name", sa.String(200)),  # the [[user]] name; None for an identity with no access
     sa.Column("role", sa.String(20)),
+    sa.Column("tenant", sa.String(200)),  # scope.tenant_of the viewer ('admin', 'brand:acme', 'vendor:northwind'); None: no access
     sa.Column("identity", sa.String(320)),  # the signed-in claim (email), or 'local' for --user mode
     sa.Column("method", sa.String(10), nullable=False),  # oidc | local
     sa.Column("page", sa.String(100)),
@@ -194,9 +195,17 @@ def open_metadata(url: str | sa.URL | None, workspace: Path, *, wait_seconds: fl
             if not sa.inspect(con).has_table("import_log"):
                 raise StoreDamaged(f"{db} holds no import log: it is not this workspace's state.db; {restore_steps(db)}")
     metadata.create_all(engine)
+    _migrate(engine)
     if db is not None:
         backup_sqlite_file(db, today)
     return engine
+
+
+def _migrate(engine: sa.Engine) -> None:
+    """Columns added since a database was made: audit_log.tenant (entries written before it have none)."""
+    with engine.begin() as con:
+        if "tenant" not in {c["name"] for c in sa.inspect(con).get_columns("audit_log")}:
+            con.execute(sa.text("ALTER TABLE audit_log ADD COLUMN tenant VARCHAR(200)"))
 
 # What `bpo-insights deliver` sent: one row per (recipient, channel, week, item), written only after the send
 # succeeded, so a re-run sends nothing twice and a failed send is retried. `item` is 'review' (the weekly

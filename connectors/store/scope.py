@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import polars as pl
 
@@ -76,3 +77,45 @@ class User:
     scope: Scope
     email: str | None = None  # the identity a sign-in maps to this user (lowercase)
     webhook_env: str | None = None  # the environment variable holding this user's chat webhook URL
+
+
+# --------------------------------------------------------------------------- tenants
+
+ADMIN = "admin"
+
+
+def _ids(values: frozenset[str] | None) -> str:
+    return "*" if values is None else ",".join(sorted(values))
+
+
+class Viewer(Protocol):
+    """Anything that names a role and carries a scope (connectors' `User`, the dashboard's viewer)."""
+
+    @property
+    def role(self) -> str: ...
+    @property
+    def scope(self) -> Scope: ...
+
+
+def tenant_of(viewer: Viewer | Scope) -> str:
+    """The tenant a viewer (and its notes, alerts and audit entries) belongs to: 'admin', 'brand:<clients>' or 'vendor:<vendors>'.
+
+    A user (anything with `role` and `scope`) is placed by its role; a bare `Scope` (the engine knows only the scope) by its shape:
+    everything is admin, a scope naming vendors is a vendor's, any other a brand's. A brand user
+    limited to some vendors keeps those in its tenant, so it never shares notes with the vendor.
+
+    >>> tenant_of(Scope.of(["acme"], "*")), tenant_of(Scope.of("*", ["northwind"])), tenant_of(Scope.everything())
+    ('brand:acme', 'vendor:northwind', 'admin')
+    """
+    if not isinstance(viewer, Scope):
+        role, scope = viewer.role, viewer.scope
+    else:
+        scope = viewer
+        role = ("admin" if scope.clients is None and scope.vendors is None
+                else "vendor" if scope.vendors is not None else "brand")
+    if role == "admin":
+        return ADMIN
+    if role == "vendor":
+        return f"vendor:{_ids(scope.vendors)}"
+    brand = f"brand:{_ids(scope.clients)}"
+    return brand if scope.vendors is None else f"{brand}|vendor:{_ids(scope.vendors)}"

@@ -144,16 +144,17 @@ def coaching_list(evals: pl.DataFrame, tickets: pl.DataFrame | None = None, *, m
                                                - pl.col(col).mean().over("site_id"))).alias("adj"))
             for (site,), group in s.group_by(["site_id"]):
                 values = group.select("agent_id", "vendor_id", "adj")
-                for (agent,), mine in values.group_by(["agent_id"]):
+                for (agent, vendor), mine in values.group_by(["agent_id", "vendor_id"]):  # vendors issue their own ids
                     if mine.height < min_evaluations:
                         continue
-                    others = values.filter(pl.col("agent_id") != agent).get_column("adj").to_numpy()
+                    me = (pl.col("agent_id") == agent) & pl.col("vendor_id").eq_missing(vendor)
+                    others = values.filter(~me).get_column("adj").to_numpy()
                     a = mine.get_column("adj").to_numpy()
                     if others.size < min_evaluations:
                         continue
                     res = sps.ttest_ind(a, others, equal_var=False, alternative="less")
                     p = float(res.pvalue) if not math.isnan(res.pvalue) else 1.0
-                    tests.append({"kind": "qa", "agent_id": agent, "site_id": site, "vendor_id": mine["vendor_id"][0],
+                    tests.append({"kind": "qa", "agent_id": agent, "site_id": site, "vendor_id": vendor,
                                   "section": section, "n": a.size, "agent_score": float(a.mean()),
                                   "peer_score": float(others.mean()), "p": p})
     if tickets is not None and tickets.height:
@@ -176,12 +177,13 @@ def coaching_list(evals: pl.DataFrame, tickets: pl.DataFrame | None = None, *, m
         t["gap"] = t["agent_score"] - t["peer_score"]
     flagged = [t for t in tests if t["q"] < q_max and t["gap"] <= -material]
     rows = []
-    for agent in sorted({(t["agent_id"], t["site_id"]) for t in flagged}):
-        mine = [t for t in flagged if (t["agent_id"], t["site_id"]) == agent]
+    who = lambda t: (t["agent_id"], t["site_id"], t["vendor_id"] or "")  # noqa: E731 - an agent is its vendor's id
+    for agent in sorted({who(t) for t in flagged}):
+        mine = [t for t in flagged if who(t) == agent]
         qa = sorted((t for t in mine if t["kind"] == "qa"), key=lambda t: t["gap"])
         csat = next((t for t in mine if t["kind"] == "csat"), None)
         lead = qa[0] if qa else csat
-        n_evals = next((t["n"] for t in tests if t["kind"] == "qa" and (t["agent_id"], t["site_id"]) == agent), 0)
+        n_evals = next((t["n"] for t in tests if t["kind"] == "qa" and who(t) == agent), 0)
         label = SECTION_LABELS.get(lead["section"], "CSAT")
         reason = (f"{label} {format.value('percent', lead['agent_score'])} against "
                   f"{format.value('percent', lead['peer_score'])} for the site's other agents "

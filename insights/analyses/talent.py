@@ -1,7 +1,8 @@
 """Talent health: attrition (exact Poisson intervals), tenure mix, occupancy and burnout risk, speed to competency, cohorts.
 
 Everything is read from `staffing_roster` (one row per agent per worked day), `tickets` and
-`qa_evaluations` through `ws.scan` with the viewer's scope.
+`qa_evaluations` through `ws.scan` with the viewer's scope.  An agent is (vendor_id, agent_id):
+vendors issue their own ids, so two vendors' agent 'a1' keep separate figures.
 
 * attrition rate = terminations / agent-months of exposure (agents employed × days / 30.44);
   annualised = monthly × 12; the 95 % interval is the exact (Garwood) Poisson interval of the count;
@@ -25,6 +26,8 @@ from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 
 DAYS_PER_MONTH = 30.44
+# An agent is (vendor, agent id): each vendor issues its own ids, so two vendors' 'a1' are two people.
+AGENT = ("vendor_id", "agent_id")
 TENURE_BANDS: tuple[tuple[str, int, int], ...] = (("0-90 days", 0, 90), ("91-180 days", 91, 180),
                                                   ("181-365 days", 181, 365), ("1-2 years", 366, 730),
                                                   ("2+ years", 731, 1_000_000))
@@ -64,8 +67,8 @@ def proportion_interval(successes: int | np.ndarray, trials: int | np.ndarray, l
 def agents(ws: Workspace, scope: Scope) -> pl.DataFrame:
     """One row per agent: tenant keys, channel, hire date, first/last day seen, termination date, type and reason."""
     lf = ws.scan("staffing_roster", scope)
-    a = (lf.sort("date").group_by("agent_id")
-         .agg(pl.col("client_id").last(), pl.col("vendor_id").last(), pl.col("site_id").last(), pl.col("channel").last(),
+    a = (lf.sort("date").group_by(*AGENT)
+         .agg(pl.col("client_id").last(), pl.col("site_id").last(), pl.col("channel").last(),
               pl.col("hire_date").drop_nulls().first(), pl.col("date").min().alias("first_seen"),
               pl.col("date").max().alias("last_seen"), pl.col("termination_date").drop_nulls().first(),
               pl.col("termination_type").drop_nulls().first(), pl.col("termination_reason").drop_nulls().first())
@@ -73,7 +76,8 @@ def agents(ws: Workspace, scope: Scope) -> pl.DataFrame:
          .collect())
     if a.height == 0:
         raise TalentError("no staffing_roster rows in scope; import the roster (one row per agent per day) first")
-    return a.sort("agent_id")
+    return a.select("agent_id", "client_id", "vendor_id", *[c for c in a.columns if c not in (*AGENT, "client_id")]
+                    ).sort(*AGENT)
 
 
 def _months(first: date, last: date) -> list[date]:
@@ -166,7 +170,7 @@ def occupancy(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",)
     w = (ws.scan("staffing_roster", scope).filter(pl.col("status") != "terminated")
          .group_by(pl.col("date").dt.truncate("1w").alias("week"), *by)
          .agg(pl.col("handle_seconds").sum(), pl.col("on_queue_seconds").sum(), pl.col("adherent_seconds").sum(),
-              pl.col("scheduled_seconds").sum(), pl.col("agent_id").n_unique().alias("agents"))
+              pl.col("scheduled_seconds").sum(), pl.struct(*AGENT).n_unique().alias("agents"))
          .with_columns((pl.col("handle_seconds") / pl.col("on_queue_seconds")).alias("occupancy"),
                        (pl.col("adherent_seconds") / pl.col("scheduled_seconds")).alias("adherence"))
          .sort(*by, "week").collect())
@@ -197,34 +201,35 @@ def speed_to_competency(ws: Workspace, scope: Scope, *, tenured_days: int = 180,
     a = agents(ws, scope)
     data_start = a["first_seen"].min()
     t = (ws.scan("tickets", scope).filter(pl.col("agent_id").is_not_null())
-         .group_by("agent_id", pl.col("created_at").dt.date().dt.truncate("1w").alias("week"))
+         .group_by(*AGENT, pl.col("created_at").dt.date().dt.truncate("1w").alias("week"))
          .agg(pl.col("handle_seconds").sum().alias("aht_num"), pl.col("handle_seconds").count().alias("aht_den"),
               pl.col("csat_positive").cast(pl.Float64).sum().alias("csat_num"), pl.col("csat_positive").count().alias("csat_den"))
          .collect())
     q = (ws.scan("qa_evaluations", scope)
-         .group_by("agent_id", pl.col("evaluated_at").dt.date().dt.truncate("1w").alias("week"))
+         .group_by(*AGENT, pl.col("evaluated_at").dt.date().dt.truncate("1w").alias("week"))
          .agg(pl.col("score").sum().alias("qa_score_num"), pl.col("max_score").sum().alias("qa_score_den")).collect())
-    weekly = t.join(q, on=["agent_id", "week"], how="full", coalesce=True).join(
-        a.select("agent_id", "site_id", "hire_date"), on="agent_id")
+    weekly = t.join(q, on=[*AGENT, "week"], how="full", coalesce=True).join(
+        a.select(*AGENT, "site_id", "hire_date"), on=list(AGENT))
     weekly = weekly.with_columns(((pl.col("week") - pl.col("hire_date")).dt.total_days() // 7).alias("tenure_week"))
     out = []
     for kpi, (_, direction) in COMPETENCY_KPIS.items():
         num, den = f"{kpi}_num", f"{kpi}_den"
-        agent_level = (weekly.filter(pl.col("tenure_week") * 7 >= tenured_days).group_by("site_id", "agent_id")
+        agent_level = (weekly.filter(pl.col("tenure_week") * 7 >= tenured_days).group_by("site_id", *AGENT)
                        .agg((pl.col(num).sum() / pl.col(den).sum()).alias("v")))
         medians = agent_level.group_by("site_id").agg(pl.col("v").median().alias("site_median"))
         new = (weekly.filter((pl.col("hire_date") >= data_start) & (pl.col("tenure_week") >= 0)
                              & (pl.col("tenure_week") <= max_weeks))
-               .sort("agent_id", "week")
-               .with_columns((pl.col(num).fill_null(0).rolling_sum(rolling_weeks, min_samples=1).over("agent_id")
-                              / pl.col(den).fill_null(0).rolling_sum(rolling_weeks, min_samples=1).over("agent_id")).alias("rolling"))
+               .sort(*AGENT, "week")
+               .with_columns((pl.col(num).fill_null(0).rolling_sum(rolling_weeks, min_samples=1).over(AGENT)
+                              / pl.col(den).fill_null(0).rolling_sum(rolling_weeks, min_samples=1).over(AGENT)).alias("rolling"))
                .join(medians, on="site_id"))
         reached = (pl.col("rolling") >= pl.col("site_median")) if direction == "higher_is_better" else (pl.col("rolling") <= pl.col("site_median"))
-        first = (new.filter(reached & pl.col("rolling").is_not_nan()).group_by("agent_id")
+        first = (new.filter(reached & pl.col("rolling").is_not_nan()).group_by(*AGENT)
                  .agg(pl.col("tenure_week").min().alias("weeks_to_competency")))
-        out.append(new.select("agent_id", "site_id", "hire_date").unique().join(first, on="agent_id", how="left")
+        out.append(new.select(*AGENT, "site_id", "hire_date").unique().join(first, on=list(AGENT), how="left")
                    .with_columns(pl.lit(kpi).alias("kpi")))
-    return pl.concat(out).select("agent_id", "site_id", "hire_date", "kpi", "weeks_to_competency").sort("kpi", "agent_id")
+    return (pl.concat(out).select("agent_id", "vendor_id", "site_id", "hire_date", "kpi", "weeks_to_competency")
+            .sort("kpi", *AGENT))
 
 
 def nesting_cohorts(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",)) -> pl.DataFrame:
@@ -232,9 +237,9 @@ def nesting_cohorts(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site
     a = agents(ws, scope)
     data_end = a["last_seen"].max()
     roster = ws.scan("staffing_roster", scope)
-    nest_end = (roster.filter(pl.col("status") == "nesting").group_by("agent_id")
+    nest_end = (roster.filter(pl.col("status") == "nesting").group_by(*AGENT)
                 .agg(pl.col("date").max().alias("last_nesting_day")).collect())
-    a = a.join(nest_end, on="agent_id", how="left").filter(pl.col("hire_date") >= a["first_seen"].min())
+    a = a.join(nest_end, on=list(AGENT), how="left").filter(pl.col("hire_date") >= a["first_seen"].min())
     stay = {}
     for d in (30, 60, 90):
         alive = pl.col("termination_date").is_null() | ((pl.col("termination_date") - pl.col("hire_date")).dt.total_days() >= d)

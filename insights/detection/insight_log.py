@@ -21,19 +21,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Literal, Protocol
+from typing import Literal
 
 import polars as pl
 import sqlalchemy as sa
 
 from connectors.errors import BpoError
-from connectors.store import Scope, Workspace
+from connectors.store import Workspace
+from connectors.store.scope import ADMIN, tenant_of  # noqa: F401 - tenant_of is defined once, for notes and the audit log
 
 Status = Literal["new", "acknowledged", "not_useful", "in_progress", "done"]
 STATUSES: tuple[str, ...] = ("new", "acknowledged", "not_useful", "in_progress", "done")
 STATUS_LABELS = {"new": "New", "acknowledged": "Acknowledged", "not_useful": "Not useful",
                  "in_progress": "Action in progress", "done": "Action done"}
-ADMIN = "admin"
 
 metadata = sa.MetaData()
 insight_state = sa.Table(
@@ -73,43 +73,6 @@ class InsightState:
     action_taken: str | None = None
     updated_by: str | None = None
     updated_at: datetime | None = None
-
-
-def _ids(values: frozenset[str] | None) -> str:
-    return "*" if values is None else ",".join(sorted(values))
-
-
-class Viewer(Protocol):
-    """Anything that names a role and carries a scope (connectors' `User`, the dashboard's viewer)."""
-
-    @property
-    def role(self) -> str: ...
-    @property
-    def scope(self) -> Scope: ...
-
-
-def tenant_of(viewer: Viewer | Scope) -> str:
-    """The tenant a viewer's notes belong to: 'admin', 'brand:<clients>' or 'vendor:<vendors>'.
-
-    A user (anything with `role` and `scope`) is placed by its role; a bare `Scope` (the engine knows only the scope) by its shape:
-    everything is admin, a scope naming vendors is a vendor's, any other a brand's. A brand user
-    limited to some vendors keeps those in its tenant, so it never shares notes with the vendor.
-
-    >>> tenant_of(Scope.of(["acme"], "*")), tenant_of(Scope.of("*", ["northwind"])), tenant_of(Scope.everything())
-    ('brand:acme', 'vendor:northwind', 'admin')
-    """
-    if not isinstance(viewer, Scope):
-        role, scope = viewer.role, viewer.scope
-    else:
-        scope = viewer
-        role = ("admin" if scope.clients is None and scope.vendors is None
-                else "vendor" if scope.vendors is not None else "brand")
-    if role == "admin":
-        return ADMIN
-    if role == "vendor":
-        return f"vendor:{_ids(scope.vendors)}"
-    brand = f"brand:{_ids(scope.clients)}"
-    return brand if scope.vendors is None else f"{brand}|vendor:{_ids(scope.vendors)}"
 
 
 def _migrate(con: sa.Connection) -> None:
