@@ -5,8 +5,8 @@ sample_data/examples/canonical_tickets.csv, 12 months, under benchmarks/_data/, 
 each contender in its own process under `/usr/bin/time -v` (peak RSS = "Maximum resident set size") into a
 fresh workspace.  A contender whose memory passes `--cap-gib` is stopped and reported as "> cap".
 
-    python benchmarks/import_memory.py --code /work/main --code .   # before (main) and after, ~300 MB
-    python benchmarks/import_memory.py --mb 60 --code /work/main    # the old importer on a smaller file
+    python benchmarks/import_memory.py --code . --code ../other-checkout   # two importers side by side, ~300 MB
+    python benchmarks/import_memory.py --mb 60                         # this checkout on a smaller file
 """
 
 from __future__ import annotations
