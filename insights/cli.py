@@ -165,6 +165,9 @@ def cmd_import(args) -> int:
                            quarantine=args.quarantine, progress=_is_tty())
     for r in reports:
         print(r)
+    for r in reports:  # warnings, not errors: the import stands (connectors/sanity.py)
+        for w in r.warnings:
+            print(w)
     return 0
 
 
