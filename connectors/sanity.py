@@ -77,8 +77,8 @@ def current(ws: Workspace, scope: Scope) -> pl.DataFrame:
     with ws.engine.connect() as con:
         rows = con.execute(sa.select(sanity_findings).order_by(sanity_findings.c.id.desc())).mappings().all()
     keep = [r for r in rows if scope.allows(r["client_id"], r["vendor_id"])]
-    schema = {"checked_at": pl.Datetime("us", "UTC"), "table_name": pl.String, "client_id": pl.String,
-              "vendor_id": pl.String, "check_name": pl.String, "message": pl.String}
+    schema: dict[str, pl.DataType] = {"checked_at": pl.Datetime("us", "UTC"), "table_name": pl.String(), "client_id": pl.String(),
+              "vendor_id": pl.String(), "check_name": pl.String(), "message": pl.String()}
     return pl.DataFrame([{k: r[k] for k in schema} for r in keep], schema=schema)
 
 

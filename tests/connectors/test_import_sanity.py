@@ -244,3 +244,34 @@ def test_value_map_keys_match_however_the_code_is_spelt(ws: Workspace, tmp_path:
     assert code == 0, err
     assert sorted(ws.read("tickets", Scope.everything())["status"].to_list()) == ["on_hold", "pending"]
     assert pl.Series(ws.import_history()["status"]).to_list() == ["ok"]
+
+
+def test_a_sync_prints_the_sanity_report_of_what_it_stored(ws: Workspace, tmp_path: Path, capsys) -> None:
+    """A warehouse table without a status column: the sync succeeds and says that nothing can be solved."""
+    import sqlalchemy as sa
+
+    db = tmp_path / "dw.db"
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.begin() as con:
+        con.execute(sa.text("CREATE TABLE incidents (number text, channel text, opened text, updated_at text)"))
+        con.execute(sa.text("INSERT INTO incidents VALUES ('A-1', 'voice', '2026-03-02 09:00', '2026-03-02 10:00')"))
+    engine.dispose()
+    (ws.path / "bpo.toml").write_text(TOML + f"""
+[[source]]
+name = "dw"
+kind = "sql"
+url = "sqlite:///{db}"
+table = "incidents"
+client = "acme"
+vendor = "in_house"
+site = "hq"
+start = "2026-01-01"
+[source.columns]
+ticket_id = "number"
+created_at = "opened"
+""")
+    code = main(["sync", "--workspace", str(ws.path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "warning (acme / in_house, tickets): no ticket has a status, so none can be solved" in out
+    assert sanity.current(ws, Scope.of(clients=["acme"]))["check_name"].to_list() == ["no_status"]
