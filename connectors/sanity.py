@@ -60,10 +60,14 @@ def check(ws: Workspace, table: str, frame: pl.DataFrame, *, import_id: int | No
     if frame.is_empty() or not {"client_id", "vendor_id"} <= set(frame.columns):
         return ()
     out: list[Finding] = []
+    spec = get_table(table)
+    wanted = {"client_id", "vendor_id", "status", "resolved_at", "closed_at", "requester_hash", spec.time_column,
+              *frame.columns}
+    columns = [c for c in spec.columns if c in wanted]  # only what the checks read: a large store stays cheap
     tenants = frame.select("client_id", "vendor_id").drop_nulls().unique().sort(["client_id", "vendor_id"])
     for client, vendor in tenants.iter_rows():
         mine = frame.filter((pl.col("client_id") == client) & (pl.col("vendor_id") == vendor))
-        stored = ws.read(table, Scope.of(clients=[client], vendors=[vendor]))
+        stored = ws.read(table, Scope.of(clients=[client], vendors=[vendor]), columns=columns)
         stored = stored.filter((pl.col("client_id") == client) & (pl.col("vendor_id") == vendor))
         found = [Finding(check=name, table=table, client_id=client, vendor_id=vendor, message=message)
                  for name, message in _checks(table, stored, mine)]
