@@ -35,13 +35,13 @@ from pathlib import Path
 
 import polars as pl
 
-from connectors import derive
+from connectors import derive, sanity
 from connectors.errors import BpoError, ConfigError, ImportFileError, SchemaError
 from connectors.files import ROW, RawFile, read_file
 from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
     LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
-    map_values, prepare_source, preset_names,
+    map_values, prepare_source, preset_names, vocabulary_problems,
 )
 from connectors.bounds import out_of_range
 from connectors.schema import TABLES
@@ -65,6 +65,7 @@ class ImportReport:
     status: str = "ok"  # ok | partial
     format: str = ""
     encoding: str | None = None
+    warnings: tuple[sanity.Finding, ...] = ()  # the sanity report of the table as stored (connectors/sanity.py)
 
     @property
     def rejected_rows(self) -> int:
@@ -130,15 +131,16 @@ def import_file(ws: Workspace, path: Path, *, preset: str | None, mapping: Path 
         result = ws.upsert(m.table, good) if good.height else None
         rejected = [p.as_dict() for p in problems]
         status = "partial" if rejected else "ok"
-        ws.log_import(source=str(path), kind="file", table=m.table, status=status, started_at=started,
-                      content_hash=raw.content_hash, rows_read=raw.frame.height, result=result, rejected=rejected,
-                      message=_summary(path.name, raw.row_word, problems) if problems else None)
+        log_id = ws.log_import(source=str(path), kind="file", table=m.table, status=status, started_at=started,
+                               content_hash=raw.content_hash, rows_read=raw.frame.height, result=result,
+                               rejected=rejected, message=_summary(path.name, raw.row_word, problems) if problems else None)
+        warnings = sanity.check(ws, m.table, good, import_id=log_id)
         bar.done()
         return ImportReport(
             path=path, table=m.table, rows_read=raw.frame.height,
             inserted=result.inserted if result else 0, updated=result.updated if result else 0,
             unchanged=result.unchanged if result else 0, rejected=rejected, content_hash=raw.content_hash,
-            status=status, format=raw.format, encoding=raw.encoding,
+            status=status, format=raw.format, encoding=raw.encoding, warnings=warnings,
         )
     except BpoError as e:
         bar.done()
@@ -203,10 +205,10 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
 
 
 def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:
-    """Required values and timestamps out of order (negatives are caught while converting)."""
+    """Required values, codes outside the vocabulary, timestamps out of order (negatives are caught while converting)."""
     spec = m.spec
     name = lambda c: used.get(c, c)  # noqa: E731 - report the column as the user's file names it
-    out: list[RowProblem] = []
+    out: list[RowProblem] = vocabulary_problems(frame, m, used)
     rows = frame.get_column(ROW)
     for c in spec.required:
         if c in frame.columns and c not in ("ingested_at",):

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ import polars as pl
 
 from connectors.errors import ConfigError, SchemaError
 from connectors.files import ROW, RawFile, read_bytes
-from connectors.schema import TABLES, UTC, Table, get_table
+from connectors.schema import TABLES, UTC, VOCABULARY, Table, get_table
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
@@ -118,6 +119,11 @@ class Mapping:
     @property
     def spec(self) -> Table:
         return get_table(self.table)
+
+    @property
+    def canonical(self) -> bool:
+        """A built-in canonical layout: the file's header must be canonical column names."""
+        return Path(self.name).stem == f"canonical_{self.table}"
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,8 @@ def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None],
     `frame` is the source after `prepare_source` (computed columns from [mapping.combine],
     [mapping.totals] and local interval times); default `raw.frame`.
     """
+    if m.canonical:
+        _refuse_unknown_columns(raw, m)
     problems: list[str] = _missing_inputs(raw.frame, m)
     present = set((raw.frame if frame is None else frame).columns) - {ROW}
     used: dict[str, str] = {}
@@ -316,6 +324,63 @@ def check_columns(raw: RawFile, m: Mapping, *, tenant: dict[str, str | None],
             f"{raw.path.name}: missing required column(s) for {m.table} ({m.name}): " + "; ".join(problems)
             + f". The file has: {cols}", problems)
     return used
+
+
+def _refuse_unknown_columns(raw: RawFile, m: Mapping) -> None:
+    """A canonical file names canonical columns only: a misspelt one would otherwise be dropped without a word."""
+    unknown = [c for c in raw.frame.columns if c != ROW and c not in m.spec.columns]
+    if not unknown:
+        return
+    problems = []
+    for c in unknown:
+        close = did_you_mean(c, list(m.spec.columns))
+        problems.append(f"'{c}' ({f'did you mean {close!r}?' if close else f'not a column of {m.table}'})")
+    raise SchemaError(
+        f"{raw.path.name}: unknown column(s) for a canonical {m.table} file: {'; '.join(problems)}. Rename them to "
+        f"the canonical names (README, 'Canonical schema'), remove them, or import the file with --mapping FILE "
+        f"that maps the file's own names", problems)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str | None:
+    """The choice `word` most likely misspells or abbreviates (`first_response_s` -> `first_response_seconds`)."""
+    w = word.strip().lower()
+    starts = sorted((c for c in choices if c.startswith(w)), key=len)
+    if starts:
+        return starts[0]
+    close = difflib.get_close_matches(w, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+# Values an export commonly uses for a canonical code, offered as the likely fix
+USUAL_MEANING = {"medium": "normal", "med": "normal", "critical": "urgent", "phone": "voice", "call": "voice",
+                 "telephone": "voice", "sms": "messaging", "whatsapp": "messaging", "web": "web_form",
+                 "form": "web_form", "portal": "web_form", "mail": "email", "hold": "on_hold", "resolved": "solved",
+                 "in_progress": "open", "assigned": "open", "waiting": "pending", "cancelled": "closed"}
+
+
+def vocabulary_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:
+    """Rows whose channel, status or priority is outside the canonical vocabulary, each with the mapping fix."""
+    out: list[RowProblem] = []
+    vocab = VOCABULARY.get(m.table, {})
+    rows = frame.get_column(ROW)
+    for canon, allowed in vocab.items():
+        if canon not in frame.columns or frame.schema[canon] != pl.String:
+            continue
+        source = m.event_log.status if canon == "status" and m.event_log else used.get(canon, canon)
+        s = frame.get_column(canon)
+        for i in (s.is_not_null() & ~s.is_in(list(allowed))).arg_true().to_list():
+            value = str(s[i])
+            guess = USUAL_MEANING.get(value) if USUAL_MEANING.get(value) in allowed else did_you_mean(value, list(allowed))
+            target = guess or ("other" if "other" in allowed else f"<one of {', '.join(allowed)}>")
+            fix = f"[mapping.values.{canon}] \"{value}\" = \"{target}\""
+            if m.canonical:
+                fix = (f"correct the file, or import it with --mapping FILE holding [mapping] extends = "
+                       f"\"{Path(m.name).stem}\" and {fix}")
+            else:
+                fix = f"say what it means in the mapping: {fix}"
+            out.append(RowProblem(int(rows[i]), source, value,
+                                  f"is not a {canon} bpo-insights knows ({', '.join(allowed)}); {fix}"))
+    return out
 
 
 def _missing_inputs(frame: pl.DataFrame, m: Mapping) -> list[str]:
@@ -396,12 +461,19 @@ def map_values(s: pl.Series, vmap: dict[str, str], canon: str) -> pl.Series:
     """Apply a value map case-insensitively; unmatched values pass through (codes normalised)."""
     if s.dtype != pl.String:
         s = _as_text(s)
-    lower = {k.strip().lower(): v for k, v in vmap.items()}
+    code = canon in CODE_COLUMNS  # codes match their map key however spelt: "On Hold", "on-hold", "on_hold"
+    lower = {(_code(k) if code else k.strip().lower()): v for k, v in vmap.items()}
     low = s.str.to_lowercase()
+    if code:
+        low = low.str.strip_chars().str.replace_all(r"[\s\-]+", "_")
     out = pl.select(pl.when(low.is_in(list(lower))).then(low.replace(lower)).otherwise(s)).to_series()
     if canon in CODE_COLUMNS:
         out = out.str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
     return out.alias(s.name)
+
+
+def _code(text: str) -> str:
+    return "_".join(text.strip().lower().replace("-", " ").split())
 
 
 def convert(s: pl.Series, dtype: pl.DataType, *, rows: pl.Series, column: str, unit: str | None = None,

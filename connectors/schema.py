@@ -296,6 +296,12 @@ TABLES: dict[str, Table] = {
 }
 
 CHANNELS = ("email", "chat", "voice", "messaging", "social", "web_form", "other")
+STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
+PRIORITIES = ("low", "normal", "high", "urgent")
+# The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
+VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
+    "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES},
+}
 
 
 @dataclass(frozen=True)

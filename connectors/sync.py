@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from connectors.bounds import out_of_range
+from connectors import sanity
 from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, iso, to_utc
 from connectors.errors import BpoError
 from connectors.schema import conform, get_table
@@ -48,6 +49,8 @@ class SyncReport:
     cursors: dict[str, str | None] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    warnings: tuple[sanity.Finding, ...] = ()  # the sanity report of the synced tickets as stored
+    touched: list[pl.DataFrame] = field(default_factory=list, repr=False)  # tenant and day of every stored ticket
 
     @property
     def ok(self) -> bool:
@@ -112,10 +115,12 @@ def sync_one(ws: Workspace, spec: SourceSpec, *, progress: bool = False, batch_r
                + (f" ({retry_detail})" if retry_detail else "")
                + "".join(f"; {s} cursor {c}" for s, c in report.cursors.items())
                + (f"; error: {report.error}" if report.error else ""))
-    ws.log_import(source=spec.name, kind="sync", table="tickets", status=status, started_at=started,
-                  rows_read=report.rows_read,
-                  result=UpsertResult("tickets", report.inserted, report.updated, report.unchanged, 0),
-                  rejected=rejected[:1000], message=spec.scrub(message))
+    log_id = ws.log_import(source=spec.name, kind="sync", table="tickets", status=status, started_at=started,
+                           rows_read=report.rows_read,
+                           result=UpsertResult("tickets", report.inserted, report.updated, report.unchanged, 0),
+                           rejected=rejected[:1000], message=spec.scrub(message))
+    if report.touched and not report.error:
+        report.warnings = sanity.check(ws, "tickets", pl.concat(report.touched, how="diagonal"), import_id=log_id)
     if report.error:
         log.error("%s", report)
     else:
@@ -169,6 +174,10 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
             pk = list(get_table(stream.fields.table).primary_key)
             frame = frame.sort("updated_at", nulls_last=False, maintain_order=True).unique(pk, keep="last", maintain_order=True)
             res = ws.upsert(stream.fields.table, frame)
+            if stream.fields.table == "tickets":  # what the sanity report looks at: its tenants, days and columns
+                keys = ["client_id", "vendor_id", "created_at"]
+                report.touched.append(frame.select(keys).with_columns(  # the columns the source maps
+                    pl.lit(None).alias(c) for c in stream.fields.fields if c in frame.columns and c not in keys))
             report.inserted += res.inserted
             report.updated += res.updated
             report.unchanged += res.unchanged

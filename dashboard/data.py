@@ -13,6 +13,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
+from connectors import sanity as _sanity
 from connectors.store import MANIFEST, Scope, Workspace
 from insights import review as reviews
 
@@ -63,6 +64,11 @@ def table_summary(ws: Workspace, scope: Scope, version: tuple) -> pl.DataFrame:
 def import_history(ws: Workspace, limit: int = 200) -> pl.DataFrame:
     """The import log (not cached: it is small and must be current)."""
     return ws.import_history(limit=limit)
+
+
+def sanity_findings(ws: Workspace, scope: Scope) -> pl.DataFrame:
+    """The current sanity findings (what makes a stored table's KPIs misleading) the viewer's scope allows."""
+    return _sanity.current(ws, scope)
 
 
 def rejected(ws: Workspace, limit: int = 1000) -> pl.DataFrame:

@@ -176,6 +176,9 @@ def cmd_import(args) -> int:
                            quarantine=args.quarantine, progress=_is_tty())
     for r in reports:
         print(r)
+    for r in reports:  # warnings, not errors: the import stands (connectors/sanity.py)
+        for w in r.warnings:
+            print(w)
     return 0
 
 
@@ -186,6 +189,9 @@ def cmd_sync(args) -> int:
     reports = sync_sources(ws, args.source, progress=_is_tty())
     for r in reports:
         print(r)
+    for r in reports:  # warnings, not errors (connectors/sanity.py)
+        for w in r.warnings:
+            print(w)
     return max((getattr(r, "exit_code", 0) for r in reports), default=0)
 
 

@@ -45,6 +45,21 @@ rejected_rows = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
 )
 
+# The sanity report of a table as stored for one client and vendor (connectors/sanity.py): the current findings
+# only; each check replaces the previous findings of its (table, client, vendor).
+sanity_findings = sa.Table(
+    "sanity_findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("import_id", sa.Integer, sa.ForeignKey("import_log.id")),
+    sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("table_name", sa.String(40), nullable=False),
+    sa.Column("client_id", sa.String(100), nullable=False),
+    sa.Column("vendor_id", sa.String(100), nullable=False),
+    sa.Column("check_name", sa.String(40), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+)
+
 sync_state = sa.Table(
     "sync_state",
     metadata,

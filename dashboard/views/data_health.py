@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import streamlit as st
 
 from dashboard import components, data, state
+from insights.format import markdown
 
 ctx = state.context()
 st.title("Data health")
@@ -19,6 +20,14 @@ components.dataframe(components.table_summary_frame(summary, datetime.now(timezo
 empty = summary.filter(summary["rows"] == 0)["table"].to_list()
 if empty:
     st.info(f"No rows yet in: {', '.join(empty)}. Import a file (`bpo-insights import`) or add a source.")
+
+st.subheader("Sanity checks")
+st.caption("What in the stored data makes KPIs misleading, checked after every import, with the likely mapping fix.")
+findings = data.sanity_findings(ctx.ws, ctx.viewer.scope)
+if findings.is_empty():
+    st.caption("No warnings: nothing found that makes the KPIs misleading.")
+for f in findings.iter_rows(named=True):
+    st.warning(markdown(f"{f['client_id']} / {f['vendor_id']}, {f['table_name']}: {f['message']}"))
 
 st.subheader("Import log")
 if ctx.viewer.role != "admin":

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 import tiny
+from connectors.store import Workspace
 
 TILE = re.compile(r'class="bpo-tile-value" data-kpi="(\w+)">([^<]*)</div>')
 ACME_REVIEW_WEEK = tiny.WEEKS - 1
@@ -157,7 +158,26 @@ def test_data_health_lists_the_viewers_rows_and_keeps_the_import_log_for_admins(
     assert any("shown to workspace admins" in c.value for c in at.caption)
     admin = open_app("admin", "data_health")
     assert admin.dataframe[0].value.set_index("table").loc["tickets", "rows"] == tiny.WEEKS * 7 * 9
-    assert [s.value for s in admin.subheader] == ["Tables", "Import log", "Sources", "Rejected rows"]
+    assert [s.value for s in admin.subheader] == ["Tables", "Sanity checks", "Import log", "Sources", "Rejected rows"]
+
+
+def test_data_health_shows_each_viewer_the_sanity_warnings_of_its_own_data(open_app, rendered_text, tmp_path):
+    """After an import that makes KPIs meaningless, Data health says so, with the fix, to those who see that data."""
+    from connectors.importer import import_paths
+
+    ws = Workspace.create(tmp_path / "ws", tiny.TOML)
+    head = "ticket_id,channel,status,created_at\n"
+    (tmp_path / "acme.csv").write_text(head + "".join(f"A{i},email,,2025-03-03T09:{i:02d}:00Z\n" for i in range(3)))
+    (tmp_path / "globex.csv").write_text(head + "".join(f"G{i},email,open,2025-03-03T00:00:00Z\n" for i in range(12)))
+    import_paths(ws, [tmp_path / "acme.csv"], preset="canonical", client="acme", vendor="northwind", site="nw-manila")
+    import_paths(ws, [tmp_path / "globex.csv"], preset="canonical", client="globex", vendor="southpeak", site="sp-austin")
+    acme = open_app("acme-manager", "data_health", ws=ws)
+    warnings = [w.value for w in acme.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("acme / northwind, tickets: no ticket has a status")
+    assert "\\[mapping.values.status\\]" in warnings[0]  # data text is escaped: a link or heading never renders
+    assert "globex" not in rendered_text(acme)
+    admin = open_app("admin", "data_health", ws=ws)
+    assert {w.value.split(":")[0] for w in admin.warning} == {"acme / northwind, tickets", "globex / southpeak, tickets"}
 
 
 def test_the_review_week_defaults_to_the_last_complete_week(open_app):
