@@ -44,7 +44,7 @@ DETECTORS: dict[str, tuple[str, ...]] = {
     "rate_change": ("proportion", "mean"),
     "level_shift": ("proportion", "mean"),
     "trend": ("proportion", "mean"),
-    "target_miss": ("proportion",),
+    "target_miss": ("proportion", "mean"),  # a rate against its floor or ceiling, a duration against its seconds
     "peer_outlier": ("proportion",),
     "volume_anomaly": ("count",),
     "routing_shift": ("count",),

@@ -108,7 +108,12 @@ def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names |
     where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
     when = f"in the week of {miss['week']} it was" if miss.get("week") else "it is"  # the contract is judged by the week
     return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: {when} at "
-            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} short{credit}.")
+            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} {_side(miss)}{credit}.")
+
+
+def _side(miss: Mapping[str, Any]) -> str:
+    """'short' of a floor (attainment, CSAT), 'over' a ceiling (AHT, ASA, abandonment): the side the miss is on."""
+    return "over" if miss["delta"] > 0 else "short"
 
 
 def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Shown | None = None,

@@ -225,15 +225,20 @@ def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks
 def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
     """A target miss against the contract target in force for the segment this week (never a catalog default)."""
     s, kpi, segment, week = seg.series, seg.kpi, seg.segment, run.week
-    if s.kind != "proportion" or s.denominator[-1] <= 0 or "channel" not in segment:
+    if s.denominator[-1] <= 0 or "channel" not in segment:
         return []
     target = contracts.in_force(run.ws, run.scope, kpi.name, segment, week)
     if target is None:
         return []
     value, higher = target.value, target.comparator == ">="
-    past = det.backtest(s)
-    sigma = max(1.0, stats.rms(list(past))) if len(past) >= 8 else 1.0
-    r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher, sigma_z=sigma)
+    if s.kind == "proportion":
+        past = det.backtest(s)
+        sigma = max(1.0, stats.rms(list(past))) if len(past) >= 8 else 1.0
+        r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher,
+                            sigma_z=sigma)
+    else:  # a duration or an amount (AHT, ASA, a median wait): judged by its comparator, in its own unit
+        sigma = 1.0
+        r = det.duration_target_miss(s, value, higher_is_better=higher)
     if r is None or int(s.n[-1]) < (kpi.min_volume or 0):
         return []
     chronic = 0
@@ -250,7 +255,8 @@ def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
         type="target_miss", kpi=kpi.name, segment=segment, level=seg.level, period=Period(week, week + timedelta(days=6)),
         observed=r.observed, expected=value, delta=r.delta, ci=r.ci, n=r.n, baseline="contract target", test=r.test,
         p_value=r.p_value, material=True, polarity="bad", reach=seg.reach, weeks=chronic + 1, seen_before=chronic,
-        impact_value=r.delta * r.n, evidence=ev, windows=((), (week,)))]
+        impact_value=r.delta * (r.n if s.kind == "proportion" else float(s.denominator[-1])), evidence=ev,
+        windows=((), (week,)))]
 
 
 def _credit(run: Run, kpi: str, segment: Mapping[str, str]) -> tuple[float, str, str] | None:
