@@ -28,6 +28,8 @@ from connectors.errors import BpoError
 from connectors.store import Scope, Workspace
 from insights.detection import narrative
 from insights.detection import Findings, Insight, detect
+# the public API pages use for what people record on an insight (notes, owners, statuses by the viewer's tenant)
+from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
 from insights.view import View
 from insights.money import invoiced_through
