@@ -10,7 +10,8 @@ from insights.review import insight_log
 
 ctx = state.context()
 f = ctx.filters
-review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
+review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version,
+                     ctx.tenant)
 st.title("Insights")
 components.view_caption(review.week, review.filters, names=review.names)
 components.notices(review.notices)
@@ -21,7 +22,7 @@ if not items:
     st.success("No insights this week: no target missed and nothing changed enough to report.")
     st.stop()
 
-tenant = insight_log.tenant_of(ctx.viewer)  # notes are the viewer's organisation's, never a competitor's
+tenant = ctx.tenant  # notes are the viewer's organisation's, never a competitor's
 states = insight_log.states(ctx.ws, [i.id for i in items], tenant=tenant)
 c1, c2, c3 = st.columns(3)
 types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types",

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from connectors.store import Scope, Workspace
+from connectors.store import Workspace
 from insights.catalog.rules import Rules
 
 MAX_MAGNITUDE = 10.0
@@ -84,18 +84,19 @@ def _tier_order(insight: Any) -> int:
     return {"headline": 0, "watch": 1, "standing": 2}.get(insight.evidence.get("tier", ""), 3)
 
 
-def with_log_novelty(ws: Workspace, insights: list[Any], rules: Rules, scope: Scope) -> list[Any]:
+def with_log_novelty(ws: Workspace, insights: list[Any], rules: Rules, *, tenant: str) -> list[Any]:
     """Novelty from what people did with an insight (the Insights page's log, by stable id): a finding the
     team acknowledged or is acting on ranks lower, one marked not useful lowest (rules.toml [novelty]).
 
-    Only the viewer's own tenant's log counts: a competitor's notes never move this viewer's ranking."""
+    Only the viewer's own tenant's log counts (`tenant`, from `insight_log.tenant_of(viewer)`): a competitor's
+    notes never move this viewer's ranking."""
     factors = rules.novelty
     if not insights or not factors:
         return insights
     from insights.detection import insight_log
 
     try:
-        logged = insight_log.states(ws, [i.id for i in insights], tenant=insight_log.tenant_of(scope))
+        logged = insight_log.states(ws, [i.id for i in insights], tenant=tenant)
     except Exception:  # noqa: BLE001 - a workspace without a metadata database has no history to weigh
         return insights
     out = []
