@@ -161,7 +161,9 @@ def _still_open(run: Run, seg: SegmentSeries, r: det.LevelShift) -> list[Candida
         polarity=polarity(kpi.direction, o.delta), reach=seg.reach, weeks=r.weeks_after,
         seen_before=r.weeks_after - 1, impact_value=o.delta * float(s.denominator[-1]),
         evidence={"sigma": o.sigma, "mde": o.mde, "z": o.z, "n_baseline": o.n_baseline, "standing": True,
-                  "shift_week": r.shift_week.isoformat(), "_open_weeks": r.weeks_after},
+                  "shift_week": r.shift_week.isoformat(), "_open_weeks": r.weeks_after,
+                  # when it became a problem still open, and the level it has held since (to tell it worsening)
+                  "_alarm_week": r.alarm_week.isoformat() if r.alarm_week else None, "_level_since": r.after},
         windows=(_weeks(s, r.shift_index - nb, r.shift_index), (week,)))]
 
 
@@ -248,6 +250,8 @@ def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
             break
         chronic += 1
     ev: dict[str, Any] = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
+    if chronic:  # the level the streak held before this week: a miss still open is told again when it worsens
+        ev["_level_since"] = float(np.mean(s.value[len(s) - 1 - chronic:len(s) - 1]))
     credit = _credit(run, kpi.name, segment) if target.penalty_per_point else None
     if credit is not None:  # the month's credit as the invoice owes it (metrics.credits.credits_at_stake), with its period
         ev["penalty"], ev["currency"], ev["penalty_period"] = credit
