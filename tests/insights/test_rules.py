@@ -343,3 +343,17 @@ def test_a_problem_still_open_is_headlined_when_it_opens_worsens_or_is_due_its_r
     assert told["open_weeks"] == case.weeks_missed_before + 1
     assert told["open_since"] == (date(2026, 11, 16) - timedelta(weeks=case.weeks_missed_before)).isoformat()
     assert (told["open_headline"], told.get("open_news")) == (case.news is not None, case.news)
+
+
+def test_a_problem_still_open_between_reminders_stays_on_the_list_after_the_headlines_before_the_watch_list():
+    from types import SimpleNamespace
+
+    from insights.detection.ranking import select_top
+
+    def item(name: str, score: float, **evidence):
+        return SimpleNamespace(id=name, type="rate_change", score=score, evidence=evidence)
+
+    found = [item("watch", 0.9, tier="watch"), item("quiet-open", 0.95, tier="standing", open_weeks=41, open_headline=False),
+             item("headline", 0.5, tier="headline"), item("reminder", 0.2, tier="standing", open_weeks=40, open_headline=True),
+             item("standing", 0.8, tier="standing")]
+    assert [i.id for i in select_top(found, top_max=7)] == ["headline", "reminder", "quiet-open", "watch", "standing"]
