@@ -79,9 +79,9 @@ def quality_frames(ws: Workspace, scope: Scope, filters: Filters, week: date, we
 
 @st.cache_data(show_spinner="Rendering the export …", hash_funcs=HASH, max_entries=16)
 def export_review(ws: Workspace, scope: Scope, filters: Filters, week: date | None, version: tuple, fmt: str,
-                  title: str) -> bytes:
+                  title: str, tenant: str | None = None) -> bytes:
     """The (cached) review of the view rendered as html | pdf | pptx | md."""
     from dashboard import data
     from insights.export import render
 
-    return render(data.review(ws, scope, filters, week, version), fmt, title=title)
+    return render(data.review(ws, scope, filters, week, version, tenant), fmt, title=title)

@@ -31,9 +31,10 @@ def data_version(ws: Workspace) -> tuple[tuple[str, int], ...]:
 
 @st.cache_data(show_spinner="Computing the review …", hash_funcs=HASH, max_entries=64)
 def review(ws: Workspace, scope: Scope, filters: tuple[tuple[str, str], ...], week: date | None,
-           version: tuple) -> reviews.Review:
-    """The review of the week for the scope and filters (cached per scope, filters, week and data)."""
-    return reviews.build_review(ws, scope, week=week, filters=dict(filters))
+           version: tuple, tenant: str | None = None) -> reviews.Review:
+    """The review of the week for the scope and filters (cached per scope, filters, week, data and the viewer's
+    insight-log tenant, whose notes alone weigh novelty)."""
+    return reviews.build_review(ws, scope, week=week, filters=dict(filters), tenant=tenant)
 
 
 @st.cache_data(hash_funcs=HASH, max_entries=64)

@@ -116,6 +116,13 @@ class Context:
     filters: Filters
     version: tuple
 
+    @property
+    def tenant(self) -> str:
+        """The viewer's insight-log tenant: whose notes the page shows and whose notes weigh novelty."""
+        from insights.review import insight_log
+
+        return insight_log.tenant_of(self.viewer)
+
 
 CONTEXT_KEY = "_bpo_context"
 

@@ -39,6 +39,14 @@ def _scope(args, ws):
     return scope.narrow(clients=getattr(args, "client", None), vendors=getattr(args, "vendor", None))
 
 
+def _tenant(args, ws) -> str:
+    """The insight-log tenant of whoever runs the command (--user, else admin): filters narrow the data, never whose
+    notes weigh novelty."""
+    from insights.detection import insight_log
+
+    return insight_log.tenant_of(ws.config.user(args.user)) if getattr(args, "user", None) else insight_log.ADMIN
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -245,7 +253,7 @@ def cmd_insights(args) -> int:
     ws = _workspace(args)
     scope = _scope(args, ws)
     weeks = available_weeks(ws, scope)
-    findings = detect(ws, scope, week=args.week or (weeks[0] if weeks else None))
+    findings = detect(ws, scope, week=args.week or (weeks[0] if weeks else None), tenant=_tenant(args, ws))
     if args.format == "json":
         print(json.dumps([i.to_dict() for i in findings.insights], indent=2, default=str))
     else:
@@ -258,7 +266,7 @@ def cmd_report(args) -> int:
     from insights.review import build_review
 
     ws = _workspace(args)
-    review = build_review(ws, _scope(args, ws), week=args.week)
+    review = build_review(ws, _scope(args, ws), week=args.week, tenant=_tenant(args, ws))
     path = write(review, args.format, args.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format})", file=sys.stderr)
     return 0

@@ -6,12 +6,12 @@ import streamlit as st
 
 from dashboard import components, data, state
 from insights import format
-from insights.detection import insight_log
-from insights.detection.insight_log import STATUS_LABELS, STATUSES
+from insights.review import insight_log
 
 ctx = state.context()
 f = ctx.filters
-review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
+review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version,
+                     ctx.tenant)
 st.title("Insights")
 components.view_caption(review.week, review.filters, names=review.names)
 components.notices(review.notices)
@@ -22,15 +22,15 @@ if not items:
     st.success("No insights this week: no target missed and nothing changed enough to report.")
     st.stop()
 
-tenant = insight_log.tenant_of(ctx.viewer)  # notes are the viewer's organisation's, never a competitor's
+tenant = ctx.tenant  # notes are the viewer's organisation's, never a competitor's
 states = insight_log.states(ctx.ws, [i.id for i in items], tenant=tenant)
 c1, c2, c3 = st.columns(3)
 types = c1.multiselect("Type", sorted({i.type for i in items}), key="ins_types", placeholder="All types",
                        format_func=lambda t: components.TEST_NAMES.get(t, t.replace("_", " ")))
 kpis = c2.multiselect("KPI", sorted({i.kpi for i in items}), format_func=lambda k: format.label("kpi", k, review.names),
                       key="ins_kpis", placeholder="All KPIs")
-statuses = c3.multiselect("Status", list(STATUSES), format_func=STATUS_LABELS.get, key="ins_status",
-                          placeholder="Any status")
+statuses = c3.multiselect("Status", list(insight_log.STATUSES), format_func=insight_log.STATUS_LABELS.get,
+                          key="ins_status", placeholder="Any status")
 shown = [i for i in items if (not types or i.type in types) and (not kpis or i.kpi in kpis)
          and (not statuses or states[i.id].status in statuses)]
 st.caption(f"{len(shown)} of {len(items)} insights, ranked by impact and confidence (data notices first).")
@@ -41,7 +41,7 @@ for rank, ins in enumerate(shown, 1):
         st.markdown(f"**{rank}. {format.markdown(ins.headline)}**")
         st.markdown(f"*What it means:* {format.markdown(ins.meaning)}")
         st.markdown(f"*What to do:* {format.markdown(components.insight_action(ins))}")
-        st.caption(f"Status: **{STATUS_LABELS.get(s.status, s.status)}** · "
+        st.caption(f"Status: **{insight_log.STATUS_LABELS.get(s.status, s.status)}** · "
                    + format.markdown(f"confidence {ins.confidence_label}"
                                      + (f" · owner: {s.owner}" if s.owner else "")
                                      + (f" · action: {s.action_taken}" if s.action_taken else "")
@@ -53,8 +53,8 @@ for rank, ins in enumerate(shown, 1):
                     expanded=False)
         with st.form(f"act_{ins.id}", border=False):
             a, b = st.columns([1, 2])
-            status = a.selectbox("Status", list(STATUSES), index=list(STATUSES).index(s.status),
-                                 format_func=STATUS_LABELS.get, key=f"status_{ins.id}")
+            status = a.selectbox("Status", list(insight_log.STATUSES), index=list(insight_log.STATUSES).index(s.status),
+                                 format_func=insight_log.STATUS_LABELS.get, key=f"status_{ins.id}")
             owner = b.text_input("Owner", value=s.owner or "", key=f"owner_{ins.id}", placeholder=ins.action.owner)
             action = st.text_area("Action taken", value=s.action_taken or "", key=f"action_{ins.id}", height=68)
             if st.form_submit_button("Save"):

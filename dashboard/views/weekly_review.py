@@ -16,7 +16,8 @@ MIN_CHARTS = 6
 
 ctx = state.context()
 f = ctx.filters
-review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version)
+review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items())), f.week, ctx.version,
+                     ctx.tenant)
 
 st.title("Weekly review")
 st.caption(format.markdown(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "

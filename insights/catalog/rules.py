@@ -44,7 +44,7 @@ DETECTORS: dict[str, tuple[str, ...]] = {
     "rate_change": ("proportion", "mean"),
     "level_shift": ("proportion", "mean"),
     "trend": ("proportion", "mean"),
-    "target_miss": ("proportion",),
+    "target_miss": ("proportion", "mean"),  # a rate against its floor or ceiling, a duration against its seconds
     "peer_outlier": ("proportion",),
     "volume_anomaly": ("count",),
     "routing_shift": ("count",),
@@ -77,8 +77,8 @@ OWNED_FIELDS = frozenset({"vendor", "unit"})  # need segment_owner = "vendor" or
 _RULES_TABLES = {"thresholds", "fdr", "novelty", "tiers", "detect", "impact", "templates"}
 _DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within"}
 _IMPACT_KEYS = {"formula", "label"}
-_TIERS_KEYS = {"standing_types", "chronic_weeks", "demand_event_kinds", "event_materiality_multiple", "headline",
-               "high_confidence", "medium_confidence"}
+_TIERS_KEYS = {"standing_types", "chronic_weeks", "still_open_remind_weeks", "demand_event_kinds",
+               "event_materiality_multiple", "headline", "high_confidence", "medium_confidence"}
 _PATTERN_KEYS = ("kpi", "type", "driver", "polarity", "segment_owner")
 _PLAYBOOK_KEYS = {*_PATTERN_KEYS, "action", "owner", "verify_kpi", "verify_after_weeks", "actionability"}
 
@@ -141,6 +141,7 @@ class Tiers:
 
     standing_types: tuple[str, ...]
     chronic_weeks: int
+    still_open_remind_weeks: int  # a problem still open is headlined again every this many weeks (and when it worsens)
     demand_event_kinds: tuple[str, ...]
     event_materiality_multiple: float
     headline: HeadlineEvidence
@@ -308,14 +309,20 @@ def _tiers(doc: Mapping[str, Any], problems: _Problems) -> Tiers | None:
     multiple: Any = doc.get("event_materiality_multiple")
     if "chronic_weeks" in doc and (not _number(chronic, "int") or chronic < 1):
         problems.add(RULES_FILE, obj, f"chronic_weeks = {chronic!r} must be a whole number >= 1")
+    remind: Any = doc.get("still_open_remind_weeks")
+    if "still_open_remind_weeks" in doc and (not _number(remind, "int") or remind < 1):
+        problems.add(RULES_FILE, obj, f"still_open_remind_weeks = {remind!r} must be a whole number >= 1 (weeks between "
+                                      f"the headlines of a problem still open; 1 headlines it every week)")
     if "event_materiality_multiple" in doc and (not _number(multiple, "float") or multiple <= 0):
         problems.add(RULES_FILE, obj, f"event_materiality_multiple = {multiple!r} must be a number > 0")
     headline = _fill(HeadlineEvidence, doc.get("headline", {}), "[tiers.headline]", problems) if "headline" in doc else None
     high, medium = (_fill(ConfidenceBar, doc[key], f"[tiers.{key}]", problems) if key in doc else None
                     for key in ("high_confidence", "medium_confidence"))
-    if headline is None or high is None or medium is None or not _number(chronic, "int") or not _number(multiple, "float"):
+    if headline is None or high is None or medium is None or not _number(chronic, "int") or not _number(multiple, "float") \
+            or not _number(remind, "int"):
         return None
-    return Tiers(standing_types=standing, chronic_weeks=int(chronic), demand_event_kinds=demand,
+    return Tiers(standing_types=standing, chronic_weeks=int(chronic), still_open_remind_weeks=int(remind),
+                 demand_event_kinds=demand,
                  event_materiality_multiple=float(multiple), headline=headline, high_confidence=high,
                  medium_confidence=medium)
 

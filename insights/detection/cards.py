@@ -38,7 +38,8 @@ def _linked(a: Insight, b: Insight) -> bool:
     return contract or a.kpi in co or b.kpi in co or bool(events)
 
 
-HEADLINE_FACTS = ("shift_week", "weeks", "slope", "count", "adjusted", "share_before", "share_after", "open_weeks")
+HEADLINE_FACTS = ("shift_week", "weeks", "slope", "count", "adjusted", "share_before", "share_after", "open_weeks",
+                  "open_since", "open_headline")
 
 
 def _sub_point(ins: Insight, money: bool) -> dict[str, Any]:

@@ -584,6 +584,36 @@ def target_miss(x: float, n: float, target: float, *, higher_is_better: bool = T
     return TargetMiss(p, target, p - target, ci, int(n), t.statistic, p_one, certain)
 
 
+def duration_target_miss(series: WeeklySeries, target: float, *, higher_is_better: bool = False,
+                         min_history: int = 8) -> TargetMiss | None:
+    """The week's mean (a duration or amount: AHT, ASA, a median wait) on the wrong side of `target`.
+
+    No per-contact spread is stored, so the week's uncertainty is the segment's own week-to-week
+    spread (Shewhart's moving-range sigma over the weeks before it): conservative, like σ_z for a
+    rate.  None when it meets the target, has no value, or has fewer than `min_history` past weeks
+    to measure that spread on (too little evidence to call a miss certain).
+    """
+    v = float(series.value[-1]) if len(series) else math.nan
+    if not math.isfinite(v) or series.n[-1] <= 0:
+        return None
+    miss = v < target if higher_is_better else v > target
+    if not miss:
+        return None
+    past = series.value[:-1]
+    past = past[np.isfinite(past)]
+    if len(past) < min_history:
+        return None
+    se = stats.moving_range_sigma(past)
+    scale = max(abs(target), abs(v), 1.0)
+    se = max(se, 1e-9 * scale)  # a series that never moved: the miss is as sure as the arithmetic
+    z = (v - target) / se
+    ci = (v - stats.Z95 * se, v + stats.Z95 * se)
+    certain = ci[1] < target if higher_is_better else ci[0] > target
+    p_one = stats.two_sided_p(z) / 2.0  # the observed side is the wrong side by construction
+    return TargetMiss(v, target, v - target, ci, int(series.n[-1]), z, p_one, certain,
+                      test="the week's mean vs target, moving-range sigma of the segment's past weeks")
+
+
 # --------------------------------------------------------------------------- peers
 
 

@@ -24,7 +24,7 @@ import polars as pl
 
 from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
-from insights.detection import narrative, ranking
+from insights.detection import insight_log, narrative, ranking
 from insights.detection.cards import cards
 from insights.detection.data_quality import data_quality, duplicate_sources
 from insights.detection.explain import aligned_events, finish, merge, segment_owner
@@ -53,11 +53,13 @@ UNTOUCHED_BY_EVENTS = ("target_miss", "peer_outlier", "small_count_rate")  # a d
 
 
 def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: dict[str, str] | None = None,
-           catalog: Catalog | None = None) -> Findings:
+           catalog: Catalog | None = None, tenant: str | None = None) -> Findings:
     """Insights for the week starting `week` (a Monday; default: the last complete week) in the viewer's scope.
 
     `filters` narrow the view: client / vendor narrow the scope, site / channel the rows; they
-    never widen it.
+    never widen it.  `tenant` is the viewer's insight-log tenant (`insight_log.tenant_of(viewer)`),
+    whose notes alone weigh novelty; pass it whenever the scope was narrowed before the call (a
+    brand user's `--vendor` must not read that vendor's notes).  Default: the tenant of `scope`.
     """
     catalog = catalog or load_catalog()
     rules = narrative.load_rules()
@@ -144,7 +146,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights = [finish(run, group=group, frames=by_level, all_cands=judged, events=events, currency=currency)
                 for group in merge([c for c in judged if c.tier in KEPT])]
     # a card keeps its lead (and id) whatever the log says
-    insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules, scope)
+    insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules,
+                                        tenant=tenant if tenant is not None else insight_log.tenant_of(scope))
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week=week, insights=notices + insights, top=top, notices=notices, tests=len(cands),

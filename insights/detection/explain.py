@@ -188,6 +188,41 @@ def _open_weeks(c: Candidate) -> int:
     return 0
 
 
+def still_open(c: Candidate, *, week: date, rules: Rules) -> dict[str, Any]:
+    """What the record says of a problem still open: `open_weeks`, `open_since` (the week it began) and whether this
+    week headlines it (`open_headline`, with `open_news`: 'opened', 'worse' or 'reminder'); {} when none is open.
+
+    It is headlined the first week it counts as open, when the latest week is worse than the level it has held since
+    by at least the KPI's materiality (and, where the record holds the week's interval, the whole interval is
+    beyond that level: one noisy week is not a worsening), and every `still_open_remind_weeks` (rules.toml [tiers]) after it opened;
+    in the other weeks it stays on the list, after the headlines and the watch list.
+    """
+    weeks = _open_weeks(c)
+    if not weeks:
+        return {}
+    ev, th, tiers = c.evidence, rules.thresholds, rules.tiers
+    sign = float(np.sign(c.delta or 0.0))
+    if c.type == "target_miss":
+        before = int(ev.get("weeks_missed_before", 0))
+        since = week - timedelta(weeks=before)
+        standing_for = before - tiers.chronic_weeks  # 0: the first week the streak is standing
+        level, latest = ev.get("_level_since"), c.observed
+    else:
+        since = date.fromisoformat(str(ev["shift_week"]))
+        alarm = ev.get("alarm_week") or ev.get("_alarm_week")
+        standing_for = ((week - date.fromisoformat(alarm)).days // 7 - th.shift_news_weeks) if alarm else weeks
+        level, latest = (c.observed, ev.get("latest")) if c.type == "level_shift" else (ev.get("_level_since"), c.observed)
+    # worse: beyond that level by the KPI's materiality, and (where the record holds the week's interval) surely so
+    near = None if c.type == "level_shift" or c.ci is None else (min(c.ci) if sign > 0 else max(c.ci))
+    worse = (level is not None and latest is not None
+             and (float(latest) - float(level)) * sign >= c.materiality > 0
+             and (near is None or (near - float(level)) * sign > 0))
+    news = ("opened" if standing_for <= 0 else "worse" if worse
+            else "reminder" if standing_for % tiers.still_open_remind_weeks == 0 else None)
+    return {"open_weeks": weeks, "open_since": since.isoformat(), "open_headline": news is not None,
+            **({"open_news": news} if news else {})}
+
+
 # --------------------------------------------------------------------------- the record
 
 
@@ -254,10 +289,9 @@ def finish(run: Run, *, group: list[Candidate], frames: Frames, all_cands: list[
         told["counterparts"] = [
             {"site_id": c.segment["site_id"], "share_before": c.evidence["share_before"],
              "share_after": c.evidence["share_after"]} for c in group[1:] if c.delta * rep.delta < 0][:2]
-    open_weeks = _open_weeks(rep)
     evidence = {
         "tier": rep.tier, "polarity": rep.polarity, "detector": rep.type, "ci_level": 0.95,
-        **({"open_weeks": open_weeks} if open_weeks else {}),
+        **still_open(rep, week=week, rules=rules),
         **{k: v for k, v in told.items() if not k.startswith("_")},
         "decomposition": dec, "broad_based": found.broad_based, "searched": list(found.searched), "co_moving": co,
         "events": aligned, "thin": thin_notes, "factors": asdict(score),

@@ -9,7 +9,8 @@ the record (a test checks each sentence, and that a sentence restating the chang
 headline's number).  Events are said to "coincide with" a change, never to cause it.  A card's
 related findings (`evidence.related`) are told as sub-points in its "why", each with its own
 numbers; a service credit is quoted once per card.  A standing problem still far from its
-baseline or target (`evidence.open_weeks`) is headed "Still open (N weeks)".
+baseline or target (`evidence.open_weeks`) is headed "Still open since the week of … (N weeks)" the weeks it
+is headlined (`evidence.open_headline`) and "Open since … (N weeks), not worse" in the weeks between.
 """
 
 from __future__ import annotations
@@ -108,7 +109,12 @@ def _target_text(miss: Mapping[str, Any] | None, kpi: format.Kpi, names: Names |
     where = f" for {format.segment(miss['segment'], names)}" if miss.get("segment") else ""
     when = f"in the week of {miss['week']} it was" if miss.get("week") else "it is"  # the contract is judged by the week
     return (f" The contract's target{where} is {format.value(kpi, miss['target'])}: {when} at "
-            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} short{credit}.")
+            f"{format.value(kpi, miss['observed'])}, {format.magnitude(kpi, miss['delta'])} {_side(miss)}{credit}.")
+
+
+def _side(miss: Mapping[str, Any]) -> str:
+    """'short' of a floor (attainment, CSAT), 'over' a ceiling (AHT, ASA, abandonment): the side the miss is on."""
+    return "over" if miss["delta"] > 0 else "short"
 
 
 def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Shown | None = None,
@@ -174,11 +180,21 @@ def render(draft: Mapping[str, Any], label: str, rules: Rules, *, kpi: format.Sh
         values["impact_side"] = "more" if up else "fewer"
     slots = {s: tmpl[s].format(**values) for s in SLOTS}
     if ev.get("open_weeks"):  # a standing problem still far from its baseline or target
-        weeks = int(ev["open_weeks"])
-        slots["what"] = f"Still open ({weeks} week{'' if weeks == 1 else 's'}): {slots['what']}"
+        slots["what"] = f"{_open_text(ev)}: {slots['what']}"
     headline = slots["what"]
     meaning = " ".join(slots[s] for s in ("where", "why", "so_what"))
     return {"headline": headline, "meaning": meaning, "action": slots["do"], **slots}
+
+
+def _open_text(ev: Mapping[str, Any]) -> str:
+    """'Still open since the week of 2026-03-02 (12 weeks)' the weeks it is headlined (it opened, worsened or is due
+    its reminder), 'Open since the week of 2026-03-02 (13 weeks), not worse' in the weeks between."""
+    weeks = int(ev["open_weeks"])
+    since = f" since the week of {ev['open_since']}" if ev.get("open_since") else ""
+    span = f"{weeks} week{'' if weeks == 1 else 's'}"
+    if ev.get("open_headline", True):
+        return f"Still open{since} ({span})" + (", and worse" if ev.get("open_news") == "worse" else "")
+    return f"Open{since} ({span}), not worse"
 
 
 def ci_is_change(type_: str, evidence: Mapping[str, Any]) -> bool:

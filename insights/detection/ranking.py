@@ -2,8 +2,9 @@
 
 Each factor is in [0, 1] except impact (materiality multiples, capped at 10, weighted by the
 segment's share of its client's volume).  `select_top` puts data-quality notices first, then the
-best headlines and the problems still open (a standing finding still far from its baseline or target), then the
-watch list, and keeps one "what went well" when one qualifies.
+best headlines and the problems still open headlined this week (a standing finding still far from its baseline or
+target that opened, worsened or is due its reminder), then the other problems still open, then the watch list, and
+keeps one "what went well" when one qualifies.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Sequence
 
-from connectors.store import Scope, Workspace
+from connectors.store import Workspace
 from insights.catalog.rules import Rules
 
 MAX_MAGNITUDE = 10.0
@@ -78,24 +79,28 @@ def rank_key(insight: Any) -> tuple[int, float, str]:
 
 
 def _tier_order(insight: Any) -> int:
-    """Headlines and problems still open (standing, but still far from baseline or target) first, then the watch list."""
-    if insight.evidence.get("open_weeks"):
-        return 0
-    return {"headline": 0, "watch": 1, "standing": 2}.get(insight.evidence.get("tier", ""), 3)
+    """Headlines and the problems still open that are headlined this week (opened, worse, or due their reminder)
+    first, then the other problems still open (known, certain and not worse: they stay on the list), then the watch
+    list, then what is standing."""
+    ev = insight.evidence
+    if ev.get("open_weeks"):
+        return 0 if ev.get("open_headline", True) else 1
+    return {"headline": 0, "watch": 2, "standing": 3}.get(ev.get("tier", ""), 4)
 
 
-def with_log_novelty(ws: Workspace, insights: list[Any], rules: Rules, scope: Scope) -> list[Any]:
+def with_log_novelty(ws: Workspace, insights: list[Any], rules: Rules, *, tenant: str) -> list[Any]:
     """Novelty from what people did with an insight (the Insights page's log, by stable id): a finding the
     team acknowledged or is acting on ranks lower, one marked not useful lowest (rules.toml [novelty]).
 
-    Only the viewer's own tenant's log counts: a competitor's notes never move this viewer's ranking."""
+    Only the viewer's own tenant's log counts (`tenant`, from `insight_log.tenant_of(viewer)`): a competitor's
+    notes never move this viewer's ranking."""
     factors = rules.novelty
     if not insights or not factors:
         return insights
     from insights.detection import insight_log
 
     try:
-        logged = insight_log.states(ws, [i.id for i in insights], tenant=insight_log.tenant_of(scope))
+        logged = insight_log.states(ws, [i.id for i in insights], tenant=tenant)
     except Exception:  # noqa: BLE001 - a workspace without a metadata database has no history to weigh
         return insights
     out = []

@@ -161,7 +161,9 @@ def _still_open(run: Run, seg: SegmentSeries, r: det.LevelShift) -> list[Candida
         polarity=polarity(kpi.direction, o.delta), reach=seg.reach, weeks=r.weeks_after,
         seen_before=r.weeks_after - 1, impact_value=o.delta * float(s.denominator[-1]),
         evidence={"sigma": o.sigma, "mde": o.mde, "z": o.z, "n_baseline": o.n_baseline, "standing": True,
-                  "shift_week": r.shift_week.isoformat(), "_open_weeks": r.weeks_after},
+                  "shift_week": r.shift_week.isoformat(), "_open_weeks": r.weeks_after,
+                  # when it became a problem still open, and the level it has held since (to tell it worsening)
+                  "_alarm_week": r.alarm_week.isoformat() if r.alarm_week else None, "_level_since": r.after},
         windows=(_weeks(s, r.shift_index - nb, r.shift_index), (week,)))]
 
 
@@ -225,15 +227,20 @@ def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks
 def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
     """A target miss against the contract target in force for the segment this week (never a catalog default)."""
     s, kpi, segment, week = seg.series, seg.kpi, seg.segment, run.week
-    if s.kind != "proportion" or s.denominator[-1] <= 0 or "channel" not in segment:
+    if s.denominator[-1] <= 0 or "channel" not in segment:
         return []
     target = contracts.in_force(run.ws, run.scope, kpi.name, segment, week)
     if target is None:
         return []
     value, higher = target.value, target.comparator == ">="
-    past = det.backtest(s)
-    sigma = max(1.0, stats.rms(list(past))) if len(past) >= 8 else 1.0
-    r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher, sigma_z=sigma)
+    if s.kind == "proportion":
+        past = det.backtest(s)
+        sigma = max(1.0, stats.rms(list(past))) if len(past) >= 8 else 1.0
+        r = det.target_miss(float(s.numerator[-1]), float(s.denominator[-1]), value, higher_is_better=higher,
+                            sigma_z=sigma)
+    else:  # a duration or an amount (AHT, ASA, a median wait): judged by its comparator, in its own unit
+        sigma = 1.0
+        r = det.duration_target_miss(s, value, higher_is_better=higher)
     if r is None or int(s.n[-1]) < (kpi.min_volume or 0):
         return []
     chronic = 0
@@ -243,6 +250,8 @@ def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
             break
         chronic += 1
     ev: dict[str, Any] = {"target": value, "certain": r.certain, "weeks_missed_before": chronic, "sigma_z": sigma}
+    if chronic:  # the level the streak held before this week: a miss still open is told again when it worsens
+        ev["_level_since"] = float(np.mean(s.value[len(s) - 1 - chronic:len(s) - 1]))
     credit = _credit(run, kpi.name, segment) if target.penalty_per_point else None
     if credit is not None:  # the month's credit as the invoice owes it (metrics.credits.credits_at_stake), with its period
         ev["penalty"], ev["currency"], ev["penalty_period"] = credit
@@ -250,7 +259,8 @@ def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
         type="target_miss", kpi=kpi.name, segment=segment, level=seg.level, period=Period(week, week + timedelta(days=6)),
         observed=r.observed, expected=value, delta=r.delta, ci=r.ci, n=r.n, baseline="contract target", test=r.test,
         p_value=r.p_value, material=True, polarity="bad", reach=seg.reach, weeks=chronic + 1, seen_before=chronic,
-        impact_value=r.delta * r.n, evidence=ev, windows=((), (week,)))]
+        impact_value=r.delta * (r.n if s.kind == "proportion" else float(s.denominator[-1])), evidence=ev,
+        windows=((), (week,)))]
 
 
 def _credit(run: Run, kpi: str, segment: Mapping[str, str]) -> tuple[float, str, str] | None:

@@ -28,6 +28,8 @@ from connectors.errors import BpoError
 from connectors.store import Scope, Workspace
 from insights.detection import narrative
 from insights.detection import Findings, Insight, detect
+# the public API pages use for what people record on an insight (notes, owners, statuses by the viewer's tenant)
+from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
 from insights.view import View
 from insights.money import invoiced_through
@@ -428,11 +430,13 @@ def _within(ws: Workspace, view: View, kpis: list[str], start: date, end: date, 
 
 
 def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filters: Mapping[str, Any] | None = None,
-                 catalog: Any = None) -> Review:
+                 catalog: Any = None, tenant: str | None = None) -> Review:
     """The review of `week` (a Monday; default: the last complete week in the view) for `scope`.
 
     Example: `build_review(ws, viewer.scope, filters={"client": "acme", "channel": "chat"})`.
     Filters narrow the scope (client, vendor) or the rows (site, channel); they never widen it.
+    `tenant` is the viewer's insight-log tenant (`insight_log.tenant_of(viewer)`): only its notes weigh the
+    insights' novelty (default: the tenant of `scope`).
     """
     if catalog is None:
         from insights.catalog import load_catalog
@@ -534,7 +538,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
                               f"filter by client and channel to compare with the contract.", "info"))
     insights: list[Insight] = []
     if not any(n.kind in ("no_data", "week_outside_data") for n in notices):
-        findings = _findings(ws, scope, week, filters, catalog)
+        findings = _findings(ws, scope, week, filters, catalog, tenant)
         insights = list(findings.top)
         notices.extend(_engine_notices(findings.notices, notices))
         notices.extend(Notice("withheld", why, "info") for why in findings.withheld)  # peers outside the view
@@ -544,9 +548,10 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
                   names=Names.of(ws.config, catalog))
 
 
-def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any) -> Findings:
+def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any,
+              tenant: str | None) -> Findings:
     """The engine's run for the review's own week (passed explicitly, so tiles and insights describe one week)."""
-    return detect(ws, scope, week=week, filters=dict(filters), catalog=catalog)
+    return detect(ws, scope, week=week, filters=dict(filters), catalog=catalog, tenant=tenant)
 
 
 def _engine_notices(found: Sequence[Insight], already: Sequence[Notice]) -> list[Notice]:

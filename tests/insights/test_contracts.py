@@ -263,3 +263,53 @@ def test_durations_under_contract_are_judged_by_their_comparator_on_every_surfac
     assert (tile.target, tile.target_source, tile.status) == (280.0, "contract", "bad")
     row = next(line for line in render(review, "md").decode().splitlines() if line.startswith("| Average handle time"))
     assert "✗" in row
+
+
+def _aht_intervals(review_week_seconds: float) -> pl.DataFrame:
+    """acme voice, 100 calls a day: handle time wanders 250-270 s a week, then `review_week_seconds` in the review week."""
+    rows = _intervals(3).to_dicts()
+    for r in rows:
+        day = r["interval_start"].date()
+        per_call = review_week_seconds if day >= W else 250.0 + 10.0 * (((day - tiny.FIRST_MONDAY).days // 7) % 3)
+        r["handle_seconds"] = per_call * r["handled"]
+    return pl.DataFrame(rows)
+
+
+def _aht_term(value: float) -> pl.DataFrame:
+    stamp = {"source_system": "csv", "source_instance": "tiny", "updated_at": tiny.T_INGEST, "ingested_at": tiny.T_INGEST}
+    return pl.DataFrame([{**term("acme-aht-voice", "aht", value, comparator="<=", channel="voice"), **stamp}],
+                        infer_schema_length=None)
+
+
+def _aht_misses(ws: Workspace) -> list[Any]:
+    found = detect(ws, ACME, week=W).insights
+    return [i for i in found if i.type == "target_miss" and i.kpi == "aht"]
+
+
+def test_a_duration_term_missed_is_a_finding_told_in_its_unit(tmp_path):
+    """acme's voice AHT runs 250-270 s for a year against a 280 s contract, then 330 s in the review week: lower is
+    better, so the week is a target miss (a headline on 679 calls), told in minutes, never in points."""
+    ws = tiny.build(tmp_path / "ws")
+    ws.upsert("contact_intervals", _aht_intervals(330.0))
+    ws.upsert("sla_targets", _aht_term(280.0))
+    (miss,) = _aht_misses(ws)
+    assert (miss.segment, miss.observed, miss.expected, miss.delta) == (
+        {"client_id": "acme", "channel": "voice"}, pytest.approx(330.0), 280.0, pytest.approx(50.0))
+    assert miss.tier == "headline" and miss.n == 679
+    assert miss.ci[0] > 280.0  # the whole interval is over the ceiling
+    assert "5.5 min" in miss.headline and "4.7 min" in miss.headline and "pts" not in miss.headline
+    assert "agent-hours" in miss.meaning
+
+
+@pytest.mark.parametrize("seconds, history", [
+    pytest.param(270.0, None, id="under the ceiling: met"),
+    pytest.param(330.0, 5, id="five weeks of history: too little to know its spread"),
+])
+def test_a_duration_term_is_missed_only_on_the_wrong_side_with_enough_evidence(tmp_path, seconds, history):
+    ws = tiny.build(tmp_path / "ws")
+    intervals = _aht_intervals(seconds)
+    if history is not None:
+        intervals = intervals.filter(pl.col("interval_start").dt.date() >= W - timedelta(weeks=history))
+    ws.upsert("contact_intervals", intervals)
+    ws.upsert("sla_targets", _aht_term(280.0))
+    assert _aht_misses(ws) == []

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import NamedTuple
 
 import pytest
 import sqlalchemy as sa
 
+from _tiny import tiny
 from connectors.store import Scope, User, Workspace
+from insights.cli import main
 from insights.detection import insight_log
 from insights.detection.insight_log import ADMIN, tenant_of
 
@@ -114,3 +117,25 @@ def test_notes_written_before_tenants_existed_become_admins(ws):
     assert insight_log.history(ws, IID, tenant=NORTHWIND).height == 0
     insight_log.record(ws, IID, user="northwind-am", tenant=NORTHWIND, status="acknowledged")  # the new key works
     assert insight_log.get(ws, IID, tenant=ADMIN).status == "done"
+
+
+def _insights(capsys, *argv: str) -> list[dict]:
+    capsys.readouterr()
+    assert main(["insights", *argv, "--week", "2025-W10", "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_brand_user_narrowed_to_a_vendor_ranks_by_its_own_notes_not_the_vendors(tmp_path, capsys):
+    """acme's manager runs `insights --vendor northwind`: the scope narrows to Northwind's acme work, but the notes
+    that weigh novelty stay acme's ('brand:acme'), never Northwind's own ('vendor:northwind')."""
+    ws = tiny.build_planted(tmp_path / "ws")
+    args = ("--workspace", str(ws.path), "--user", "acme-manager", "--vendor", "northwind")
+    found = _insights(capsys, *args)
+    first = next(i for i in found if i["type"] != "data_quality")
+    insight_log.record(ws, first["id"], user="northwind-am", tenant=NORTHWIND, status="not_useful")
+    assert "log_status" not in next(i for i in _insights(capsys, *args) if i["id"] == first["id"])["evidence"]
+    insight_log.record(ws, first["id"], user="acme-manager", tenant=ACME, status="acknowledged")
+    assert next(i for i in _insights(capsys, *args) if i["id"] == first["id"])["evidence"]["log_status"] == "acknowledged"
+    # the vendor's own account manager, with the same filter, ranks by its own note
+    mine = _insights(capsys, "--workspace", str(ws.path), "--user", "northwind-am", "--client", "acme")
+    assert next(i for i in mine if i["id"] == first["id"])["evidence"]["log_status"] == "not_useful"

@@ -131,9 +131,17 @@ def test_a_template_may_name_every_field_the_validator_accepts():
 
 
 
-def test_a_problem_still_open_says_for_how_long():
-    d = draft(evidence={"polarity": "bad", "open_weeks": 4})
-    assert narrative.render(d, "CSAT (top box)", RULES)["headline"].startswith("Still open (4 weeks): CSAT (top box) fell")
+@pytest.mark.parametrize("facts, opening", [
+    pytest.param({"open_headline": True, "open_news": "opened"},
+                 "Still open since the week of 2026-09-28 (4 weeks): CSAT (top box) fell", id="headlined"),
+    pytest.param({"open_headline": True, "open_news": "worse"},
+                 "Still open since the week of 2026-09-28 (4 weeks), and worse: CSAT (top box) fell", id="worse"),
+    pytest.param({"open_headline": False},
+                 "Open since the week of 2026-09-28 (4 weeks), not worse: CSAT (top box) fell", id="between-reminders"),
+])
+def test_a_problem_still_open_says_since_when_and_whether_it_is_news(facts, opening):
+    d = draft(evidence={"polarity": "bad", "open_weeks": 4, "open_since": "2026-09-28", **facts})
+    assert narrative.render(d, "CSAT (top box)", RULES)["headline"].startswith(opening)
 
 
 def test_broad_based_names_only_the_dimensions_searched():

@@ -6,6 +6,7 @@ import dataclasses
 import re
 import shutil
 import tomllib
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -93,6 +94,8 @@ TYPOS = {
     "standing-type": Typo("rules.toml", 'standing_types = ["target_miss", "peer_outlier"]',
                           'standing_types = ["target_mis", "peer_outlier"]',
                           r"\[tiers\]: standing_types names unknown insight type 'target_mis'"),
+    "still-open-cadence": Typo("rules.toml", "still_open_remind_weeks = 4", "still_open_remind_weeks = 0",
+                               r"\[tiers\]: still_open_remind_weeks = 0 must be a whole number >= 1"),
     "playbook-key": Typo("playbooks.toml", 'kpi = "csat"\npolarity = "bad"', 'kpi = "csat"\npolarty = "bad"',
                          r"playbooks.toml \[\[playbook\]\] #\d+ \(kpi=csat\): unknown key 'polarty'; did you mean 'polarity'"),
     "playbook-value": Typo("playbooks.toml", 'kpi = "fcr"\npolarity = "bad"', 'kpi = "fcr"\npolarity = "worse"',
@@ -297,3 +300,60 @@ def test_a_standing_finding_whose_interval_touches_zero_is_never_confidence_high
 
     assert confidence_label("standing", 0.999, excludes_zero(_trend((0.0, 0.004))), RULES) == "medium"
     assert confidence_label("standing", 0.999, excludes_zero(_trend((0.001, 0.004))), RULES) == "high"
+
+
+def _open_miss(weeks_missed_before: int, observed: float, ci: tuple[float, float], level: float):
+    """acme email CSAT under its 85% contract, certain, missed `weeks_missed_before` weeks before the review week at
+    `level` on average."""
+    from datetime import date
+
+    from insights.detection.records import Candidate, Period
+
+    return Candidate(
+        type="target_miss", kpi="csat", segment={"client_id": "acme", "channel": "email"}, level=("client_id", "channel"),
+        period=Period(date(2026, 11, 16), date(2026, 11, 22)), observed=observed, expected=0.85,
+        delta=observed - 0.85, ci=ci, n=400, baseline="contract target", test="Wilson", p_value=1e-6, material=True,
+        polarity="bad", reach=1.0, q_value=1e-5, tier="standing", materiality=0.02,
+        weeks=weeks_missed_before + 1, seen_before=weeks_missed_before,
+        evidence={"certain": True, "weeks_missed_before": weeks_missed_before, "_level_since": level})
+
+
+class StillOpen(NamedTuple):
+    weeks_missed_before: int
+    observed: float
+    ci: tuple[float, float]
+    news: str | None
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(StillOpen(3, 0.78, (0.74, 0.82), "opened"), id="first-week-standing-is-headlined"),
+    pytest.param(StillOpen(5, 0.78, (0.74, 0.82), None), id="unchanged-two-weeks-later-stays-on-the-list"),
+    pytest.param(StillOpen(7, 0.78, (0.74, 0.82), "reminder"), id="every-4-weeks-it-is-headlined-again"),
+    pytest.param(StillOpen(40, 0.78, (0.74, 0.82), None), id="41-weeks-open-not-every-week"),
+    pytest.param(StillOpen(5, 0.70, (0.66, 0.74), "worse"), id="worse-by-more-than-materiality-surely"),
+    pytest.param(StillOpen(5, 0.74, (0.66, 0.82), None), id="one-noisy-week-is-not-worse"),
+])
+def test_a_problem_still_open_is_headlined_when_it_opens_worsens_or_is_due_its_reminder(case):
+    from datetime import date
+
+    from insights.detection.explain import still_open
+
+    told = still_open(_open_miss(case.weeks_missed_before, case.observed, case.ci, level=0.78),
+                      week=date(2026, 11, 16), rules=RULES)
+    assert told["open_weeks"] == case.weeks_missed_before + 1
+    assert told["open_since"] == (date(2026, 11, 16) - timedelta(weeks=case.weeks_missed_before)).isoformat()
+    assert (told["open_headline"], told.get("open_news")) == (case.news is not None, case.news)
+
+
+def test_a_problem_still_open_between_reminders_stays_on_the_list_after_the_headlines_before_the_watch_list():
+    from types import SimpleNamespace
+
+    from insights.detection.ranking import select_top
+
+    def item(name: str, score: float, **evidence):
+        return SimpleNamespace(id=name, type="rate_change", score=score, evidence=evidence)
+
+    found = [item("watch", 0.9, tier="watch"), item("quiet-open", 0.95, tier="standing", open_weeks=41, open_headline=False),
+             item("headline", 0.5, tier="headline"), item("reminder", 0.2, tier="standing", open_weeks=40, open_headline=True),
+             item("standing", 0.8, tier="standing")]
+    assert [i.id for i in select_top(found, top_max=7)] == ["headline", "reminder", "quiet-open", "watch", "standing"]
