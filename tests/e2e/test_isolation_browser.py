@@ -28,13 +28,14 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from test_sign_in_browser import (  # noqa: F401 - `provider` is a fixture used by name
-    COOKIE_SECRET, _button, _free_port, _http, _settled, _sign_in, _sign_out, _wait_healthy, provider)
+import test_sign_in_browser
+from test_sign_in_browser import COOKIE_SECRET, _button, _free_port, _http, _settled, _sign_in, _sign_out, _wait_healthy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_isolation import _file_text, _pattern, build, canaries, leaks, sees  # noqa: E402
 
 pytestmark = pytest.mark.browser
+provider = test_sign_in_browser.provider  # the same real OIDC provider on 127.0.0.1 (a fixture)
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60
 DOWNLOAD_WAIT = 120  # the PDF is rendered by a headless Chromium on the server
@@ -49,7 +50,7 @@ def _email(user: str) -> str:
     return f"{user}@iso.example"
 
 
-def _bpo_toml(text: str, provider: str, port: int, client_id: str) -> str:
+def _bpo_toml(text: str, issuer: str, port: int, client_id: str) -> str:
     """The canary bpo.toml with one sign-in email per [[user]] (replacing the generator's) and [auth]."""
     lines = [line for line in text.splitlines() if not line.startswith("email = ")]
     out = []
@@ -60,7 +61,7 @@ def _bpo_toml(text: str, provider: str, port: int, client_id: str) -> str:
     return "\n".join(out) + f"""
 
 [auth]
-server_metadata_url = "{provider}/.well-known/openid-configuration"
+server_metadata_url = "{issuer}/.well-known/openid-configuration"
 client_id = "{client_id}"
 client_secret_env = "BPO_TEST_OIDC_SECRET"
 redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
