@@ -38,7 +38,7 @@ pytestmark = pytest.mark.browser
 provider = test_sign_in_browser.provider  # the same real OIDC provider on 127.0.0.1 (a fixture)
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60
-DOWNLOAD_WAIT = 120  # the PDF is rendered by a headless Chromium on the server
+DOWNLOAD_WAIT = 180  # the PDF is rendered by a headless Chromium on the server
 SHOTS = Path("/work/helpers/shots") if Path("/work/helpers").is_dir() else ROOT / "artifacts" / "screenshots"
 
 # who signs in, in this order (admin first: the positive control fills every cache with every tenant's rows)
@@ -114,7 +114,10 @@ def downloads(tmp_path_factory) -> Path:
 def chrome(driver, downloads):
     """The e2e suite's headless Chromium, saving downloads to `downloads` without asking."""
     driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
-    return driver
+    yield driver
+    # whatever happened, the next test's browser is signed in nowhere (the sign-in test uses the same cookie secret)
+    driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "default"})
 
 
 # everything of the page that reaches the person: text (hidden too), the tab title, and the attributes that show or fetch
