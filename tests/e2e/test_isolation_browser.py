@@ -166,16 +166,22 @@ def _download_all(driver, folder: Path, user: str) -> list[tuple[str, str]]:
     out = []
     for label in EXPORTS:
         before = set(folder.iterdir())
-        button = _button(driver, label)
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-        button.click()
-        deadline = time.monotonic() + DOWNLOAD_WAIT
         new: list[Path] = []
-        while time.monotonic() < deadline:
-            new = [p for p in set(folder.iterdir()) - before if not p.name.endswith(".crdownload")]
-            if new and not [p for p in folder.iterdir() if p.name.endswith(".crdownload")]:
+        # a click during a rerun asks for a file the rerun replaced ("Deferred file ... not found" in the server's
+        # log) and nothing downloads: click again once, after the server has settled
+        for attempt in range(2):
+            _settled(driver)
+            button = _button(driver, label)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+            button.click()
+            deadline = time.monotonic() + DOWNLOAD_WAIT / 2
+            while time.monotonic() < deadline:
+                new = [p for p in set(folder.iterdir()) - before if not p.name.endswith(".crdownload")]
+                if new and not [p for p in folder.iterdir() if p.name.endswith(".crdownload")]:
+                    break
+                time.sleep(0.3)
+            if new or [p for p in folder.iterdir() if p.name.endswith(".crdownload")]:
                 break
-            time.sleep(0.3)
         assert len(new) == 1, f"{user}: {label} saved {[p.name for p in new]} within {DOWNLOAD_WAIT}s"
         path = new[0].rename(folder / f"{user}-{new[0].name}")
         out.append((f"download {path.suffix}", _file_text(path)))
