@@ -60,7 +60,7 @@ def as_text(text: str, literal: str | None = None) -> str:
     never turns into a link (an escaped email still would be).
     """
     if not literal:
-        return format.markdown(text)
+        return format.markdown(text) if text else ""  # format.markdown shows an empty value as '–'; a gap is not one
     fence = "`" * (max((len(r) for r in re.findall(r"`+", literal)), default=0) + 1)
     return f"{fence} {literal} {fence}".join(as_text(part) for part in text.split(literal))
 
