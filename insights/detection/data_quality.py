@@ -32,8 +32,8 @@ def data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, *, week: date, l
         seg = {"client_id": client}
         if last_day is not None and last_day < week_end:
             out.append(_notice("incomplete_week", segment=seg, week=week, count=0, rules=rules,
-                               message=f"The week of {week.isoformat()} is not complete: the data ends on "
-                                       f"{last_day.isoformat()}.",
+                               message=f"{format.label('client', client, names)}: the week of {week.isoformat()} is not "
+                                       f"complete: the data ends on {last_day.isoformat()}.",
                                extra={"days": [last_day.isoformat()], "withhold": True}))
             continue
         issue = det.missing_days(by_day, week)

@@ -41,3 +41,21 @@ def test_tickets_seen_under_two_sources_are_a_notice_and_many_withhold_the_clien
     assert after.top[0].type == "data_quality"  # notices first
     acme = [i for i in after.insights if i.segment.get("client_id") == "acme" and i.type != "data_quality"]
     assert (not acme) == withheld
+
+
+
+def test_an_incomplete_week_notice_names_its_client_so_two_clients_never_read_as_one_repeated_line():
+    from datetime import date
+
+    from insights.catalog import load_catalog
+    from insights.catalog.rules import load_rules
+    from insights.detection.data_quality import data_quality
+
+    week = date(2026, 11, 16)
+    daily = pl.DataFrame({"client_id": ["acme", "globex"], "period": [week, week], "value": [5.0, 7.0]})
+    root = pl.DataFrame(schema={"client_id": pl.String, "kpi": pl.String, "period": pl.Date, "value": pl.Float64})
+    notices = data_quality(daily, root, week=week, last_day=date(2026, 11, 20), specs={},
+                           catalog=load_catalog(), rules=load_rules())
+    headlines = [n.headline for n in notices]
+    assert len(headlines) == 2 and len(set(headlines)) == 2  # a vendor serving both read one line twice
+    assert "acme" in headlines[0].lower() and "globex" in headlines[1].lower()
