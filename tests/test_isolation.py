@@ -20,6 +20,7 @@ its author's tenant's (and admin's).
 from __future__ import annotations
 
 import io
+import importlib.util
 import logging
 import re
 import shutil
@@ -249,7 +250,12 @@ def page_outputs(ws: Workspace, role: str, monkeypatch) -> Iterator[tuple[str, s
     from streamlit.testing.v1 import AppTest
 
     sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
-    from conftest import _rendered_text
+    # by its path: in a whole-suite run the name 'conftest' is already another folder's module
+    spec = importlib.util.spec_from_file_location("dashboard_conftest", ROOT / "tests" / "dashboard" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    dashboard_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dashboard_conftest)
+    _rendered_text = dashboard_conftest._rendered_text
 
     monkeypatch.setenv("BPO_WORKSPACE", str(ws.path))
     monkeypatch.setenv("BPO_USER", role)

@@ -9,8 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from connectors.errors import StoreBusy
-from conftest import APP, TIMEOUT
 from connectors.store import Workspace
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"  # as in conftest; imported by path-free name it can clash
+TIMEOUT = 60
 
 PAGES = ("views/weekly_review.py", "views/sla_trends.py", "views/data_health.py")
 
