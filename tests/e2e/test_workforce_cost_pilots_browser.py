@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -41,11 +42,16 @@ def save_whole_page(driver, path) -> None:
 
 
 def metric(driver, label: str) -> str:
-    """The value a st.metric with `label` shows."""
-    for m in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
-        if m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text == label:
-            return m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text
-    raise AssertionError(f"no metric labelled {label!r}")
+    """The value a st.metric with `label` shows, waiting for it: the page's last section can still be drawing."""
+    def value(d):
+        for m in d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):
+            if m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text == label:
+                return m.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text or False
+        return False
+    try:
+        return WebDriverWait(driver, RENDER_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(value)
+    except TimeoutException:
+        raise AssertionError(f"no metric labelled {label!r} after {RENDER_SECONDS} s") from None
 
 
 def test_workforce_cost_and_pilots_pages_in_the_browser(server, driver, workspace, screenshots):
