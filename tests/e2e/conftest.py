@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +12,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-STARTUP_SECONDS = 60
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--window-size=1440,3200")
@@ -25,38 +19,8 @@ CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
 sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
 import tiny  # noqa: E402 - the hand-made workspace shared with the AppTest suite
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def dashboard_command(workspace: Path, port: int, user: str) -> list[str]:
-    """`bpo-insights dashboard ...` when the console script has the command, else `streamlit run` via launch."""
-    script = Path(sys.executable).with_name("bpo-insights")
-    import insights.cli
-
-    if script.exists() and hasattr(insights.cli, "cmd_dashboard"):
-        return [str(script), "dashboard", "--workspace", str(workspace), "--port", str(port), "--user", user]
-    from dashboard.launch import command
-
-    return command(workspace, port=port, user=user)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the dashboard did not answer {url}_stcore/health within {STARTUP_SECONDS}s:\n"
-                       f"{log.read_text()[-3000:]}")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving import dashboard_command, free_port, running  # noqa: E402 - the browser suites' server and sign-in steps
 
 
 @pytest.fixture(scope="session")
@@ -84,22 +48,27 @@ def server(browser_available, workspace, tmp_path_factory) -> Iterator[str]:
     """The base URL of a dashboard served for `admin` on the tiny workspace."""
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "dashboard.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(dashboard_command(workspace, port, "admin"), cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_healthy(url, proc, log)
+    with running(dashboard_command(workspace, port, "admin"), port, log, {**os.environ, "PYTHONUNBUFFERED": "1"}) as (url, _):
         yield url
+
+
+@pytest.fixture(scope="session")
+def provider() -> Iterator[str]:
+    """A real OIDC provider on 127.0.0.1 (oidc-provider-mock) that only knows registered clients and demands a nonce."""
+    import threading
+
+    import werkzeug.serving
+    from oidc_provider_mock import app
+
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app(require_client_registration=True, require_nonce=True),
+                                          threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the server's own process group (it started streamlit)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        server.shutdown()
+        thread.join(5)
 
 
 @pytest.fixture(scope="session")

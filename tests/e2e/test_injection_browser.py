@@ -3,10 +3,7 @@ with onerror, a Markdown link) and site id (a URL and an <a href>) fetch nothing
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,11 +12,10 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-# the suite's server helpers, loaded by path ('conftest' may name the dashboard suite's module in a whole-suite run)
-_spec = importlib.util.spec_from_file_location("e2e_helpers", Path(__file__).with_name("conftest.py"))
-e2e = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(e2e)  # type: ignore[union-attr]
-sys.path.insert(0, str(e2e.ROOT / "tests" / "dashboard"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboard"))
+from serving import dashboard_command, free_port, running  # noqa: E402
+
 import hostile  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -30,18 +26,10 @@ EVIL = "evil.example"
 @pytest.fixture(scope="module")
 def hostile_server(browser_available, tmp_path_factory):
     ws = hostile.build(tmp_path_factory.mktemp("hostile") / "ws")
-    port = e2e.free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("hostile-server") / "dashboard.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(e2e.dashboard_command(ws.path, port, "admin"), cwd=e2e.ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        e2e.wait_healthy(url, proc, log)
+    with running(dashboard_command(ws.path, port, "admin"), port, log, {**os.environ, "PYTHONUNBUFFERED": "1"}) as (url, _):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
 
 
 def links_and_fetches(driver) -> dict[str, list[str]]:

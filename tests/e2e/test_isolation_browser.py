@@ -14,32 +14,26 @@ not (so the reading would catch them).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-import test_sign_in_browser
-from test_sign_in_browser import COOKIE_SECRET, _button, _free_port, _http, _settled, _sign_in, _sign_out, _wait_healthy
+from serving import auth_section, button, free_port, register_client, register_person, settled, sign_in, sign_out, signed_in_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from test_isolation import _file_text, _pattern, build, canaries, leaks, sees  # noqa: E402
 
 pytestmark = pytest.mark.browser
-provider = test_sign_in_browser.provider  # the same real OIDC provider on 127.0.0.1 (a fixture)
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60
 DOWNLOAD_WAIT = 180  # the PDF is rendered by a headless Chromium on the server
-SHOTS = Path("/work/helpers/shots") if Path("/work/helpers").is_dir() else ROOT / "artifacts" / "screenshots"
+SHOTS = ROOT / "artifacts" / "screenshots"
 
 # who signs in, in this order (admin first: the positive control fills every cache with every tenant's rows)
 PEOPLE = ["admin", "acme-manager", "northwind-am", "southpeak-am", "eastbay-am"]
@@ -58,51 +52,22 @@ def _bpo_toml(text: str, issuer: str, port: int, client_id: str) -> str:
         out.append(line)
         if line.startswith('name = "') and out[-2:-1] == ["[[user]]"]:
             out.append(f'email = "{_email(line.split(chr(34))[1])}"')
-    return "\n".join(out) + f"""
-
-[auth]
-server_metadata_url = "{issuer}/.well-known/openid-configuration"
-client_id = "{client_id}"
-client_secret_env = "BPO_TEST_OIDC_SECRET"
-redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
-cookie_secret_env = "BPO_TEST_COOKIE_SECRET"
-"""
+    return "\n".join(out) + "\n" + auth_section(issuer, port, client_id)
 
 
 @pytest.fixture(scope="module")
 def served(browser_available, provider, tmp_path_factory) -> Iterator[dict]:
     """One dashboard server in sign-in mode on the canary workspace."""
-    port = _free_port()
-    client = _http("POST", f"{provider}/oauth2/clients",
-                   {"redirect_uris": [f"http://127.0.0.1:{port}/oauth2callback"],
-                    "token_endpoint_auth_method": "client_secret_basic"})
+    port = free_port()
+    client = register_client(provider, port)
     for user in PEOPLE:
-        _http("PUT", f"{provider}/users/{quote('sub-' + user)}", {"email": _email(user), "email_verified": True, "name": user})
+        register_person(provider, "sub-" + user, _email(user), user)
     base = tmp_path_factory.mktemp("iso-browser")
     ws = build(base / "ws")
     toml = ws.path / "bpo.toml"
     toml.write_text(_bpo_toml(toml.read_text(), provider, port, client["client_id"]))
-    private_tmp = base / "tmp"
-    private_tmp.mkdir()
-    log = base / "dashboard.log"
-    env = {k: v for k, v in os.environ.items() if k != "BPO_USER"}
-    env.update(PYTHONUNBUFFERED="1", TMPDIR=str(private_tmp), BPO_TEST_OIDC_SECRET=client["client_secret"],
-               BPO_TEST_COOKIE_SECRET=COOKIE_SECRET, PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "insights.cli", "dashboard", "--workspace", str(ws.path), "--port", str(port)]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_healthy(url, proc, log)
-        yield {"url": url, "ws": ws.path, "log": log, "pid": proc.pid}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with signed_in_server(ws.path, port, base, client["client_secret"]) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +106,7 @@ def _main_ready(driver, title: str) -> None:
     """The page `title` has replaced the previous one, and the server has finished running it."""
     _wait(driver).until(lambda d: [h.text.strip() for h in d.find_elements(By.CSS_SELECTOR, "[data-testid='stMain'] h1")][:1]
                         == [title])
-    _settled(driver)
+    settled(driver)
 
 
 def _dropdowns(driver, where: str) -> list[tuple[str, str]]:
@@ -170,10 +135,10 @@ def _download_all(driver, folder: Path, user: str) -> list[tuple[str, str]]:
         # a click during a rerun asks for a file the rerun replaced ("Deferred file ... not found" in the server's
         # log) and nothing downloads: click again once, after the server has settled
         for attempt in range(2):
-            _settled(driver)
-            button = _button(driver, label)
-            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
-            button.click()
+            settled(driver)
+            found = button(driver, label)
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
+            found.click()
             deadline = time.monotonic() + DOWNLOAD_WAIT / 2
             while time.monotonic() < deadline:
                 new = [p for p in set(folder.iterdir()) - before if not p.name.endswith(".crdownload")]
@@ -218,7 +183,7 @@ def test_people_signing_in_one_after_another_see_no_other_tenants_marker_anywher
     seen: dict[str, set[str]] = {}
     leaked: list[tuple[str, str, str]] = []
     for user in PEOPLE:
-        _sign_in(chrome, served, provider, {"sub": "sub-" + user})
+        sign_in(chrome, served, provider, {"sub": "sub-" + user})
         _main_ready(chrome, "Weekly review")
         assert f"({user}, " in chrome.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar']").text
         surfaces = _visit(chrome, downloads, user)
@@ -229,7 +194,7 @@ def test_people_signing_in_one_after_another_see_no_other_tenants_marker_anywher
               f"{len(surfaces) * (len(every) - len(mine))} (canary, surface) checks, "
               f"{len([x for x in leaked if x[0] == user])} leaked; {len(seen[user] & mine)} of its own {len(mine)} shown")
         assert seen[user] & mine, f"{user} was shown none of its own markers: the reading reads nothing"
-        _sign_out(chrome, served, provider)
+        sign_out(chrome, served, provider)
     assert leaked == []
     for user in PEOPLE[1:]:  # the positive control: what each person may not see does reach a browser (admin's)
         foreign = {m for m, owners in every.items() if not any(sees(user, o) for o in owners)}

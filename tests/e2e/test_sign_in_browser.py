@@ -8,19 +8,9 @@ see their own Weekly review and sign out; an identity no [[user]] claims sees no
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
 import stat
-import subprocess
-import sys
-import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -29,11 +19,12 @@ from selenium.webdriver.support.ui import WebDriverWait
 from connectors.store import Workspace, audit
 
 import tiny  # tests/dashboard (the e2e conftest puts it on the path)
+from serving import (COOKIE_SECRET, auth_section, body, button, free_port, register_client, register_person, settled,
+                     sign_in, sign_out, signed_in_server)
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60
-COOKIE_SECRET = "cookie-secret-for-the-test-only-" + "x" * 16
 
 # who signs in (the provider's subject and claims) -> the [[user]] they map to; emails differ in case on purpose
 PEOPLE = {
@@ -44,51 +35,6 @@ PEOPLE = {
 STRANGER = {"sub": "u-mallory", "email": "mallory@elsewhere.example", "name": "Mallory"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the dashboard exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the dashboard did not answer within {WAIT}s:\n{log.read_text()[-3000:]}")
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[str]:
-    """A real OIDC provider on 127.0.0.1 that only knows registered clients and demands a nonce."""
-    import werkzeug.serving
-    from oidc_provider_mock import app
-
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app(require_client_registration=True, require_nonce=True),
-                                          threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(5)
-
-
-def _http(method: str, url: str, body: dict) -> dict:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        text = r.read()
-    return json.loads(text) if text else {}
-
-
 def _bpo_toml(provider: str, port: int) -> str:
     """tiny's bpo.toml with each person's email on their [[user]] and [auth] pointing at the provider."""
     text = tiny.TOML
@@ -96,100 +42,40 @@ def _bpo_toml(provider: str, port: int) -> str:
         head = f'[[user]]\nname = "{user}"\n'
         assert head in text
         text = text.replace(head, head + f'email = "{person["email"].lower()}"\n')
-    return text + f"""
-[auth]
-server_metadata_url = "{provider}/.well-known/openid-configuration"
-client_id = "{{client_id}}"
-client_secret_env = "BPO_TEST_OIDC_SECRET"
-redirect_uri = "http://127.0.0.1:{port}/oauth2callback"
-cookie_secret_env = "BPO_TEST_COOKIE_SECRET"
-"""
+    return text + auth_section(provider, port, "{client_id}")
 
 
 @pytest.fixture(scope="module")
 def signed(browser_available, provider, tmp_path_factory) -> Iterator[dict]:
     """One dashboard server in sign-in mode on the tiny workspace; yields its url, workspace, temp dir and log."""
-    port = _free_port()
-    client = _http("POST", f"{provider}/oauth2/clients",
-                   {"redirect_uris": [f"http://127.0.0.1:{port}/oauth2callback"],
-                    "token_endpoint_auth_method": "client_secret_basic"})
+    port = free_port()
+    client = register_client(provider, port)
     for person in [*PEOPLE.values(), STRANGER]:
-        _http("PUT", f"{provider}/users/{quote(person['sub'])}",
-              {"email": person["email"], "email_verified": True, "name": person["name"]})
+        register_person(provider, person["sub"], person["email"], person["name"])
     base = tmp_path_factory.mktemp("signin")
     ws = tiny.build(base / "ws")
     (ws.path / "bpo.toml").write_text(_bpo_toml(provider, port).replace("{client_id}", client["client_id"]))
-    private_tmp = base / "tmp"
-    private_tmp.mkdir()
-    log = base / "dashboard.log"
-    env = {k: v for k, v in os.environ.items() if k != "BPO_USER"}
-    env.update(PYTHONUNBUFFERED="1", TMPDIR=str(private_tmp), BPO_TEST_OIDC_SECRET=client["client_secret"],
-               BPO_TEST_COOKIE_SECRET=COOKIE_SECRET, PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]))
-    cmd = [sys.executable, "-m", "insights.cli", "dashboard", "--workspace", str(ws.path), "--port", str(port)]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_healthy(url, proc, log)
-        yield {"url": url, "ws": ws.path, "tmp": private_tmp, "log": log, "secret": client["client_secret"]}
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+    with signed_in_server(ws.path, port, base, client["client_secret"]) as served:
+        yield served
     # a stopped server leaves no secrets behind, and never printed them
-    assert list(private_tmp.iterdir()) == []
-    assert client["client_secret"] not in log.read_text() and COOKIE_SECRET not in log.read_text()
-
-
-def _button(driver, label: str):
-    return WebDriverWait(driver, WAIT).until(
-        lambda d: next(iter(d.find_elements(By.XPATH, f"//button[.//p[normalize-space()='{label}']]")), None))
-
-
-def _body(driver) -> str:
-    return driver.find_element(By.TAG_NAME, "body").text
-
-
-def _settled(driver) -> None:
-    WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
-
-
-def _sign_in(driver, signed: dict, provider: str, person: dict) -> None:
-    """From the dashboard's sign-in page through the provider's form and back."""
-    driver.get(signed["url"])
-    _button(driver, "Sign in").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.current_url.startswith(f"{provider}/oauth2/authorize"))
-    driver.find_element(By.NAME, "sub").send_keys(person["sub"])
-    driver.find_element(By.XPATH, "//button[normalize-space()='Authorize']").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.current_url.startswith(signed["url"]))
-
-
-def _sign_out(driver, signed: dict, provider: str) -> None:
-    """The dashboard's Sign out button, then the provider's end-session page, back to the sign-in page."""
-    _button(driver, "Sign out").click()
-    WebDriverWait(driver, WAIT).until(lambda d: d.current_url.startswith(f"{provider}/oauth2/end_session"))
-    driver.find_element(By.XPATH, "//button[normalize-space()='End session']").click()
-    _button(driver, "Sign in")
+    assert list(served["tmp"].iterdir()) == []
+    assert client["client_secret"] not in served["log"].read_text() and COOKIE_SECRET not in served["log"].read_text()
 
 
 def test_before_sign_in_only_the_way_in_is_shown(signed, driver, screenshots):
     driver.get(signed["url"])
-    _button(driver, "Sign in")
-    _settled(driver)
-    text = _body(driver)
+    button(driver, "Sign in")
+    settled(driver)
+    text = body(driver)
     assert "Sign in" in text
     assert not [m for m in ("Acme", "Globex", "Northwind", "Southpeak", "Weekly review") if m in text]
     assert not driver.find_elements(By.CSS_SELECTOR, "div.bpo-tile-value, .js-plotly-plot")
     driver.save_screenshot(str(screenshots / "sign_in.png"))
     # a page's own address shows the same sign-in page, not the page
     driver.get(signed["url"] + "data_health")
-    _button(driver, "Sign in")
-    _settled(driver)
-    assert "Data health" not in _body(driver)
+    button(driver, "Sign in")
+    settled(driver)
+    assert "Data health" not in body(driver)
 
 
 def test_the_server_keeps_its_secrets_in_a_private_file(signed):
@@ -212,10 +98,10 @@ SEES = {
 
 def test_three_people_sign_in_in_turn_and_each_sees_their_own_review(signed, provider, driver, screenshots):
     for user, person in PEOPLE.items():
-        _sign_in(driver, signed, provider, person)
+        sign_in(driver, signed, provider, person)
         WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, "div.bpo-tile-value"))
-        _settled(driver)
-        text = _body(driver)
+        settled(driver)
+        text = body(driver)
         assert "Weekly review" in text
         assert f"Signed in as {person['email'].lower()} ({user}, {SEES[user][2]})" in text
         driver.save_screenshot(str(screenshots / f"weekly_review_signed_in_{user}.png"))
@@ -225,10 +111,10 @@ def test_three_people_sign_in_in_turn_and_each_sees_their_own_review(signed, pro
         assert [m for m in shown if m not in text] == [], user
         assert [m for m in hidden if m in text] == [], user
         if user == "acme-manager":  # a download is an export in the audit log, with the view it holds
-            _button(driver, "Download Markdown").click()
+            button(driver, "Download Markdown").click()
             WebDriverWait(driver, WAIT).until(
                 lambda d: audit.read(Workspace.open(signed["ws"]), event="export", user=user).height == 1)
-        _sign_out(driver, signed, provider)
+        sign_out(driver, signed, provider)
     log = audit.read(Workspace.open(signed["ws"]))
     assert log.filter(event="sign_in").sort("id").select("user_name", "identity", "method").rows() == [
         (user, person["email"].lower(), "oidc") for user, person in PEOPLE.items()]
@@ -252,16 +138,16 @@ def _options(driver, dimension: str) -> str:
 
 
 def test_an_identity_no_user_claims_sees_nothing_but_how_to_get_access(signed, provider, driver, screenshots):
-    _sign_in(driver, signed, provider, STRANGER)
-    _button(driver, "Sign out")
-    _settled(driver)
-    text = _body(driver)
+    sign_in(driver, signed, provider, STRANGER)
+    button(driver, "Sign out")
+    settled(driver)
+    text = body(driver)
     assert "You are signed in as mallory@elsewhere.example, who has no access in this workspace." in text
     assert 'Ask an admin to add a [[user]] with email = "mallory@elsewhere.example"' in text
     assert not [m for m in ("Acme", "Globex", "Northwind", "Southpeak", "Weekly review") if m in text]
     assert not driver.find_elements(By.CSS_SELECTOR, "div.bpo-tile-value, .js-plotly-plot, [data-testid='stSidebar']")
     assert not driver.find_elements(By.CSS_SELECTOR, "a[href^='mailto:']")  # an identity is shown as text, never a link
     driver.save_screenshot(str(screenshots / "signed_in_without_access.png"))
-    _sign_out(driver, signed, provider)
+    sign_out(driver, signed, provider)
     log = audit.read(Workspace.open(signed["ws"]), event="sign_in_refused")
     assert log.select("user_name", "identity").rows() == [(None, "mallory@elsewhere.example")]
