@@ -1,13 +1,21 @@
 """`bpo-insights init DIR`: from an empty folder to one's own first KPIs, with nothing but the command line.
 
-The walk below is the README's own-data walkthrough, command for command.
+The first test runs the README's own-data walkthrough as written there: its files, its commands, its output.
 """
 
 import csv
 import io
 import os
 import re
+import shlex
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -15,34 +23,21 @@ from connectors.store import Workspace
 from connectors.store.config import parse_config
 from insights.cli import main
 
-HELPDESK_CSV = """\
-Number,Opened,First reply,Resolved,State,Via
-INC-1,2026-03-02 09:00,2026-03-02 09:30,2026-03-02 13:00,Resolved,Phone
-INC-2,2026-03-02 10:00,2026-03-02 11:00,2026-03-03 10:00,Resolved,E-mail
-INC-3,2026-03-03 08:00,2026-03-03 08:10,,Open,E-mail
-INC-4,2026-03-04 12:00,2026-03-04 14:00,2026-03-04 16:00,Closed,Chat
-"""
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "## Your own data, from an empty folder"
 
-MAPPING = """\
-[mapping]
-table = "tickets"
-timezone = "UTC"
-[mapping.columns]
-ticket_id = "Number"
-created_at = "Opened"
-first_response_at = "First reply"
-resolved_at = "Resolved"
-status = "State"
-channel = "Via"
-[mapping.values.channel]
-"Phone" = "voice"
-"E-mail" = "email"
-"Chat" = "chat"
-[mapping.values.status]
-"Resolved" = "solved"
-"Closed" = "closed"
-"Open" = "open"
-"""
+
+def walkthrough() -> list[tuple[str, str]]:
+    """The README's own-data walkthrough as (language, text) code blocks, in order."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(SECTION)
+    section = readme[start:readme.index("\n## ", start + len(SECTION))]
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"```(\w*)\n(.*?)```", section, re.S)]
+
+
+def commands(block: str) -> list[list[str]]:
+    """The `bpo-insights ...` lines of a shell block as argument lists (comments dropped)."""
+    return [shlex.split(line, comments=True)[1:] for line in block.splitlines() if line.startswith("bpo-insights ")]
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -51,35 +46,71 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_from_an_empty_folder_to_first_kpis(tmp_path, capsys):
-    ws = str(tmp_path / "ws")
-    (tmp_path / "my_helpdesk.csv").write_text(HELPDESK_CSV, encoding="utf-8")
-    (tmp_path / "my_mapping.toml").write_text(MAPPING, encoding="utf-8")
+def test_the_readme_walk_from_an_empty_folder_runs_as_written(tmp_path, capsys, monkeypatch):
+    """Every block of the README's own-data section, in order: its files written, its commands run, its output shown."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("BPO_WORKSPACE", raising=False)
+    blocks = walkthrough()
+    files = {"my_helpdesk.csv": next(t for lang, t in blocks if t.startswith("Number,")),
+             "my_mapping.toml": next(t for lang, t in blocks if lang == "toml")}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    ran, outputs = [], []
+    later: list[list[str]] = []
+    for i, (lang, text) in enumerate(blocks):
+        if lang != "sh":
+            continue
+        shown = blocks[i + 1][1] if i + 1 < len(blocks) and blocks[i + 1][0] == "" else None
+        for argv in commands(text):
+            if argv[0] == "dashboard":
+                later.append(argv)  # served below, on a free port
+                continue
+            code, out, err = run(capsys, *argv)
+            assert code == 0, f"bpo-insights {shlex.join(argv)} -> {code}: {err}"
+            ran.append(argv[0])
+            outputs.append((argv, out, shown))
+    assert ran == ["init", "import", "kpis", "status"]
 
-    code, out, err = run(capsys, "init", ws, "--name", "Acme support", "--client", "acme", "--vendor", "in-house")
-    assert code == 0, err
-    assert "--client acme --vendor in-house --site in-house-main" in out  # the next step, ready to paste
+    for argv, out, shown in outputs:
+        if shown is None:
+            continue
+        if argv[0] == "kpis":  # the CSV exactly as printed
+            assert out.strip() == shown.strip()
+        else:  # every line the README shows (an ellipsis stands for lines left out)
+            for line in shown.strip().splitlines():
+                if line.strip() != "...":
+                    assert line.rstrip() in out, f"{argv[0]}: README shows {line!r}; the command printed:\n{out}"
 
-    code, out, err = run(capsys, "import", str(tmp_path / "my_helpdesk.csv"), "--mapping", str(tmp_path / "my_mapping.toml"),
-                         "--client", "acme", "--vendor", "in-house", "--site", "in-house-main", "--workspace", ws)
-    assert code == 0, err
-    assert "4 rows read, 4 inserted" in out
+    # the README's arithmetic is the store's: 4 created, 3 solved (Resolved, Resolved, Closed), INC-3 in backlog,
+    # first responses 30/60/10/120 min -> median 45 min, resolutions 4 h/24 h/4 h -> median 4 h
+    rows = {r["kpi"]: float(r["value"]) for r in csv.DictReader(io.StringIO(outputs[2][1]))}
+    assert rows == {"tickets_created": 4, "tickets_solved": 3, "backlog": 1,
+                    "first_response_time_median": 2700, "resolution_time_median": 14400}
+    assert "Acme support" in outputs[3][1] and "my_helpdesk.csv -> tickets: +4" in outputs[3][1]
 
-    code, out, err = run(capsys, "kpis", "--workspace", ws,
-                         "--kpi", "tickets_created,tickets_solved,backlog,first_response_time_median,resolution_time_median")
-    assert code == 0, err
-    values = {r["kpi"]: float(r["value"]) for r in csv.DictReader(io.StringIO(out)) if r["period"] == "2026-03-02"}
-    assert values == {
-        "tickets_created": 4,
-        "tickets_solved": 3,  # Resolved, Resolved, Closed
-        "backlog": 1,  # INC-3 is open
-        "first_response_time_median": 2700,  # 30, 60, 10, 120 minutes -> (30 + 60) / 2 = 45 min
-        "resolution_time_median": 14400,  # 4 h, 24 h, 4 h -> 4 h
-    }
-
-    code, out, err = run(capsys, "status", "--workspace", ws)
-    assert code == 0, err
-    assert "Acme support" in out and "my_helpdesk.csv -> tickets: +4" in out
+    # the dashboard line, as written plus a free port: it serves the workspace
+    assert [a[0] for a in later] == ["dashboard"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "dashboard.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    with open(log, "w") as out_file:
+        proc = subprocess.Popen([sys.executable, "-m", "insights.cli", *later[0], "--port", str(port)], cwd=tmp_path,
+                                stdout=out_file, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline, healthy = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not healthy and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    healthy = r.read().strip() == b"ok"
+            except OSError:
+                time.sleep(0.3)
+        assert healthy, f"the dashboard did not serve:\n{log.read_text()[-2000:]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
 
 
 def test_the_new_bpo_toml_passes_the_strict_validator_and_names_every_section(tmp_path, capsys):
