@@ -215,11 +215,11 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
     column_nulls: dict[str, tuple[str, ...]] = {}
     for canon, src in m.get("columns", {}).items():
         if isinstance(src, dict):  # [mapping.columns.<canon>] from = "...", null_values = [...]
-            extra = sorted(set(src) - {"from", "null_values"})
+            unknown = sorted(set(src) - {"from", "null_values"})
             nulls = src.get("null_values", [])
-            if not isinstance(src.get("from"), str) or extra:
+            if not isinstance(src.get("from"), str) or unknown:
                 problems.append(f"[mapping.columns.{canon}] needs from = \"<source column>\" and optionally "
-                                f"null_values = [...]" + (f" (unknown key(s): {', '.join(extra)})" if extra else ""))
+                                f"null_values = [...]" + (f" (unknown key(s): {', '.join(unknown)})" if unknown else ""))
                 continue
             if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
                 problems.append(f"[mapping.columns.{canon}] null_values must be a list of strings, e.g. [\"0\", \"anonymous\"]")
