@@ -41,7 +41,7 @@ from connectors.files import ROW, RawFile, read_file
 from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
     LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
-    looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names, vocabulary_problems,
+    event_log_hint, looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names, vocabulary_problems,
 )
 from connectors.bounds import out_of_range
 from connectors.schema import TABLES
@@ -173,9 +173,10 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     for i, (canon, (source, dtype, unit)) in enumerate(targets.items()):
         bar.step(f"converting {source}", 0.1 + 0.6 * i / max(len(targets), 1))
         s = src.get_column(source)
-        vmap = m.values.get("status" if canon == derive.EVENT_STATUS else canon)
-        if vmap is not None or canon in ("channel", "status", "priority"):
-            s = map_values(s, vmap or {}, canon)
+        key = "status" if canon == derive.EVENT_STATUS else canon  # an event log's statuses are statuses
+        vmap = m.values.get(key)
+        if vmap is not None or key in ("channel", "status", "priority"):
+            s = map_values(s, vmap or {}, key)
         out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
                            timezone=m.timezone, file=file,
                            non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative,
@@ -304,7 +305,8 @@ def _duplicate_keys(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> li
             others = ", ".join(str(o) for o in rows if o != r)
             out.append(RowProblem(r, ", ".join(used.get(c, c) for c in shown), value,
                                   f"appears again on row(s) {others} with different content; keep one row per "
-                                  f"{', '.join(shown)} (import older and newer exports as separate files, oldest first)"))
+                                  f"{', '.join(shown)} (import older and newer exports as separate files, oldest first)"
+                                  + event_log_hint(m, used)))
     return out
 
 

@@ -267,7 +267,7 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
         elif table != "tickets":
             problems.append("[mapping] event_log only applies to table = \"tickets\"")
         else:
-            extra = {k: tuple(str(x).lower() for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
+            extra = {k: tuple(_code(str(x)) for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
             event_log = EventLog(id=ev["id"], status=ev["status"], at=ev["at"], **extra)
     combine = {}
     for new, parts in m.get("combine", {}).items():
@@ -435,6 +435,18 @@ def placeholder_fix(m: Mapping, canon: str) -> str:
     return (f"the value looks like a placeholder for 'none yet' (such as 0:00:00 or 1900-01-01), not a time: list the "
             f"placeholder as a null value of this column, [mapping.columns.{canon}] from = \"{src}\", null_values = "
             f"[\"<the placeholder as the file writes it>\"]{where}, or empty those cells")
+
+
+def event_log_hint(m: Mapping, used: dict[str, str]) -> str:
+    """For a ticket file whose ids repeat: the [mapping] line that reads it as an event log (README, "Event logs")."""
+    if m.table != "tickets" or m.event_log is not None:
+        return ""
+    ident = used.get("ticket_id", "<ticket id column>")
+    status = used.get("status", "<status column>")
+    at = used.get("updated_at", "<column with the time of each change, e.g. sys_updated_on>")
+    return (f"; if the file is an event log (one row per change of each ticket, e.g. a ServiceNow audit export), add "
+            f"under [mapping]: event_log = {{ id = \"{ident}\", status = \"{status}\", at = \"{at}\" }} to collapse "
+            f"it to one row per ticket (README, \"Event logs\")")
 
 
 def _missing_inputs(frame: pl.DataFrame, m: Mapping) -> list[str]:
