@@ -4,11 +4,13 @@
 [mapping]
 table = "tickets"                    # canonical table
 timezone = "America/Chicago"         # for timestamps that carry no offset (default UTC)
+ambiguous = "earliest"               # a local time the autumn change repeats: error (default) | earliest | latest
+nonexistent = "shift"                # a local time the spring change skips: error (default) | shift
 datetime_format = "%d/%m/%Y %H:%M"   # optional; otherwise inferred per column, ambiguity is an error
 null_values = ["?", "", "N/A"]
 source_system = "servicenow"         # lineage (default "file")
 delimiter = ";"                      # optional; otherwise ',' for .csv and tab for .tsv
-event_log = { id = "number", status = "state", at = "sys_updated_on" }   # one row per status change
+event_log = { id = "number", status = "state", at = "sys_updated_on" }   # one row per change: see below
 [mapping.columns]                    # canonical column = source column
 ticket_id = "number"
 [mapping.columns.requester_hash]     # or a table: the source column and its own null values
@@ -37,6 +39,12 @@ intervals) and the times carry no offset, the hour repeated when clocks go back 
 order: within each queue/channel/direction, the first 01:00 is daylight time and the second is
 standard time, so neither interval is lost nor doubled.  Times in the hour skipped in spring do
 not exist and are reported as bad values.
+
+Event logs (`event_log`): one row per change of each ticket becomes one ticket (`derive.collapse_event_log`)
+with its own times where the log maps them (first created_at, last resolved_at/closed_at when its last
+state is solved/closed), its last status translated by [mapping.values.status] like any status, and
+reopens counted over the state changes.  Optional lists `solved`, `closed` and `responded` (event values
+that are agent replies) say which events are which.
 
 Built-in presets are mapping files under `connectors/presets/`; presets set `lenient = true` so a
 vendor export that lacks an optional column still imports (a user mapping naming an absent

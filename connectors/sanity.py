@@ -184,8 +184,9 @@ def _single_customer(t: pl.DataFrame) -> list[tuple[str, str]]:
         return []
     return [("single_customer", f"one customer holds {share:.0%} of the {s.len()} tickets that name a requester: "
                                 f"probably a placeholder id for unknown callers (such as customer_id 0 or 'anonymous'), "
-                                f"which makes repeat-contact KPIs wrong. List that value in null_values under "
-                                f"[mapping] so those tickets count as anonymous, and import the file again")]
+                                f"which makes repeat-contact KPIs wrong. List that value as a null value of the column "
+                                f"([mapping.columns.requester_hash] from = \"<your column>\", null_values = [\"0\"]) "
+                                f"so those tickets count as anonymous, and import the file again")]
 
 
 def _partial_days(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
