@@ -153,3 +153,20 @@ def test_without_the_column_null_values_zero_is_one_customer(ws: Workspace, tmp_
 def test_a_column_table_is_checked(columns: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         parse_mapping({"mapping": {"table": "tickets", "columns": columns}}, name="m.toml")
+
+
+def test_a_placeholder_date_gets_a_null_value_hint(ws: Workspace, tmp_path: Path) -> None:
+    csv = "number,opened,state,via,closed\nT1,2026-03-02 09:15,Open,email,1900-01-01 00:00:00\n"
+    with pytest.raises(ImportFileError) as e:
+        run(ws, tmp_path, csv, columns='closed_at = "closed"')
+    message = str(e.value)
+    assert "row 2, column 'closed': '1900-01-01 06:00:00+00:00' ends before it starts" in message
+    assert '[mapping.columns.closed_at] from = "closed", null_values' in message and "time zone" not in message
+    fixed = run(ws, tmp_path, csv, columns='[mapping.columns.closed_at]\nfrom = "closed"\nnull_values = ["1900-01-01 00:00:00"]')
+    assert fixed["closed_at"].to_list() == [None]
+
+
+def test_a_real_end_before_the_start_still_points_to_the_time_zone(ws: Workspace, tmp_path: Path) -> None:
+    csv = "number,opened,state,via,closed\nT1,2026-03-02 09:15,Open,email,2026-03-02 08:45\n"
+    with pytest.raises(ImportFileError, match=r"ends before it starts.*check the time zone and the day/month order"):
+        run(ws, tmp_path, csv, columns='closed_at = "closed"')
