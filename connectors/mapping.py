@@ -484,7 +484,10 @@ def _clean_columns(frame: pl.DataFrame, nulls: dict[str, tuple[str, ...]]) -> pl
     exprs = []
     for c, values in nulls.items():
         if c in frame.columns and c != ROW and values:
-            text = pl.col(c).cast(pl.String).str.strip_chars()
+            col = pl.col(c)
+            text = col.cast(pl.String).str.strip_chars()
+            if frame.schema[c].is_float():  # a spreadsheet's 0 arrives as 0.0: compare it as written, "0"
+                text = pl.when(col == col.round(0)).then(col.cast(pl.Int64).cast(pl.String)).otherwise(text)
             exprs.append(pl.when(text.is_in(list(values))).then(None).otherwise(pl.col(c)).alias(c))
     return frame.with_columns(exprs) if exprs else frame
 

@@ -170,3 +170,14 @@ def test_a_real_end_before_the_start_still_points_to_the_time_zone(ws: Workspace
     csv = "number,opened,state,via,closed\nT1,2026-03-02 09:15,Open,email,2026-03-02 08:45\n"
     with pytest.raises(ImportFileError, match=r"ends before it starts.*check the time zone and the day/month order"):
         run(ws, tmp_path, csv, columns='closed_at = "closed"')
+
+
+def test_column_null_values_match_a_typed_column_as_written(ws: Workspace, tmp_path: Path) -> None:
+    # a Parquet (or spreadsheet) export types the caller id: 0 arrives as 0.0 and still means anonymous
+    (tmp_path / "m.toml").write_text(BASE.format(
+        options="", columns='[mapping.columns.requester_hash]\nfrom = "caller"\nnull_values = ["0"]'))
+    pl.DataFrame({"number": ["T1", "T2"], "opened": ["2026-03-02 09:15", "2026-03-02 09:20"], "state": ["Open"] * 2,
+                  "via": ["voice"] * 2, "caller": [0.0, 4411.0]}).write_parquet(tmp_path / "calls.parquet")
+    import_paths(ws, [tmp_path / "calls.parquet"], mapping=tmp_path / "m.toml", **TENANT)
+    got = ws.read("tickets", Scope.of(clients=["acme"])).sort("ticket_id")
+    assert got["requester_hash"].is_null().to_list() == [True, False]
