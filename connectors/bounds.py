@@ -65,7 +65,9 @@ def out_of_range(frame: pl.DataFrame, dtypes: Mapping[str, pl.DataType], now: da
         for i in too_early.fill_null(False).arg_true().to_list():
             out.append(OutOfRange(index=i, column=c, value=str(s[i]),
                                   message=f"is before {earliest:%Y-%m-%d}, the earliest date bpo-insights accepts; fix "
-                                          f"the date (check the year and the day/month order)"))
+                                          f"the date (check the year and the day/month order); if it stands for 'no date' "
+                                          f"(a placeholder such as 1900-01-01), leave it empty: in a mapping file, list "
+                                          f"it under null_values"))
         for i in too_late.fill_null(False).arg_true().to_list():
             out.append(OutOfRange(index=i, column=c, value=str(s[i]), message=late))
     return out

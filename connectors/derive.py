@@ -143,27 +143,50 @@ def _fill(frame: pl.DataFrame, name: str, value: pl.Expr) -> pl.Expr:
 
 
 def collapse_event_log(frame: pl.DataFrame, ev: EventLog) -> pl.DataFrame:
-    """One row per ticket from one row per status change.
+    """One row per ticket from one row per event (a status change, a reply, an audit record).
 
-    created = first event; first_response = first 'responded' event; resolved = last 'solved'
-    event; closed = last 'closed' event; reopens = solved -> any other non-closed status;
-    status = the last status; other columns = the ticket's last non-null value.
+    The status is the ticket's last one (its event status, normalised by [mapping.values.status] like any
+    status). The ticket's own times win over the events' times where the log carries them (a mapped
+    created_at, resolved_at ... column): created = the first created_at, else the first event;
+    first response = the first first_response_at, else the first 'responded' event; a ticket whose last
+    status is solved or closed was resolved at its last resolved_at, else its last 'solved' event (closed
+    likewise); a ticket that is open again has no resolved_at. Reopens = solved -> a status that is not
+    solved or closed; replies = 'responded' events (unknown when the log has none at all); other columns =
+    the ticket's last non-null value.
     """
     done = set(ev.solved) | set(ev.closed)
-    st = pl.col(EVENT_STATUS).str.to_lowercase()
-    prev = st.shift(1).over("ticket_id")
-    frame = frame.sort(["ticket_id", EVENT_AT, ROW]).with_columns(
-        (prev.is_in(list(ev.solved)) & ~st.is_in(list(done | set(ev.responded)))).fill_null(False).alias("__reopen"))
-    others = [c for c in frame.columns if c not in ("ticket_id", EVENT_STATUS, EVENT_AT, ROW, "__reopen", "status")]
+    code = pl.col(EVENT_STATUS).str.strip_chars().str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+    responded = code.is_in(list(ev.responded))
+    frame = frame.sort(["ticket_id", EVENT_AT, ROW]).with_columns(code.alias("__code"))
+    st = pl.col("__code")
+    change = ~st.is_in(list(ev.responded))
+    prev = st.filter(change).shift(1)  # within a group: the status before this change
+    final = st.filter(change).last()
+
+    def own(column: str, pick: str, events: pl.Expr) -> pl.Expr:
+        """The ticket's own `column` (first or last non-null) where the log maps it, else the events' time."""
+        if column in frame.columns:
+            values = pl.col(column).drop_nulls()
+            return (values.min() if pick == "first" else values.last()).fill_null(events)
+        return events
+
+    any_replies = bool(frame.select(responded.any()).item()) if frame.height else False
+    skip = {"ticket_id", EVENT_STATUS, EVENT_AT, ROW, "__code", "status", "created_at", "first_response_at",
+            "resolved_at", "closed_at", "reopens", "replies", "updated_at"}
+    others = [c for c in frame.columns if c not in skip]
     return frame.group_by("ticket_id", maintain_order=True).agg(
         pl.col(ROW).min(),
-        pl.col(EVENT_AT).min().alias("created_at"),
-        pl.col(EVENT_AT).filter(st.is_in(list(ev.responded))).min().alias("first_response_at"),
-        pl.col(EVENT_AT).filter(st.is_in(list(ev.solved))).max().alias("resolved_at"),
-        pl.col(EVENT_AT).filter(st.is_in(list(ev.closed))).max().alias("closed_at"),
+        own("created_at", "first", pl.col(EVENT_AT).min()).alias("created_at"),
+        own("first_response_at", "first", pl.col(EVENT_AT).filter(responded).min()).alias("first_response_at"),
+        pl.when(final.is_in(list(done)))
+          .then(own("resolved_at", "last", pl.col(EVENT_AT).filter(st.is_in(list(ev.solved))).max()))
+          .alias("resolved_at"),
+        pl.when(final.is_in(list(ev.closed)))
+          .then(own("closed_at", "last", pl.col(EVENT_AT).filter(st.is_in(list(ev.closed))).max()))
+          .alias("closed_at"),
         pl.col(EVENT_AT).max().alias("updated_at"),
-        pl.col("__reopen").sum().cast(pl.Int64).alias("reopens"),
-        pl.col(EVENT_STATUS).filter(~st.is_in(list(ev.responded))).last().alias("status"),
-        pl.col(EVENT_STATUS).filter(st.is_in(list(ev.responded))).len().cast(pl.Int64).alias("replies"),
+        (prev.is_in(list(ev.solved)) & ~st.filter(change).is_in(list(done))).sum().cast(pl.Int64).alias("reopens"),
+        pl.col(EVENT_STATUS).filter(change).last().alias("status"),
+        (responded.sum().cast(pl.Int64) if any_replies else pl.lit(None, pl.Int64)).alias("replies"),
         *[pl.col(c).drop_nulls().last().alias(c) for c in others],
     )

@@ -41,7 +41,7 @@ from connectors.files import ROW, RawFile, read_file
 from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
     LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
-    map_values, prepare_source, preset_names, vocabulary_problems,
+    event_log_hint, looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names, vocabulary_problems,
 )
 from connectors.bounds import out_of_range
 from connectors.schema import TABLES
@@ -173,12 +173,14 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     for i, (canon, (source, dtype, unit)) in enumerate(targets.items()):
         bar.step(f"converting {source}", 0.1 + 0.6 * i / max(len(targets), 1))
         s = src.get_column(source)
-        vmap = m.values.get("status" if canon == derive.EVENT_STATUS else canon)
-        if vmap is not None or canon in ("channel", "status", "priority"):
-            s = map_values(s, vmap or {}, canon)
+        key = "status" if canon == derive.EVENT_STATUS else canon  # an event log's statuses are statuses
+        vmap = m.values.get(key)
+        if vmap is not None or key in ("channel", "status", "priority"):
+            s = map_values(s, vmap or {}, key)
         out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
                            timezone=m.timezone, file=file,
-                           non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative)
+                           non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative,
+                           ambiguous=m.ambiguous, nonexistent=m.nonexistent)
         if canon in hashed:  # never keep the raw id/email (or agent id, if pseudonymised), not even in memory
             out = hash_series(out, workspace_key(ws.path))
         columns.append(out.alias(canon))
@@ -218,10 +220,12 @@ def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[
     for start, end in spec.ordered:
         if start in frame.columns and end in frame.columns:
             a, b = frame.get_column(start), frame.get_column(end)
+            placeholder = looks_like_placeholder(b, m.timezone)
             for i in (b < a).fill_null(False).arg_true().to_list():
+                fix = (placeholder_fix(m, end) if placeholder[i] else
+                       "fix the timestamps (check the time zone and the day/month order)")
                 out.append(RowProblem(int(rows[i]), name(end), str(b[i]),
-                                      f"ends before it starts: {end} is before {start} ({a[i]}); fix the timestamps"
-                                      " (check the time zone and the day/month order)"))
+                                      f"ends before it starts: {end} is before {start} ({a[i]}); {fix}"))
     return out
 
 
@@ -301,7 +305,8 @@ def _duplicate_keys(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> li
             others = ", ".join(str(o) for o in rows if o != r)
             out.append(RowProblem(r, ", ".join(used.get(c, c) for c in shown), value,
                                   f"appears again on row(s) {others} with different content; keep one row per "
-                                  f"{', '.join(shown)} (import older and newer exports as separate files, oldest first)"))
+                                  f"{', '.join(shown)} (import older and newer exports as separate files, oldest first)"
+                                  + event_log_hint(m, used)))
     return out
 
 

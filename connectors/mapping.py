@@ -4,13 +4,18 @@
 [mapping]
 table = "tickets"                    # canonical table
 timezone = "America/Chicago"         # for timestamps that carry no offset (default UTC)
+ambiguous = "earliest"               # a local time the autumn change repeats: error (default) | earliest | latest
+nonexistent = "shift"                # a local time the spring change skips: error (default) | shift
 datetime_format = "%d/%m/%Y %H:%M"   # optional; otherwise inferred per column, ambiguity is an error
 null_values = ["?", "", "N/A"]
 source_system = "servicenow"         # lineage (default "file")
 delimiter = ";"                      # optional; otherwise ',' for .csv and tab for .tsv
-event_log = { id = "number", status = "state", at = "sys_updated_on" }   # one row per status change
+event_log = { id = "number", status = "state", at = "sys_updated_on" }   # one row per change: see below
 [mapping.columns]                    # canonical column = source column
 ticket_id = "number"
+[mapping.columns.requester_hash]     # or a table: the source column and its own null values
+from = "caller"                      # (applied before combining, as the global ones are)
+null_values = ["0", "anonymous"]
 [mapping.values.channel]             # normalise source values (case-insensitive)
 "Phone" = "voice"
 [mapping.units]                      # durations given in other units: seconds | minutes | hours
@@ -35,6 +40,12 @@ order: within each queue/channel/direction, the first 01:00 is daylight time and
 standard time, so neither interval is lost nor doubled.  Times in the hour skipped in spring do
 not exist and are reported as bad values.
 
+Event logs (`event_log`): one row per change of each ticket becomes one ticket (`derive.collapse_event_log`)
+with its own times where the log maps them (first created_at, last resolved_at/closed_at when its last
+state is solved/closed), its last status translated by [mapping.values.status] like any status, and
+reopens counted over the state changes.  Optional lists `solved`, `closed` and `responded` (event values
+that are agent replies) say which events are which.
+
 Built-in presets are mapping files under `connectors/presets/`; presets set `lenient = true` so a
 vendor export that lacks an optional column still imports (a user mapping naming an absent
 column is an error: it is almost always a typo).
@@ -47,6 +58,7 @@ import re
 import difflib
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -67,6 +79,11 @@ LINEAGE = ("source_system", "source_instance", "ingested_at", "updated_at")
 TENANT = ("client_id", "vendor_id", "site_id")
 TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--site"}
 # normalised like a code: lower case, spaces to underscores
+AMBIGUOUS = ("error", "earliest", "latest")
+"""[mapping] ambiguous: a local time that happens twice (clocks go back) is an error, the first or the second."""
+NONEXISTENT = ("error", "shift")
+"""[mapping] nonexistent: a local time that never happens (clocks go forward) is an error, or read with the offset
+in force before the change (02:30 in the skipped hour is 03:30 after it)."""
 CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
                 "termination_type")
 
@@ -115,6 +132,9 @@ class Mapping:
     lenient: bool = False
     combine: dict[str, tuple[str, ...]] = field(default_factory=dict)
     totals: dict[str, Total] = field(default_factory=dict)
+    column_nulls: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical -> its own null values
+    ambiguous: str = "error"  # a local time the autumn change repeats: error | earliest | latest
+    nonexistent: str = "error"  # a local time the spring change skips: error | shift
 
     @property
     def spec(self) -> Table:
@@ -199,12 +219,34 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
     if table not in TABLES:
         raise ConfigError(f"{name}: [mapping] table = {table!r} is not a canonical table; use one of {', '.join(TABLES)}")
     spec = get_table(table)
-    columns = m.get("columns", {})
-    for canon, src in columns.items():
+    columns: dict[str, str] = {}
+    column_nulls: dict[str, tuple[str, ...]] = {}
+    for canon, src in m.get("columns", {}).items():
+        if isinstance(src, dict):  # [mapping.columns.<canon>] from = "...", null_values = [...]
+            unknown = sorted(set(src) - {"from", "null_values"})
+            nulls = src.get("null_values", [])
+            if not isinstance(src.get("from"), str) or unknown:
+                problems.append(f"[mapping.columns.{canon}] needs from = \"<source column>\" and optionally "
+                                f"null_values = [...]" + (f" (unknown key(s): {', '.join(unknown)})" if unknown else ""))
+                continue
+            if not isinstance(nulls, list) or not all(isinstance(v, str) for v in nulls):
+                problems.append(f"[mapping.columns.{canon}] null_values must be a list of strings, e.g. [\"0\", \"anonymous\"]")
+                continue
+            column_nulls[canon] = tuple(nulls)
+            src = src["from"]
         if canon not in spec.columns:
             problems.append(f"[mapping.columns] '{canon}' is not a column of {table} (columns: {', '.join(spec.columns)})")
         elif not isinstance(src, str):
             problems.append(f"[mapping.columns] {canon} must be a source column name (a string), got {src!r}")
+        else:
+            columns[canon] = src
+    global_nulls = m.get("null_values", DEFAULT_NULLS)
+    if not isinstance(global_nulls, list | tuple) or not all(isinstance(v, str) for v in global_nulls):
+        problems.append("[mapping] null_values must be a list of strings, e.g. [\"?\", \"\", \"N/A\"]")
+        global_nulls = DEFAULT_NULLS
+    for key, allowed in (("ambiguous", AMBIGUOUS), ("nonexistent", NONEXISTENT)):
+        if m.get(key, "error") not in allowed:
+            problems.append(f"[mapping] {key} = {m[key]!r}; use one of {', '.join(allowed)}")
     for section in ("values", "units", "constants", "totals"):
         for canon in m.get(section, {}):
             if canon not in spec.columns:
@@ -233,7 +275,7 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
         elif table != "tickets":
             problems.append("[mapping] event_log only applies to table = \"tickets\"")
         else:
-            extra = {k: tuple(str(x).lower() for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
+            extra = {k: tuple(_code(str(x)) for x in ev[k]) for k in ("responded", "solved", "closed") if k in ev}
             event_log = EventLog(id=ev["id"], status=ev["status"], at=ev["at"], **extra)
     combine = {}
     for new, parts in m.get("combine", {}).items():
@@ -254,7 +296,8 @@ def parse_mapping(raw: dict, *, name: str) -> Mapping:
         raise ConfigError(f"{name}: {len(problems)} problem(s): " + "; ".join(problems))
     return Mapping(
         name=name, table=table, columns=dict(columns), timezone=tz, datetime_format=fmt,
-        null_values=tuple(m.get("null_values", DEFAULT_NULLS)),
+        null_values=tuple(global_nulls), column_nulls=column_nulls,
+        ambiguous=m.get("ambiguous", "error"), nonexistent=m.get("nonexistent", "error"),
         values={k: {str(a): b for a, b in v.items()} for k, v in m.get("values", {}).items()},
         units=dict(m.get("units", {})), constants=dict(m.get("constants", {})),
         source_system=m.get("source_system", "file"), delimiter=m.get("delimiter"),
@@ -383,6 +426,37 @@ def vocabulary_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -
     return out
 
 
+def looks_like_placeholder(s: pl.Series, timezone: str) -> pl.Series:
+    """Timestamps an export writes for 'no value': before 2000, or exactly midnight in the file's time zone (0:00:00)."""
+    if not isinstance(s.dtype, pl.Datetime):
+        return pl.Series([False] * s.len())
+    local = s.dt.convert_time_zone(timezone) if s.dtype.time_zone else s
+    midnight = (local.dt.hour() == 0) & (local.dt.minute() == 0) & (local.dt.second() == 0)
+    return (midnight | (local.dt.year() < 2000)).fill_null(False)
+
+
+def placeholder_fix(m: Mapping, canon: str) -> str:
+    """The mapping lines that turn a placeholder in `canon`'s source column(s) into an empty value."""
+    src = m.columns.get(canon, canon)
+    parts = m.combine.get(src)
+    where = f" (it is combined from {', '.join(repr(p) for p in parts)}: the null values apply to each part)" if parts else ""
+    return (f"the value looks like a placeholder for 'none yet' (such as 0:00:00 or 1900-01-01), not a time: list the "
+            f"placeholder as a null value of this column, [mapping.columns.{canon}] from = \"{src}\", null_values = "
+            f"[\"<the placeholder as the file writes it>\"]{where}, or empty those cells")
+
+
+def event_log_hint(m: Mapping, used: dict[str, str]) -> str:
+    """For a ticket file whose ids repeat: the [mapping] line that reads it as an event log (README, "Event logs")."""
+    if m.table != "tickets" or m.event_log is not None:
+        return ""
+    ident = used.get("ticket_id", "<ticket id column>")
+    status = used.get("status", "<status column>")
+    at = used.get("updated_at", "<column with the time of each change, e.g. sys_updated_on>")
+    return (f"; if the file is an event log (one row per change of each ticket, e.g. a ServiceNow audit export), add "
+            f"under [mapping]: event_log = {{ id = \"{ident}\", status = \"{status}\", at = \"{at}\" }} to collapse "
+            f"it to one row per ticket (README, \"Event logs\")")
+
+
 def _missing_inputs(frame: pl.DataFrame, m: Mapping) -> list[str]:
     """Source columns that [mapping.combine] and [mapping.totals] read but the file lacks."""
     present = set(frame.columns)
@@ -394,10 +468,41 @@ def _missing_inputs(frame: pl.DataFrame, m: Mapping) -> list[str]:
     return out
 
 
+def source_nulls(m: Mapping) -> dict[str, tuple[str, ...]]:
+    """Source column -> the null values of the canonical column(s) it feeds, the parts of a combined column included."""
+    out: dict[str, tuple[str, ...]] = {}
+    for canon, nulls in m.column_nulls.items():
+        src = m.columns.get(canon)
+        for c in (src, *m.combine.get(src or "", ())):
+            if c:
+                out[c] = tuple(dict.fromkeys((*out.get(c, ()), *nulls)))
+    return out
+
+
+def _clean_columns(frame: pl.DataFrame, nulls: dict[str, tuple[str, ...]]) -> pl.DataFrame:
+    """Cells of each column (trimmed, as text) listed among its null values become null; other cells stay as they are."""
+    exprs = []
+    for c, values in nulls.items():
+        if c in frame.columns and c != ROW and values:
+            col = pl.col(c)
+            text = col.cast(pl.String).str.strip_chars()
+            if frame.schema[c].is_float():  # a spreadsheet's 0 arrives as 0.0: compare it as written, "0"
+                text = pl.when(col == col.round(0)).then(col.cast(pl.Int64).cast(pl.String)).otherwise(text)
+            exprs.append(pl.when(text.is_in(list(values))).then(None).otherwise(pl.col(c)).alias(c))
+    return frame.with_columns(exprs) if exprs else frame
+
+
 def prepare_source(frame: pl.DataFrame, m: Mapping) -> pl.DataFrame:
-    """Computed source columns: combined columns, sums from averages, unambiguous local interval times."""
+    """Per-column null values, then computed source columns: combined columns, sums from averages, local interval times.
+
+    The parts of a combined column are cleaned of null values (the mapping's and their column's own) before they
+    are joined, and a combined value with an empty part is empty: a date whose time is a placeholder is unknown,
+    not midnight.
+    """
+    frame = _clean_columns(frame, source_nulls(m))
     for new, parts in m.combine.items():
         if all(p in frame.columns for p in parts):
+            frame = _clean_columns(frame, {p: m.null_values for p in parts})
             frame = frame.with_columns(pl.concat_str([pl.col(p).cast(pl.String).str.strip_chars() for p in parts],
                                                      separator=" ").alias(new))
     for canon, t in m.totals.items():
@@ -478,10 +583,12 @@ def _code(text: str) -> str:
 
 def convert(s: pl.Series, dtype: pl.DataType, *, rows: pl.Series, column: str, unit: str | None = None,
             datetime_format: str | None = None, timezone: str = "UTC", file: str = "",
-            non_negative: bool = False) -> tuple[pl.Series, list[RowProblem]]:
+            non_negative: bool = False, ambiguous: str = "error",
+            nonexistent: str = "error") -> tuple[pl.Series, list[RowProblem]]:
     """Convert one source column to a canonical dtype; every unparseable cell becomes a RowProblem."""
     if isinstance(dtype, pl.Datetime):
-        return parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone=timezone, file=file)
+        return parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone=timezone, file=file,
+                               ambiguous=ambiguous, nonexistent=nonexistent)
     if dtype == pl.Date:
         out, problems = parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone="UTC", file=file)
         return out.dt.date(), problems
@@ -590,13 +697,67 @@ def _to_utc(s: pl.Series, tz: str) -> pl.Series:
     return s.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
 
 
+_OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*[+-]\d\d:?\d\d$"  # a time written with its UTC offset
+
+
 def parse_datetimes(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None, timezone: str,
-                    file: str = "") -> tuple[pl.Series, list[RowProblem]]:
+                    file: str = "", ambiguous: str = "error",
+                    nonexistent: str = "error") -> tuple[pl.Series, list[RowProblem]]:
     """Parse a whole column to UTC; the format is inferred from the WHOLE column, never row by row.
 
     ISO 8601 first; then day-first vs month-first: the one under which every value parses wins,
     and a column where both do (every day <= 12) is ambiguous: an error asking for datetime_format.
+    Times without an offset are read as wall-clock times in `timezone`: one the spring change skips
+    or the autumn change repeats is a problem saying so, unless `nonexistent` / `ambiguous` say what
+    it means (`shift`; `earliest` or `latest`).
     """
+    wall, problems = _parse_wall(s, rows=rows, column=column, fmt=fmt, file=file)
+    if timezone == "UTC" or wall.is_null().all():
+        return wall, problems
+    if isinstance(s.dtype, pl.Datetime):
+        offset = pl.Series([s.dtype.time_zone is not None] * s.len())
+    elif s.dtype == pl.String:
+        offset = _normalise(s).str.contains(_OFFSET).fill_null(False)
+    else:
+        offset = pl.Series([False] * s.len())
+    local, gap, twice = _localise(wall, timezone, ambiguous=ambiguous, nonexistent=nonexistent)
+    out = pl.select(pl.when(offset).then(wall).otherwise(local)).to_series().alias(s.name)
+    fix = "or export the times in UTC or with their UTC offset"
+    for i in (gap & ~offset).arg_true().to_list():
+        problems.append(RowProblem(int(rows[i]), column, str(s[i]), (
+            f"does not exist in {timezone}: clocks went forward that night and skipped this time; if the source "
+            f"writes such times, set nonexistent = \"shift\" under [mapping] (read with the offset before the "
+            f"change, 02:30 becomes 03:30), {fix}")))
+    for i in (twice & ~offset).arg_true().to_list():
+        problems.append(RowProblem(int(rows[i]), column, str(s[i]), (
+            f"is ambiguous in {timezone}: clocks went back that night, so this time happened twice; set ambiguous = "
+            f"\"earliest\" (the first, before the change) or \"latest\" (the second) under [mapping], {fix}")))
+    return out, problems
+
+
+def _localise(wall: pl.Series, tz: str, *, ambiguous: str, nonexistent: str) -> tuple[pl.Series, pl.Series, pl.Series]:
+    """Wall-clock times (held as UTC) read in `tz`, to UTC; masks of the unresolved skipped and repeated times."""
+    naive = wall.dt.replace_time_zone(None)
+    early = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    late = naive.dt.replace_time_zone(tz, ambiguous="latest", non_existent="null")
+    skipped = naive.is_not_null() & early.is_null()
+    repeated = (early != late).fill_null(False)
+    local = late if ambiguous == "latest" else early
+    if nonexistent == "shift":  # the offset in force the day before: 02:30 in a skipped hour is 03:30 after it
+        before = (naive - timedelta(days=1)).dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+        local = local.zip_with(~skipped, before + timedelta(days=1))
+        skipped = skipped & local.is_null()
+    if ambiguous == "error":
+        local = local.zip_with(~repeated, pl.Series([None] * local.len(), dtype=local.dtype))
+    else:
+        repeated = repeated & False
+    return local.dt.convert_time_zone("UTC").dt.cast_time_unit("us"), skipped, repeated
+
+
+def _parse_wall(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None,
+                file: str = "") -> tuple[pl.Series, list[RowProblem]]:
+    """parse_datetimes before the time zone: times with an offset in UTC, the others as wall-clock times held as UTC."""
+    timezone = "UTC"
     if isinstance(s.dtype, pl.Datetime):
         return _to_utc(s, timezone).alias(s.name), []
     if s.dtype == pl.Date:

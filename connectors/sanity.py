@@ -20,6 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from connectors.schema import get_table
+from connectors.solved import INPUTS as SOLVED_INPUTS, solved_expr, with_inputs
 from connectors.store import Scope, Workspace, utcnow
 from connectors.store.metadata import sanity_findings
 
@@ -31,8 +32,6 @@ BOUNDARY_FRACTION = 0.3
 """A first or last day of the file with less than this fraction of a typical day's volume was cut part-way."""
 BOUNDARY_MIN_DAYS = 7
 """The boundary check needs at least this many stored days to know what a typical day is."""
-SOLVED = ("solved", "closed")
-"""The one definition of a solved ticket (insights/catalog/measures.toml, is_solved)."""
 DERIVED = frozenset({"first_response_seconds", "resolution_seconds", "csat_score", "csat_positive",
                      "first_response_target_seconds", "resolution_target_seconds", "first_response_breached",
                      "resolution_breached", "updated_at", "ingested_at"})
@@ -61,7 +60,7 @@ def check(ws: Workspace, table: str, frame: pl.DataFrame, *, import_id: int | No
         return ()
     out: list[Finding] = []
     spec = get_table(table)
-    wanted = {"client_id", "vendor_id", "status", "resolved_at", "closed_at", "requester_hash", spec.time_column,
+    wanted = {"client_id", "vendor_id", *SOLVED_INPUTS, "requester_hash", spec.time_column,
               *frame.columns}
     columns = [c for c in spec.columns if c in wanted]  # only what the checks read: a large store stays cheap
     tenants = frame.select("client_id", "vendor_id").drop_nulls().unique().sort(["client_id", "vendor_id"])
@@ -114,15 +113,18 @@ def _checks(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[
 def _status(t: pl.DataFrame) -> list[tuple[str, str]]:
     n = t.height
     status = t.get_column("status") if "status" in t.columns else pl.Series("status", [None] * n, pl.String)
-    if n and status.null_count() == n:
+    # solved as every KPI counts it (connectors/solved.py)
+    solved = int(with_inputs(t).select(solved_expr()).to_series().sum()) if n else 0
+    fix = ("Map the export's status column under [mapping.columns] (status = \"<your column>\") and its values under "
+           "[mapping.values.status] (e.g. \"Resolved\" = \"solved\"), then import the file again")
+    if n and status.null_count() == n and not solved:
         return [("no_status", f"no ticket has a status, so none can be solved: solved, backlog, resolution and "
-                              f"first-contact-resolution KPIs are meaningless for these {n} tickets. Map the export's "
-                              f"status column under [mapping.columns] (status = \"<your column>\") and its values under "
-                              f"[mapping.values.status] (e.g. \"Resolved\" = \"solved\"), then import the file again")]
-    if n < MIN_ROWS:
-        return []
-    solved = int(status.is_in(SOLVED).sum())
-    if solved:
+                              f"first-contact-resolution KPIs are meaningless for these {n} tickets. {fix}")]
+    if n and status.null_count() == n:
+        return [("no_status", f"no ticket has a status: only the {solved} of {n} tickets with a resolved_at or "
+                              f"closed_at count as solved, and a reopened or pending ticket that still carries an old "
+                              f"resolved_at cannot be told from a solved one. {fix}")]
+    if n < MIN_ROWS or solved:
         return []
     ended = sum(int(t.get_column(c).is_not_null().sum()) for c in ("resolved_at", "closed_at") if c in t.columns)
     if ended:
@@ -182,8 +184,9 @@ def _single_customer(t: pl.DataFrame) -> list[tuple[str, str]]:
         return []
     return [("single_customer", f"one customer holds {share:.0%} of the {s.len()} tickets that name a requester: "
                                 f"probably a placeholder id for unknown callers (such as customer_id 0 or 'anonymous'), "
-                                f"which makes repeat-contact KPIs wrong. List that value in null_values under "
-                                f"[mapping] so those tickets count as anonymous, and import the file again")]
+                                f"which makes repeat-contact KPIs wrong. List that value as a null value of the column "
+                                f"([mapping.columns.requester_hash] from = \"<your column>\", null_values = [\"0\"]) "
+                                f"so those tickets count as anonymous, and import the file again")]
 
 
 def _partial_days(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from datetime import date
 
 import polars as pl
 
+from connectors.solved import solved_expr
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights.metrics.kpis import compute_kpis
@@ -82,7 +83,7 @@ def _logged_hours(ws: Workspace, scope: Scope) -> pl.LazyFrame:
 def _handled(ws: Workspace, scope: Scope) -> pl.LazyFrame:
     return (ws.scan("tickets", scope)
             .group_by("client_id", "vendor_id", "site_id", "channel", pl.col("created_at").dt.date().alias("date"))
-            .agg(pl.len().alias("contacts"), pl.col("resolved_at").is_not_null().sum().alias("resolved"),
+            .agg(pl.len().alias("contacts"), solved_expr().sum().alias("resolved"),  # connectors/solved.py
                  pl.col("handle_seconds").sum().alias("handle_seconds")))
 
 

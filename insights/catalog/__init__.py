@@ -23,6 +23,7 @@ from typing import Any, Literal, Mapping
 import polars as pl
 
 from connectors.schema import TABLES
+from connectors.solved import DEFINITIONS
 from insights.errors import CatalogError, KpiError
 
 CATALOG_DIR = Path(__file__).parent
@@ -43,7 +44,7 @@ KpiType = Literal["simple", "ratio", "quantile", "derived"]
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
 Unit = Literal["percent", "seconds", "count", "currency", "ratio", "score"]
 
-_COLUMN_KEYS = {"name", "table", "expression", "window", "description", "partition_by", "order_by", "days", "start", "end"}
+_COLUMN_KEYS = {"name", "table", "expression", "definition", "window", "description", "partition_by", "order_by", "days", "start", "end"}
 _MEASURE_KEYS = {"name", "table", "agg", "column", "expression", "filter", "time", "spread", "until", "description"}
 _KPI_KEYS = {"name", "label", "type", "measure", "numerator", "denominator", "quantile", "expression", "n",
              "direction", "unit", "format", "materiality", "materiality_floor", "min_volume", "target", "description",
@@ -294,9 +295,15 @@ def _columns(items: list[dict], problems: _Problems) -> dict[str, dict[str, Deri
             problems.add(MEASURES_FILE, obj, f"'{name}' is already a canonical column of {table}; choose another name")
         if name in out.get(table, {}):
             problems.add(MEASURES_FILE, obj, f"duplicate derived column '{name}' on {table}; remove one")
+        if "definition" in c:  # a definition shared with the importer and the sanity report (connectors.solved)
+            if c["definition"] not in DEFINITIONS or "expression" in c or c.get("window"):
+                problems.add(MEASURES_FILE, obj, f"definition = {c['definition']!r}: give one of "
+                                                 f"{', '.join(DEFINITIONS)} and no 'expression' or 'window'")
+                continue
+            c = {**c, "expression": DEFINITIONS[c["definition"]]}
         has_expr, window = "expression" in c, c.get("window")
         if has_expr == bool(window):
-            problems.add(MEASURES_FILE, obj, "give exactly one of 'expression' or 'window'")
+            problems.add(MEASURES_FILE, obj, "give exactly one of 'expression', 'definition' or 'window'")
             continue
         params = {k: c[k] for k in ("partition_by", "order_by", "days", "start", "end") if k in c}
         if window and window not in WINDOWS:
@@ -360,6 +367,8 @@ def _measures(items: list[dict], columns: dict[str, dict[str, DerivedColumn]], p
         if time is None:
             problems.add(MEASURES_FILE, obj, f"{table} has no time column; set 'time' to a date or timestamp column")
             ok = False
+        elif time in derived:
+            pass  # a derived timestamp (e.g. when a ticket was solved); its type shows when it is computed
         elif time not in spec.columns or not (spec.columns[time].dtype == pl.Date or isinstance(spec.columns[time].dtype, pl.Datetime)):
             problems.add(MEASURES_FILE, obj, f"time = '{time}' is not a date or timestamp column of {table}")
             ok = False

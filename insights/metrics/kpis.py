@@ -465,7 +465,11 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
     names = [c for m in measures for c in m.inputs]
     base, derived = _base_columns(table, names, by, catalog)
     lf = _conform(lf, table, _with_viewer(base, viewer))
-    tdtype = TABLES[table].columns[source.time].dtype
+    if source.time not in TABLES[table].columns:  # a derived time (when a ticket was solved): derive, then cut
+        for c in derived:
+            lf = _add_derived(lf, c)
+        derived = []
+    tdtype = lf.collect_schema()[source.time]
     if source.spread:
         # rows cover [time, spread]: keep those overlapping the range, spread each over its days
         lo, hi = _bounds(tdtype, start, end)

@@ -95,8 +95,13 @@ def test_the_readme_mapping_without_status_warns_that_nothing_can_be_solved(ws: 
     assert code == 0
     summary, warning = out.strip().splitlines()
     assert summary.startswith("incidents.csv -> tickets: 2 rows read, 2 inserted")
-    assert warning.startswith("warning (acme / in_house, tickets): no ticket has a status, so none can be solved")
+    # solved by the one definition (connectors/solved.py): no status, so only the ticket with a resolved_at
+    assert warning.startswith("warning (acme / in_house, tickets): no ticket has a status: only the 1 of 2 tickets "
+                              "with a resolved_at or closed_at count as solved")
     assert "[mapping.values.status]" in warning and 'status = "<your column>"' in warning
+    (tmp_path / "open.csv").write_text("number,opened_at,resolved_at\nINC3,02/03/2026 09:15,\n")
+    code, out, _ = run_import(ws, capsys, str(tmp_path / "open.csv"), "--mapping", str(tmp_path / "mapping.toml"))
+    assert "no ticket has a status: only the 1 of 3 tickets" in out  # the store, not the file, is checked
 
 
 class Case(NamedTuple):

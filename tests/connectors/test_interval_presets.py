@@ -117,7 +117,8 @@ def test_a_time_in_the_skipped_spring_hour_is_a_bad_value(ws, tmp_path):
     src = (EXAMPLES / "five9_intervals.csv").read_text().splitlines()
     bad = tmp_path / "five9_gap.csv"
     bad.write_text("\n".join([src[0], src[2].replace("2025/03/09,01:30", "2025/03/09,02:30")]) + "\n")
-    with pytest.raises(ImportFileError, match=r"row 2, column 'DATE HALF HOUR': '2025/03/09 02:30' is not a date/time"):
+    with pytest.raises(ImportFileError, match=r"row 2, column 'DATE HALF HOUR': '2025/03/09 02:30' does not exist in "
+                                              r"America/Chicago: clocks went forward"):
         load(ws, tmp_path, "five9", bad)
 
 
