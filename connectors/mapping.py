@@ -58,7 +58,7 @@ from connectors.schema import TABLES, UTC, VOCABULARY, Table, get_table
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
-UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "hh:mm:ss": 1.0}
+UNITS = {"milliseconds": 0.001, "seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "hh:mm:ss": 1.0}
 CLOCK_UNITS = ("hours", "minutes", "hh:mm:ss")  # units whose values may be written as HH:MM:SS
 TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE = {"false", "f", "no", "n", "0", "0.0"}
@@ -67,7 +67,7 @@ LINEAGE = ("source_system", "source_instance", "ingested_at", "updated_at")
 TENANT = ("client_id", "vendor_id", "site_id")
 TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--site"}
 # normalised like a code: lower case, spaces to underscores
-CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
+CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role", "outcome", "handled_by",
                 "termination_type")
 
 

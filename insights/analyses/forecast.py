@@ -34,6 +34,7 @@ import polars as pl
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights import format
+from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import latest_complete_week
 from insights.analyses.staffing import (ServiceLevelTargets, StaffingTarget, daily_on_queue, measured_service_level,
                                        staffing_factor, weighted_service_level)
@@ -391,7 +392,7 @@ def history_of(*, queue_id: str, keys: dict[str, str], weeks: list[date], offere
 
 def queue_histories(ws: Workspace, scope: Scope, *, end: date | None = None, history_weeks: int = 8) -> list[QueueHistory]:
     """Every inbound voice/chat queue's whole weeks up to `end` (default: all), roster and measured service level."""
-    lf = ws.scan("contact_intervals", scope).filter(pl.col("direction") == "inbound")
+    lf = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
     if end is not None:
         lf = lf.filter(pl.col("interval_start").dt.date() <= end)
     iv = (lf.with_columns(pl.col("interval_start").dt.date().alias("date"))
@@ -751,6 +752,6 @@ def forecast_report(ws: Workspace, scope: Scope, *, weeks: int = 4, by: tuple[st
                     paths: int = 500, seed: int = 0, end: date | None = None) -> ForecastReport:
     """Volume forecast per queue for `weeks` weeks and, where interval data exist, next week's SLA risk."""
     volume = forecast_volume(ws, scope, weeks=weeks, grain=grain, by=by, paths=paths, seed=seed, end=end)
-    has_intervals = ws.scan("contact_intervals", scope).select(pl.len()).collect().item() > 0
+    has_intervals = contact_intervals(ws, scope).select(pl.len()).collect().item() > 0
     risk = sla_at_risk(ws, scope, paths=paths, seed=seed, end=end) if has_intervals else None
     return ForecastReport(volume, risk)
