@@ -70,7 +70,7 @@ def derive_contacts(frame: pl.DataFrame) -> pl.DataFrame:
     outbound = pl.col("direction") == "outbound"
     derived = (pl.when(answered).then(pl.lit("answered"))
                .when(outbound.fill_null(False)).then(pl.lit("other"))
-               .when(pl.col("queued_at").is_not_null() | _col(f, "queue_id", pl.String).is_not_null())
+               .when(pl.col("queued_at").is_not_null() | _col(f, "queue_id", pl.String()).is_not_null())
                .then(pl.lit("abandoned"))
                .otherwise(pl.lit("ivr")))
     return f.with_columns(pl.col("outcome").fill_null(derived))
