@@ -213,7 +213,8 @@ class VolumeForecast:
 
 def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tuple[str, ...] = QUEUE,
                    end: date | None = None) -> pl.DataFrame:
-    """Contacts created per period and queue, zero-filled, whole periods only."""
+    """Contacts per period and queue, zero-filled, whole periods only: tickets created, and inbound calls/chats offered
+    (from call records or interval reports) on lanes without tickets (`call_volumes`)."""
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     lf = ws.scan("tickets", scope)
@@ -226,9 +227,15 @@ def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tu
     if end is not None:
         lf = lf.filter(pl.col("period") <= end)
     counts = lf.group_by("period", *by).agg(pl.len().alias("volume")).collect()
+    calls = call_volumes(ws, scope, grain=grain, by=by, end=end)
+    if calls.height:
+        counts = (pl.concat([counts, calls.select("period", *by, pl.col("volume").cast(counts.schema["volume"]))])
+                  .group_by("period", *by).agg(pl.col("volume").sum()))
     if counts.height == 0:
-        raise ForecastError("no tickets in scope to forecast; import tickets first")
-    last_day = lf.select(pl.col("created_at").max().dt.date()).collect().item()
+        raise ForecastError("no tickets in scope to forecast; import tickets, call records or interval reports first")
+    last_days = [lf.select(pl.col("created_at").max().dt.date()).collect().item(),
+                 calls["last_day"].max() if calls.height else None]
+    last_day = max((d for d in last_days if d is not None), default=None)
     lo, hi = counts["period"].min(), counts["period"].max()
     if grain == "week" and last_day is not None and last_day < hi + timedelta(days=6):
         hi -= timedelta(days=7)  # the latest week is incomplete
@@ -239,6 +246,28 @@ def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tu
         full = full.drop("__all")
     return (full.join(counts, on=["period", *by], how="left").with_columns(pl.col("volume").fill_null(0))
             .filter(pl.col("period") <= hi).sort(*by, "period"))
+
+
+LANE = ("client_id", "vendor_id", "site_id", "channel")  # whose demand one work lane is
+
+
+def call_volumes(ws: Workspace, scope: Scope, *, grain: Grain, by: tuple[str, ...], end: date | None = None) -> pl.DataFrame:
+    """Inbound contacts offered per period from call records and interval reports (`insights.metrics.contacts`), for
+    the lanes (client, vendor, site, channel) that have no tickets: a lane's demand is counted once, from tickets
+    where it has any.  Columns: period, *by, volume, last_day; empty when `by` names a dimension intervals lack."""
+    columns = {d: "queue_id" if d == "queue" else d for d in by}
+    iv = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
+    if any(c not in iv.collect_schema().names() for c in columns.values()):
+        return pl.DataFrame()
+    ticket_lanes = ws.scan("tickets", scope).select(LANE).unique()
+    day = pl.col("interval_start").dt.date()
+    iv = iv.join(ticket_lanes, on=list(LANE), how="anti", nulls_equal=True).with_columns(
+        (day if grain == "day" else day.dt.truncate("1w")).alias("period"), day.alias("__day"))
+    if end is not None:
+        iv = iv.filter(pl.col("period") <= end)
+    return (iv.group_by("period", *[pl.col(c).alias(d) for d, c in columns.items()])
+            .agg(pl.col("offered").sum().alias("volume"), pl.col("__day").max().alias("last_day"))
+            .filter(pl.col("volume") > 0).collect())
 
 
 def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain = "week", by: tuple[str, ...] = QUEUE,

@@ -214,3 +214,68 @@ def test_a_rules_file_missing_a_rule_or_holding_an_unknown_one_is_refused(tmp_pa
         load_contact_rules(folder=tmp_path)
     assert "contact_rules.toml [rules] phantom_secs: is not a contact rule; did you mean 'phantom_seconds'?" in str(e.value)
     assert "contact_rules.toml [rules] phantom_seconds: is missing" in str(e.value)
+
+
+# --------------------------------------------------------------------------- forecasting and staffing
+
+def test_forecast_volumes_count_calls_on_lanes_without_tickets(tmp_path):
+    from insights.analyses.forecast import volume_history
+
+    ws = workspace(tmp_path)
+    load_calls(ws)
+    v = volume_history(ws, Scope.everything(), grain="day")
+    # Southpeak Austin's voice lane has no tickets: its demand is the 18 calls offered on 2 Nov (IVR-only and phantoms
+    # excluded, the outbound call is not demand)
+    assert v.rows(named=True) == [{"period": DAY, "client_id": "acme", "channel": "voice", "vendor_id": "southpeak",
+                                   "site_id": "sp-austin", "volume": 18}]
+
+
+def test_a_lane_with_tickets_is_counted_from_its_tickets_only(tmp_path):
+    from insights.analyses.forecast import volume_history
+
+    ws = workspace(tmp_path)
+    load_calls(ws)
+    tickets = tmp_path / "tickets.csv"
+    tickets.write_text("ticket_id,channel,status,created_at\nT1,voice,solved,2026-11-02T09:00:00Z\n"
+                       "T2,voice,open,2026-11-02T10:00:00Z\nT3,email,open,2026-11-02T11:00:00Z\n")
+    import_paths(ws, [tickets], preset="canonical", client="acme", vendor="southpeak", site="sp-austin")
+    v = volume_history(ws, Scope.everything(), grain="day", by=("channel",))
+    assert dict(zip(v["channel"], v["volume"])) == {"email": 1, "voice": 2}  # never 2 + 18
+
+
+def test_staffing_reads_the_intervals_derived_from_calls(tmp_path):
+    from insights.analyses.staffing import staffing_gap
+
+    ws = workspace(tmp_path)
+    load_calls(ws)
+    gap = staffing_gap(ws, Scope.everything(), start=DAY, end=DAY)
+    cards = gap.intervals.filter(pl.col("queue_id") == "Cards")
+    assert [(t.strftime("%H:%M"), n) for t, n in cards.select("interval_start", "offered").rows()] == [
+        ("09:00", 8), ("09:30", 9), ("23:30", 1)]
+    assert cards["aht"][0] == pytest.approx(3030 / 11)  # inbound handle seconds / calls handled (the outbound is not queued)
+
+
+# --------------------------------------------------------------------------- the README's commands
+
+def test_the_readme_commands_import_a_call_log_and_print_its_kpis(tmp_path, capsys):
+    from insights.cli import main
+
+    ws = workspace(tmp_path)
+    assert main(["import", str(FIXTURES / "bank_call_log.csv"), "--preset", "acd_calls", "--client", "acme",
+                 "--vendor", "southpeak", "--site", "sp-austin", "--workspace", str(ws.path)]) == 0
+    assert "bank_call_log.csv -> contacts: 24 rows read, 24 inserted" in capsys.readouterr().out
+    assert main(["kpis", "--workspace", str(ws.path), "--grain", "day", "--kpi", "service_level,abandonment_rate",
+                 "--from", "2026-11-02", "--to", "2026-11-02"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "period,kpi,value,numerator,denominator,n"
+    assert "2026-11-02,service_level,0.4666666666666667,7.0,15.0,15" in out  # 7 / (18 offered - 3 short abandons)
+    assert "2026-11-02,abandonment_rate,0.26666666666666666,4.0,15.0,15" in out
+
+
+def test_a_bad_rule_exits_2_with_the_fix(tmp_path, capsys):
+    from insights.cli import main
+
+    ws = workspace(tmp_path, 'sl_boundary = "=<"')
+    load_calls(ws)
+    assert main(["kpis", "--workspace", str(ws.path), "--kpi", "service_level"]) == 2
+    assert "bpo.toml [contact_rules] sl_boundary: = '=<'; use one of '<=', '<'" in capsys.readouterr().err
