@@ -279,3 +279,13 @@ def test_a_bad_rule_exits_2_with_the_fix(tmp_path, capsys):
     load_calls(ws)
     assert main(["kpis", "--workspace", str(ws.path), "--kpi", "service_level"]) == 2
     assert "bpo.toml [contact_rules] sl_boundary: = '=<'; use one of '<=', '<'" in capsys.readouterr().err
+
+
+def test_a_workspace_with_call_records_only_offers_their_days_and_dimensions(tmp_path):
+    from insights.review import activity_days, dimension_values
+
+    ws = workspace(tmp_path)
+    load_calls(ws)
+    assert activity_days(ws, Scope.everything()).to_list() == [DAY]
+    assert dimension_values(ws, Scope.everything()) == {"client": ["acme"], "vendor": ["southpeak"],
+                                                        "site": ["sp-austin"], "channel": ["voice"]}
