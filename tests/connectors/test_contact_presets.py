@@ -149,3 +149,27 @@ def test_import_help_lists_the_contact_presets_with_one_line_each():
     assert lines["genesys_conversations"] == "Genesys Cloud conversation details, one row per conversation, flattened from the analytics conversation details query"
     assert lines["five9_calls"] == "Five9 call log report, one row per call"
     assert lines["acd_calls"] == "Generic ACD call log, one row per call with its times"
+
+
+CANONICAL = """contact_id,channel,direction,queue_id,initiated_at,queued_at,answered_at,ended_at,talk_seconds,handled_by
+K1,voice,inbound,Billing,2026-11-02T09:00:00Z,2026-11-02T09:00:30Z,2026-11-02T09:00:45Z,2026-11-02T09:05:05Z,240,human
+K2,chat,inbound,Chat,2026-11-02T09:01:00Z,,,2026-11-02T09:02:00Z,,{handled_by}
+"""
+
+
+def test_a_canonical_contacts_file_is_recognised_by_its_key(ws, tmp_path):
+    f = tmp_path / "contacts.csv"
+    f.write_text(CANONICAL.format(handled_by="bot"))
+    [report] = import_paths(ws, [f], preset="canonical", client="acme", vendor="southpeak", site="sp-austin")
+    assert report.table == "contacts" and report.status == "ok", str(report)
+    c = ws.read("contacts", Scope.everything()).sort("contact_id")
+    assert c["handled_by"].to_list() == ["human", "bot"]
+    assert c["outcome"].to_list() == ["answered", "abandoned"]  # K2 reached a queue and no agent took it
+
+
+def test_handled_by_outside_its_vocabulary_is_a_bad_row(ws, tmp_path):
+    f = tmp_path / "contacts.csv"
+    f.write_text(CANONICAL.format(handled_by="robot"))
+    with pytest.raises(ImportFileError, match=r"contacts.csv row 3, column 'handled_by': 'robot' is not a handled_by "
+                                              r"bpo-insights knows \(ai_agent, bot, self_service, ivr, human, human_after_ai\)"):
+        import_paths(ws, [f], preset="canonical", client="acme", vendor="southpeak", site="sp-austin")
