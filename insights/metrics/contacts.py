@@ -81,19 +81,19 @@ def derive_intervals(contacts: pl.LazyFrame | pl.DataFrame, rules: ContactRules)
     """`contact_intervals`-shaped rows (canonical columns and dtypes) from contact records, by `rules`."""
     spec = get_table("contact_intervals")
     handled = pl.col("__handled") == 1
-    def on_handled(c: str) -> pl.Expr:
-        return pl.col(c).filter(handled).sum()
+    timed = ("talk_seconds", "hold_seconds", "acw_seconds", "handle_seconds")
     agg = (classify(contacts, rules)
            .filter(pl.col("__offered") == 1)
+           .with_columns(pl.when(handled).then(pl.col("__wait")).alias("__wait"),
+                         *[pl.when(handled).then(pl.col(c)).alias(c) for c in timed])  # times of handled contacts only
            .group_by(list(KEYS))
            .agg(pl.col("source_instance").min(), pl.col("ingested_at").max(), pl.col("updated_at").max(),
                 pl.col("__offered").sum().alias("offered"), pl.col("__handled").sum().alias("handled"),
                 pl.col("__abandoned").sum().alias("abandoned"), pl.col("__short").sum().alias("short_abandoned"),
                 pl.col("__within_sl").sum().alias("answered_within_sl"),
                 pl.col("__abandoned_within_sl").sum().alias("abandoned_within_sl"),
-                pl.col("__wait").filter(handled).sum().alias("wait_seconds"),
-                on_handled("talk_seconds"), on_handled("hold_seconds"), on_handled("acw_seconds"),
-                on_handled("handle_seconds"), pl.col("transfers").sum()))
+                pl.col("__wait").sum().alias("wait_seconds"), *[pl.col(c).sum() for c in timed],
+                pl.col("transfers").sum()))
     extra = {"interval_minutes": pl.lit(rules.interval_minutes), "sl_threshold_seconds": pl.lit(rules.sl_threshold_seconds)}
     return agg.select([(extra[c] if c in extra else pl.col(c)).cast(col.dtype).alias(c) for c, col in spec.columns.items()])
 
