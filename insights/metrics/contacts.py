@@ -109,7 +109,7 @@ def combine(reports: pl.LazyFrame, derived: pl.LazyFrame, rules: ContactRules) -
               .filter((pl.col("interval_start") < pl.col("__w_end")) & (pl.col("__w_start") < pl.col("__end")))
               .select("__i").unique())
     kept = loser.join(beaten, on="__i", how="anti").drop("__i", "__end")
-    return pl.concat([winner, kept], how="vertical")
+    return pl.concat([winner, kept], how="diagonal_relaxed")  # by column name: older stored files may order them differently
 
 
 def intervals(ws: Workspace, scope: Scope, rules: ContactRules | None = None) -> pl.LazyFrame:
