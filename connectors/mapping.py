@@ -67,8 +67,9 @@ LINEAGE = ("source_system", "source_instance", "ingested_at", "updated_at")
 TENANT = ("client_id", "vendor_id", "site_id")
 TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--site"}
 # normalised like a code: lower case, spaces to underscores
-CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role", "outcome", "handled_by",
+CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
                 "termination_type")
+CODE_COLUMNS += ("outcome", "handled_by")  # of a contact (call/chat record)
 
 
 @dataclass(frozen=True)
