@@ -69,7 +69,6 @@ TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--
 # normalised like a code: lower case, spaces to underscores
 CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
                 "termination_type")
-CODE_COLUMNS += ("outcome", "handled_by")  # of a contact (call/chat record)
 
 
 @dataclass(frozen=True)
