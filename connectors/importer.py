@@ -44,6 +44,7 @@ from connectors.mapping import (
     event_log_hint, looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names, vocabulary_problems,
 )
 from connectors.bounds import out_of_range
+from connectors.contacts import derive_contacts
 from connectors.schema import TABLES
 from connectors.store import Config, Scope, Workspace, utcnow
 
@@ -198,6 +199,8 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         frame = derive.derive_durations(frame)
         frame = derive.derive_csat(frame)
         frame = derive.derive_breaches(frame, _targets(ws))
+    if m.table == "contacts":
+        frame = derive_contacts(frame)
     frame = derive.derive_updated_at(frame, m.table)
     flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem
     later = row_problems(frame, m, used) + tenant_problems(frame, ws.config, used) + range_problems(frame, m, used, utcnow())

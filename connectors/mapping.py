@@ -70,7 +70,7 @@ from connectors.schema import TABLES, UTC, VOCABULARY, Table, get_table
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
-UNITS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "hh:mm:ss": 1.0}
+UNITS = {"milliseconds": 0.001, "seconds": 1.0, "minutes": 60.0, "hours": 3600.0, "days": 86400.0, "hh:mm:ss": 1.0}
 CLOCK_UNITS = ("hours", "minutes", "hh:mm:ss")  # units whose values may be written as HH:MM:SS
 TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE = {"false", "f", "no", "n", "0", "0.0"}

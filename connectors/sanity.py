@@ -36,7 +36,7 @@ DERIVED = frozenset({"first_response_seconds", "resolution_seconds", "csat_score
                      "first_response_target_seconds", "resolution_target_seconds", "first_response_breached",
                      "resolution_breached", "updated_at", "ingested_at"})
 """Columns the importer computes (empty when their inputs are): never reported as an empty source column."""
-VOLUME_TABLES = ("tickets", "contact_intervals")
+VOLUME_TABLES = ("tickets", "contact_intervals", "contacts")
 """Tables whose rows per day are a volume (the boundary check)."""
 
 

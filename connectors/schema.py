@@ -166,6 +166,42 @@ CONTACT_INTERVALS = Table(
     },
 )
 
+CONTACTS = Table(
+    name="contacts",
+    doc="one row per call, chat or other contact from an ACD or contact-centre platform",
+    primary_key=("client_id", "vendor_id", "source_system", "source_instance", "contact_id"),
+    time_column="initiated_at",
+    ordered=(
+        ("initiated_at", "queued_at"),
+        ("initiated_at", "ended_at"),
+        ("queued_at", "answered_at"),
+        ("answered_at", "ended_at"),
+    ),
+    columns={
+        **LINEAGE,
+        **TENANT,
+        "contact_id": _c(STR, True, "the platform's contact/call/conversation id"),
+        "channel": _c(STR, True, "voice | chat | messaging | email | other"),
+        "direction": _c(STR, True, "inbound | outbound"),
+        "queue_id": _c(STR, False, "queue / skill the contact waited in (empty: it never reached a queue)"),
+        "initiated_at": _c(UTC, True, "arrival: when the contact reached the platform (IVR start)"),
+        "queued_at": _c(UTC, False, "queue entry (end of the IVR); empty when it never queued"),
+        "answered_at": _c(UTC, False, "connected to an agent; empty when no agent took it"),
+        "ended_at": _c(UTC, False, "disconnect"),
+        "ivr_seconds": _secs("time in the IVR/flow before queue entry"),
+        "outcome": _c(STR, False, "answered | abandoned | ivr | other (derived from the times when the source gives none)"),
+        "wait_seconds": _secs("queue wait: queue entry to answer, or to disconnect when abandoned"),
+        "talk_seconds": _secs("agent talk/interaction time, hold excluded"),
+        "hold_seconds": _secs("customer hold time"),
+        "acw_seconds": _secs("after-contact work (wrap)"),
+        "handle_seconds": _secs("talk + hold + after-contact work (derived when the source gives none)"),
+        "agent_id": _c(STR, False, "agent who handled it (the last one, when transferred)"),
+        "transfers": _count("transfers out of the first queue/agent"),
+        "callback": _c(BOOL, False, "the contact is a callback the customer asked for"),
+        "handled_by": _c(STR, False, "ai_agent | bot | self_service | ivr | human | human_after_ai"),
+    },
+)
+
 QA_EVALUATIONS = Table(
     name="qa_evaluations",
     doc="one row per QA evaluation of an interaction",
@@ -292,15 +328,19 @@ EVENTS = Table(
 
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (TICKETS, CONTACT_INTERVALS, QA_EVALUATIONS, STAFFING_ROSTER, COST_INVOICES, SLA_TARGETS, EVENTS)
+    for t in (TICKETS, CONTACT_INTERVALS, QA_EVALUATIONS, STAFFING_ROSTER, COST_INVOICES, SLA_TARGETS, EVENTS, CONTACTS)
 }
 
 CHANNELS = ("email", "chat", "voice", "messaging", "social", "web_form", "other")
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
 PRIORITIES = ("low", "normal", "high", "urgent")
+DIRECTIONS = ("inbound", "outbound")
+OUTCOMES = ("answered", "abandoned", "ivr", "other")  # of a contact (insights/catalog/contact_rules.toml counts them)
+HANDLED_BY = ("ai_agent", "bot", "self_service", "ivr", "human", "human_after_ai")
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
     "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES},
+    "contacts": {"channel": CHANNELS, "direction": DIRECTIONS, "outcome": OUTCOMES, "handled_by": HANDLED_BY},
 }
 
 

@@ -30,6 +30,7 @@ webhook_env = "NORTHWIND_CHAT_WEBHOOK"   # optional: the variable holding the us
 [[source]]    # see connectors/sources.py      [[fx_rate]]    currency, rate, from
 [[rate_card]] # vendor, site, billing_model, channel, rate
 [[pilot]]     # name, scope, start, end, kpis, control, pre_weeks, goals
+[contact_rules] # how call/chat records count into intervals: keys of insights/catalog/contact_rules.toml
 [auth]        # sign-in (OpenID Connect): server_metadata_url, client_id, client_secret_env, redirect_uri,
               # cookie_secret_env, identity_claim
 ```
@@ -208,6 +209,11 @@ SCHEMA: dict[str, Section] = {
         "vendor": Key(_text, True), "site": Key(_text), "billing_model": Key(_one_of(*BILLING_MODELS), True),
         "channel": Key(_text), "rate": Key(_positive, True)}),
     "auth": Section(array=False, keys={}),  # checked by parse_auth
+    # how contact records count into intervals: the keys of insights/catalog/contact_rules.toml, whose loader
+    # checks the values (insights may not be imported here)
+    "contact_rules": Section(array=False, keys={k: Key(_anything) for k in (
+        "interval_minutes", "assign_by", "ivr_only", "phantom_seconds", "short_abandon_seconds", "short_abandon_boundary",
+        "sl_threshold_seconds", "sl_boundary", "answered_without_queue_wait_seconds", "precedence")}),
     "delivery": Section(array=False, keys={}),  # checked by _delivery
     "pilot": Section(array=True, keys={
         "name": Key(_text, True), "scope": Key(_table), "start": Key(_day), "end": Key(_day), "kpis": Key(_texts),
@@ -390,6 +396,7 @@ class Config:
     pilots: tuple[dict, ...] = ()
     auth: AuthConfig | None = None  # sign-in; None: no sign-in (local single-user mode only)
     delivery: Delivery | None = None  # [delivery]: how `bpo-insights deliver` sends mail
+    contact_rules: dict = field(default_factory=dict)  # [contact_rules]: overrides of insights/catalog/contact_rules.toml
 
     def user(self, name: str) -> User:
         for u in self.users:
@@ -738,7 +745,7 @@ def parse_config(path: Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML ({e}); fix the syntax") from None
     problems: list[str] = []
     sections = _sections(raw, problems)
-    for name in ("workspace", "settings", "client", "vendor", "site"):
+    for name in ("workspace", "settings", "client", "vendor", "site", "contact_rules"):
         for i, item in enumerate(sections[name]):
             _check_keys(_where(name, i, item), name, item, SCHEMA[name].keys, problems)
     known = _tenants(sections, problems)
@@ -773,6 +780,7 @@ def parse_config(path: Path) -> Config:
         pilots=pilots,
         auth=auth,
         delivery=delivery,
+        contact_rules=dict(sections["contact_rules"][0]) if sections["contact_rules"] else {},
     )
     if sections["source"]:
         from connectors.sources import source_problems  # each kind's own needs (address, token, site) live there

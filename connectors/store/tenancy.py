@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from connectors.store.workspace import Workspace
 
 PARTIAL_TENANT_TABLES = ("events", "sla_targets")  # tenant keys may be null: the rules above apply
-WORK_TABLES = ("tickets", "contact_intervals", "qa_evaluations", "staffing_roster", "cost_invoices")
+WORK_TABLES = ("tickets", "contact_intervals", "contacts", "qa_evaluations", "staffing_roster", "cost_invoices")
 SHARED_KINDS = ("holiday",)  # events naming no tenant at all that every viewer sees
 NOBODY = "\x00nobody"  # the vendor of an undeclared site: never in any scope
 

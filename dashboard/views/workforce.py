@@ -19,7 +19,9 @@ OCCUPANCY_LIMIT, BURNOUT_WEEKS = 0.85, 3
 NEXT_STEP = {  # what to import when a section has nothing to show
     "tickets": "import tickets with `bpo-insights import FILE --preset canonical_tickets`",
     "contact_intervals": "import voice/chat interval reports with "
-                         "`bpo-insights import FILE --preset canonical_contact_intervals`",
+                         "`bpo-insights import FILE --preset canonical_contact_intervals`, or call logs (one row "
+                         "per call) with `bpo-insights import FILE --preset acd_calls` (or amazon_connect_contacts, "
+                         "genesys_conversations, five9_calls)",
     "staffing_roster": "import the roster (one row per agent per day) with "
                        "`bpo-insights import FILE --preset canonical_staffing_roster`",
 }

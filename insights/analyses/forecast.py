@@ -34,6 +34,7 @@ import polars as pl
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights import format
+from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import latest_complete_week
 from insights.analyses.staffing import (ServiceLevelTargets, StaffingTarget, daily_on_queue, measured_service_level,
                                        staffing_factor, weighted_service_level)
@@ -212,7 +213,8 @@ class VolumeForecast:
 
 def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tuple[str, ...] = QUEUE,
                    end: date | None = None) -> pl.DataFrame:
-    """Contacts created per period and queue, zero-filled, whole periods only."""
+    """Contacts per period and queue, zero-filled, whole periods only: tickets created, and inbound calls/chats offered
+    (from call records or interval reports) on lanes without tickets (`call_volumes`)."""
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     lf = ws.scan("tickets", scope)
@@ -225,9 +227,15 @@ def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tu
     if end is not None:
         lf = lf.filter(pl.col("period") <= end)
     counts = lf.group_by("period", *by).agg(pl.len().alias("volume")).collect()
+    calls = call_volumes(ws, scope, grain=grain, by=by, end=end)
+    if calls.height:
+        counts = (pl.concat([counts, calls.select("period", *by, pl.col("volume").cast(counts.schema["volume"]))])
+                  .group_by("period", *by).agg(pl.col("volume").sum()))
     if counts.height == 0:
-        raise ForecastError("no tickets in scope to forecast; import tickets first")
-    last_day = lf.select(pl.col("created_at").max().dt.date()).collect().item()
+        raise ForecastError("no tickets in scope to forecast; import tickets, call records or interval reports first")
+    last_days = [lf.select(pl.col("created_at").max().dt.date()).collect().item(),
+                 calls["last_day"].max() if calls.height else None]
+    last_day = max((d for d in last_days if d is not None), default=None)
     lo, hi = counts["period"].min(), counts["period"].max()
     if grain == "week" and last_day is not None and last_day < hi + timedelta(days=6):
         hi -= timedelta(days=7)  # the latest week is incomplete
@@ -238,6 +246,28 @@ def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tu
         full = full.drop("__all")
     return (full.join(counts, on=["period", *by], how="left").with_columns(pl.col("volume").fill_null(0))
             .filter(pl.col("period") <= hi).sort(*by, "period"))
+
+
+LANE = ("client_id", "vendor_id", "site_id", "channel")  # whose demand one work lane is
+
+
+def call_volumes(ws: Workspace, scope: Scope, *, grain: Grain, by: tuple[str, ...], end: date | None = None) -> pl.DataFrame:
+    """Inbound contacts offered per period from call records and interval reports (`insights.metrics.contacts`), for
+    the lanes (client, vendor, site, channel) that have no tickets: a lane's demand is counted once, from tickets
+    where it has any.  Columns: period, *by, volume, last_day; empty when `by` names a dimension intervals lack."""
+    columns = {d: "queue_id" if d == "queue" else d for d in by}
+    iv = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
+    if any(c not in iv.collect_schema().names() for c in columns.values()):
+        return pl.DataFrame()
+    ticket_lanes = ws.scan("tickets", scope).select(LANE).unique()
+    day = pl.col("interval_start").dt.date()
+    iv = iv.join(ticket_lanes, on=list(LANE), how="anti", nulls_equal=True).with_columns(
+        (day if grain == "day" else day.dt.truncate("1w")).alias("period"), day.alias("__day"))
+    if end is not None:
+        iv = iv.filter(pl.col("period") <= end)
+    return (iv.group_by("period", *[pl.col(c).alias(d) for d, c in columns.items()])
+            .agg(pl.col("offered").sum().alias("volume"), pl.col("__day").max().alias("last_day"))
+            .filter(pl.col("volume") > 0).collect())
 
 
 def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain = "week", by: tuple[str, ...] = QUEUE,
@@ -391,7 +421,7 @@ def history_of(*, queue_id: str, keys: dict[str, str], weeks: list[date], offere
 
 def queue_histories(ws: Workspace, scope: Scope, *, end: date | None = None, history_weeks: int = 8) -> list[QueueHistory]:
     """Every inbound voice/chat queue's whole weeks up to `end` (default: all), roster and measured service level."""
-    lf = ws.scan("contact_intervals", scope).filter(pl.col("direction") == "inbound")
+    lf = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
     if end is not None:
         lf = lf.filter(pl.col("interval_start").dt.date() <= end)
     iv = (lf.with_columns(pl.col("interval_start").dt.date().alias("date"))
@@ -751,6 +781,6 @@ def forecast_report(ws: Workspace, scope: Scope, *, weeks: int = 4, by: tuple[st
                     paths: int = 500, seed: int = 0, end: date | None = None) -> ForecastReport:
     """Volume forecast per queue for `weeks` weeks and, where interval data exist, next week's SLA risk."""
     volume = forecast_volume(ws, scope, weeks=weeks, grain=grain, by=by, paths=paths, seed=seed, end=end)
-    has_intervals = ws.scan("contact_intervals", scope).select(pl.len()).collect().item() > 0
+    has_intervals = contact_intervals(ws, scope).select(pl.len()).collect().item() > 0
     risk = sla_at_risk(ws, scope, paths=paths, seed=seed, end=end) if has_intervals else None
     return ForecastReport(volume, risk)

@@ -25,6 +25,7 @@ from connectors.schema import CHANNELS
 from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
+from insights.metrics.contacts import intervals as contact_intervals
 
 MAX_AGENTS = 5000
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -453,7 +454,7 @@ def daily_on_queue(ws: Workspace, scope: Scope, *, start: date | None = None, en
 def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end: date | None = None,
                  target: StaffingTarget | None = None, top: int = 5) -> StaffingGap:
     """Required (Erlang C at the contractual service level) vs scheduled agents per interval, worst slots named."""
-    lf = ws.scan("contact_intervals", scope).filter(pl.col("direction") == "inbound")
+    lf = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
     if start is not None:
         lf = lf.filter(pl.col("interval_start").dt.date() >= start)
     if end is not None:

@@ -16,6 +16,7 @@ import polars as pl
 from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
+from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import period_end
 
 MIN_CREDIT_BASE = 30  # no credit is owed on fewer measured contacts than this in a period
@@ -40,7 +41,7 @@ def credits_owed(ws: Workspace, scope: Scope, periods: pl.DataFrame) -> pl.DataF
                .select("client_id", "vendor_id", "site_id", "channel", "priority", pl.col("created_at").dt.date().alias("date"),
                        (~pl.col("first_response_breached")).cast(pl.Int64).alias("met"))
                .collect())
-    intervals = (ws.scan("contact_intervals", scope)
+    intervals = (contact_intervals(ws, scope)
                  .group_by("client_id", "vendor_id", "site_id", "channel", pl.col("interval_start").dt.date().alias("date"))
                  .agg(pl.col("answered_within_sl").sum().alias("met"), pl.col("handled").sum().alias("base"))
                  .collect())

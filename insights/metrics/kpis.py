@@ -36,6 +36,7 @@ from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
 from insights import money
 from insights.errors import KpiError
+from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import check_grain, date_key, key_step, key_to_date, period_key
 
 PERIOD = "__period"
@@ -104,6 +105,8 @@ def compute_kpis(
                 and any(c.window == "next_within" for c in catalog.columns.get(t, {}).values())}
     clients = Scope(clients=scope.clients, vendors=None)
     frames = {t: ws.scan(t, clients if t in windowed else scope) for t in tables}
+    if "contact_intervals" in frames:  # interval reports and contact records, combined by the contact rules
+        frames["contact_intervals"] = contact_intervals(ws, clients if "contact_intervals" in windowed else scope)
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}

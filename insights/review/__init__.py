@@ -41,7 +41,7 @@ from insights.metrics.periods import latest_complete_week, week_start
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
 # tables whose rows the view's date span and dimension choices come from
-ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start"}
+ACTIVITY_TABLES = {"tickets": "created_at", "contact_intervals": "interval_start", "contacts": "initiated_at"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # to-date periods (the KPI engine's grains) and how a tile names them
 TO_DATE = {"month": "MTD", "quarter": "QTD", "year": "YTD"}
@@ -235,7 +235,7 @@ def _rows(ws: Workspace, table: str, view: View) -> pl.LazyFrame:
 
 
 def activity_days(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.Series:
-    """Distinct UTC dates with activity (tickets or queue intervals) in the view, sorted."""
+    """Distinct UTC dates with activity (tickets, queue intervals or call records) in the view, sorted."""
     view = View.of(scope, filters)
     days = [
         _rows(ws, t, view).select(pl.col(c).dt.date().alias("day")).unique()

@@ -195,6 +195,8 @@ def test_the_pilots_page_tells_a_vendor_it_sees_part_of_the_control_group(monkey
                              "`bpo-insights import FILE --preset canonical_cost_invoices`.", id="cost-no-invoices"),
     pytest.param("cost", {"vendor": "northwind"}, "No invoices for vendor 'northwind' yet", id="cost-vendor-filter"),
     pytest.param("workforce", {}, "`bpo-insights import FILE --preset canonical_contact_intervals`", id="workforce-no-intervals"),
+    pytest.param("workforce", {}, "call logs (one row per call) with `bpo-insights import FILE --preset acd_calls`",
+                 id="workforce-no-intervals-call-logs"),
     pytest.param("workforce", {}, "`bpo-insights import FILE --preset canonical_staffing_roster`", id="workforce-no-roster"),
     pytest.param("pilots", {}, "No pilots in your view yet.", id="pilots-none-defined"),
 ])

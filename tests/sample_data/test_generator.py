@@ -15,7 +15,7 @@ import pytest
 from connectors.schema import TABLES, validate
 from connectors.store import Scope, Workspace
 from sample_data.calendar import Calendar
-from sample_data.generator import SampleSummary, generate, stories_in
+from sample_data.generator import TABLE_ORDER, SampleSummary, generate, stories_in
 from sample_data.volume import expected_volume
 from sample_data.workforce import build_workforce
 from sample_data.operation import DEFAULT_END
@@ -275,7 +275,16 @@ def _sorted(ws: Workspace, table: str) -> pl.DataFrame:
     return ws.read(table, EVERYONE).sort(list(TABLES[table].primary_key))
 
 
-@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in TABLES])
+# the tables the sample writes: every canonical table but `contacts` (the sample reports its calls as intervals;
+# call-level records are tested from vendor-shaped files in tests/connectors/test_contact_presets.py)
+SAMPLE_TABLES = [t for t in TABLES if t != "contacts"]
+
+
+def test_the_sample_writes_every_table_but_contacts():
+    assert sorted(TABLE_ORDER) == sorted(SAMPLE_TABLES)
+
+
+@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in SAMPLE_TABLES])
 def test_two_runs_write_identical_tables(small_runs, table):
     (ws_a, _), (ws_b, _) = small_runs
     a, b = _sorted(ws_a, table), _sorted(ws_b, table)
@@ -285,12 +294,12 @@ def test_two_runs_write_identical_tables(small_runs, table):
 
 def test_summary_counts_what_was_written(small_runs):
     (ws, summary), _ = small_runs
-    assert summary.rows == ws.row_counts()
+    assert {**summary.rows, "contacts": 0} == ws.row_counts()
     assert str(summary).splitlines()[0].startswith("tickets")
-    assert all(name in str(summary) for name in TABLES)
+    assert all(name in str(summary) for name in SAMPLE_TABLES)
 
 
-@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in TABLES])
+@pytest.mark.parametrize("table", [pytest.param(t, id=t) for t in SAMPLE_TABLES])
 def test_every_table_is_non_empty_and_valid(story_ws, table):
     frame = story_ws.read(table, EVERYONE)
     assert frame.height > 0
