@@ -10,6 +10,14 @@ is checked against DuckDB's before any time is reported.
 Each process imports its libraries (untimed), runs the query once ("first": cold caches) and
 once more ("warm": a long-running server's case).
     python benchmarks/kpi_cube.py --rows 1000000 --runs 1
+
+Whole process (`--process`): the same cube as a user gets it from a shell, start to exit: `bpo-insights kpis`
+over a workspace holding the same tickets (built once with `init` and one upsert, under benchmarks/_data)
+against a Python process that imports DuckDB and runs the hand-written query over that workspace's Parquet
+files; both write their result to a Parquet file, and ours (long: one row per KPI) is checked against
+DuckDB's cube.  Wall time is taken around the process, peak RSS by /usr/bin/time.  `--code DIR` (repeatable)
+runs the command from another checkout of the product, e.g. the commit before a change.
+    python benchmarks/kpi_cube.py --process --rows 1000000 --runs 5 --code . --code /tmp/main-checkout
 """
 
 from __future__ import annotations
@@ -156,6 +164,121 @@ IMPORTS = {"ours": ["polars", "insights.metrics.kpis"], "duckdb": ["duckdb", "po
 RUNNERS = {"ours": run_ours, "duckdb": run_duckdb, "polars_naive": run_polars_naive, "pandas": run_pandas}
 
 
+# --------------------------------------------------------------------------- whole processes
+
+KPIS = ("tickets_created", "sla_first_response", "csat", "first_response_time_median", "first_response_time_p90",
+        "ticket_handle_time")
+DUCKDB_PROCESS = f"""
+import sys, duckdb
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+con.execute(f\"\"\"COPY (
+    SELECT ((epoch_us(created_at) + {MONDAY_OFFSET_US}) // {WEEK_US}) * {WEEK_US} - {MONDAY_OFFSET_US} AS week_us,
+           site_id, channel,
+           count(*) AS volume,
+           avg(CASE WHEN first_response_breached THEN 0.0 ELSE 1.0 END) AS sla,
+           avg(CASE WHEN csat_positive THEN 1.0 WHEN NOT csat_positive THEN 0.0 END) AS csat,
+           quantile_cont(first_response_seconds, 0.5) AS frt_p50,
+           quantile_cont(first_response_seconds, 0.9) AS frt_p90,
+           avg(handle_seconds) AS aht
+    FROM read_parquet('{{sys.argv[1]}}/tables/tickets/*/part-*.parquet')
+    GROUP BY ALL) TO '{{sys.argv[2]}}' (FORMAT parquet)\"\"\")
+"""
+
+
+def make_workspace(rows: int) -> Path:
+    """A workspace (bpo-insights init + one upsert) holding the benchmark's tickets, cached under benchmarks/_data."""
+    import polars as pl
+
+    sys.path.insert(0, str(HERE.parent))  # this checkout's store writes the files
+    from connectors.store import Workspace
+    from connectors.store.starter import init_workspace
+
+    ws_dir = DATA / f"workspace_{rows}"
+    if (ws_dir / "tables" / "tickets" / "_manifest.json").exists():
+        return ws_dir
+    import shutil
+
+    shutil.rmtree(ws_dir, ignore_errors=True)
+    init_workspace(ws_dir, name="kpi cube benchmark", clients=("acme", "globex"), vendors=("v",))
+    frame = pl.read_parquet(make_data(rows)).with_columns(
+        pl.lit("bench").alias("source_system"), pl.lit("bench").alias("source_instance"), pl.lit("solved").alias("status"))
+    Workspace.open(ws_dir).upsert("tickets", frame)
+    return ws_dir
+
+
+def timed_process(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS bytes of one process, start to exit."""
+    stats = DATA / "time.txt"
+    t0 = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%M", *cmd], env=env, cwd=cwd,
+                         capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
+    return wall, int(stats.read_text().split()[-1]) * 1024
+
+
+def wide_from_long(path: Path, out: Path) -> None:
+    """`bpo-insights kpis` output (one row per period, group and KPI) as the benchmark's cube."""
+    import polars as pl
+
+    long = pl.read_parquet(path)
+    wide = long.pivot(on="kpi", index=["period", "site_id", "channel"], values="value")
+    wide.select(
+        pl.col("period").cast(pl.Datetime("us")).cast(pl.Int64).alias("week_us"), pl.col("site_id").cast(pl.String),
+        pl.col("channel").cast(pl.String), *[pl.col(k).cast(pl.Float64).alias(c) for k, c in zip(KPIS, CUBE)],
+    ).sort("week_us", "site_id", "channel").write_parquet(out)
+
+
+CUBE = ("volume", "sla", "csat", "frt_p50", "frt_p90", "aht")
+
+
+def normalise(path: Path) -> None:
+    import polars as pl
+
+    cube = pl.read_parquet(path)
+    cube.select(pl.col("week_us").cast(pl.Int64), pl.col("site_id").cast(pl.String), pl.col("channel").cast(pl.String),
+                *[pl.col(c).cast(pl.Float64) for c in CUBE]).sort("week_us", "site_id", "channel").write_parquet(path)
+
+
+def whole_processes(rows_list: list[int], runs: int, codes: list[str]) -> None:
+    """`bpo-insights kpis` (from each checkout) vs a DuckDB process, best of `runs` each, cubes checked."""
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    table = []
+    for rows in rows_list:
+        t0 = time.perf_counter()
+        ws = make_workspace(rows)
+        print(f"# {rows:,} tickets: workspace {ws.name} (prepared in {time.perf_counter() - t0:.1f} s)", flush=True)
+        contenders = [("DuckDB process (python -c, duckdb)", [sys.executable, "-c", DUCKDB_PROCESS, str(ws)], base, HERE)]
+        for code in codes:
+            code_dir = Path(code).resolve()
+            commit = subprocess.run(["git", "-C", str(code_dir), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                    text=True).stdout.strip() or "?"
+            cmd = [sys.executable, "-m", "insights.cli", "kpis", "--workspace", str(ws), "--kpi", ",".join(KPIS),
+                   "--grain", "week", "--by", "site_id,channel", "--format", "parquet", "--out"]
+            contenders.append((f"bpo-insights kpis @ {commit}", cmd, {**base, "PYTHONPATH": str(code_dir)}, code_dir))
+        results = []
+        for name, cmd, env, cwd in contenders:
+            out = DATA / f"process_{len(results)}_{rows}.parquet"
+            full = [*cmd, str(out)]
+            timed_process(full, env, cwd)  # warm-up, untimed: byte code compiled and files cached, as for an installed tool
+            best = [timed_process(full, env, cwd) for _ in range(runs)]
+            if name.startswith("DuckDB"):
+                normalise(out)
+            else:
+                wide_from_long(out, out)
+                compare(DATA / f"process_0_{rows}.parquet", out, name)
+            results.append((name, min(w for w, _ in best), max(p for _, p in best)))
+        ref = results[0][1]
+        for name, wall, peak in results:
+            table.append((rows, name, wall, wall / ref, peak / 2**20))
+    print("\n| tickets | process | wall s | vs DuckDB | peak RSS MiB |")
+    print("|---:|---|---:|---:|---:|")
+    for rows, name, wall, ratio, peak in table:
+        print(f"| {rows:,} | {name} | {wall:.2f} | {ratio:.2f}× | {peak:,.0f} |")
+
+
 # --------------------------------------------------------------------------- harness
 
 
@@ -207,12 +330,17 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--engines", nargs="*", default=list(ENGINES))
+    ap.add_argument("--process", action="store_true", help="whole processes: bpo-insights kpis vs a DuckDB process")
+    ap.add_argument("--code", action="append", default=[], help="with --process: a checkout whose CLI runs (repeatable)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--check", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, Path(args.path), Path(args.check) if args.check else None)
+        return
+    if args.process:
+        whole_processes(args.rows, args.runs, args.code or [str(HERE.parent)])
         return
 
     env = {k: v for k, v in os.environ.items()}
