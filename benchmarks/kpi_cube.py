@@ -179,6 +179,7 @@ files = [tables + f for f in json.load(open(tables + "_manifest.json"))["files"]
 target = "/dev/stdout" if sys.argv[3] == "-" else sys.argv[3]
 con = duckdb.connect()
 con.execute("SET threads TO 2")
+con.execute("SET enable_progress_bar = false")  # it would draw on standard output, into the CSV
 con.execute(f\"\"\"COPY (
     SELECT ((epoch_us(created_at) + {MONDAY_OFFSET_US}) // {WEEK_US}) * {WEEK_US} - {MONDAY_OFFSET_US} AS week_us,
            site_id, channel,
