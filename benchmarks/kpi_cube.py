@@ -10,6 +10,16 @@ is checked against DuckDB's before any time is reported.
 Each process imports its libraries (untimed), runs the query once ("first": cold caches) and
 once more ("warm": a long-running server's case).
     python benchmarks/kpi_cube.py --rows 1000000 --runs 1
+
+Whole process (`--process`): the same cube as a user gets it from a shell, start to exit: `bpo-insights kpis`
+over a workspace holding the same tickets (built once with `init` and upserts, under benchmarks/_data)
+against a Python process that imports DuckDB and runs the hand-written query over the Parquet files that
+workspace's manifest lists; both write the same output format, and ours (long: one row per KPI) is checked
+against DuckDB's cube.  Wall time is taken around the process, CPU time and peak RSS by /usr/bin/time; the
+contenders take turns (round robin), so a change in the machine's load hits all alike.  `--code DIR`
+(repeatable) runs the command from another checkout of the product, e.g. the commit before a change.
+    python benchmarks/kpi_cube.py --process --rows 1000000 --runs 5 --code . --code /tmp/main-checkout
+`--output csv` (default: the command's own default, CSV on standard output) or `--output parquet` (a file).
 """
 
 from __future__ import annotations
@@ -156,6 +166,139 @@ IMPORTS = {"ours": ["polars", "insights.metrics.kpis"], "duckdb": ["duckdb", "po
 RUNNERS = {"ours": run_ours, "duckdb": run_duckdb, "polars_naive": run_polars_naive, "pandas": run_pandas}
 
 
+# --------------------------------------------------------------------------- whole processes
+
+KPIS = ("tickets_created", "sla_first_response", "csat", "first_response_time_median", "first_response_time_p90",
+        "ticket_handle_time")
+CUBE = ("volume", "sla", "csat", "frt_p50", "frt_p90", "aht")
+# argv: workspace folder, format (csv | parquet), output file ('-': standard output)
+DUCKDB_PROCESS = f"""
+import json, sys, duckdb
+tables = sys.argv[1] + "/tables/tickets/"  # the files the manifest lists (a replaced file stays a while for old readers)
+files = [tables + f for f in json.load(open(tables + "_manifest.json"))["files"].values()]
+target = "/dev/stdout" if sys.argv[3] == "-" else sys.argv[3]
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+con.execute("SET enable_progress_bar = false")  # it would draw on standard output, into the CSV
+con.execute(f\"\"\"COPY (
+    SELECT ((epoch_us(created_at) + {MONDAY_OFFSET_US}) // {WEEK_US}) * {WEEK_US} - {MONDAY_OFFSET_US} AS week_us,
+           site_id, channel,
+           count(*) AS volume,
+           avg(CASE WHEN first_response_breached THEN 0.0 ELSE 1.0 END) AS sla,
+           avg(CASE WHEN csat_positive THEN 1.0 WHEN NOT csat_positive THEN 0.0 END) AS csat,
+           quantile_cont(first_response_seconds, 0.5) AS frt_p50,
+           quantile_cont(first_response_seconds, 0.9) AS frt_p90,
+           avg(handle_seconds) AS aht
+    FROM read_parquet({{files!r}})
+    GROUP BY ALL) TO '{{target}}' (FORMAT {{sys.argv[2]}})\"\"\")
+"""
+
+
+def make_workspace(rows: int) -> Path:
+    """A workspace (bpo-insights init, then upserts of 2M rows) holding the benchmark's tickets, cached under
+    benchmarks/_data."""
+    import polars as pl
+
+    sys.path.insert(0, str(HERE.parent))  # this checkout's store writes the files
+    from connectors.store import Workspace
+    from connectors.store.starter import init_workspace
+
+    ws_dir = DATA / f"workspace_{rows}"
+    if (ws_dir / "tables" / "tickets" / "_manifest.json").exists():
+        return ws_dir
+    import shutil
+
+    shutil.rmtree(ws_dir, ignore_errors=True)
+    init_workspace(ws_dir, name="kpi cube benchmark", clients=("acme", "globex"), vendors=("v",))
+    ws = Workspace.open(ws_dir)
+    source = pl.scan_parquet(make_data(rows))
+    for offset in range(0, rows, 2_000_000):  # batches keep the build's memory to a few GiB at 10M
+        ws.upsert("tickets", source.slice(offset, 2_000_000).with_columns(
+            pl.lit("bench").alias("source_system"), pl.lit("bench").alias("source_instance"),
+            pl.lit("solved").alias("status")).collect())
+    return ws_dir
+
+
+def timed_process(cmd: list[str], env: dict[str, str], cwd: Path, stdout: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system: less sensitive to other work on the machine) and peak RSS bytes
+    of one process, start to exit; its standard output goes to the file `stdout` (a shell's `> file`)."""
+    stats = DATA / "time.txt"
+    t0 = time.perf_counter()
+    with stdout.open("wb") as fh:
+        out = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%M %U %S", *cmd], env=env, cwd=cwd,
+                             stdout=fh, stderr=subprocess.PIPE, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr}")
+    peak, user, system = stats.read_text().split()[-3:]
+    return wall, float(user) + float(system), int(peak) * 1024
+
+
+def read_cube(path: Path, fmt: str, long: bool):
+    """A process's output as the benchmark's cube: `bpo-insights kpis` writes one row per period, group and KPI."""
+    import polars as pl
+
+    frame = pl.read_parquet(path) if fmt == "parquet" else pl.read_csv(path, infer_schema_length=None, try_parse_dates=True)
+    if long:
+        frame = frame.pivot(on="kpi", index=["period", "site_id", "channel"], values="value").select(
+            pl.col("period").cast(pl.Datetime("us")).cast(pl.Int64).alias("week_us"), "site_id", "channel",
+            *[pl.col(k).alias(c) for k, c in zip(KPIS, CUBE)])
+    return frame.select(pl.col("week_us").cast(pl.Int64), pl.col("site_id").cast(pl.String),
+                        pl.col("channel").cast(pl.String), *[pl.col(c).cast(pl.Float64) for c in CUBE]
+                        ).sort("week_us", "site_id", "channel")
+
+
+def whole_processes(rows_list: list[int], runs: int, codes: list[str], fmt: str) -> None:
+    """`bpo-insights kpis` (from each checkout) vs a DuckDB process, best of `runs` each, cubes checked."""
+    from polars.testing import assert_frame_equal
+
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    table = []
+    for rows in rows_list:
+        t0 = time.perf_counter()
+        ws = make_workspace(rows)
+        print(f"# {rows:,} tickets: workspace {ws.name} (prepared in {time.perf_counter() - t0:.1f} s)", flush=True)
+        files = [DATA / f"process_{i}_{rows}.{fmt}" for i in range(len(codes) + 1)]
+        to = (lambda f: ["-"]) if fmt == "csv" else (lambda f: [str(f)])
+        contenders = [("DuckDB process (python -c, duckdb)", [sys.executable, "-c", DUCKDB_PROCESS, str(ws), fmt, *to(files[0])],
+                       base, HERE)]
+        for code, out in zip(codes, files[1:]):
+            code_dir = Path(code).resolve()
+            git = ["git", "-C", str(code_dir)]
+            commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "?"
+            if subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout:
+                commit += " + uncommitted changes"
+            cmd = [sys.executable, "-m", "insights.cli", "kpis", "--workspace", str(ws), "--kpi", ",".join(KPIS),
+                   "--grain", "week", "--by", "site_id,channel", "--format", fmt, *(["--out", str(out)] if fmt == "parquet" else [])]
+            contenders.append((f"bpo-insights kpis @ {commit}", cmd, {**base, "PYTHONPATH": str(code_dir)}, code_dir))
+        stdouts = [f.with_suffix(".stdout") if fmt == "parquet" else f for f in files]
+        reference = None
+        for i, (name, cmd, env, cwd) in enumerate(contenders):
+            timed_process(cmd, env, cwd, stdouts[i])  # warm-up, untimed: byte code compiled, files cached (an installed tool's case)
+            cube = read_cube(files[i], fmt, long=i > 0)
+            if reference is None:
+                reference = cube
+                continue
+            try:  # the same cube as DuckDB's, or no time is reported
+                assert_frame_equal(reference, cube, check_exact=False, rel_tol=1e-9, abs_tol=1e-6)
+            except AssertionError as e:
+                raise SystemExit(f"{name}'s cube differs from DuckDB's: {e}") from None
+        runs_of: list[list[tuple[float, float, int]]] = [[] for _ in contenders]
+        for _ in range(runs):  # round robin: a change in the machine's load hits every contender alike
+            for i, (name, cmd, env, cwd) in enumerate(contenders):
+                runs_of[i].append(timed_process(cmd, env, cwd, stdouts[i]))
+        results = [(name, min(w for w, _, _ in r), min(c for _, c, _ in r), max(p for _, _, p in r))
+                   for (name, *_), r in zip(contenders, runs_of)]
+        ref, ref_cpu = results[0][1], results[0][2]
+        for name, wall, cpu, peak in results:
+            table.append((rows, name, wall, wall / ref, cpu, cpu / ref_cpu, peak / 2**20))
+    print(f"\nOutput: {fmt}" + (" on standard output" if fmt == "csv" else " file") + f"; best of {runs} runs each, round robin")
+    print("\n| tickets | process | wall s | vs DuckDB | CPU s | vs DuckDB | peak RSS MiB |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for rows, name, wall, ratio, cpu, cpu_ratio, peak in table:
+        print(f"| {rows:,} | {name} | {wall:.2f} | {ratio:.2f}× | {cpu:.2f} | {cpu_ratio:.2f}× | {peak:,.0f} |")
+
+
 # --------------------------------------------------------------------------- harness
 
 
@@ -207,12 +350,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--engines", nargs="*", default=list(ENGINES))
+    ap.add_argument("--process", action="store_true", help="whole processes: bpo-insights kpis vs a DuckDB process")
+    ap.add_argument("--code", action="append", default=[], help="with --process: a checkout whose CLI runs (repeatable)")
+    ap.add_argument("--output", choices=["csv", "parquet"], default="csv",
+                    help="with --process: what both processes write (csv: to standard output, the command's default)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--path", help=argparse.SUPPRESS)
     ap.add_argument("--check", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, Path(args.path), Path(args.check) if args.check else None)
+        return
+    if args.process:
+        whole_processes(args.rows, args.runs, args.code or [str(HERE.parent)], args.output)
         return
 
     env = {k: v for k, v in os.environ.items()}

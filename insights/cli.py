@@ -2,6 +2,10 @@
 
 Exit codes: 0 ok, 1 unexpected failure, 2 bad input or configuration, 3 a source unreachable.
 No logic lives here: each command parses its options, calls one library function and prints.
+
+A command imports only what it needs, inside its own function: `kpis` never loads the dashboard, the
+detection engine, the exporters or SQLAlchemy, and `--help` loads no library at all (start-up is most of a
+short command's time; tests/test_cli_lean_start.py keeps it so).
 """
 
 from __future__ import annotations
@@ -13,10 +17,9 @@ import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any, Callable
 
 from connectors.errors import BpoError
-from insights import format
-from insights.metrics.periods import week_start
 
 DEFAULT_PORT = 8501
 FIRST_WEEK = date(2000, 1, 3)  # 2000-W01: no review covers earlier weeks (imports refuse earlier dates, too)
@@ -56,6 +59,8 @@ def _date(text: str) -> date:
 
 def _week(text: str) -> date:
     """YYYY-Www (ISO week) or a date inside the week -> that week's Monday, between 2000 and a year from today."""
+    from insights.metrics.periods import week_start
+
     try:
         if "W" in text.upper():
             y, w = text.upper().split("-W")
@@ -211,6 +216,8 @@ def cmd_store(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from insights import format
+
     ws = _workspace(args)
     scope = _scope(args, ws)
     summary = ws.table_summary(scope)
@@ -283,6 +290,7 @@ def cmd_deliver(args) -> int:
 
 
 def cmd_forecast(args) -> int:
+    from insights import format
     from insights.analyses.forecast import forecast_report
 
     ws = _workspace(args)
@@ -298,6 +306,7 @@ def cmd_forecast(args) -> int:
 
 
 def cmd_staffing(args) -> int:
+    from insights import format
     from insights.analyses.staffing import StaffingTarget, plan_staffing
 
     plan = plan_staffing(calls=args.calls, aht=args.aht, interval_minutes=args.interval,
@@ -352,8 +361,22 @@ def _presets_help() -> str:
         "\n\nany other layout: write a mapping file (columns, values, time zone) and pass --mapping FILE")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose epilog may be written only when its help is shown (`epilog_from`): the import
+    presets' list reads every preset's file, which no other command should pay for."""
+
+    def __init__(self, *args: Any, epilog_from: Callable[[], str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epilog_from = epilog_from
+
+    def format_help(self) -> str:
+        if self.epilog_from is not None:
+            self.epilog, self.epilog_from = self.epilog_from(), None
+        return super().format_help()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bpo-insights", description="Performance insights for brands and their BPO partners.")
+    p = _Parser(prog="bpo-insights", description="Performance insights for brands and their BPO partners.")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $BPO_WORKSPACE or ./workspace)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -388,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     s = sub.add_parser("import", parents=[common], help="import CSV/TSV/Excel/Parquet/JSON Lines files (or .zip exports of them)",
-                       epilog=_presets_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog_from=_presets_help, formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("paths", nargs="+", metavar="PATH")
     s.add_argument("--preset", metavar="NAME", help="a built-in layout (listed below)")
     s.add_argument("--mapping", metavar="FILE", help="mapping TOML for any other layout")

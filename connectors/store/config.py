@@ -570,7 +570,7 @@ def _users(items: list[dict], known: dict[str, tuple[str, ...]], problems: list[
 
 def _sources(items: list[dict], known: dict[str, tuple[str, ...]], problems: list[str]) -> set[int]:
     """[[source]] keys by kind, their types and tenant ids; the entries (by index) with a value of the wrong type."""
-    kinds = source_kind_keys()
+    kinds = source_kind_keys() if items else {}  # the vendors' registry (HTTP clients) only when there are sources
     names: list[str] = []
     return {i for i, e in enumerate(items) if _source(i, e, kinds, names, known, problems)}
 

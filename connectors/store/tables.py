@@ -6,12 +6,14 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
-import sqlalchemy as sa
 
 from connectors.errors import StoreDamaged
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DEFAULT_WORKSPACE = "workspace"
 MANIFEST = "_manifest.json"
@@ -23,6 +25,8 @@ def pq_rows(path: str) -> int:
 
 
 def _pl_type(c: sa.Column) -> Any:
+    import sqlalchemy as sa  # the metadata database's columns only: reading tables never loads SQLAlchemy
+
     t = c.type
     if isinstance(t, sa.Integer):
         return pl.Int64

@@ -25,10 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import polars as pl
-import sqlalchemy as sa
 
 from connectors.errors import AccessDenied, ConfigError, SchemaError, StoreDamaged, WorkspaceError
 from connectors.redact import mask_pii, mask_series
@@ -36,13 +35,14 @@ from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.config import Config, parse_config, unconvertible
-from connectors.store.metadata import (backup_sqlite_file, import_log, open_metadata, rejected_rows, sqlite_path,
-                                       sync_state)
 from connectors.store import tenancy
 from connectors.store.scope import Scope
 from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, RETIRE_AFTER_SECONDS, Manifest, _atomic_write, _fsync_path,
                                      _part_dir, _partition_expr, _pl_type, check_part, collect_garbage, crash_point,
                                      part_files, pq_rows, read_manifest, retire, write_manifest)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 FREE_TEXT: dict[str, tuple[str, ...]] = {"tickets": ("tags", "contact_reason")}  # masked for e-mails, phones, cards
 HASH_COLUMNS: dict[str, tuple[str, ...]] = {"tickets": ("requester_hash",)}  # never an e-mail or phone number
@@ -114,6 +114,8 @@ class Workspace:
     @property
     def metadata_url(self) -> sa.URL:
         """The metadata database: `database_url` (its password from `password_env`), else state.db in the folder."""
+        import sqlalchemy as sa
+
         url = sa.make_url(self.config.database_url or f"sqlite:///{(self.path / 'state.db').resolve()}")
         if self.config.password_env:
             password = os.environ.get(self.config.password_env)
@@ -125,6 +127,8 @@ class Workspace:
 
     @property
     def engine(self) -> sa.Engine:
+        from connectors.store.metadata import open_metadata
+
         if self._engine is None:
             self._engine = open_metadata(self.metadata_url, self.path, wait_seconds=self.db_wait_seconds,
                                          today=utcnow().strftime("%Y-%m-%d"))
@@ -318,6 +322,8 @@ class Workspace:
                    content_hash: str | None = None, rows_read: int = 0, result: UpsertResult | None = None,
                    rejected: list[dict] | None = None, message: str | None = None) -> int:
         """Record one import/sync run (and its rejected rows); returns the log id."""
+        from connectors.store.metadata import backup_sqlite_file, import_log, rejected_rows, sqlite_path
+
         rejected = rejected or []
         # a file numbers its rows once, so its rejected rows are counted as rows; a sync numbers records per batch
         # (its SyncReport counts rows batch by batch), so its log keeps the count of problems
@@ -344,26 +350,41 @@ class Workspace:
         return log_id
 
     def import_history(self, limit: int = 200) -> pl.DataFrame:
+        import sqlalchemy as sa
+        from connectors.store.metadata import import_log
+
         with self.engine.connect() as con:
             rows = con.execute(sa.select(import_log).order_by(import_log.c.id.desc()).limit(limit)).mappings().all()
         return pl.DataFrame([dict(r) for r in rows], schema={c.name: _pl_type(c) for c in import_log.columns})
 
     def rejected(self, limit: int = 1000) -> pl.DataFrame:
+        import sqlalchemy as sa
+        from connectors.store.metadata import rejected_rows
+
         with self.engine.connect() as con:
             rows = con.execute(sa.select(rejected_rows).order_by(rejected_rows.c.id.desc()).limit(limit)).mappings().all()
         return pl.DataFrame([dict(r) for r in rows], schema={c.name: _pl_type(c) for c in rejected_rows.columns})
 
     def get_cursor(self, source: str, stream: str) -> str | None:
+        import sqlalchemy as sa
+        from connectors.store.metadata import sync_state
+
         with self.engine.connect() as con:
             return con.execute(sa.select(sync_state.c.cursor).where(sync_state.c.source == source, sync_state.c.stream == stream)).scalar()
 
     def cursors(self) -> list[dict]:
         """Every saved sync cursor: source, stream, cursor, updated_at."""
+        import sqlalchemy as sa
+        from connectors.store.metadata import sync_state
+
         with self.engine.connect() as con:
             return [dict(r) for r in con.execute(sa.select(sync_state).order_by(sync_state.c.source, sync_state.c.stream)).mappings()]
 
     def source_status(self) -> pl.DataFrame:
         """Per declared source: kind, saved cursors and its last sync run (rows, status, retries/errors)."""
+        import sqlalchemy as sa
+        from connectors.store.metadata import import_log
+
         cursors = self.cursors()
         with self.engine.connect() as con:
             runs = {r["source"]: dict(r) for r in con.execute(
@@ -383,6 +404,8 @@ class Workspace:
                                           "inserted": pl.Int64, "updated": pl.Int64, "message": pl.String})
 
     def set_cursor(self, source: str, stream: str, cursor: str) -> None:
+        from connectors.store.metadata import sync_state
+
         with self.engine.begin() as con:
             n = con.execute(sync_state.update().where(sync_state.c.source == source, sync_state.c.stream == stream)
                             .values(cursor=cursor, updated_at=utcnow())).rowcount

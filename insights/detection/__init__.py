@@ -10,8 +10,31 @@ detectors rules.toml may name are listed in `registry`; `detectors` and `stats` 
 `drivers` holds the mix/rate decomposition and driver search, `narrative` the rules and playbooks
 turned into sentences, `ranking` the score, `insight_log` the notes, owners and acknowledgements
 that feed novelty.
+
+The names below are imported on first use: a module that needs one part (the insight log, the narrative's
+rules) does not load the engine and its statistics libraries.
 """
-from insights.detection.engine import detect
-from insights.detection.records import Findings, Insight, polarity, stable_id
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from insights.detection.engine import detect
+    from insights.detection.records import Findings, Insight, polarity, stable_id
+
+_LAZY = {"detect": "insights.detection.engine", "Findings": "insights.detection.records",
+         "Insight": "insights.detection.records", "polarity": "insights.detection.records",
+         "stable_id": "insights.detection.records"}
+
+
+def __getattr__(name: str) -> Any:
+    """The package's public names, imported when first asked for (PEP 562)."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Findings", "Insight", "detect", "polarity", "stable_id"]

@@ -20,7 +20,6 @@ import polars as pl
 from connectors.errors import BpoError
 from insights.contracts import NO_CONTRACT_TARGET
 from insights import format
-from insights.detection.narrative import ci_is_change
 
 FORMATS = ("html", "pdf", "pptx", "md")
 SUFFIXES = {"html": ".html", "pdf": ".pdf", "pptx": ".pptx", "md": ".md"}
@@ -155,6 +154,8 @@ NO_INSIGHTS = "No insights this week: no target missed and nothing changed enoug
 
 def evidence_of(insight: Any, names: format.Names | None = None) -> str:
     """One line of the numbers behind an insight: type, confidence, test, p, q, n, interval, drivers, id."""
+    from insights.detection.narrative import ci_is_change  # here: `kpis --format csv` imports this package
+
     parts = [insight.type.replace("_", " "), f"confidence {insight.confidence_label}"]
     if insight.test:
         parts.append(f"test {insight.test}")
