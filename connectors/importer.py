@@ -174,7 +174,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         bar.step(f"converting {source}", 0.1 + 0.6 * i / max(len(targets), 1))
         s = src.get_column(source)
         vmap = m.values.get("status" if canon == derive.EVENT_STATUS else canon)
-        if vmap is not None or canon in ("channel", "status", "priority"):
+        if vmap is not None or canon in ("channel", "status", "priority", "handled_by", "survey_type"):
             s = map_values(s, vmap or {}, canon)
         out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
                            timezone=m.timezone, file=file,

@@ -34,6 +34,7 @@ BOUNDARY_MIN_DAYS = 7
 SOLVED = ("solved", "closed")
 """The one definition of a solved ticket (insights/catalog/measures.toml, is_solved)."""
 DERIVED = frozenset({"first_response_seconds", "resolution_seconds", "csat_score", "csat_positive",
+                     "survey_type", "rating_value", "rating_scale",
                      "first_response_target_seconds", "resolution_target_seconds", "first_response_breached",
                      "resolution_breached", "updated_at", "ingested_at"})
 """Columns the importer computes (empty when their inputs are): never reported as an empty source column."""
