@@ -165,7 +165,7 @@ def segment_owner(c: Candidate, frames: Mapping[tuple[str, ...], pl.DataFrame],
 def _coarseness(segment: Mapping[str, str]) -> int:
     """How coarse a segment's dimensions are: of two segments holding the same rows (a vendor with one
     site for this client), the site is named, being the place where somebody acts."""
-    order = {"site_id": 0, "channel": 1, "contact_reason": 2, "priority": 3, "vendor_id": 4}
+    order = {"site_id": 0, "channel": 1, "contact_reason": 2, "handled_by": 2, "priority": 3, "vendor_id": 4}
     return sum(order.get(k, 0) for k in segment)
 
 

@@ -100,3 +100,42 @@ def test_a_source_that_names_its_scale_keeps_it() -> None:
 def test_an_unanswered_survey_has_no_type_value_or_scale() -> None:
     out = derive.derive_csat(pl.DataFrame({"csat_raw": ["offered", None]}))
     assert out.select("survey_type", "rating_value", "rating_scale", "csat_positive").rows() == [(None,) * 4] * 2
+
+
+# ---------------------------------------------------------------- API sources: where the vendor says who handled it
+
+
+@pytest.mark.parametrize(("via", "replies", "expected"), [
+    pytest.param("answer_bot_for_web_widget", 0, "bot", id="bot-ticket-no-agent-reply-is-the-bots"),
+    pytest.param("answer_bot_for_sdk", 2, "human_after_ai", id="bot-ticket-an-agent-replied-to-was-handed-over"),
+    pytest.param("answer_bot_api", None, "bot", id="bot-ticket-without-metrics"),
+    pytest.param("email", 0, None, id="any-other-via-says-nothing"),
+])
+def test_zendesk_bot_via_types_tell_who_handled_the_ticket(via: str, replies: int | None, expected: str | None) -> None:
+    from connectors.vendors import zendesk
+
+    ticket = {"id": 7, "via": {"channel": via}, "metric_set": {"replies": replies}, "created_at": "2025-03-03T08:00:00Z",
+              "updated_at": "2025-03-03T08:00:00Z", "status": "solved"}
+    batch = zendesk.TICKETS.apply([{**ticket, "handled_by": zendesk.handler(ticket)}], hasher=lambda v: "h" + v)
+    row = batch.frame.row(0, named=True)
+    assert row["handled_by"] == expected
+    assert row["channel"] in ("web_form", "messaging", "other", "email")  # a bot's via type is still a channel
+
+
+@pytest.mark.parametrize(("conversation", "expected"), [
+    pytest.param({"ai_agent_participated": True, "ai_agent": {"resolution_state": "confirmed_resolution"},
+                  "statistics": {"first_admin_reply_at": None}}, "ai_agent", id="ai-confirmed-resolution"),
+    pytest.param({"ai_agent_participated": True, "ai_agent": {"resolution_state": "routed_to_team"}}, "human_after_ai",
+                 id="ai-routed-to-team"),
+    pytest.param({"ai_agent_participated": True, "ai_agent": {"resolution_state": None},
+                  "statistics": {"first_admin_reply_at": 1741000000}}, "human_after_ai", id="ai-no-answer-then-a-teammate"),
+    pytest.param({"ai_agent_participated": True, "ai_agent": {"resolution_state": "abandoned"}}, "ai_agent",
+                 id="ai-abandoned-by-the-customer"),
+    pytest.param({"ai_agent_participated": False, "statistics": {"first_admin_reply_at": 1741000000}}, "human",
+                 id="teammate-only"),
+    pytest.param({"statistics": {"first_admin_reply_at": 1741000000}}, None, id="older-api-version-says-nothing"),
+])
+def test_intercom_ai_agent_participation_and_resolution_state(conversation: dict, expected: str | None) -> None:
+    from connectors.vendors import intercom
+
+    assert intercom.handler(conversation) == expected
