@@ -6,6 +6,7 @@ AI containment fall is found with the playbook that reviews the intents the AI f
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -120,3 +121,17 @@ def test_containment_fall_is_told_with_the_review_of_the_intents_the_ai_failed_o
     assert "AI resolution (containment) rate fell" in told and "Escalation rate, AI to a person rose" in told
     assert all(i.action.owner == "AI and knowledge owner" for i in ai)
     assert any("intents the AI agent failed on" in i.action.text or "Review the hand-off" in i.action.text for i in ai)
+
+
+def test_cli_kpis_by_handled_by_gives_csat_per_handler(escalations_drop: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
+    from insights.cli import main
+
+    week = REVIEW_WEEK.isoformat()
+    assert main(["kpis", "--workspace", str(escalations_drop.path), "--kpi", "csat,ai_escalation_rate", "--by", "handled_by",
+                 "--from", week, "--to", (REVIEW_WEEK + timedelta(days=6)).isoformat(), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    csat = {r["handled_by"]: r for r in rows if r["kpi"] == "csat"}
+    assert set(csat) == {"ai_agent", "human_after_ai", "human"}
+    assert csat["human_after_ai"]["n"] == 140 and csat["human_after_ai"]["value"] < csat["human"]["value"]
+    escalation = {r["handled_by"]: r["value"] for r in rows if r["kpi"] == "ai_escalation_rate"}
+    assert escalation == {"ai_agent": 0.0, "human_after_ai": 1.0, "human": None}  # within a handler, by definition
