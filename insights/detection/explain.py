@@ -128,6 +128,8 @@ def _impact(rep: Candidate, kpi: Kpi, rules: Rules, spec_impact: str | None, cur
     value = rep.impact_value
     if imp["formula"] == "delta_x_n_hours":
         value = value / 3600.0
+    elif imp["formula"] == "points_x_denominator":  # a score in points out of 100 (NPS): points x answers / 100
+        value = value / 100.0
     label = currency if imp["label"] == "currency" else imp["label"]
     if rep.type == "target_miss" and kpi.name.startswith("sla"):
         label = "tickets outside SLA"

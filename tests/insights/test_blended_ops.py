@@ -135,3 +135,36 @@ def test_cli_kpis_by_handled_by_gives_csat_per_handler(escalations_drop: Workspa
     assert csat["human_after_ai"]["n"] == 140 and csat["human_after_ai"]["value"] < csat["human"]["value"]
     escalation = {r["handled_by"]: r["value"] for r in rows if r["kpi"] == "ai_escalation_rate"}
     assert escalation == {"ai_agent": 0.0, "human_after_ai": 1.0, "human": None}  # within a handler, by definition
+
+
+# ---------------------------------------------------------------- NPS: a difference of two shares, not a proportion
+
+
+def _nps_workspace(path: Path, *, review_detractors: float) -> Workspace:
+    """60 NPS answers a day: 50 % promoters and 20 % detractors (NPS +30); in the review week `review_detractors`."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for day_no in range(WEEKS * 7 - 6):
+        day = FIRST_MONDAY + timedelta(days=day_no)
+        detractors = review_detractors if REVIEW_WEEK <= day < REVIEW_WEEK + timedelta(days=7) else 0.2
+        for i in range(60):
+            u = rng.random()
+            score = 10.0 if u < 0.5 else (3.0 if u < 0.5 + detractors else 8.0)
+            created = datetime(day.year, day.month, day.day, 9, tzinfo=timezone.utc) + timedelta(minutes=i)
+            rows.append({"source_system": "csv", "source_instance": "nps", "ticket_id": f"{day:%Y%m%d}-{i}",
+                         "client_id": "acme", "vendor_id": "northwind", "site_id": "nw-manila", "channel": "email",
+                         "status": "solved", "created_at": created, "resolved_at": created + timedelta(hours=1),
+                         "survey_type": "nps", "rating_value": score, "updated_at": T_INGEST, "ingested_at": T_INGEST})
+    ws = Workspace.create(path, TOML)
+    ws.upsert("tickets", pl.DataFrame(rows))
+    return ws
+
+
+def test_an_nps_fall_is_judged_on_its_weekly_spread_and_a_steady_nps_stays_quiet(tmp_path: Path) -> None:
+    fell = _nps_workspace(tmp_path / "fell", review_detractors=0.4)  # NPS +30 -> +10
+    found = [i for i in detect(fell, Scope.everything(), week=REVIEW_WEEK).insights if i.kpi == "nps"]
+    assert found and found[0].type == "rate_change" and found[0].delta < -10
+    assert "binomial" not in found[0].test  # promoters minus detractors is not one share of the answers
+    assert found[0].headline.startswith("NPS fell to +")
+    steady = _nps_workspace(tmp_path / "steady", review_detractors=0.2)
+    assert not [i for i in detect(steady, Scope.everything(), week=REVIEW_WEEK).insights if i.kpi == "nps"]
