@@ -303,9 +303,9 @@ TABLES: dict[str, Table] = {
 CHANNELS = ("email", "chat", "voice", "messaging", "social", "web_form", "other")
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
 PRIORITIES = ("low", "normal", "high", "urgent")
-# who handled a contact (DESIGN ruling "Blended-ops KPIs": ai_agent, bot and human_after_ai are AI-involved)
+# who handled a contact (DESIGN ruling "Blended-ops KPIs": ai_agent, bot and human_after_ai are AI-involved,
+# measures.toml is_ai_involved)
 HANDLERS = ("ai_agent", "bot", "self_service", "ivr", "human", "human_after_ai")
-AI_INVOLVED = ("ai_agent", "bot", "human_after_ai")
 SURVEY_TYPES = ("csat", "nps", "ces")
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
