@@ -2,7 +2,9 @@
 
 - durations: `first_response_seconds`, `resolution_seconds` from the timestamps;
 - CSAT: `csat_score` (0..1) and `csat_positive` from `csat_raw` (good/bad, 1-5, 0/1-10, labels,
-  Freshdesk's 103..-103 codes), the numeric scale read from the WHOLE column;
+  Freshdesk's 103..-103 codes), the numeric scale read from the WHOLE column; answers of NPS and
+  CES surveys (`survey_type`) are never folded into CSAT, and every answer keeps its number and
+  scale (`rating_value`, `rating_scale`);
 - SLA: target seconds and breach flags from the effective-dated `sla_targets` term that binds the
   ticket on its day, chosen by `connectors.targets` (the one matcher; the contract pages ask it too;
   null when no term binds or the ticket has not reached the milestone yet);
@@ -80,13 +82,68 @@ def csat_columns(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def derive_csat(frame: pl.DataFrame) -> pl.DataFrame:
+    """CSAT score and top box from the CSAT answers, then each answer's number and scale (`derive_survey`).
+
+    An NPS or CES answer (survey_type) is never read as CSAT: a 0-10 'likely to recommend' is not
+    a satisfaction score, and mixed in it would make a 1-5 CSAT column read as 0-10.
+    """
     if "csat_raw" not in frame.columns:
         return frame
-    score, positive = csat_columns(frame.get_column("csat_raw"))
+    raw = frame.get_column("csat_raw")
+    other = _other_survey(frame)
+    if other is not None:
+        raw = pl.select(pl.when(other).then(None).otherwise(raw)).to_series().alias("csat_raw")
+    score, positive = csat_columns(raw)
     out = []
     for s in (score, positive):
         out.append(pl.col(s.name).fill_null(s) if s.name in frame.columns else pl.lit(s))
-    return frame.with_columns(out)
+    if other is not None:  # a source's own csat fields on an NPS/CES answer are dropped the same way
+        out = [pl.when(other).then(None).otherwise(e).alias(s.name) for e, s in zip(out, (score, positive))]
+    return derive_survey(frame.with_columns(out))
+
+
+# a survey's usual scale when the source does not say: NPS is 0-10 by definition; CES 2.0 is 1-7 agreement
+SURVEY_SCALES = {"nps": "0-10", "ces": "1-7"}
+
+
+def _other_survey(frame: pl.DataFrame) -> pl.Series | None:
+    """True where the answer belongs to an NPS or CES survey (None: no survey_type column)."""
+    if "survey_type" not in frame.columns:
+        return None
+    return frame.get_column("survey_type").cast(pl.String).is_in(["nps", "ces"]).fill_null(False)
+
+
+def derive_survey(frame: pl.DataFrame) -> pl.DataFrame:
+    """survey_type, rating_value and rating_scale for every answer, where the source left them empty.
+
+    An answer without a survey type is a CSAT answer (every source before survey types); its number
+    is the raw value when numeric, its scale the one `csat_columns` reads from the whole column
+    ('labels' for good/bad and words); NPS and CES answers keep their survey's usual scale.
+    """
+    if "csat_raw" not in frame.columns:
+        return frame
+    raw = frame.get_column("csat_raw").cast(pl.String).str.strip_chars()
+    answered = raw.is_not_null() & ~raw.str.to_lowercase().is_in(["offered", "unoffered", "not offered"])
+    given = frame.get_column("survey_type").cast(pl.String) if "survey_type" in frame.columns else None
+    kind = pl.select(pl.when(answered).then(given if given is not None else pl.lit(None, pl.String))
+                     .fill_null(pl.when(answered).then(pl.lit("csat")))).to_series()
+    if given is not None:
+        kind = given.fill_null(kind)
+    is_label = raw.str.to_lowercase().is_in(list(CSAT_LABELS))
+    num = pl.select(pl.when(~is_label).then(raw.cast(pl.Float64, strict=False))).to_series()
+    csat = (kind == "csat").fill_null(False) & ~is_label & num.is_not_null()
+    csat_scale = None
+    if csat.any():
+        lo_v, hi_v = float(num.filter(csat).min()), float(num.filter(csat).max())  # type: ignore[arg-type]
+        csat_scale = next((f"{lo:g}-{hi:g}" for lo, hi, _ in CSAT_SCALES if lo <= lo_v and hi_v <= hi), None)
+    scale = pl.select(
+        pl.when(~answered).then(None)
+        .when(is_label & (kind == "csat")).then(pl.lit("labels"))
+        .when(kind == "csat").then(pl.lit(csat_scale, pl.String))
+        .otherwise(kind.replace_strict(SURVEY_SCALES, default=None, return_dtype=pl.String))).to_series()
+    cols = {"survey_type": kind, "rating_value": num, "rating_scale": scale}
+    return frame.with_columns([
+        (pl.col(c).fill_null(v) if c in frame.columns else pl.lit(v)).alias(c) for c, v in cols.items()])
 
 
 def derive_updated_at(frame: pl.DataFrame, table: str) -> pl.DataFrame:

@@ -176,7 +176,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
         s = src.get_column(source)
         key = "status" if canon == derive.EVENT_STATUS else canon  # an event log's statuses are statuses
         vmap = m.values.get(key)
-        if vmap is not None or key in ("channel", "status", "priority"):
+        if vmap is not None or key in ("channel", "status", "priority", "handled_by", "survey_type"):
             s = map_values(s, vmap or {}, key)
         out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
                            timezone=m.timezone, file=file,

@@ -18,6 +18,9 @@ from = "caller"                      # (applied before combining, as the global 
 null_values = ["0", "anonymous"]
 [mapping.values.channel]             # normalise source values (case-insensitive)
 "Phone" = "voice"
+[mapping.values.handled_by]          # one source column may feed two canonical ones (handled_by = "Source")
+"Bot" = "bot"                        # "*" maps every other value; "" leaves it empty (unknown)
+"*" = ""
 [mapping.units]                      # durations given in other units: seconds | minutes | hours
 first_response_seconds = "minutes"
 [mapping.constants]                  # fill columns for a whole file
@@ -85,7 +88,7 @@ NONEXISTENT = ("error", "shift")
 """[mapping] nonexistent: a local time that never happens (clocks go forward) is an error, or read with the offset
 in force before the change (02:30 in the skipped hour is 03:30 after it)."""
 CODE_COLUMNS = ("channel", "status", "priority", "direction", "billing_model", "kind", "role",
-                "termination_type")
+                "termination_type", "handled_by", "survey_type")
 
 
 @dataclass(frozen=True)
@@ -563,17 +566,26 @@ def clean_nulls(frame: pl.DataFrame, null_values: tuple[str, ...]) -> pl.DataFra
 
 
 def map_values(s: pl.Series, vmap: dict[str, str], canon: str) -> pl.Series:
-    """Apply a value map case-insensitively; unmatched values pass through (codes normalised)."""
+    """Apply a value map case-insensitively; unmatched values pass through (codes normalised).
+
+    The key "*" maps every value no other key names (`"*" = ""` under [mapping.values.handled_by]
+    with `"Bot" = "bot"`: a bot's tickets say so, the rest stay unknown); a value mapped to "" is empty.
+    """
     if s.dtype != pl.String:
         s = _as_text(s)
+    vmap = dict(vmap)
+    rest = vmap.pop("*", None)
     code = canon in CODE_COLUMNS  # codes match their map key however spelt: "On Hold", "on-hold", "on_hold"
     lower = {(_code(k) if code else k.strip().lower()): v for k, v in vmap.items()}
     low = s.str.to_lowercase()
     if code:
         low = low.str.strip_chars().str.replace_all(r"[\s\-]+", "_")
-    out = pl.select(pl.when(low.is_in(list(lower))).then(low.replace(lower)).otherwise(s)).to_series()
+    other = s if rest is None else pl.when(s.is_null()).then(s).otherwise(pl.lit(rest))
+    out = pl.select(pl.when(low.is_in(list(lower))).then(low.replace(lower)).otherwise(other)).to_series()
     if canon in CODE_COLUMNS:
         out = out.str.to_lowercase().str.replace_all(r"[\s\-]+", "_")
+    if "" in lower.values() or rest == "":
+        out = pl.select(pl.when(out == "").then(None).otherwise(out)).to_series()
     return out.alias(s.name)
 
 

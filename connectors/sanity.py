@@ -33,6 +33,7 @@ BOUNDARY_FRACTION = 0.3
 BOUNDARY_MIN_DAYS = 7
 """The boundary check needs at least this many stored days to know what a typical day is."""
 DERIVED = frozenset({"first_response_seconds", "resolution_seconds", "csat_score", "csat_positive",
+                     "survey_type", "rating_value", "rating_scale",
                      "first_response_target_seconds", "resolution_target_seconds", "first_response_breached",
                      "resolution_breached", "updated_at", "ingested_at"})
 """Columns the importer computes (empty when their inputs are): never reported as an empty source column."""

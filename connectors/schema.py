@@ -125,9 +125,14 @@ TICKETS = Table(
         "replies": _count("public agent replies"),
         "reopens": _count("times reopened after being solved"),
         "transfers": _count("times transferred between queues/agents"),
-        "csat_raw": _c(STR, False, "the rating as the source gave it (good/bad, 1-5, 1-10 ...)"),
-        "csat_score": _c(F64, False, "rating normalised to 0..1"),
-        "csat_positive": _c(BOOL, False, "top-box (satisfied) flag"),
+        "handled_by": _c(STR, False, "who handled it: ai_agent | bot | self_service | ivr | human | human_after_ai "
+                                     "(a person after an AI agent or bot; null: unknown)"),
+        "csat_raw": _c(STR, False, "the survey answer as the source gave it (good/bad, 1-5, 0-10 ...), whatever the survey"),
+        "csat_score": _c(F64, False, "CSAT rating normalised to 0..1 (null for an NPS or CES answer)"),
+        "csat_positive": _c(BOOL, False, "CSAT top-box (satisfied) flag (null for an NPS or CES answer)"),
+        "survey_type": _c(STR, False, "csat | nps | ces: the survey the answer belongs to (null with an answer: csat)"),
+        "rating_value": _c(F64, False, "the answer as a number on its survey's scale (NPS 0-10, CES 1-7 ...)"),
+        "rating_scale": _c(STR, False, "the answer's scale: 'low-high' (0-10, 1-5, 1-7) or 'labels' (good/bad, words)"),
         "first_response_target_seconds": _secs("contractual first-response target for this ticket"),
         "resolution_target_seconds": _secs("contractual resolution target for this ticket"),
         "first_response_breached": _c(BOOL, False, "first-response SLA missed (null: no target)"),
@@ -336,10 +341,14 @@ STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
 PRIORITIES = ("low", "normal", "high", "urgent")
 DIRECTIONS = ("inbound", "outbound")
 OUTCOMES = ("answered", "abandoned", "ivr", "other")  # of a contact (insights/catalog/contact_rules.toml counts them)
+# who handled a contact (DESIGN ruling "Blended-ops KPIs": ai_agent, bot and human_after_ai are AI-involved,
+# measures.toml is_ai_involved)
 HANDLED_BY = ("ai_agent", "bot", "self_service", "ivr", "human", "human_after_ai")
+SURVEY_TYPES = ("csat", "nps", "ces")
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
-    "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES},
+    "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES, "handled_by": HANDLED_BY,
+                "survey_type": SURVEY_TYPES},
     "contacts": {"channel": CHANNELS, "direction": DIRECTIONS, "outcome": OUTCOMES, "handled_by": HANDLED_BY},
 }
 

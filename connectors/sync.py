@@ -371,7 +371,8 @@ def _patch(ws: Workspace, source: Source, frame: pl.DataFrame, stream: Stream) -
     if "csat_raw" in cols:
         from connectors import derive
 
-        out = derive.derive_csat(out.with_columns(pl.lit(None, pl.Float64).alias("csat_score"),
-                                                  pl.lit(None, pl.Boolean).alias("csat_positive")))
+        fresh = {"csat_score": pl.Float64, "csat_positive": pl.Boolean, "rating_value": pl.Float64, "rating_scale": pl.String}
+        out = derive.derive_csat(out.with_columns(pl.lit(None, t).alias(c) for c, t in fresh.items()
+                                                  if c == "csat_score" or c == "csat_positive" or c not in cols))
     return out.drop("ingested_at")
 

@@ -36,7 +36,10 @@ DURATION_UNITS = (("s", 1.0, 60.0), ("min", 60.0, 60.0), ("h", 3600.0, 24.0), ("
 # how a segment dimension is named in a label ('site Northwind Manila'); the client is named bare
 DIMENSIONS: dict[str, str] = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "queue": "queue",
                               "queue_id": "queue", "channel": "channel", "priority": "priority",
-                              "contact_reason": "contact reason"}
+                              "contact_reason": "contact reason", "handled_by": "handler"}
+# who handled the work, in words ('work handled by a person after AI'); the codes are connectors.schema.HANDLED_BY
+HANDLERS: dict[str, str] = {"ai_agent": "an AI agent", "bot": "a bot", "self_service": "self-service", "ivr": "the IVR",
+                            "human": "a person", "human_after_ai": "a person after AI"}
 # kinds whose display names bpo.toml declares ([[client]], [[vendor]], [[site]], [[queue]])
 NAMED_KINDS = ("client", "vendor", "site", "queue")
 NO_SEGMENT = "all work in view"
@@ -228,6 +231,8 @@ def label(kind: str, ident: str | None, names: Names | None = None) -> str:
     found = (names or Names()).of_kind(kind).get(ident)
     if found:
         return found
+    if kind in ("handler", "handled_by") and ident in HANDLERS:
+        return HANDLERS[ident]
     return ident if kind in NAMED_KINDS else ident.replace("_", " ")
 
 
@@ -240,6 +245,8 @@ def part(column: str, ident: str, names: Names | None = None) -> str:
     """One dimension of a segment: 'site Northwind Manila' (a client by its name alone)."""
     kind = dimension(column)
     name = label(kind, ident, names)
+    if column == "handled_by":
+        return f"work handled by {name}"
     return name if column == "client_id" else f"{kind} {name}"
 
 

@@ -37,6 +37,9 @@ CHANNELS = {
     "twitter": "social", "push": "other", "admin_initiated": "other",
 }
 STATES = {"open": "open", "snoozed": "pending", "closed": "closed"}
+# ai_agent.resolution_state when the AI agent (Fin) took part: it resolved the conversation, or a person took over
+AI_RESOLVED = frozenset({"assumed_resolution", "confirmed_resolution"})
+AI_HANDED_OVER = frozenset({"routed_to_team"})
 PRIORITIES = {"priority": "high", "not_priority": "normal"}
 
 CONVERSATIONS = FieldMap(table="tickets", fields={
@@ -54,6 +57,7 @@ CONVERSATIONS = FieldMap(table="tickets", fields={
     "first_response_business_seconds": Field("statistics.time_to_admin_reply", pl.Float64),
     "resolution_business_seconds": Field("statistics.time_to_last_close", pl.Float64),
     "reopens": Field("statistics.count_reopens", pl.Int64),
+    "handled_by": Field("handled_by", pl.String),
     "csat_raw": Field("conversation_rating.rating", pl.String),
     "requester_hash": Field("requester_id", pl.String, hashed=True),
     "agent_id": Field("admin_assignee_id", pl.String),
@@ -89,8 +93,27 @@ class Intercom(HttpSource):
             contacts = r.get("contacts")
             people = contacts.get("contacts") if isinstance(contacts, dict) else None
             first = people[0] if isinstance(people, list) and people and isinstance(people[0], dict) else {}
-            out.append({**r, "tag_names": [n.replace(" ", "_") for n in names], "requester_id": first.get("id")})
+            out.append({**r, "tag_names": [n.replace(" ", "_") for n in names], "requester_id": first.get("id"),
+                        "handled_by": handler(r)})
         return out
+
+
+def handler(conversation: dict) -> str | None:
+    """Who handled a conversation: the AI agent alone, the AI agent then a person, or a person (None: not told).
+
+    `ai_agent_participated` says whether the AI agent took part; its `ai_agent.resolution_state` whether it
+    resolved the conversation or routed it to a team.  Without an AI agent, a teammate's reply makes it a person's.
+    """
+    ai = conversation.get("ai_agent")
+    state = ai.get("resolution_state") if isinstance(ai, dict) else None
+    replied = (conversation.get("statistics") or {}).get("first_admin_reply_at") is not None
+    if conversation.get("ai_agent_participated") is True:
+        if state in AI_HANDED_OVER or (state not in AI_RESOLVED and replied):
+            return "human_after_ai"
+        return "ai_agent"
+    if conversation.get("ai_agent_participated") is False and replied:
+        return "human"
+    return None
 
 
 def auth_header(settings: dict, token: str) -> str:

@@ -55,6 +55,21 @@ CHANNELS = {
     "facebook": "social", "twitter": "social", "instagram_dm": "social", "any_channel": "other", "api": "other",
     "rule": "other", "closed_ticket": "other", "sample_ticket": "other", "system": "other",
 }
+# Zendesk bots ("Answer Bot", now autoreplies) create tickets through their own via types (ids 65-67): the bot took part
+# first; a ticket a person then replied to publicly was handed over (human_after_ai).  Other via types say nothing.
+BOT_VIAS = {"answer_bot_for_web_widget": "web_form", "answer_bot_for_sdk": "messaging", "answer_bot_api": "other"}
+CHANNELS.update(BOT_VIAS)
+
+
+def handler(ticket: dict) -> str | None:
+    """Who handled a ticket, where its via type tells: a bot alone, or a bot then a person (None: not told)."""
+    via = ticket.get("via")
+    if not isinstance(via, dict) or via.get("channel") not in BOT_VIAS:
+        return None
+    replies = (ticket.get("metric_set") or {}).get("replies")
+    return "human_after_ai" if isinstance(replies, int) and replies > 0 else "bot"
+
+
 STATUSES = {"new": "new", "open": "open", "pending": "pending", "hold": "on_hold", "solved": "solved",
             "closed": "closed", "deleted": "deleted"}
 MINUTES = 60.0
@@ -77,6 +92,7 @@ TICKETS = FieldMap(table="tickets", fields={
     "replies": Field("metric_set.replies", pl.Int64),
     "reopens": Field("metric_set.reopens", pl.Int64),
     "transfers": Field("metric_set.transfers", pl.Int64),
+    "handled_by": Field("handled_by", pl.String),
     "csat_raw": Field("satisfaction_rating.score", pl.String),
     "requester_hash": Field("requester_id", pl.String, hashed=True),
     "agent_id": Field("assignee_id", pl.String),
@@ -164,7 +180,7 @@ class Zendesk(HttpSource):
             return [row for p in records for row in policy_targets(self.name, p)]
         if stream == "ticket_metric_events":
             return ticket_sla_verdicts(records)
-        return self._attach_metric_sets(data, records)
+        return [{**r, "handled_by": handler(r)} for r in self._attach_metric_sets(data, records)]
 
     def _attach_metric_sets(self, data: Any, records: list[dict]) -> list[dict]:
         """Attach each ticket's sideloaded metric set (transfers = group stations after the first)."""

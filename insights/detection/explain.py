@@ -128,6 +128,8 @@ def _impact(rep: Candidate, kpi: Kpi, rules: Rules, spec_impact: str | None, cur
     value = rep.impact_value
     if imp["formula"] == "delta_x_n_hours":
         value = value / 3600.0
+    elif imp["formula"] == "points_x_denominator":  # a score in points out of 100 (NPS): points x answers / 100
+        value = value / 100.0
     label = currency if imp["label"] == "currency" else imp["label"]
     if rep.type == "target_miss" and kpi.name.startswith("sla"):
         label = "tickets outside SLA"
@@ -165,7 +167,7 @@ def segment_owner(c: Candidate, frames: Mapping[tuple[str, ...], pl.DataFrame],
 def _coarseness(segment: Mapping[str, str]) -> int:
     """How coarse a segment's dimensions are: of two segments holding the same rows (a vendor with one
     site for this client), the site is named, being the place where somebody acts."""
-    order = {"site_id": 0, "channel": 1, "contact_reason": 2, "priority": 3, "vendor_id": 4}
+    order = {"site_id": 0, "channel": 1, "contact_reason": 2, "handled_by": 2, "priority": 3, "vendor_id": 4}
     return sum(order.get(k, 0) for k in segment)
 
 

@@ -52,7 +52,7 @@ def _where(draft: Mapping[str, Any], names: Names | None = None) -> str:
         return (f"In {seg}, it is concentrated in {who}: {format.share(d['share_of_change'])} of the change "
                 f"from {format.share(d['share_of_volume'])} of the volume.")
     if ev.get("broad_based"):
-        searched = ev.get("searched") or ("vendor_id", "site_id", "channel", "priority", "contact_reason")
+        searched = ev.get("searched") or ("vendor_id", "site_id", "channel", "priority", "contact_reason", "handled_by")
         return f"In {seg}, it is broad-based: no single {_either(searched)} explains it."
     return f"In {seg}."
 

@@ -91,6 +91,9 @@ def synced(tmp_path_factory) -> pl.DataFrame:
     pytest.param(6, "csat_positive", None, id="no-rating-while-open"),
     pytest.param(2, "csat_positive", False, id="rating-3-is-not-top-box"),
     pytest.param(1, "agent_id", "814861", id="admin-assignee"),
+    pytest.param(2, "handled_by", "ai_agent", id="ai-agent-resolved"),
+    pytest.param(3, "handled_by", "human_after_ai", id="ai-agent-routed-to-team-is-an-escalation"),
+    pytest.param(1, "handled_by", "human", id="no-ai-agent-and-a-teammate-replied"),
 ])
 def test_conversation_fields_land_in_canonical_columns(synced, conversation, column, expected):
     assert synced.filter(pl.col("ticket_id") == conversation)[column].item() == expected

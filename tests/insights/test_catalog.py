@@ -118,7 +118,7 @@ description = "The other half."
 def test_validator_lists_every_planted_problem_at_once(catalog_dir: Path) -> None:
     for file, text in PLANTED.items():
         _append(catalog_dir / file, text)
-    (catalog_dir / "presets.toml").write_text('[presets]\nweekly_review = ["csat", "nps"]\n', encoding="utf-8")
+    (catalog_dir / "presets.toml").write_text('[presets]\nweekly_review = ["csat", "net_sentiment"]\n', encoding="utf-8")
     with pytest.raises(CatalogError, match=r"11 problem\(s\) in the KPI catalog") as err:
         load_catalog(catalog_dir)
     problems = err.value.problems
@@ -133,7 +133,7 @@ def test_validator_lists_every_planted_problem_at_once(catalog_dir: Path) -> Non
         r"kpis.toml \[\[kpi\]\] 'wobbly': format '.1q' is not a Python format spec",
         r"kpis.toml \[\[kpi\]\] 'wobbly': numerator 'csat_positiv' uses unknown measure 'csat_positiv'; declare it in measures.toml",
         r"kpis.toml \[\[kpi\]\] 'loop_a': derived KPIs refer to each other in a cycle \(loop_a -> loop_b -> loop_a\)",
-        r"presets.toml \[presets\] weekly_review: names unknown KPI 'nps'; add it to kpis.toml",
+        r"presets.toml \[presets\] weekly_review: names unknown KPI 'net_sentiment'; add it to kpis.toml",
     ]
     for pattern in expected:
         assert any(re.search(pattern, p) for p in problems), f"{pattern!r} not in {problems}"

@@ -126,10 +126,51 @@ CASES = [
     pytest.param("resolution_time_business_p90", KpiCase(
         tickets(*[solved(ts(3, 3), ts(3, 6), resolution_business_seconds=100.0 * i) for i in range(1, 11)]),
         value=910, n=10), id="resolution_time_business_p90"),  # 100..1000, rank 9*0.9 = 8.1: 900 + 0.1*100
+    # ---------------------------------------------------------------- AI and people
+    pytest.param("ai_involvement_rate", KpiCase(
+        tickets(*[t(ts(3, 4), channel="chat", handled_by=h) for h in ("ai_agent", "bot", "human_after_ai", "human", None)]),
+        value=3 / 5, n=5), id="ai_involvement_rate"),  # ai_agent, bot, human_after_ai / 5 contacts (unknown counts as one)
+    pytest.param("ai_containment_rate", KpiCase(
+        tickets(solved(ts(3, 3), ts(3, 3, 11), handled_by="ai_agent", requester_hash="r1"),  # contained
+                solved(ts(3, 4), ts(3, 4, 11), handled_by="bot", requester_hash="r2"),  # r2 calls 2 days later: not
+                t(ts(3, 6), channel="voice", handled_by="human", requester_hash="r2"),  # not AI-involved
+                t(ts(3, 4), status="open", handled_by="ai_agent", requester_hash="r3"),  # involved, not solved
+                solved(ts(3, 5), ts(3, 6), handled_by="human_after_ai", requester_hash="r4"),  # escalated: not contained
+                solved(ts(3, 5), ts(3, 6), handled_by="human", requester_hash="r5")),  # not AI-involved
+        value=1 / 4, n=4), id="ai_containment_rate"),  # 1 contained / 4 AI-involved
+    pytest.param("automation_rate", KpiCase(
+        tickets(solved(ts(3, 3), ts(3, 3, 11), handled_by="ai_agent", requester_hash="r1"),  # contained
+                solved(ts(3, 4), ts(3, 4, 11), handled_by="bot", requester_hash="r2"),  # r2 back within 7 days
+                t(ts(3, 6), channel="voice", handled_by="human", requester_hash="r2"),
+                t(ts(3, 4), status="open", handled_by="ai_agent", requester_hash="r3"),
+                solved(ts(3, 5), ts(3, 6), handled_by="human_after_ai", requester_hash="r4"),
+                solved(ts(3, 5), ts(3, 6), requester_hash="r5")),
+        value=1 / 6, n=6), id="automation_rate"),  # 1 contained / 6 contacts = (4/6 involved) x (1/4 contained)
+    pytest.param("ai_escalation_rate", KpiCase(
+        tickets(*[t(ts(3, 4), channel="chat", handled_by=h)
+                  for h in ("ai_agent", "bot", "human_after_ai", "human_after_ai", "human", "self_service", None)]),
+        value=2 / 4, n=4), id="ai_escalation_rate"),  # 2 handed to a person / 4 AI-involved
+    pytest.param("ai_repeat_contact_rate", KpiCase(
+        tickets(solved(ts(3, 3), ts(3, 3, 11), handled_by="ai_agent", requester_hash="r1"),
+                t(ts(3, 8), channel="email", requester_hash="r1"),  # r1 back 5 days later: a repeat
+                solved(ts(3, 4), ts(3, 4, 11), handled_by="bot", requester_hash="r2"),  # never back
+                solved(ts(3, 4), ts(3, 4, 11), handled_by="bot", requester_hash="r3"),
+                t(ts(3, 14), channel="chat", requester_hash="r3"),  # r3 back after 10 days: not a repeat
+                t(ts(3, 4), status="open", handled_by="ai_agent", requester_hash="r4"),  # not solved
+                solved(ts(3, 4), ts(3, 5), handled_by="human_after_ai", requester_hash="r5")),  # a person solved it
+        value=1 / 3, n=3), id="ai_repeat_contact_rate"),  # 1 repeat / 3 AI resolutions
     # ---------------------------------------------------------------- customer outcomes
     pytest.param("csat", KpiCase(
         tickets(*[t(ts(3, 4), csat_positive=p) for p in (True, True, False, None)]),
         value=2 / 3, n=3), id="csat"),  # 2 satisfied / 3 responses
+    pytest.param("nps", KpiCase(
+        tickets(*[t(ts(3, 4), survey_type="nps", rating_value=v) for v in (10.0, 10.0, 9.0, 8.0, 3.0, None)],
+                t(ts(3, 4), survey_type="csat", rating_value=10.0, csat_positive=True)),  # a CSAT answer: not NPS
+        value=40, n=5), id="nps"),  # (3 promoters - 1 detractor) / 5 answers = +40; 8 is passive
+    pytest.param("ces", KpiCase(
+        tickets(*[t(ts(3, 4), survey_type="ces", rating_value=v) for v in (7.0, 5.0, 6.0, None)],
+                t(ts(3, 4), survey_type="csat", rating_value=2.0)),
+        value=6.0, n=3), id="ces"),  # (7 + 5 + 6) / 3 effort answers
     pytest.param("fcr", KpiCase(
         tickets(solved(ts(3, 3), ts(3, 3, 12), requester_hash="r1", reopens=0),  # r1 back on voice 3 days later
                 solved(ts(3, 6), ts(3, 6, 12), requester_hash="r1", reopens=0, channel="voice"),  # FCR
@@ -411,7 +452,7 @@ def test_a_windows_backlog_is_the_level_at_its_last_day() -> None:
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    pytest.param({"kpis": ["csat", "nps"]}, r"unknown KPI\(s\): nps; known KPIs: tickets_created", id="unknown-kpi"),
+    pytest.param({"kpis": ["csat", "net_sentiment"]}, r"unknown KPI\(s\): net_sentiment; known KPIs: tickets_created", id="unknown-kpi"),
     pytest.param({"grain": "fortnight"}, r"unknown grain 'fortnight'; use one of: day, week, month, quarter, year", id="unknown-grain"),
     pytest.param({"by": ("colour",)}, r"cannot split by colour: no canonical table has that dimension", id="unknown-dimension"),
     pytest.param({"start": d(3, 9), "end": d(3, 3)}, r"end 2025-03-03 is before start 2025-03-09", id="reversed-range"),

@@ -67,6 +67,11 @@ class FakeIntercom(FakeApi):
                     "last_admin_reply_at": now + 300, "count_reopens": i % 2, "count_assignments": 1,
                     "count_conversation_parts": 4,
                 },
+                # the AI agent (Fin) takes part in every 4k+2nd and 4k+3rd: resolves the first, routes the second to a team
+                "ai_agent_participated": i % 4 in (2, 3),
+                "ai_agent": ({"source_type": "workflow", "source_title": "Fin for chat", "last_answer_type": "ai_answer",
+                              "resolution_state": "assumed_resolution" if i % 4 == 2 else "routed_to_team",
+                              "rating": None, "rating_remark": None} if i % 4 in (2, 3) else None),
                 "conversation_rating": ({"rating": 1 + i % 5, "remark": "private remark", "created_at": now + 4000,
                                          "contact": {"type": "contact", "id": f"6{i:05d}cafe"}} if closed else None),
             }
