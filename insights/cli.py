@@ -377,7 +377,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="bpo-insights", description="Performance insights for brands and their BPO partners.")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $BPO_WORKSPACE or ./workspace)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
