@@ -69,7 +69,8 @@ TICKETS = FieldMap(table="tickets", fields={
     "contact_reason": Field("type", pl.String),
     "created_at": Field("created_at", UTC),
     "updated_at": Field("updated_at", UTC),
-    "resolved_at": Field("metric_set.solved_at", UTC),
+    "resolved_at": Field("bpo_resolved_at", UTC),
+    "closed_at": Field("bpo_closed_at", UTC),
     "first_response_seconds": Field("metric_set.reply_time_in_minutes.calendar", pl.Float64, scale=MINUTES),
     "first_response_business_seconds": Field("metric_set.reply_time_in_minutes.business", pl.Float64, scale=MINUTES),
     "resolution_seconds": Field("metric_set.full_resolution_time_in_minutes.calendar", pl.Float64, scale=MINUTES),
@@ -167,7 +168,8 @@ class Zendesk(HttpSource):
         return self._attach_metric_sets(data, records)
 
     def _attach_metric_sets(self, data: Any, records: list[dict]) -> list[dict]:
-        """Attach each ticket's sideloaded metric set (transfers = group stations after the first)."""
+        """Attach each ticket's sideloaded metric set (transfers = group stations after the first), and its
+        solved and closed times (`solve_times`)."""
         sets = data.get("metric_sets") if isinstance(data, dict) else None
         by_ticket = {m.get("ticket_id"): m for m in sets or () if isinstance(m, dict)}
         out = []
@@ -179,8 +181,24 @@ class Zendesk(HttpSource):
                 stations = m.get("group_stations")
                 m = {**m, "transfers": max(0, stations - 1) if isinstance(stations, int) else None}
                 r = {**r, "metric_set": m}
-            out.append(r)
+            out.append({**r, **solve_times(r)})
         return out
+
+
+def solve_times(ticket: dict) -> dict[str, Any]:
+    """When a ticket was solved and closed (`bpo_resolved_at`, `bpo_closed_at`).
+
+    Solved: the metric set's `solved_at`.  A solved or closed ticket without one (closed by a
+    trigger or merged before metrics were kept, archived, or exported without its metric set)
+    takes its last status change (`status_updated_at`), else its `updated_at`: it is solved, so it
+    leaves the backlog.  Closed: a closed ticket's last status change, else its `updated_at` (a
+    closed ticket is never edited again).
+    """
+    status = ticket.get("status")
+    m = ticket.get("metric_set") if isinstance(ticket.get("metric_set"), dict) else {}
+    last_change = m.get("status_updated_at") or ticket.get("updated_at")
+    solved = m.get("solved_at") or (last_change if status in ("solved", "closed") else None)
+    return {"bpo_resolved_at": solved, "bpo_closed_at": last_change if status == "closed" else None}
 
 
 def policy_targets(source: str, policy: dict) -> list[dict]:
