@@ -111,7 +111,7 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
         return frame
     work = frame.select(
         pl.int_range(pl.len()).alias(matcher.WORK), "client_id",
-        *[c for c in matcher.CONDITIONS if c in frame.columns],
+        *[c for c in (*matcher.CONDITIONS, *matcher.MAP_DIMENSIONS) if c in frame.columns],
         pl.col("created_at").dt.date().alias("__start"), pl.col("created_at").dt.date().alias("__end"))
     best = matcher.bind(work, targets, metrics=list(matcher.MILESTONES.values()))
     out = frame.with_columns(pl.int_range(pl.len()).alias(matcher.WORK))

@@ -112,6 +112,8 @@ TICKETS = Table(
         "queue": _c(STR, False, "queue, group or team"),
         "tags": _c(STR, False, "space-separated tags"),
         "contact_reason": _c(STR, False, "why the customer got in touch"),
+        "organisation": _c(STR, False, "the customer's organisation or company in the source (its id)"),
+        "direction": _c(STR, False, "inbound | outbound | automated (null: inbound); only inbound work is demand"),
         "language": _c(STR, False, "conversation language"),
         "created_at": _c(UTC, True, "when the customer first got in touch"),
         "first_response_at": _c(UTC, False, "first public agent reply"),
@@ -260,6 +262,8 @@ SLA_TARGETS = Table(
         "channel": _c(STR, False, "channel (null: every channel)"),
         "priority": _c(STR, False, "priority (null: every priority)"),
         "queue": _c(STR, False, "queue (null: every queue)"),
+        "conditions": _c(STR, False, "further conditions as a JSON object, dimension → accepted values, e.g. "
+                                     '{"organisation": ["509974"]} (null: none); see connectors/targets.py'),
         "metric": _c(STR, True, "KPI name the target applies to"),
         "threshold_seconds": _secs("time threshold (first response within 3600 s ...)"),
         "comparator": _c(STR, False, "<= | >= (how the KPI must compare with the target)"),
@@ -298,9 +302,10 @@ TABLES: dict[str, Table] = {
 CHANNELS = ("email", "chat", "voice", "messaging", "social", "web_form", "other")
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
 PRIORITIES = ("low", "normal", "high", "urgent")
+DIRECTIONS = ("inbound", "outbound", "automated")  # who started the ticket: the customer, the team, a rule or bot
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
-    "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES},
+    "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES, "direction": DIRECTIONS},
 }
 
 

@@ -134,6 +134,7 @@ def _sync_stream(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream
     report.cursors[stream.name] = saved
     since = (to_utc(saved) - spec.lookback) if saved else spec.start
     carry = _carried_columns(source, stream)
+    first = saved is None  # the stream's history starts with this run
     pending: list[Page] = []
     pending_rows = 0
     for page in source.read(stream.name, since):
@@ -142,20 +143,22 @@ def _sync_stream(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream
         pending.append(page)
         pending_rows += len(page.records)
         if pending_rows >= batch_rows:
-            _commit(ws, spec, source, stream, pending, report, rejected, carry)
+            _commit(ws, spec, source, stream, pending, report, rejected, carry, first=first)
             pending, pending_rows = [], 0
             if progress:
                 sys.stderr.write(f"\r{spec.name} {stream.name}: {report.rows_read:,} rows, {report.pages:,} pages")
                 sys.stderr.flush()
     if pending:
-        _commit(ws, spec, source, stream, pending, report, rejected, carry)
+        _commit(ws, spec, source, stream, pending, report, rejected, carry, first=first)
     if progress:
         sys.stderr.write("\n")
 
 
 def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pages: list[Page],
-            report: SyncReport, rejected: list[dict], carry: tuple[str, ...]) -> None:
-    """Map, validate and upsert a batch of pages, then (and only then) advance the cursor."""
+            report: SyncReport, rejected: list[dict], carry: tuple[str, ...], *, first: bool = False) -> None:
+    """Map, validate and upsert a batch of pages, then (and only then) advance the cursor.
+
+    `first`: the stream had no saved cursor when this run began (its history starts now)."""
     records = [r for p in pages for r in p.records]
     positions = [p.position for p in pages if p.position is not None]
     if records:
@@ -168,7 +171,7 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
         elif carry:
             frame = _carry_over(ws, source, frame, carry)
         if stream.fields.table == "sla_targets":
-            frame = _close_superseded(ws, source, frame)
+            frame = _close_superseded(ws, source, frame, first=first)
         if frame.height:
             # the same record can come twice (export duplicates, window overlaps): keep its newest version
             pk = list(get_table(stream.fields.table).primary_key)
@@ -221,11 +224,24 @@ def _bind_targets(spec: SourceSpec, frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _close_superseded(ws: Workspace, source: Source, frame: pl.DataFrame) -> pl.DataFrame:
-    """Effective dating: a target's new version ends the stored open one the day before it starts."""
+def _close_superseded(ws: Workspace, source: Source, frame: pl.DataFrame, *, first: bool = False) -> pl.DataFrame:
+    """Effective dating of a source's targets (history starts at the first sync); a new version ends the stored one.
+
+    A row comes with the day its first version took effect (a Zendesk policy's `created_at`).  The
+    version stored with the same `updated_at` keeps its day (a re-read changes nothing); on the first
+    sync the row keeps the day it came with (what was in force before is unknown: the version found
+    then stands for it); a version first seen later takes effect on its `updated_at` day.  The stored
+    open version of the same target ends the day before.
+    """
     if not frame.height:
         return frame
     new = conform(frame, "sla_targets")
+    stored = (ws.scan("sla_targets", Scope.everything())
+              .filter((pl.col("source_system") == source.system) & (pl.col("source_instance") == source.name))
+              .group_by("target_id", "updated_at").agg(pl.col("effective_from").max().alias("__known")).collect())
+    new = new.join(stored, on=["target_id", "updated_at"], how="left")
+    since = pl.col("effective_from") if first else pl.col("updated_at").dt.date()
+    new = new.with_columns(pl.col("__known").fill_null(since).alias("effective_from")).drop("__known")
     starts = new.group_by("target_id").agg(pl.col("effective_from").min().alias("__from"),
                                            pl.col("updated_at").max().alias("__upd"))
     old = (ws.scan("sla_targets", Scope.everything())

@@ -133,7 +133,7 @@ def sla_verdicts(ticket: dict) -> dict[str, Any]:
     after its due time.  Met: the milestone came by its due time and no flag is set.  No verdict
     (null) while the milestone has not been reached and no flag is set.
     """
-    stats = ticket.get("stats") if isinstance(ticket.get("stats"), dict) else {}
+    stats = _obj(ticket.get("stats"))
     created = _at(ticket.get("created_at"))
     out: dict[str, Any] = {}
     for kind, flag, due_key, done_key in (("first_response", "fr_escalated", "fr_due_by", "first_responded_at"),
@@ -148,6 +148,11 @@ def sla_verdicts(ticket: dict) -> dict[str, Any]:
         else:
             out[f"{kind}_breached"] = None
     return out
+
+
+def _obj(v: Any) -> dict:
+    """A nested object of a record, or an empty one when it is missing or not an object."""
+    return v if isinstance(v, dict) else {}
 
 
 def auth_header(settings: dict, token: str) -> str:

@@ -111,14 +111,16 @@ class FakeZendesk(FakeApi):
             self.ratings[ticket_id] = r
             return r
 
-    def add_policy(self, pid: int, title: str, metrics: list[dict]) -> dict:
-        """An SLA policy with its policy_metrics ({priority, metric, target (minutes), business_hours})."""
+    def add_policy(self, pid: int, title: str, metrics: list[dict], *, filter: dict | None = None,
+                   created: datetime | None = None) -> dict:
+        """An SLA policy with its policy_metrics ({priority, metric, target (minutes), business_hours}) and
+        filter ({all: [...], any: [...]} of {field, operator, value}); `created`: an earlier creation time."""
         with self.lock:
             now = self._tick()
             p = {"url": f"https://acme.zendesk.com/api/v2/slas/policies/{pid}.json", "id": pid, "title": title,
                  "description": "", "position": len(self.policies) + 1,
-                 "filter": {"all": [{"field": "type", "operator": "is", "value": "question"}], "any": []},
-                 "policy_metrics": metrics, "created_at": iso(now), "updated_at": iso(now)}
+                 "filter": filter or {"all": [{"field": "type", "operator": "is", "value": "question"}], "any": []},
+                 "policy_metrics": metrics, "created_at": iso(created or now), "updated_at": iso(now)}
             self.policies[pid] = p
             return p
 
