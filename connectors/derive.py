@@ -6,6 +6,7 @@
 - SLA: target seconds and breach flags from the effective-dated `sla_targets` term that binds the
   ticket on its day, chosen by `connectors.targets` (the one matcher; the contract pages ask it too;
   null when no term binds or the ticket has not reached the milestone yet);
+- `direction`: inbound when the source gives none;
 - `updated_at`: the source's last-update column, else the latest timestamp of the row;
 - event logs (one row per status change) collapsed to one row per ticket.
 
@@ -77,6 +78,13 @@ def csat_columns(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
                 positive = positive.zip_with(~use, num >= top)
                 break
     return score.alias("csat_score"), positive.alias("csat_positive")
+
+
+def derive_direction(frame: pl.DataFrame) -> pl.DataFrame:
+    """A ticket without a direction is inbound (a customer got in touch): the default of every source."""
+    if "direction" in frame.columns:
+        return frame.with_columns(pl.col("direction").fill_null("inbound"))
+    return frame.with_columns(pl.lit("inbound", pl.String).alias("direction"))
 
 
 def derive_csat(frame: pl.DataFrame) -> pl.DataFrame:

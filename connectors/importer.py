@@ -195,6 +195,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     if m.table == "tickets":
         frame = derive.derive_durations(frame)
         frame = derive.derive_csat(frame)
+        frame = derive.derive_direction(frame)
         frame = derive.derive_breaches(frame, _targets(ws))
     frame = derive.derive_updated_at(frame, m.table)
     flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem

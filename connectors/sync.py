@@ -262,6 +262,7 @@ def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
     frame = derive.derive_durations(frame)
     frame = derive.derive_csat(frame)
+    frame = derive.derive_direction(frame)
     return derive.derive_breaches(frame, ws.read("sla_targets", Scope.everything()))
 
 

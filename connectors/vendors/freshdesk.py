@@ -4,7 +4,7 @@ Without `updated_since` the list returns only the last 30 days, and it refuses p
 so the source walks windows: ordered by `updated_at` ascending, and when a window reaches its
 last allowed page the next window starts at the newest `updated_at` seen (inclusive: the
 overlap is deduplicated by the upsert).  Status, source and priority codes are mapped to
-canonical values.  Satisfaction ratings (`/api/v2/surveys/satisfaction_ratings`) patch the CSAT
+canonical values; source 10 (outbound email) gives direction "outbound".  Satisfaction ratings (`/api/v2/surveys/satisfaction_ratings`) patch the CSAT
 columns of their tickets.
 
 Freshdesk's own SLA verdicts are read from each ticket: `fr_escalated` (first response overdue)
@@ -42,6 +42,8 @@ SOURCES = {"1": "email", "2": "web_form", "3": "voice", "4": "web_form", "5": "s
            "7": "chat", "8": "messaging", "9": "web_form", "10": "email", "11": "messaging", "12": "messaging"}
 STATUSES = {"2": "open", "3": "pending", "4": "solved", "5": "closed", "6": "pending", "7": "pending"}
 PRIORITIES = {"1": "low", "2": "normal", "3": "high", "4": "urgent"}
+# source 10 is an outbound email (the team wrote first): kept, but not customer demand
+DIRECTIONS = {"10": "outbound"}
 UTC = pl.Datetime("us", "UTC")
 
 TICKETS = FieldMap(table="tickets", fields={
@@ -59,6 +61,7 @@ TICKETS = FieldMap(table="tickets", fields={
     "closed_at": Field("stats.closed_at", UTC),
     "requester_hash": Field("requester_id", pl.String, hashed=True),
     "agent_id": Field("responder_id", pl.String),
+    "direction": Field("bpo_direction", pl.String),
     "first_response_target_seconds": Field("bpo_sla.first_response_target", pl.Float64),
     "first_response_breached": Field("bpo_sla.first_response_breached", pl.Boolean),
     "resolution_target_seconds": Field("bpo_sla.resolution_target", pl.Float64),
@@ -88,10 +91,12 @@ class Freshdesk(HttpSource):
         self.max_page = max_page
 
     def prepare(self, stream: str, data: Any, records: list[dict]) -> list[dict]:
-        """Tickets get their SLA verdicts (`sla_verdicts`); ratings are kept as they are."""
+        """Tickets get their SLA verdicts (`sla_verdicts`) and direction (`DIRECTIONS`, else inbound); ratings
+        are kept as they are."""
         if stream != "tickets":
             return records
-        return [{**r, "bpo_sla": sla_verdicts(r)} for r in records if isinstance(r, dict)]
+        return [{**r, "bpo_sla": sla_verdicts(r), "bpo_direction": DIRECTIONS.get(str(r.get("source")), "inbound")}
+                for r in records if isinstance(r, dict)]
 
     def read(self, stream: str, since: datetime) -> Iterator[Page]:
         """Walk `updated_since` windows so no window needs a page beyond the API's last allowed one."""

@@ -132,3 +132,11 @@ def test_freshdesk_sla_verdicts_and_due_times_are_read_and_win_over_derived_ones
     # answered 30 min after creation, due after 4 h, not flagged: met, whatever the 60 s contract term says
     assert (row[5]["first_response_breached"], row[5]["first_response_target_seconds"]) == (False, 4 * 3600.0)
     assert (row[6]["resolution_breached"], row[6]["resolution_target_seconds"]) == (False, 2 * 86400.0)
+
+
+def test_outbound_email_is_kept_with_direction_outbound(synced):
+    # source 10 (outbound email): tickets 4 and 9 of the fake
+    directions = dict(synced.select("ticket_id", "direction").iter_rows())
+    assert (directions[4], directions[9]) == ("outbound", "outbound")
+    assert synced.filter(pl.col("direction") == "inbound").height == 10
+    assert synced.filter(pl.col("ticket_id") == 4)["channel"].item() == "email"

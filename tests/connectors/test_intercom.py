@@ -171,3 +171,23 @@ def test_region_selects_the_regional_api_host(tmp_path):
         "https://api.intercom.io", "https://api.eu.intercom.io", "https://api.au.intercom.io"]
     with pytest.raises(ConfigError, match="region 'mars' is not one of us, eu, au"):
         Workspace.create(tmp_path / "ws", TENANTS + INTERCOM.source_toml("http://x", 'region = "mars"'))
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    pytest.param({"delivered_as": "customer_initiated"}, "inbound", id="customer-initiated"),
+    pytest.param({"delivered_as": "admin_initiated", "type": "admin_initiated"}, "outbound", id="admin-initiated"),
+    pytest.param({"delivered_as": "automated"}, "automated", id="automated-message"),
+    pytest.param({"delivered_as": "campaigns_initiated"}, "automated", id="campaign-or-series"),
+    pytest.param({"delivered_as": "operator_initiated"}, "automated", id="bot-operator"),
+    pytest.param({"delivered_as": None, "author": {"type": "admin", "id": "1"}}, "outbound", id="no-delivered-as-admin-author"),
+])
+def test_admin_initiated_and_automated_conversations_are_kept_and_marked(tmp_path, api, source, expected):
+    convo = api.conversations["7"]
+    api.update(7, source={**convo["source"], **source})
+    ws = make_ws(tmp_path, INTERCOM, api)
+    [report] = sync_sources(ws)
+    assert report.exit_code == 0, str(report)
+    s = stored(ws)
+    assert s.height == N
+    assert s.filter(pl.col("ticket_id") == 7)["direction"].item() == expected
+    assert s.filter(pl.col("ticket_id") != 7)["direction"].unique().to_list() == ["inbound"]

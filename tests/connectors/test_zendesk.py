@@ -149,3 +149,17 @@ def test_open_tickets_have_no_solve_time_and_metric_sets_still_give_it(synced):
     assert done.height and done["resolved_at"].null_count() == 0
     # the metric set's solved_at (two hours after creation) wins over the ticket's updated_at
     assert ((done["resolved_at"] - done["created_at"]).dt.total_seconds() == 7200).all()
+
+
+@pytest.mark.parametrize(("via", "expected"), [
+    pytest.param({"channel": "voice", "source": {"rel": "outbound", "from": {}, "to": {}}}, "outbound", id="outbound-call"),
+    pytest.param({"channel": "phone_call_outbound"}, "outbound", id="phone-call-outbound-via"),
+    pytest.param({"channel": "rule", "source": {"rel": "trigger"}}, "automated", id="created-by-a-trigger"),
+    pytest.param({"channel": "voice", "source": {"rel": "inbound"}}, "inbound", id="inbound-call"),
+    pytest.param({"channel": "email", "source": {"rel": None}}, "inbound", id="email"),
+])
+def test_direction_follows_the_via(tmp_path, api, via, expected):
+    api.update(5, via=via)
+    _, stored = sync(tmp_path, api)
+    assert stored.filter(pl.col("ticket_id") == 5)["direction"].item() == expected
+    assert stored.filter(pl.col("ticket_id") != 5)["direction"].unique().to_list() == ["inbound"]
