@@ -49,6 +49,8 @@ class SyncReport:
     cursors: dict[str, str | None] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    names: int = 0  # group/team and agent names stored new or renamed
+    name_problems: list[str] = field(default_factory=list)  # names a source would not list (ids are shown instead)
     warnings: tuple[sanity.Finding, ...] = ()  # the sanity report of the synced tickets as stored
     touched: list[pl.DataFrame] = field(default_factory=list, repr=False)  # tenant and day of every stored ticket
 
@@ -95,6 +97,7 @@ def sync_one(ws: Workspace, spec: SourceSpec, *, progress: bool = False, batch_r
         for stream in source.streams():
             _sync_stream(ws, spec, source, stream, report, rejected, progress=progress,
                          batch_rows=batch_rows or spec.batch_rows)
+        _sync_names(ws, spec, source, report)
     except BpoError as e:
         report.error = spec.scrub(str(e))
         report.exit_code = e.exit_code
@@ -126,6 +129,32 @@ def sync_one(ws: Workspace, spec: SourceSpec, *, progress: bool = False, batch_r
     else:
         log.info("%s", report)
     return report
+
+
+def _sync_names(ws: Workspace, spec: SourceSpec, source: Source, report: SyncReport) -> None:
+    """Store the source's group/team and agent names (never agent names when agents are pseudonymised).
+
+    Names are a courtesy: a source that refuses to list them (a token without the permission) leaves
+    the ids on screen and a warning in the log; the sync itself succeeds."""
+    names = getattr(source, "names", None)
+    if names is None:
+        return
+    from connectors.http import NAME_KINDS
+    from connectors.hashing import hashed_columns
+
+    kinds = [k for k in NAME_KINDS if not (k == "agent" and "agent_id" in hashed_columns(ws.config.settings))]
+    vendors = {spec.tenants.default.get("vendor")} | {t.get("vendor") for _, t in spec.tenants.rules if t.get("vendor")}
+    for kind in kinds:
+        try:
+            found = names(kind)
+        except BpoError as e:
+            problem = spec.scrub(f"{kind} names not read ({e}); their ids are shown instead")
+            report.name_problems.append(problem)
+            log.warning("%s: %s", spec.name, problem)
+            continue
+        if found:
+            report.names += ws.put_labels(spec.name, kind, found, client_id=spec.tenants.default.get("client"),
+                                          vendor_id=next(iter(vendors)) if len(vendors) == 1 else None)
 
 
 def _sync_stream(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, report: SyncReport,

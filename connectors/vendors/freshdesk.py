@@ -4,7 +4,8 @@ Without `updated_since` the list returns only the last 30 days, and it refuses p
 so the source walks windows: ordered by `updated_at` ascending, and when a window reaches its
 last allowed page the next window starts at the newest `updated_at` seen (inclusive: the
 overlap is deduplicated by the upsert).  Status, source and priority codes are mapped to
-canonical values; source 10 (outbound email) gives direction "outbound".  Satisfaction ratings (`/api/v2/surveys/satisfaction_ratings`) patch the CSAT
+canonical values (group and agent names are read from `/api/v2/groups` and `/api/v2/agents`);
+source 10 (outbound email) gives direction "outbound".  Satisfaction ratings (`/api/v2/surveys/satisfaction_ratings`) patch the CSAT
 columns of their tickets.
 
 Freshdesk's own SLA verdicts are read from each ticket: `fr_escalated` (first response overdue)
@@ -25,7 +26,8 @@ from typing import Any
 import polars as pl
 
 from connectors.base import Endpoint, Field, FieldMap, Page, to_utc
-from connectors.http import _LINK_NEXT, HttpClient, HttpSource, Vendor, SourceUnreachable, basic_auth, iso_seconds
+from connectors.http import (_LINK_NEXT, HttpClient, HttpSource, Vendor, SourceUnreachable, basic_auth, id_and_name,
+                             iso_seconds)
 
 MAX_PAGE = 300
 
@@ -36,6 +38,12 @@ ENDPOINTS = {
     "satisfaction_ratings": Endpoint("/api/v2/surveys/satisfaction_ratings", data_key=None, paginator="link-header",
                                      cursor_param="created_since", cursor_field="updated_at",
                                      page_size_param="per_page", page_size=100),
+}
+
+# names of the ids the tickets store: groups (queue) and agents (agent_id: the responder)
+NAMES = {
+    "queue": Endpoint("/api/v2/groups", data_key=None, paginator="link-header", page_size_param="per_page", page_size=100),
+    "agent": Endpoint("/api/v2/agents", data_key=None, paginator="link-header", page_size_param="per_page", page_size=100),
 }
 
 SOURCES = {"1": "email", "2": "web_form", "3": "voice", "4": "web_form", "5": "social", "6": "social",
@@ -85,10 +93,18 @@ class Freshdesk(HttpSource):
     endpoints = ENDPOINTS
     mappings = {"tickets": TICKETS, "satisfaction_ratings": RATINGS}
     patches = frozenset({"satisfaction_ratings"})
+    name_endpoints = NAMES
 
     def __init__(self, name: str, client: HttpClient, *, page_size: int | None = None, max_page: int = MAX_PAGE) -> None:
         super().__init__(name, client, page_size=page_size)
         self.max_page = max_page
+
+    def name_of(self, kind: str, record: dict) -> tuple[str, str] | None:
+        """An agent's name is its contact's; a group's its own."""
+        if kind == "agent":
+            contact = record.get("contact")
+            return id_and_name(record.get("id"), contact.get("name") if isinstance(contact, dict) else None)
+        return id_and_name(record.get("id"), record.get("name"))
 
     def prepare(self, stream: str, data: Any, records: list[dict]) -> list[dict]:
         """Tickets get their SLA verdicts (`sla_verdicts`) and direction (`DIRECTIONS`, else inbound); ratings

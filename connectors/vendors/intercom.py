@@ -7,7 +7,7 @@ conversation carries `statistics` (first admin reply, first and last close, reop
 columns and the calendar seconds are derived from the timestamps) and `conversation_rating`
 (1-5).  `source.delivered_as` gives the direction: admin-initiated conversations are outbound,
 campaign, series, bot and workflow messages automated.  Documented rate limit: per-app, per-minute; a 429 carries `X-RateLimit-Reset` (epoch
-seconds), which the HTTP client waits for.  Message bodies (`source.body`, parts) are never read.
+seconds), which the HTTP client waits for.  Team and admin names come from `GET /teams` and `GET /admins`.  Message bodies (`source.body`, parts) are never read.
 """
 
 from __future__ import annotations
@@ -29,6 +29,12 @@ ENDPOINTS = {
     "tickets": Endpoint("/conversations/search", data_key="conversations", paginator="search-cursor",
                               method="POST", cursor_param="updated_at", cursor_format="epoch",
                               cursor_field="updated_at", page_size=MAX_PER_PAGE),
+}
+
+# names of the ids the conversations store: teams (queue) and admins (agent_id); single-page lists
+NAMES = {
+    "queue": Endpoint("/teams", data_key="teams", paginator="none"),
+    "agent": Endpoint("/admins", data_key="admins", paginator="none"),
 }
 
 # conversation.source.type -> canonical channel
@@ -74,8 +80,15 @@ class Intercom(HttpSource):
     system = "intercom"
     endpoints = ENDPOINTS
     mappings = {"tickets": CONVERSATIONS}
+    name_endpoints = NAMES
 
     def params(self, endpoint: Endpoint, since: datetime) -> dict[str, Any]:
+        """The search body (the name lists take no parameters)"""
+        if endpoint.method != "POST":
+            return {}
+        return self._search(endpoint, since)
+
+    def _search(self, endpoint: Endpoint, since: datetime) -> dict[str, Any]:
         """The search body: updated after `since` (the API has no >=, hence one second earlier), oldest first."""
         return {
             "query": {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - 1},

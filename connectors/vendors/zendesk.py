@@ -7,6 +7,9 @@ includes deleted tickets (status "deleted"); archived tickets stay in it.  Ticke
 stations) come sideloaded as `metric_sets`, so one request serves both.  Documented limit:
 10 requests per minute on the incremental endpoints, with `Retry-After` on 429.
 
+Group and agent names (`GET /api/v2/groups`, `GET /api/v2/users?role[]=agent&role[]=admin`) are read
+on every sync into the workspace's names (never agent names when agents are pseudonymised).
+
 Three more streams, all with cursor pagination (`page[size]`, then `page[after]` from
 `meta.after_cursor` while `meta.has_more`; `start_time` is kept on every page):
 
@@ -49,6 +52,12 @@ ENDPOINTS = {
     "ticket_metric_events": Endpoint("/api/v2/incremental/ticket_metric_events", data_key="ticket_metric_events",
                                      paginator="cursor", cursor_field="time",
                                      page_size_param="page[size]", page_size=100),
+}
+# names of the ids the tickets store: groups (queue) and agents and admins (agent_id); cursor-paginated lists
+NAMES = {
+    "queue": Endpoint("/api/v2/groups", data_key="groups", paginator="cursor", page_size_param="page[size]", page_size=100),
+    "agent": Endpoint("/api/v2/users", data_key="users", paginator="cursor", page_size_param="page[size]", page_size=100,
+                      params={"role[]": ["agent", "admin"]}),  # type: ignore[dict-item]
 }
 # list endpoints filtered by `start_time` (epoch seconds) on every page, unlike the export's cursor
 START_TIME_FILTERED = frozenset({"/api/v2/satisfaction_ratings", "/api/v2/incremental/ticket_metric_events"})
@@ -179,6 +188,7 @@ class Zendesk(HttpSource):
     endpoints = ENDPOINTS
     mappings = {"tickets": TICKETS, "satisfaction_ratings": RATINGS, "sla_policies": SLA_TARGETS,
                 "ticket_metric_events": METRIC_EVENTS}
+    name_endpoints = NAMES
 
     def streams(self) -> tuple[Stream, ...]:
         return tuple(Stream(n, self.mappings[n], patch=n in PATCHES, **PATCHES.get(n, {})) for n in self.endpoints)
