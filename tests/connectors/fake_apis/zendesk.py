@@ -49,6 +49,7 @@ class FakeZendesk(FakeApi):
         self.users: dict[int, dict] = {uid: {"id": uid, "name": f"Agent {uid - 499}", "role": "agent",
                                              "email": f"agent{uid}@acme.example", "updated_at": iso(T0)}
                                        for uid in range(500, 507)}
+        self.forbid_users = False
         self.users[9_000_001] = {"id": 9_000_001, "name": "Jane Customer", "role": "end-user", "updated_at": iso(T0)}
         self.tickets: dict[int, dict] = {}
         self.metrics: dict[int, dict] = {}
@@ -157,6 +158,8 @@ class FakeZendesk(FakeApi):
         if path == "/api/v2/groups":
             return _cursor_page("groups", list(self.groups.values()), lambda g: ("", g["id"]), query)
         if path == "/api/v2/users":
+            if self.forbid_users:  # a token of an agent without the permission to list people
+                return Reply(403, {"error": "Forbidden", "description": "You do not have access to this page."}, {})
             roles = set(query.get("role[]", [])) or {"end-user", "agent", "admin"}
             rows = [u for u in self.users.values() if u["role"] in roles]
             return _cursor_page("users", rows, lambda u: ("", u["id"]), query)
