@@ -223,6 +223,15 @@ def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[
                 out.append(RowProblem(int(rows[i]), name(end), str(b[i]),
                                       f"ends before it starts: {end} is before {start} ({a[i]}); fix the timestamps"
                                       " (check the time zone and the day/month order)"))
+    if m.table == "sla_targets" and "conditions" in frame.columns:
+        from connectors import targets
+
+        texts = frame.get_column("conditions")
+        for i in texts.is_not_null().arg_true().to_list():
+            try:
+                targets.parse(texts[i])
+            except targets.TargetError as e:
+                out.append(RowProblem(int(rows[i]), name("conditions"), str(texts[i]), str(e)))
     return out
 
 

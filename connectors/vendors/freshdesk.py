@@ -69,6 +69,7 @@ TICKETS = FieldMap(table="tickets", fields={
     "closed_at": Field("stats.closed_at", UTC),
     "requester_hash": Field("requester_id", pl.String, hashed=True),
     "agent_id": Field("responder_id", pl.String),
+    "organisation": Field("company_id", pl.String),
     "direction": Field("bpo_direction", pl.String),
     "first_response_target_seconds": Field("bpo_sla.first_response_target", pl.Float64),
     "first_response_breached": Field("bpo_sla.first_response_breached", pl.Boolean),

@@ -167,3 +167,16 @@ def test_a_direction_outside_the_vocabulary_is_refused_with_the_fix(ws, tmp_path
     with pytest.raises(ImportFileError, match=r"row 2, column 'direction': 'outgoing' is not a direction bpo-insights "
                                               r"knows \(inbound, outbound, automated\)"):
         import_paths(ws, [path], preset="canonical_tickets")
+
+
+def test_contract_targets_with_conditions_import_and_bad_conditions_are_refused(ws, tmp_path):
+    head = "target_id,client_id,effective_from,metric,threshold_seconds,attainment_target,conditions"
+    good = tmp_path / "targets.csv"
+    good.write_bytes(lines(head, 'org-5,acme,2025-01-01,sla_first_response,900,0.9,"{""organisation"": [""5""]}"'))
+    import_paths(ws, [good], preset="canonical_sla_targets")
+    assert ws.read("sla_targets", Scope.everything())["conditions"].to_list() == ['{"organisation": ["5"]}']
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(lines(head, "org-6,acme,2025-01-01,sla_first_response,900,0.9,organisation=6"))
+    with pytest.raises(ImportFileError, match=r"bad\.csv row 2, column 'conditions': 'organisation=6'.*is not a JSON "
+                                              r"object; write e\.g\. \{\"organisation\""):
+        import_paths(ws, [bad], preset="canonical_sla_targets")
