@@ -39,3 +39,18 @@ def test_outbound_and_automated_tickets_are_not_demand(kpi, value, n):
     out = compute_from_frames({"tickets": TICKETS}, [kpi], grain="week")
     row = out.filter(pl.col("period") == W)
     assert (row["value"][0], row["n"][0]) == (pytest.approx(value), n)
+
+
+def test_a_follow_up_the_team_sent_is_not_the_customer_coming_back():
+    base = datetime(2025, 3, 4, 9, tzinfo=timezone.utc)
+    rows = [{"ticket_id": "1", "created_at": base, "channel": "email", "direction": "inbound", "requester_hash": "a"},
+            {"ticket_id": "2", "created_at": base + timedelta(days=1), "channel": "email", "direction": "outbound",
+             "requester_hash": "a"},
+            {"ticket_id": "3", "created_at": base, "channel": "email", "direction": "inbound", "requester_hash": "b"},
+            {"ticket_id": "4", "created_at": base + timedelta(days=2), "channel": "chat", "direction": None,
+             "requester_hash": "b"}]
+    out = compute_from_frames({"tickets": pl.DataFrame(rows, schema_overrides={"direction": pl.String})},
+                              ["repeat_contact_rate"], grain="week")
+    row = out.filter(pl.col("period") == W)
+    # b came back (ticket 4); a did not: ticket 2 is the team's follow-up, and is not demand itself
+    assert (row["value"][0], row["n"][0]) == (pytest.approx(1 / 3), 3)
