@@ -40,6 +40,9 @@ Verdict = Literal["met", "missed"]
 
 # target row columns that narrow the work a term binds (null: every value)
 CONDITIONS = matcher.CONDITIONS
+# dimensions a term's `conditions` map may name beyond the columns, and the map's reader
+MAP_DIMENSIONS = matcher.MAP_DIMENSIONS
+parse_conditions = matcher.parse
 # names a segment may use for its dimensions (review filters, SLA splits) -> canonical column
 DIMENSION_NAMES = matcher.NAMES
 COLUMNS: dict[str, Any] = {

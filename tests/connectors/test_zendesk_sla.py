@@ -365,6 +365,13 @@ def test_policies_for_two_organisations_bind_only_their_organisations_tickets(tm
     assert sorted((t.conditions["organisation"], t.threshold_seconds) for t in both) == [("111", 900.0), ("222", 600.0)]
     one = terms.in_force("sla_first_response", {"client_id": "acme", "organisation": "222"}, week)
     assert one is not None and one.threshold_seconds == 600.0
+    # the SLA page measures each organisation's term on that organisation's tickets only
+    from insights.analyses.sla import sla_view
+
+    page = sla_view(ws, Scope.everything(), week=week).targets
+    assert sorted(page.select("target_id", "value", "n").rows()) == [
+        ("acme-zendesk/sla-policy-31/sla_first_response/high", 1.0, 1),
+        ("acme-zendesk/sla-policy-32/sla_first_response/high", 0.0, 1)]
 
 
 @pytest.mark.parametrize(("flt", "expected"), [
