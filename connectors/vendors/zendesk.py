@@ -57,7 +57,7 @@ ENDPOINTS = {
 NAMES = {
     "queue": Endpoint("/api/v2/groups", data_key="groups", paginator="cursor", page_size_param="page[size]", page_size=100),
     "agent": Endpoint("/api/v2/users", data_key="users", paginator="cursor", page_size_param="page[size]", page_size=100,
-                      params={"role[]": ["agent", "admin"]}),  # type: ignore[dict-item]
+                      params={"role[]": ["agent", "admin"]}),
 }
 # list endpoints filtered by `start_time` (epoch seconds) on every page, unlike the export's cursor
 START_TIME_FILTERED = frozenset({"/api/v2/satisfaction_ratings", "/api/v2/incremental/ticket_metric_events"})
@@ -319,7 +319,8 @@ def policy_targets(source: str, policy: dict) -> list[dict]:
                 continue
             conds = {k: v for k, v in alt.items() if k not in ("priority", "brand")}
             columns = {c: next(iter(conds.pop(c))) for c in ("queue", "channel") if len(conds.get(c, ())) == 1}
-            for brand in sorted(alt.get("brand") or {None}):  # type: ignore[type-var]
+            brands: list[str | None] = [*sorted(alt["brand"])] if alt.get("brand") else [None]
+            for brand in brands:
                 suffix = (f"/any-{n + 1}" if len(alternatives) > 1 else "") + (f"/brand-{brand}" if brand else "")
                 key = (kpi, priority, n, brand)
                 rows.setdefault(key, {
