@@ -34,7 +34,7 @@ class Endpoint:
     cursor_param: str | None = None  # the incremental "since" parameter (start_time, updated_since ...)
     cursor_format: CursorFormat = "iso"
     cursor_field: str = "updated_at"  # record field that orders the stream and becomes the saved cursor
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | list[str]] = field(default_factory=dict)  # a list: the parameter repeated
     page_size_param: str | None = None
     page_size: int = 100
     method: Literal["GET", "POST"] = "GET"

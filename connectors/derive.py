@@ -8,6 +8,7 @@
 - SLA: target seconds and breach flags from the effective-dated `sla_targets` term that binds the
   ticket on its day, chosen by `connectors.targets` (the one matcher; the contract pages ask it too;
   null when no term binds or the ticket has not reached the milestone yet);
+- `direction`: inbound when the source gives none;
 - `updated_at`: the source's last-update column, else the latest timestamp of the row;
 - event logs (one row per status change) collapsed to one row per ticket.
 
@@ -79,6 +80,13 @@ def csat_columns(raw: pl.Series) -> tuple[pl.Series, pl.Series]:
                 positive = positive.zip_with(~use, num >= top)
                 break
     return score.alias("csat_score"), positive.alias("csat_positive")
+
+
+def derive_direction(frame: pl.DataFrame) -> pl.DataFrame:
+    """A ticket without a direction is inbound (a customer got in touch): the default of every source."""
+    if "direction" in frame.columns:
+        return frame.with_columns(pl.col("direction").fill_null("inbound"))
+    return frame.with_columns(pl.lit("inbound", pl.String).alias("direction"))
 
 
 def derive_csat(frame: pl.DataFrame) -> pl.DataFrame:
@@ -168,7 +176,7 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
         return frame
     work = frame.select(
         pl.int_range(pl.len()).alias(matcher.WORK), "client_id",
-        *[c for c in matcher.CONDITIONS if c in frame.columns],
+        *[c for c in (*matcher.CONDITIONS, *matcher.MAP_DIMENSIONS) if c in frame.columns],
         pl.col("created_at").dt.date().alias("__start"), pl.col("created_at").dt.date().alias("__end"))
     best = matcher.bind(work, targets, metrics=list(matcher.MILESTONES.values()))
     out = frame.with_columns(pl.int_range(pl.len()).alias(matcher.WORK))

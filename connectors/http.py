@@ -335,6 +335,8 @@ class HttpSource:
     endpoints: dict[str, Endpoint] = {}
     mappings: dict[str, FieldMap] = {}
     patches: frozenset[str] = frozenset()
+    # kind of id (queue: groups or teams; agent) -> the endpoint listing their names (see `names`)
+    name_endpoints: dict[str, Endpoint] = {}
 
     def __init__(self, name: str, client: HttpClient, *, page_size: int | None = None) -> None:
         self.name = name
@@ -367,11 +369,41 @@ class HttpSource:
         """Hook for sideloads and reshaping; the default keeps the records as they are."""
         return records
 
+    def names(self, kind: str) -> dict[str, str]:
+        """The source's display names of one kind of id (`NAME_KINDS`): id → name, as its stores the ids.
+
+        Read whole on every sync (a few hundred groups and agents); nothing when the source lists none."""
+        ep = self.name_endpoints.get(kind)
+        if ep is None:
+            return {}
+        out: dict[str, str] = {}
+        for resp, data in self.client.pages(ep, self.params(ep, datetime.now(timezone.utc))):
+            for r in records_of(ep, data, resp.label):
+                got = self.name_of(kind, r) if isinstance(r, dict) else None
+                if got is not None:
+                    out[got[0]] = got[1]
+        return out
+
+    def name_of(self, kind: str, record: dict) -> tuple[str, str] | None:
+        """(id, name) of one record of a names endpoint (`id` and `name` by default); None when either is missing."""
+        return id_and_name(record.get("id"), record.get("name"))
+
     def stats(self) -> dict[str, int]:
         return {"requests": self.client.requests, **{f"retries_{k}": v for k, v in self.client.retries.items()}}
 
     def close(self) -> None:
         self.client.close()
+
+
+NAME_KINDS = ("queue", "agent")  # the ids a source's names are read for: its groups or teams, and its agents
+
+
+def id_and_name(ident: Any, name: Any) -> tuple[str, str] | None:
+    """An id as the canonical tables store it (2.0 and "2" are "2") with its trimmed name; None when either is missing."""
+    if ident is None or isinstance(ident, (bool, dict, list)) or not isinstance(name, str) or not name.strip():
+        return None
+    text = str(int(ident)) if isinstance(ident, float) and ident.is_integer() else str(ident)
+    return text, name.strip()
 
 
 def position_of(records: list[dict], cursor_field: str) -> datetime | None:

@@ -198,6 +198,7 @@ def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str 
     if m.table == "tickets":
         frame = derive.derive_durations(frame)
         frame = derive.derive_csat(frame)
+        frame = derive.derive_direction(frame)
         frame = derive.derive_breaches(frame, _targets(ws))
     if m.table == "contacts":
         frame = derive_contacts(frame)
@@ -229,6 +230,15 @@ def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[
                        "fix the timestamps (check the time zone and the day/month order)")
                 out.append(RowProblem(int(rows[i]), name(end), str(b[i]),
                                       f"ends before it starts: {end} is before {start} ({a[i]}); {fix}"))
+    if m.table == "sla_targets" and "conditions" in frame.columns:
+        from connectors import targets
+
+        texts = frame.get_column("conditions")
+        for i in texts.is_not_null().arg_true().to_list():
+            try:
+                targets.parse(texts[i])
+            except targets.TargetError as e:
+                out.append(RowProblem(int(rows[i]), name("conditions"), str(texts[i]), str(e)))
     return out
 
 

@@ -112,6 +112,8 @@ TICKETS = Table(
         "queue": _c(STR, False, "queue, group or team"),
         "tags": _c(STR, False, "space-separated tags"),
         "contact_reason": _c(STR, False, "why the customer got in touch"),
+        "organisation": _c(STR, False, "the customer's organisation or company in the source (its id)"),
+        "direction": _c(STR, False, "inbound | outbound | automated (null: inbound); only inbound work is demand"),
         "language": _c(STR, False, "conversation language"),
         "created_at": _c(UTC, True, "when the customer first got in touch"),
         "first_response_at": _c(UTC, False, "first public agent reply"),
@@ -301,6 +303,8 @@ SLA_TARGETS = Table(
         "channel": _c(STR, False, "channel (null: every channel)"),
         "priority": _c(STR, False, "priority (null: every priority)"),
         "queue": _c(STR, False, "queue (null: every queue)"),
+        "conditions": _c(STR, False, "further conditions as a JSON object, dimension → accepted values, e.g. "
+                                     '{"organisation": ["509974"]} (null: none); see connectors/targets.py'),
         "metric": _c(STR, True, "KPI name the target applies to"),
         "threshold_seconds": _secs("time threshold (first response within 3600 s ...)"),
         "comparator": _c(STR, False, "<= | >= (how the KPI must compare with the target)"),
@@ -339,7 +343,8 @@ TABLES: dict[str, Table] = {
 CHANNELS = ("email", "chat", "voice", "messaging", "social", "web_form", "other")
 STATUSES = ("new", "open", "pending", "on_hold", "solved", "closed", "deleted")
 PRIORITIES = ("low", "normal", "high", "urgent")
-DIRECTIONS = ("inbound", "outbound")
+DIRECTIONS = ("inbound", "outbound", "automated")  # who started a ticket: the customer, the team, a rule or bot
+CONTACT_DIRECTIONS = ("inbound", "outbound")  # a call or chat: the customer rang, or the team dialled
 OUTCOMES = ("answered", "abandoned", "ivr", "other")  # of a contact (insights/catalog/contact_rules.toml counts them)
 # who handled a contact (DESIGN ruling "Blended-ops KPIs": ai_agent, bot and human_after_ai are AI-involved,
 # measures.toml is_ai_involved)
@@ -348,8 +353,8 @@ SURVEY_TYPES = ("csat", "nps", "ces")
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {
     "tickets": {"channel": CHANNELS, "status": STATUSES, "priority": PRIORITIES, "handled_by": HANDLED_BY,
-                "survey_type": SURVEY_TYPES},
-    "contacts": {"channel": CHANNELS, "direction": DIRECTIONS, "outcome": OUTCOMES, "handled_by": HANDLED_BY},
+                "survey_type": SURVEY_TYPES, "direction": DIRECTIONS},
+    "contacts": {"channel": CHANNELS, "direction": CONTACT_DIRECTIONS, "outcome": OUTCOMES, "handled_by": HANDLED_BY},
 }
 
 

@@ -49,6 +49,8 @@ class SyncReport:
     cursors: dict[str, str | None] = field(default_factory=dict)
     error: str | None = None
     exit_code: int = 0
+    names: int = 0  # group/team and agent names stored new or renamed
+    name_problems: list[str] = field(default_factory=list)  # names a source would not list (ids are shown instead)
     warnings: tuple[sanity.Finding, ...] = ()  # the sanity report of the synced tickets as stored
     touched: list[pl.DataFrame] = field(default_factory=list, repr=False)  # tenant and day of every stored ticket
 
@@ -95,6 +97,7 @@ def sync_one(ws: Workspace, spec: SourceSpec, *, progress: bool = False, batch_r
         for stream in source.streams():
             _sync_stream(ws, spec, source, stream, report, rejected, progress=progress,
                          batch_rows=batch_rows or spec.batch_rows)
+        _sync_names(ws, spec, source, report)
     except BpoError as e:
         report.error = spec.scrub(str(e))
         report.exit_code = e.exit_code
@@ -128,12 +131,39 @@ def sync_one(ws: Workspace, spec: SourceSpec, *, progress: bool = False, batch_r
     return report
 
 
+def _sync_names(ws: Workspace, spec: SourceSpec, source: Source, report: SyncReport) -> None:
+    """Store the source's group/team and agent names (never agent names when agents are pseudonymised).
+
+    Names are a courtesy: a source that refuses to list them (a token without the permission) leaves
+    the ids on screen and a warning in the log; the sync itself succeeds."""
+    names = getattr(source, "names", None)
+    if names is None:
+        return
+    from connectors.http import NAME_KINDS
+    from connectors.hashing import hashed_columns
+
+    kinds = [k for k in NAME_KINDS if not (k == "agent" and "agent_id" in hashed_columns(ws.config.settings))]
+    vendors = {spec.tenants.default.get("vendor")} | {t.get("vendor") for _, t in spec.tenants.rules if t.get("vendor")}
+    for kind in kinds:
+        try:
+            found = names(kind)
+        except BpoError as e:
+            problem = spec.scrub(f"{kind} names not read ({e}); their ids are shown instead")
+            report.name_problems.append(problem)
+            log.warning("%s: %s", spec.name, problem)
+            continue
+        if found:
+            report.names += ws.put_labels(spec.name, kind, found, client_id=spec.tenants.default.get("client"),
+                                          vendor_id=next(iter(vendors)) if len(vendors) == 1 else None)
+
+
 def _sync_stream(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, report: SyncReport,
                  rejected: list[dict], *, progress: bool, batch_rows: int) -> None:
     saved = ws.get_cursor(spec.name, stream.name)
     report.cursors[stream.name] = saved
     since = (to_utc(saved) - spec.lookback) if saved else spec.start
     carry = _carried_columns(source, stream)
+    first = saved is None  # the stream's history starts with this run
     pending: list[Page] = []
     pending_rows = 0
     for page in source.read(stream.name, since):
@@ -142,20 +172,22 @@ def _sync_stream(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream
         pending.append(page)
         pending_rows += len(page.records)
         if pending_rows >= batch_rows:
-            _commit(ws, spec, source, stream, pending, report, rejected, carry)
+            _commit(ws, spec, source, stream, pending, report, rejected, carry, first=first)
             pending, pending_rows = [], 0
             if progress:
                 sys.stderr.write(f"\r{spec.name} {stream.name}: {report.rows_read:,} rows, {report.pages:,} pages")
                 sys.stderr.flush()
     if pending:
-        _commit(ws, spec, source, stream, pending, report, rejected, carry)
+        _commit(ws, spec, source, stream, pending, report, rejected, carry, first=first)
     if progress:
         sys.stderr.write("\n")
 
 
 def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pages: list[Page],
-            report: SyncReport, rejected: list[dict], carry: tuple[str, ...]) -> None:
-    """Map, validate and upsert a batch of pages, then (and only then) advance the cursor."""
+            report: SyncReport, rejected: list[dict], carry: tuple[str, ...], *, first: bool = False) -> None:
+    """Map, validate and upsert a batch of pages, then (and only then) advance the cursor.
+
+    `first`: the stream had no saved cursor when this run began (its history starts now)."""
     records = [r for p in pages for r in p.records]
     positions = [p.position for p in pages if p.position is not None]
     if records:
@@ -168,7 +200,7 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
         elif carry:
             frame = _carry_over(ws, source, frame, carry)
         if stream.fields.table == "sla_targets":
-            frame = _close_superseded(ws, source, frame)
+            frame = _close_superseded(ws, source, frame, first=first)
         if frame.height:
             # the same record can come twice (export duplicates, window overlaps): keep its newest version
             pk = list(get_table(stream.fields.table).primary_key)
@@ -221,11 +253,24 @@ def _bind_targets(spec: SourceSpec, frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _close_superseded(ws: Workspace, source: Source, frame: pl.DataFrame) -> pl.DataFrame:
-    """Effective dating: a target's new version ends the stored open one the day before it starts."""
+def _close_superseded(ws: Workspace, source: Source, frame: pl.DataFrame, *, first: bool = False) -> pl.DataFrame:
+    """Effective dating of a source's targets (history starts at the first sync); a new version ends the stored one.
+
+    A row comes with the day its first version took effect (a Zendesk policy's `created_at`).  The
+    version stored with the same `updated_at` keeps its day (a re-read changes nothing); on the first
+    sync the row keeps the day it came with (what was in force before is unknown: the version found
+    then stands for it); a version first seen later takes effect on its `updated_at` day.  The stored
+    open version of the same target ends the day before.
+    """
     if not frame.height:
         return frame
     new = conform(frame, "sla_targets")
+    stored = (ws.scan("sla_targets", Scope.everything())
+              .filter((pl.col("source_system") == source.system) & (pl.col("source_instance") == source.name))
+              .group_by("target_id", "updated_at").agg(pl.col("effective_from").max().alias("__known")).collect())
+    new = new.join(stored, on=["target_id", "updated_at"], how="left")
+    since = pl.col("effective_from") if first else pl.col("updated_at").dt.date()
+    new = new.with_columns(pl.col("__known").fill_null(since).alias("effective_from")).drop("__known")
     starts = new.group_by("target_id").agg(pl.col("effective_from").min().alias("__from"),
                                            pl.col("updated_at").max().alias("__upd"))
     old = (ws.scan("sla_targets", Scope.everything())
@@ -246,6 +291,7 @@ def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
     frame = derive.derive_durations(frame)
     frame = derive.derive_csat(frame)
+    frame = derive.derive_direction(frame)
     return derive.derive_breaches(frame, ws.read("sla_targets", Scope.everything()))
 
 

@@ -295,13 +295,14 @@ def cmd_forecast(args) -> int:
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("client_id", "channel", "vendor_id", "site_id")
-    report = forecast_report(ws, _scope(args, ws), weeks=args.weeks, by=by)
+    scope = _scope(args, ws)
+    report = forecast_report(ws, scope, weeks=args.weeks, by=by)
     if args.format == "json":
         print(json.dumps(report.to_dict(), indent=1, default=str))
     elif args.format == "csv":
         return _emit(report.table(), "csv", None)
     else:
-        print(report.to_markdown(format.Names.of(ws.config)))
+        print(report.to_markdown(format.Names.of_view(ws, scope)))
     return 0
 
 

@@ -40,10 +40,14 @@ Verdict = Literal["met", "missed"]
 
 # target row columns that narrow the work a term binds (null: every value)
 CONDITIONS = matcher.CONDITIONS
+# dimensions a term's `conditions` map may name beyond the columns, and the map's reader
+MAP_DIMENSIONS = matcher.MAP_DIMENSIONS
+parse_conditions = matcher.parse
 # names a segment may use for its dimensions (review filters, SLA splits) -> canonical column
 DIMENSION_NAMES = matcher.NAMES
 COLUMNS: dict[str, Any] = {
     "target_id": pl.String, "client_id": pl.String, "metric": pl.String, **{c: pl.String for c in CONDITIONS},
+    matcher.MAP: pl.String,
     "threshold_seconds": pl.Float64, "comparator": pl.String, "attainment_target": pl.Float64,
     "penalty_per_point": pl.Float64, "currency": pl.String, "effective_from": pl.Date, "effective_to": pl.Date,
 }
@@ -188,7 +192,8 @@ class Contracts:
 def _term(row: Mapping[str, Any]) -> Target:
     return Target(
         kpi=row["metric"], value=float(row["attainment_target"]), comparator=row["comparator"], source="contract",
-        client_id=row["client_id"], conditions={c: row[c] for c in CONDITIONS if row[c] is not None},
+        client_id=row["client_id"],
+        conditions={c: ", ".join(sorted(v)) for c, v in matcher.dimensions(row).items()},
         threshold_seconds=row["threshold_seconds"], effective_from=row["effective_from"],
         effective_to=row["effective_to"], penalty_per_point=row["penalty_per_point"], currency=row["currency"],
         target_ids=(row["target_id"],))

@@ -36,12 +36,14 @@ DURATION_UNITS = (("s", 1.0, 60.0), ("min", 60.0, 60.0), ("h", 3600.0, 24.0), ("
 # how a segment dimension is named in a label ('site Northwind Manila'); the client is named bare
 DIMENSIONS: dict[str, str] = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "queue": "queue",
                               "queue_id": "queue", "channel": "channel", "priority": "priority",
-                              "contact_reason": "contact reason", "handled_by": "handler"}
+                              "contact_reason": "contact reason", "handled_by": "handler", "agent_id": "agent",
+                              "organisation": "organisation", "direction": "direction"}
 # who handled the work, in words ('work handled by a person after AI'); the codes are connectors.schema.HANDLED_BY
 HANDLERS: dict[str, str] = {"ai_agent": "an AI agent", "bot": "a bot", "self_service": "self-service", "ivr": "the IVR",
                             "human": "a person", "human_after_ai": "a person after AI"}
-# kinds whose display names bpo.toml declares ([[client]], [[vendor]], [[site]], [[queue]])
-NAMED_KINDS = ("client", "vendor", "site", "queue")
+# kinds with display names: bpo.toml declares them ([[client]], [[vendor]], [[site]], [[queue]]) and sources name
+# their groups/teams (queue) and agents (the workspace's labels, read for the viewer's scope)
+NAMED_KINDS = ("client", "vendor", "site", "queue", "agent")
 NO_SEGMENT = "all work in view"
 
 
@@ -67,19 +69,29 @@ class Names:
     vendor: Mapping[str, str] = field(default_factory=dict)
     site: Mapping[str, str] = field(default_factory=dict)
     queue: Mapping[str, str] = field(default_factory=dict)
+    agent: Mapping[str, str] = field(default_factory=dict)
     kpi: Mapping[str, str] = field(default_factory=dict)
     site_vendor: Mapping[str, str] = field(default_factory=dict)  # who runs each site ([[site]] vendor): its vendor's id
 
     @classmethod
-    def of(cls, config: Any, catalog: Any = None) -> Names:
-        """The names a workspace's bpo.toml declares, with the catalog's KPI labels (the shipped catalog by default)."""
+    def of(cls, config: Any, catalog: Any = None, labels: Mapping[str, Mapping[str, str]] | None = None) -> Names:
+        """The names a workspace's bpo.toml declares, with the catalog's KPI labels (the shipped catalog by default)
+        and `labels` (kind → id → name, as sources name their groups and agents); a name bpo.toml declares wins."""
         raw = getattr(config, "raw", None) or {}
         lists = {"client": getattr(config, "clients", None), "vendor": getattr(config, "vendors", None),
                  "site": getattr(config, "sites", None), "queue": raw.get("queue")}
         declared = {kind: {str(i["id"]): str(i.get("name") or i["id"]) for i in items or () if i.get("id")}
                     for kind, items in lists.items()}
+        for kind, found in (labels or {}).items():
+            if kind in NAMED_KINDS:
+                declared[kind] = {**found, **declared.get(kind, {})}
         site_vendor = {str(i["id"]): str(i["vendor"]) for i in lists["site"] or () if i.get("id") and i.get("vendor")}
         return cls(**declared, kpi=_kpi_labels(catalog), site_vendor=site_vendor)
+
+    @classmethod
+    def of_view(cls, ws: Any, scope: Any, catalog: Any = None) -> Names:
+        """`of` the workspace's bpo.toml with the source names (groups, teams, agents) the viewer's scope may see."""
+        return cls.of(ws.config, catalog, labels=ws.labels(scope))
 
     def of_kind(self, kind: str) -> Mapping[str, str]:
         """The id → name table of `kind` (empty for kinds that have no declared names)."""

@@ -60,6 +60,22 @@ sanity_findings = sa.Table(
     sa.Column("message", sa.Text, nullable=False),
 )
 
+# Display names of the ids a source stores (its groups or teams in `queue`, its agents in `agent_id`), as the
+# source names them; one row per (source, kind, id).  Rows carry the tenant the source's work belongs to and are
+# read through the rules of the metadata tables (connectors/store/tenancy.py `visible_labels`).  Agent names are
+# never written when [settings] pseudonymise_agents = true.
+labels = sa.Table(
+    "labels",
+    metadata,
+    sa.Column("source", sa.String(200), primary_key=True),  # the [[source]] name
+    sa.Column("kind", sa.String(20), primary_key=True),  # queue | agent
+    sa.Column("label_id", sa.String(200), primary_key=True),  # the id as the canonical tables store it
+    sa.Column("client_id", sa.String(100)),  # null: the workspace holder's only
+    sa.Column("vendor_id", sa.String(100)),  # null: every vendor of the client
+    sa.Column("name", sa.String(300), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 sync_state = sa.Table(
     "sync_state",
     metadata,

@@ -74,6 +74,15 @@ def visible(ws: Workspace, table: str, scope: Scope) -> pl.Expr:
     return (client.is_null() & shared) | (client.is_not_null() & named.fill_null(False))
 
 
+def visible_labels(ws: Workspace, rows: pl.DataFrame, scope: Scope) -> pl.DataFrame:
+    """The display-name rows (`labels` of state.db: client_id, vendor_id ...) the viewer may see: the rules of
+    the metadata tables, as for a contract target naming no site."""
+    if scope.clients is None and scope.vendors is None:
+        return rows
+    return rows.with_columns(pl.lit(None, pl.String).alias("site_id")).filter(
+        visible(ws, "sla_targets", scope)).drop("site_id")
+
+
 def allows(ws: Workspace, scope: Scope, tenant: Mapping[str, str | Iterable[str] | None]) -> bool:
     """Whether the viewer may see an entry naming `tenant` (client_id/vendor_id/site_id → id or ids).
 

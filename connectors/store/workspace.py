@@ -412,6 +412,51 @@ class Workspace:
             if not n:
                 con.execute(sync_state.insert().values(source=source, stream=stream, cursor=cursor, updated_at=utcnow()))
 
+    def put_labels(self, source: str, kind: str, names: dict[str, str], *, client_id: str | None,
+                   vendor_id: str | None) -> int:
+        """Store a source's names of one kind (id → name); returns how many were new or renamed.
+
+        Agent names are refused when the workspace pseudonymises agents (the ids are hashes then, and a
+        name is what pseudonymising hides)."""
+        if kind == "agent" and self.config.settings.get("pseudonymise_agents") is True:
+            raise ConfigError("agent names are never stored with [settings] pseudonymise_agents = true")
+        import sqlalchemy as sa
+        from connectors.store.metadata import labels as T
+
+        changed = 0
+        with self.engine.begin() as con:
+            stored = {r.label_id: r.name for r in con.execute(sa.select(T.c.label_id, T.c.name)
+                                                              .where(T.c.source == source, T.c.kind == kind))}
+            for ident, name in sorted(names.items()):
+                if stored.get(ident) == name:
+                    continue
+                values = {"name": name, "client_id": client_id, "vendor_id": vendor_id, "updated_at": utcnow()}
+                if ident in stored:
+                    con.execute(T.update().where(T.c.source == source, T.c.kind == kind,
+                                                      T.c.label_id == ident).values(**values))
+                else:
+                    con.execute(T.insert().values(source=source, kind=kind, label_id=ident, **values))
+                changed += 1
+        return changed
+
+    def labels(self, scope: Scope) -> dict[str, dict[str, str]]:
+        """kind → {id: name} of the names the viewer may see (metadata rules: connectors/store/tenancy.py).
+
+        Where two sources in view name one id differently, the source whose name sorts first wins (the
+        same choice every run)."""
+        import sqlalchemy as sa
+        from connectors.store.metadata import labels as T
+
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(T.c.source, T.c.kind, T.c.label_id, T.c.client_id,
+                                         T.c.vendor_id, T.c.name)).mappings().all()
+        schema = {c: pl.String for c in ("source", "kind", "label_id", "client_id", "vendor_id", "name")}
+        frame = tenancy.visible_labels(self, pl.DataFrame([dict(r) for r in rows], schema=schema), scope)
+        out: dict[str, dict[str, str]] = {}
+        for kind, ident, name in frame.sort("source", descending=True).select("kind", "label_id", "name").iter_rows():
+            out.setdefault(kind, {})[ident] = name
+        return out
+
     def table_summary(self, scope: Scope) -> pl.DataFrame:
         """Per table: rows visible to the viewer, date span and freshness (last ingested_at)."""
         rows = []

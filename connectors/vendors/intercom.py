@@ -5,8 +5,9 @@ same body with `pagination.starting_after` taken from `pages.next` until there i
 conversation carries `statistics` (first admin reply, first and last close, reopens; the
 `time_to_*` durations already subtract out-of-office hours, so they land in the business-seconds
 columns and the calendar seconds are derived from the timestamps) and `conversation_rating`
-(1-5).  Documented rate limit: per-app, per-minute; a 429 carries `X-RateLimit-Reset` (epoch
-seconds), which the HTTP client waits for.  Message bodies (`source.body`, parts) are never read.
+(1-5).  `source.delivered_as` gives the direction: admin-initiated conversations are outbound,
+campaign, series, bot and workflow messages automated.  Documented rate limit: per-app, per-minute; a 429 carries `X-RateLimit-Reset` (epoch
+seconds), which the HTTP client waits for.  Team and admin names come from `GET /teams` and `GET /admins`.  Message bodies (`source.body`, parts) are never read.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ ENDPOINTS = {
                               cursor_field="updated_at", page_size=MAX_PER_PAGE),
 }
 
+# names of the ids the conversations store: teams (queue) and admins (agent_id); single-page lists
+NAMES = {
+    "queue": Endpoint("/teams", data_key="teams", paginator="none"),
+    "agent": Endpoint("/admins", data_key="admins", paginator="none"),
+}
+
 # conversation.source.type -> canonical channel
 CHANNELS = {
     "conversation": "chat", "chat": "chat", "email": "email", "phone_call": "voice", "call": "voice",
@@ -41,6 +48,10 @@ STATES = {"open": "open", "snoozed": "pending", "closed": "closed"}
 AI_RESOLVED = frozenset({"assumed_resolution", "confirmed_resolution"})
 AI_HANDED_OVER = frozenset({"routed_to_team"})
 PRIORITIES = {"priority": "high", "not_priority": "normal"}
+# conversation.source.delivered_as -> direction: a teammate wrote first (outbound), or a campaign, series, bot or
+# workflow did (automated); only customer-initiated conversations are demand
+DELIVERED_AS = {"customer_initiated": "inbound", "admin_initiated": "outbound", "automated": "automated",
+                "campaigns_initiated": "automated", "operator_initiated": "automated"}
 
 CONVERSATIONS = FieldMap(table="tickets", fields={
     "ticket_id": Field("id", pl.String),
@@ -61,6 +72,7 @@ CONVERSATIONS = FieldMap(table="tickets", fields={
     "csat_raw": Field("conversation_rating.rating", pl.String),
     "requester_hash": Field("requester_id", pl.String, hashed=True),
     "agent_id": Field("admin_assignee_id", pl.String),
+    "direction": Field("bpo_direction", pl.String),
     "_group": Field("team_assignee_id", pl.String),
     "_tags": Field("tag_names", pl.String),
 })
@@ -72,8 +84,15 @@ class Intercom(HttpSource):
     system = "intercom"
     endpoints = ENDPOINTS
     mappings = {"tickets": CONVERSATIONS}
+    name_endpoints = NAMES
 
     def params(self, endpoint: Endpoint, since: datetime) -> dict[str, Any]:
+        """The search body (the name lists take no parameters)"""
+        if endpoint.method != "POST":
+            return {}
+        return self._search(endpoint, since)
+
+    def _search(self, endpoint: Endpoint, since: datetime) -> dict[str, Any]:
         """The search body: updated after `since` (the API has no >=, hence one second earlier), oldest first."""
         return {
             "query": {"field": "updated_at", "operator": ">", "value": int(since.timestamp()) - 1},
@@ -94,7 +113,7 @@ class Intercom(HttpSource):
             people = contacts.get("contacts") if isinstance(contacts, dict) else None
             first = people[0] if isinstance(people, list) and people and isinstance(people[0], dict) else {}
             out.append({**r, "tag_names": [n.replace(" ", "_") for n in names], "requester_id": first.get("id"),
-                        "handled_by": handler(r)})
+                        "handled_by": handler(r), "bpo_direction": direction(r)})
         return out
 
 
@@ -114,6 +133,20 @@ def handler(conversation: dict) -> str | None:
     if conversation.get("ai_agent_participated") is False and replied:
         return "human"
     return None
+
+
+def direction(conversation: dict) -> str:
+    """inbound, outbound or automated, from `source.delivered_as` (else an admin-initiated source type or author)."""
+    source = conversation.get("source")
+    source = source if isinstance(source, dict) else {}
+    delivered = DELIVERED_AS.get(str(source.get("delivered_as") or ""))
+    if delivered:
+        return delivered
+    author = source.get("author")
+    author_type = str(author.get("type") or "") if isinstance(author, dict) else ""
+    if source.get("type") == "admin_initiated" or author_type == "admin":
+        return "outbound"
+    return "automated" if author_type == "bot" else "inbound"
 
 
 def auth_header(settings: dict, token: str) -> str:

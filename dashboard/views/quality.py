@@ -22,7 +22,7 @@ if week is None:
     st.stop()
 weeks = st.selectbox("Window", WINDOWS, format_func=lambda w: f"last {w} weeks", key="qa_weeks")
 frames = analyses.quality_frames(ctx.ws, ctx.viewer.scope, dims, week, weeks, ctx.version)
-components.view_caption(week, dict(dims), f"last {weeks} weeks", names=format.Names.of(ctx.ws.config))
+components.view_caption(week, dict(dims), f"last {weeks} weeks", names=format.Names.of_view(ctx.ws, ctx.viewer.scope))
 evals = frames["evaluations"]
 if evals.is_empty():
     components.no_data("QA evaluations in this view")
@@ -59,7 +59,7 @@ else:
     worst = spread.row(0, named=True)
     c2.caption(f"Offset of each evaluator from the site's weekly mean (auto-fails left out), 95 % interval; ◆ = "
                f"interval excludes zero. Widest spread: "
-               f"{format.markdown(format.label('site', worst['site_id'], format.Names.of(ctx.ws.config)))} "
+               f"{format.markdown(format.label('site', worst['site_id'], format.Names.of_view(ctx.ws, ctx.viewer.scope)))} "
                f"{format.magnitude('percent', worst['spread'])} between "
                f"its most lenient and strictest evaluator: run a calibration session.")
 
@@ -70,8 +70,10 @@ st.caption("Agents whose evaluator-adjusted QA section (or CSAT) trails the same
 if coaching.is_empty():
     st.success("Nobody trails their peers by enough, on enough evaluations, to call for coaching.")
 else:
+    agents = format.Names.of_view(ctx.ws, ctx.viewer.scope).agent  # the source's agent names (none when pseudonymised)
     components.dataframe(coaching.select(
-        "agent_id", "site_id", pl.col("section").replace_strict({**SECTION_LABELS, "csat": "CSAT"},
+        pl.col("agent_id").replace_strict(dict(agents), default=pl.col("agent_id"), return_dtype=pl.String).alias("agent_id"),
+        "site_id", pl.col("section").replace_strict({**SECTION_LABELS, "csat": "CSAT"},
                                                                  default=pl.col("section")).alias("coach on"),
         "agent_score", "peer_score", (pl.col("gap") * 100).alias("gap (pts)"), "evaluations", "q_value", "reason"),
         hide_index=True, width="stretch", key="coaching_table", column_config={

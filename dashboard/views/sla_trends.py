@@ -28,7 +28,7 @@ week = components.page_week(ctx)
 if week is None:
     components.no_data()
     st.stop()
-names = format.Names.of(ctx.ws.config)
+names = format.Names.of_view(ctx.ws, ctx.viewer.scope)
 components.view_caption(week, dict(dims), names=names)
 view = analyses.sla_view(ctx.ws, ctx.viewer.scope, dims, week, ctx.version)
 if view.targets.is_empty():

@@ -27,7 +27,7 @@ left, right = st.columns([3, 1])
 level = left.radio("Compare", list(LEVELS), format_func=LEVELS.get, horizontal=True, key="vs_level")
 weeks = right.selectbox("Window", WINDOWS, format_func=lambda w: f"last {w} weeks", key="vs_weeks")
 card = analyses.scorecard_for(ctx.ws, ctx.viewer.scope, dims, level, week, weeks, ctx.version)
-labels = format.Names.of(ctx.ws.config)
+labels = format.Names.of_view(ctx.ws, ctx.viewer.scope)
 components.view_caption(week, dict(dims), f"scorecard window {card.start:%d %b} – {card.end:%d %b %Y}", names=labels)
 
 

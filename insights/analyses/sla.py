@@ -34,6 +34,8 @@ from insights.metrics.credits import CreditsAtStake, credits_at_stake
 
 # target row column -> the dimension compute_kpis splits by
 TARGET_DIMENSIONS = contracts.CONDITIONS
+# dimensions a target's conditions map may name that the attainment is computed by (ticket columns)
+MAP_DIMENSIONS = contracts.MAP_DIMENSIONS
 SPLITS = {"vendor": "vendor_id", "site": "site_id", "channel": "channel", "priority": "priority"}
 HISTORY_WEEKS = 26
 # which tickets a metric's drill-down reads, and how a breach is explained
@@ -94,7 +96,32 @@ def _kpi_frame(ws: Workspace, view: View, metrics: Sequence[str], by: Sequence[s
 
 
 def _shape(row: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(c for c in TARGET_DIMENSIONS if row.get(c) is not None)
+    return tuple(c for c in (*TARGET_DIMENSIONS, *MAP_DIMENSIONS) if row.get(c) is not None)
+
+
+def _measurable(targets: pl.DataFrame) -> pl.DataFrame:
+    """Targets whose work the attainment can be cut to: each condition one value of a column of the work.
+
+    A `conditions` map's single values become columns (organisation 509974 is measured like a queue); a term
+    accepting several values of one dimension, or naming a dimension the tickets do not store, has no
+    attainment row (a figure over other work would be wrong)."""
+    extra = [pl.lit(None, pl.String).alias(c) for c in MAP_DIMENSIONS if c not in targets.columns]
+    targets = targets.with_columns(extra) if extra else targets
+    if "conditions" not in targets.columns or targets.get_column("conditions").is_null().all():
+        return targets
+    keep, rows = [], []
+    for r in targets.iter_rows(named=True):
+        values = {k: v for k, v in r.items()}
+        ok = True
+        for dim, accepted in contracts.parse_conditions(r["conditions"]):
+            one = next(iter(accepted)) if len(accepted) == 1 else None
+            if one is None or dim not in (*TARGET_DIMENSIONS, *MAP_DIMENSIONS) or r.get(dim) not in (None, one):
+                ok = False
+                break
+            values[dim] = one
+        keep.append(ok)
+        rows.append(values)
+    return pl.DataFrame([r for r, k in zip(rows, keep) if k], schema=targets.schema)
 
 
 def _attainment(ws: Workspace, view: View, targets: pl.DataFrame, start: date,
@@ -102,8 +129,9 @@ def _attainment(ws: Workspace, view: View, targets: pl.DataFrame, start: date,
     """Each target row joined to the attainment of the work it binds, per period."""
     out = []
     ratio = {k for k, v in catalog.kpis.items() if v.type == "ratio"}
-    shaped = targets.filter(pl.col("metric").is_in(sorted(ratio))).with_columns(
-        pl.concat_str([pl.col(c).is_not_null().cast(pl.Int8).cast(pl.String) for c in TARGET_DIMENSIONS]).alias("_shape"))
+    shaped = _measurable(targets.filter(pl.col("metric").is_in(sorted(ratio)))).with_columns(
+        pl.concat_str([pl.col(c).is_not_null().cast(pl.Int8).cast(pl.String)
+                       for c in (*TARGET_DIMENSIONS, *MAP_DIMENSIONS)]).alias("_shape"))
     for (_, ), group in shaped.group_by(["_shape"], maintain_order=True):
         dims = _shape(group.row(0, named=True))
         by = ("client_id", *dims)

@@ -80,7 +80,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     periods = tuple(start + timedelta(weeks=i) for i in range(history + 1))
 
     specs = {d["kpi"]: d for d in rules.detect if d["kpi"] in catalog.kpis}
-    names = Names.of(ws.config, catalog)  # ids as people know them, in every sentence
+    names = Names.of_view(ws, eff, catalog)  # ids as people know them, in every sentence
     partial = eff.vendors is not None
     # with one vendor in view the client's work in view IS that vendor's: the root level is its segment
     one_vendor = partial and len(eff.vendors or ()) == 1

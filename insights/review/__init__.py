@@ -545,7 +545,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events,
-                  names=Names.of(ws.config, catalog))
+                  names=Names.of_view(ws, scope, catalog))
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any,

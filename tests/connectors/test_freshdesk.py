@@ -96,3 +96,47 @@ def test_satisfaction_ratings_patch_their_tickets_and_survive_later_updates(tmp_
     later = stored(ws).filter(pl.col("ticket_id") == 1)
     assert (later["priority"].item(), later["csat_raw"].item(), later["csat_score"].item()) == ("urgent", "103", 1.0)
     assert report.cursors["satisfaction_ratings"] is not None
+
+
+def test_freshdesk_sla_verdicts_and_due_times_are_read_and_win_over_derived_ones(tmp_path, api):
+    """fr_escalated / is_escalated are Freshdesk's verdicts; fr_due_by / due_by its targets."""
+    from datetime import date, datetime, timedelta, timezone
+
+    def at(ticket: dict, **delta: float) -> str:
+        created = datetime.fromisoformat(ticket["created_at"].replace("Z", "+00:00"))
+        return (created + timedelta(**delta)).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    t = api.tickets
+    # 1: escalated for its first response although the stats say it was answered in time (vendor wins)
+    api.update(1, fr_escalated=True)
+    # 2: resolved 3 h after creation, due after 2 h, never flagged: breached by its due time
+    api.update(2, due_by=at(t[2], hours=2))
+    # 3: flagged overdue for resolution
+    api.update(3, is_escalated=True)
+    # 4: open, not answered yet, not flagged: no verdict yet
+    api.update(4, status=2, stats={**t[4]["stats"], "first_responded_at": None, "resolved_at": None})
+    # a contract target that every first response of 1800 s would miss: it must not overrule Freshdesk
+    ws = workspace(tmp_path, api)
+    ws.upsert("sla_targets", pl.DataFrame([dict(
+        target_id="strict", client_id="globex", effective_from=date(2025, 1, 1), metric="sla_first_response",
+        threshold_seconds=60.0, attainment_target=0.9, source_system="csv", source_instance="targets.csv",
+        updated_at=datetime(2025, 1, 1, tzinfo=timezone.utc))]))
+    [report] = sync_sources(ws)
+    assert report.exit_code == 0, str(report)
+    s = stored(ws).sort("ticket_id")
+    row = {r["ticket_id"]: r for r in s.iter_rows(named=True)}
+    assert (row[1]["first_response_breached"], row[1]["first_response_target_seconds"]) == (True, 4 * 3600.0)
+    assert (row[2]["resolution_breached"], row[2]["resolution_target_seconds"]) == (True, 2 * 3600.0)
+    assert row[3]["resolution_breached"] is True
+    assert (row[4]["first_response_breached"], row[4]["resolution_breached"]) == (None, None)
+    # answered 30 min after creation, due after 4 h, not flagged: met, whatever the 60 s contract term says
+    assert (row[5]["first_response_breached"], row[5]["first_response_target_seconds"]) == (False, 4 * 3600.0)
+    assert (row[6]["resolution_breached"], row[6]["resolution_target_seconds"]) == (False, 2 * 86400.0)
+
+
+def test_outbound_email_is_kept_with_direction_outbound(synced):
+    # source 10 (outbound email): tickets 4 and 9 of the fake
+    directions = dict(synced.select("ticket_id", "direction").iter_rows())
+    assert (directions[4], directions[9]) == ("outbound", "outbound")
+    assert synced.filter(pl.col("direction") == "inbound").height == 10
+    assert synced.filter(pl.col("ticket_id") == 4)["channel"].item() == "email"

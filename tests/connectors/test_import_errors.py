@@ -148,3 +148,35 @@ def test_a_mapped_column_absent_from_the_file_names_the_mapping_key(ws: Workspac
     with pytest.raises(SchemaError, match=r"'opened_at' \(mapped to created_at under \[mapping.columns\]\); 'grp' "
                                           r"\(mapped to queue"):
         import_paths(ws, [path], mapping=mapping, client="acme", vendor="in_house", site="hq-denver")
+
+
+def test_a_canonical_file_may_say_each_tickets_direction_and_inbound_is_the_default(ws, tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(lines(HEADER + ",direction", ok_row(1) + ",outbound", ok_row(2) + ",automated", ok_row(3) + ","))
+    import_paths(ws, [path], preset="canonical_tickets")
+    other = tmp_path / "more.csv"
+    other.write_bytes(lines(HEADER, ok_row(4)))  # no direction column at all
+    import_paths(ws, [other], preset="canonical_tickets")
+    got = dict(ws.read("tickets", Scope.everything()).select("ticket_id", "direction").iter_rows())
+    assert got == {"T1": "outbound", "T2": "automated", "T3": "inbound", "T4": "inbound"}
+
+
+def test_a_direction_outside_the_vocabulary_is_refused_with_the_fix(ws, tmp_path):
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(lines(HEADER + ",direction", ok_row(1) + ",outgoing"))
+    with pytest.raises(ImportFileError, match=r"row 2, column 'direction': 'outgoing' is not a direction bpo-insights "
+                                              r"knows \(inbound, outbound, automated\)"):
+        import_paths(ws, [path], preset="canonical_tickets")
+
+
+def test_contract_targets_with_conditions_import_and_bad_conditions_are_refused(ws, tmp_path):
+    head = "target_id,client_id,effective_from,metric,threshold_seconds,attainment_target,conditions"
+    good = tmp_path / "targets.csv"
+    good.write_bytes(lines(head, 'org-5,acme,2025-01-01,sla_first_response,900,0.9,"{""organisation"": [""5""]}"'))
+    import_paths(ws, [good], preset="canonical_sla_targets")
+    assert ws.read("sla_targets", Scope.everything())["conditions"].to_list() == ['{"organisation": ["5"]}']
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(lines(head, "org-6,acme,2025-01-01,sla_first_response,900,0.9,organisation=6"))
+    with pytest.raises(ImportFileError, match=r"bad\.csv row 2, column 'conditions': 'organisation=6'.*is not a JSON "
+                                              r"object; write e\.g\. \{\"organisation\""):
+        import_paths(ws, [bad], preset="canonical_sla_targets")

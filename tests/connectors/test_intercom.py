@@ -125,7 +125,7 @@ def test_search_pages_with_starting_after_and_asks_from_cursor_minus_lookback(tm
     sync_sources(ws)
     asked = datetime.fromtimestamp(api.bodies[0]["query"]["value"], timezone.utc)
     expected = datetime.fromisoformat(cursor.replace("Z", "+00:00")) - timedelta(minutes=10, seconds=1)
-    assert first.pages == 3 and first.requests == 3  # 60 conversations, 25 a page
+    assert first.pages == 3 and first.requests == 3 + 2  # 60 conversations, 25 a page; the team and admin lists
     assert api.bodies[0]["sort"] == {"field": "updated_at", "order": "ascending"}
     assert abs((asked - expected).total_seconds()) < 1
 
@@ -174,3 +174,23 @@ def test_region_selects_the_regional_api_host(tmp_path):
         "https://api.intercom.io", "https://api.eu.intercom.io", "https://api.au.intercom.io"]
     with pytest.raises(ConfigError, match="region 'mars' is not one of us, eu, au"):
         Workspace.create(tmp_path / "ws", TENANTS + INTERCOM.source_toml("http://x", 'region = "mars"'))
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    pytest.param({"delivered_as": "customer_initiated"}, "inbound", id="customer-initiated"),
+    pytest.param({"delivered_as": "admin_initiated", "type": "admin_initiated"}, "outbound", id="admin-initiated"),
+    pytest.param({"delivered_as": "automated"}, "automated", id="automated-message"),
+    pytest.param({"delivered_as": "campaigns_initiated"}, "automated", id="campaign-or-series"),
+    pytest.param({"delivered_as": "operator_initiated"}, "automated", id="bot-operator"),
+    pytest.param({"delivered_as": None, "author": {"type": "admin", "id": "1"}}, "outbound", id="no-delivered-as-admin-author"),
+])
+def test_admin_initiated_and_automated_conversations_are_kept_and_marked(tmp_path, api, source, expected):
+    convo = api.conversations["7"]
+    api.update(7, source={**convo["source"], **source})
+    ws = make_ws(tmp_path, INTERCOM, api)
+    [report] = sync_sources(ws)
+    assert report.exit_code == 0, str(report)
+    s = stored(ws)
+    assert s.height == N
+    assert s.filter(pl.col("ticket_id") == 7)["direction"].item() == expected
+    assert s.filter(pl.col("ticket_id") != 7)["direction"].unique().to_list() == ["inbound"]

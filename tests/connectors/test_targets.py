@@ -127,8 +127,8 @@ def test_the_terms_in_force_for_a_segment(case: Segment) -> None:
 
 
 def test_a_dimension_no_term_can_bind_is_refused() -> None:
-    with pytest.raises(TargetError, match="contract targets cannot bind the dimension 'contact_reason'"):
-        in_force(TERMS, FR, {"client_id": "acme", "contact_reason": "billing"}, D)
+    with pytest.raises(TargetError, match="contract targets cannot bind the dimension 'agent_id'"):
+        in_force(TERMS, FR, {"client_id": "acme", "agent_id": "501"}, D)
 
 
 def test_derive_fills_each_ticket_from_the_term_that_binds_it() -> None:
@@ -199,3 +199,43 @@ def test_the_sample_tickets_bound_target_is_the_target_in_force_for_its_segment_
             if cell[column] != [None if t is None else t.threshold_seconds]:
                 mismatches.append((segment, cell["week"], metric, cell[column], t))
     assert checked.height > 100 and mismatches == []
+
+
+# --------------------------------------------------------------------------- the conditions map
+
+MAPPED = pl.DataFrame([
+    term("acme-all", 86400),
+    {**term("org-111", 900), "conditions": '{"organisation": ["111"]}'},
+    {**term("org-111-222-email", 600, channel="email"), "conditions": '{"organization": [111, 222]}'},
+    {**term("form-9", 60), "conditions": '{"ticket_form_id": ["9"]}'},  # a dimension no ticket carries
+], schema_overrides={c: pl.String for c in (*matcher.CONDITIONS, "conditions")}, infer_schema_length=None)
+
+
+@pytest.mark.parametrize(("work", "target"), [
+    pytest.param({"channel": "chat", "organisation": "111"}, "org-111", id="one-organisation"),
+    pytest.param({"channel": "email", "organisation": "222"}, "org-111-222-email", id="one-of-a-set-plus-a-column"),
+    pytest.param({"channel": "email", "organisation": "111"}, "org-111-222-email", id="more-conditions-win"),
+    pytest.param({"channel": "chat", "organisation": "333"}, "acme-all", id="other-organisation-client-wide"),
+    pytest.param({"channel": "chat", "organisation": None}, "acme-all", id="no-organisation-client-wide"),
+])
+def test_the_conditions_map_binds_only_the_work_it_names(work, target):
+    frame = pl.DataFrame([{WORK: 0, "client_id": "acme", **work, "__start": D, "__end": D}],
+                         schema_overrides={"channel": pl.String, "organisation": pl.String})
+    won = bind(frame, MAPPED)
+    assert won.get_column("target_id").to_list() == [target]
+
+
+def test_a_segment_sees_each_organisations_term_and_a_fixed_organisation_one():
+    everything = in_force(MAPPED, FR, {"client_id": "acme"}, D).get_column("target_id").to_list()
+    assert everything == ["acme-all", "form-9", "org-111", "org-111-222-email"]
+    assert in_force(MAPPED, FR, {"client_id": "acme", "organisation": "222", "channel": "email"}, D
+                    ).get_column("target_id").to_list() == ["org-111-222-email"]
+    # the segment leaves the ticket form open: form 9's work within it has its own term
+    assert in_force(MAPPED, FR, {"client_id": "acme", "organisation": "111", "channel": "chat"}, D
+                    ).get_column("target_id").to_list() == ["form-9", "org-111"]
+
+
+def test_conditions_that_are_not_a_json_object_are_refused_with_an_example():
+    bad = MAPPED.with_columns(pl.lit("organisation=111").alias("conditions"))
+    with pytest.raises(TargetError, match=r"is not a JSON object; write e.g. \{\"organisation\""):
+        in_force(bad, FR, {"client_id": "acme", "organisation": "111"}, D)

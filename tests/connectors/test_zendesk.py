@@ -122,3 +122,44 @@ def test_deleted_tickets_are_kept_with_status_deleted(tmp_path, api):
     [report] = sync_sources(ws)
     stored = ws.read("tickets", Scope.everything()).filter(pl.col("ticket_id") == "3")
     assert report.updated == 1 and stored["status"].item() == "deleted"
+
+
+def test_ticket_closed_without_a_metric_set_is_solved_and_leaves_the_backlog(tmp_path, api):
+    # closed by a trigger before Zendesk kept its metrics: the export carries no metric set for it
+    api.update(4, status="closed")
+    closed_at = api.tickets[4]["updated_at"]
+    api.metrics.pop(4)
+    api.update(8, status="solved")  # solved, its metric set lost too
+    solved_at = api.tickets[8]["updated_at"]
+    api.metrics.pop(8)
+    _, stored = sync(tmp_path, api)
+    four = stored.filter(pl.col("ticket_id") == 4).row(0, named=True)
+    eight = stored.filter(pl.col("ticket_id") == 8).row(0, named=True)
+    assert (four["status"], four["resolved_at"].isoformat(), four["closed_at"].isoformat()) == (
+        "closed", closed_at.replace("Z", "+00:00"), closed_at.replace("Z", "+00:00"))
+    assert four["resolution_seconds"] == (four["resolved_at"] - four["created_at"]).total_seconds()
+    assert (eight["status"], eight["resolved_at"].isoformat(), eight["closed_at"]) == (
+        "solved", solved_at.replace("Z", "+00:00"), None)
+
+
+def test_open_tickets_have_no_solve_time_and_metric_sets_still_give_it(synced):
+    open_ = synced.filter(pl.col("status").is_in(["new", "open", "pending", "on_hold"]))
+    done = synced.filter(pl.col("status").is_in(["solved", "closed"]))
+    assert open_.height and open_["resolved_at"].null_count() == open_.height
+    assert done.height and done["resolved_at"].null_count() == 0
+    # the metric set's solved_at (two hours after creation) wins over the ticket's updated_at
+    assert ((done["resolved_at"] - done["created_at"]).dt.total_seconds() == 7200).all()
+
+
+@pytest.mark.parametrize(("via", "expected"), [
+    pytest.param({"channel": "voice", "source": {"rel": "outbound", "from": {}, "to": {}}}, "outbound", id="outbound-call"),
+    pytest.param({"channel": "phone_call_outbound"}, "outbound", id="phone-call-outbound-via"),
+    pytest.param({"channel": "rule", "source": {"rel": "trigger"}}, "automated", id="created-by-a-trigger"),
+    pytest.param({"channel": "voice", "source": {"rel": "inbound"}}, "inbound", id="inbound-call"),
+    pytest.param({"channel": "email", "source": {"rel": None}}, "inbound", id="email"),
+])
+def test_direction_follows_the_via(tmp_path, api, via, expected):
+    api.update(5, via=via)
+    _, stored = sync(tmp_path, api)
+    assert stored.filter(pl.col("ticket_id") == 5)["direction"].item() == expected
+    assert stored.filter(pl.col("ticket_id") != 5)["direction"].unique().to_list() == ["inbound"]

@@ -326,3 +326,119 @@ def test_token_never_reaches_logs_or_store_through_the_new_streams(tmp_path, eve
     assert ZENDESK.token not in caplog.text and "SECRET" not in caplog.text
     assert "satisfaction_ratings" in caplog.text or "slas/policies" in caplog.text
     assert targets(ws).height == 3 and value(tickets(ws), 1, "csat_raw") == "good"
+
+
+# --------------------------------------------------------------------------- SLA policy conditions and history
+
+
+def org_filter(org: int) -> dict[str, Any]:
+    return {"all": [{"field": "organization_id", "operator": "is", "value": org}], "any": []}
+
+
+def test_policies_for_two_organisations_bind_only_their_organisations_tickets(tmp_path, api):
+    from insights import contracts
+
+    # tickets 2, 6, 10 are high priority; first replies after 12, 16 and 20 minutes
+    api.update(2, organization_id=111)
+    api.update(6, organization_id=222)
+    api.add_policy(31, "Org 111", [metric("first_reply_time", "high", 15)], filter=org_filter(111))
+    api.add_policy(32, "Org 222", [metric("first_reply_time", "high", 10)], filter=org_filter(222))
+    ws = make_ws(tmp_path, api)
+    sync(ws)
+    for t in (2, 6, 10):
+        api.update(t, tags=["again"])  # the tickets come again, after the policies are stored
+    sync(ws)
+    rows = targets(ws)
+    assert rows.select("target_id", "priority", "conditions").rows() == [
+        ("acme-zendesk/sla-policy-31/sla_first_response/high", "high", '{"organisation": ["111"]}'),
+        ("acme-zendesk/sla-policy-32/sla_first_response/high", "high", '{"organisation": ["222"]}'),
+    ]
+    stored = tickets(ws)
+    assert value(stored, 2, "organisation") == "111"
+    assert (value(stored, 2, "first_response_target_seconds"), value(stored, 2, "first_response_breached")) == (900.0, False)
+    assert (value(stored, 6, "first_response_target_seconds"), value(stored, 6, "first_response_breached")) == (600.0, True)
+    # ticket 10's organisation has no policy: neither organisation's target is its target
+    assert (value(stored, 10, "first_response_target_seconds"), value(stored, 10, "first_response_breached")) == (None, None)
+    terms = contracts.read(ws, Scope.everything())
+    week = date(2025, 1, 6)
+    both = terms.terms("sla_first_response", {"client_id": "acme"}, week)
+    assert sorted((t.conditions["organisation"], t.threshold_seconds) for t in both) == [("111", 900.0), ("222", 600.0)]
+    one = terms.in_force("sla_first_response", {"client_id": "acme", "organisation": "222"}, week)
+    assert one is not None and one.threshold_seconds == 600.0
+    # the SLA page measures each organisation's term on that organisation's tickets only
+    from insights.analyses.sla import sla_view
+
+    page = sla_view(ws, Scope.everything(), week=week).targets
+    assert sorted(page.select("target_id", "value", "n").rows()) == [
+        ("acme-zendesk/sla-policy-31/sla_first_response/high", 1.0, 1),
+        ("acme-zendesk/sla-policy-32/sla_first_response/high", 0.0, 1)]
+
+
+@pytest.mark.parametrize(("flt", "expected"), [
+    pytest.param({"all": [{"field": "group_id", "operator": "is", "value": 360002},
+                          {"field": "via_id", "operator": "is", "value": 4}], "any": []},
+                 [("urgent", "360002", "email", None), ("normal", "360002", "email", None)],
+                 id="group-and-email-channel-in-their-columns"),
+    pytest.param({"all": [{"field": "priority", "operator": "is_not", "value": "normal"}], "any": []},
+                 [("urgent", None, None, None)], id="priority-is-not-leaves-the-excluded-metric-out"),
+    pytest.param({"all": [], "any": [{"field": "organization_id", "operator": "is", "value": 5},
+                                     {"field": "organization_id", "operator": "is", "value": 6}]},
+                 [("urgent", None, None, '{"organisation": ["5", "6"]}'),
+                  ("normal", None, None, '{"organisation": ["5", "6"]}')], id="any-of-two-organisations-is-one-set"),
+    pytest.param({"all": [{"field": "via_id", "operator": "is", "value": 29},
+                          {"field": "type", "operator": "is", "value": "incident"}],
+                  "any": [{"field": "via_id", "operator": "is", "value": 29},
+                          {"field": "via_id", "operator": "is", "value": 34}]},
+                 [("urgent", None, "chat", '{"contact_reason": ["incident"]}'),
+                  ("normal", None, "chat", '{"contact_reason": ["incident"]}')],
+                 id="all-and-any-on-one-field-intersect"),
+    pytest.param({"all": [{"field": "via_id", "operator": "is", "value": 29},
+                          {"field": "via_id", "operator": "is", "value": 34}], "any": []},
+                 [], id="conditions-no-ticket-can-meet-give-no-target"),
+    pytest.param({"all": [{"field": "priority", "operator": "is", "value": "urgent"}],
+                  "any": [{"field": "group_id", "operator": "is", "value": 1},
+                          {"field": "organization_id", "operator": "is", "value": 2}]},
+                 [("urgent", None, None, '{"organisation": ["2"]}'), ("urgent", "1", None, None)],
+                 id="any-across-two-fields-gives-one-term-each"),
+    pytest.param({"all": [{"field": "ticket_form_id", "operator": "is", "value": 9}], "any": []},
+                 [("urgent", None, None, '{"ticket_form_id": ["9"]}'), ("normal", None, None, '{"ticket_form_id": ["9"]}')],
+                 id="a-field-the-product-does-not-store-is-kept-by-name"),
+])
+def test_policy_filter_conditions_land_in_columns_and_the_conditions_map(tmp_path, api, flt, expected):
+    api.add_policy(40, "Filtered", [metric("first_reply_time", "urgent", 60), metric("first_reply_time", "normal", 240)],
+                   filter=flt)
+    ws = make_ws(tmp_path, api)
+    sync(ws)
+    got = targets(ws).sort(["priority", "target_id"], descending=[True, False]).select("priority", "queue", "channel", "conditions").rows()
+    assert got == expected
+
+
+def test_a_brand_condition_makes_the_target_its_brands_client(tmp_path, api):
+    api.add_policy(41, "Globex brand", [metric("first_reply_time", "urgent", 60)],
+                   filter={"all": [{"field": "brand_id", "operator": "is", "value": 88}], "any": []})
+    ws = make_ws(tmp_path, api, '[[source.tenants]]\nbrand = "88"\nclient = "globex"\n')
+    sync(ws)
+    assert targets(ws).select("target_id", "client_id", "conditions").rows() == [
+        ("acme-zendesk/sla-policy-41/sla_first_response/urgent/brand-88", "globex", None)]
+
+
+def test_policy_history_starts_at_the_first_sync_and_an_edit_does_not_move_older_tickets(tmp_path, api):
+    # created in 2024 and edited since, but first seen now: that version stands for its whole life
+    api.add_policy(25, "Silver", [metric("first_reply_time", "high", 15)], filter={"all": [], "any": []},
+                   created=datetime(2024, 6, 1, tzinfo=timezone.utc))
+    ws = make_ws(tmp_path, api)
+    sync(ws)
+    first = targets(ws).select("effective_from", "effective_to", "threshold_seconds").rows()
+    assert first == [(date(2024, 6, 1), None, 900.0)]
+    api.update_policy(25, [metric("first_reply_time", "high", 5)], at=datetime(2025, 1, 9, 12, tzinfo=timezone.utc))
+    sync(ws)
+    assert targets(ws).select("effective_from", "effective_to", "threshold_seconds").rows() == [
+        (date(2024, 6, 1), date(2025, 1, 8), 900.0), (date(2025, 1, 9), None, 300.0)]
+    # ticket 2 (high, created 6 Jan, answered after 12 minutes) comes again: the version of its day binds it
+    api.update(2, tags=["again"])
+    sync(ws)
+    stored = tickets(ws)
+    assert (value(stored, 2, "first_response_target_seconds"), value(stored, 2, "first_response_breached")) == (900.0, False)
+    files = digest(ws)
+    again = sync(ws)
+    assert (again.inserted, again.updated) == (0, 0) and digest(ws) == files

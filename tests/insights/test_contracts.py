@@ -113,8 +113,8 @@ def test_the_work_in_view_is_the_segment_whoever_narrowed_it(scope, filters, val
 
 
 def test_a_dimension_no_contract_can_bind_is_refused():
-    with pytest.raises(ContractError, match="contract targets cannot bind the dimension 'contact_reason'"):
-        TERMS.in_force("sla_first_response", {"client_id": "acme", "contact_reason": "billing"}, W)
+    with pytest.raises(ContractError, match="contract targets cannot bind the dimension 'agent_id'"):
+        TERMS.in_force("sla_first_response", {"client_id": "acme", "agent_id": "501"}, W)
 
 
 @pytest.mark.parametrize(("target", "value", "verdict"), [

@@ -27,6 +27,11 @@ class FakeFreshdesk(FakeApi):
         self.tickets: dict[int, dict] = {}
         self.ratings: dict[int, dict] = {}
         self.max_page = max_page
+        # names of the groups and agents (responders) the tickets point at
+        self.groups = [{"id": 4000, "name": "Refunds", "updated_at": iso(T0)},
+                       {"id": 4001, "name": "Orders", "updated_at": iso(T0)}]
+        self.agents = [{"id": aid, "available": True, "contact": {"name": f"Agent {aid - 67_099}", "email": f"a{aid}@globex.example"},
+                        "updated_at": iso(T0)} for aid in range(67_100, 67_105)]
         self.clock = T0
         for i in range(1, tickets + 1):
             self.add(i)
@@ -95,6 +100,8 @@ class FakeFreshdesk(FakeApi):
             rows.sort(key=lambda t: (t[key], t["id"]), reverse=q.get("order_type", "desc") == "desc")
             if "stats" not in q.get("include", ""):
                 rows = [{k: v for k, v in t.items() if k != "stats"} for t in rows]
+        elif path in ("/api/v2/groups", "/api/v2/agents"):
+            rows = list(self.groups if path.endswith("groups") else self.agents)
         elif path == "/api/v2/surveys/satisfaction_ratings":
             since = parse(q["created_since"]) if "created_since" in q else self.clock - timedelta(days=30)
             rows = sorted((r for r in self.ratings.values() if parse(r["created_at"]) >= since), key=lambda r: r["id"])

@@ -28,6 +28,11 @@ class FakeIntercom(FakeApi):
         self.resets: list[tuple[int, float]] = []  # (reset epoch announced, when the next request came)
         self._pending_reset: int | None = None
         self.bodies: list[Any] = []  # every search body, in order
+        # names of the teams and admins the conversations point at
+        self.teams = [{"type": "team", "id": "5017", "name": "Front line", "admin_ids": [814860, 814861]},
+                      {"type": "team", "id": "5018", "name": "Escalations", "admin_ids": [814862, 814863]}]
+        self.admins = [{"type": "admin", "id": str(aid), "name": f"Admin {aid - 814_859}", "email": f"{aid}@acme.example",
+                        "away_mode_enabled": False} for aid in range(814_860, 814_864)]
         for i in range(1, tickets + 1):
             self.add(i)
 
@@ -92,7 +97,8 @@ class FakeIntercom(FakeApi):
 
     def route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Reply:
         now = time.time()
-        self.bodies.append(body)
+        if path == PATH:
+            self.bodies.append(body)
         if self._pending_reset is not None:
             self.resets.append((self._pending_reset, now))
             self._pending_reset = None
@@ -101,6 +107,9 @@ class FakeIntercom(FakeApi):
             self._pending_reset = int(now) + 1
             return Reply(429, {"type": "error.list", "errors": [{"code": "rate_limit_exceeded", "message": "Exceeded rate limit"}]},
                          {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(self._pending_reset)})
+        if method == "GET" and path in ("/teams", "/admins"):
+            key = path.strip("/")
+            return Reply(200, {"type": f"{key[:-1]}.list", key: [dict(r) for r in getattr(self, key)]}, {})
         if path != PATH or method != "POST":
             return Reply(404, {"type": "error.list", "errors": [{"code": "not_found", "message": "Resource Not Found"}]}, {})
         q = (body or {}).get("query") or {}

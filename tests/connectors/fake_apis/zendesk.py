@@ -43,6 +43,14 @@ class FakeZendesk(FakeApi):
         self.policies: dict[int, dict] = {}
         self.events: list[dict] = []
         self.auth = basic(f"{email}/token", token)
+        # names of the groups and agents the tickets point at (ids 360001/360002 and 500..506)
+        self.groups: dict[int, dict] = {gid: {"id": gid, "name": name, "updated_at": iso(T0)}
+                                        for gid, name in ((360001, "Billing"), (360002, "Tier 2 support"))}
+        self.users: dict[int, dict] = {uid: {"id": uid, "name": f"Agent {uid - 499}", "role": "agent",
+                                             "email": f"agent{uid}@acme.example", "updated_at": iso(T0)}
+                                       for uid in range(500, 507)}
+        self.forbid_users = False
+        self.users[9_000_001] = {"id": 9_000_001, "name": "Jane Customer", "role": "end-user", "updated_at": iso(T0)}
         self.tickets: dict[int, dict] = {}
         self.metrics: dict[int, dict] = {}
         self.clock = T0
@@ -111,14 +119,16 @@ class FakeZendesk(FakeApi):
             self.ratings[ticket_id] = r
             return r
 
-    def add_policy(self, pid: int, title: str, metrics: list[dict]) -> dict:
-        """An SLA policy with its policy_metrics ({priority, metric, target (minutes), business_hours})."""
+    def add_policy(self, pid: int, title: str, metrics: list[dict], *, filter: dict | None = None,
+                   created: datetime | None = None) -> dict:
+        """An SLA policy with its policy_metrics ({priority, metric, target (minutes), business_hours}) and
+        filter ({all: [...], any: [...]} of {field, operator, value}); `created`: an earlier creation time."""
         with self.lock:
             now = self._tick()
             p = {"url": f"https://acme.zendesk.com/api/v2/slas/policies/{pid}.json", "id": pid, "title": title,
                  "description": "", "position": len(self.policies) + 1,
-                 "filter": {"all": [{"field": "type", "operator": "is", "value": "question"}], "any": []},
-                 "policy_metrics": metrics, "created_at": iso(now), "updated_at": iso(now)}
+                 "filter": filter or {"all": [{"field": "type", "operator": "is", "value": "question"}], "any": []},
+                 "policy_metrics": metrics, "created_at": iso(created or now), "updated_at": iso(now)}
             self.policies[pid] = p
             return p
 
@@ -145,6 +155,14 @@ class FakeZendesk(FakeApi):
             since = int(query.get("start_time", ["0"])[0])
             rows = [r for r in self.ratings.values() if _epoch(r["updated_at"]) >= since]
             return _cursor_page("satisfaction_ratings", rows, lambda r: (r["updated_at"], r["id"]), query)
+        if path == "/api/v2/groups":
+            return _cursor_page("groups", list(self.groups.values()), lambda g: ("", g["id"]), query)
+        if path == "/api/v2/users":
+            if self.forbid_users:  # a token of an agent without the permission to list people
+                return Reply(403, {"error": "Forbidden", "description": "You do not have access to this page."}, {})
+            roles = set(query.get("role[]", [])) or {"end-user", "agent", "admin"}
+            rows = [u for u in self.users.values() if u["role"] in roles]
+            return _cursor_page("users", rows, lambda u: ("", u["id"]), query)
         if path == POLICIES_PATH:
             return _cursor_page("sla_policies", list(self.policies.values()), lambda p: ("", p["position"]), query)
         if path == EVENTS_PATH:
