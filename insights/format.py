@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal, Protocol
 
 EMPTY = "–"
@@ -212,6 +213,25 @@ def p_value(p: float | None) -> str:
 def text(v: Any) -> str:
     """Any cell as text: '–' for None or NaN, else the value as written."""
     return EMPTY if missing(v) or (isinstance(v, str) and not v.strip()) else str(v)
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def period(first: date, grain: str = "week", calendar: Any = None) -> str:
+    """A period in words, with the reporting calendar it is cut in (`insights.view.Calendar`, its `name`).
+
+    >>> from insights.view import Calendar
+    >>> period(date(2026, 11, 1), "week", Calendar(timezone="America/New_York", week_start=6))
+    'week of Sun 1 Nov 2026 (America/New_York)'
+    >>> period(date(2026, 11, 1), "month"), period(date(2026, 11, 3), "day")
+    ('Nov 2026', 'Tue 3 Nov 2026')
+    """
+    day = f"{first:%a} {first.day} {first:%b %Y}"
+    words = {"day": day, "week": f"week of {day}", "month": f"{first:%b %Y}",
+             "quarter": f"Q{(first.month - 1) // 3 + 1} {first.year}", "year": f"{first.year}"}.get(grain, day)
+    name = getattr(calendar, "name", None)
+    return f"{words} ({name})" if name else words
 
 
 # --------------------------------------------------------------------------- labels
