@@ -54,6 +54,10 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
 
 
+WEEK_HELP = ("YYYY-Www or a date: the client's reporting week (bpo.toml timezone, week_start) holding that ISO "
+             "week's Monday (default: the last complete week)")
+
+
 def _week(text: str) -> date:
     """YYYY-Www (ISO week) or a date inside the week -> that week's Monday, between 2000 and a year from today."""
     try:
@@ -413,10 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("kpis", parents=[common], help="KPIs by period and dimensions")
     s.add_argument("--grain", choices=["day", "week", "month", "quarter", "year", "window"], default="week",
                    help="window: one period from --from to --to (a median over the whole window)")
-    s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel")
+    s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel; hour (00-23) and weekday are "
+                                "local times of each client's reporting calendar")
     s.add_argument("--kpi", help="comma-separated KPI names (default: all)")
-    s.add_argument("--from", dest="start", type=_date)
-    s.add_argument("--to", dest="end", type=_date)
+    s.add_argument("--from", dest="start", type=_date, help="first day, a local day of each client's reporting calendar")
+    s.add_argument("--to", dest="end", type=_date, help="last day (inclusive), local like --from")
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -427,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("insights", parents=[common], help="the ranked insights of a week",
                        description="md: the review's top 5-7 insights (data notices first); json: every insight "
                                    "the engine kept, ranked, as DESIGN §6 records.")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP)
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -435,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_insights)
 
     s = sub.add_parser("report", parents=[common], help="the weekly review as a file: html, pdf, pptx or md")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP)
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -447,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Recipients are the [[user]] entries with email or webhook_env. The first run for a week "
                                    "sends the review; later runs send only new headline insights and contract credits at "
                                    "risk; nothing is sent twice. Exit 0 ok, 1 some sends failed, 2 all failed or bad config.")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: each recipient's last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP.replace("the last", "each recipient's last"))
     s.add_argument("--user", action="append", metavar="NAME", help="only this recipient (repeatable)")
     s.add_argument("--dry-run", action="store_true", help="say what would be sent; send and record nothing")
     s.set_defaults(func=cmd_deliver)

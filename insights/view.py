@@ -57,7 +57,7 @@ class Calendar:
     def of(cls, config: Any, client: str | None = None) -> Calendar:
         """The calendar of `client` in a parsed bpo.toml: its own keys, else [settings], else UTC with Monday weeks."""
         settings = dict(getattr(config, "settings", None) or {})
-        own = next((c for c in getattr(config, "clients", ()) if client is not None and c.get("id") == client), {})
+        own: Mapping[str, Any] = next((c for c in getattr(config, "clients", ()) if client is not None and c.get("id") == client), {})
         zone = own.get("timezone") or settings.get("timezone") or "UTC"
         first = own.get("week_start") or settings.get("week_start") or "monday"
         return cls(timezone=str(zone), week_start=WEEKDAYS.index(str(first)))

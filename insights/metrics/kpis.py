@@ -521,7 +521,7 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
                 .with_columns((1.0 / pl.col("__day").list.len()).alias("__w"))
                 .explode("__day"))
         if calendars is not None:  # a billed day is a local day already; only a week's alignment moves it
-            lf = lf.with_columns(period_date(pl.col("__day"), kg, pl.Date, calendars).alias("__day"))
+            lf = lf.with_columns(period_date(pl.col("__day"), kg, pl.Date(), calendars).alias("__day"))
         lf = lf.filter(_range_filter("__day", pl.Date, start, end))
         key = _period_key(pl.col("__day"), grain, pl.Date, start, first)
     else:
@@ -533,8 +533,8 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
             lf = lf.filter(viewer)
         if calendars is not None:
             lf = lf.with_columns(period_date(pl.col(source.time), kg, tdtype, calendars).alias(LOCAL_DAY))
-            lf = lf.filter(_range_filter(LOCAL_DAY, pl.Date, start, end))
-            key = _period_key(pl.col(LOCAL_DAY), grain, pl.Date, start, first)
+            lf = lf.filter(_range_filter(LOCAL_DAY, pl.Date(), start, end))
+            key = _period_key(pl.col(LOCAL_DAY), grain, pl.Date(), start, first)
         else:
             if extra:
                 lf = lf.filter(_range_filter(source.time, tdtype, start, end))
