@@ -44,7 +44,7 @@ def _window(week: date, weeks: int) -> tuple[date, date]:
 def _rows(ws: Workspace, table: str, time_column: str, scope: Scope, filters: Mapping[str, Any] | None,
           week: date, weeks: int) -> pl.LazyFrame:
     """Rows of `table` in the view and window (site/channel filters on rows; client/vendor narrow the scope)."""
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)
     lf = view.apply(ws.scan(table, view.scope_for_read()), rows_only=True)
     start, end = _window(week, weeks)
     lo = pl.lit(start).cast(pl.Datetime("us", "UTC"))

@@ -8,6 +8,7 @@ local day is 23 or 25 hours long and the repeated autumn hour is counted once, i
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -228,3 +229,31 @@ def test_the_view_takes_the_clients_calendar_and_names_it(ws: Workspace) -> None
     assert mixed.week == date(2026, 11, 2)
     assert format.period(mixed.week, "week", mixed.calendar) == (
         "week of Mon 2 Nov 2026 (each client in its own calendar: acme America/New_York, Sunday weeks; globex UTC)")
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def test_kpis_by_local_hour_and_weekday_from_the_command_line(ws: Workspace, capsys) -> None:
+    from insights.cli import main
+
+    assert main(["kpis", "--workspace", str(ws.path), "--client", "acme", "--kpi", "tickets_created", "--grain", "day",
+                 "--by", "weekday,hour", "--format", "json"]) == 0
+    rows = sorted((r["period"][:10], r["weekday"], r["hour"], r["value"]) for r in json.loads(capsys.readouterr().out))
+    assert rows == [("2026-11-07", "saturday", "20", 1.0), ("2026-11-08", "sunday", "10", 1.0)]
+
+
+def test_an_hour_split_of_a_daily_table_is_left_out_with_the_reason() -> None:
+    from insights.metrics.kpis import explain
+
+    notes = explain(["average_headcount", "tickets_created"], by=("hour",))
+    assert notes.computed == ("tickets_created",)  # the roster is kept by day: it has weekdays but no hours
+    assert "average_headcount cannot be split by hour" in notes.omitted["average_headcount"]
+    assert explain(["average_headcount"], by=("weekday",)).computed == ("average_headcount",)
+
+
+def test_week_names_the_clients_own_week_on_the_insights_title(ws: Workspace, capsys) -> None:
+    from insights.cli import main
+
+    assert main(["insights", "--workspace", str(ws.path), "--client", "acme", "--week", "2026-W45", "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("# Insights for the week of Sun 1 Nov 2026 (America/New_York)")
