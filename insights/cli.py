@@ -16,7 +16,6 @@ from pathlib import Path
 
 from connectors.errors import BpoError
 from insights import format
-from insights.metrics.periods import week_start
 
 DEFAULT_PORT = 8501
 FIRST_WEEK = date(2000, 1, 3)  # 2000-W01: no review covers earlier weeks (imports refuse earlier dates, too)
@@ -59,13 +58,16 @@ WEEK_HELP = ("YYYY-Www or a date: the client's reporting week (bpo.toml timezone
 
 
 def _week(text: str) -> date:
-    """YYYY-Www (ISO week) or a date inside the week -> that week's Monday, between 2000 and a year from today."""
+    """YYYY-Www or a date inside the week -> a day of that week (ISO Www: its Monday), between 2000 and a year from today.
+
+    The review cuts the day into the client's reporting week (`View.of`): the week holding the Monday of
+    ISO week ww, so 2026-W45 is Mon 2 - Sun 8 Nov 2026 with Monday weeks, Sun 1 - Sat 7 Nov with Sunday weeks."""
     try:
         if "W" in text.upper():
             y, w = text.upper().split("-W")
             monday = date.fromisocalendar(int(y), int(w), 1)
         else:
-            monday = week_start(date.fromisoformat(text))
+            monday = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a week; use YYYY-Www (e.g. 2026-W46) or a date") from None
     last = date.today() + timedelta(days=366)

@@ -235,15 +235,16 @@ def period(first: date, grain: str = "week", calendar: Any = None, *, numbered: 
     day = f"{first:%a} {first.day} {first:%b %Y}"
     words = {"day": day, "week": f"week of {day}", "month": f"{first:%b %Y}",
              "quarter": f"Q{(first.month - 1) // 3 + 1} {first.year}", "year": f"{first.year}"}.get(grain, day)
-    notes = [week_number(first, getattr(calendar, "week_start", 0))] if numbered and grain == "week" else []
+    notes = [week_number(first)] if numbered and grain == "week" else []
     name = getattr(calendar, "name", None)
     notes += [name] if name else []
     return f"{words} ({', '.join(notes)})" if notes else words
 
 
-def week_number(first: date, week_start: int = 0) -> str:
-    """'2025-W10': the ISO number of the Monday inside the reporting week starting on `first` (weekday `week_start`)."""
-    y, w, _ = (first + timedelta(days=(7 - week_start) % 7)).isocalendar()
+def week_number(first: date) -> str:
+    """'2025-W10': the number of the reporting week starting on `first`, the ISO number of the Monday inside it
+    (the first Monday on or after `first`: the ISO week itself for Monday weeks; `--week` reads it back)."""
+    y, w, _ = (first + timedelta(days=(7 - first.weekday()) % 7)).isocalendar()
     return f"{y}-W{w:02d}"
 
 

@@ -90,9 +90,9 @@ def told_by(review: Review) -> set[str]:
     return {REVIEW, *(i.id for i in review.insights), *(a.key for a in alerts_of(review))}
 
 
-def iso_week(week: date, week_start: int = 0) -> str:
-    """'2025-W10' (the week holding that ISO week's Monday: see `format.week_number`)."""
-    return format.week_number(week, week_start)
+def iso_week(week: date) -> str:
+    """'2025-W10' for the reporting week starting on `week` (the ISO number of its Monday: `format.week_number`)."""
+    return format.week_number(week)
 
 
 def _numbered(review: Review) -> str:
@@ -101,7 +101,7 @@ def _numbered(review: Review) -> str:
 
 
 def _number(review: Review) -> str:
-    return iso_week(review.week, review.calendar.week_start)
+    return iso_week(review.week)
 
 
 def scope_label(user: User, review: Review) -> str:

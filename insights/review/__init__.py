@@ -374,9 +374,9 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
 
 def to_date_caption(week: date) -> str:
     """How the to-date totals of the week are counted, in one sentence for the page and the exports."""
-    sunday = week + timedelta(days=6)
-    spans = " · ".join(f"{label} from {to_date_start(sunday, p):%d %b %Y}" for p, label in TO_DATE.items())
-    return (f"{spans}, to Sunday {sunday:%d %b %Y}: the week's Sunday decides the month, quarter and year; "
+    last = week + timedelta(days=6)  # the week's last day: a Sunday for Monday weeks, a Saturday for Sunday weeks
+    spans = " · ".join(f"{label} from {to_date_start(last, p):%d %b %Y}" for p, label in TO_DATE.items())
+    return (f"{spans}, to {last:%A} {last:%d %b %Y}: the week's {last:%A} decides the month, quarter and year; "
             f"each total is computed over its days (Σ/Σ), not averaged from weeks.")
 
 

@@ -257,3 +257,17 @@ def test_week_names_the_clients_own_week_on_the_insights_title(ws: Workspace, ca
 
     assert main(["insights", "--workspace", str(ws.path), "--client", "acme", "--week", "2026-W45", "--format", "md"]) == 0
     assert capsys.readouterr().out.startswith("# Insights for the week of Sun 1 Nov 2026 (America/New_York)")
+
+
+def test_a_date_given_as_the_week_is_cut_into_the_clients_week(ws: Workspace, capsys) -> None:
+    from insights.cli import main
+
+    assert main(["insights", "--workspace", str(ws.path), "--client", "acme", "--week", "2026-11-07", "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("# Insights for the week of Sun 1 Nov 2026 (America/New_York)")
+
+
+def test_complete_weeks_are_the_clients_own_weeks(ws: Workspace) -> None:
+    from insights.review import available_weeks
+
+    assert available_weeks(ws, Scope.of(clients=["acme"])) == (date(2026, 11, 1),)  # Sat 7 Nov closes it (local)
+    assert available_weeks(ws, Scope.of(clients=["globex"])) == (date(2026, 11, 2),)  # Sun 8 Nov closes a Monday week
