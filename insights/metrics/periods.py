@@ -19,8 +19,9 @@ daylight saving changes, and an hour repeated in the autumn belongs to its one l
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -192,6 +193,19 @@ def latest_complete_week(last_day: date, first: int = 0) -> date:
     """The first day of the last week whose last day is on or before `last_day` (a week still running is not complete)."""
     done = (last_day.weekday() - first) % 7 == 6
     return week_start(last_day, first) - (timedelta(weeks=0) if done else timedelta(weeks=1))
+
+
+def utc_bounds(start: date, end: date, zone: str = "UTC") -> tuple[datetime, datetime]:
+    """[start, end] local days of `zone` as a UTC range [from, to): the local midnight starting `start` and the
+    one ending `end` (for engines that filter UTC timestamps, e.g. SQL; 23 or 25 hours on daylight-saving days).
+
+    >>> utc_bounds(date(2026, 3, 8), date(2026, 3, 8), "America/New_York")[1] - utc_bounds(date(2026, 3, 8), date(2026, 3, 8), "America/New_York")[0]
+    datetime.timedelta(seconds=82800)
+    """
+    tz = ZoneInfo(zone)
+    lo = datetime.combine(start, time(), tzinfo=tz).astimezone(timezone.utc)
+    hi = datetime.combine(end + timedelta(days=1), time(), tzinfo=tz).astimezone(timezone.utc)
+    return lo, hi
 
 
 def iso_week_label(d: date) -> str:

@@ -271,3 +271,16 @@ def test_complete_weeks_are_the_clients_own_weeks(ws: Workspace) -> None:
 
     assert available_weeks(ws, Scope.of(clients=["acme"])) == (date(2026, 11, 1),)  # Sat 7 Nov closes it (local)
     assert available_weeks(ws, Scope.of(clients=["globex"])) == (date(2026, 11, 2),)  # Sun 8 Nov closes a Monday week
+
+
+@pytest.mark.parametrize(("day", "midnight_utc", "hours"), [
+    pytest.param(date(2026, 3, 8), 5, 23, id="spring-forward-starts-in-EST"),
+    pytest.param(date(2026, 11, 1), 4, 25, id="fall-back-starts-in-EDT"),
+])
+def test_utc_bounds_of_a_local_day_are_its_local_midnights(day: date, midnight_utc: int, hours: int) -> None:
+    """What an engine filtering UTC timestamps (SQL) is given for one local day."""
+    from insights.metrics.periods import utc_bounds
+
+    lo, hi = utc_bounds(day, day, "America/New_York")
+    assert lo == utc(day.year, day.month, day.day, midnight_utc) and lo.utcoffset() == timedelta(0)
+    assert hi - lo == timedelta(hours=hours)
