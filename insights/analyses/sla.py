@@ -29,7 +29,8 @@ from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
-from insights.view import DIMENSIONS, View
+from insights.metrics.periods import period_first_day
+from insights.view import DIMENSIONS, Calendars, View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
 
 # target row column -> the dimension compute_kpis splits by
@@ -268,6 +269,7 @@ def _behind(ws: Workspace, scope: Scope, metric: str, week: date, filters: Mappi
     lf = view.apply(ws.scan("tickets", view.scope_for_read()), rows_only=True)
     if segment and "priority" in segment:
         lf = lf.filter(pl.col("priority") == segment["priority"])
-    start = pl.lit(week).cast(pl.Datetime("us", "UTC"))
-    return lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + pl.duration(days=7))
+    cals = Calendars.of(ws.config, view.scope_for_read().clients)  # the week the chart point's KPI cut, in local days
+    in_week = period_first_day(pl.col("created_at"), "week", pl.Datetime("us", "UTC"), cals) == week
+    return lf.filter(pl.col("created_at").is_not_null() & in_week
                      & pl.col(breached).is_not_null() & (pl.col("status").fill_null("") != "deleted"))

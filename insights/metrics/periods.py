@@ -105,6 +105,20 @@ def period_date(expr: pl.Expr, grain: str, dtype: pl.DataType, calendars: Calend
     return by_client(calendars, piece, weeks=grain == "week")
 
 
+def period_first_day(expr: pl.Expr, grain: str, dtype: pl.DataType, calendars: Calendars | None = None) -> pl.Expr:
+    """The first day (a Date) of each row's period in its client's calendar: what `compute_kpis` labels it with."""
+    return key_to_date(period_key(expr, grain, dtype, calendars), grain)
+
+
+def in_local_days(expr: pl.Expr, dtype: pl.DataType, calendars: Calendars | None, start: date, end: date) -> pl.Expr:
+    """True for rows whose time falls on a local day in [start, end] of their client's calendar."""
+    if calendars is None or calendars.utc_iso:
+        day = _as_date(expr, dtype)
+    else:
+        day = period_date(expr, "day", dtype, calendars)
+    return day.is_between(start, end)
+
+
 def local_part(expr: pl.Expr, part: str, dtype: pl.DataType, calendars: Calendars | None) -> pl.Expr:
     """The local hour of day (0-23) or weekday name ("monday"…) of each row in its client's calendar."""
     def piece(zone: str, shift: int) -> pl.Expr:

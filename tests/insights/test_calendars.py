@@ -284,3 +284,18 @@ def test_utc_bounds_of_a_local_day_are_its_local_midnights(day: date, midnight_u
     lo, hi = utc_bounds(day, day, "America/New_York")
     assert lo == utc(day.year, day.month, day.day, midnight_utc) and lo.utcoffset() == timedelta(0)
     assert hi - lo == timedelta(hours=hours)
+
+
+# --------------------------------------------------------------------------- pages that read rows, not KPIs
+
+
+def test_the_sla_drill_down_lists_the_tickets_of_the_clients_own_week(ws: Workspace) -> None:
+    """A chart point's tickets are the ones its KPI counted: acme's Sunday week of 1 Nov holds its Saturday evening."""
+    from insights.analyses.sla import counts_behind
+
+    breached = stored("acme", [utc(2026, 11, 8, 1)]).with_columns(first_response_breached=pl.lit(True),
+                                                                 updated_at=pl.lit(utc(2026, 11, 9)))
+    ws.upsert("tickets", breached)  # acme-0 again, Sat 7 Nov 20:00 in New York, now with a breached first reply
+    acme = Scope.of(clients=["acme"])
+    assert counts_behind(ws, acme, metric="sla_first_response", week=date(2026, 11, 1)) == (1, 1)
+    assert counts_behind(ws, acme, metric="sla_first_response", week=date(2026, 11, 8)) == (0, 0)
