@@ -119,6 +119,13 @@ def in_local_days(expr: pl.Expr, dtype: pl.DataType, calendars: Calendars | None
     return day.is_between(start, end)
 
 
+def local_clock(expr: pl.Expr, dtype: pl.DataType, calendars: Calendars | None, read: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """`read` applied to each row's wall clock in its client's time zone (e.g. `lambda t: t.dt.minute()`)."""
+    if calendars is None or calendars.utc_iso:
+        return read(_local(expr, dtype, "UTC"))
+    return by_client(calendars, lambda zone, shift: read(_local(expr, dtype, zone)))
+
+
 def local_part(expr: pl.Expr, part: str, dtype: pl.DataType, calendars: Calendars | None) -> pl.Expr:
     """The local hour of day (0-23) or weekday name ("monday"…) of each row in its client's calendar."""
     def piece(zone: str, shift: int) -> pl.Expr:

@@ -299,3 +299,21 @@ def test_the_sla_drill_down_lists_the_tickets_of_the_clients_own_week(ws: Worksp
     acme = Scope.of(clients=["acme"])
     assert counts_behind(ws, acme, metric="sla_first_response", week=date(2026, 11, 1)) == (1, 1)
     assert counts_behind(ws, acme, metric="sla_first_response", week=date(2026, 11, 8)) == (0, 0)
+
+
+def test_staffing_intervals_are_placed_on_the_clients_clock(tmp_path) -> None:
+    """A New York queue's 14:00 UTC interval in November is its 09:00 (EST) slot, named with the calendar."""
+    from insights.analyses.staffing import staffing_gap
+
+    w = Workspace.create(tmp_path / "ws", TOML)
+    starts = [utc(2026, 11, 4, 14), utc(2026, 11, 4, 14, 30)]  # Wed 09:00 and 09:30 in New York
+    w.upsert("contact_intervals", pl.DataFrame({
+        "source_system": ["test"] * 2, "source_instance": ["t"] * 2, "client_id": ["acme"] * 2, "vendor_id": ["northwind"] * 2, "site_id": ["s"] * 2,
+        "queue_id": ["acme-voice"] * 2, "channel": ["voice"] * 2, "direction": ["inbound"] * 2, "interval_start": starts,
+        "interval_minutes": [30, 30], "offered": [20, 20], "handled": [20, 20], "handle_seconds": [6000.0, 6000.0],
+        "answered_within_sl": [15, 15], "sl_threshold_seconds": [20.0, 20.0]}))
+    gap = staffing_gap(w, Scope.of(clients=["acme"]), start=date(2026, 11, 4), end=date(2026, 11, 4))
+    slots = gap.pattern.select("weekday", "time").sort("time").rows()
+    assert slots == [("Wed", "09:00"), ("Wed", "09:30")]
+    assert gap.calendar == "America/New_York"
+    assert gap.worst_named()[0].startswith("Wed 09:") and " America/New_York acme-voice" in gap.worst_named()[0]
