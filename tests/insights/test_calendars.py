@@ -317,3 +317,13 @@ def test_staffing_intervals_are_placed_on_the_clients_clock(tmp_path) -> None:
     assert slots == [("Wed", "09:00"), ("Wed", "09:30")]
     assert gap.calendar == "America/New_York"
     assert gap.worst_named()[0].startswith("Wed 09:") and " America/New_York acme-voice" in gap.worst_named()[0]
+
+
+def test_the_volume_forecast_learns_from_the_clients_own_weeks(ws: Workspace) -> None:
+    from insights.analyses.forecast import volume_history
+
+    weekly = volume_history(ws, Scope.of(clients=["acme"]), grain="week", by=("client_id",))
+    # Sun 1 - Sat 7 Nov holds the Saturday-evening ticket; the week of Sun 8 Nov is still running, so left out
+    assert weekly.select("period", "client_id", "volume").rows() == [(date(2026, 11, 1), "acme", 1)]
+    daily = volume_history(ws, Scope.of(clients=["acme"]), grain="day", by=("client_id",))
+    assert daily.select("period", "volume").rows() == [(date(2026, 11, 7), 1), (date(2026, 11, 8), 1)]
