@@ -243,11 +243,17 @@ def cmd_status(args) -> int:
 
 def cmd_kpis(args) -> int:
     from insights.metrics.kpis import compute_kpis
+    from insights.view import WEEKDAYS, Calendars
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
     kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
-    frame = compute_kpis(ws, _scope(args, ws), kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    scope = _scope(args, ws)
+    frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    cals = Calendars.of(ws.config, scope.clients)
+    if not cals.utc_iso:  # the periods' calendar, named beside the numbers (stdout stays the data alone)
+        first = WEEKDAYS[cals.reference.week_start].title()
+        print(f"periods are cut in the reporting calendar: {cals.reference.name} ({first} weeks)", file=sys.stderr)
     return _emit(frame, args.format, args.out)
 
 

@@ -239,8 +239,10 @@ def test_kpis_by_local_hour_and_weekday_from_the_command_line(ws: Workspace, cap
 
     assert main(["kpis", "--workspace", str(ws.path), "--client", "acme", "--kpi", "tickets_created", "--grain", "day",
                  "--by", "weekday,hour", "--format", "json"]) == 0
-    rows = sorted((r["period"][:10], r["weekday"], r["hour"], r["value"]) for r in json.loads(capsys.readouterr().out))
+    printed = capsys.readouterr()
+    rows = sorted((r["period"][:10], r["weekday"], r["hour"], r["value"]) for r in json.loads(printed.out))
     assert rows == [("2026-11-07", "saturday", "20", 1.0), ("2026-11-08", "sunday", "10", 1.0)]
+    assert "reporting calendar: America/New_York (Sunday weeks)" in printed.err
 
 
 def test_an_hour_split_of_a_daily_table_is_left_out_with_the_reason() -> None:
