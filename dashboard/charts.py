@@ -556,7 +556,7 @@ def forecast_vs_actual(actual: pl.DataFrame, forecasts: list[tuple[str, pl.DataF
 
 
 @inert
-def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330) -> go.Figure:
+def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330, calendar: str = "UTC") -> go.Figure:
     """Weekday × 30-minute interval: mean required − scheduled agents (positive: short), both in the hover."""
     fig = go.Figure()
     if not pattern.height:
@@ -573,10 +573,10 @@ def staffing_heatmap(pattern: pl.DataFrame, *, title: str, height: int = 330) ->
     fig.add_trace(go.Heatmap(z=z, x=times, y=days, customdata=hover, zmid=0, zmin=-reach, zmax=reach,
                              colorscale=[[0, SURPLUS], [0.5, "#F7F7F7"], [1, SHORT]],
                              colorbar=dict(title="agents<br>short (+)", thickness=12),
-                             hovertemplate="%{y} %{x} UTC: gap %{z:+.1f} agents<br>%{customdata}<extra></extra>"))
+                             hovertemplate=f"%{{y}} %{{x}} {calendar}: gap %{{z:+.1f}} agents<br>%{{customdata}}<extra></extra>"))
     _layout(fig, title, height)
     fig.update_yaxes(autorange="reversed", gridcolor=None)
-    fig.update_xaxes(title_text="interval start (UTC)", tickangle=-45, nticks=24)
+    fig.update_xaxes(title_text=f"interval start ({calendar})", tickangle=-45, nticks=24)
     return fig
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from datetime import date
 
 from insights.view import DIMENSIONS as VIEW_DIMENSIONS
+from insights.format import week_number
 from insights.metrics.periods import week_start
 
 DIMENSIONS = tuple(VIEW_DIMENSIONS)  # the view's filters, checked once in insights.view
@@ -18,9 +19,8 @@ DEFAULT_COMPARE: Compare = "last_week"
 
 
 def week_label(week: date) -> str:
-    """ISO week text, e.g. 2025-W10."""
-    y, w, _ = week.isocalendar()
-    return f"{y}-W{w:02d}"
+    """The number of the reporting week starting on `week`, e.g. 2025-W10 (the ISO week of its Monday)."""
+    return week_number(week)
 
 
 def parse_week(text: str | None) -> date | None:

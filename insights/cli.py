@@ -57,16 +57,21 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date; use YYYY-MM-DD") from None
 
 
-def _week(text: str) -> date:
-    """YYYY-Www (ISO week) or a date inside the week -> that week's Monday, between 2000 and a year from today."""
-    from insights.metrics.periods import week_start
+WEEK_HELP = ("YYYY-Www or a date: the client's reporting week (bpo.toml timezone, week_start) holding that ISO "
+             "week's Monday (default: the last complete week)")
 
+
+def _week(text: str) -> date:
+    """YYYY-Www or a date inside the week -> a day of that week (ISO Www: its Monday), between 2000 and a year from today.
+
+    The review cuts the day into the client's reporting week (`View.of`): the week holding the Monday of
+    ISO week ww, so 2026-W45 is Mon 2 - Sun 8 Nov 2026 with Monday weeks, Sun 1 - Sat 7 Nov with Sunday weeks."""
     try:
         if "W" in text.upper():
             y, w = text.upper().split("-W")
             monday = date.fromisocalendar(int(y), int(w), 1)
         else:
-            monday = week_start(date.fromisoformat(text))
+            monday = date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a week; use YYYY-Www (e.g. 2026-W46) or a date") from None
     last = date.today() + timedelta(days=366)
@@ -244,11 +249,17 @@ def cmd_status(args) -> int:
 
 def cmd_kpis(args) -> int:
     from insights.metrics.kpis import compute_kpis
+    from insights.view import WEEKDAYS, Calendars
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
     kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
-    frame = compute_kpis(ws, _scope(args, ws), kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    scope = _scope(args, ws)
+    frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    cals = Calendars.of(ws.config, scope.clients)
+    if not cals.utc_iso:  # the periods' calendar, named beside the numbers (stdout stays the data alone)
+        first = WEEKDAYS[cals.reference.week_start].title()
+        print(f"periods are cut in the reporting calendar: {cals.reference.name} ({first} weeks)", file=sys.stderr)
     return _emit(frame, args.format, args.out)
 
 
@@ -437,10 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("kpis", parents=[common], help="KPIs by period and dimensions")
     s.add_argument("--grain", choices=["day", "week", "month", "quarter", "year", "window"], default="week",
                    help="window: one period from --from to --to (a median over the whole window)")
-    s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel")
+    s.add_argument("--by", help="comma-separated dimensions, e.g. vendor_id,channel; hour (00-23) and weekday are "
+                                "local times of each client's reporting calendar")
     s.add_argument("--kpi", help="comma-separated KPI names (default: all)")
-    s.add_argument("--from", dest="start", type=_date)
-    s.add_argument("--to", dest="end", type=_date)
+    s.add_argument("--from", dest="start", type=_date, help="first day, a local day of each client's reporting calendar")
+    s.add_argument("--to", dest="end", type=_date, help="last day (inclusive), local like --from")
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -451,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("insights", parents=[common], help="the ranked insights of a week",
                        description="md: the review's top 5-7 insights (data notices first); json: every insight "
                                    "the engine kept, ranked, as DESIGN §6 records.")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP)
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -459,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_insights)
 
     s = sub.add_parser("report", parents=[common], help="the weekly review as a file: html, pdf, pptx or md")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: the last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP)
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
@@ -471,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Recipients are the [[user]] entries with email or webhook_env. The first run for a week "
                                    "sends the review; later runs send only new headline insights and contract credits at "
                                    "risk; nothing is sent twice. Exit 0 ok, 1 some sends failed, 2 all failed or bad config.")
-    s.add_argument("--week", type=_week, help="YYYY-Www (default: each recipient's last complete week)")
+    s.add_argument("--week", type=_week, help=WEEK_HELP.replace("the last", "each recipient's last"))
     s.add_argument("--user", action="append", metavar="NAME", help="only this recipient (repeatable)")
     s.add_argument("--dry-run", action="store_true", help="say what would be sent; send and record nothing")
     s.set_defaults(func=cmd_deliver)

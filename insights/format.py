@@ -24,6 +24,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Literal, Protocol
 
 EMPTY = "–"
@@ -227,6 +228,39 @@ def p_value(p: float | None) -> str:
 def text(v: Any) -> str:
     """Any cell as text: '–' for None or NaN, else the value as written."""
     return EMPTY if missing(v) or (isinstance(v, str) and not v.strip()) else str(v)
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def period(first: date, grain: str = "week", calendar: Any = None, *, numbered: bool = False) -> str:
+    """A period in words, with the reporting calendar it is cut in (`insights.view.Calendar`, its `name`).
+
+    `numbered` adds a week's number: YYYY-Www names the reporting week holding the Monday of ISO week ww
+    (with Monday weeks, the ISO week itself; a Sunday week is numbered by the Monday after its Sunday).
+
+    >>> from insights.view import Calendar
+    >>> period(date(2026, 11, 1), "week", Calendar(timezone="America/New_York", week_start=6))
+    'week of Sun 1 Nov 2026 (America/New_York)'
+    >>> period(date(2025, 3, 3), "week", Calendar(), numbered=True)
+    'week of Mon 3 Mar 2025 (2025-W10, UTC)'
+    >>> period(date(2026, 11, 1), "month"), period(date(2026, 11, 3), "day")
+    ('Nov 2026', 'Tue 3 Nov 2026')
+    """
+    day = f"{first:%a} {first.day} {first:%b %Y}"
+    words = {"day": day, "week": f"week of {day}", "month": f"{first:%b %Y}",
+             "quarter": f"Q{(first.month - 1) // 3 + 1} {first.year}", "year": f"{first.year}"}.get(grain, day)
+    notes = [week_number(first)] if numbered and grain == "week" else []
+    name = getattr(calendar, "name", None)
+    notes += [name] if name else []
+    return f"{words} ({', '.join(notes)})" if notes else words
+
+
+def week_number(first: date) -> str:
+    """'2025-W10': the number of the reporting week starting on `first`, the ISO number of the Monday inside it
+    (the first Monday on or after `first`: the ISO week itself for Monday weeks; `--week` reads it back)."""
+    y, w, _ = (first + timedelta(days=(7 - first.weekday()) % 7)).isocalendar()
+    return f"{y}-W{w:02d}"
 
 
 # --------------------------------------------------------------------------- labels

@@ -12,7 +12,7 @@ once, here: an unknown key is an error naming it and the known ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -30,16 +30,92 @@ ROW_FILTERS: dict[str, str] = {"site": "site_id", "channel": "channel"}
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
+WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Calendar:
-    """The reporting calendar periods are cut in (UTC and ISO weeks until clients declare their own)."""
+    """A reporting calendar: the time zone days are cut in and the weekday weeks start on (0 = Monday).
+
+    `note` names a view whose clients keep different calendars (each client's rows are cut in its own
+    calendar, see `Calendars`); it is shown instead of the zone on period labels."""
 
     timezone: str = "UTC"
     week_start: int = 0  # 0 = Monday … 6 = Sunday
+    note: str = ""
 
     def week_of(self, day: date) -> date:
         """The first day of the reporting week holding `day`."""
         return day - timedelta(days=(day.weekday() - self.week_start) % 7)
+
+    @property
+    def name(self) -> str:
+        """What period labels show: the time zone (or the note of a view of several calendars)."""
+        return self.note or self.timezone
+
+    @classmethod
+    def of(cls, config: Any, client: str | None = None) -> Calendar:
+        """The calendar of `client` in a parsed bpo.toml: its own keys, else [settings], else UTC with Monday weeks."""
+        settings = dict(getattr(config, "settings", None) or {})
+        own: Mapping[str, Any] = next((c for c in getattr(config, "clients", ()) if client is not None and c.get("id") == client), {})
+        zone = own.get("timezone") or settings.get("timezone") or "UTC"
+        first = own.get("week_start") or settings.get("week_start") or "monday"
+        return cls(timezone=str(zone), week_start=WEEKDAYS.index(str(first)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calendars:
+    """How the rows of several clients are cut into periods: each client's rows in its own calendar.
+
+    A client's hours, days, weekdays and months are its local ones. Weeks are keyed by the `reference`
+    week start: a client whose weeks start on another day has each of its own weeks (whole) filed under
+    the reference week it overlaps most (a Sunday-to-Saturday week under the Monday of its Monday), so
+    every client's KPI equals its own view and a total over clients is the sum of the clients' own weeks.
+    Rows of a client bpo.toml does not declare use `fallback` ([settings])."""
+
+    reference: Calendar = field(default_factory=Calendar)
+    clients: tuple[tuple[str, Calendar], ...] = ()
+    fallback: Calendar = field(default_factory=Calendar)
+
+    @classmethod
+    def of(cls, config: Any, clients: Iterable[str] | None = None) -> Calendars:
+        """The calendars of the clients a read covers (`clients` None: every declared client)."""
+        declared = [str(c["id"]) for c in getattr(config, "clients", ()) if c.get("id")]
+        fallback = Calendar.of(config)
+        own = tuple((c, Calendar.of(config, c)) for c in declared)
+        seen = [cal for c, cal in own if clients is None or c in set(clients)] or [fallback]
+        zones = sorted({c.timezone for c in seen})
+        starts = sorted({c.week_start for c in seen})
+        zone = zones[0] if len(zones) == 1 else fallback.timezone
+        first = starts[0] if len(starts) == 1 else fallback.week_start
+        note = ""
+        if len(zones) > 1 or len(starts) > 1:
+            parts = [f"{c} {cal.timezone}" + ("" if cal.week_start == first else f", {WEEKDAYS[cal.week_start].title()} weeks")
+                     for c, cal in own if (clients is None or c in set(clients))]
+            note = "each client in its own calendar: " + "; ".join(parts)
+        return cls(reference=Calendar(timezone=zone, week_start=first, note=note), clients=own, fallback=fallback)
+
+    @property
+    def utc_iso(self) -> bool:
+        """True when every row is cut in UTC with Monday weeks (the fast path: no time-zone work)."""
+        return all(c.timezone == "UTC" and c.week_start == 0 for c in (self.reference, self.fallback, *dict(self.clients).values()))
+
+    def groups(self, *, weeks: bool) -> list[tuple[tuple[str, ...] | None, str, int]]:
+        """(clients, time zone, days to shift) per group of rows cut alike; clients None is every other row.
+
+        The shift files a client's own week under the reference week it overlaps most (`weeks` only)."""
+        def shift(cal: Calendar) -> int:
+            return 3 - (cal.week_start + 3 - self.reference.week_start) % 7 if weeks else 0
+
+        def key(cal: Calendar) -> tuple[str, int]:
+            return cal.timezone, shift(cal)
+
+        rest = key(self.fallback)
+        grouped: dict[tuple[str, int], list[str]] = {}
+        for client, cal in self.clients:
+            if key(cal) != rest:
+                grouped.setdefault(key(cal), []).append(client)
+        return [*((tuple(cs), z, s) for (z, s), cs in grouped.items()), (None, *rest)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,15 +129,22 @@ class View:
 
     @classmethod
     def of(cls, scope: Scope, filters: Mapping[str, Any] | None = None, week: date | None = None, *,
-           calendar: Calendar | None = None) -> View:
+           calendar: Calendar | None = None, config: Any = None) -> View:
         """Check the filters (blank values mean 'all'; an unknown key is an error) and build the view.
 
-        Example: `View.of(viewer.scope, {"client": "acme", "site": "nw-manila"}, date(2026, 11, 16))`.
+        The calendar is `calendar`, else the reporting calendar of the clients the view reads in
+        `config` (the parsed bpo.toml: `Calendars.of(...).reference`), else UTC with Monday weeks;
+        `week` is any day of the week wanted, cut into that calendar's week.
+
+        Example: `View.of(viewer.scope, {"client": "acme", "site": "nw-manila"}, date(2026, 11, 16), config=ws.config)`.
         """
         given = {k: v for k, v in dict(filters or {}).items() if v not in (None, "", [])}
         unknown = sorted(set(given) - set(DIMENSIONS))
         if unknown:
             raise ViewError(f"unknown view filter(s): {', '.join(unknown)}; use {', '.join(DIMENSIONS)}")
+        if calendar is None and config is not None:
+            read = scope.narrow(clients=given.get("client"), vendors=given.get("vendor"))
+            calendar = Calendars.of(config, read.clients).reference
         cal = calendar or Calendar()
         return cls(scope=scope, filters=tuple((k, str(given[k])) for k in DIMENSIONS if k in given),
                    week=None if week is None else cal.week_of(week), calendar=cal)

@@ -108,4 +108,4 @@ def test_insights_as_json_are_design_records_of_the_viewers_clients(ws, capsys):
 def test_insights_as_markdown_are_the_reviews_top_list(ws, capsys):
     assert main(["insights", "--workspace", str(ws), "--week", "2026-W40", "--format", "md"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("# Insights for the week of 2026-09-28")
+    assert out.startswith("# Insights for the week of Mon 28 Sep 2026 (UTC)")

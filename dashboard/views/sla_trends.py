@@ -13,7 +13,6 @@ from dashboard import analyses, charts, components, data, state
 from insights import format
 from insights.catalog import load_catalog
 from insights.analyses import DRILL, target_line
-from insights.metrics import week_start
 
 METRICS = ("sla_first_response", "sla_resolution", "service_level")
 SPLITS = {"vendor": "Vendor", "site": "Site", "channel": "Channel", "priority": "Priority"}
@@ -118,7 +117,8 @@ if st.session_state.get("sla_drill_view") != view_key:
 if points:  # a click on the chart: its week and line
     p = points[0]
     shown = (p.get("customdata") or [None])[0]  # the line's value as the chart writes it (format.chart_text)
-    clicked = (week_start(date.fromisoformat(str(p["x"])[:10])), {format.chart_text(o): o for o in options}.get(shown, shown))
+    # a point's x is its period's first day, already a reporting week's (a Sunday for Sunday weeks): never re-cut it
+    clicked = (date.fromisoformat(str(p["x"])[:10]), {format.chart_text(o): o for o in options}.get(shown, shown))
     if st.session_state.get("sla_drill_click") != clicked:
         st.session_state["sla_drill_click"] = clicked
         if clicked[0] in weeks:

@@ -21,7 +21,7 @@ review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items
 
 st.title("Weekly review")
 st.caption(format.markdown(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
-                           f"({state.week_label(review.week)}) · " + (format.filters(review.filters, review.names)
+                           f"({state.week_label(review.week)}, {review.calendar.name}) · " + (format.filters(review.filters, review.names)
                                                                       or "all work in your view")
                            + f" · compared with {state.COMPARISONS[f.compare].lower()}"))
 components.notices(review.notices)

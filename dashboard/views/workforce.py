@@ -121,7 +121,8 @@ else:
     queue = st.selectbox("Interval queue", gq, index=gq.index(first), key="wf_gap_queue")
     st.plotly_chart(charts.staffing_heatmap(gap.pattern.filter(pl.col("queue_id") == queue),
                                             title=f"Required − scheduled agents, {queue}: mean over the last "
-                                                  f"{GAP_WEEKS} weeks at its contractual service level"),
+                                                  f"{GAP_WEEKS} weeks at its contractual service level",
+                                            calendar=gap.calendar),
                     key="wf_gap_chart", config={"displayModeBar": False})
     q = gap.queues.filter(pl.col("queue_id") == queue) if gap.queues.height else gap.queues
     if q.height and q["service_level"][0] is not None:

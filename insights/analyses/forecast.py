@@ -35,7 +35,8 @@ from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights import format
 from insights.metrics.contacts import intervals as contact_intervals
-from insights.metrics.periods import latest_complete_week
+from insights.metrics.periods import latest_complete_week, local_clock, period_date, period_first_day
+from insights.view import Calendars
 from insights.analyses.staffing import (ServiceLevelTargets, StaffingTarget, daily_on_queue, measured_service_level,
                                        staffing_factor, weighted_service_level)
 
@@ -213,16 +214,17 @@ class VolumeForecast:
 
 def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tuple[str, ...] = QUEUE,
                    end: date | None = None) -> pl.DataFrame:
-    """Contacts per period and queue, zero-filled, whole periods only: tickets created, and inbound calls/chats offered
-    (from call records or interval reports) on lanes without tickets (`call_volumes`)."""
+    """Contacts per period and queue, zero-filled, whole periods only (each client's local days and weeks): tickets
+    created, and inbound calls/chats offered (from call records or interval reports) on lanes without tickets
+    (`call_volumes`)."""
     if grain not in STEP:
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     lf = ws.scan("tickets", scope)
     bad = [d for d in by if d not in lf.collect_schema().names()]
     if bad:
         raise ForecastError(f"cannot forecast by {', '.join(bad)}: not a tickets column; use client_id, channel, vendor_id, site_id, queue")
-    day = pl.col("created_at").dt.date()
-    period = day if grain == "day" else day.dt.truncate("1w")
+    cals, utc = Calendars.of(ws.config, scope.clients), pl.Datetime("us", "UTC")
+    period = period_first_day(pl.col("created_at"), grain, utc, cals)  # the periods compute_kpis cuts
     lf = lf.with_columns(period.alias("period"))
     if end is not None:
         lf = lf.filter(pl.col("period") <= end)
@@ -233,7 +235,7 @@ def volume_history(ws: Workspace, scope: Scope, *, grain: Grain = "week", by: tu
                   .group_by("period", *by).agg(pl.col("volume").sum()))
     if counts.height == 0:
         raise ForecastError("no tickets in scope to forecast; import tickets, call records or interval reports first")
-    last_days = [lf.select(pl.col("created_at").max().dt.date()).collect().item(),
+    last_days = [lf.select(period_date(pl.col("created_at"), "day", utc, cals).max()).collect().item(),
                  calls["last_day"].max() if calls.height else None]
     last_day = max((d for d in last_days if d is not None), default=None)
     lo, hi = counts["period"].min(), counts["period"].max()
@@ -260,9 +262,9 @@ def call_volumes(ws: Workspace, scope: Scope, *, grain: Grain, by: tuple[str, ..
     if any(c not in iv.collect_schema().names() for c in columns.values()):
         return pl.DataFrame()
     ticket_lanes = ws.scan("tickets", scope).select(LANE).unique()
-    day = pl.col("interval_start").dt.date()
+    cals, utc, at = Calendars.of(ws.config, scope.clients), pl.Datetime("us", "UTC"), pl.col("interval_start")
     iv = iv.join(ticket_lanes, on=list(LANE), how="anti", nulls_equal=True).with_columns(
-        (day if grain == "day" else day.dt.truncate("1w")).alias("period"), day.alias("__day"))
+        period_first_day(at, grain, utc, cals).alias("period"), period_date(at, "day", utc, cals).alias("__day"))
     if end is not None:
         iv = iv.filter(pl.col("period") <= end)
     return (iv.group_by("period", *[pl.col(c).alias(d) for d, c in columns.items()])
@@ -285,8 +287,9 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
         raise ForecastError(f"unknown grain '{grain}'; forecasts are made per 'day' or 'week'")
     daily = volume_history(ws, scope, grain="day", by=by, end=end)
     last = daily["period"].max()
+    first_weekday = Calendars.of(ws.config, scope.clients).reference.week_start  # weeks are reporting weeks
     # forecast from the end of the latest complete week (days after it are partial)
-    daily = daily.filter(pl.col("period") <= latest_complete_week(last) + timedelta(days=6))
+    daily = daily.filter(pl.col("period") <= latest_complete_week(last, first_weekday) + timedelta(days=6))
     days_all = event_days(ws, scope)
     horizon = weeks * 7 if grain == "day" else weeks
     rows, all_paths, methods = [], {}, {}
@@ -309,7 +312,7 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
             periods, y, y_fit, factor = dates, y_day, clean, f_day[:horizon]
             fut = future_dates[:horizon]
         else:
-            periods, y, y_fit, fut, factor = _weekly(dates, y_day, clean, future_dates, f_day, weeks)
+            periods, y, y_fit, fut, factor = _weekly(dates, y_day, clean, future_dates, f_day, weeks, first_weekday)
         if len(y_fit) < min_history or float(np.mean(y[-min(8, len(y)):])) < min_volume:
             continue
         fc = forecast_series(y_fit, season=_season_for(len(y_fit), grain), horizon=len(fut), paths=paths,
@@ -336,16 +339,17 @@ def forecast_volume(ws: Workspace, scope: Scope, *, weeks: int = 4, grain: Grain
 
 
 def _weekly(dates: list[date], y: np.ndarray, clean: np.ndarray, future: list[date], f_day: np.ndarray,
-            weeks: int) -> tuple[list[date], np.ndarray, np.ndarray, list[date], np.ndarray]:
-    """Daily history → whole Monday weeks; the weekly event factor weights each day by its weekday share."""
-    start = next(i for i, d in enumerate(dates) if d.weekday() == 0)
+            weeks: int, first_weekday: int = 0) -> tuple[list[date], np.ndarray, np.ndarray, list[date], np.ndarray]:
+    """Daily history → whole reporting weeks (from `first_weekday`, 0 = Monday); the weekly event factor weights each
+    day by its weekday share."""
+    start = next(i for i, d in enumerate(dates) if d.weekday() == first_weekday)
     n = (len(dates) - start) // 7
     sl = slice(start, start + 7 * n)
     yw = y[sl].reshape(n, 7)
     cw = clean[sl].reshape(n, 7)
     dow_share = cw.sum(axis=0) / max(cw.sum(), 1.0)
     periods = [dates[start + 7 * i] for i in range(n)]
-    f0 = next(i for i, d in enumerate(future) if d.weekday() == 0)
+    f0 = next(i for i, d in enumerate(future) if d.weekday() == first_weekday)
     fut = [future[f0 + 7 * i] for i in range(weeks)]
     factor = np.array([float(np.dot(dow_share, f_day[f0 + 7 * i: f0 + 7 * i + 7])) / max(dow_share.sum(), 1e-9)
                        for i in range(weeks)])
@@ -422,12 +426,16 @@ def history_of(*, queue_id: str, keys: dict[str, str], weeks: list[date], offere
 def queue_histories(ws: Workspace, scope: Scope, *, end: date | None = None, history_weeks: int = 8) -> list[QueueHistory]:
     """Every inbound voice/chat queue's whole weeks up to `end` (default: all), roster and measured service level."""
     lf = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
+    # days, weeks and times of day on each client's clock; `weekday` is the day's place in its reporting week (1-7)
+    cals, utc, at = Calendars.of(ws.config, scope.clients), pl.Datetime("us", "UTC"), pl.col("interval_start")
+    first = cals.reference.week_start
+    day = period_date(at, "day", utc, cals)
     if end is not None:
-        lf = lf.filter(pl.col("interval_start").dt.date() <= end)
-    iv = (lf.with_columns(pl.col("interval_start").dt.date().alias("date"))
-          .with_columns(pl.col("date").dt.truncate("1w").alias("week"), pl.col("date").dt.weekday().alias("weekday"),
-                        (pl.col("interval_start").dt.hour().cast(pl.Int32) * 60
-                         + pl.col("interval_start").dt.minute().cast(pl.Int32)).alias("minute"))
+        lf = lf.filter(day <= end)
+    iv = (lf.with_columns(day.alias("date"), period_first_day(at, "week", utc, cals).alias("week"),
+                          ((local_clock(at, utc, cals, lambda t: t.dt.weekday()) - 1 - first) % 7 + 1).alias("weekday"),
+                          local_clock(at, utc, cals, lambda t: t.dt.hour().cast(pl.Int32) * 60
+                                      + t.dt.minute().cast(pl.Int32)).alias("minute"))
           .collect())
     if iv.height == 0:
         raise ForecastError("no contact_intervals in scope; SLA at risk needs voice/chat interval reports")
@@ -435,12 +443,12 @@ def queue_histories(ws: Workspace, scope: Scope, *, end: date | None = None, his
              .filter(pl.col("days") == 7))  # interval grids start and end mid-week
     iv = iv.join(whole.select("queue_id", "week"), on=["queue_id", "week"], how="semi")
     if iv.height == 0:
-        raise ForecastError("no whole week of contact_intervals in scope; SLA at risk needs at least one Monday-to-Sunday week")
+        raise ForecastError("no whole week of contact_intervals in scope; SLA at risk needs at least one whole reporting week")
     all_weeks = sorted(iv["week"].unique().to_list())
     measured = measured_service_level(ws, scope, start=all_weeks[0], end=all_weeks[-1] + timedelta(days=6))
     roster = pl.concat([daily_on_queue(ws, scope, start=w, end=w + timedelta(days=6)) for w in all_weeks]).select(
-        "client_id", "site_id", "channel", pl.col("date").dt.truncate("1w").alias("week"),
-        pl.col("date").dt.weekday().alias("weekday"), "on_queue_seconds")
+        "client_id", "site_id", "channel", period_first_day(pl.col("date"), "week", pl.Date(), cals).alias("week"),
+        ((pl.col("date").dt.weekday() - 1 - first) % 7 + 1).alias("weekday"), "on_queue_seconds")
     out = []
     for (queue_id,), g in iv.partition_by(["queue_id"], as_dict=True, maintain_order=True).items():
         head = g.row(0, named=True)

@@ -51,6 +51,7 @@ from connectors.store.tenancy import allows
 from insights import format
 from insights.errors import InsightsError
 from insights.metrics.periods import latest_complete_week, week_start
+from insights.view import Calendars
 
 DEFAULT_KPIS = ("csat", "repeat_contact_rate", "fcr", "aht")
 DIMENSIONS = ("client_id", "vendor_id", "site_id", "channel")
@@ -295,10 +296,11 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
     unknown = [k for k in p.kpis if k not in catalog.kpis]
     if unknown:
         raise PilotError(f"pilot '{name}': unknown KPI(s) {', '.join(unknown)}; see the KPI catalog for names")
-    monday = week_start(p.start)
+    first = Calendars.of(ws.config, scope.clients).reference.week_start  # the weeks compute_kpis cuts
+    monday = week_start(p.start, first)
     before = (monday - timedelta(days=7 * p.pre_weeks), monday - timedelta(days=1))
     last = today or ws.scan("tickets", scope).select(pl.col("created_at").max().dt.date()).collect().item()
-    last_full = latest_complete_week(last) + timedelta(days=6)  # the latest Sunday on or before the data end
+    last_full = latest_complete_week(last, first) + timedelta(days=6)  # the latest week's last day on or before the data end
     after = (monday, last_full)  # to the latest complete week, past the pilot's end date (see the module notes)
     if after[1] < after[0]:
         raise PilotError(f"pilot '{name}' starts {p.start}, after the latest complete week of data ({last_full}); nothing to evaluate yet")

@@ -22,6 +22,8 @@ from connectors.solved import solved_expr
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
 from insights.metrics.kpis import compute_kpis
+from insights.metrics.periods import period_date, period_first_day
+from insights.view import Calendars
 from insights.money import invoiced_through, unbilled_reason
 from insights.money import invoices as read_invoices
 from insights.metrics.credits import (credits_owed)
@@ -81,8 +83,9 @@ def _logged_hours(ws: Workspace, scope: Scope) -> pl.LazyFrame:
 
 
 def _handled(ws: Workspace, scope: Scope) -> pl.LazyFrame:
+    day = period_date(pl.col("created_at"), "day", pl.Datetime("us", "UTC"), Calendars.of(ws.config, scope.clients))
     return (ws.scan("tickets", scope)
-            .group_by("client_id", "vendor_id", "site_id", "channel", pl.col("created_at").dt.date().alias("date"))
+            .group_by("client_id", "vendor_id", "site_id", "channel", day.alias("date"))  # the client's local day
             .agg(pl.len().alias("contacts"), solved_expr().sum().alias("resolved"),  # connectors/solved.py
                  pl.col("handle_seconds").sum().alias("handle_seconds")))
 
@@ -320,7 +323,8 @@ def move_volume(ws: Workspace, scope: Scope, *, client: str, channel: str, from_
     att = (ws.scan("tickets", scope)
            .filter((pl.col("client_id") == client) & (pl.col("channel") == channel)
                    & pl.col("site_id").is_in([from_site, to_site]) & pl.col("first_response_breached").is_not_null()
-                   & (pl.col("created_at").dt.truncate("1mo").dt.date() == month))
+                   & (period_first_day(pl.col("created_at"), "month", pl.Datetime("us", "UTC"),
+                                       Calendars.of(ws.config, scope.clients)) == month))
            .group_by("site_id").agg((~pl.col("first_response_breached")).mean().alias("att"), pl.len().alias("n")).collect())
     a = {r["site_id"]: r for r in att.iter_rows(named=True)}
     af, at_ = (a.get(from_site) or {}).get("att"), (a.get(to_site) or {}).get("att")

@@ -22,14 +22,17 @@ import numpy as np
 import polars as pl
 from scipy import stats as sps
 
+from connectors.schema import TABLES
 from connectors.store import Scope, Workspace
-from insights.view import View
+from insights.metrics.periods import in_local_days, period_first_day
+from insights.view import Calendars, View
 from insights import format
 
 SECTIONS = {"accuracy": "section_accuracy", "empathy": "section_empathy", "brand_voice": "section_brand_voice",
             "compliance": "section_compliance"}
 SECTION_LABELS = {"accuracy": "Accuracy", "empathy": "Empathy", "brand_voice": "Brand voice", "compliance": "Compliance"}
 QUALITY_WEEKS = 13
+WEEK = "__week"  # the first day of a row's reporting week
 MIN_EVALUATIONS = 8
 MIN_CSAT_RESPONSES = 20
 Q_MAX = 0.10
@@ -44,21 +47,22 @@ def _window(week: date, weeks: int) -> tuple[date, date]:
 def _rows(ws: Workspace, table: str, time_column: str, scope: Scope, filters: Mapping[str, Any] | None,
           week: date, weeks: int) -> pl.LazyFrame:
     """Rows of `table` in the view and window (site/channel filters on rows; client/vendor narrow the scope)."""
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)
     lf = view.apply(ws.scan(table, view.scope_for_read()), rows_only=True)
     start, end = _window(week, weeks)
-    lo = pl.lit(start).cast(pl.Datetime("us", "UTC"))
-    hi = pl.lit(end + timedelta(days=1)).cast(pl.Datetime("us", "UTC"))
-    return lf.filter((pl.col(time_column) >= lo) & (pl.col(time_column) < hi))
+    cals = Calendars.of(ws.config, view.scope_for_read().clients)  # each client's local days and weeks
+    dtype = TABLES[table].columns[time_column].dtype
+    return (lf.filter(pl.col(time_column).is_not_null() & in_local_days(pl.col(time_column), dtype, cals, start, end))
+              .with_columns(period_first_day(pl.col(time_column), "week", dtype, cals).alias(WEEK)))
 
 
 def evaluations(ws: Workspace, scope: Scope, *, week: date, weeks: int = QUALITY_WEEKS,
                 filters: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """The QA evaluations of the view in the `weeks` ending with `week`, with `period` (their Monday)."""
+    """The QA evaluations of the view in the `weeks` ending with `week`, with `period` (the first day of their reporting week)."""
     cols = ["evaluation_id", "client_id", "vendor_id", "site_id", "agent_id", "evaluator_id", "evaluated_at", "score",
             "max_score", "passed", "auto_fail", "auto_fail_reason", *SECTIONS.values()]
-    return (_rows(ws, "qa_evaluations", "evaluated_at", scope, filters, week, weeks).select(cols)
-            .with_columns(pl.col("evaluated_at").dt.date().dt.truncate("1w").alias("period")).collect())
+    return (_rows(ws, "qa_evaluations", "evaluated_at", scope, filters, week, weeks)
+            .select(*cols, pl.col(WEEK).alias("period")).collect())
 
 
 def section_scores(evals: pl.DataFrame) -> pl.DataFrame:

@@ -111,7 +111,7 @@ def scorecard(ws: Workspace, scope: Scope, *, level: str, week: date, weeks: int
     """
     catalog = catalog or load_catalog()
     column = _level(level)
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)
     start, end = window(week, weeks)
     kpis = [k for _, names in FRAMEWORK for k in names if k in catalog.kpis]
 
@@ -237,7 +237,7 @@ def mix_adjusted(ws: Workspace, scope: Scope, *, kpi: str, level: str, week: dat
         raise ScorecardError(f"'{kpi}' cannot be mix-adjusted: only ratio KPIs (Σ/Σ) can be re-weighted; "
                              f"pick csat, fcr, sla_first_response ...")
     start, end = window(week, weeks)
-    rates = _whole(ws, View.of(scope, filters, week), [kpi], start, end, (column, stratum), catalog)
+    rates = _whole(ws, View.of(scope, filters, week, config=ws.config), [kpi], start, end, (column, stratum), catalog)
     rates = rates.filter(pl.col(column).is_not_null()).rename({column: "entity", stratum: "stratum"})
     out = standardise(rates)
     pooled = rates.get_column("numerator").sum() / rates.get_column("denominator").sum() if rates.height else None

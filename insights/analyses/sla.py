@@ -29,7 +29,8 @@ from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
 from insights.metrics.kpis import compute_kpis
-from insights.view import DIMENSIONS, View
+from insights.metrics.periods import period_first_day
+from insights.view import DIMENSIONS, Calendars, View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
 
 # target row column -> the dimension compute_kpis splits by
@@ -193,7 +194,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     Example: `sla_view(ws, viewer.scope, week=date(2026, 10, 26), filters={"client": "acme"})`.
     """
     catalog = catalog or load_catalog()
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)
     start = week - timedelta(weeks=history_weeks - 1)
     targets = contract_targets(ws, scope, view.filter_map)
     weekly = _attainment(ws, view, targets, start, week + timedelta(days=6), "week", catalog)
@@ -209,7 +210,7 @@ def sla_view(ws: Workspace, scope: Scope, *, week: date, filters: Mapping[str, A
     month_start = week.replace(day=1) if (week + timedelta(days=6)).month == week.month else (week + timedelta(days=6)).replace(day=1)
     # credits are owed on the work the contract binds, not on the slice in view: a site or channel filter
     # narrows which targets are listed, never the attainment their credit is computed on
-    monthly = _attainment(ws, View.of(scope), targets, month_start, week + timedelta(days=6), "month", catalog)
+    monthly = _attainment(ws, View.of(scope, config=ws.config), targets, month_start, week + timedelta(days=6), "month", catalog)
     if monthly.height:
         monthly = monthly.with_columns(pl.when(rate).then(_points_short(value, target, comp)).alias("points_short_mtd"))
         monthly = monthly.select("target_id", pl.col("value").alias("value_mtd"), pl.col("n").alias("n_mtd"),
@@ -292,10 +293,11 @@ def _behind(ws: Workspace, scope: Scope, metric: str, week: date, filters: Mappi
         raise SlaError(f"no ticket drill-down for '{metric}'; tickets carry {', '.join(DRILL)} "
                        f"(service level is measured on queue intervals)")
     breached = DRILL[metric][0]
-    view = View.of(scope, {**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in DIMENSIONS}})
+    view = View.of(scope, {**dict(filters or {}), **{k: v for k, v in dict(segment or {}).items() if k in DIMENSIONS}}, config=ws.config)
     lf = view.apply(ws.scan("tickets", view.scope_for_read()), rows_only=True)
     if segment and "priority" in segment:
         lf = lf.filter(pl.col("priority") == segment["priority"])
-    start = pl.lit(week).cast(pl.Datetime("us", "UTC"))
-    return lf.filter((pl.col("created_at") >= start) & (pl.col("created_at") < start + pl.duration(days=7))
+    cals = Calendars.of(ws.config, view.scope_for_read().clients)  # the week the chart point's KPI cut, in local days
+    in_week = period_first_day(pl.col("created_at"), "week", pl.Datetime("us", "UTC"), cals) == week
+    return lf.filter(pl.col("created_at").is_not_null() & in_week
                      & pl.col(breached).is_not_null() & (pl.col("status").fill_null("") != "deleted"))

@@ -26,6 +26,8 @@ from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
 from insights.metrics.contacts import intervals as contact_intervals
+from insights.metrics.periods import local_clock, period_date
+from insights.view import Calendars
 
 MAX_AGENTS = 5000
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -360,10 +362,11 @@ class StaffingGap:
     target: StaffingTarget
     # per queue: measured service level over the period, its target, the staffing factor, the offered-weighted mean gap
     queues: pl.DataFrame = field(default_factory=pl.DataFrame)
+    calendar: str = "UTC"  # the reporting calendar dates, weekdays and times of day are in (insights.view.Calendar.name)
 
     def worst_named(self) -> list[str]:
-        """'Mon 09:00 UTC acme-voice-sp-austin: short 3.2 agents' lines for the worst slots."""
-        return [f"{r['weekday']} {r['time']} UTC {r['queue_id']}: short {r['gap']:.1f} agents "
+        """'Mon 09:00 UTC acme-voice-sp-austin: short 3.2 agents' lines for the worst slots (times in `calendar`)."""
+        return [f"{r['weekday']} {r['time']} {self.calendar} {r['queue_id']}: short {r['gap']:.1f} agents "
                 f"(needs {r['required']:.1f}, has {r['scheduled']:.1f})" for r in self.worst.iter_rows(named=True)]
 
 
@@ -432,12 +435,13 @@ def daily_on_queue(ws: Workspace, scope: Scope, *, start: date | None = None, en
     group = pl.when(pl.col("channel") == "voice").then(pl.lit("voice")).otherwise(pl.lit("digital")).alias("group")
     roster = ws.scan("staffing_roster", scope).filter(pl.col("status") != "terminated")
     tickets = ws.scan("tickets", scope).filter(pl.col("handle_seconds").is_not_null())
+    created = period_date(pl.col("created_at"), "day", pl.Datetime("us", "UTC"), Calendars.of(ws.config, scope.clients))
     if start is not None:
         roster = roster.filter(pl.col("date") >= start)
-        tickets = tickets.filter(pl.col("created_at").dt.date() >= start)
+        tickets = tickets.filter(created >= start)
     if end is not None:
         roster = roster.filter(pl.col("date") <= end)
-        tickets = tickets.filter(pl.col("created_at").dt.date() <= end)
+        tickets = tickets.filter(created <= end)
     daily = (roster.with_columns(group).group_by("client_id", "site_id", "group", "date")
              .agg(pl.col("on_queue_seconds").sum()))
     work = (tickets.with_columns(group).group_by("client_id", "site_id", "group", "channel")
@@ -455,10 +459,13 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
                  target: StaffingTarget | None = None, top: int = 5) -> StaffingGap:
     """Required (Erlang C at the contractual service level) vs scheduled agents per interval, worst slots named."""
     lf = contact_intervals(ws, scope).filter(pl.col("direction") == "inbound")
+    cals = Calendars.of(ws.config, scope.clients)  # dates, times of day and weekdays are the client's local ones
+    utc = pl.Datetime("us", "UTC")
+    day = period_date(pl.col("interval_start"), "day", utc, cals)
     if start is not None:
-        lf = lf.filter(pl.col("interval_start").dt.date() >= start)
+        lf = lf.filter(day >= start)
     if end is not None:
-        lf = lf.filter(pl.col("interval_start").dt.date() <= end)
+        lf = lf.filter(day <= end)
     iv = (lf.group_by(*QUEUE_KEYS, "interval_start")
           .agg(pl.col("offered").sum(), pl.col("handled").sum(), pl.col("handle_seconds").sum(),
                pl.col("interval_minutes").first(), pl.col("sl_threshold_seconds").first())
@@ -469,10 +476,11 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
     targets = _sl_targets(ws, scope, at=end)
     # AHT per queue from the whole period (interval AHT is too noisy to staff to)
     aht = iv.group_by("queue_id").agg((pl.col("handle_seconds").sum() / pl.col("handled").sum()).alias("aht"))
+    start_at = pl.col("interval_start")
     iv = iv.join(aht, on="queue_id").with_columns(
-        pl.col("interval_start").dt.date().alias("date"),
-        (pl.col("interval_start").dt.hour().cast(pl.Int32) * 60 + pl.col("interval_start").dt.minute().cast(pl.Int32)).alias("minute_of_day"),
-        pl.col("interval_start").dt.weekday().alias("weekday_no"),
+        period_date(start_at, "day", utc, cals).alias("date"),
+        local_clock(start_at, utc, cals, lambda t: t.dt.hour().cast(pl.Int32) * 60 + t.dt.minute().cast(pl.Int32)).alias("minute_of_day"),
+        local_clock(start_at, utc, cals, lambda t: t.dt.weekday()).alias("weekday_no"),
     )
     profile = iv.group_by("queue_id", "minute_of_day").agg(pl.col("offered").sum())
     profile = profile.with_columns((pl.col("offered") / pl.col("offered").sum().over("queue_id")).alias("profile")).drop("offered")
@@ -521,7 +529,7 @@ def staffing_gap(ws: Workspace, scope: Scope, *, start: date | None = None, end:
                                        (pl.col("minute_of_day") % 60).cast(pl.String).str.zfill(2)).alias("time"))
                .sort(*QUEUE_KEYS, "weekday_no", "minute_of_day"))
     worst = pattern.filter(pl.col("gap") > 0).sort("gap", descending=True).head(top)
-    return StaffingGap(intervals, pattern, worst, target or StaffingTarget(0.8, 20.0), queues)
+    return StaffingGap(intervals, pattern, worst, target or StaffingTarget(0.8, 20.0), queues, calendar=cals.reference.name)
 
 
 def _required_vector(calls: np.ndarray, aht: np.ndarray, interval: np.ndarray, share: np.ndarray,

@@ -24,6 +24,8 @@ from scipy import stats
 
 from connectors.store import Scope, Workspace
 from insights.errors import InsightsError
+from insights.metrics.periods import period_first_day
+from insights.view import Calendars
 
 DAYS_PER_MONTH = 30.44
 # An agent is (vendor, agent id): each vendor issues its own ids, so two vendors' 'a1' are two people.
@@ -167,8 +169,9 @@ def occupancy(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site_id",)
     `burnout_risk` is true in a week when occupancy has been above `occupancy_limit` for `weeks`
     consecutive weeks up to and including it.
     """
+    week = period_first_day(pl.col("date"), "week", pl.Date(), Calendars.of(ws.config, scope.clients))  # reporting weeks
     w = (ws.scan("staffing_roster", scope).filter(pl.col("status") != "terminated")
-         .group_by(pl.col("date").dt.truncate("1w").alias("week"), *by)
+         .group_by(week.alias("week"), *by)
          .agg(pl.col("handle_seconds").sum(), pl.col("on_queue_seconds").sum(), pl.col("adherent_seconds").sum(),
               pl.col("scheduled_seconds").sum(), pl.struct(*AGENT).n_unique().alias("agents"))
          .with_columns((pl.col("handle_seconds") / pl.col("on_queue_seconds")).alias("occupancy"),
@@ -200,13 +203,14 @@ def speed_to_competency(ws: Workspace, scope: Scope, *, tenured_days: int = 180,
     """
     a = agents(ws, scope)
     data_start = a["first_seen"].min()
+    cals, utc = Calendars.of(ws.config, scope.clients), pl.Datetime("us", "UTC")  # the client's reporting weeks
     t = (ws.scan("tickets", scope).filter(pl.col("agent_id").is_not_null())
-         .group_by(*AGENT, pl.col("created_at").dt.date().dt.truncate("1w").alias("week"))
+         .group_by(*AGENT, period_first_day(pl.col("created_at"), "week", utc, cals).alias("week"))
          .agg(pl.col("handle_seconds").sum().alias("aht_num"), pl.col("handle_seconds").count().alias("aht_den"),
               pl.col("csat_positive").cast(pl.Float64).sum().alias("csat_num"), pl.col("csat_positive").count().alias("csat_den"))
          .collect())
     q = (ws.scan("qa_evaluations", scope)
-         .group_by(*AGENT, pl.col("evaluated_at").dt.date().dt.truncate("1w").alias("week"))
+         .group_by(*AGENT, period_first_day(pl.col("evaluated_at"), "week", utc, cals).alias("week"))
          .agg(pl.col("score").sum().alias("qa_score_num"), pl.col("max_score").sum().alias("qa_score_den")).collect())
     weekly = t.join(q, on=[*AGENT, "week"], how="full", coalesce=True).join(
         a.select(*AGENT, "site_id", "hire_date"), on=list(AGENT))
@@ -247,7 +251,8 @@ def nesting_cohorts(ws: Workspace, scope: Scope, *, by: tuple[str, ...] = ("site
         stay[f"retained_{d}d"] = pl.when(observed).then(alive.cast(pl.Float64))
     left_nesting = (pl.col("termination_date").is_not_null() & pl.col("last_nesting_day").is_not_null()
                     & (pl.col("termination_date") <= pl.col("last_nesting_day") + timedelta(days=1)))
-    return (a.with_columns(pl.col("hire_date").dt.truncate("1w").alias("cohort_week"),
+    cohort = period_first_day(pl.col("hire_date"), "week", pl.Date(), Calendars.of(ws.config, scope.clients))
+    return (a.with_columns(cohort.alias("cohort_week"),
                            left_nesting.alias("left_in_nesting"), **stay)
             .group_by("cohort_week", *by)
             .agg(pl.len().alias("hires"), *[pl.col(f"retained_{d}d").mean() for d in (30, 60, 90)],

@@ -46,7 +46,7 @@ from insights.detection.registry import DETECTORS, MIX
 from insights.detection.scan import cross_client_levels, scan_cross, scan_level, serving_several
 from insights.detection.tiers import KEPT, judge
 from insights.format import Names
-from insights.metrics.periods import latest_complete_week, week_start
+from insights.metrics.periods import latest_complete_week
 from insights.view import View
 
 UNTOUCHED_BY_EVENTS = ("target_miss", "peer_outlier", "small_count_rate")  # a declared demand event neither explains nor tempers these
@@ -64,16 +64,17 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     catalog = catalog or load_catalog()
     rules = narrative.load_rules()
     th = rules.thresholds
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)  # the week is cut in the view's reporting calendar
     eff, fixed = view.scope_for_read(), view.fixed
+    week = view.week
 
     daily = daily_volumes(ws, eff, view, week=week, history_days=th.volume_history_days, catalog=catalog)
     last_day = last_period(daily)
     if week is None:
         if last_day is None:
-            return Findings(week=date.today(), insights=[], top=[], notices=[], tests=0)
-        week = latest_complete_week(last_day)
-    week = week_start(week)
+            return Findings(week=date.today(), insights=[], top=[], notices=[], tests=0, calendar=view.calendar)
+        week = latest_complete_week(last_day, view.calendar.week_start)
+    week = view.calendar.week_of(week)
     week_end = week + timedelta(days=6)
     history = th.history_weeks
     start = week - timedelta(weeks=history)
@@ -151,7 +152,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     insights.sort(key=lambda i: (-i.score, i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week=week, insights=notices + insights, top=top, notices=notices, tests=len(cands),
-                    withheld=tuple(withheld))
+                    withheld=tuple(withheld), calendar=view.calendar)
 
 
 def _with_demand_event(c: Candidate, events: pl.DataFrame, demand: set[str]) -> Candidate:

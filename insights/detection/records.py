@@ -16,6 +16,7 @@ from typing import Any, Literal, Mapping
 import numpy as np
 
 from connectors.store import Scope
+from insights import format
 from insights.detection import narrative
 
 # segment levels: every segment is inside one client (ROOT), one dimension below it, or a site's channel (PAIR)
@@ -112,6 +113,7 @@ class Findings:
     notices: list[Insight]
     tests: int = 0
     withheld: tuple[str, ...] = ()  # what the viewer's scope keeps from being judged, and why
+    calendar: Any = None  # the view's reporting calendar (insights.view.Calendar) the week is cut in
 
     @property
     def headlines(self) -> list[Insight]:
@@ -120,7 +122,7 @@ class Findings:
 
     def markdown(self) -> str:
         """The review's insights as a reviewer reads them."""
-        return narrative.markdown(self.top, title=f"Insights for the week of {self.week.isoformat()}")
+        return narrative.markdown(self.top, title=f"Insights for the {format.period(self.week, 'week', self.calendar)}")
 
 
 def _jsonable(x: Any) -> Any:

@@ -57,8 +57,8 @@ class Definition:
 
 
 def title_of(review: Any, title: str | None = None) -> str:
-    """The export's title: given, else 'Weekly review' with the week."""
-    return title or f"Weekly review, week of {review.week:%d %b %Y}"
+    """The export's title: given, else 'Weekly review' with the week and its reporting calendar."""
+    return title or f"Weekly review, {format.period(review.week, 'week', getattr(review, 'calendar', None))}"
 
 
 def subtitle_of(review: Any) -> str:

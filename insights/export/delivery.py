@@ -91,9 +91,17 @@ def told_by(review: Review) -> set[str]:
 
 
 def iso_week(week: date) -> str:
-    """'2025-W10'."""
-    y, w, _ = week.isocalendar()
-    return f"{y}-W{w:02d}"
+    """'2025-W10' for the reporting week starting on `week` (the ISO number of its Monday: `format.week_number`)."""
+    return format.week_number(week)
+
+
+def _numbered(review: Review) -> str:
+    """'week of Mon 3 Mar 2025 (2025-W10, UTC)': the review's week with its number and calendar."""
+    return format.period(review.week, "week", review.calendar, numbered=True)
+
+
+def _number(review: Review) -> str:
+    return iso_week(review.week)
 
 
 def scope_label(user: User, review: Review) -> str:
@@ -148,7 +156,7 @@ TABLE = '<table style="border-collapse:collapse;font-size:14px" cellpadding="6">
 def email_review(review: Review, *, sender: str, to: str, label: str,
                  deck: tuple[str, bytes] | None = None) -> EmailMessage:
     """The weekly email: a short text, an HTML summary (KPI tiles, insights with what to do), the deck attached."""
-    week = f"week of {review.week:%d %b %Y} ({iso_week(review.week)})"
+    week = _numbered(review)
     n = len(review.insights)
     subject = f"Weekly review, {week}: {label}, {n} insight{'s' if n != 1 else ''}"
     lines = [f"Weekly review for {label}, {week}."]
@@ -192,7 +200,7 @@ def _alert_subject(alerts: Sequence[Alert], label: str, review: Review) -> str:
     credits = sum(a.reason == "credit" for a in alerts)
     what = (f"{len(alerts)} new finding{'s' if len(alerts) != 1 else ''}"
             + (f" ({credits} contract credit{'s' if credits != 1 else ''} at risk)" if credits else ""))
-    return f"Alert, week of {review.week:%d %b %Y} ({iso_week(review.week)}): {label}, {what}"
+    return f"Alert, {_numbered(review)}: {label}, {what}"
 
 
 def _alert_lines(alerts: Sequence[Alert], review: Review) -> list[tuple[str, str]]:
@@ -207,9 +215,9 @@ def _alert_lines(alerts: Sequence[Alert], review: Review) -> list[tuple[str, str
 def email_alert(review: Review, alerts: Sequence[Alert], *, sender: str, to: str, label: str) -> EmailMessage:
     """An alert: only the findings not told before, each with what to do."""
     lines = _alert_lines(alerts, review)
-    text = "\n".join([f"New since the review of {iso_week(review.week)} was sent ({label}):", ""]
+    text = "\n".join([f"New since the review of {_number(review)} was sent ({label}):", ""]
                      + [f"- {lead}. {body}" for lead, body in lines])
-    html = "\n".join([HTML_HEAD, f"<h3>New since the review of {escape(iso_week(review.week))} ({escape(label)})</h3>"]
+    html = "\n".join([HTML_HEAD, f"<h3>New since the review of {escape(_number(review))} ({escape(label)})</h3>"]
                      + [f"<p><b>{escape(lead)}.</b> {escape(body)}</p>" for lead, body in lines] + ["</body></html>"])
     return _mail(sender=sender, to=to, subject=_alert_subject(alerts, label, review), text=text, html=html)
 
@@ -276,7 +284,7 @@ def chat_review(review: Review, fmt: str, *, label: str) -> dict[str, Any]:
     points = [(f"{i}.", f"{_insight_line(ins, review.names, credit_of(ins))} What to do: {action_of(ins, review.names)}")
               for i, ins in enumerate(review.insights, 1)] or [("Insights:", NO_INSIGHTS)]
     notes = [("Note:", x.message) for x in review.notices if x.severity == "warning"]
-    return CHAT_FORMATS[fmt](f"Weekly review, week of {review.week:%d %b %Y} ({iso_week(review.week)})", label,
+    return CHAT_FORMATS[fmt](f"Weekly review, {_numbered(review)}", label,
                              [_tile_line(t) for t in shown_tiles(review)], notes + points)
 
 
@@ -419,7 +427,7 @@ def _one(ws: Workspace, user: User, channel: Channel, review: Review, label: str
             if is_review:
                 deck = None
                 if attach != "none":
-                    deck = (f"weekly-review-{iso_week(review.week)}{SUFFIXES[attach]}",
+                    deck = (f"weekly-review-{_number(review)}{SUFFIXES[attach]}",
                             render(review, attach, title=f"Weekly review: {label}", catalog=catalog))
                 message = email_review(review, sender=sender, to=user.email or "", label=label, deck=deck)
             else:

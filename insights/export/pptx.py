@@ -212,7 +212,8 @@ def _note(slide, text: str) -> None:
 
 def _summary(prs: Deck, review: Any) -> None:
     """The week, the headline KPIs against target, the top insights in one line each (the table gives way to them)."""
-    s = _slide(prs, f"Week of {review.week:%d %b %Y}: summary")
+    week = format.period(review.week, "week", getattr(review, "calendar", None))
+    s = _slide(prs, f"{week[0].upper()}{week[1:]}: summary")  # 'Week of Mon 3 Mar 2025 (UTC): summary'
     width = SLIDE_W - 2 * MARGIN
     lines = [(f"{i}.", insight_line(ins, review.names)) for i, ins in enumerate(review.insights[:SUMMARY_INSIGHTS], 1)]
     if not lines:

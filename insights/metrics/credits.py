@@ -17,7 +17,8 @@ from connectors.store import Scope, Workspace
 from insights import contracts
 from insights.errors import InsightsError
 from insights.metrics.contacts import intervals as contact_intervals
-from insights.metrics.periods import period_end
+from insights.metrics.periods import period_date, period_end
+from insights.view import Calendars
 
 MIN_CREDIT_BASE = 30  # no credit is owed on fewer measured contacts than this in a period
 CREDIT_METRICS = ("sla_first_response", "service_level")
@@ -37,12 +38,16 @@ def credits_owed(ws: Workspace, scope: Scope, periods: pl.DataFrame) -> pl.DataF
     `periods` has vendor_id, client_id, invoice_id (may be null), period_start, period_end.
     """
     terms = contracts.read(ws, scope)
+    cals = Calendars.of(ws.config, scope.clients)  # a contract's month is the client's local month
+    utc = pl.Datetime("us", "UTC")
     tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null())
-               .select("client_id", "vendor_id", "site_id", "channel", "priority", pl.col("created_at").dt.date().alias("date"),
+               .select("client_id", "vendor_id", "site_id", "channel", "priority",
+                       period_date(pl.col("created_at"), "day", utc, cals).alias("date"),
                        (~pl.col("first_response_breached")).cast(pl.Int64).alias("met"))
                .collect())
     intervals = (contact_intervals(ws, scope)
-                 .group_by("client_id", "vendor_id", "site_id", "channel", pl.col("interval_start").dt.date().alias("date"))
+                 .group_by("client_id", "vendor_id", "site_id", "channel",
+                           period_date(pl.col("interval_start"), "day", utc, cals).alias("date"))
                  .agg(pl.col("answered_within_sl").sum().alias("met"), pl.col("handled").sum().alias("base"))
                  .collect())
     rows = []

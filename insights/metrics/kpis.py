@@ -37,7 +37,9 @@ from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs,
 from insights import money
 from insights.errors import KpiError
 from insights.metrics.contacts import intervals as contact_intervals
-from insights.metrics.periods import check_grain, date_key, key_step, key_to_date, period_key
+from insights.metrics.periods import (check_grain, date_key, day_key, key_step, key_to_date, local_part, period_date,
+                                      period_key)
+from insights.view import Calendars
 
 PERIOD = "__period"
 WINDOW = "window"  # the grain of one period from start to end
@@ -45,6 +47,8 @@ DAYS = "__days"  # of a spread source (invoice lines): the distinct days its row
 SINCE = "__since"  # ... and the first of them
 OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
 RESERVED = {"period", *OUTPUT_COLUMNS}
+# dimensions read off a row's time in its client's calendar: local hour of day ("00".."23") and weekday ("monday"..)
+LOCAL_PARTS = ("hour", "weekday")
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,11 @@ def compute_kpis(
     """KPIs of the workspace as the viewer (`scope`) may see them, per period and `by` dimensions.
 
     `kpis` None means every catalog KPI; `start`/`end` are inclusive dates; `grain` is one of
-    day, week (ISO, Monday start), month, quarter, year, or `window`: one period from `start` to `end`
-    (both required), so a median over four weeks is the median of their contacts, not of weekly medians.
+    day, week, month, quarter, year, or `window`: one period from `start` to `end` (both required), so a
+    median over four weeks is the median of their contacts, not of weekly medians.
+
+    Periods and `start`/`end` are days of each client's reporting calendar (bpo.toml: the client's
+    `timezone` and `week_start`, else [settings], else UTC and Monday), see `Calendars.of`.
     """
     catalog = catalog or load_catalog()
     plan = _plan(catalog, kpis, by, ws.config.settings)
@@ -111,7 +118,8 @@ def compute_kpis(
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
-                               settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None)
+                               settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None,
+                               calendars=Calendars.of(ws.config, scope.clients))
 
 
 def compute_from_frames(
@@ -126,6 +134,7 @@ def compute_from_frames(
     settings: Mapping[str, Any] | None = None,
     site_tiers: Mapping[str, str | None] | None = None,
     scope: Scope | None = None,
+    calendars: Calendars | None = None,
 ) -> pl.DataFrame:
     """`compute_kpis` over in-memory (or lazily scanned) canonical frames, keyed by table name.
 
@@ -133,7 +142,8 @@ def compute_from_frames(
     absent from `frames` counts as empty. `scope` None means the frames already hold only what
     the viewer may see (else its rows are kept after the derived columns, windows included);
     `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
-    `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
+    `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`;
+    `calendars` cuts each client's rows in its reporting calendar (None: UTC days, Monday weeks).
     """
     if grain == WINDOW:
         if start is None or end is None:
@@ -145,6 +155,9 @@ def compute_from_frames(
     catalog = catalog or load_catalog()
     by = tuple(by)
     plan = _plan(catalog, kpis, by, settings)
+    cals = calendars if calendars is not None and not calendars.utc_iso else None
+    first = cals.reference.week_start if cals else 0
+
     def build(source: _Source, packed: bool) -> pl.LazyFrame:
         lf = _as_lazy(frames.get(source.table), source.table)
         viewer = scope.filter_expr(source.table) if scope is not None else None
@@ -152,7 +165,7 @@ def compute_from_frames(
             lf = lf.filter(pl.col("status").fill_null("") != "deleted")  # kept for lineage, never counted
         step = _open_pass if source.until else _agg_pass
         return step(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start, end,
-                    dict(site_tiers or {}), packed, viewer=viewer)
+                    dict(site_tiers or {}), packed, viewer=viewer, calendars=cals)
 
     packed = 0 < len(by) <= MAX_PACKED_DIMS
     names = list(plan.sources)
@@ -163,7 +176,7 @@ def compute_from_frames(
         if source.table in WHOLE_LINE_TABLES and by:
             results[source] = _drop_unattributable(results[source], by)
         if source.until:
-            results[source] = _fill_backlog(results[source], source, plan.sources[source], grain, by, start, end)
+            results[source] = _fill_backlog(results[source], source, plan.sources[source], grain, by, start, end, first)
 
     keys = [PERIOD, *by]
     per_kpi: dict[str, pl.DataFrame] = {}
@@ -225,11 +238,12 @@ def _plan(catalog: Catalog, kpis: Sequence[str] | None, by: tuple[str, ...], set
     unknown = [k for k in requested if k not in catalog.kpis]
     if unknown:
         raise KpiError(f"unknown KPI(s): {', '.join(unknown)}; known KPIs: {', '.join(catalog.kpis)}")
-    bad_dims = [d for d in by if d in RESERVED or not any(catalog.dimension_column(t, d) for t in TABLES)]
+    bad_dims = [d for d in by if d in RESERVED or (d not in LOCAL_PARTS and not any(catalog.dimension_column(t, d) for t in TABLES))]
     if bad_dims:
         dims = sorted({d for t in TABLES for d in (*TABLES[t].columns, *catalog.aliases.get(t, {}))} | {"site_tier"})
         raise KpiError(f"cannot split by {', '.join(bad_dims)}: no canonical table has that dimension; "
-                       f"use e.g. client_id, vendor_id, site_id, site_tier, channel, priority, queue, contact_reason "
+                       f"use e.g. client_id, vendor_id, site_id, site_tier, channel, priority, queue, contact_reason, "
+                       f"hour, weekday "
                        f"(all: {', '.join(dims)})")
     if len(set(by)) != len(by):
         raise KpiError(f"by lists a dimension twice: {', '.join(by)}")
@@ -264,7 +278,12 @@ def _plan(catalog: Catalog, kpis: Sequence[str] | None, by: tuple[str, ...], set
         formulas[name] = (num, den, n_expr)
         measures = [catalog.measures[m] for text in (num, den, n_expr, kpi.measure) if text for m in sql_refs(text)]
         for m in measures:
-            missing = [d for d in by if catalog.dimension_column(m.table, d) is None]
+            timeless = [d for d in by if d in LOCAL_PARTS and not _has_local_part(m, d)]
+            if timeless:
+                omitted[name] = (f"{name} cannot be split by {timeless[0]}: its measure {m.name} is kept by "
+                                 f"{'day' if timeless[0] == 'hour' and not m.spread else 'date range'} in {m.table}")
+                break
+            missing = [d for d in by if d not in LOCAL_PARTS and catalog.dimension_column(m.table, d) is None]
             if missing:
                 omitted[name] = (f"{name} cannot be split by {missing[0]}: its measure {m.name} comes from "
                                  f"{m.table}, which has no {missing[0]} column")
@@ -280,6 +299,14 @@ def _plan(catalog: Catalog, kpis: Sequence[str] | None, by: tuple[str, ...], set
             m = catalog.measures[kpi.measure or ""]
             quantiles.setdefault(_Source(m.table, m.time, m.spread, None), []).append(kpi)
     return _Plan(requested, order, omitted, formulas, sources, quantiles)
+
+
+def _has_local_part(m: Measure, part: str) -> bool:
+    """Whether a measure's rows have an hour (a timestamp) or a weekday (a timestamp or a day) to split by."""
+    if m.spread:
+        return False
+    dtype = TABLES[m.table].columns[m.time].dtype
+    return isinstance(dtype, pl.Datetime) or (part == "weekday" and dtype == pl.Date)
 
 
 # --------------------------------------------------------------------------- one pass per source
@@ -374,12 +401,16 @@ def _range_filter(col: str, dtype: pl.DataType, start: date | None, end: date | 
 
 
 def _dimension_exprs(table: str, by: Sequence[str], catalog: Catalog, tiers: dict[str, str | None],
-                     *, coded: bool = False) -> list[pl.Expr]:
-    """The `by` columns as strings, or (coded) as categoricals of one named category set per dimension."""
+                     *, coded: bool = False, when: tuple[pl.Expr, pl.DataType, Calendars | None] | None = None) -> list[pl.Expr]:
+    """The `by` columns as strings, or (coded) as categoricals of one named category set per dimension.
+
+    `when` is the row's time (expression, dtype, calendars) that hour and weekday are read from."""
     exprs = []
     for d in by:
         col = catalog.dimension_column(table, d)
-        if d == "site_tier":
+        if d in LOCAL_PARTS:
+            e = local_part(when[0], d, when[1], when[2]) if when else pl.lit(None, dtype=pl.String)
+        elif d == "site_tier":
             e = pl.col("site_id").replace_strict(tiers, default=None, return_dtype=pl.String)
         else:
             e = pl.col(col).cast(pl.String)
@@ -462,20 +493,25 @@ def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
 
 def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-              packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
-    """Scan → date range → derived columns → the viewer's rows → one group_by(period, *by) with every measure."""
+              packed: bool = False, *, viewer: pl.Expr | None = None, calendars: Calendars | None = None) -> pl.LazyFrame:
+    """Scan → date range → derived columns → the viewer's rows → one group_by(period, *by) with every measure.
+
+    With `calendars` (not all UTC), rows are read a few days either side of the range (cheap, pushed
+    into the scan), then kept and keyed by their local day in their client's calendar."""
     table = source.table
     names = [c for m in measures for c in m.inputs]
     base, derived = _base_columns(table, names, by, catalog)
-    lf = _conform(lf, table, _with_viewer(base, viewer))
+    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer))
     if source.time not in TABLES[table].columns:  # a derived time (when a ticket was solved): derive, then cut
         for c in derived:
             lf = _add_derived(lf, c)
         derived = []
     tdtype = lf.collect_schema()[source.time]
+    lo_d, hi_d = _widened(start, end, calendars)
+    kg, first = _key_grain(grain), calendars.reference.week_start if calendars else 0
     if source.spread:
         # rows cover [time, spread]: keep those overlapping the range, spread each over its days
-        lo, hi = _bounds(tdtype, start, end)
+        lo, hi = _bounds(tdtype, lo_d, hi_d)
         keep = pl.col(source.time).is_not_null()
         if hi is not None:
             keep = keep & (pl.col(source.time) < hi)
@@ -487,27 +523,35 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         if viewer is not None:
             lf = lf.filter(viewer)
         lf = lf.with_row_index("__row")
-        first, last = pl.col(source.time).cast(pl.Date), pl.col(source.spread).fill_null(pl.col(source.time)).cast(pl.Date)
-        lf = (lf.with_columns(pl.date_ranges(first, last).alias("__day"))
+        day0, day1 = pl.col(source.time).cast(pl.Date), pl.col(source.spread).fill_null(pl.col(source.time)).cast(pl.Date)
+        lf = (lf.with_columns(pl.date_ranges(day0, day1).alias("__day"))
                 .with_columns((1.0 / pl.col("__day").list.len()).alias("__w"))
-                .explode("__day")
-                .filter(_range_filter("__day", pl.Date, start, end)))
-        key = _period_key(pl.col("__day"), grain, pl.Date, start)
+                .explode("__day"))
+        if calendars is not None:  # a billed day is a local day already; only a week's alignment moves it
+            lf = lf.with_columns(period_date(pl.col("__day"), kg, pl.Date(), calendars).alias("__day"))
+        lf = lf.filter(_range_filter("__day", pl.Date, start, end))
+        key = _period_key(pl.col("__day"), grain, pl.Date, start, first)
     else:
         extra = _lookahead(derived, source.time)
-        lf = lf.filter(_range_filter(source.time, tdtype, start, end, extra))
+        lf = lf.filter(_range_filter(source.time, tdtype, lo_d, hi_d, extra))
         for c in derived:
             lf = _add_derived(lf, c)
         if viewer is not None:
             lf = lf.filter(viewer)
-        if extra:
-            lf = lf.filter(_range_filter(source.time, tdtype, start, end))
-        key = _period_key(pl.col(source.time), grain, tdtype, start)
+        if calendars is not None:
+            lf = lf.with_columns(period_date(pl.col(source.time), kg, tdtype, calendars).alias(LOCAL_DAY))
+            lf = lf.filter(_range_filter(LOCAL_DAY, pl.Date(), start, end))
+            key = _period_key(pl.col(LOCAL_DAY), grain, pl.Date(), start, first)
+        else:
+            if extra:
+                lf = lf.filter(_range_filter(source.time, tdtype, start, end))
+            key = _period_key(pl.col(source.time), grain, tdtype, start)
     aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
     if source.spread:
         aggs += [pl.col("__day").n_unique().cast(pl.Int64).alias(DAYS), pl.col("__day").min().alias(SINCE)]
     aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
-    lf = lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers, coded=packed))
+    when = None if source.spread else (pl.col(source.time), tdtype, calendars)
+    lf = lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers, coded=packed, when=when))
     if packed:
         return _packed_group_by(lf, by, aggs)
     return lf.group_by([PERIOD, *by]).agg(aggs)
@@ -515,45 +559,54 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
 
 def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
                grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-               packed: bool = False, *, viewer: pl.Expr | None = None) -> pl.LazyFrame:
+               packed: bool = False, *, viewer: pl.Expr | None = None, calendars: Calendars | None = None) -> pl.LazyFrame:
     """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
     (m,) = measures
     table, until = source.table, source.until or ""
     base, derived = _base_columns(table, list(m.inputs), by, catalog)
-    lf = _conform(lf, table, _with_viewer(base, viewer))
+    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer))
     tdtype = TABLES[table].columns[source.time].dtype
-    lf = lf.filter(_range_filter(source.time, tdtype, None, end))
+    lf = lf.filter(_range_filter(source.time, tdtype, None, _widened(start, end, calendars)[1]))
     for c in derived:
         lf = _add_derived(lf, c)
     if viewer is not None:
         lf = lf.filter(viewer)
     if m.filter:
         lf = lf.filter(pl.sql_expr(m.filter).fill_null(False))
-    lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers))
+    lf = lf.with_columns(*_dimension_exprs(table, by, catalog, tiers, when=(pl.col(source.time), tdtype, calendars)))
     udtype = lf.collect_schema()[until]
     kg = _key_grain(grain)  # a window's events are placed by day, then the window's days become its one period
-    opened = lf.select(period_key(pl.col(source.time), kg, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
-    closed = lf.filter(pl.col(until).is_not_null()).select(
-        period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
+    first = calendars.reference.week_start if calendars else 0
+    if calendars is None:
+        opened = lf.select(period_key(pl.col(source.time), kg, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
+        closed = lf.filter(pl.col(until).is_not_null()).select(
+            period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
+    else:  # opened and ended on their local days (read a few days past `end`, so cut at the local end here)
+        day = period_date(pl.col(source.time), kg, tdtype, calendars)
+        opened = (lf.filter(day <= end) if end is not None else lf).select(
+            day_key(day, kg, first).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
+        closed = lf.filter(pl.col(until).is_not_null()).select(
+            day_key(period_date(pl.col(until), kg, udtype, calendars), kg, first).alias(PERIOD), *by,
+            pl.lit(-1).alias("__delta"))
     events = pl.concat([opened, closed], how="vertical")
     if start is not None:  # everything that happened before the range lands in its first period
-        events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, kg))).alias(PERIOD))
+        events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, kg, first))).alias(PERIOD))
     if end is not None:
-        events = events.filter(pl.col(PERIOD) <= date_key(end, kg))
+        events = events.filter(pl.col(PERIOD) <= date_key(end, kg, first))
     if grain == WINDOW and start is not None:
         events = events.with_columns(pl.lit(date_key(start, kg), pl.Int32).alias(PERIOD))
     return events.group_by([PERIOD, *by]).agg(pl.col("__delta").sum().alias("__delta"))
 
 
 def _fill_backlog(deltas: pl.DataFrame, source: _Source, measures: list[Measure], grain: str, by: Sequence[str],
-                  start: date | None, end: date | None) -> pl.DataFrame:
+                  start: date | None, end: date | None, first: int = 0) -> pl.DataFrame:
     """Cumulate open/close events over every period (a level carries through quiet periods)."""
     (m,) = measures
     if deltas.height == 0:
         return pl.DataFrame(schema={PERIOD: pl.Int32, **{d: pl.String for d in by}, m.name: pl.Float64})
     kg = _key_grain(grain)
-    lo = date_key(start, kg) if start else int(deltas[PERIOD].min())
-    hi = lo if grain == WINDOW else date_key(end, kg) if end else int(deltas[PERIOD].max())
+    lo = date_key(start, kg, first) if start else int(deltas[PERIOD].min())
+    hi = lo if grain == WINDOW else date_key(end, kg, first) if end else int(deltas[PERIOD].max())
     keys = pl.DataFrame({PERIOD: pl.Series(range(lo, hi + 1, key_step(kg)), dtype=pl.Int32)})
     combos = deltas.select(by).unique() if by else pl.DataFrame({"__all": [0]})
     grid = combos.join(keys, how="cross")
@@ -583,11 +636,31 @@ def _key_grain(grain: str) -> str:
     return "day" if grain == WINDOW else grain
 
 
-def _period_key(expr: pl.Expr, grain: str, dtype: pl.DataType, start: date | None) -> pl.Expr:
-    """The period key of each row (rows already inside [start, end]): a window's rows all share its first day's."""
+def _period_key(expr: pl.Expr, grain: str, dtype: pl.DataType, start: date | None, first: int = 0) -> pl.Expr:
+    """The period key of each row (rows already inside [start, end]): a window's rows all share its first day's.
+
+    `expr` is a UTC timestamp or a day; a local day (already in its client's calendar) comes as a Date with
+    the reference week's `first` weekday."""
     if grain == WINDOW and start is not None:
         return pl.lit(date_key(start, "day"), pl.Int32)
-    return period_key(expr, grain, dtype)
+    return day_key(expr, grain, first) if first else period_key(expr, grain, dtype)
+
+
+LOCAL_DAY = "__local_day"
+CALENDAR_MARGIN = timedelta(days=4)  # ±14 h of time zones and ±3 days of a week's alignment, rounded up
+
+
+def _widened(start: date | None, end: date | None, calendars: Calendars | None) -> tuple[date | None, date | None]:
+    """The UTC days to read for the local days [start, end]: a few more either side when periods are local."""
+    if calendars is None:
+        return start, end
+    return (start - CALENDAR_MARGIN if start else None), (end + CALENDAR_MARGIN if end else None)
+
+
+def _with_client(base: list[str], calendars: Calendars | None) -> list[str]:
+    """The base columns plus client_id when rows of different clients are cut in different calendars."""
+    many = calendars is not None and len(calendars.groups(weeks=True)) > 1
+    return list(dict.fromkeys([*base, "client_id"])) if many else base
 
 
 def _period_bounds(grain: str, start: date | None, end: date | None) -> tuple[pl.Expr, pl.Expr]:

@@ -31,12 +31,13 @@ from insights.detection import Findings, Insight, detect
 # the public API pages use for what people record on an insight (notes, owners, statuses by the viewer's tenant)
 from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
-from insights.view import View
+from insights.view import Calendar, Calendars, View
 from insights.money import invoiced_through
 from insights import contracts
 from insights import format
 from insights.format import Names
-from insights.metrics.periods import latest_complete_week, week_start
+from connectors.schema import TABLES
+from insights.metrics.periods import latest_complete_week, period_date, week_start
 
 PRESET = "weekly_review"
 SERIES_WEEKS = 52
@@ -169,10 +170,16 @@ class Review:
     targets: Mapping[str, contracts.Target | None] = field(default_factory=dict, repr=False)
     events: pl.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
     names: Names = field(default_factory=Names, repr=False)  # display names of the ids in view (bpo.toml, catalog)
+    calendar: Calendar = field(default_factory=Calendar)  # the reporting calendar the week is cut in
 
     @property
     def week_end(self) -> date:
         return self.week + timedelta(days=6)
+
+    @property
+    def period_label(self) -> str:
+        """The week in words with its calendar: 'week of Sun 1 Nov 2026 (America/New_York)'."""
+        return format.period(self.week, "week", self.calendar)
 
     @property
     def has_data(self) -> bool:
@@ -218,11 +225,12 @@ def split_dimension(series: pl.DataFrame) -> str | None:
 # --------------------------------------------------------------------------- calendar helpers
 
 
-def same_week_last_year(week: date) -> date | None:
-    """The Monday of the same ISO week one year earlier (None when that year has no week 53)."""
-    y, w, _ = week.isocalendar()
+def same_week_last_year(week: date, first: int = 0) -> date | None:
+    """The first day of the same week one year earlier: the week (starting on weekday `first`, 0 = Monday)
+    holding the Monday of the same ISO week number (None when that year has no week 53)."""
+    y, w, _ = (week + timedelta(days=(7 - first) % 7)).isocalendar()  # the week's Monday names its ISO week
     try:
-        return date.fromisocalendar(y - 1, w, 1)
+        return week_start(date.fromisocalendar(y - 1, w, 1), first)
     except ValueError:
         return None
 
@@ -235,26 +243,28 @@ def _rows(ws: Workspace, table: str, view: View) -> pl.LazyFrame:
 
 
 def activity_days(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> pl.Series:
-    """Distinct UTC dates with activity (tickets, queue intervals or call records) in the view, sorted."""
+    """Distinct local dates (each client's reporting calendar) with activity (tickets, queue intervals or call records)
+    in the view."""
     view = View.of(scope, filters)
+    cals = Calendars.of(ws.config, view.scope_for_read().clients)
     days = [
-        _rows(ws, t, view).select(pl.col(c).dt.date().alias("day")).unique()
+        _rows(ws, t, view).select(period_date(pl.col(c), "day", TABLES[t].columns[c].dtype, cals).alias("day")).unique()
         for t, c in ACTIVITY_TABLES.items()
     ]
     return pl.concat(days).collect().get_column("day").drop_nulls().unique().sort()
 
 
 def available_weeks(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | None = None) -> tuple[date, ...]:
-    """Complete weeks (Monday..Sunday reached by the data) in the view, newest first."""
-    return _complete_weeks(activity_days(ws, scope, filters))
+    """Complete weeks (first to last day of the view's reporting week reached by the data) in the view, newest first."""
+    return _complete_weeks(activity_days(ws, scope, filters), View.of(scope, filters, config=ws.config).calendar.week_start)
 
 
-def _complete_weeks(days: pl.Series) -> tuple[date, ...]:
+def _complete_weeks(days: pl.Series, start: int = 0) -> tuple[date, ...]:
     if days.is_empty():
         return ()
     first, last = days.min(), days.max()
-    newest = latest_complete_week(last)
-    count = max(0, (newest - week_start(first)).days // 7 + 1)
+    newest = latest_complete_week(last, start)
+    count = max(0, (newest - week_start(first, start)).days // 7 + 1)
     return tuple(newest - timedelta(weeks=i) for i in range(count))
 
 
@@ -365,9 +375,9 @@ def _to_date(kpi: Any, frames: Mapping[str, tuple[date, pl.DataFrame, dict[str, 
 
 def to_date_caption(week: date) -> str:
     """How the to-date totals of the week are counted, in one sentence for the page and the exports."""
-    sunday = week + timedelta(days=6)
-    spans = " · ".join(f"{label} from {to_date_start(sunday, p):%d %b %Y}" for p, label in TO_DATE.items())
-    return (f"{spans}, to Sunday {sunday:%d %b %Y}: the week's Sunday decides the month, quarter and year; "
+    last = week + timedelta(days=6)  # the week's last day: a Sunday for Monday weeks, a Saturday for Sunday weeks
+    spans = " · ".join(f"{label} from {to_date_start(last, p):%d %b %Y}" for p, label in TO_DATE.items())
+    return (f"{spans}, to {last:%A} {last:%d %b %Y}: the week's {last:%A} decides the month, quarter and year; "
             f"each total is computed over its days (Σ/Σ), not averaged from weeks.")
 
 
@@ -442,20 +452,21 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         from insights.catalog import load_catalog
 
         catalog = load_catalog()
-    view = View.of(scope, filters, week)
+    view = View.of(scope, filters, week, config=ws.config)  # weeks are the view's reporting weeks
     filters, eff = view.filter_map, view.scope_for_read()
+    first_day = view.calendar.week_start
     kpi_names = catalog.preset(PRESET)
     notices: list[Notice] = []
 
     days = activity_days(ws, eff, filters)
-    weeks = _complete_weeks(days)
+    weeks = _complete_weeks(days, first_day)
     if days.is_empty():
         only = sorted(eff.clients) if eff.clients is not None and len(eff.clients) == 1 else None
         who = f"client '{only[0]}'" if only else "this view"
         notices.append(Notice("no_data", f"No data for {who} yet: import a file or add a source."))
-        week = week_start(week) if week else week_start(date.today()) - timedelta(weeks=1)
+        week = week_start(week, first_day) if week else week_start(date.today(), first_day) - timedelta(weeks=1)
     else:
-        week = week_start(week) if week else (weeks[0] if weeks else week_start(days.max()))
+        week = week_start(week, first_day) if week else (weeks[0] if weeks else week_start(days.max(), first_day))
         if week > days.max() or week + timedelta(days=6) < days.min():
             notices.append(Notice("week_outside_data", f"The week of {week:%d %b %Y} is outside the data "
                                   f"({days.min():%d %b %Y} – {days.max():%d %b %Y}); pick another week."))
@@ -463,7 +474,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_missing_day_notices(days, week))
 
     first = week - timedelta(weeks=SERIES_WEEKS - 1)
-    start = (same_week_last_year(first) or first - timedelta(weeks=52)) - timedelta(weeks=1)
+    start = (same_week_last_year(first, first_day) or first - timedelta(weeks=52)) - timedelta(weeks=1)
     week_end = week + timedelta(days=6)
     frame = _weekly(ws, view, kpi_names, start, week_end, catalog) if kpi_names else None
     to_date = _to_date_frames(ws, view, kpi_names, week_end, catalog) if kpi_names else {}
@@ -493,7 +504,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             "period": periods,
             "value": [value_at(p) for p in periods],
             "n": [int(by_period[p]["n"] or 0) if p in by_period else 0 for p in periods],
-            "prior_year": [value_at(same_week_last_year(p)) for p in periods],
+            "prior_year": [value_at(same_week_last_year(p, first_day)) for p in periods],
             "target": [_value(terms.target(kpi, segment, p)) for p in periods],
         }, schema={"period": pl.Date, "value": pl.Float64, "n": pl.Int64, "prior_year": pl.Float64, "target": pl.Float64})
         lines = within.filter(pl.col("kpi") == name) if within.height else within
@@ -511,7 +522,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         row = by_period.get(week, {})
         n = int(row.get("n") or 0)
         d_week = _minus(value, value_at(week - timedelta(weeks=1)))
-        d_year = _minus(value, value_at(same_week_last_year(week)))
+        d_year = _minus(value, value_at(same_week_last_year(week, first_day)))
         d_target = _minus(value, target)
         tile = Tile(
             kpi=name, label=kpi.label, value=value, formatted=format.value(kpi, value), n=n,
@@ -545,7 +556,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_history_notices(weeks, week))
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events,
-                  names=Names.of_view(ws, scope, catalog))
+                  names=Names.of_view(ws, scope, catalog), calendar=view.calendar)
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any,

@@ -182,7 +182,7 @@ def test_data_health_shows_each_viewer_the_sanity_warnings_of_its_own_data(open_
 
 def test_the_review_week_defaults_to_the_last_complete_week(open_app):
     at = open_app("admin")
-    assert "(2025-W10)" in at.caption[0].value
+    assert "(2025-W10, UTC)" in at.caption[0].value  # the week's number and its reporting calendar
     assert at.sidebar.selectbox(key="filter_week").value is None
     assert at.sidebar.selectbox(key="filter_week").options[:3] == [
         "Latest complete week", "2025-W10 (03 Mar – 09 Mar 2025)", "2025-W09 (24 Feb – 02 Mar 2025)"]

@@ -198,14 +198,14 @@ def test_a_new_headline_after_the_review_is_alerted_once(tmp_path, env):
         report = deliver(ws, outbox=Outbox(ws.config.delivery), week=WEEK, only=["acme-manager"])
         assert [r.outcome for r in report.rows] == ["sent alert", "sent alert"], str(report)
         alert = smtp.messages[-1][1]
-        assert alert["Subject"].startswith("Alert, week of 03 Mar 2025 (2025-W10): Acme Home")
+        assert alert["Subject"].strip().startswith("Alert, week of Mon 3 Mar 2025 (2025-W10, UTC): Acme Home")  # long: folded
         body = alert.get_body(("plain",)).get_content()
         assert "- New headline. Acme Home" in body and "What to do:" in body
         new = {i for _, _, i in logged(ws)} - told
         assert new and all(i in report.rows[0].items for i in new)
         assert not (set(report.rows[0].items) & told)  # nothing told before is told again
         slack = hooks.posts[-1][1]
-        assert slack["blocks"][0]["text"]["text"].startswith("Alert, week of 03 Mar 2025")
+        assert slack["blocks"][0]["text"]["text"].startswith("Alert, week of Mon 3 Mar 2025")
         third = deliver(ws, outbox=Outbox(ws.config.delivery), week=WEEK, only=["acme-manager"])
         assert [r.outcome for r in third.rows] == ["nothing new", "nothing new"]
         assert len(smtp.messages) == 2 and len(hooks.posts) == 2

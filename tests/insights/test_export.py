@@ -137,7 +137,7 @@ def test_markdown_reads_as_a_wiki_page(files, acme_review):
 
 def test_write_and_its_errors(acme_review, tmp_path):
     path = write(acme_review, "md", tmp_path / "review.md")
-    assert path.read_text().startswith("# Weekly review, week of 03 Mar 2025")
+    assert path.read_text().startswith("# Weekly review, week of Mon 3 Mar 2025 (UTC)")
     with pytest.raises(ExportError, match="unknown export format 'docx'; use one of html, pdf, pptx, md"):
         render(acme_review, "docx")
     with pytest.raises(ExportError, match="folder .* does not exist; create it"):

@@ -106,7 +106,7 @@ def assert_fits(deck) -> None:
 
 def test_the_second_slide_summarises_the_week(deck, review):
     s = deck.slides[1]
-    assert s.shapes.title.text == "Week of 03 Mar 2025: summary"
+    assert s.shapes.title.text == "Week of Mon 3 Mar 2025 (UTC): summary"  # the week and its reporting calendar
     table = next(sh.table for sh in s.shapes if sh.has_table)
     rows = [[c.text for c in r.cells] for r in table.rows]
     assert rows[0] == ["KPI", "this week", "vs last week", "target", "status"]
