@@ -22,7 +22,7 @@ import os
 import stat
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -386,7 +386,7 @@ class BatchedFile:
     _csv: Path | None = None  # the UTF-8 text to stream, or None: `_whole` holds the rows
     _whole: pl.DataFrame | None = None
 
-    def batches(self, rows: int | None) -> Iterator[pl.DataFrame]:
+    def batches(self, rows: int | None) -> Generator[pl.DataFrame, None, None]:
         """Frames of at most `rows` rows (None: one frame), each with `__row` numbered across the whole file."""
         if self._whole is not None:
             step = rows or max(self._whole.height, 1)
@@ -501,7 +501,7 @@ def _first_text_line(path: Path) -> str:
     return line.lstrip("\ufeff").rstrip("\r\n")
 
 
-def _csv_batches(shown: Path, text_path: Path, sep: str, rows: int | None) -> Iterator[pl.DataFrame]:
+def _csv_batches(shown: Path, text_path: Path, sep: str, rows: int | None) -> Generator[pl.DataFrame, None, None]:
     """The rows of a UTF-8 delimited file, `rows` at a time, numbered as a spreadsheet shows them (header = 1)."""
     lf = pl.scan_csv(text_path, separator=sep, infer_schema=False, quote_char='"', truncate_ragged_lines=False)
     first = 2

@@ -28,7 +28,6 @@ brands' helpdesks with overlapping ticket numbers stay apart.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import sys
@@ -234,6 +233,7 @@ class FileRun:
         self.targets = _targets(ws) if m.table == "tickets" else None
         self.hashed = hashed_columns(ws.config.settings)
         self._key: bytes | None = None
+        self._hash_cache: dict[str, dict[str, str]] = {}
         self.raw_seen: pl.DataFrame | None = None
         self.canon_seen: pl.DataFrame | None = None
         self.keys: list[pl.DataFrame] = []
@@ -255,10 +255,13 @@ class FileRun:
             return
         second = next(batches, None)
         if second is not None:  # more than one batch: decide each date column's format over the whole file first
+            del first, second
+            batches.close()  # a reader left open keeps reading ahead
             self._decide_dates(source, size)
-            batches = itertools.chain([first, second], batches)
+            batches = source.batches(size)
         else:
-            batches = iter([first])
+            batches.close()
+            batches = (b for b in [first])
         for batch in batches:
             self.rows_read += batch.height
             self.bar.step(f"converting rows from {batch.get_column(ROW)[0]:,}", 0.1)
@@ -276,8 +279,10 @@ class FileRun:
                 return
             stats = {c: DateStats(skip=skip) for c in todo}
             self.raw_seen = None
+            columns = sorted({column for column, _, _ in todo.values()})
             for batch in source.batches(size):
-                src = self._clean(self._prepare(batch))
+                src, self.raw_seen = _drop_seen(self._prepare(batch), self.raw_seen)
+                src = clean_nulls(src.select(columns), m.null_values)
                 for canon, (column, dtype, _) in todo.items():
                     s = src.get_column(column)
                     if s.dtype == pl.String:
@@ -296,9 +301,7 @@ class FileRun:
 
     def _clean(self, src: pl.DataFrame) -> pl.DataFrame:
         """Exact duplicates of an earlier row (in this batch or before) merged away; null markers to nulls."""
-        cols = [c for c in src.columns if c != ROW]
-        src = src.unique(cols, keep="first", maintain_order=True)
-        src, self.raw_seen = _drop_seen(src, cols, self.raw_seen)
+        src, self.raw_seen = _drop_seen(src, self.raw_seen)
         return clean_nulls(src, self.m.null_values)
 
     def _targets_of(self, src: pl.DataFrame) -> dict[str, tuple[str, pl.DataType, str | None]]:
@@ -332,7 +335,7 @@ class FileRun:
                                date_choice=self.dates.get(canon))
             if canon in self.hashed:  # never keep the raw id/email (or agent id, if pseudonymised), not even in memory
                 self._key = self._key or workspace_key(ws.path)
-                out = hash_series(out, self._key)
+                out = hash_series(out, self._key, self._hash_cache.setdefault(canon, {}))
             columns.append(out.alias(canon))
             problems += bad
         del src
@@ -343,12 +346,10 @@ class FileRun:
                                                            & pl.col("ticket_id").is_not_null()), m.event_log)
         problems += _flag_conflicts(frame, self.tenant, used)
         frame = _fill_constants(frame, m, self.tenant)
-        cols = [c for c in frame.columns if c != ROW]
-        frame = frame.unique(cols, keep="first", maintain_order=True)
-        frame, self.canon_seen = _drop_seen(frame, cols, self.canon_seen)
+        frame, self.canon_seen = _drop_seen(frame, self.canon_seen)
         key = [c for c in m.spec.primary_key if c in frame.columns]
         if len(key) == len(m.spec.primary_key):  # duplicate keys are found across batches once all are read
-            self.keys.append(frame.select(ROW, *_hashes(key)))
+            self.keys.append(pl.concat([frame.select(ROW), _hashes(frame.select(key))], how="horizontal"))
         if m.table == "tickets":
             frame = derive.derive_durations(frame)
             frame = derive.derive_csat(frame)
@@ -439,23 +440,23 @@ class FileRun:
 MAX_KEPT = 1000  # problems an ImportReport carries (the import log in state.db keeps every one)
 
 
-def _hashes(columns: list[str]) -> list[pl.Expr]:
-    """Two independent 64-bit hashes of a row's `columns`: equal rows match, distinct rows practically never do."""
-    row = pl.struct(columns)
-    return [row.hash(seed=11).alias("__h1"), row.hash(seed=4099).alias("__h2")]
+def _hashes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Two independent 64-bit hashes of each row: equal rows match, distinct rows practically never do."""
+    return pl.DataFrame({"__h1": frame.hash_rows(seed=11),
+                         "__h2": frame.hash_rows(seed=4099)})
 
 
-def _drop_seen(frame: pl.DataFrame, columns: list[str], seen: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`frame` without rows equal (on `columns`) to a row of an earlier batch; the hashes seen so far."""
-    h = frame.select(_hashes(columns))
+def _drop_seen(frame: pl.DataFrame, seen: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`frame` keeping the first of rows equal in every column but `__row`, and none equal to a row of an earlier
+    batch (whose hashes are `seen`); and the hashes seen so far."""
+    h = _hashes(frame.drop(ROW))
+    keep = h.select(pl.struct("__h1", "__h2").is_first_distinct()).to_series()
     if seen is not None and seen.height:
-        frame = (frame.with_columns(h).join(seen, on=["__h1", "__h2"], how="anti", maintain_order="left")
-                 .drop("__h1", "__h2"))
-        h = frame.select(_hashes(columns))
-        seen = pl.concat([seen, h])
-    else:
-        seen = h
-    return frame, seen
+        earlier = h.join(seen.with_columns(pl.lit(True).alias("__seen")), on=["__h1", "__h2"], how="left",
+                         maintain_order="left").get_column("__seen").is_not_null()
+        keep = keep & ~earlier
+    h = h.filter(keep)
+    return frame.filter(keep), (h if seen is None else pl.concat([seen, h]))
 
 
 def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:
