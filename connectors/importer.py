@@ -411,7 +411,9 @@ class FileRun:
                 if items:
                     yield items
 
-        count, examples, bad = 0, [], []
+        count = 0
+        examples: list[dict] = []
+        bad: list[pl.Series] = []
         for chunk in chunks():
             count += len(chunk)
             if len(examples) < MAX_KEPT:
