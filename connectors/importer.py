@@ -1,6 +1,8 @@
 """`bpo-insights import`: files -> canonical tables, lossless, idempotent, with clear errors.
 
-Each file goes read -> map -> derive -> validate -> `ws.upsert` -> `ws.log_import`.
+Each file goes read -> map -> derive -> validate -> `ws.upsert` -> `ws.log_import`, a batch of rows at a
+time (`$BPO_IMPORT_BATCH_ROWS`, default 100,000; see `FileRun`), so a 300 MB export needs well under 1 GiB;
+nothing is written to the tables until every batch has been checked.
 
 Policy for bad rows
 -------------------
@@ -167,6 +169,10 @@ def import_file(ws: Workspace, path: Path, *, preset: str | None, mapping: Path 
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        try:
+            work.parent.rmdir()  # only when no other import is using it
+        except OSError:
+            pass
 
 
 WORK_DIR = ".import-work"  # under the workspace: a file's converted batches while it is checked, removed after
