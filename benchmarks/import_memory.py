@@ -7,6 +7,10 @@ fresh workspace.  A contender whose memory passes `--cap-gib` is stopped and rep
 
     python benchmarks/import_memory.py --code . --code ../other-checkout   # two importers side by side, ~300 MB
     python benchmarks/import_memory.py --mb 60                         # this checkout on a smaller file
+    python benchmarks/import_memory.py --code . --bad                  # also every row bad: refused, and --quarantine
+
+`--bad` adds two runs on the same file with `created_at` set to `31/02/2025 25:00` in every row: plain (the
+file is refused, nothing stored) and `--quarantine` (every row rejected and recorded in the import log).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ def main() -> None:
     ap.add_argument("--code", action="append", default=[], help="a checkout whose importer runs (repeatable)")
     ap.add_argument("--cap-gib", type=float, default=12.0)
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--bad", action="store_true", help="also import the file with a bad created_at in every row")
     args = ap.parse_args()
     path = DATA / f"tickets_{args.mb}mb.csv"
     if not path.exists():
@@ -99,20 +104,27 @@ def main() -> None:
     size = path.stat().st_size / 1e6
     rows = sum(1 for _ in open(path, "rb")) - 1
     print(f"file: {size:,.0f} MB, {rows:,} rows\n")
+    runs = [("clean file", path, [])]
+    if args.bad:
+        bad = DATA / f"tickets_{args.mb}mb_bad.csv"
+        if not bad.exists():
+            pl.scan_csv(path, infer_schema=False).with_columns(pl.lit("31/02/2025 25:00").alias("created_at")).sink_csv(bad)
+        runs += [("every row bad", bad, []), ("every row bad, --quarantine", bad, ["--quarantine"])]
     print("| contender | wall s | peak RSS MiB |\n|---|---:|---:|")
     for code in args.code or [str(HERE.parent)]:
         code = str(Path(code).resolve())
-        ws = DATA / "ws_import"
-        shutil.rmtree(ws, ignore_errors=True)
-        subprocess.run([args.python, "-c", "import sys; from connectors.store import Workspace; "
-                        "from sample_data.operation import bpo_toml; Workspace.create(sys.argv[1], bpo_toml('t'))",
-                        str(ws)], env={**os.environ, "PYTHONPATH": code}, check=True)
-        wall, peak, last = measure([args.python, "-m", "insights.cli", "import", "--workspace", str(ws),
-                                    "--preset", "canonical", str(path)], {**os.environ, "PYTHONPATH": code},
-                                   args.cap_gib)
-        shown = f"{peak:,.0f}" if peak is not None else f"> {args.cap_gib * 1024:,.0f} (stopped)"
-        print(f"| bpo-insights import ({code}) | {wall:.1f} | {shown} |   {last[:90]}")
-        shutil.rmtree(ws, ignore_errors=True)
+        for label, file, flags in runs:
+            ws = DATA / "ws_import"
+            shutil.rmtree(ws, ignore_errors=True)
+            subprocess.run([args.python, "-c", "import sys; from connectors.store import Workspace; "
+                            "from sample_data.operation import bpo_toml; Workspace.create(sys.argv[1], bpo_toml('t'))",
+                            str(ws)], env={**os.environ, "PYTHONPATH": code}, check=True)
+            wall, peak, last = measure([args.python, "-m", "insights.cli", "import", "--workspace", str(ws),
+                                        "--preset", "canonical", *flags, str(file)], {**os.environ, "PYTHONPATH": code},
+                                       args.cap_gib)
+            shown = f"{peak:,.0f}" if peak is not None else f"> {args.cap_gib * 1024:,.0f} (stopped)"
+            print(f"| bpo-insights import, {label} ({code}) | {wall:.1f} | {shown} |   {last[:90]}", flush=True)
+            shutil.rmtree(ws, ignore_errors=True)
     wall, peak, last = measure([args.python, "-c", PEER, str(path)], dict(os.environ), args.cap_gib)
     print(f"| polars {pl.__version__} read_csv (peer: reading only) | {wall:.1f} | {peak or 0:,.0f} |   {last}")
 

@@ -18,8 +18,11 @@ import csv
 import hashlib
 import io
 import json
+import os
 import stat
+import uuid
 import zipfile
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -350,3 +353,172 @@ def _numbered(frame: pl.DataFrame, *, first: int) -> pl.DataFrame:
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+# --------------------------------------------------------------------------- reading in batches
+
+BATCH_ROWS_ENV = "BPO_IMPORT_BATCH_ROWS"
+DEFAULT_BATCH_ROWS = 100_000  # ~20 MB of CSV text: the importer's memory grows with this, not with the file
+_CHUNK = 1 << 22  # bytes read at a time while hashing, checking and transcoding a file
+
+
+def batch_rows() -> int:
+    """Rows the importer reads, checks and converts at a time: $BPO_IMPORT_BATCH_ROWS, else DEFAULT_BATCH_ROWS."""
+    text = os.environ.get(BATCH_ROWS_ENV, "").strip()
+    if not text:
+        return DEFAULT_BATCH_ROWS
+    if not text.isdigit() or int(text) < 1:
+        raise ImportFileError(f"${BATCH_ROWS_ENV} = {text!r} is not a positive whole number of rows; unset it or set "
+                              f"it to e.g. {DEFAULT_BATCH_ROWS}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class BatchedFile:
+    """A tabular file read a batch of rows at a time; `head` is a RawFile with its columns and no rows.
+
+    CSV and TSV files on disk are streamed (hashed, checked and read in chunks; text that is not UTF-8 is
+    transcoded to a UTF-8 copy in the importer's work folder first), so memory does not grow with the file.
+    Other formats, and members of a .zip, are read whole by `read_file` and handed out in slices.
+    """
+
+    head: RawFile
+    _csv: Path | None = None  # the UTF-8 text to stream, or None: `_whole` holds the rows
+    _whole: pl.DataFrame | None = None
+
+    def batches(self, rows: int | None) -> Generator[pl.DataFrame, None, None]:
+        """Frames of at most `rows` rows (None: one frame), each with `__row` numbered across the whole file."""
+        if self._whole is not None:
+            step = rows or max(self._whole.height, 1)
+            for start in range(0, max(self._whole.height, 1), step):
+                yield self._whole.slice(start, step)
+            return
+        assert self._csv is not None and self.head.delimiter is not None
+        yield from _csv_batches(self.head.path, self._csv, self.head.delimiter, rows)
+
+
+def open_batched(path: Path, *, delimiter: str | None = None, workdir: Path) -> BatchedFile:
+    """Open one tabular file for batch reading, with every check `read_file` makes on the whole file."""
+    path = Path(path)
+    if path.suffix.lower() == ARCHIVE or _archive_of(path) is not None or EXTENSIONS.get(path.suffix.lower()) not in ("csv", "tsv"):
+        raw = read_file(path, delimiter=delimiter)
+        return BatchedFile(head=RawFile(raw.path, raw.format, raw.frame.head(0), raw.content_hash, raw.encoding,
+                                        raw.delimiter), _whole=raw.frame)
+    _check_regular(path, error=ImportFileError, what="file")
+    try:
+        with open(path, "rb") as fh:
+            first = fh.read(1 << 16)
+    except PermissionError:
+        raise ImportFileError(f"{path}: permission denied; make the file readable (chmod u+r) or run as its owner") from None
+    except OSError as e:
+        raise ImportFileError(f"{path}: cannot be read ({e.strerror}); copy it to a local disk and try again") from None
+    fmt = _detect_format(path, first)
+    digest, encoding, text_path = _probe_text(path, first, workdir)
+    header = _first_text_line(text_path)
+    sep = _choose_delimiter(path, header, fmt, delimiter)
+    frame = _read_delimited(path, header + "\n", sep) if header.strip() else None
+    if frame is None:
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again (with its header row)")
+    return BatchedFile(head=RawFile(path, fmt, frame.head(0), digest, encoding, sep), _csv=text_path)
+
+
+def _probe_text(path: Path, first: bytes, workdir: Path) -> tuple[str, str, Path]:
+    """(sha256 of the bytes, the encoding `decode` would pick, a UTF-8 file holding the text) in one streamed pass.
+
+    UTF-8 text (with or without BOM) is read where it is; UTF-16 and cp1252 text is transcoded into `workdir`.
+    """
+    import codecs
+
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return _transcode(path, "utf-16", workdir)
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, lines, blank = 0, 0, True
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                where = offset + e.start
+                with open(path, "rb") as again:
+                    before = again.read(where)
+                return _transcode(path, "cp1252", workdir, utf8_error=(where, before.count(b"\n") + 1,
+                                                                        chunk[e.start:e.start + 1]))
+            if blank and chunk.strip():
+                blank = False
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+        pending = decoder.getstate()[0]
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError as e:
+            where = offset - len(pending) + e.start
+            with open(path, "rb") as again:
+                before = again.read(where)
+                bad = again.read(1)
+            return _transcode(path, "cp1252", workdir, utf8_error=(where, before.count(b"\n") + 1, bad))
+    if blank:
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again (with its header row)")
+    return digest.hexdigest(), ("utf-8-sig" if first.startswith(b"\xef\xbb\xbf") else "utf-8"), path
+
+
+def _transcode(path: Path, encoding: str, workdir: Path,
+               utf8_error: tuple[int, int, bytes] | None = None) -> tuple[str, str, Path]:
+    """Write the file's text as UTF-8 into `workdir`; the error `decode` gives when it is not cp1252 either."""
+    import codecs
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / f"{uuid.uuid4().hex[:12]}.utf8.csv"
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder(encoding)()
+    blank = True
+    try:
+        with open(path, "rb") as fh, open(out, "w", encoding="utf-8", newline="") as dst:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+                text = decoder.decode(chunk)
+                blank = blank and not text.strip()
+                dst.write(text)
+            text = decoder.decode(b"", final=True)
+            blank = blank and not text.strip()
+            dst.write(text)
+    except UnicodeDecodeError:
+        out.unlink(missing_ok=True)
+        where, line, bad = utf8_error or (0, 1, b"")
+        raise ImportFileError(
+            f"{path.name} row {line}: byte 0x{bad.hex()} at offset {where} is neither UTF-8 nor "
+            f"Windows-1252 (cp1252) text; save the file as UTF-8 (Excel: 'CSV UTF-8') and import it again"
+        ) from None
+    if blank:
+        raise ImportFileError(f"{path.name}: the file is empty; export the data again (with its header row)")
+    return digest.hexdigest(), encoding, out
+
+
+def _first_text_line(path: Path) -> str:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        line = fh.readline(1 << 20)
+    return line.lstrip("\ufeff").rstrip("\r\n")
+
+
+def _csv_batches(shown: Path, text_path: Path, sep: str, rows: int | None) -> Generator[pl.DataFrame, None, None]:
+    """The rows of a UTF-8 delimited file, `rows` at a time, numbered as a spreadsheet shows them (header = 1)."""
+    lf = pl.scan_csv(text_path, separator=sep, infer_schema=False, quote_char='"', truncate_ragged_lines=False)
+    first = 2
+    try:
+        if rows is None:
+            parts: Iterator[pl.DataFrame] = iter([lf.collect()])
+        else:
+            parts = iter(lf.collect_batches(chunk_size=rows))
+        for part in parts:
+            if part.height == 0:
+                continue
+            yield _numbered(part, first=first)
+            first += part.height
+    except pl.exceptions.ComputeError as e:
+        raise ImportFileError(
+            f"{shown.name}: not a well-formed {DELIMITERS.get(sep, sep)}-separated table ({_first_line(e)}); "
+            f"check for unbalanced quotes or rows with more fields than the header"
+        ) from None
+    except pl.exceptions.NoDataError:
+        raise ImportFileError(f"{shown.name}: the file is empty; export the data again (with its header row)") from None

@@ -77,9 +77,25 @@ def hash_value(value: str, key: bytes) -> str:
     return digest[:HASH_HEX_CHARS]
 
 
-def hash_series(s: pl.Series, key: bytes) -> pl.Series:
-    """Hash every non-null value of a column (each distinct value once)."""
+def hash_series(s: pl.Series, key: bytes, cache: dict[str, str] | None = None) -> pl.Series:
+    """Hash every non-null value of a column (each distinct value once).
+
+    `cache` (value -> hash, kept by the caller across batches of one file) saves hashing a value again; it is
+    emptied when it passes CACHE_VALUES, so it never holds more than that."""
     text = s.cast(pl.String)
-    distinct = text.drop_nulls().unique()
-    table = dict(zip(distinct.to_list(), (hash_value(v, key) for v in distinct.to_list())))
+    distinct = text.drop_nulls().unique().to_list()
+    if cache is None:
+        table = dict(zip(distinct, (hash_value(v, key) for v in distinct)))
+    else:
+        if len(cache) + len(distinct) > CACHE_VALUES:
+            cache.clear()
+        table = {}
+        for v in distinct:
+            h = cache.get(v)
+            if h is None:
+                h = cache[v] = hash_value(v, key)
+            table[v] = h
     return text.replace_strict(table, default=None, return_dtype=pl.String).alias(s.name)
+
+
+CACHE_VALUES = 400_000  # distinct values a hash cache keeps (~60 MB)

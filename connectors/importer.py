@@ -1,6 +1,8 @@
 """`bpo-insights import`: files -> canonical tables, lossless, idempotent, with clear errors.
 
-Each file goes read -> map -> derive -> validate -> `ws.upsert` -> `ws.log_import`.
+Each file goes read -> map -> derive -> validate -> `ws.upsert` -> `ws.log_import`, a batch of rows at a
+time (`$BPO_IMPORT_BATCH_ROWS`, default 100,000; see `FileRun`), so a 300 MB export needs well under 1 GiB;
+nothing is written to the tables until every batch has been checked.
 
 Policy for bad rows
 -------------------
@@ -28,7 +30,11 @@ brands' helpdesks with overlapping ticket numbers stay apart.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,11 +43,13 @@ import polars as pl
 
 from connectors import derive, sanity
 from connectors.errors import BpoError, ConfigError, ImportFileError, SchemaError
-from connectors.files import ROW, RawFile, read_file
+from connectors.files import ROW, BatchedFile, RawFile, batch_rows, open_batched
 from connectors.hashing import hash_series, hashed_columns, workspace_key
 from connectors.mapping import (
-    LINEAGE, TENANT, TENANT_FLAGS, Mapping, RowProblem, check_columns, clean_nulls, convert, load_mapping, load_preset,
-    event_log_hint, looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names, vocabulary_problems,
+    LINEAGE, TENANT, TENANT_FLAGS, DateChoice, DateStats, Mapping, RowProblem, check_columns, clean_nulls, convert,
+    load_mapping, load_preset,
+    event_log_hint, looks_like_placeholder, map_values, placeholder_fix, prepare_source, preset_names,
+    vocabulary_problems,
 )
 from connectors.bounds import out_of_range
 from connectors.contacts import derive_contacts
@@ -67,17 +75,24 @@ class ImportReport:
     format: str = ""
     encoding: str | None = None
     warnings: tuple[sanity.Finding, ...] = ()  # the sanity report of the table as stored (connectors/sanity.py)
+    problem_count: int | None = None  # every problem found (`rejected` keeps the first MAX_KEPT); None: len(rejected)
+    rejected_count: int | None = None  # rows rejected; None: counted from `rejected`
+
+    @property
+    def problems(self) -> int:
+        """Problems found (a row with two bad cells has two); `rejected` lists the first MAX_KEPT of them."""
+        return len(self.rejected) if self.problem_count is None else self.problem_count
 
     @property
     def rejected_rows(self) -> int:
-        """Rows rejected (`rejected` lists every problem; a row with two bad cells is one row)."""
+        """Rows rejected (a row with two bad cells is one row)."""
         from connectors.store.workspace import rejected_row_count
 
-        return rejected_row_count(self.rejected)
+        return rejected_row_count(self.rejected) if self.rejected_count is None else self.rejected_count
 
     def __str__(self) -> str:
         how = self.format + (f", {self.encoding}" if self.encoding else "")
-        problems = f" ({len(self.rejected)} problems)" if len(self.rejected) != self.rejected_rows else ""
+        problems = f" ({self.problems} problems)" if self.problems != self.rejected_rows else ""
         return (f"{self.path.name} -> {self.table}: {self.rows_read} rows read, {self.inserted} inserted, "
                 f"{self.updated} updated, {self.unchanged} unchanged, {self.rejected_rows} row{'' if self.rejected_rows == 1 else 's'} rejected{problems} "
                 f"({how}) [{self.status}]")
@@ -111,103 +126,351 @@ def import_paths(ws: Workspace, paths: list[Path], *, preset: str | None = None,
 
 def import_file(ws: Workspace, path: Path, *, preset: str | None, mapping: Path | None,
                 tenant: dict[str, str | None], quarantine: bool, progress: bool) -> ImportReport:
-    """Import one file (see the module docstring for the policy)."""
+    """Import one file (see the module docstring for the policy), a batch of rows at a time (`FileRun`)."""
     started = utcnow()
     bar = Progress(path.name, enabled=progress)
-    raw: RawFile | None = None
+    head: RawFile | None = None
     table: str | None = None
+    rows_read = 0
+    work = _workdir(ws)
     try:
         bar.step("reading", 0.05)
-        raw = read_file(path, delimiter=_delimiter(preset, mapping))
-        m = _resolve(raw, preset, mapping)
+        source = open_batched(path, delimiter=_delimiter(preset, mapping), workdir=work)
+        head = source.head
+        m = _resolve(head, preset, mapping)
         table = m.table
-        if raw.frame.height == 0:
+        run = FileRun(ws, head, m, tenant, work, bar)
+        run.read(source)
+        rows_read = run.rows_read
+        if rows_read == 0:
             raise ImportFileError(f"{path.name}: has a header but no data rows; export it again with its rows")
-        frame, problems = to_canonical(ws, raw, m, tenant, bar)
-        bad = {p.row for p in problems}
-        if problems and not quarantine:
-            raise ImportFileError(_summary(path.name, raw.row_word, problems))
-        good = frame.filter(~pl.col(ROW).is_in(list(bad))).drop(ROW)
+        problems = run.finish()
+        if problems.count and not quarantine:
+            raise ImportFileError(problems.summary(path.name, head.row_word))
         bar.step("storing", 0.9)
-        result = ws.upsert(m.table, good) if good.height else None
-        rejected = [p.as_dict() for p in problems]
-        status = "partial" if rejected else "ok"
+        good = run.good_rows()
+        result = ws.upsert(m.table, good) if run.good_count else None
+        status = "partial" if problems.count else "ok"
         log_id = ws.log_import(source=str(path), kind="file", table=m.table, status=status, started_at=started,
-                               content_hash=raw.content_hash, rows_read=raw.frame.height, result=result,
-                               rejected=rejected, message=_summary(path.name, raw.row_word, problems) if problems else None)
-        warnings = sanity.check(ws, m.table, good, import_id=log_id)
+                               content_hash=head.content_hash, rows_read=rows_read, result=result,
+                               rejected=problems.chunks(), rejected_rows=problems.rows,
+                               message=problems.summary(path.name, head.row_word) if problems.count else None)
+        warnings = sanity.check(ws, m.table, run.sanity_rows(good), import_id=log_id) if run.good_count else ()
         bar.done()
         return ImportReport(
-            path=path, table=m.table, rows_read=raw.frame.height,
+            path=path, table=m.table, rows_read=rows_read,
             inserted=result.inserted if result else 0, updated=result.updated if result else 0,
-            unchanged=result.unchanged if result else 0, rejected=rejected, content_hash=raw.content_hash,
-            status=status, format=raw.format, encoding=raw.encoding, warnings=warnings,
+            unchanged=result.unchanged if result else 0, rejected=problems.examples, content_hash=head.content_hash,
+            status=status, format=head.format, encoding=head.encoding, warnings=warnings,
+            problem_count=problems.count, rejected_count=problems.rows,
         )
     except BpoError as e:
         bar.done()
         ws.log_import(source=str(path), kind="file", table=table, status="failed", started_at=started,
-                      content_hash=raw.content_hash if raw else None, rows_read=raw.frame.height if raw else 0,
-                      message=str(e))
+                      content_hash=head.content_hash if head else None, rows_read=rows_read, message=str(e))
         raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        try:
+            work.parent.rmdir()  # only when no other import is using it
+        except OSError:
+            pass
 
 
-def to_canonical(ws: Workspace, raw: RawFile, m: Mapping, tenant: dict[str, str | None],
-                 bar: "Progress | None" = None) -> tuple[pl.DataFrame, list[RowProblem]]:
-    """Map, convert, derive and check one file: the canonical frame (with `__row`) and every row problem."""
-    bar = bar or Progress("", enabled=False)
-    file = raw.path.name
-    src = prepare_source(raw.frame, m)
-    used = check_columns(raw, m, tenant=tenant, frame=src)
-    src = src.unique([c for c in src.columns if c != ROW], keep="first", maintain_order=True)
-    src = clean_nulls(src, m.null_values)
-    rows = src.get_column(ROW)
-    ev = m.event_log
-    targets: dict[str, tuple[str, pl.DataType, str | None]] = {
-        canon: (source, m.spec.columns[canon].dtype, m.units.get(canon)) for canon, source in used.items()}
-    if ev:
-        targets["ticket_id"] = (ev.id, pl.String, None)
-        targets[derive.EVENT_STATUS] = (ev.status, pl.String, None)
-        targets[derive.EVENT_AT] = (ev.at, m.spec.columns["created_at"].dtype, None)
-    columns: list[pl.Series] = [rows]
-    problems: list[RowProblem] = []
-    hashed = hashed_columns(ws.config.settings)
-    for i, (canon, (source, dtype, unit)) in enumerate(targets.items()):
-        bar.step(f"converting {source}", 0.1 + 0.6 * i / max(len(targets), 1))
-        s = src.get_column(source)
+WORK_DIR = ".import-work"  # under the workspace: a file's converted batches while it is checked, removed after
+
+
+def _workdir(ws: Workspace) -> Path:
+    """A fresh folder for this import's spilled batches; folders left by dead importers (kill -9) are removed."""
+    base = ws.path / WORK_DIR
+    if base.is_dir():
+        for d in base.iterdir():
+            pid = d.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                shutil.rmtree(d, ignore_errors=True)
+    return base / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Problems:
+    """Every problem of a file, kept on disk batch by batch: exact counts, the first few in memory."""
+
+    count: int
+    rows: int
+    examples: list[dict]
+    _chunks: Callable[[], Iterator[list[RowProblem]]]
+
+    def chunks(self) -> Iterator[list[dict]]:
+        """Every problem in file order (row, then column), a batch at a time."""
+        for chunk in self._chunks():
+            yield [p.as_dict() for p in chunk]
+
+    def summary(self, file: str, row_word: str) -> str:
+        listed = [RowProblem(**p) for p in self.examples[:MAX_LISTED]]
+        return _summary(file, row_word, listed, total=self.count, rows=self.rows)
+
+
+class FileRun:
+    """One file through read -> map -> convert -> derive -> check, a batch of rows at a time.
+
+    Each batch's canonical rows (with `__row`) and problems are spilled to Parquet in the import's work folder;
+    only per-row hashes stay in memory, for what spans batches: an exact duplicate of an earlier row is merged
+    away, and a primary key seen in two batches is a problem on every row that holds it.  The date format of a
+    text column is decided over the whole column before any batch is converted (`mapping.DateStats`).  Files
+    read as an event log, or keyed by local interval times, are converted in one batch (their rules look
+    across rows).  The result is the same as converting the whole file at once.
+    """
+
+    def __init__(self, ws: Workspace, head: RawFile, m: Mapping, tenant: dict[str, str | None], work: Path,
+                 bar: "Progress"):
+        self.ws, self.head, self.m, self.tenant, self.work, self.bar = ws, head, m, tenant, work, bar
+        self.file = head.path.name
+        self.used: dict[str, str] = {}
+        self.dates: dict[str, DateChoice] = {}
+        self.now = utcnow()
+        self.targets = _targets(ws) if m.table == "tickets" else None
+        self.hashed = hashed_columns(ws.config.settings)
+        self._key: bytes | None = None
+        self._hash_cache: dict[str, dict[str, str]] = {}
+        self.raw_seen: pl.DataFrame | None = None
+        self.canon_seen: pl.DataFrame | None = None
+        self.keys: list[pl.DataFrame] = []
+        self.spills: list[Path] = []
+        self.batches: list[tuple[int, int, Path | None]] = []  # (first row, last row, problems file)
+        self.bad: list[pl.Series] = []
+        self.rows_read = 0
+        self.good_count = 0
+        self.bad_rows = pl.Series(ROW, [], pl.Int64)
+
+    # ---- passes
+    def read(self, source: BatchedFile) -> None:
+        whole = self.m.event_log is not None or (self.m.timezone != "UTC" and self.m.spec.time_column in self.m.spec.primary_key)
+        size = None if whole else batch_rows()
+        self.work.mkdir(parents=True, exist_ok=True)
+        batches = source.batches(size)
+        first = next(batches, None)
+        if first is None:
+            return
+        second = next(batches, None)
+        if second is not None:  # more than one batch: decide each date column's format over the whole file first
+            del first, second
+            batches.close()  # a reader left open keeps reading ahead
+            self._decide_dates(source, size)
+            batches = source.batches(size)
+        else:
+            batches.close()
+            batches = (b for b in [first])
+        for batch in batches:
+            self.rows_read += batch.height
+            self.bar.step(f"converting rows from {batch.get_column(ROW)[0]:,}", 0.1)
+            self._convert(batch)
+        self.raw_seen = self.canon_seen = None
+
+    def _decide_dates(self, source: BatchedFile, size: int | None) -> None:
+        """Gather each text date column's statistics over every batch (again without shortcuts if needed)."""
+        m = self.m
+        for skip in (True, False):
+            todo = {canon: src for canon, src in self._targets_of(self._prepare(self.head.frame, check=True)).items()
+                    if isinstance(src[1], pl.Datetime) or src[1] == pl.Date}
+            todo = {c: v for c, v in todo.items() if c not in self.dates}
+            if not todo or m.datetime_format:
+                return
+            stats = {c: DateStats(skip=skip) for c in todo}
+            self.raw_seen = None
+            columns = sorted({column for column, _, _ in todo.values()})
+            for batch in source.batches(size):
+                src, self.raw_seen = _drop_seen(self._prepare(batch), self.raw_seen)
+                src = clean_nulls(src.select(columns), m.null_values)
+                for canon, (column, dtype, _) in todo.items():
+                    s = src.get_column(column)
+                    if s.dtype == pl.String:
+                        stats[canon].add(self._mapped(canon, s), m.timezone if isinstance(dtype, pl.Datetime) else "UTC")
+            for canon, (column, _, _) in todo.items():
+                got = stats[canon].choice(file=self.file, column=column)
+                if got is not None:
+                    self.dates[canon] = got
+            self.raw_seen = None
+
+    def _prepare(self, batch: pl.DataFrame, *, check: bool = False) -> pl.DataFrame:
+        src = prepare_source(batch, self.m)
+        if check or not self.used:
+            self.used = check_columns(self.head, self.m, tenant=self.tenant, frame=src)
+        return src
+
+    def _clean(self, src: pl.DataFrame) -> pl.DataFrame:
+        """Exact duplicates of an earlier row (in this batch or before) merged away; null markers to nulls."""
+        src, self.raw_seen = _drop_seen(src, self.raw_seen)
+        return clean_nulls(src, self.m.null_values)
+
+    def _targets_of(self, src: pl.DataFrame) -> dict[str, tuple[str, pl.DataType, str | None]]:
+        m, ev = self.m, self.m.event_log
+        targets: dict[str, tuple[str, pl.DataType, str | None]] = {
+            canon: (source, m.spec.columns[canon].dtype, m.units.get(canon)) for canon, source in self.used.items()}
+        if ev:
+            targets["ticket_id"] = (ev.id, pl.String, None)
+            targets[derive.EVENT_STATUS] = (ev.status, pl.String, None)
+            targets[derive.EVENT_AT] = (ev.at, m.spec.columns["created_at"].dtype, None)
+        return targets
+
+    def _mapped(self, canon: str, s: pl.Series) -> pl.Series:
         key = "status" if canon == derive.EVENT_STATUS else canon  # an event log's statuses are statuses
-        vmap = m.values.get(key)
+        vmap = self.m.values.get(key)
         if vmap is not None or key in ("channel", "status", "priority", "handled_by", "survey_type"):
-            s = map_values(s, vmap or {}, key)
-        out, bad = convert(s, dtype, rows=rows, column=source, unit=unit, datetime_format=m.datetime_format,
-                           timezone=m.timezone, file=file,
-                           non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative,
-                           ambiguous=m.ambiguous, nonexistent=m.nonexistent)
-        if canon in hashed:  # never keep the raw id/email (or agent id, if pseudonymised), not even in memory
-            out = hash_series(out, workspace_key(ws.path))
-        columns.append(out.alias(canon))
-        problems += bad
-    frame = pl.DataFrame(columns)
-    if ev:
-        frame = derive.collapse_event_log(frame.filter(pl.col(derive.EVENT_AT).is_not_null()
-                                                       & pl.col("ticket_id").is_not_null()), ev)
-    problems += _flag_conflicts(frame, tenant, used)
-    frame = _fill_constants(frame, m, tenant)
-    frame = frame.unique([c for c in frame.columns if c != ROW], keep="first", maintain_order=True)
-    problems += _duplicate_keys(frame, m, used)
-    bar.step("deriving", 0.75)
-    if m.table == "tickets":
-        frame = derive.derive_durations(frame)
-        frame = derive.derive_csat(frame)
-        frame = derive.derive_direction(frame)
-        frame = derive.derive_breaches(frame, _targets(ws))
-    if m.table == "contacts":
-        frame = derive_contacts(frame)
-    frame = derive.derive_updated_at(frame, m.table)
-    flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem
-    later = row_problems(frame, m, used) + tenant_problems(frame, ws.config, used) + range_problems(frame, m, used, utcnow())
-    problems += [p for p in later if p.row not in flagged]
-    problems.sort(key=lambda p: (p.row or 0, p.column or ""))
-    return frame, problems
+            return map_values(s, vmap or {}, key)
+        return s
+
+    def _convert(self, batch: pl.DataFrame) -> None:
+        """Map, convert, derive and check one batch; spill its canonical rows and problems."""
+        m, ws, used = self.m, self.ws, self.used
+        src = self._clean(self._prepare(batch))
+        used = self.used
+        rows = src.get_column(ROW)
+        columns: list[pl.Series] = [rows]
+        problems: list[RowProblem] = []
+        for canon, (source, dtype, unit) in self._targets_of(src).items():
+            out, bad = convert(self._mapped(canon, src.get_column(source)), dtype, rows=rows, column=source, unit=unit,
+                               datetime_format=m.datetime_format, timezone=m.timezone, file=self.file,
+                               non_negative=canon in m.spec.columns and m.spec.columns[canon].non_negative,
+                               ambiguous=m.ambiguous, nonexistent=m.nonexistent, date_choice=self.dates.get(canon))
+            if canon in self.hashed:  # never keep the raw id/email (or agent id, if pseudonymised), not even in memory
+                self._key = self._key or workspace_key(ws.path)
+                out = hash_series(out, self._key, self._hash_cache.setdefault(canon, {}))
+            columns.append(out.alias(canon))
+            problems += bad
+        del src
+        frame = pl.DataFrame(columns)
+        del columns
+        if m.event_log:
+            frame = derive.collapse_event_log(frame.filter(pl.col(derive.EVENT_AT).is_not_null()
+                                                           & pl.col("ticket_id").is_not_null()), m.event_log)
+        problems += _flag_conflicts(frame, self.tenant, used)
+        frame = _fill_constants(frame, m, self.tenant)
+        frame, self.canon_seen = _drop_seen(frame, self.canon_seen)
+        key = [c for c in m.spec.primary_key if c in frame.columns]
+        if len(key) == len(m.spec.primary_key):  # duplicate keys are found across batches once all are read
+            self.keys.append(pl.concat([frame.select(ROW), _hashes(frame.select(key))], how="horizontal"))
+        if m.table == "tickets":
+            frame = derive.derive_durations(frame)
+            frame = derive.derive_csat(frame)
+            frame = derive.derive_direction(frame)
+            assert self.targets is not None
+            frame = derive.derive_breaches(frame, self.targets)
+        if m.table == "contacts":
+            frame = derive_contacts(frame)
+        frame = derive.derive_updated_at(frame, m.table)
+        flagged = {p.row for p in problems}  # later checks on a flagged row would only repeat its first problem
+        later = (row_problems(frame, m, used) + tenant_problems(frame, ws.config, used)
+                 + range_problems(frame, m, used, self.now))
+        later = [p for p in later if p.row not in flagged]
+        n = len(self.spills)
+        spill = self.work / f"rows-{n:06d}.parquet"
+        frame.write_parquet(spill, compression="lz4")
+        self.spills.append(spill)
+        lo, hi = int(batch.get_column(ROW).min()), int(batch.get_column(ROW).max())  # type: ignore[arg-type]
+        found = None
+        if problems or later:
+            tagged = [(p, False) for p in problems] + [(p, True) for p in later]
+            tagged.sort(key=lambda t: (t[0].row or 0, t[0].column or ""))
+            found = self.work / f"problems-{n:06d}.parquet"
+            pl.DataFrame({"row": [t[0].row for t in tagged], "column": [t[0].column for t in tagged],
+                          "value": [t[0].value for t in tagged], "message": [t[0].message for t in tagged],
+                          "late": [t[1] for t in tagged]},
+                         schema={"row": pl.Int64, "column": pl.String, "value": pl.String, "message": pl.String,
+                                 "late": pl.Boolean}).write_parquet(found, compression="lz4")
+        self.batches.append((lo, hi, found))
+
+    def finish(self) -> Problems:
+        """Duplicate keys across the file, then the file's problems in order with exact counts."""
+        dup: list[RowProblem] = []
+        if self.keys:
+            hashes = pl.concat(self.keys)
+            self.keys = []
+            candidates = hashes.filter(pl.struct(pl.exclude(ROW)).is_duplicated()).get_column(ROW)
+            del hashes
+            if candidates.len():
+                key = [c for c in self.m.spec.primary_key]
+                found = (pl.scan_parquet(self.spills).filter(pl.col(ROW).is_in(candidates.implode()))
+                         .select(ROW, *key).collect())
+                dup = _duplicate_keys(found, self.m, self.used)
+        dup_rows = {p.row for p in dup}
+        by_batch: dict[int, list[RowProblem]] = {}
+        for p in dup:
+            i = next(i for i, (lo, hi, _) in enumerate(self.batches) if lo <= (p.row or 0) <= hi)
+            by_batch.setdefault(i, []).append(p)
+
+        def chunks() -> Iterator[list[RowProblem]]:
+            for i, (_, _, found) in enumerate(self.batches):
+                items: list[RowProblem] = []
+                if found is not None:
+                    for row, column, value, message, late in pl.read_parquet(found).iter_rows():
+                        if late and row in dup_rows:
+                            continue
+                        items.append(RowProblem(row, column, value, message))
+                extra = by_batch.get(i, [])
+                if extra:
+                    items += extra
+                    items.sort(key=lambda p: (p.row or 0, p.column or ""))
+                if items:
+                    yield items
+
+        count = 0
+        examples: list[dict] = []
+        bad: list[pl.Series] = []
+        for chunk in chunks():
+            count += len(chunk)
+            if len(examples) < MAX_KEPT:
+                examples += [p.as_dict() for p in chunk[:MAX_KEPT - len(examples)]]
+            bad.append(pl.Series(ROW, [p.row for p in chunk], pl.Int64).unique())
+        self.bad_rows = pl.concat(bad).unique() if bad else pl.Series(ROW, [], pl.Int64)
+        self.good_count = int(self.good_rows().select(pl.len()).collect().item()) if self.spills else 0
+        return Problems(count, self.bad_rows.len(), examples, chunks)
+
+    def good_rows(self) -> pl.LazyFrame:
+        """The canonical rows without a problem (spilled; read lazily, one partition at a time by `upsert`)."""
+        lf = pl.scan_parquet(self.spills)
+        if self.bad_rows.len():
+            lf = lf.filter(~pl.col(ROW).is_in(self.bad_rows.implode()))
+        return lf.drop(ROW)
+
+    def sanity_rows(self, good: pl.LazyFrame) -> pl.DataFrame:
+        """What `sanity.check` reads of the imported rows: tenants and the time column, the other columns empty."""
+        spec = self.m.spec
+        names = good.collect_schema().names()
+        keep = [c for c in ("client_id", "vendor_id", spec.time_column) if c and c in names]
+        light = good.select(keep).collect(engine="streaming")
+        return light.with_columns(pl.lit(None, good.collect_schema()[c]).alias(c) for c in names if c not in keep)
+
+
+MAX_KEPT = 1000  # problems an ImportReport carries (the import log in state.db keeps every one)
+
+
+def _hashes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Two independent 64-bit hashes of each row: equal rows match, distinct rows practically never do."""
+    return pl.DataFrame({"__h1": frame.hash_rows(seed=11),
+                         "__h2": frame.hash_rows(seed=4099)})
+
+
+def _drop_seen(frame: pl.DataFrame, seen: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`frame` keeping the first of rows equal in every column but `__row`, and none equal to a row of an earlier
+    batch (whose hashes are `seen`); and the hashes seen so far."""
+    h = _hashes(frame.drop(ROW))
+    keep = h.select(pl.struct("__h1", "__h2").is_first_distinct()).to_series()
+    if seen is not None and seen.height:
+        earlier = h.join(seen.with_columns(pl.lit(True).alias("__seen")), on=["__h1", "__h2"], how="left",
+                         maintain_order="left").get_column("__seen").is_not_null()
+        keep = keep & ~earlier
+    h = h.filter(keep)
+    return frame.filter(keep), (h if seen is None else pl.concat([seen, h]))
 
 
 def row_problems(frame: pl.DataFrame, m: Mapping, used: dict[str, str]) -> list[RowProblem]:
@@ -380,12 +643,16 @@ def detect_table(raw: RawFile) -> str:
     return max(fits)[2]
 
 
-def _summary(file: str, row_word: str, problems: list[RowProblem]) -> str:
+def _summary(file: str, row_word: str, problems: list[RowProblem], *, total: int | None = None,
+             rows: int | None = None) -> str:
+    """The error a rejected file gets: counts, the first MAX_LISTED problems, "and N more" (`total` of them)."""
+    total = len(problems) if total is None else total
+    rows = len({p.row for p in problems}) if rows is None else rows
     lines = [p.describe(file, row_word) for p in problems[:MAX_LISTED]]
-    more = len(problems) - MAX_LISTED
+    more = total - MAX_LISTED
     if more > 0:
         lines.append(f"... and {more} more")
-    head = (f"{file}: {len(problems)} problem(s) in {len({p.row for p in problems})} row(s); nothing was imported "
+    head = (f"{file}: {total} problem(s) in {rows} row(s); nothing was imported "
             f"(fix them, or pass --quarantine to import the good rows and record the bad ones):")
     return head + "\n  " + "\n  ".join(lines)
 

@@ -595,14 +595,17 @@ def _code(text: str) -> str:
 
 def convert(s: pl.Series, dtype: pl.DataType, *, rows: pl.Series, column: str, unit: str | None = None,
             datetime_format: str | None = None, timezone: str = "UTC", file: str = "",
-            non_negative: bool = False, ambiguous: str = "error",
-            nonexistent: str = "error") -> tuple[pl.Series, list[RowProblem]]:
-    """Convert one source column to a canonical dtype; every unparseable cell becomes a RowProblem."""
+            non_negative: bool = False, ambiguous: str = "error", nonexistent: str = "error",
+            date_choice: DateChoice | None = None) -> tuple[pl.Series, list[RowProblem]]:
+    """Convert one source column to a canonical dtype; every unparseable cell becomes a RowProblem.
+
+    `date_choice` fixes the date format a text column was found to have as a whole (a file read in batches)."""
     if isinstance(dtype, pl.Datetime):
         return parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone=timezone, file=file,
-                               ambiguous=ambiguous, nonexistent=nonexistent)
+                               ambiguous=ambiguous, nonexistent=nonexistent, choice=date_choice)
     if dtype == pl.Date:
-        out, problems = parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone="UTC", file=file)
+        out, problems = parse_datetimes(s, rows=rows, column=column, fmt=datetime_format, timezone="UTC", file=file,
+                                        choice=date_choice)
         return out.dt.date(), problems
     if dtype == pl.String:
         return _as_text(s), []
@@ -712,9 +715,92 @@ def _to_utc(s: pl.Series, tz: str) -> pl.Series:
 _OFFSET = r"\d:\d\d(?::\d\d(?:\.\d+)?)?\s*[+-]\d\d:?\d\d$"  # a time written with its UTC offset
 
 
+@dataclass(frozen=True)
+class DateChoice:
+    """The date format a whole text column reads as, decided over all of its batches (`DateStats`)."""
+
+    fmt: str | None  # None: the column holds no value at all
+    complete: bool  # every value reads under `fmt`
+    hint: str = ""  # what the message of a value that does not read adds
+
+
+_DATE_GROUPS: tuple[tuple[str, ...], ...] = tuple((f,) for f in _ISO_DATES) + _DMY_MDY
+
+
+class DateStats:
+    """What `parse_datetimes` learns from a whole column, gathered one batch at a time.
+
+    Formats are tried in `parse_datetimes`' order; a batch stops at the first group (a format, or a
+    day-first/month-first pair) that every batch so far reads whole, so a clean column costs one parse.
+    `choice()` is None when a later batch broke that group and the skipped formats' counts are needed:
+    gather again with `skip=False`.
+    """
+
+    def __init__(self, *, skip: bool = True) -> None:
+        self.skip = skip
+        self.batches = 0
+        self.wanted = 0
+        self.example: str | None = None
+        self.count = {f: 0 for g in _DATE_GROUPS for f in g}
+        self.seen = dict.fromkeys(self.count, 0)
+        self.complete = dict.fromkeys(self.count, True)
+        self.differ = dict.fromkeys(_DATE_GROUPS, False)
+
+    def add(self, s: pl.Series, timezone: str) -> None:
+        timezone = "UTC"  # formats are chosen on wall-clock times; the time zone is applied after (parse_datetimes)
+        t = _normalise(s)
+        wanted = int(t.is_not_null().sum())
+        self.batches += 1
+        self.wanted += wanted
+        if self.example is None and s.null_count() < s.len():
+            self.example = str(s.drop_nulls()[0])
+        if wanted == 0:
+            for f in self.count:
+                self.seen[f] += 1
+            return
+        for group in _DATE_GROUPS:
+            got = [_try(t, f, timezone) for f in group]
+            for f, g in zip(group, got):
+                n = wanted - int(g.null_count() - t.null_count())
+                self.count[f] += n
+                self.seen[f] += 1
+                self.complete[f] = self.complete[f] and n == wanted
+            if len(got) == 2 and not got[0].equals(got[1]):
+                self.differ[group] = True
+            if self.skip and any(self.complete[f] and self.seen[f] == self.batches for f in group):
+                break
+
+    def choice(self, *, file: str, column: str) -> DateChoice | None:
+        """The format `parse_datetimes` would pick for the whole column (the ambiguity error included)."""
+        if self.wanted == 0:
+            return DateChoice(None, True)
+        for group in _DATE_GROUPS:
+            if any(self.seen[f] < self.batches for f in group):
+                return None
+            if len(group) == 2 and all(self.complete[f] for f in group) and self.differ[group]:
+                day_first, month_first = group
+                raise SchemaError(
+                    f"{file}, column '{column}': dates such as '{self.example}' are ambiguous (every value reads as "
+                    f"both {day_first} and {month_first}); set datetime_format = \"{day_first} %H:%M\" (or the "
+                    f"month-first form) under [mapping] in a mapping file"
+                )
+            for f in group:
+                if self.complete[f]:
+                    return DateChoice(f, True)
+        best = _DATE_GROUPS[0][0]
+        for group in _DATE_GROUPS:
+            for f in group:
+                if self.count[f] > self.count[best]:
+                    best = f
+        n = self.count[best]
+        hint = f" (the other values read as {best}); fix the value, or set datetime_format under [mapping]" if n else \
+            "; use ISO 8601 (2025-03-04 10:22:11) or set datetime_format under [mapping]"
+        return DateChoice(best, False, hint)
+
+
 def parse_datetimes(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None, timezone: str,
-                    file: str = "", ambiguous: str = "error",
-                    nonexistent: str = "error") -> tuple[pl.Series, list[RowProblem]]:
+                    file: str = "", ambiguous: str = "error", nonexistent: str = "error",
+                    choice: DateChoice | None = None) -> tuple[pl.Series, list[RowProblem]]:
     """Parse a whole column to UTC; the format is inferred from the WHOLE column, never row by row.
 
     ISO 8601 first; then day-first vs month-first: the one under which every value parses wins,
@@ -723,7 +809,7 @@ def parse_datetimes(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | No
     or the autumn change repeats is a problem saying so, unless `nonexistent` / `ambiguous` say what
     it means (`shift`; `earliest` or `latest`).
     """
-    wall, problems = _parse_wall(s, rows=rows, column=column, fmt=fmt, file=file)
+    wall, problems = _parse_wall(s, rows=rows, column=column, fmt=fmt, file=file, choice=choice)
     if timezone == "UTC" or wall.is_null().all():
         return wall, problems
     if isinstance(s.dtype, pl.Datetime):
@@ -767,7 +853,7 @@ def _localise(wall: pl.Series, tz: str, *, ambiguous: str, nonexistent: str) -> 
 
 
 def _parse_wall(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None,
-                file: str = "") -> tuple[pl.Series, list[RowProblem]]:
+                file: str = "", choice: DateChoice | None = None) -> tuple[pl.Series, list[RowProblem]]:
     """parse_datetimes before the time zone: times with an offset in UTC, the others as wall-clock times held as UTC."""
     timezone = "UTC"
     if isinstance(s.dtype, pl.Datetime):
@@ -782,6 +868,11 @@ def _parse_wall(s: pl.Series, *, rows: pl.Series, column: str, fmt: str | None,
         got = _to_utc(_normalise_explicit(s).str.to_datetime(fmt, strict=False, time_unit="us"), timezone)
         return got.alias(s.name), _bad(s, got, rows, column, f"does not match datetime_format '{fmt}'; fix the "
                                        "value or the format in the mapping")
+    if choice is not None:  # the format was decided over the whole column (a file read in batches)
+        if choice.fmt is None:
+            return pl.Series(s.name, [None] * s.len(), dtype=UTC), []
+        got = _try(t, choice.fmt, timezone).alias(s.name)
+        return got, ([] if choice.complete else _bad(s, got, rows, column, f"is not a date/time{choice.hint}"))
     if wanted == 0:
         return pl.Series(s.name, [None] * s.len(), dtype=UTC), []
     best: tuple[int, pl.Series, str] | None = None

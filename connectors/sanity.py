@@ -20,7 +20,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from connectors.schema import get_table
-from connectors.solved import INPUTS as SOLVED_INPUTS, solved_expr, with_inputs
+from connectors.solved import INPUTS as SOLVED_INPUTS, solved_expr
 from connectors.store import Scope, Workspace, utcnow
 from connectors.store.metadata import sanity_findings
 
@@ -67,7 +67,7 @@ def check(ws: Workspace, table: str, frame: pl.DataFrame, *, import_id: int | No
     tenants = frame.select("client_id", "vendor_id").drop_nulls().unique().sort(["client_id", "vendor_id"])
     for client, vendor in tenants.iter_rows():
         mine = frame.filter((pl.col("client_id") == client) & (pl.col("vendor_id") == vendor))
-        stored = ws.read(table, Scope.of(clients=[client], vendors=[vendor]), columns=columns)
+        stored = ws.scan(table, Scope.of(clients=[client], vendors=[vendor]), columns=columns)
         stored = stored.filter((pl.col("client_id") == client) & (pl.col("vendor_id") == vendor))
         found = [Finding(check=name, table=table, client_id=client, vendor_id=vendor, message=message)
                  for name, message in _checks(table, stored, mine)]
@@ -98,7 +98,8 @@ def _record(ws: Workspace, table: str, client: str, vendor: str, found: list[Fin
                  "vendor_id": vendor, "check_name": f.check, "message": f.message} for f in found])
 
 
-def _checks(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
+def _checks(table: str, stored: pl.LazyFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
+    """The findings for one client and vendor; `stored` is read as aggregates, never whole (a large table)."""
     out: list[tuple[str, str]] = []
     if table == "tickets":
         out += _status(stored)
@@ -111,23 +112,32 @@ def _checks(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[
     return out
 
 
-def _status(t: pl.DataFrame) -> list[tuple[str, str]]:
-    n = t.height
-    status = t.get_column("status") if "status" in t.columns else pl.Series("status", [None] * n, pl.String)
-    # solved as every KPI counts it (connectors/solved.py)
-    solved = int(with_inputs(t).select(solved_expr()).to_series().sum()) if n else 0
+def _one(stored: pl.LazyFrame, *exprs: pl.Expr) -> dict:
+    """One row of aggregates over the stored rows (streamed: memory does not grow with the table)."""
+    return stored.select(*exprs).collect(engine="streaming").row(0, named=True)
+
+
+def _status(t: pl.LazyFrame) -> list[tuple[str, str]]:
+    names = t.collect_schema().names()
+    ended_cols = [c for c in ("resolved_at", "closed_at") if c in names]
+    cols = get_table("tickets").columns
+    t = t.with_columns(pl.lit(None, dtype=cols[c].dtype).alias(c) for c in SOLVED_INPUTS if c not in names)
+    agg = _one(t, pl.len().alias("n"), pl.col("status").null_count().alias("nulls"),
+               solved_expr().sum().alias("solved"),  # solved as every KPI counts it (connectors/solved.py)
+               *[pl.col(c).is_not_null().sum().alias(c) for c in ended_cols])
+    n, nulls, solved = int(agg["n"]), int(agg["nulls"]), int(agg["solved"] or 0)
     fix = ("Map the export's status column under [mapping.columns] (status = \"<your column>\") and its values under "
            "[mapping.values.status] (e.g. \"Resolved\" = \"solved\"), then import the file again")
-    if n and status.null_count() == n and not solved:
+    if n and nulls == n and not solved:
         return [("no_status", f"no ticket has a status, so none can be solved: solved, backlog, resolution and "
                               f"first-contact-resolution KPIs are meaningless for these {n} tickets. {fix}")]
-    if n and status.null_count() == n:
+    if n and nulls == n:
         return [("no_status", f"no ticket has a status: only the {solved} of {n} tickets with a resolved_at or "
                               f"closed_at count as solved, and a reopened or pending ticket that still carries an old "
                               f"resolved_at cannot be told from a solved one. {fix}")]
     if n < MIN_ROWS or solved:
         return []
-    ended = sum(int(t.get_column(c).is_not_null().sum()) for c in ("resolved_at", "closed_at") if c in t.columns)
+    ended = sum(int(agg[c]) for c in ended_cols)
     if ended:
         return [("all_backlog", f"every one of the {n} tickets is in backlog (none is solved or closed) although "
                                 f"{ended} resolved_at/closed_at value(s) say otherwise: the status values of finished "
@@ -139,67 +149,71 @@ def _status(t: pl.DataFrame) -> list[tuple[str, str]]:
                                f"time under [mapping.columns] (resolved_at = \"<your column>\")")]
 
 
-def _empty_columns(stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
-    n = stored.height
+def _empty_columns(stored: pl.LazyFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
+    names = stored.collect_schema().names()
+    checked = [c for c in mine.columns if c not in DERIVED and c in names and c != "status"]  # status: own finding
+    agg = _one(stored, pl.len().alias("__n"), *[pl.col(c).null_count().alias(c) for c in checked])
+    n = int(agg["__n"])
     if n < MIN_ROWS:
         return []
     out = []
-    for c in mine.columns:
-        if c in DERIVED or c not in stored.columns or c == "status":  # an empty status has its own finding
-            continue
-        if stored.get_column(c).null_count() == n:
+    for c in checked:
+        if agg[c] == n:
             out.append(("empty_column", f"column {c} is empty in all {n} rows: the source column mapped to it holds no "
                                         f"values (or only values listed in null_values). Check {c} under "
                                         f"[mapping.columns] and [mapping] null_values"))
     return out
 
 
-def _midnight(stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
+def _midnight(stored: pl.LazyFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
     out = []
-    for c, dtype in stored.schema.items():
+    for c, dtype in stored.collect_schema().items():
         if c in DERIVED or c not in mine.columns or not isinstance(dtype, pl.Datetime):
             continue
-        s = stored.get_column(c).drop_nulls()
-        if s.len() < MIN_ROWS:
+        s = pl.col(c).drop_nulls()
+        agg = _one(stored, s.len().alias("n"),
+                   ((s.dt.minute() != 0) | (s.dt.second() != 0) | (s.dt.microsecond() != 0)).any().alias("off"),
+                   s.dt.hour().n_unique().alias("hours"), s.dt.hour().min().alias("lo"), s.dt.hour().max().alias("hi"))
+        if agg["n"] < MIN_ROWS:
             continue
-        off_the_hour = (s.dt.minute() != 0) | (s.dt.second() != 0) | (s.dt.microsecond() != 0)
-        hours = sorted(s.dt.hour().unique().to_list())
-        if not off_the_hour.any() and len(hours) <= 2:  # one local midnight (two across a daylight-saving change)
+        hours = sorted({agg["lo"], agg["hi"]})
+        if not agg["off"] and agg["hours"] <= 2:  # one local midnight (two across a daylight-saving change)
             at = " or ".join(f"{h:02d}:00" for h in hours)
-            out.append(("midnight", f"every {c} ({s.len()} values) is at {at} UTC: the export has dates without a "
+            out.append(("midnight", f"every {c} ({agg['n']} values) is at {at} UTC: the export has dates without a "
                                     f"time of day (midnight in its time zone), so hourly views are empty and response "
                                     f"and resolution times are whole days. Export {c} with the time (or map a column "
                                     f"that has it)"))
     return out
 
 
-def _single_customer(t: pl.DataFrame) -> list[tuple[str, str]]:
-    if "requester_hash" not in t.columns:
+def _single_customer(t: pl.LazyFrame) -> list[tuple[str, str]]:
+    if "requester_hash" not in t.collect_schema().names():
         return []
-    s = t.get_column("requester_hash").drop_nulls()
-    if s.len() < MIN_ROWS:
+    named = t.select("requester_hash").filter(pl.col("requester_hash").is_not_null())
+    n = int(_one(named, pl.len().alias("n"))["n"])
+    if n < MIN_ROWS:
         return []
-    top = s.value_counts(sort=True).row(0)[1]
-    share = top / s.len()
+    top = int(named.group_by("requester_hash").len().select(pl.col("len").max()).collect(engine="streaming").item())
+    share = top / n
     if share <= SINGLE_CUSTOMER_SHARE:
         return []
-    return [("single_customer", f"one customer holds {share:.0%} of the {s.len()} tickets that name a requester: "
+    return [("single_customer", f"one customer holds {share:.0%} of the {n} tickets that name a requester: "
                                 f"probably a placeholder id for unknown callers (such as customer_id 0 or 'anonymous'), "
                                 f"which makes repeat-contact KPIs wrong. List that value as a null value of the column "
                                 f"([mapping.columns.requester_hash] from = \"<your column>\", null_values = [\"0\"]) "
                                 f"so those tickets count as anonymous, and import the file again")]
 
 
-def _partial_days(table: str, stored: pl.DataFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
+def _partial_days(table: str, stored: pl.LazyFrame, mine: pl.DataFrame) -> list[tuple[str, str]]:
     col = get_table(table).time_column
-    if col is None or col not in stored.columns or col not in mine.columns:
+    if col is None or col not in stored.collect_schema().names() or col not in mine.columns:
         return []
-    days = stored.get_column(col).drop_nulls().dt.date()
+    counts = (stored.select(pl.col(col).drop_nulls().dt.date()).group_by(col).len()
+              .collect(engine="streaming"))
     own = mine.get_column(col).drop_nulls().dt.date()
-    if days.is_empty() or own.is_empty():
+    if counts.is_empty() or own.is_empty():
         return []
-    counts = days.value_counts()
-    per_day = dict(zip(counts.get_column(days.name).to_list(), counts.get_column("count").to_list()))
+    per_day = dict(zip(counts.get_column(col).to_list(), counts.get_column("len").to_list()))
     first, last = min(per_day), max(per_day)
     span = [date.fromordinal(d) for d in range(first.toordinal(), last.toordinal() + 1)]
     if len(span) < BOUNDARY_MIN_DAYS:

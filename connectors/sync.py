@@ -19,7 +19,7 @@ from connectors.bounds import out_of_range
 from connectors import sanity
 from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, iso, to_utc
 from connectors.errors import BpoError
-from connectors.schema import conform, get_table
+from connectors.schema import VOCABULARY, conform, get_table
 from connectors.sources import SourceSpec, build_sources
 from connectors.store import Scope, UpsertResult, Workspace, utcnow
 from connectors.store.tables import crash_point
@@ -192,7 +192,7 @@ def _commit(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream, pag
     positions = [p.position for p in pages if p.position is not None]
     if records:
         frame, problems = _map(ws, spec, source, stream, records)
-        frame, bad = _reject_invalid(frame, stream, problems, pages)
+        frame, bad = _reject_invalid(frame, stream, problems, pages, spec.name)
         rejected.extend(bad)
         report.rejected += len({b["row"] for b in bad})
         if stream.patch:
@@ -228,7 +228,7 @@ def _map(ws: Workspace, spec: SourceSpec, source: Source, stream: Stream,
     from connectors.hashing import hashed_columns
 
     batch = stream.fields.apply(records, hasher=spec.hasher(ws), also_hash=hashed_columns(ws.config.settings))
-    frame = spec.tenants.assign(batch.frame)
+    frame = normalise_codes(spec.tenants.assign(batch.frame), stream.fields.table, spec.settings.get("values") or {})
     frame = frame.with_columns(
         pl.lit(source.system).alias("source_system"),
         pl.lit(spec.name).alias("source_instance"),
@@ -296,36 +296,78 @@ def _derive(ws: Workspace, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _reject_invalid(frame: pl.DataFrame, stream: Stream, problems: list[FieldProblem],
-                    pages: list[Page]) -> tuple[pl.DataFrame, list[dict]]:
-    """Drop rows that cannot be stored (a required value missing or unreadable, a value out of range); list why."""
+                    pages: list[Page], source_name: str = "") -> tuple[pl.DataFrame, list[dict]]:
+    """Drop rows that cannot be stored (a required value missing or unreadable, a code outside the vocabulary,
+    a value out of range); list why, naming the record."""
     spec = get_table(stream.fields.table)
     required = [c for c in spec.required if c in frame.columns and c not in ("ingested_at", "updated_at")]
     if stream.patch:
         required = [c for c in spec.primary_key if c in frame.columns]
+    record = [c for c in spec.primary_key if c not in LINEAGE_COLS and c not in TENANT_COLS] or list(spec.primary_key)
+
+    def key(i: int) -> str:  # the record as the source names it, for every message
+        return ", ".join(f"{c} {'(empty)' if frame[c][i] is None else frame[c][i]}" for c in record if c in frame.columns)
+
     bad_rows: dict[int, list[dict]] = {}
     for p in problems:
         if p.column in required:
-            bad_rows.setdefault(p.row, []).append({"row": p.row + 1, "column": p.column, "value": p.value, "message": p.message})
+            bad_rows.setdefault(p.row, []).append({"row": p.row + 1, "column": p.column, "value": p.value,
+                                                   "message": f"record {key(p.row)}: {p.message}"})
     null_mask = pl.any_horizontal([pl.col(c).is_null() for c in required]) if required else pl.lit(False)
     for i in frame.with_row_index("__i").filter(null_mask).get_column("__i").to_list():
         if i not in bad_rows:
             missing = [c for c in required if frame[c][i] is None]
             bad_rows[i] = [{"row": i + 1, "column": c, "value": None,
-                            "message": _missing_message(c)} for c in missing]
+                            "message": f"record {key(i)}: {_missing_message(c)}"} for c in missing]
+    codes: dict[int, list[dict]] = {}
+    for i, column, value, message in vocabulary_problems(frame, stream.fields.table, source_name):
+        codes.setdefault(i, []).append({"row": i + 1, "column": column, "value": value,
+                                        "message": f"record {key(i)}: {message}"})
+    for i, found in codes.items():
+        bad_rows.setdefault(i, found)
     dtypes = {c: col.dtype for c, col in spec.columns.items() if c != "ingested_at"}
-    record = [c for c in spec.primary_key if c not in LINEAGE_COLS and c not in TENANT_COLS] or list(spec.primary_key)
     breaches = out_of_range(frame, dtypes, utcnow())  # a 9999-12-31 ticket or a NaN handle time is never stored
     own = {b.index for b in breaches if b.column in stream.fields.fields}  # name the source's value, not what derives from it
     for b in breaches:
         if b.index in own and b.column not in stream.fields.fields:
             continue
-        key = ", ".join(f"{c} {frame[c][b.index]}" for c in record if c in frame.columns)
         bad_rows.setdefault(b.index, []).append({"row": b.index + 1, "column": b.column, "value": b.value,
-                                                 "message": f"record {key}: {b.column} {b.message}"})
+                                                 "message": f"record {key(b.index)}: {b.column} {b.message}"})
     if not bad_rows:
         return frame, []
     keep = pl.Series([i not in bad_rows for i in range(frame.height)])
     return frame.filter(keep), [b for rows in bad_rows.values() for b in rows]
+
+
+def normalise_codes(frame: pl.DataFrame, table: str, values: dict[str, dict[str, str]]) -> pl.DataFrame:
+    """Channel, status and priority as the file importer spells them (lower case, `_` for spaces), after the
+    source's own `values` maps from bpo.toml ([source.values.channel] "Phone" = "voice")."""
+    from connectors.mapping import map_values
+
+    vocab = VOCABULARY.get(table, {})
+    return frame.with_columns(map_values(frame.get_column(c), values.get(c, {}), c)
+                              for c in vocab if c in frame.columns and frame.schema[c] == pl.String)
+
+
+def vocabulary_problems(frame: pl.DataFrame, table: str, source: str) -> list[tuple[int, str, str, str]]:
+    """(row index, column, value, message) for every code outside the canonical vocabulary, with the bpo.toml fix."""
+    from connectors.mapping import USUAL_MEANING, did_you_mean
+
+    out = []
+    for column, allowed in VOCABULARY.get(table, {}).items():
+        if column not in frame.columns or frame.schema[column] != pl.String:
+            continue
+        s = frame.get_column(column)
+        for i in (s.is_not_null() & ~s.is_in(list(allowed))).arg_true().to_list():
+            value = str(s[i])
+            guess = USUAL_MEANING.get(value) if USUAL_MEANING.get(value) in allowed else did_you_mean(value, list(allowed))
+            target = guess or ("other" if "other" in allowed else f"<one of {', '.join(allowed)}>")
+            out.append((i, column, value,
+                        f"{column} '{value}' is not a {column} bpo-insights knows ({', '.join(allowed)}); say what it "
+                        f"means in bpo.toml: under this source's [[source]] entry (name = \"{source}\") add "
+                        f"[source.values.{column}] with \"{value}\" = \"{target}\", then sync again"))
+    out.sort(key=lambda t: t[0])
+    return out
 
 
 def _missing_message(column: str) -> str:

@@ -130,6 +130,22 @@ def _tables(v: Any) -> str | None:
         else "must be a table or an array of tables"
 
 
+def _value_maps(v: Any) -> str | None:
+    """`values.<column> = { "<source value>" = "<canonical value>" }` (a [[source]]'s own value maps)."""
+    from connectors.schema import VOCABULARY
+
+    columns = sorted({c for vocab in VOCABULARY.values() for c in vocab})
+    example = 'such as [source.values.channel] with "Phone" = "voice"'
+    if not isinstance(v, dict):
+        return f"must be a table of value maps, {example}"
+    for column, m in v.items():
+        if column not in columns:
+            return f"maps '{column}', which is not one of {', '.join(columns)}"
+        if not isinstance(m, dict) or not all(isinstance(x, str) for x in m.values()):
+            return f"values.{column} must map source values to canonical values, {example}"
+    return None
+
+
 def _env(v: Any) -> str | None:
     if isinstance(v, str) and _ENV_NAME.match(v):
         return None
@@ -227,7 +243,7 @@ SOURCE_KEYS: dict[str, Key] = {
     "site": Key(_text), "tenants": Key(_tables), "start": Key(_when), "lookback_minutes": Key(_number),
     "batch_rows": Key(_integer), "page_size": Key(_integer), "max_retries": Key(_integer),
     "retry_budget": Key(_number), "backoff_seconds": Key(_number), "timeout_seconds": Key(_number),
-    "max_wait_seconds": Key(_number),
+    "max_wait_seconds": Key(_number), "values": Key(_value_maps),
 }
 SQL_SOURCE_KEYS = frozenset({"url", "password_env", "preset", "table", "query", "cursor_column", "id_column", "columns",
                              "schema", "table_prefix", "timezone", "system"})

@@ -181,12 +181,15 @@ class Workspace:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def upsert(self, table: str, frame: pl.DataFrame) -> UpsertResult:
+    def upsert(self, table: str, frame: pl.DataFrame | pl.LazyFrame) -> UpsertResult:
         """Insert new keys, replace rows whose `updated_at` is newer, leave the rest untouched.
 
         Idempotent: upserting the same rows again writes nothing.  Atomic: a crash leaves the
-        previous version of the table.
+        previous version of the table.  A LazyFrame (a large file's rows, spilled to Parquet by the
+        importer) is read one partition at a time, so memory follows the largest month, not the input.
         """
+        if isinstance(frame, pl.LazyFrame):
+            return self._upsert_by_partition(table, frame)
         spec = get_table(table)
         if "ingested_at" not in frame.columns or frame.get_column("ingested_at").null_count():
             now = pl.lit(utcnow(), dtype=pl.Datetime("us", "UTC"))
@@ -265,6 +268,110 @@ class Workspace:
             collect_garbage(tdir, new, stamp, self.retire_after_seconds)
             return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
 
+    def _upsert_by_partition(self, table: str, rows: pl.LazyFrame) -> UpsertResult:
+        """`upsert` for rows too many to hold at once: the keys decide what changes, then each touched partition
+        is read, checked and written alone; one manifest swap commits them all (same crash points as `upsert`).
+
+        The rows' primary keys must be unique (the importer rejects duplicate keys); every written row is checked
+        like `upsert` checks its frame, one partition at a time."""
+        spec = get_table(table)
+        pk = list(spec.primary_key)
+        names = rows.collect_schema().names()
+        now = pl.lit(utcnow(), dtype=pl.Datetime("us", "UTC"))
+        rows = rows.with_columns((pl.col("ingested_at").fill_null(now) if "ingested_at" in names else now).alias("ingested_at"))
+        if "updated_at" not in names:
+            rows = rows.with_columns(pl.col("ingested_at").alias("updated_at"))
+        rows = rows.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")).cast(spec.columns["updated_at"].dtype))
+        rows = rows.with_columns(_partition_expr(spec).alias("__part"))
+        keys = (rows.select(*[pl.col(c).cast(spec.columns[c].dtype) for c in pk], "updated_at", "__part")
+                .collect(engine="streaming"))
+        keys = keys.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
+
+        with self._lock():
+            manifest = self._manifest(table)
+            files = manifest.files
+            tdir = self.tables_dir / table
+            for f in files.values():
+                check_part(tdir / f, self.path, table)
+            existing = self._existing_keys(table, files)
+            crash_point("read")
+            joined = keys.join(existing.rename({"updated_at": "__old_updated"}), on=pk, how="left", nulls_equal=True)
+            del keys, existing
+            is_new = pl.col("__old_part").is_null()
+            is_newer = pl.col("__old_updated").is_null() | (pl.col("updated_at") > pl.col("__old_updated"))
+            inserts = joined.filter(is_new).select(*pk, "__part")
+            updates = joined.filter(~is_new & is_newer).select(*pk, "__part", "__old_part")
+            unchanged = joined.height - inserts.height - updates.height
+            del joined
+            if inserts.height == 0 and updates.height == 0:
+                collect_garbage(tdir, manifest, time.time(), self.retire_after_seconds)
+                return UpsertResult(table, 0, 0, unchanged, 0)
+            write = pl.concat([inserts, updates.drop("__old_part")])
+            touched = set(write.get_column("__part").unique().to_list()) | set(updates.get_column("__old_part").unique().to_list())
+            replaced_keys = updates.select(pk)
+            new_files = dict(files)
+            tdir.mkdir(parents=True, exist_ok=True)
+            try:
+                if not (tdir / MANIFEST).exists():
+                    write_manifest(tdir, table, manifest)
+                for part in sorted(touched):
+                    pieces = []
+                    if part in files:
+                        old = pl.read_parquet(tdir / files[part])
+                        if replaced_keys.height:
+                            old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
+                        pieces.append(old)
+                    mine = write.filter(pl.col("__part") == part).drop("__part")
+                    if mine.height:
+                        new = rows.filter(pl.col("__part") == part).drop("__part").collect(engine="streaming")
+                        new = self._checked(table, new).join(mine, on=pk, how="semi", nulls_equal=True)
+                        pieces.append(new)
+                    merged = pl.concat(pieces, how="vertical")
+                    del pieces
+                    if merged.height == 0:
+                        new_files.pop(part, None)
+                        continue
+                    new_files[part] = _write_part(tdir, part, merged, spec)
+                    del merged
+                crash_point("parts-written")
+                stamp = time.time()
+                committed = retire(manifest, new_files, stamp, self.retire_after_seconds)
+                write_manifest(tdir, table, committed)
+            except OSError as e:
+                _remove_uncommitted(tdir, manifest, new_files)
+                raise _write_failed(tdir, e) from None
+            except SchemaError:
+                _remove_uncommitted(tdir, manifest, new_files)
+                raise
+            crash_point("manifest-swapped")
+            collect_garbage(tdir, committed, stamp, self.retire_after_seconds)
+            return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
+
+    def _existing_keys(self, table: str, files: dict[str, str]) -> pl.DataFrame:
+        """Primary key, updated_at and partition of every stored row of `table` (under the table lock)."""
+        spec = get_table(table)
+        pk = list(spec.primary_key)
+        tdir = self.tables_dir / table
+        if files:
+            return pl.concat(
+                [pl.scan_parquet(str(tdir / f)).select(pk + ["updated_at"]).with_columns(pl.lit(part).alias("__old_part"))
+                 for part, f in files.items()]
+            ).collect()
+        return pl.DataFrame(schema={**{c: spec.columns[c].dtype for c in pk}, "updated_at": spec.columns["updated_at"].dtype,
+                                    "__old_part": pl.String})
+
+    def _checked(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
+        """One partition's new rows, validated, conformed and masked as `upsert` does to its whole frame."""
+        problems = validate(frame, table) + _contacts_in_hashes(frame, table)
+        if table == "cost_invoices" and not problems:
+            problems = unconvertible(frame, self.config)
+        if problems:
+            raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
+        frame = conform(frame, table)
+        frame = frame.with_columns([mask_series(frame.get_column(c)) for c in FREE_TEXT.get(table, ())])
+        pk = list(get_table(table).primary_key)
+        return frame.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
+
     def repair_tables(self) -> list[RepairResult]:
         """`repair` every canonical table, then open the metadata database (which checks state.db)."""
         results = [self.repair(t) for t in TABLES]
@@ -320,14 +427,23 @@ class Workspace:
     # ---- metadata
     def log_import(self, *, source: str, kind: str, table: str | None, status: str, started_at: datetime,
                    content_hash: str | None = None, rows_read: int = 0, result: UpsertResult | None = None,
-                   rejected: list[dict] | None = None, message: str | None = None) -> int:
-        """Record one import/sync run (and its rejected rows); returns the log id."""
-        from connectors.store.metadata import backup_sqlite_file, import_log, rejected_rows, sqlite_path
+                   rejected: list[dict] | Iterator[list[dict]] | None = None, rejected_rows: int | None = None,
+                   message: str | None = None) -> int:
+        """Record one import/sync run (and its rejected rows); returns the log id.
 
-        rejected = rejected or []
-        # a file numbers its rows once, so its rejected rows are counted as rows; a sync numbers records per batch
-        # (its SyncReport counts rows batch by batch), so its log keeps the count of problems
-        n_rejected = rejected_row_count(rejected) if kind == "file" else len(rejected)
+        `rejected` is a list of problems, or chunks of them (a large file's, read back from disk one batch at a
+        time) with `rejected_rows` their count of rows; one transaction stores them all."""
+        from connectors.store.metadata import backup_sqlite_file, import_log, sqlite_path
+        from connectors.store.metadata import rejected_rows as rejected_table
+
+        chunks: Iterator[list[dict]] = iter([rejected or []]) if rejected is None or isinstance(rejected, list) else rejected
+        if rejected_rows is None:
+            listed = rejected if isinstance(rejected, list) else []
+            # a file numbers its rows once, so its rejected rows are counted as rows; a sync numbers records per batch
+            # (its SyncReport counts rows batch by batch), so its log keeps the count of problems
+            n_rejected = rejected_row_count(listed) if kind == "file" else len(listed)
+        else:
+            n_rejected = rejected_rows
         with self.engine.begin() as con:
             res = con.execute(import_log.insert().values(
                 started_at=started_at, finished_at=utcnow(), source=source, kind=kind, table_name=table,
@@ -337,13 +453,14 @@ class Workspace:
                 message=mask_pii(message),
             ))
             log_id = int(res.inserted_primary_key[0])
-            if rejected:
-                con.execute(rejected_rows.insert(), [
-                    {"import_id": log_id, "row_number": r.get("row"), "column_name": r.get("column"),
-                     "value": None if r.get("value") is None else mask_pii(str(r.get("value"))),
-                     "message": mask_pii(r["message"])}
-                    for r in rejected
-                ])
+            for chunk in chunks:
+                for start in range(0, len(chunk), 10_000):
+                    con.execute(rejected_table.insert(), [
+                        {"import_id": log_id, "row_number": r.get("row"), "column_name": r.get("column"),
+                         "value": None if r.get("value") is None else mask_pii(str(r.get("value"))),
+                         "message": mask_pii(r["message"])}
+                        for r in chunk[start:start + 10_000]
+                    ])
         db = sqlite_path(self.config.database_url, self.path)
         if db is not None:  # today's copy follows every run, so a restore loses at most the runs since
             backup_sqlite_file(db, utcnow().strftime("%Y-%m-%d"), refresh=True)
@@ -359,11 +476,11 @@ class Workspace:
 
     def rejected(self, limit: int = 1000) -> pl.DataFrame:
         import sqlalchemy as sa
-        from connectors.store.metadata import rejected_rows
+        from connectors.store.metadata import rejected_rows as rejected_table
 
         with self.engine.connect() as con:
-            rows = con.execute(sa.select(rejected_rows).order_by(rejected_rows.c.id.desc()).limit(limit)).mappings().all()
-        return pl.DataFrame([dict(r) for r in rows], schema={c.name: _pl_type(c) for c in rejected_rows.columns})
+            rows = con.execute(sa.select(rejected_table).order_by(rejected_table.c.id.desc()).limit(limit)).mappings().all()
+        return pl.DataFrame([dict(r) for r in rows], schema={c.name: _pl_type(c) for c in rejected_table.columns})
 
     def get_cursor(self, source: str, stream: str) -> str | None:
         import sqlalchemy as sa
