@@ -132,13 +132,7 @@ def compute_from_frames(
     `settings` is bpo.toml's [settings] (e.g. `service_level_formula`);
     `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`.
     """
-    if grain == WINDOW:
-        if start is None or end is None:
-            raise KpiError("grain 'window' is one period from start to end: give both (--from and --to)")
-    else:
-        check_grain(grain)
-    if start and end and end < start:
-        raise KpiError(f"end {end} is before start {start}; swap --from and --to")
+    _check_query(grain, start, end)
     catalog = catalog or load_catalog()
     by = tuple(by)
     plan = _plan(catalog, kpis, by, settings)
@@ -156,6 +150,16 @@ def compute_from_frames(
     results = dict(zip(names, pl.collect_all([build(s, packed) for s in names]))) if names else {}
     if packed and not _codes_fit(by):  # a dimension with ~1M distinct values: group on the columns instead
         results = dict(zip(names, pl.collect_all([build(s, False) for s in names])))
+    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end)
+
+
+def _kpis_from_aggregates(plan: _Plan, results: dict[_Source, pl.DataFrame], catalog: Catalog, grain: str,
+                          by: tuple[str, ...], start: date | None, end: date | None) -> pl.DataFrame:
+    """KPIs from the per-source aggregates (PERIOD key, *by, one column per measure): the one place KPI formulas run.
+
+    Both engines end here: the Polars passes above and the SQL engine (`insights.metrics.warehouse`),
+    whose aggregates have the same shape, so a KPI is the same formula over the same measures.
+    """
     for source in list(results):
         if source.table in WHOLE_LINE_TABLES and by:
             results[source] = _drop_unattributable(results[source], by)
@@ -184,6 +188,16 @@ def compute_from_frames(
     if not out:
         return pl.DataFrame(schema=_output_schema(by))
     return pl.concat([f.cast(_output_schema(by)) for f in out], how="vertical")
+
+
+def _check_query(grain: str, start: date | None, end: date | None) -> None:
+    if grain == WINDOW:
+        if start is None or end is None:
+            raise KpiError("grain 'window' is one period from start to end: give both (--from and --to)")
+    else:
+        check_grain(grain)
+    if start and end and end < start:
+        raise KpiError(f"end {end} is before start {start}; swap --from and --to")
 
 
 # Tables whose rows bill a whole contract or site (an invoice's agent hours, a service credit): a row
