@@ -540,7 +540,8 @@ def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quant
     udtype = lf.collect_schema()[until]
     kg = _key_grain(grain)  # a window's events are placed by day, then the window's days become its one period
     opened = lf.select(period_key(pl.col(source.time), kg, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
-    closed = lf.filter(pl.col(until).is_not_null()).select(
+    # a row closed after `end` is still open at the (clipped) last period's end, even if closed within its week
+    closed = lf.filter(_range_filter(until, udtype, None, end)).select(
         period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     events = pl.concat([opened, closed], how="vertical")
     if start is not None:  # everything that happened before the range lands in its first period
