@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql
 
-from connectors.errors import ConfigError, WorkspaceError
+from connectors.errors import ConfigError, WarehouseUnreachable, WorkspaceError
 from connectors.schema import TABLES, conform, get_table
 from connectors.store.scope import Scope
 
@@ -109,41 +110,59 @@ class Warehouse:
             self._duck.close()
             self._duck = None
 
+    @contextmanager
+    def _reaching(self) -> Iterator[None]:
+        """Database errors as a WarehouseUnreachable naming the warehouse (never a traceback)."""
+        try:
+            yield
+        except sa.exc.DBAPIError as e:
+            raise WarehouseUnreachable(f"the [store] warehouse {self!r} failed: {str(e.orig).strip().splitlines()[0]}; "
+                                       "check that it is up, the [store] url and password_env, then run again "
+                                       "(writes are one transaction: nothing of this batch was stored)") from None
+        except Exception as e:
+            if type(e).__module__.startswith("duckdb"):
+                raise WarehouseUnreachable(f"the [store] warehouse {self!r} failed: {e}; check the file and run again "
+                                           "(nothing of this batch was stored)") from None
+            raise
+
     def table(self, name: str) -> sa.Table:
         get_table(name)
         return self.tables[name]
 
-    def compile(self, stmt: sa.ClauseElement) -> tuple[str, list[Any]]:
+    def compile(self, stmt: Any) -> tuple[str, list[Any]]:
         """The SQL text and positional parameters of `stmt` for DuckDB."""
-        compiled = stmt.compile(dialect=self.dialect)
+        compiled = stmt.compile(dialect=self.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.params
-        return str(compiled), [params[p] for p in (compiled.positiontup or ())]
+        return str(compiled), [params[p] for p in (getattr(compiled, "positiontup", None) or ())]
 
     def fetch(self, stmt: sa.Executable) -> list[tuple]:
         """Run a SELECT and return its rows (aggregates: thousands of rows, not millions)."""
-        if self.is_duckdb:
-            sql, params = self.compile(stmt)  # type: ignore[arg-type]
-            return [tuple(r) for r in self.duck.execute(sql, params).fetchall()]
-        with self.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(stmt).all()]
+        with self._reaching():
+            if self.is_duckdb:
+                sql, params = self.compile(stmt)
+                return [tuple(r) for r in self.duck.execute(sql, params).fetchall()]
+            with self.engine.connect() as conn:
+                return [tuple(r) for r in conn.execute(stmt).all()]
 
     # ---- tables
     def create_tables(self, names: Iterable[str] = tuple(TABLES)) -> None:
         """Create the canonical tables that do not exist yet."""
         wanted = [self.tables[n] for n in names]
-        if self.is_duckdb:
-            for t in wanted:
-                self.duck.execute(str(sa.schema.CreateTable(t, if_not_exists=True).compile(dialect=self.dialect)))
-            return
-        self.metadata.create_all(self.engine, tables=wanted)
+        with self._reaching():
+            if self.is_duckdb:
+                for t in wanted:
+                    self.duck.execute(str(sa.schema.CreateTable(t, if_not_exists=True).compile(dialect=self.dialect)))
+                return
+            self.metadata.create_all(self.engine, tables=wanted)
 
     def drop_tables(self) -> None:
         """Drop every canonical table of this prefix (tests and benchmarks clean up with it)."""
-        if self.is_duckdb:
-            for t in self.tables.values():
-                self.duck.execute(str(sa.schema.DropTable(t, if_exists=True).compile(dialect=self.dialect)))
-            return
-        self.metadata.drop_all(self.engine)
+        with self._reaching():
+            if self.is_duckdb:
+                for t in self.tables.values():
+                    self.duck.execute(str(sa.schema.DropTable(t, if_exists=True).compile(dialect=self.dialect)))
+                return
+            self.metadata.drop_all(self.engine)
 
     def row_count(self, name: str) -> int:
         return int(self.fetch(sa.select(sa.func.count()).select_from(self.table(name)))[0][0])
@@ -170,8 +189,13 @@ class Warehouse:
         insert = target.insert().from_select(
             [c.name for c in stage.columns],
             sa.select(*stage.columns).where(~sa.exists().where(match)))
+        with self._reaching():
+            return self._upsert(frame, stage, count_matched, count_newer, delete, insert)
+
+    def _upsert(self, frame: pl.DataFrame, stage: sa.Table, *stmts: sa.Executable) -> tuple[int, int, int]:
         if self.is_duckdb:
-            return self._upsert_duckdb(frame, stage, count_matched, count_newer, delete, insert)
+            return self._upsert_duckdb(frame, stage, *stmts)
+        count_matched, count_newer, delete, insert = stmts
         with self.engine.begin() as conn:
             stage.create(conn)
             self._fill(conn, stage, frame)
@@ -244,7 +268,7 @@ def scope_clause(name: str, scope: Scope, table: sa.FromClause) -> sa.ColumnElem
     return sa.and_(sa.true(), *clauses)
 
 
-def copy_workspace(ws: Any, warehouse: Warehouse, tables: Sequence[str] = WORK_TABLES, *,
+def copy_workspace(ws: Any, warehouse: Warehouse, tables: Sequence[str] = tuple(TABLES), *,
                    batch_rows: int = BATCH_ROWS) -> dict[str, tuple[int, int, int]]:
     """Copy a workspace's canonical tables into the warehouse (idempotent; one transaction per batch).
 

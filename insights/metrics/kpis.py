@@ -90,11 +90,21 @@ def compute_kpis(
 ) -> pl.DataFrame:
     """KPIs of the workspace as the viewer (`scope`) may see them, per period and `by` dimensions.
 
+    With a `[store] url` in bpo.toml the measures are aggregated inside that warehouse
+    (`insights.metrics.warehouse`) and the KPIs computed from them here, by the same formulas.
     `kpis` None means every catalog KPI; `start`/`end` are inclusive dates; `grain` is one of
     day, week (ISO, Monday start), month, quarter, year, or `window`: one period from `start` to `end`
     (both required), so a median over four weeks is the median of their contacts, not of weekly medians.
     """
     catalog = catalog or load_catalog()
+    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
+    warehouse = ws.warehouse
+    if warehouse is not None:  # [store] url: the measures run inside the warehouse, the KPI formulas here
+        from insights.metrics.warehouse import compute_in_warehouse
+
+        return compute_in_warehouse(warehouse, scope, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
+                                    settings=ws.config.settings, site_tiers=tiers, fx_rates=ws.config.fx_rates,
+                                    currency=ws.config.currency)
     plan = _plan(catalog, kpis, by, ws.config.settings)
     tables = {s.table for s in plan.sources}
     # a customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
@@ -106,7 +116,6 @@ def compute_kpis(
     frames = {t: ws.scan(t, clients if t in windowed else scope) for t in tables}
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
-    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None)
 

@@ -34,7 +34,7 @@ from connectors.store import Scope
 from connectors.store.warehouse import Warehouse, scope_clause
 from insights import money
 from insights.catalog import Catalog, Kpi, Measure, load_catalog
-from insights.metrics.kpis import (PERIOD, WINDOW, _agg_pass, _base_columns, _check_query,
+from insights.metrics.kpis import (PERIOD, _agg_pass, _base_columns, _check_query,
                                    _kpis_from_aggregates, _lookahead, _plan, _Source)
 from insights.metrics.utc_ranges import PeriodRange, utc_ranges
 
@@ -246,12 +246,12 @@ class SourceQuery:
             if c.window == "next_within":
                 part, order = t.c[p["partition_by"]], t.c[p["order_by"]]
                 nxt = sa.func.lead(order).over(partition_by=part, order_by=order)
-                seconds = sa.literal_column(str(int(round(float(p["days"]) * 86400))))
+                seconds: sa.ColumnElement[Any] = sa.literal_column(str(int(round(float(p["days"]) * 86400))))
                 cols.append(sa.case((sa.and_(part.is_not(None), nxt <= add_seconds(order, seconds)), sa.true()),
                                     else_=sa.false()).label(c.name))
             else:  # days_between
                 cols.append(days_between(t.c[p["start"]], t.c[p["end"]]).label(c.name))
-        return sa.select(*cols).where(*where).subquery("rows")
+        return sa.select(*cols).where(*where).subquery("src")
 
     def bucket(self, col: Any, ranges: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:
         """The period key of `col`: the first range whose end it is before (so earlier rows land in the first)."""
@@ -319,8 +319,8 @@ class SourceQuery:
     def aggregates(self, measures: Sequence[Measure], quantiles: Sequence[Kpi],
                    ranges: Sequence[PeriodRange]) -> pl.DataFrame:
         names = [m.name for m in measures]
-        if not ranges:
-            return _frame([], self.by, names)
+        if not ranges:  # no rows the viewer may see
+            return _frame([], self.by, [*names, *(f"__q:{k.name}" for k in quantiles)])
         frame = _frame(self.wh.fetch(self.aggregate_select(measures, ranges)), self.by, names)
         keys = [PERIOD, *self.by]
         by_measure: dict[str, list[Kpi]] = {}
@@ -337,7 +337,7 @@ class SourceQuery:
         rows = self.rows(list(m.inputs), lo, hi)
         period = self.bucket(rows.c[self.source.time], ranges)
         dims = self.dims(rows)
-        value = sa.cast(self.sql(m.expression or m.column or ""), sa.Double())
+        value: sa.ColumnElement[Any] = sa.cast(self.sql(m.expression or m.column or ""), sa.Double())
         groups = [period, *[d.element for d in dims]]
         where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
                  rows.c[self.source.time] < hi, value.is_not(None)]
@@ -413,7 +413,7 @@ def _spread_pass(wh: Warehouse, scope: Scope, source: _Source, measures: list[Me
     if end is not None:
         where.append(t.c[source.time] < end + timedelta(days=1))
     if start is not None:
-        where.append(sa.func.coalesce(t.c[source.spread], t.c[source.time]) >= start)
+        where.append(sa.func.coalesce(t.c[source.spread or source.time], t.c[source.time]) >= start)
     got = wh.fetch(sa.select(*t.columns).where(*where))
     schema = TABLES[source.table].schema
     frame = pl.DataFrame({c: pl.Series(c, [r[i] for r in got], dtype=_py_dtype(dt), strict=False)
