@@ -91,7 +91,10 @@ class Warehouse:
         if self.is_duckdb:
             raise WorkspaceError("a duckdb warehouse has no SQLAlchemy engine here; use fetch/execute")
         if self._engine is None:
-            self._engine = sa.create_engine(self.url, pool_pre_ping=True)
+            # PostgreSQL's JIT compiles the wide CASE/aggregate expressions of a KPI query anew each time: 3.1 s of a
+            # 10.8 s weekly cube at 1M tickets (EXPLAIN ANALYZE), more than it saves at these sizes
+            args = {"options": "-c jit=off"} if self.url.get_backend_name() == "postgresql" else {}
+            self._engine = sa.create_engine(self.url, pool_pre_ping=True, connect_args=args)
         return self._engine
 
     @property

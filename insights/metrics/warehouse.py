@@ -191,6 +191,10 @@ def compile_measures(warehouse: Warehouse, scope: Scope, table: str, *, grain: s
 
 # --------------------------------------------------------------------------- one source
 
+# Dialects whose exact `percentile_cont(q) WITHIN GROUP (ORDER BY v)` runs in the GROUP BY pass; the others
+# (MariaDB: no aggregate form) rank values with ROW_NUMBER and send back the one or two values a group needs.
+ORDERED_SET_QUANTILES = frozenset({"postgresql", "duckdb", "snowflake", "redshift", "oracle"})
+
 
 _IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
 
@@ -256,7 +260,14 @@ class SourceQuery:
     def bucket(self, col: Any, ranges: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:
         """The period key of `col`: the first range whose end it is before (so earlier rows land in the first)."""
         stop = (lambda r: r.stop) if self.is_date else (lambda r: r.stop_utc)
-        return sa.case(*[(col < stop(r), sa.literal_column(str(r.key))) for r in ranges])
+
+        def split(rs: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:  # a binary search: log2(periods) tests a row
+            if len(rs) == 1:
+                return sa.literal_column(str(rs[0].key))
+            mid = len(rs) // 2
+            return sa.case((col < stop(rs[mid - 1]), split(rs[:mid])), else_=split(rs[mid:]))
+
+        return sa.case((col < stop(ranges[-1]), split(ranges)))
 
     def dims(self, rows: sa.Subquery) -> list[Any]:
         out = []
@@ -294,12 +305,25 @@ class SourceQuery:
         return utc_ranges(grain, start, end)
 
     # ---- sums and counts
-    def aggregate_select(self, measures: Sequence[Measure], ranges: Sequence[PeriodRange]) -> sa.Select:
+    @property
+    def ordered_set_quantiles(self) -> bool:
+        """Whether the dialect has an exact `percentile_cont(q) WITHIN GROUP (ORDER BY v)` aggregate (MariaDB has not)."""
+        return self.wh.dialect.name in ORDERED_SET_QUANTILES
+
+    def aggregate_select(self, measures: Sequence[Measure], ranges: Sequence[PeriodRange],
+                         quantiles: Sequence[Kpi] = ()) -> sa.Select:
         lo, hi = self._lo_hi(ranges)
-        rows = self.rows([c for m in measures for c in m.inputs], lo, hi)
+        qms = [self.catalog.measures[k.measure or ""] for k in quantiles]
+        rows = self.rows([c for m in [*measures, *qms] for c in m.inputs], lo, hi)
         period = self.bucket(rows.c[self.source.time], ranges)
         dims = self.dims(rows)
         aggs = [self.agg(m).label(m.name) for m in measures]
+        for k, m in zip(quantiles, qms):
+            v: sa.ColumnElement[Any] = sa.cast(self.sql(m.expression or m.column or ""), sa.Double())
+            if m.filter:
+                v = sa.case((self.sql(m.filter), v))
+            pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
+            aggs.append(pct.label(f"__q:{k.name}"))
         where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
                  rows.c[self.source.time] < hi]
         return (sa.select(period.label(PERIOD), *dims, *aggs).select_from(rows).where(*where)
@@ -321,6 +345,9 @@ class SourceQuery:
         names = [m.name for m in measures]
         if not ranges:  # no rows the viewer may see
             return _frame([], self.by, [*names, *(f"__q:{k.name}" for k in quantiles)])
+        if self.ordered_set_quantiles:  # exact quantiles in the same pass
+            cols = [*names, *(f"__q:{k.name}" for k in quantiles)]
+            return _frame(self.wh.fetch(self.aggregate_select(measures, ranges, quantiles)), self.by, cols)
         frame = _frame(self.wh.fetch(self.aggregate_select(measures, ranges)), self.by, names)
         keys = [PERIOD, *self.by]
         by_measure: dict[str, list[Kpi]] = {}
