@@ -242,3 +242,13 @@ def test_compiled_measure_sql_is_stable_per_dialect(name: str) -> None:
     assert text == golden.read_text(), f"the compiled SQL for {name} changed; if on purpose, run `{REGENERATE}`"
     assert "20514" in text and "20521" in text  # the two weeks as period keys, cut by UTC bounds
     assert "AT TIME ZONE" not in text.upper() and "CONVERT_TZ" not in text.upper()  # no time-zone functions
+
+
+def test_store_load_without_a_store_url_says_what_to_add(sample: Workspace, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from insights.cli import main
+
+    path = tmp_path / "ws"
+    shutil.copytree(sample.path, path)
+    assert main(["store", "load", "--workspace", str(path)]) == 2
+    assert "has no [store] url; add [store] url = " in capsys.readouterr().err
