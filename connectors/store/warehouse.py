@@ -183,12 +183,15 @@ class Warehouse:
         target = self.table(name)
         stage_md = sa.MetaData()
         stage = sa.Table(f"bpo_stage_{uuid.uuid4().hex[:12]}", stage_md,
-                         *[sa.Column(c.name, c.type) for c in target.columns], prefixes=["TEMPORARY"])
+                         *[sa.Column(c.name, c.type, primary_key=c.primary_key) for c in target.columns],
+                         prefixes=["TEMPORARY"])  # its key makes the lookups below index probes (MariaDB nests loops)
         match = sa.and_(*[stage.c[k] == target.c[k] for k in spec.primary_key])
         newer = sa.and_(match, stage.c.updated_at > target.c.updated_at)
         count_matched = sa.select(sa.func.count()).select_from(stage).where(sa.exists().where(match))
         count_newer = sa.select(sa.func.count()).select_from(stage).where(sa.exists().where(newer))
-        delete = sa.delete(target).where(sa.exists().where(newer))
+        # a multi-table DELETE (PostgreSQL/DuckDB: USING, MariaDB: DELETE FROM t USING t, s) walks the batch and probes the
+        # table's key; DELETE ... WHERE EXISTS would walk the whole table
+        delete = sa.delete(target).where(newer)
         insert = target.insert().from_select(
             [c.name for c in stage.columns],
             sa.select(*stage.columns).where(~sa.exists().where(match)))
