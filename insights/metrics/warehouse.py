@@ -319,7 +319,7 @@ class SourceQuery:
         dims = self.dims(rows)
         aggs = [self.agg(m).label(m.name) for m in measures]
         for k, m in zip(quantiles, qms):
-            v: sa.ColumnElement[Any] = sa.cast(self.sql(m.expression or m.column or ""), sa.Double())
+            v: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
             if m.filter:
                 v = sa.case((self.sql(m.filter), v))
             pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
@@ -364,7 +364,7 @@ class SourceQuery:
         rows = self.rows(list(m.inputs), lo, hi)
         period = self.bucket(rows.c[self.source.time], ranges)
         dims = self.dims(rows)
-        value: sa.ColumnElement[Any] = sa.cast(self.sql(m.expression or m.column or ""), sa.Double())
+        value: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
         groups = [period, *[d.element for d in dims]]
         where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
                  rows.c[self.source.time] < hi, value.is_not(None)]

@@ -252,3 +252,20 @@ def test_store_load_without_a_store_url_says_what_to_add(sample: Workspace, tmp_
     shutil.copytree(sample.path, path)
     assert main(["store", "load", "--workspace", str(path)]) == 2
     assert "has no [store] url; add [store] url = " in capsys.readouterr().err
+
+
+def test_quantiles_are_exact_in_both_forms_percentile_cont_or_ranked_values() -> None:
+    from insights.metrics.kpis import _Source
+    from insights.metrics.utc_ranges import utc_ranges
+    from insights.metrics.warehouse import SourceQuery
+
+    catalog = load_catalog()
+    p90, measure = catalog.kpis["first_response_time_p90"], catalog.measures["first_responses"]
+    ranges = utc_ranges("week", date(2026, 3, 2), date(2026, 3, 15))
+    q = SourceQuery(Warehouse("duckdb:///:memory:"), Scope.everything(), _Source("tickets", "created_at"), catalog,
+                    ("channel",), {})
+    in_pass = str(q.aggregate_select([measure], ranges, [p90]).compile(dialect=postgresql.dialect()))
+    assert "percentile_cont(0.9) WITHIN GROUP (ORDER BY (first_response_seconds))" in in_pass
+    ranked = str(q.quantile_select(measure, [0.5, 0.9], ranges).compile(dialect=mysql.dialect(is_mariadb=True)))
+    assert "percentile_cont" not in ranked.lower()  # MariaDB has no aggregate PERCENTILE_CONT
+    assert "row_number() OVER (PARTITION BY" in ranked and "count(*) OVER (PARTITION BY" in ranked
