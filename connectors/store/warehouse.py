@@ -120,10 +120,11 @@ class Warehouse:
             yield
         except sa.exc.DBAPIError as e:
             raise WarehouseUnreachable(f"the [store] warehouse {self!r} failed: {str(e.orig).strip().splitlines()[0]}; "
-                                       "check that it is up, the [store] url and password_env, then run again "
+                                       "check that it is up, the [store] url and password_env (tables missing: run "
+                                       "'bpo-insights store load'), then run again "
                                        "(writes are one transaction: nothing of this batch was stored)") from None
         except Exception as e:
-            if type(e).__module__.startswith("duckdb"):
+            if "duckdb" in type(e).__module__:
                 raise WarehouseUnreachable(f"the [store] warehouse {self!r} failed: {e}; check the file and run again "
                                            "(nothing of this batch was stored)") from None
             raise

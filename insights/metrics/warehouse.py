@@ -207,7 +207,10 @@ class SourceQuery:
         self.wh, self.scope, self.source, self.catalog, self.by, self.tiers = warehouse, scope, source, catalog, by, tiers
         self.table = warehouse.table(source.table)
         self.columns = catalog.columns.get(source.table, {})
-        self.is_date = TABLES[source.table].columns[source.time].dtype == pl.Date
+        spec = TABLES[source.table].columns
+        # a measure may be put in its period by a derived column (when a ticket was solved): computed per row, then cut
+        self.derived_time = source.time not in spec
+        self.is_date = not self.derived_time and spec[source.time].dtype == pl.Date
 
     # ---- SQL text of the catalog
     def inline(self, text: str) -> str:
@@ -237,14 +240,15 @@ class SourceQuery:
         windowed = any(c.window == "next_within" for c in windows)
         rows_scope = Scope(clients=self.scope.clients, vendors=None) if windowed else self.scope
         extra = _lookahead(derived, self.source.time)
-        where = [scope_clause(table, rows_scope, t), t.c[self.source.time].is_not(None)]
+        time_col = self.sql(self.source.time) if self.derived_time else t.c[self.source.time]
+        where = [scope_clause(table, rows_scope, t), time_col.is_not(None)]
         if lo is not None:
-            where.append(t.c[self.source.time] >= lo)
+            where.append(time_col >= lo)
         if hi is not None:
-            where.append(t.c[self.source.time] < (hi + extra if extra else hi))
+            where.append(time_col < (hi + extra if extra else hi))
         if table == "tickets":
             where.append(sa.or_(t.c.status.is_(None), t.c.status != "deleted"))  # kept for lineage, never counted
-        cols: list[Any] = [t.c[c] for c in base]
+        cols: list[Any] = [t.c[c] for c in base] + ([time_col.label(self.source.time)] if self.derived_time else [])
         for c in windows:
             p = c.params
             if c.window == "next_within":
@@ -288,14 +292,15 @@ class SourceQuery:
         """UTC ranges of the query; an open end is the data's first or last day (one small query)."""
         if start is None or end is None:
             t = self.table
-            tcol = t.c[self.source.time]
-            ends = [sa.func.max(tcol)]
-            if self.source.until:  # a backlog's last period is its last close (the Polars engine's rule)
-                rows = self.rows([self.source.until], None, None)
-                ends = [sa.func.max(rows.c[self.source.time]), sa.func.max(self.sql(self.source.until))]
+            if self.source.until or self.derived_time:  # a backlog's last period is its last close (the Polars rule)
+                rows = self.rows([self.source.until] if self.source.until else [], None, None)
+                ends = [sa.func.max(rows.c[self.source.time])]
+                if self.source.until:
+                    ends.append(sa.func.max(self.sql(self.source.until)))
                 lo_hi = sa.select(sa.func.min(rows.c[self.source.time]), *ends).select_from(rows)
             else:
-                lo_hi = sa.select(sa.func.min(tcol), *ends).where(scope_clause(self.source.table, self.scope, t))
+                tcol = t.c[self.source.time]
+                lo_hi = sa.select(sa.func.min(tcol), sa.func.max(tcol)).where(scope_clause(self.source.table, self.scope, t))
             first, *lasts = self.wh.fetch(lo_hi)[0]
             days = [_day(v) for v in (first, *lasts) if v is not None]
             if not days:
