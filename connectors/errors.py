@@ -44,3 +44,9 @@ class SourceUnreachable(BpoError):
 
 class AccessDenied(BpoError):
     """The viewer's scope does not allow this."""
+
+
+class WarehouseUnreachable(BpoError):
+    """The `[store]` warehouse did not answer, or refused the statement: the message names it and the fix."""
+
+    exit_code = 3

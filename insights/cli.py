@@ -215,6 +215,15 @@ def cmd_sync(args) -> int:
 
 def cmd_store(args) -> int:
     ws = _workspace(args)
+    if args.action == "load":
+        from connectors.store.warehouse import copy_workspace
+
+        if ws.warehouse is None:
+            raise BpoError(f"{ws.path / 'bpo.toml'} has no [store] url; add [store] url = \"postgresql+psycopg://user@host/db\" "
+                           "(password_env = \"VARIABLE\" for its password) to keep the tables in a warehouse")
+        for table, (inserted, updated, unchanged) in copy_workspace(ws, ws.warehouse).items():
+            print(f"{table}: +{inserted:,} ~{updated:,} ={unchanged:,} rows in {ws.warehouse}")
+        return 0
     for r in ws.repair_tables():
         print(f"{r.table}: {r.status}" + (f" from {r.files_read} file(s), {r.rows:,} rows ({r.message})" if r.files_read else ""))
     return 0
@@ -437,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("source", nargs="?", help="one source's name (default: all)")
     s.set_defaults(func=cmd_sync)
 
-    s = sub.add_parser("store", parents=[common], help="repair: rebuild missing or corrupt table manifests from their files")
-    s.add_argument("action", choices=["repair"])
+    s = sub.add_parser("store", parents=[common], help="repair: rebuild missing or corrupt table manifests from their files; "
+                       "load: copy the tables into the [store] warehouse (idempotent)")
+    s.add_argument("action", choices=["repair", "load"])
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("status", parents=[common], help="tables, row counts, freshness, sources, recent imports")

@@ -31,6 +31,11 @@ webhook_env = "NORTHWIND_CHAT_WEBHOOK"   # optional: the variable holding the us
 [[rate_card]] # vendor, site, billing_model, channel, rate
 [[pilot]]     # name, scope, start, end, kpis, control, pre_weeks, goals
 [contact_rules] # how call/chat records count into intervals: keys of insights/catalog/contact_rules.toml
+[store]       # optional: the canonical tables in a SQL warehouse instead of Parquet
+url = "postgresql+psycopg://bpo@warehouse/bpo"   # never with a password
+password_env = "BPO_WAREHOUSE_PASSWORD"          # the environment variable holding it
+table_prefix = "bpo_"                            # optional: tables are bpo_tickets, bpo_contact_intervals, ...
+schema = "support"                               # optional: the database schema holding them
 [auth]        # sign-in (OpenID Connect): server_metadata_url, client_id, client_secret_env, redirect_uri,
               # cookie_secret_env, identity_claim
 ```
@@ -224,6 +229,8 @@ SCHEMA: dict[str, Section] = {
     "rate_card": Section(array=True, keys={
         "vendor": Key(_text, True), "site": Key(_text), "billing_model": Key(_one_of(*BILLING_MODELS), True),
         "channel": Key(_text), "rate": Key(_positive, True)}),
+    "store": Section(array=False, keys={
+        "url": Key(_text, True), "password_env": Key(_env), "table_prefix": Key(_text), "schema": Key(_text)}),
     "auth": Section(array=False, keys={}),  # checked by parse_auth
     # how contact records count into intervals: the keys of insights/catalog/contact_rules.toml, whose loader
     # checks the values (insights may not be imported here)
@@ -393,6 +400,41 @@ def _delivery(item: Any, problems: list[str]) -> Delivery | None:
                     starttls=item.get("starttls", True), attach=item.get("attach", "pptx"), webhook_format=dict(formats))
 
 
+@dataclass(frozen=True)
+class StoreConfig:
+    """`[store]`: the SQL warehouse holding the canonical tables (its password in the variable `password_env`)."""
+
+    url: str
+    password_env: str | None = None
+    table_prefix: str = ""
+    schema: str | None = None
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _store(item: Mapping[str, Any], problems: list[str]) -> StoreConfig | None:
+    if _check_keys("[store]", "store", item, SCHEMA["store"].keys, problems) or "url" not in item:
+        return None
+    url = str(item.get("url", ""))
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        problems.append(f"[store]: url = {url!r} is not a database URL; write it like "
+                        "\"postgresql+psycopg://user@host/db\" (or \"duckdb:///path/file.duckdb\")")
+        return None
+    if "@" in rest and ":" in rest.split("@")[0]:
+        problems.append("[store]: url holds a password; remove it and set password_env to the environment variable "
+                        "that holds it")
+        return None
+    for key in ("table_prefix", "schema"):
+        value = item.get(key)
+        if value is not None and not _IDENTIFIER.fullmatch(str(value) if key == "schema" else f"x{value}"):
+            problems.append(f"[store]: {key} = {value!r} may hold only letters, digits and underscores")
+            return None
+    return StoreConfig(url=url, password_env=item.get("password_env"), table_prefix=str(item.get("table_prefix", "")),
+                       schema=item.get("schema"))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The parsed, checked bpo.toml (`parse_config`): tenants, users, sources, settings, FX rates, rate cards, pilots."""
@@ -413,6 +455,7 @@ class Config:
     auth: AuthConfig | None = None  # sign-in; None: no sign-in (local single-user mode only)
     delivery: Delivery | None = None  # [delivery]: how `bpo-insights deliver` sends mail
     contact_rules: dict = field(default_factory=dict)  # [contact_rules]: overrides of insights/catalog/contact_rules.toml
+    store: StoreConfig | None = None  # [store]: the canonical tables live in this SQL warehouse
 
     def user(self, name: str) -> User:
         for u in self.users:
@@ -780,6 +823,7 @@ def parse_config(path: Path) -> Config:
     pilots = _pilots(sections["pilot"], known, problems)
     auth = parse_auth(sections["auth"][0] if sections["auth"] else None, users, problems)
     delivery = _delivery(sections["delivery"][0], problems) if sections["delivery"] else None
+    store = _store(sections["store"][0], problems) if sections["store"] else None
     config = Config(
         name=ws.get("name", "bpo-insights workspace"),
         database_url=url or None,
@@ -797,6 +841,7 @@ def parse_config(path: Path) -> Config:
         auth=auth,
         delivery=delivery,
         contact_rules=dict(sections["contact_rules"][0]) if sections["contact_rules"] else {},
+        store=store,
     )
     if sections["source"]:
         from connectors.sources import source_problems  # each kind's own needs (address, token, site) live there

@@ -43,6 +43,7 @@ from connectors.store.tables import (DEFAULT_WORKSPACE, MANIFEST, RETIRE_AFTER_S
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    from connectors.store.warehouse import Warehouse
 
 FREE_TEXT: dict[str, tuple[str, ...]] = {"tickets": ("tags", "contact_reason")}  # masked for e-mails, phones, cards
 HASH_COLUMNS: dict[str, tuple[str, ...]] = {"tickets": ("requester_hash",)}  # never an e-mail or phone number
@@ -92,6 +93,7 @@ class Workspace:
         self.tables_dir = self.path / "tables"
         self.config = config if config is not None else parse_config(self.path / "bpo.toml")
         self._engine: sa.Engine | None = None
+        self._warehouse: Warehouse | None = None
 
     # ---- lifecycle
     @classmethod
@@ -124,6 +126,19 @@ class Workspace:
                                   "which is not set; export it with the database password")
             url = url.set(password=password)
         return url
+
+    @property
+    def warehouse(self) -> Warehouse | None:
+        """The SQL warehouse of `[store]` (its password from `password_env`), or None: the tables are Parquet here."""
+        store = self.config.store
+        if store is None:
+            return None
+        if self._warehouse is None:
+            from connectors.store.warehouse import open_store  # SQLAlchemy only when a warehouse is configured
+
+            self._warehouse = open_store(store.url, password_env=store.password_env, table_prefix=store.table_prefix,
+                                         schema=store.schema, where=str(self.path / "bpo.toml"))
+        return self._warehouse
 
     @property
     def engine(self) -> sa.Engine:
@@ -208,6 +223,14 @@ class Workspace:
         frame = frame.with_columns([mask_series(frame.get_column(c)) for c in FREE_TEXT.get(table, ())])
         pk = list(spec.primary_key)
         frame = frame.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
+        result = self._upsert_parquet(table, frame)
+        if self.warehouse is not None:  # [store]: the same checked batch, upserted in one warehouse transaction
+            self.warehouse.upsert(table, frame)
+        return result
+
+    def _upsert_parquet(self, table: str, frame: pl.DataFrame) -> UpsertResult:
+        spec = get_table(table)
+        pk = list(spec.primary_key)
         frame = frame.with_columns(_partition_expr(spec).alias("__part"))
 
         with self._lock():

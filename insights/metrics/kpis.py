@@ -95,6 +95,8 @@ def compute_kpis(
 ) -> pl.DataFrame:
     """KPIs of the workspace as the viewer (`scope`) may see them, per period and `by` dimensions.
 
+    With a `[store] url` in bpo.toml the measures are aggregated inside that warehouse
+    (`insights.metrics.warehouse`) and the KPIs computed from them here, by the same formulas.
     `kpis` None means every catalog KPI; `start`/`end` are inclusive dates; `grain` is one of
     day, week, month, quarter, year, or `window`: one period from `start` to `end` (both required), so a
     median over four weeks is the median of their contacts, not of weekly medians.
@@ -103,6 +105,20 @@ def compute_kpis(
     `timezone` and `week_start`, else [settings], else UTC and Monday), see `Calendars.of`.
     """
     catalog = catalog or load_catalog()
+    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
+    warehouse = ws.warehouse
+    if warehouse is not None:  # [store] url: the measures run inside the warehouse, the KPI formulas here
+        from insights.metrics.warehouse import compute_in_warehouse
+
+        cals = Calendars.of(ws.config, scope.clients)
+        if not cals.utc_iso:  # one number, one truth: never a UTC cut where the dashboard shows local weeks
+            raise KpiError(f"the warehouse engine ([store] url) cuts periods in UTC with Monday weeks only, and the "
+                           f"clients in view report in {cals.reference.name}; remove timezone/week_start from bpo.toml for "
+                           f"them, or remove [store] to compute from the Parquet store")
+
+        return compute_in_warehouse(warehouse, scope, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
+                                    settings=ws.config.settings, site_tiers=tiers, fx_rates=ws.config.fx_rates,
+                                    currency=ws.config.currency)
     plan = _plan(catalog, kpis, by, ws.config.settings)
     tables = {s.table for s in plan.sources}
     # a customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
@@ -116,7 +132,6 @@ def compute_kpis(
         frames["contact_intervals"] = contact_intervals(ws, clients if "contact_intervals" in windowed else scope)
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
-    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None,
                                calendars=Calendars.of(ws.config, scope.clients))
@@ -145,13 +160,7 @@ def compute_from_frames(
     `site_tiers` maps site_id to onshore/nearshore/offshore for `by=("site_tier",)`;
     `calendars` cuts each client's rows in its reporting calendar (None: UTC days, Monday weeks).
     """
-    if grain == WINDOW:
-        if start is None or end is None:
-            raise KpiError("grain 'window' is one period from start to end: give both (--from and --to)")
-    else:
-        check_grain(grain)
-    if start and end and end < start:
-        raise KpiError(f"end {end} is before start {start}; swap --from and --to")
+    _check_query(grain, start, end)
     catalog = catalog or load_catalog()
     by = tuple(by)
     plan = _plan(catalog, kpis, by, settings)
@@ -172,6 +181,16 @@ def compute_from_frames(
     results = dict(zip(names, pl.collect_all([build(s, packed) for s in names]))) if names else {}
     if packed and not _codes_fit(by):  # a dimension with ~1M distinct values: group on the columns instead
         results = dict(zip(names, pl.collect_all([build(s, False) for s in names])))
+    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end, first)
+
+
+def _kpis_from_aggregates(plan: _Plan, results: dict[_Source, pl.DataFrame], catalog: Catalog, grain: str,
+                          by: tuple[str, ...], start: date | None, end: date | None, first: int = 0) -> pl.DataFrame:
+    """KPIs from the per-source aggregates (PERIOD key, *by, one column per measure): the one place KPI formulas run.
+
+    Both engines end here: the Polars passes above and the SQL engine (`insights.metrics.warehouse`),
+    whose aggregates have the same shape, so a KPI is the same formula over the same measures.
+    """
     for source in list(results):
         if source.table in WHOLE_LINE_TABLES and by:
             results[source] = _drop_unattributable(results[source], by)
@@ -200,6 +219,16 @@ def compute_from_frames(
     if not out:
         return pl.DataFrame(schema=_output_schema(by))
     return pl.concat([f.cast(_output_schema(by)) for f in out], how="vertical")
+
+
+def _check_query(grain: str, start: date | None, end: date | None) -> None:
+    if grain == WINDOW:
+        if start is None or end is None:
+            raise KpiError("grain 'window' is one period from start to end: give both (--from and --to)")
+    else:
+        check_grain(grain)
+    if start and end and end < start:
+        raise KpiError(f"end {end} is before start {start}; swap --from and --to")
 
 
 # Tables whose rows bill a whole contract or site (an invoice's agent hours, a service credit): a row
@@ -577,17 +606,18 @@ def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quant
     udtype = lf.collect_schema()[until]
     kg = _key_grain(grain)  # a window's events are placed by day, then the window's days become its one period
     first = calendars.reference.week_start if calendars else 0
+    # a row closed after `end` is still open at the (clipped) last period's end, even if closed within its week
     if calendars is None:
         opened = lf.select(period_key(pl.col(source.time), kg, tdtype).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
-        closed = lf.filter(pl.col(until).is_not_null()).select(
+        closed = lf.filter(_range_filter(until, udtype, None, end)).select(
             period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     else:  # opened and ended on their local days (read a few days past `end`, so cut at the local end here)
         day = period_date(pl.col(source.time), kg, tdtype, calendars)
+        ended = period_date(pl.col(until), kg, udtype, calendars)
         opened = (lf.filter(day <= end) if end is not None else lf).select(
             day_key(day, kg, first).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
-        closed = lf.filter(pl.col(until).is_not_null()).select(
-            day_key(period_date(pl.col(until), kg, udtype, calendars), kg, first).alias(PERIOD), *by,
-            pl.lit(-1).alias("__delta"))
+        closed = lf.filter(pl.col(until).is_not_null() & ((ended <= end) if end is not None else pl.lit(True))).select(
+            day_key(ended, kg, first).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     events = pl.concat([opened, closed], how="vertical")
     if start is not None:  # everything that happened before the range lands in its first period
         events = events.with_columns(pl.max_horizontal(pl.col(PERIOD), pl.lit(date_key(start, kg, first))).alias(PERIOD))

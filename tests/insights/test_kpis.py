@@ -417,6 +417,13 @@ def test_backlog_carries_through_weeks_without_activity_and_counts_history_befor
     assert out["value"].to_list() == [2.0, 2.0, 1.0, 1.0]
 
 
+def test_backlog_of_a_week_cut_short_by_end_is_the_level_on_end() -> None:
+    # end is Wednesday 03-12: the ticket solved on Friday 03-14 was still open then
+    frames = tickets(solved(ts(3, 11), ts(3, 14)), solved(ts(3, 11), ts(3, 12, 9)))
+    out = compute_from_frames(frames, ["backlog"], start=d(3, 10), end=d(3, 12))
+    assert out.select("period", "value").rows() == [(d(3, 10), 1.0)]
+
+
 def test_invoice_lines_are_spread_over_the_days_they_bill() -> None:
     # 3100 over March = 100 a day: week of 02-24 holds 03-01..03-02 (200: the days before are before the contract);
     # the week of 03-31 is billed one day of seven, so its cost is unknown, not 100

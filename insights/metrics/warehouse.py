@@ -1,0 +1,490 @@
+"""The SQL engine: catalog measures compiled to SQLAlchemy Core and run inside the warehouse.
+
+Only measures go to the database (DESIGN, "Scale"): one `SELECT period, *by, <every measure of the
+source> ... GROUP BY period, *by` per source (table x time column), exactly the aggregates the Polars
+engine computes; KPI formulas, money, targets and to-date rules then run once, in Polars, through the
+same code as the Polars engine (`kpis._kpis_from_aggregates`).  What crosses the connection:
+
+* sums and counts (`count`, filtered counts, `sum`, `count_distinct`) per period x segment;
+* quantiles, exactly: for each group the one or two values the linear interpolation needs (ranked
+  with `ROW_NUMBER() OVER (PARTITION BY period, *by ORDER BY value)`), then interpolated in Polars as
+  `percentile_cont` / Polars' "linear" would: no PERCENTILE_CONT (MariaDB has no aggregate form);
+* backlog (`open_at_period_end`): opened and closed counts per period, cumulated in Polars;
+* invoice lines (`spread` measures: amounts spread over the days a line bills) come back as rows,
+  scoped and cut to the range, and go through the Polars pass with money conversion: a workspace has
+  thousands of invoice lines, not millions, and spreading days is not worth a dialect per database.
+
+Periods reach the database as UTC ranges (`insights.metrics.utc_ranges`): bound parameters in a
+CASE, never a time-zone function.  Catalog expressions (filters, derived columns) are SQL text: the
+derived ones are inlined, the window ones (`next_within`, `days_between`) compiled per dialect below.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+
+from connectors.schema import TABLES
+from connectors.store import Scope
+from connectors.store.warehouse import Warehouse, scope_clause
+from insights import money
+from insights.catalog import Catalog, Kpi, Measure, load_catalog
+from insights.metrics.kpis import (PERIOD, _agg_pass, _base_columns, _check_query,
+                                   _kpis_from_aggregates, _lookahead, _plan, _Source)
+from insights.metrics.utc_ranges import PeriodRange, utc_ranges
+
+
+# --------------------------------------------------------------------------- dialect entries
+
+
+class add_seconds(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL function
+    """`timestamp + n seconds` (n a catalog constant)."""
+
+    type = sa.DateTime()
+    inherit_cache = True
+    name = "add_seconds"
+
+
+class days_between(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL function
+    """Whole days from the first date to the second."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+    name = "days_between"
+
+
+def _args(element: Any, compiler: Any, **kw: Any) -> list[str]:
+    return [compiler.process(a, **kw) for a in element.clauses]
+
+
+@compiles(add_seconds)
+def _add_seconds_ansi(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"({ts} + INTERVAL '{n}' SECOND)"
+
+
+@compiles(add_seconds, "postgresql")
+def _add_seconds_pg(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"({ts} + make_interval(secs => {n}))"
+
+
+@compiles(add_seconds, "duckdb")
+def _add_seconds_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"({ts} + to_seconds({n}))"
+
+
+@compiles(add_seconds, "mysql")
+@compiles(add_seconds, "mariadb")
+def _add_seconds_mysql(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"DATE_ADD({ts}, INTERVAL {n} SECOND)"
+
+
+@compiles(add_seconds, "mssql")
+@compiles(add_seconds, "snowflake")
+@compiles(add_seconds, "redshift")
+def _add_seconds_dateadd(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"DATEADD(second, {n}, {ts})"
+
+
+@compiles(add_seconds, "bigquery")
+def _add_seconds_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
+    ts, n = _args(element, compiler, **kw)
+    return f"TIMESTAMP_ADD({ts}, INTERVAL {n} SECOND)"
+
+
+@compiles(days_between)
+def _days_between_ansi(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = _args(element, compiler, **kw)
+    return f"({b} - {a})"  # PostgreSQL, Trino and SQLite-free ANSI: date - date is whole days
+
+
+@compiles(days_between, "duckdb")
+def _days_between_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = _args(element, compiler, **kw)
+    return f"date_diff('day', {a}, {b})"
+
+
+@compiles(days_between, "mysql")
+@compiles(days_between, "mariadb")
+def _days_between_mysql(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = _args(element, compiler, **kw)
+    return f"DATEDIFF({b}, {a})"
+
+
+@compiles(days_between, "mssql")
+@compiles(days_between, "snowflake")
+@compiles(days_between, "redshift")
+def _days_between_datediff(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = _args(element, compiler, **kw)
+    return f"DATEDIFF(day, {a}, {b})"
+
+
+@compiles(days_between, "bigquery")
+def _days_between_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
+    a, b = _args(element, compiler, **kw)
+    return f"DATE_DIFF({b}, {a}, DAY)"
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def compute_in_warehouse(
+    warehouse: Warehouse,
+    scope: Scope,
+    kpis: Sequence[str] | None = None,
+    *,
+    grain: str = "week",
+    by: Sequence[str] = (),
+    start: date | None = None,
+    end: date | None = None,
+    catalog: Catalog | None = None,
+    settings: Mapping[str, Any] | None = None,
+    site_tiers: Mapping[str, str | None] | None = None,
+    fx_rates: Sequence[Any] = (),
+    currency: str = "USD",
+) -> pl.DataFrame:
+    """`compute_kpis` with the measures aggregated inside the warehouse: same arguments, same frame.
+
+    >>> frame = compute_in_warehouse(ws.warehouse, Scope.everything(), ["csat"], grain="week",
+    ...                              by=("vendor_id",))  # doctest: +SKIP
+    """
+    _check_query(grain, start, end)
+    catalog = catalog or load_catalog()
+    by = tuple(by)
+    plan = _plan(catalog, kpis, by, settings)
+    tiers = dict(site_tiers or {})
+    results: dict[_Source, pl.DataFrame] = {}
+    for source, measures in plan.sources.items():
+        quantiles = plan.quantiles.get(source, [])
+        if source.spread:
+            results[source] = _spread_pass(warehouse, scope, source, measures, quantiles, catalog, grain, by, start, end,
+                                           tiers, fx_rates, currency)
+            continue
+        q = SourceQuery(warehouse, scope, source, catalog, by, tiers)
+        bounds = q.bounds(start, end, grain)
+        if source.until:
+            results[source] = q.open_deltas(measures[0], bounds)
+        else:
+            results[source] = q.aggregates(measures, quantiles, bounds)
+    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end)
+
+
+def compile_measures(warehouse: Warehouse, scope: Scope, table: str, *, grain: str, by: Sequence[str], start: date,
+                     end: date, catalog: Catalog | None = None, time: str | None = None) -> sa.Select:
+    """The one SELECT that aggregates every (non-spread, non-backlog) measure of `table` on `time` (snapshots)."""
+    catalog = catalog or load_catalog()
+    tcol = time or TABLES[table].time_column or ""
+    measures = [m for m in catalog.measures.values() if m.table == table and m.time == tcol
+                and not m.spread and m.agg != "open_at_period_end"]
+    q = SourceQuery(warehouse, scope, _Source(table, tcol), catalog, tuple(by), {})
+    return q.aggregate_select(measures, utc_ranges(grain, start, end))
+
+
+# --------------------------------------------------------------------------- one source
+
+# Dialects whose exact `percentile_cont(q) WITHIN GROUP (ORDER BY v)` runs in the GROUP BY pass; the others
+# (MariaDB: no aggregate form) rank values with ROW_NUMBER and send back the one or two values a group needs.
+ORDERED_SET_QUANTILES = frozenset({"postgresql", "duckdb", "snowflake", "redshift", "oracle"})
+
+
+_IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
+
+
+class SourceQuery:
+    """Compiles the queries of one source: the scoped rows with derived columns, bucketed by period."""
+
+    def __init__(self, warehouse: Warehouse, scope: Scope, source: _Source, catalog: Catalog, by: tuple[str, ...],
+                 tiers: dict[str, str | None]):
+        self.wh, self.scope, self.source, self.catalog, self.by, self.tiers = warehouse, scope, source, catalog, by, tiers
+        self.table = warehouse.table(source.table)
+        self.columns = catalog.columns.get(source.table, {})
+        spec = TABLES[source.table].columns
+        # a measure may be put in its period by a derived column (when a ticket was solved): computed per row, then cut
+        self.derived_time = source.time not in spec
+        self.is_date = not self.derived_time and spec[source.time].dtype == pl.Date
+
+    # ---- SQL text of the catalog
+    def inline(self, text: str) -> str:
+        """Catalog SQL with derived expression columns replaced by their (parenthesised) definitions."""
+        for _ in range(10):  # derived columns nest a few levels at most
+            new = _IDENT.sub(lambda m: f"({self.columns[m.group(0)].expression})"
+                             if m.group(0) in self.columns and self.columns[m.group(0)].expression else m.group(0), text)
+            if new == text:
+                return text
+            text = new
+        return text
+
+    def sql(self, text: str) -> sa.ColumnElement[Any]:
+        return sa.literal_column(f"({self.inline(text)})")
+
+    # ---- rows
+    def rows(self, names: Sequence[str], lo: Any, hi: Any) -> sa.Subquery:
+        """The source's rows in [lo, hi + lookahead) with the columns `names` need and the window columns computed.
+
+        A window over customers (next contact within 7 days) runs over the viewer's clients across
+        vendors, like the Polars engine; the viewer's own rows are kept by the outer query.
+        """
+        table, t = self.source.table, self.table
+        base, derived = _base_columns(table, [*names, self.source.time, "client_id", "vendor_id", "site_id"], self.by,
+                                      self.catalog)
+        windows = [c for c in derived if c.window]
+        windowed = any(c.window == "next_within" for c in windows)
+        rows_scope = Scope(clients=self.scope.clients, vendors=None) if windowed else self.scope
+        extra = _lookahead(derived, self.source.time)
+        time_col = self.sql(self.source.time) if self.derived_time else t.c[self.source.time]
+        where = [scope_clause(table, rows_scope, t), time_col.is_not(None)]
+        if lo is not None:
+            where.append(time_col >= lo)
+        if hi is not None:
+            where.append(time_col < (hi + extra if extra else hi))
+        if table == "tickets":
+            where.append(sa.or_(t.c.status.is_(None), t.c.status != "deleted"))  # kept for lineage, never counted
+        cols: list[Any] = [t.c[c] for c in base] + ([time_col.label(self.source.time)] if self.derived_time else [])
+        for c in windows:
+            p = c.params
+            if c.window == "next_within":
+                # a derived column (the requester of inbound tickets only) is inlined like any derived expression
+                part, order = [t.c[p[k]] if p[k] in t.c else self.sql(p[k]) for k in ("partition_by", "order_by")]
+                nxt = sa.func.lead(order).over(partition_by=part, order_by=order)
+                seconds: sa.ColumnElement[Any] = sa.literal_column(str(int(round(float(p["days"]) * 86400))))
+                cols.append(sa.case((sa.and_(part.is_not(None), nxt <= add_seconds(order, seconds)), sa.true()),
+                                    else_=sa.false()).label(c.name))
+            else:  # days_between
+                cols.append(days_between(t.c[p["start"]], t.c[p["end"]]).label(c.name))
+        return sa.select(*cols).where(*where).subquery("src")
+
+    def bucket(self, col: Any, ranges: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:
+        """The period key of `col`: the first range whose end it is before (so earlier rows land in the first)."""
+        stop = (lambda r: r.stop) if self.is_date else (lambda r: r.stop_utc)
+
+        def split(rs: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:  # a binary search: log2(periods) tests a row
+            if len(rs) == 1:
+                return sa.literal_column(str(rs[0].key))
+            mid = len(rs) // 2
+            return sa.case((col < stop(rs[mid - 1]), split(rs[:mid])), else_=split(rs[mid:]))
+
+        return sa.case((col < stop(ranges[-1]), split(ranges)))
+
+    def dims(self, rows: sa.Subquery) -> list[Any]:
+        out = []
+        for d in self.by:
+            if d == "site_tier":
+                tiers = {k: v for k, v in self.tiers.items() if v is not None}
+                out.append((sa.case(tiers, value=rows.c.site_id) if tiers else sa.null()).label(d))
+            else:
+                out.append(rows.c[self.catalog.dimension_column(self.source.table, d) or d].label(d))
+        return out
+
+    def _lo_hi(self, ranges: Sequence[PeriodRange]) -> tuple[Any, Any]:
+        if self.is_date:
+            return ranges[0].first, ranges[-1].stop
+        return ranges[0].start_utc, ranges[-1].stop_utc
+
+    def bounds(self, start: date | None, end: date | None, grain: str) -> list[PeriodRange]:
+        """UTC ranges of the query; an open end is the data's first or last day (one small query)."""
+        if start is None or end is None:
+            t = self.table
+            if self.source.until or self.derived_time:  # a backlog's last period is its last close (the Polars rule)
+                rows = self.rows([self.source.until] if self.source.until else [], None, None)
+                ends = [sa.func.max(rows.c[self.source.time])]
+                if self.source.until:
+                    ends.append(sa.func.max(self.sql(self.source.until)))
+                lo_hi = sa.select(sa.func.min(rows.c[self.source.time]), *ends).select_from(rows)
+            else:
+                tcol = t.c[self.source.time]
+                lo_hi = sa.select(sa.func.min(tcol), sa.func.max(tcol)).where(scope_clause(self.source.table, self.scope, t))
+            first, *lasts = self.wh.fetch(lo_hi)[0]
+            days = [_day(v) for v in (first, *lasts) if v is not None]
+            if not days:
+                return []
+            start = start or _day(first)
+            end = end or max(days[1:] or days)
+        return utc_ranges(grain, start, end)
+
+    # ---- sums and counts
+    @property
+    def ordered_set_quantiles(self) -> bool:
+        """Whether the dialect has an exact `percentile_cont(q) WITHIN GROUP (ORDER BY v)` aggregate (MariaDB has not)."""
+        return self.wh.dialect.name in ORDERED_SET_QUANTILES
+
+    def aggregate_select(self, measures: Sequence[Measure], ranges: Sequence[PeriodRange],
+                         quantiles: Sequence[Kpi] = ()) -> sa.Select:
+        lo, hi = self._lo_hi(ranges)
+        qms = [self.catalog.measures[k.measure or ""] for k in quantiles]
+        rows = self.rows([c for m in [*measures, *qms] for c in m.inputs], lo, hi)
+        period = self.bucket(rows.c[self.source.time], ranges)
+        dims = self.dims(rows)
+        aggs = [self.agg(m).label(m.name) for m in measures]
+        for k, m in zip(quantiles, qms):
+            v: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
+            if m.filter:
+                v = sa.case((self.sql(m.filter), v))
+            pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
+            aggs.append(pct.label(f"__q:{k.name}"))
+        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
+                 rows.c[self.source.time] < hi]
+        return (sa.select(period.label(PERIOD), *dims, *aggs).select_from(rows).where(*where)
+                .group_by(period, *[d.element for d in dims]))
+
+    def agg(self, m: Measure) -> sa.ColumnElement[Any]:
+        f = self.sql(m.filter) if m.filter else None
+        v = self.sql(m.expression) if m.expression else (self.sql(m.column) if m.column else None)
+        if m.agg == "count":
+            cond = [c for c in (f, v.is_not(None) if v is not None else None) if c is not None]
+            return sa.func.count(sa.case((sa.and_(*cond), sa.literal_column("1")))) if cond else sa.func.count()
+        assert v is not None
+        if m.agg == "sum":
+            return sa.func.sum(sa.case((f, v)) if f is not None else v)
+        return sa.func.count(sa.distinct(sa.case((f, v)) if f is not None else v))  # count_distinct
+
+    def aggregates(self, measures: Sequence[Measure], quantiles: Sequence[Kpi],
+                   ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+        names = [m.name for m in measures]
+        if not ranges:  # no rows the viewer may see
+            return _frame([], self.by, [*names, *(f"__q:{k.name}" for k in quantiles)])
+        if self.ordered_set_quantiles:  # exact quantiles in the same pass
+            cols = [*names, *(f"__q:{k.name}" for k in quantiles)]
+            return _frame(self.wh.fetch(self.aggregate_select(measures, ranges, quantiles)), self.by, cols)
+        frame = _frame(self.wh.fetch(self.aggregate_select(measures, ranges)), self.by, names)
+        keys = [PERIOD, *self.by]
+        by_measure: dict[str, list[Kpi]] = {}
+        for k in quantiles:
+            by_measure.setdefault(k.measure or "", []).append(k)
+        for measure, kpis in by_measure.items():
+            values = self.quantiles(self.catalog.measures[measure], kpis, ranges)
+            frame = frame.join(values, on=keys, how="left", nulls_equal=True)
+        return frame
+
+    # ---- exact quantiles
+    def quantile_select(self, m: Measure, qs: Sequence[float], ranges: Sequence[PeriodRange]) -> sa.Select:
+        lo, hi = self._lo_hi(ranges)
+        rows = self.rows(list(m.inputs), lo, hi)
+        period = self.bucket(rows.c[self.source.time], ranges)
+        dims = self.dims(rows)
+        value: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
+        groups = [period, *[d.element for d in dims]]
+        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
+                 rows.c[self.source.time] < hi, value.is_not(None)]
+        if m.filter:
+            where.append(self.sql(m.filter))
+        ranked = sa.select(
+            period.label(PERIOD), *dims, value.label("v"),
+            sa.func.row_number().over(partition_by=groups, order_by=value).label("rn"),
+            sa.func.count().over(partition_by=groups).label("cnt"),
+        ).select_from(rows).where(*where).subquery("ranked")
+        # the ranks linear interpolation reads: floor and ceil of q * (n - 1), zero-based
+        near = [sa.and_(ranked.c.rn - 1 > sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) - 1,
+                        ranked.c.rn - 1 < sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) + 1) for q in qs]
+        return sa.select(ranked).where(sa.or_(*near))
+
+    def quantiles(self, m: Measure, kpis: Sequence[Kpi], ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+        qs = [float(k.quantile or 0.5) for k in kpis]
+        got = self.wh.fetch(self.quantile_select(m, sorted(set(qs)), ranges))
+        keys = [PERIOD, *self.by]
+        ranked = pl.DataFrame(
+            {PERIOD: pl.Series([r[0] for r in got], dtype=pl.Int32),
+             **{d: pl.Series([_text(r[1 + i]) for r in got], dtype=pl.String) for i, d in enumerate(self.by)},
+             "v": pl.Series([_num(r[-3]) for r in got], dtype=pl.Float64),
+             "rn": pl.Series([int(r[-2]) for r in got], dtype=pl.Int64),
+             "cnt": pl.Series([int(r[-1]) for r in got], dtype=pl.Int64)})
+        out = ranked.select(keys).unique()
+        for k, q in zip(kpis, qs):
+            pos = pl.lit(q) * (pl.col("cnt") - 1).cast(pl.Float64)
+            at = ranked.with_columns(pos.alias("pos"), pos.floor().cast(pl.Int64).alias("lo"))
+            lower = at.filter(pl.col("rn") - 1 == pl.col("lo")).select(*keys, "pos", "lo", pl.col("v").alias("v_lo"))
+            upper = at.filter(pl.col("rn") - 1 == pl.min_horizontal(pl.col("lo") + 1, pl.col("cnt") - 1)).select(
+                *keys, pl.col("v").alias("v_hi"))
+            # at a whole position the upper rank is not fetched (nor needed): the value is the lower one
+            v_hi = pl.col("v_hi").fill_null(pl.col("v_lo"))
+            value = pl.col("v_lo") + (v_hi - pl.col("v_lo")) * (pl.col("pos") - pl.col("lo"))
+            one = lower.join(upper, on=keys, how="left", nulls_equal=True).select(*keys, value.alias(f"__q:{k.name}"))
+            out = out.join(one, on=keys, how="left", nulls_equal=True)
+        return out
+
+    # ---- backlog
+    def open_deltas(self, m: Measure, ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+        """+1 per row opened and -1 per row ended, per period (earlier ones in the first): cumulated by the caller."""
+        if not ranges:
+            return pl.DataFrame(schema={PERIOD: pl.Int32, **{d: pl.String for d in self.by}, "__delta": pl.Int64})
+        _, hi = self._lo_hi(ranges)
+        until = self.source.until or ""
+        rows = self.rows(list(m.inputs), None, hi)
+        dims = self.dims(rows)
+        where = [scope_clause(self.source.table, self.scope, rows)]
+        if m.filter:
+            where.append(self.sql(m.filter))
+        frames = []
+        for col, sign, extra in ((rows.c[self.source.time], 1, []),
+                                 (self.sql(until), -1, [self.sql(until).is_not(None), self.sql(until) < hi])):
+            period = self.bucket(col, ranges)
+            stmt = (sa.select(period.label(PERIOD), *dims, sa.func.count().label("n")).select_from(rows)
+                    .where(*where, *extra).group_by(period, *[d.element for d in dims]))
+            f = _frame(self.wh.fetch(stmt), self.by, ["n"])
+            frames.append(f.select(PERIOD, *self.by, (pl.col("n") * sign).cast(pl.Int64).alias("__delta")))
+        deltas = pl.concat(frames)
+        return deltas.group_by([PERIOD, *self.by]).agg(pl.col("__delta").sum())
+
+
+# --------------------------------------------------------------------------- invoice lines
+
+
+def _spread_pass(wh: Warehouse, scope: Scope, source: _Source, measures: list[Measure], quantiles: list[Kpi],
+                 catalog: Catalog, grain: str, by: tuple[str, ...], start: date | None, end: date | None,
+                 tiers: dict[str, str | None], fx_rates: Sequence[Any], currency: str) -> pl.DataFrame:
+    """Lines that overlap the range come back as rows and take the Polars pass (with money conversion)."""
+    t = wh.table(source.table)
+    where = [scope_clause(source.table, scope, t), t.c[source.time].is_not(None)]
+    if end is not None:
+        where.append(t.c[source.time] < end + timedelta(days=1))
+    if start is not None:
+        where.append(sa.func.coalesce(t.c[source.spread or source.time], t.c[source.time]) >= start)
+    got = wh.fetch(sa.select(*t.columns).where(*where))
+    schema = TABLES[source.table].schema
+    frame = pl.DataFrame({c: pl.Series(c, [r[i] for r in got], dtype=_py_dtype(dt), strict=False)
+                          for i, (c, dt) in enumerate(schema.items())})
+    frame = frame.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c, dt in schema.items()
+                               if isinstance(dt, pl.Datetime))
+    if frame.height:
+        frame = money.convert(frame, fx_rates, currency)
+    return _agg_pass(frame.lazy(), source, measures, quantiles, catalog, grain, by, start, end, tiers).collect()
+
+
+# --------------------------------------------------------------------------- rows to frames
+
+
+def _py_dtype(dt: pl.DataType) -> pl.DataType:
+    return pl.Datetime("us") if isinstance(dt, pl.Datetime) else dt
+
+
+def _day(v: Any) -> date:
+    return v.date() if isinstance(v, datetime) else v if isinstance(v, date) else date.fromisoformat(str(v)[:10])
+
+
+def _text(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+def _frame(rows: list[tuple], by: Sequence[str], names: Sequence[str]) -> pl.DataFrame:
+    """Aggregate rows (period key, *by, *measures) as the Polars engine's aggregate frame."""
+    n = len(by)
+    return pl.DataFrame({
+        PERIOD: pl.Series([int(r[0]) for r in rows], dtype=pl.Int32),
+        **{d: pl.Series([_text(r[1 + i]) for r in rows], dtype=pl.String) for i, d in enumerate(by)},
+        **{m: pl.Series([_num(r[1 + n + j]) for r in rows], dtype=pl.Float64) for j, m in enumerate(names)},
+    })
+
+
+__all__ = ["SourceQuery", "compile_measures", "compute_in_warehouse"]
