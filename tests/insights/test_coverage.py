@@ -144,7 +144,7 @@ def test_a_live_queue_shows_its_service_level_and_contacts(ws: Workspace) -> Non
     assert morning["sl_n"] == 120 and morning["sl_thin"] is False
     assert morning["sla"] is None  # no ticket with a first-response target in that hour
     # 120 offered over 2 Wednesdays = 60 an hour at 240 s AHT = 4 Erlangs; 80 % in 20 s needs 7 agents
-    # (6 agents: C = 0.285, SL = 1 − 0.285·e^(−2·20/240) = 0.759; 7 agents: C = 0.105, SL = 0.922)
+    # (6 agents: C = 0.285, SL = 1 − 0.285·e^(−2·20/240) = 0.759; 7 agents: C = 0.135, SL = 0.895)
     assert morning["demand"] == pytest.approx(60.0)
     assert morning["required"] == 7
 
