@@ -32,7 +32,7 @@ cov = analyses.coverage(ctx.ws, ctx.viewer.scope, dims, start, end, ctx.version)
 where = format.filters(dict(dims), names) or "all work in your view"
 st.caption(format.markdown(f"{start:%d %b} – {end:%d %b %Y} ({WEEKS} reporting weeks to {state.week_label(week)}) · "
                            f"{where}"))
-st.markdown(format.markdown(f"Hours and weekdays are the client's reporting calendar: **{cov.calendar}**."))
+st.markdown(f"Hours and weekdays are in the client's reporting calendar: **{format.markdown(cov.calendar)}**.")
 
 cells = cov.cells
 volume = float(cells.get_column("volume").sum())
