@@ -3,7 +3,7 @@ the calendar named, thin cells marked, and language as a sidebar filter kept in 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import polars as pl
 import pytest
