@@ -38,7 +38,10 @@ def metric(driver, label: str) -> str:
 
 
 def show_tab(driver, name: str) -> None:
-    tab = next(t for t in driver.find_elements(By.CSS_SELECTOR, 'button[role="tab"]') if t.text == name)
+    tabs = driver.find_elements(By.XPATH, f"//*[@role='tab'][contains(normalize-space(.), '{name}')]")
+    assert tabs, [t.get_attribute("outerHTML")[:200] for t in driver.find_elements(By.XPATH, "//*[@role='tab']")]
+    tab = tabs[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", tab)
     tab.click()
     WebDriverWait(driver, RENDER_SECONDS).until(lambda d: tab.get_attribute("aria-selected") == "true")
     time.sleep(1.0)  # Plotly draws the chart of a tab when it is shown
@@ -60,12 +63,14 @@ def test_the_coverage_heatmap_and_the_language_filter_in_the_browser(server, dri
     heatmap = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[1].text
     assert f"hour of day ({cov.calendar})" in heatmap
     driver.save_screenshot(str(screenshots / "coverage.png"))
+    show_tab(driver, "Volume")
+    driver.save_screenshot(str(screenshots / "coverage_volume.png"))
 
     language = next(x for x in cov.languages.get_column("language") if x not in ("en", NOT_RECORDED))
     only = coverage(ws, everything, start=start, end=end, filters={"language": language})
-    open_page(driver, server + f"coverage?language={language}")
+    text = open_page(driver, server + f"coverage?language={language}")
     assert metric(driver, "Tickets and contacts") == format.count(only.cells.get_column("volume").sum())
     assert metric(driver, "Tickets and contacts") != format.count(cov.cells.get_column("volume").sum())
-    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
-    assert f"Language\n{language}" in box
+    assert format.filters({"language": language}, format.Names.of(ws.config)) in text  # the caption names the filter
+    assert f"language={language}" in driver.current_url  # kept in the link
     driver.save_screenshot(str(screenshots / "coverage_language.png"))
