@@ -112,7 +112,7 @@ def _targets(ws: Workspace, view: View, end: date) -> dict[str, StaffingTarget]:
     wanted = sorted(set(rows.get_column("client_id").drop_nulls()) if clients is None else set(clients))
     out = {}
     for channel in LIVE_CHANNELS:
-        found = {terms.at(client, channel, end, end) for client in wanted} - {None}
+        found = {t for t in (terms.at(client, channel, end, end) for client in wanted) if t is not None}
         if len(found) == 1:
             out[channel] = found.pop()
     return out
