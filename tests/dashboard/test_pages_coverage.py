@@ -124,3 +124,17 @@ def test_a_language_outside_the_viewers_data_is_dropped_from_the_link(monkeypatc
     at.run()
     assert next(s for s in at.selectbox if s.label == "Language").value is None
     assert any("Ignored from the link" in w.value and "language" in w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (APP.parent / "views").glob("*.py") if p.name != "__init__.py"))
+def test_every_page_renders_with_a_language_filter(monkeypatch, ws, page):
+    """Language narrows every page's ticket figures; a page whose tables hold no language still renders."""
+    monkeypatch.setenv("BPO_WORKSPACE", str(ws.path))
+    monkeypatch.setenv("BPO_USER", "acme-manager")
+    at = AppTest.from_file(str(APP), default_timeout=90)
+    at.query_params["language"] = "es"
+    at.run()
+    if page != "weekly_review.py":
+        at.switch_page(f"views/{page}").run()
+    assert not at.exception, (page, [e.value for e in at.exception])
+    assert next(s for s in at.selectbox if s.label == "Language").value == "es"
