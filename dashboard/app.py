@@ -37,6 +37,8 @@ PAGES = [
 ]
 ALL = {"client": "All clients", "vendor": "All vendors", "site": "All sites", "channel": "All channels",
        "language": "All languages"}
+HELP = {"language": "The tickets' language. It narrows ticket figures only: contact intervals, the roster, invoices "
+                    "and QA evaluations record no language, so figures read from them are not narrowed by it."}
 
 
 def _label(ws, dimension: str, value: str | None) -> str:
@@ -75,6 +77,7 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
         if st.session_state[key] not in options[dim]:
             st.session_state[key] = None
         chosen[dim] = st.sidebar.selectbox(dim.capitalize(), [None, *options[dim]], key=key, placeholder=ALL[dim],
+                                           help=HELP.get(dim),
                                            format_func=lambda v, d=dim: _label(ws, d, v))
     dims = tuple(sorted((k, v) for k, v in chosen.items() if v))
     weeks = data.weeks(ws, viewer.scope, dims, version)
