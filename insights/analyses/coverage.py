@@ -72,12 +72,7 @@ class Coverage:
     min_n: Mapping[str, int]  # KPI -> the records below which its value is thin
     live_target: StaffingTarget
     text_target: StaffingTarget
-    notes: tuple[str, ...] = ()
-
-    @property
-    def weeks(self) -> float:
-        """Weeks the range spans (a cell's volume is that many of its weekday's hours)."""
-        return ((self.end - self.start).days + 1) / 7
+    notes: tuple[str, ...] = ()  # what the figures cannot show and why (no handle time, no language on contacts)
 
 
 def _weekday_counts(start: date, end: date) -> dict[str, int]:
