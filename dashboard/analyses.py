@@ -7,14 +7,16 @@ imports; the insights modules read through `ws.scan(table, scope)`, the one chok
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any, cast
 
 import polars as pl
 import streamlit as st
 
 from connectors.store import Scope, Workspace
 from dashboard.data import HASH
-from insights.analyses import quality, scorecard, sla
+from insights.analyses import coverage as _coverage, quality, scorecard, sla
 
 Filters = tuple[tuple[str, str], ...]
 
@@ -85,3 +87,10 @@ def export_review(ws: Workspace, scope: Scope, filters: Filters, week: date | No
     from insights.export import render
 
     return render(data.review(ws, scope, filters, week, version, tenant), fmt, title=title)
+
+
+@st.cache_data(show_spinner="Reading coverage by hour and language …", max_entries=64,
+               hash_funcs=cast("dict[str | type[Any], Callable[[Any], Any]]", HASH))
+def coverage(ws: Workspace, scope: Scope, filters: Filters, start: date, end: date, version: tuple) -> _coverage.Coverage:
+    """The weekday × hour grid and the language breakdown of the view over the local days [start, end]."""
+    return _coverage.coverage(ws, scope, start=start, end=end, filters=dict(filters))

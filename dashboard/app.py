@@ -29,12 +29,16 @@ PAGES = [
     ("views/vendors_sites.py", "Vendors & sites", ":material/apartment:"),
     ("views/quality.py", "Quality & coaching", ":material/verified:"),
     ("views/workforce.py", "Workforce", ":material/groups:"),
+    ("views/coverage.py", "Coverage", ":material/schedule:"),
     ("views/cost.py", "Cost", ":material/payments:"),
     ("views/pilots.py", "Pilots", ":material/science:"),
     ("views/insights_page.py", "Insights", ":material/lightbulb:"),
     ("views/data_health.py", "Data health", ":material/health_and_safety:"),
 ]
-ALL = {"client": "All clients", "vendor": "All vendors", "site": "All sites", "channel": "All channels"}
+ALL = {"client": "All clients", "vendor": "All vendors", "site": "All sites", "channel": "All channels",
+       "language": "All languages"}
+HELP = {"language": "The tickets' language. It narrows ticket figures only: contact intervals, the roster, invoices "
+                    "and QA evaluations record no language, so figures read from them are not narrowed by it."}
 
 
 def _label(ws, dimension: str, value: str | None) -> str:
@@ -57,6 +61,7 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
         "vendor": [v for v in access.visible_vendors(ws, viewer.scope) if v in present["vendor"]] or present["vendor"],
         "site": present["site"],
         "channel": present["channel"],
+        "language": present["language"],
     }
     wanted, dropped = Filters.from_query(st.query_params.to_dict()).restricted_to(options)
     if dropped:
@@ -72,6 +77,7 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
         if st.session_state[key] not in options[dim]:
             st.session_state[key] = None
         chosen[dim] = st.sidebar.selectbox(dim.capitalize(), [None, *options[dim]], key=key, placeholder=ALL[dim],
+                                           help=HELP.get(dim),
                                            format_func=lambda v, d=dim: _label(ws, d, v))
     dims = tuple(sorted((k, v) for k, v in chosen.items() if v))
     weeks = data.weeks(ws, viewer.scope, dims, version)

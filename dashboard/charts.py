@@ -759,3 +759,74 @@ def stacked_bars(frame: pl.DataFrame, *, x: str, y: str, split: str, title: str,
     months = frame.filter(pl.col(y).is_not_null()).get_column(x).to_list() if frame.height else []
     fig.update_xaxes(range=x_range(months, MONTH_PAD_DAYS), **month_ticks(months))
     return fig
+
+
+# what each coverage heatmap draws: (column, n column or None, tick format, colour bar title, higher is better)
+COVERAGE_METRICS = {
+    "volume": ("volume", None, ",.0f", "tickets +<br>contacts", None),
+    "sla": ("sla", "sla_n", ".0%", "first response<br>in target", True),
+    "service_level": ("service_level", "sl_n", ".0%", "answered<br>in threshold", True),
+    "required": ("required", None, ",.0f", "agents<br>required", None),
+}
+WEEKDAY_SHORT = {"monday": "Mon", "tuesday": "Tue", "wednesday": "Wed", "thursday": "Thu", "friday": "Fri",
+                 "saturday": "Sat", "sunday": "Sun"}
+
+
+def _cell_text(v: float | None, fmt: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return f"{v:.0%}" if fmt == ".0%" else f"{v:,.0f}"
+
+
+@inert
+def coverage_heatmap(cells: pl.DataFrame, *, metric: str, title: str, calendar: str, height: int = 330) -> go.Figure:
+    """Weekday × hour of one coverage measure; a thin cell (flag `<metric>_thin` or `sl_thin`) is grey and labelled
+    with its n instead of a coloured value; the hover names the calendar, the records and the demand."""
+    column, n_col, fmt, bar, higher = COVERAGE_METRICS[metric]
+    fig = go.Figure()
+    if not cells.height or cells.get_column("volume").sum() == 0:
+        _no_data(fig)
+        return _layout(fig, title, height)
+    c = cells.sort("weekday_no", "hour")
+    thin_col = {"sla": "sla_thin", "service_level": "sl_thin"}.get(metric)
+    days = [WEEKDAY_SHORT[d] for d in c.select("weekday_no", "weekday").unique().sort("weekday_no").get_column("weekday")]
+    hours = sorted(c.get_column("hour").unique().to_list())
+    rows = {(WEEKDAY_SHORT[r["weekday"]], r["hour"]): r for r in c.iter_rows(named=True)}
+
+    def is_thin(r: dict) -> bool:
+        return bool(thin_col and r[thin_col] and r[column] is not None)
+
+    z = [[None if is_thin(rows[(d, h)]) else rows[(d, h)][column] for h in hours] for d in days]
+    grey = [[1.0 if is_thin(rows[(d, h)]) or (metric == "required" and rows[(d, h)]["required"] is None
+                                                 and rows[(d, h)]["volume"] > 0) else None for h in hours] for d in days]
+    text = [[(f"n {rows[(d, h)][n_col]}" if is_thin(rows[(d, h)]) and n_col else
+              "?" if grey[i][j] else _cell_text(rows[(d, h)][column], fmt))
+             for j, h in enumerate(hours)] for i, d in enumerate(days)]
+
+    def hover(r: dict) -> str:
+        value = _cell_text(r[column], fmt) or "no data"
+        n = f" on {r[n_col]} records" + (" (thin: too few to judge)" if is_thin(r) else "") if n_col else ""
+        if metric == "required" and r["required"] is None and r["volume"] > 0:
+            value = "unknown (no handle time recorded)"
+        return (f"{value}{n}<br>{r['volume']:,.0f} tickets and contacts over {r['days']} {r['weekday']}s; "
+                f"demand {r['demand']:,.1f} an hour; Erlang-required agents "
+                + ("unknown" if r["required"] is None else f"{r['required']:,.0f}"))
+
+    custom = [[hover(rows[(d, h)]) for h in hours] for d in days]
+    scale = ([[0, ORANGE], [0.5, "#F7F7F7"], [1, BLUE]] if higher else [[0, "#F7F7F7"], [1, BLUE]])
+    fig.add_trace(go.Heatmap(z=grey, x=hours, y=days, colorscale=[[0, "#D9D9D9"], [1, "#D9D9D9"]], showscale=False,
+                             hoverinfo="skip", xgap=1, ygap=1))
+    confident = [v for line in z for v in line if v is not None and not math.isnan(v)]
+    span = dict(zmin=min(confident, default=0.0), zmax=1.0) if fmt == ".0%" else dict(zmin=0.0)
+    fig.add_trace(go.Heatmap(z=z, x=hours, y=days, customdata=custom, text=text, texttemplate="%{text}",
+                             textfont=dict(size=10), colorscale=scale, xgap=1, ygap=1, **span,
+                             colorbar=dict(title=bar, thickness=12, tickformat=fmt),
+                             hovertemplate=f"%{{y}} %{{x}}:00 {calendar}: %{{customdata}}<extra></extra>"))
+    # the thin cells' labels (the main trace has no value there, so Plotly draws no text for them)
+    fig.add_trace(go.Heatmap(z=grey, x=hours, y=days, text=text, texttemplate="%{text}", textfont=dict(size=9, color=DARK),
+                             colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]], showscale=False,
+                             customdata=custom, hovertemplate=f"%{{y}} %{{x}}:00 {calendar}: %{{customdata}}<extra></extra>"))
+    _layout(fig, title, height)
+    fig.update_yaxes(autorange="reversed", gridcolor=None)
+    fig.update_xaxes(title_text=f"hour of day ({calendar})", type="category", gridcolor=None)
+    return fig

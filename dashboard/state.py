@@ -72,6 +72,7 @@ class Filters:
     vendor: str | None = None
     site: str | None = None
     channel: str | None = None
+    language: str | None = None
     week: date | None = None
     compare: Compare = DEFAULT_COMPARE
 

@@ -107,10 +107,16 @@ def default_target(kpi: Any) -> Target | None:
                   source="catalog default")
 
 
+# dimensions no contract term conditions on: every term binds all their values (a Spanish ticket is bound by
+# its client's and channel's terms), so a segment or filter naming one narrows nothing here
+UNCONDITIONED = ("language",)
+
+
 def columns_of(segment: Mapping[str, Any]) -> dict[str, str]:
-    """A segment keyed by canonical columns ('client' → 'client_id'); empty values dropped, unknown keys refused."""
+    """A segment keyed by canonical columns ('client' → 'client_id'); empty values and UNCONDITIONED dimensions
+    dropped, unknown keys refused."""
     try:
-        out = matcher.columns({k: v for k, v in segment.items() if v not in (None, "")})
+        out = matcher.columns({k: v for k, v in segment.items() if v not in (None, "") and k not in UNCONDITIONED})
     except matcher.TargetError as e:
         raise ContractError(str(e)) from None
     return {k: v for k, v in out.items() if v is not None}

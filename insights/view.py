@@ -22,10 +22,12 @@ import polars as pl
 from connectors.store import Scope
 from insights.errors import ViewError
 
-# filter name -> the canonical column it narrows (client and vendor narrow the scope, site and channel the rows)
-DIMENSIONS: dict[str, str] = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel"}
+# filter name -> the canonical column it narrows (client and vendor narrow the scope, site, channel and language
+# the rows; a table without the column, such as contact intervals for language, cannot be narrowed by it)
+DIMENSIONS: dict[str, str] = {"client": "client_id", "vendor": "vendor_id", "site": "site_id", "channel": "channel",
+                              "language": "language"}
 SCOPE_FILTERS: tuple[str, ...] = ("client", "vendor")
-ROW_FILTERS: dict[str, str] = {"site": "site_id", "channel": "channel"}
+ROW_FILTERS: dict[str, str] = {"site": "site_id", "channel": "channel", "language": "language"}
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 

@@ -109,7 +109,9 @@ def daily_volumes(ws: Workspace, scope: Scope, view: View, *, week: date | None,
     """Daily tickets created per client × site × channel over the volume history."""
     end = week + timedelta(days=6) if week else None
     begin = week - timedelta(days=history_days + 7) if week else None
-    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=ROOT + PAIR, start=begin, end=end, catalog=catalog)
+    # a row filter outside the lane (language) is split by, then kept: its column stays, as the root level holds it
+    by = ROOT + PAIR + tuple(c for c in view.fixed if c not in ROOT + PAIR)
+    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=by, start=begin, end=end, catalog=catalog)
     f = view.apply(f, rows_only=True).filter(pl.col("value") > 0)
     last = last_period(f)
     if week is None and last is not None:

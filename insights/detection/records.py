@@ -21,7 +21,7 @@ from insights.detection import narrative
 
 # segment levels: every segment is inside one client (ROOT), one dimension below it, or a site's channel (PAIR)
 ROOT = ("client_id",)
-DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason", "handled_by")
+DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason", "handled_by", "language")
 PAIR = ("site_id", "channel")
 
 Tier = Literal["headline", "watch", "standing", "notice", "context"]

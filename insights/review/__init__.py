@@ -269,12 +269,14 @@ def _complete_weeks(days: pl.Series, start: int = 0) -> tuple[date, ...]:
 
 
 def dimension_values(ws: Workspace, scope: Scope) -> dict[str, list[str]]:
-    """The client, vendor, site and channel values present in the data the scope may see."""
+    """The client, vendor, site, channel and language values present in the data the scope may see (languages: tickets')."""
     cols = ("client_id", "vendor_id", "site_id", "channel")
     frames = [ws.scan(t, scope).select(cols) for t in ACTIVITY_TABLES]
     data = pl.concat(frames).unique().collect()
     names = {"client_id": "client", "vendor_id": "vendor", "site_id": "site", "channel": "channel"}
-    return {names[c]: sorted(data.get_column(c).drop_nulls().unique().to_list()) for c in cols}
+    out = {names[c]: sorted(data.get_column(c).drop_nulls().unique().to_list()) for c in cols}
+    languages = ws.scan("tickets", scope).select("language").unique().collect().get_column("language")
+    return {**out, "language": sorted(languages.drop_nulls().to_list())}
 
 
 # --------------------------------------------------------------------------- targets
