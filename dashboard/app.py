@@ -82,7 +82,7 @@ def _sidebar_filters(ws, viewer: access.Viewer, version: tuple) -> Filters:
     dims = tuple(sorted((k, v) for k, v in chosen.items() if v))
     weeks = data.weeks(ws, viewer.scope, dims, version)
     if "filter_week" not in st.session_state:
-        st.session_state["filter_week"] = wanted.week
+        st.session_state["filter_week"] = state.week_holding(wanted.week, weeks)
     if st.session_state["filter_week"] not in weeks:
         st.session_state["filter_week"] = None
     week = st.sidebar.selectbox("Week", [None, *weeks], key="filter_week", format_func=_week_label,

@@ -273,7 +273,9 @@ def page_week(ctx) -> "date | None":
     weeks = data.weeks(ctx.ws, ctx.viewer.scope, tuple(sorted(ctx.filters.dimensions().items())), ctx.version)
     if not weeks:
         return None
-    return ctx.filters.week if ctx.filters.week in weeks else weeks[0]
+    from dashboard.state import week_holding
+
+    return week_holding(ctx.filters.week, weeks) or weeks[0]
 
 
 def no_data(what: str = "this view") -> None:

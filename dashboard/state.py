@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
-from datetime import date
+from datetime import date, timedelta
 
 from insights.view import DIMENSIONS as VIEW_DIMENSIONS
 from insights.format import week_number
-from insights.metrics.periods import week_start
 
 DIMENSIONS = tuple(VIEW_DIMENSIONS)  # the view's filters, checked once in insights.view
 # the comparison a view puts first: the tiles' leading delta and the trend charts' reference line
@@ -24,7 +23,11 @@ def week_label(week: date) -> str:
 
 
 def parse_week(text: str | None) -> date | None:
-    """'2025-W10' or a date inside the week -> that week's Monday; anything else -> None."""
+    """'2025-W10' (its Monday) or a date -> a day inside the wanted week; anything else -> None.
+
+    A date is kept as given: which week holds it depends on the view's reporting calendar (a Sunday-week
+    client's 2026-11-01 is in the week of Sun 1 Nov, not of Mon 26 Oct), decided by `week_holding`, as the
+    command line's --week does."""
     if not text:
         return None
     t = text.strip().upper()
@@ -32,9 +35,16 @@ def parse_week(text: str | None) -> date | None:
         if "-W" in t:
             y, w = t.split("-W")
             return date.fromisocalendar(int(y), int(w), 1)
-        return week_start(date.fromisoformat(t))
+        return date.fromisoformat(t)
     except ValueError:
         return None
+
+
+def week_holding(day: date | None, weeks: Sequence[date]) -> date | None:
+    """The available reporting week (its first day, from `weeks`) that holds `day`; None when none does."""
+    if day is None:
+        return None
+    return next((w for w in weeks if w <= day < w + timedelta(days=7)), None)
 
 
 def _one(params: Mapping[str, str | Sequence[str]], key: str) -> str | None:

@@ -49,7 +49,7 @@ def ws(tmp_path: Path) -> Workspace:
     pytest.param({}, Filters(), id="empty-url-is-everything"),
     pytest.param({"client": "acme", "channel": "chat"}, Filters(client="acme", channel="chat"), id="two-dimensions"),
     pytest.param({"week": "2025-W10"}, Filters(week=date(2025, 3, 3)), id="iso-week"),
-    pytest.param({"week": "2025-03-05"}, Filters(week=date(2025, 3, 3)), id="date-inside-the-week"),
+    pytest.param({"week": "2025-03-05"}, Filters(week=date(2025, 3, 5)), id="date-kept-for-the-calendar-to-place"),
     pytest.param({"week": "next tuesday"}, Filters(), id="unreadable-week-is-ignored"),
     pytest.param({"site": " ", "utm_source": "mail"}, Filters(), id="blanks-and-unknown-keys-ignored"),
     pytest.param({"vendor": ["a", "northwind"]}, Filters(vendor="northwind"), id="repeated-key-last-wins"),
@@ -156,3 +156,20 @@ def test_launch_runs_streamlit_on_the_app_with_the_workspace_and_user(tmp_path):
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--browser.gatherUsageStats") + 1] == "false"
     assert cmd[cmd.index("--") + 1:] == ["--workspace", str(tmp_path.resolve()), "--user", "acme-manager"]
+
+
+def test_a_date_in_the_url_names_the_reporting_week_that_holds_it_in_the_views_calendar():
+    from datetime import date
+
+    from dashboard.state import week_holding
+
+    assert parse_week("2026-W45") == date(2026, 11, 2)  # an ISO week: its Monday
+    assert parse_week("2026-11-01") == date(2026, 11, 1)  # a date stays the day it names
+    sunday_weeks = [date(2026, 11, 8), date(2026, 11, 1), date(2026, 10, 25)]
+    monday_weeks = [date(2026, 11, 2), date(2026, 10, 26)]
+    # a Sunday-week client's 1 Nov is the first day of its week, not the Monday week of 26 Oct
+    assert week_holding(parse_week("2026-11-01"), sunday_weeks) == date(2026, 11, 1)
+    assert week_holding(parse_week("2026-11-01"), monday_weeks) == date(2026, 10, 26)
+    assert week_holding(parse_week("2026-W45"), sunday_weeks) == date(2026, 11, 1)  # Mon 2 Nov is in Sun 1 - Sat 7
+    assert week_holding(date(2026, 12, 1), sunday_weeks) is None  # no data that week: the latest is shown
+    assert week_holding(None, sunday_weeks) is None
