@@ -136,8 +136,10 @@ def read_manifest(tdir: Path, table: str, workspace: Path) -> Manifest:
         raise StoreDamaged(
             f"{workspace / rel} is corrupt ({type(e).__name__}: {str(e)[:80]}); nothing was changed. Rebuild it from "
             f"the table's files with '{repair_hint(workspace)}'") from None
-    listed = [*files.values(), *((aggregates or {}).get("files", {}).values())]
-    missing = [f for f in listed if not (tdir / f).is_file()]
+    gone = [f for f in (aggregates or {}).get("files", {}).values() if not (tdir / f).is_file()]
+    if aggregates is not None and gone:  # the rows are whole: only the aggregates need rebuilding
+        aggregates = {**aggregates, "files": {}, "stale": f"{len(gone)} aggregate file(s) are gone ({gone[0]})"}
+    missing = [f for f in files.values() if not (tdir / f).is_file()]
     if missing:
         raise StoreDamaged(
             f"{workspace / rel} lists {len(missing)} file(s) that are gone ({', '.join(missing[:3])}); nothing was "

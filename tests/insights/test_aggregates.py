@@ -191,3 +191,15 @@ def test_a_writer_killed_mid_upsert_leaves_rows_and_aggregates_consistent(ws, tm
                  for p in (after.tables_dir / "tickets").glob("*/agg-*")}
     manifest = store_tables.read_manifest(after.tables_dir / "tickets", "tickets", after.path)
     assert leftovers <= manifest.aggregate_files | set(manifest.retired), "an uncommitted aggregate file was left behind"
+
+
+def test_a_lost_aggregate_file_leaves_the_rows_readable_and_the_aggregates_refused_until_rebuilt(ws):
+    ws.rebuild_aggregates("tickets", aggregate_spec())
+    manifest = store_tables.read_manifest(ws.tables_dir / "tickets", "tickets", ws.path)
+    lost = sorted(manifest.aggregate_files)[0]
+    (ws.tables_dir / "tickets" / lost).unlink()
+    assert ws.read("tickets", EVERYONE).height > 0
+    with pytest.raises(AggregatesUnavailable, match=r"out of date \(1 aggregate file\(s\) are gone"):
+        kpis_from_aggregates(ws, EVERYONE)
+    assert cli(["store", "rebuild-aggregates", "--workspace", str(ws.path)]) == 0
+    stored_equals_recut(ws)
