@@ -118,6 +118,19 @@ def test_every_upsert_keeps_the_aggregates_of_the_partitions_it_changed_current(
     ws.upsert("tickets", deleted.lazy())
     stored_equals_recut(ws)
     assert_equal_to_full_recomputation(ws)
+    # only the partitions an upsert rewrites are re-cut: one new ticket in the last month leaves the others' files
+    before = aggregate_files(ws)
+    last = rows.sort("created_at").tail(1).with_columns(pl.col("ticket_id") + "-one", pl.lit(later).alias("updated_at"))
+    ws.upsert("tickets", last)
+    after = aggregate_files(ws)
+    month = last["created_at"].dt.strftime("%Y-%m")[0]
+    assert after[month] != before[month]
+    assert {p: f for p, f in after.items() if p != month} == {p: f for p, f in before.items() if p != month}
+    stored_equals_recut(ws)
+
+
+def aggregate_files(ws: Workspace) -> dict[str, str]:
+    return dict(store_tables.read_manifest(ws.tables_dir / "tickets", "tickets", ws.path).aggregates["files"])
 
 
 def test_reads_refuse_aggregates_never_built_or_built_from_another_definition(ws):
