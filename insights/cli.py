@@ -224,6 +224,13 @@ def cmd_store(args) -> int:
         for table, (inserted, updated, unchanged) in copy_workspace(ws, ws.warehouse).items():
             print(f"{table}: +{inserted:,} ~{updated:,} ={unchanged:,} rows in {ws.warehouse}")
         return 0
+    if args.action == "rebuild-aggregates":
+        from insights.metrics.aggregates import TABLE, aggregate_spec
+
+        parts, rows = ws.rebuild_aggregates(TABLE, aggregate_spec())
+        print(f"{TABLE}: daily aggregates rebuilt from {parts:,} partition(s): {rows:,} aggregate rows "
+              f"(kept current by every import and sync from now on)")
+        return 0
     for r in ws.repair_tables():
         print(f"{r.table}: {r.status}" + (f" from {r.files_read} file(s), {r.rows:,} rows ({r.message})" if r.files_read else ""))
     return 0
@@ -447,8 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sync)
 
     s = sub.add_parser("store", parents=[common], help="repair: rebuild missing or corrupt table manifests from their files; "
-                       "load: copy the tables into the [store] warehouse (idempotent)")
-    s.add_argument("action", choices=["repair", "load"])
+                       "load: copy the tables into the [store] warehouse (idempotent); rebuild-aggregates: cut the daily "
+                       "aggregates afresh (after bpo.toml's calendar or the catalog changed)")
+    s.add_argument("action", choices=["repair", "load", "rebuild-aggregates"])
     s.set_defaults(func=cmd_store)
 
     s = sub.add_parser("status", parents=[common], help="tables, row counts, freshness, sources, recent imports")

@@ -88,6 +88,11 @@ class Manifest:
 
     files: dict[str, str]
     retired: dict[str, float]
+    aggregates: dict[str, Any] | None = None  # the daily aggregates of the partitions (connectors/store/aggregates.py)
+
+    @property
+    def aggregate_files(self) -> set[str]:
+        return set((self.aggregates or {}).get("files", {}).values())
 
 
 def repair_hint(workspace: Path) -> str:
@@ -124,10 +129,16 @@ def read_manifest(tdir: Path, table: str, workspace: Path) -> Manifest:
                 and isinstance(retired, dict)):
             raise ValueError("'files' must map partitions to file names")
         retired = {str(k): float(v) for k, v in retired.items()}
+        aggregates = raw.get("aggregates")
+        if aggregates is not None and not (isinstance(aggregates, dict) and isinstance(aggregates.get("files", {}), dict)):
+            raise ValueError("'aggregates' must hold 'files' by partition")
     except (ValueError, KeyError, TypeError) as e:
         raise StoreDamaged(
             f"{workspace / rel} is corrupt ({type(e).__name__}: {str(e)[:80]}); nothing was changed. Rebuild it from "
             f"the table's files with '{repair_hint(workspace)}'") from None
+    gone = [f for f in (aggregates or {}).get("files", {}).values() if not (tdir / f).is_file()]
+    if aggregates is not None and gone:  # the rows are whole: only the aggregates need rebuilding
+        aggregates = {**aggregates, "files": {}, "stale": f"{len(gone)} aggregate file(s) are gone ({gone[0]})"}
     missing = [f for f in files.values() if not (tdir / f).is_file()]
     if missing:
         raise StoreDamaged(
@@ -135,31 +146,37 @@ def read_manifest(tdir: Path, table: str, workspace: Path) -> Manifest:
             f"changed. Put them back from a backup of the workspace folder, or rebuild the manifest from the files "
             f"that are there with '{repair_hint(workspace)}' (rows only the lost files held must then be imported "
             f"or synced again)")
-    return Manifest(files=dict(files), retired=retired)
+    return Manifest(files=dict(files), retired=retired, aggregates=aggregates)
 
 
 def write_manifest(tdir: Path, table: str, manifest: Manifest) -> None:
-    body = {"table": table, "files": dict(sorted(manifest.files.items())),
+    body: dict[str, Any] = {"table": table, "files": dict(sorted(manifest.files.items())),
             "retired": dict(sorted(manifest.retired.items()))}
+    if manifest.aggregates is not None:
+        body["aggregates"] = manifest.aggregates
     _atomic_write(tdir / MANIFEST, json.dumps(body, indent=1).encode())
 
 
-def retire(old: Manifest, new_files: dict[str, str], now: float, grace: float) -> Manifest:
-    """The next manifest: `new_files` live; files the old one listed and the new one drops retire now;
-    retired files past their grace period are dropped from the list (and so deleted by the next clean-up)."""
-    live = set(new_files.values())
+def retire(old: Manifest, new_files: dict[str, str], now: float, grace: float,
+           aggregates: dict[str, Any] | None = None) -> Manifest:
+    """The next manifest: `new_files` (and `aggregates`, the next aggregates section) live; files the old one
+    listed and the new one drops retire now; retired files past their grace period are dropped from the list
+    (and so deleted by the next clean-up)."""
+    new = Manifest(files=new_files, retired={}, aggregates=aggregates)
+    live = set(new_files.values()) | new.aggregate_files
     retired = {f: t for f, t in old.retired.items() if now - t < grace and f not in live}
-    for f in old.files.values():
+    for f in [*old.files.values(), *old.aggregate_files]:
         if f not in live:
             retired.setdefault(f, now)
-    return Manifest(files=new_files, retired=retired)
+    return Manifest(files=new_files, retired=retired, aggregates=aggregates)
 
 
 def collect_garbage(tdir: Path, manifest: Manifest, now: float, grace: float) -> None:
     """Delete files no reader can hold: crash leftovers (never listed) and files retired longer than `grace`.
     Call only under the table lock (no writer is half-way)."""
-    keep = set(manifest.files.values()) | {f for f, t in manifest.retired.items() if now - t < grace}
-    for p in list(tdir.glob("*/part-*")) + list(tdir.glob("*.tmp")):
+    keep = (set(manifest.files.values()) | manifest.aggregate_files
+            | {f for f, t in manifest.retired.items() if now - t < grace})
+    for p in list(tdir.glob("*/part-*")) + list(tdir.glob("*/agg-*")) + list(tdir.glob("*.tmp")):
         if p.relative_to(tdir).as_posix() not in keep:
             p.unlink(missing_ok=True)
     for d in tdir.glob("*/"):

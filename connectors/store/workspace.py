@@ -34,6 +34,7 @@ from connectors.redact import mask_pii, mask_series
 from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
 
+from connectors.store.aggregates import REBUILD, AggregatesUnavailable, Keeper, aggregate_rows, client_zones, write_aggregate
 from connectors.store.config import Config, parse_config, unconvertible
 from connectors.store import tenancy
 from connectors.store.scope import Scope
@@ -263,6 +264,7 @@ class Workspace:
             replaced_keys = updates.select(pk)
             new_files = dict(files)
             tdir.mkdir(parents=True, exist_ok=True)
+            keeper = Keeper(manifest.aggregates, client_zones(self.config), tdir)
             try:
                 if not (tdir / MANIFEST).exists():
                     # commit the empty table first: data files without a manifest then always mean a lost manifest
@@ -276,16 +278,17 @@ class Workspace:
                         pieces.append(old)
                     pieces.append(write.filter(pl.col("__part") == part).drop("__part", "__old_part"))
                     merged = pl.concat(pieces, how="vertical")
+                    keeper.partition(part, merged)
                     if merged.height == 0:
                         new_files.pop(part, None)
                         continue
                     new_files[part] = _write_part(tdir, part, merged, spec)
                 crash_point("parts-written")
                 stamp = time.time()
-                new = retire(manifest, new_files, stamp, self.retire_after_seconds)
+                new = retire(manifest, new_files, stamp, self.retire_after_seconds, keeper.section)
                 write_manifest(tdir, table, new)
             except OSError as e:
-                _remove_uncommitted(tdir, manifest, new_files)
+                _remove_uncommitted(tdir, manifest, new_files, keeper.section)
                 raise _write_failed(tdir, e) from None
             crash_point("manifest-swapped")
             collect_garbage(tdir, new, stamp, self.retire_after_seconds)
@@ -334,6 +337,7 @@ class Workspace:
             replaced_keys = updates.select(pk)
             new_files = dict(files)
             tdir.mkdir(parents=True, exist_ok=True)
+            keeper = Keeper(manifest.aggregates, client_zones(self.config), tdir)
             try:
                 if not (tdir / MANIFEST).exists():
                     write_manifest(tdir, table, manifest)
@@ -351,6 +355,7 @@ class Workspace:
                         pieces.append(new)
                     merged = pl.concat(pieces, how="vertical")
                     del pieces
+                    keeper.partition(part, merged)
                     if merged.height == 0:
                         new_files.pop(part, None)
                         continue
@@ -358,13 +363,13 @@ class Workspace:
                     del merged
                 crash_point("parts-written")
                 stamp = time.time()
-                committed = retire(manifest, new_files, stamp, self.retire_after_seconds)
+                committed = retire(manifest, new_files, stamp, self.retire_after_seconds, keeper.section)
                 write_manifest(tdir, table, committed)
             except OSError as e:
-                _remove_uncommitted(tdir, manifest, new_files)
+                _remove_uncommitted(tdir, manifest, new_files, keeper.section)
                 raise _write_failed(tdir, e) from None
             except SchemaError:
-                _remove_uncommitted(tdir, manifest, new_files)
+                _remove_uncommitted(tdir, manifest, new_files, keeper.section)
                 raise
             crash_point("manifest-swapped")
             collect_garbage(tdir, committed, stamp, self.retire_after_seconds)
@@ -394,6 +399,63 @@ class Workspace:
         frame = frame.with_columns([mask_series(frame.get_column(c)) for c in FREE_TEXT.get(table, ())])
         pk = list(get_table(table).primary_key)
         return frame.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
+
+    # ---- daily aggregates (connectors/store/aggregates.py)
+    def rebuild_aggregates(self, table: str, spec: dict) -> tuple[int, int]:
+        """Cut `table`'s daily aggregates afresh from every partition with `spec` (installing it: from now on every
+        upsert keeps them current) in the calendar bpo.toml declares now; one manifest swap commits them.
+
+        Returns (partitions, aggregate rows). Rows are untouched: the new manifest lists the same row files."""
+        get_table(table)
+        tdir = self.tables_dir / table
+        zones = client_zones(self.config)
+        with self._lock():
+            manifest = self._manifest(table)
+            files: dict[str, str] = {}
+            n = 0
+            try:
+                for part, f in sorted(manifest.files.items()):
+                    check_part(tdir / f, self.path, table)
+                    agg = aggregate_rows(conform(pl.read_parquet(tdir / f), table), spec, zones)
+                    n += agg.height
+                    files[part] = write_aggregate(tdir, part, agg)
+                crash_point("aggregates-written")
+                stamp = time.time()
+                new = retire(manifest, dict(manifest.files), stamp, self.retire_after_seconds,
+                             {"spec": dict(spec), "zones": zones, "files": files})
+                write_manifest(tdir, table, new)
+            except OSError as e:
+                _remove_uncommitted(tdir, manifest, {}, {"files": files})
+                raise _write_failed(tdir, e) from None
+            collect_garbage(tdir, new, stamp, self.retire_after_seconds)
+            return len(files), n
+
+    def aggregates(self, table: str, scope: Scope) -> tuple[dict, pl.LazyFrame]:
+        """The stored daily aggregates of `table` the viewer may see: (their spec, the rows), from one manifest.
+
+        Refuses (`AggregatesUnavailable`, naming the rebuild command) when none were built, when they were dropped
+        because bpo.toml's calendar changed, or when bpo.toml's calendar differs from the one they were cut in."""
+        if not isinstance(scope, Scope):
+            raise AccessDenied("every read needs the viewer's Scope; pass Scope.everything() only for admin work")
+        section = self._manifest(table).aggregates
+        where = f"{self.path}: the daily aggregates of '{table}'"
+        rebuild = f"run '{REBUILD} --workspace {self.path}'"
+        if not section:
+            raise AggregatesUnavailable(f"{where} were never built; {rebuild}")
+        if section.get("stale"):
+            raise AggregatesUnavailable(f"{where} are out of date ({section['stale']}); {rebuild}")
+        if dict(section.get("zones", {})) != client_zones(self.config):
+            raise AggregatesUnavailable(f"{where} were cut in another reporting calendar than bpo.toml declares now "
+                                        f"({section.get('zones')}); {rebuild}")
+        tdir = self.tables_dir / table
+        paths = [str(tdir / f) for f in section.get("files", {}).values()]
+        for p in paths:
+            check_part(Path(p), self.path, table)
+        from connectors.store.aggregates import output_schema
+
+        schema = output_schema(section["spec"])
+        lf = pl.scan_parquet(paths) if paths else pl.LazyFrame(schema=schema)
+        return dict(section["spec"]), lf.filter(scope.filter_expr(table))
 
     def repair_tables(self) -> list[RepairResult]:
         """`repair` every canonical table, then open the metadata database (which checks state.db)."""
@@ -634,10 +696,12 @@ def _write_part(tdir: Path, part: str, rows: pl.DataFrame, spec) -> str:
     return name
 
 
-def _remove_uncommitted(tdir: Path, manifest: Manifest, new_files: dict[str, str]) -> None:
+def _remove_uncommitted(tdir: Path, manifest: Manifest, new_files: dict[str, str],
+                        aggregates: dict | None = None) -> None:
     """After a failed write: drop this attempt's files (the committed manifest still lists the old ones)."""
-    committed = set(manifest.files.values()) | set(manifest.retired)
-    for f in set(new_files.values()) - committed:
+    committed = set(manifest.files.values()) | set(manifest.retired) | manifest.aggregate_files
+    attempted = set(new_files.values()) | set((aggregates or {}).get("files", {}).values())
+    for f in attempted - committed:
         (tdir / f).unlink(missing_ok=True)
     for p in list(tdir.glob("*/*.tmp")) + list(tdir.glob("*.tmp")):
         p.unlink(missing_ok=True)
