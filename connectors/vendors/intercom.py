@@ -39,7 +39,7 @@ NAMES = {
 
 # conversation.source.type -> canonical channel
 CHANNELS = {
-    "conversation": "chat", "chat": "chat", "email": "email", "phone_call": "voice", "call": "voice",
+    "conversation": "chat", "chat": "chat", "email": "email", "phone_call": "voice", "phone_switch": "voice", "call": "voice",
     "whatsapp": "messaging", "sms": "messaging", "facebook": "social", "instagram": "social",
     "twitter": "social", "push": "other", "admin_initiated": "other",
 }

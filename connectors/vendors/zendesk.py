@@ -69,6 +69,15 @@ CHANNELS = {
     "wechat": "messaging", "telegram": "messaging", "apple_business_chat": "messaging", "messaging": "messaging",
     "facebook": "social", "twitter": "social", "instagram_dm": "social", "any_channel": "other", "api": "other",
     "rule": "other", "closed_ticket": "other", "sample_ticket": "other", "system": "other",
+    # the other via types Zendesk documents (its via object reference): every one has a channel, so a sync never
+    # refuses a ticket for the way it arrived
+    "phone_call_inbound": "voice", "phone_call_outbound": "voice", "api_phone_call_inbound": "voice",
+    "api_phone_call_outbound": "voice", "voicemail": "voice", "api_voicemail": "voice", "text": "messaging",
+    "mobile": "messaging", "chat_transcript": "chat", "chat_offline": "chat", "chat_transcript_async": "chat",
+    "twitter_dm": "social", "twitter_favorite": "social", "twitter_like": "social", "facebook_post": "social",
+    "facebook_message": "social", "forum": "web_form", "topic": "web_form", "web_service": "other", "blog": "other",
+    "ticket_sharing": "other", "merge": "other", "linked_problem": "other", "side_conversation": "other",
+    "recovered_from_suspended_tickets": "other", "get_satisfaction": "other", "logmein_rescue": "other",
 }
 # Zendesk bots ("Answer Bot", now autoreplies) create tickets through their own via types (ids 65-67): the bot took part
 # first; a ticket a person then replied to publicly was handed over (human_after_ai).  Other via types say nothing.
