@@ -38,6 +38,19 @@ def ws(tmp_path_factory) -> Workspace:
     return Workspace.open(out)
 
 
+@pytest.fixture(scope="module")
+def ws_local(tmp_path_factory) -> Workspace:
+    """The same sample with acme reporting in New York with Sunday weeks (bpo.toml), the other clients in UTC."""
+    out = tmp_path_factory.mktemp("cube-local")
+    generate(out, weeks=60, scale=0.1, seed=11)
+    toml = (out / "bpo.toml").read_text()
+    assert '[[client]]\nid = "acme"\n' in toml
+    (out / "bpo.toml").write_text(toml.replace('[[client]]\nid = "acme"\n',
+                                               '[[client]]\nid = "acme"\ntimezone = "America/New_York"\n'
+                                               'week_start = "sunday"\n', 1))
+    return Workspace.open(out)
+
+
 class Query(NamedTuple):
     grain: str
     by: tuple[str, ...]
@@ -73,6 +86,30 @@ def test_every_query_inside_the_cube_equals_its_own_pass(ws, scope, q):
     got = cube.compute(kpis, grain=q.grain, by=q.by, start=q.start, end=q.end)
     assert expected.height > 0
     assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("q", QUERIES)
+def test_with_a_client_in_its_own_calendar_every_query_equals_its_own_pass(ws_local, scope, q):
+    """acme's days are New York days and its Sunday weeks are filed under the reference Monday, in the cube as in
+    `compute_kpis`: the cells hold each client's local days, cut into each client's weeks."""
+    catalog = load_catalog()
+    kpis = list(catalog.kpis)
+    cube = KpiCube(ws_local, scope, catalog=catalog, dims=DIMS, start=date(2025, 9, 1), end=date(2026, 11, 8),
+                   kpis=tuple(kpis))
+    expected = compute_kpis(ws_local, scope, kpis, grain=q.grain, by=q.by, start=q.start, end=q.end, catalog=catalog)
+    got = cube.compute(kpis, grain=q.grain, by=q.by, start=q.start, end=q.end)
+    assert expected.height > 0
+    assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_local_days_differ_from_utc_days_so_the_calendar_check_can_fail(ws, ws_local):
+    """The check above would pass unchanged if the cube ignored calendars only when the two samples agreed."""
+    catalog = load_catalog()
+    q = dict(grain="day", by=("client_id",), start=date(2026, 10, 1), end=date(2026, 10, 31), catalog=catalog)
+    utc = compute_kpis(ws, Scope.of(clients=["acme"]), ["tickets_created"], **q)
+    local = compute_kpis(ws_local, Scope.of(clients=["acme"]), ["tickets_created"], **q)
+    assert utc["value"].to_list() != local["value"].to_list()
 
 
 def test_a_query_outside_the_cube_is_a_counted_pass_with_the_same_numbers(ws):
@@ -113,13 +150,16 @@ def _review(ws: Workspace, scope: Scope, filters: dict[str, str]) -> dict[str, A
 
 VIEWS = [
     pytest.param(Scope.everything(), {}, id="admin"),
+    pytest.param(Scope.everything(), {"client": "acme"}, id="a-brand-in-its-own-calendar"),
     pytest.param(Scope.everything(), {"client": "acme", "channel": "chat"}, id="one-channel-of-a-brand"),
     pytest.param(Scope.of(clients=["acme"], vendors=["northwind"]), {}, id="one-vendor-of-a-brand"),
 ]
 
 
+@pytest.mark.parametrize("local", [False, True], ids=["utc", "acme-new-york-sunday"])
 @pytest.mark.parametrize("scope, filters", VIEWS)
-def test_the_review_from_the_cube_is_the_review_of_one_pass_per_query(ws, monkeypatch, scope, filters):
+def test_the_review_from_the_cube_is_the_review_of_one_pass_per_query(ws, ws_local, monkeypatch, scope, filters, local):
+    ws = ws_local if local else ws
     after = _review(ws, scope, filters)
 
     def one_pass_each(self, kpis=None, *, grain="week", by=(), start=None, end=None):  # the code before the cube
