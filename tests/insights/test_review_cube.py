@@ -217,3 +217,29 @@ def test_the_cube_is_read_once_for_a_review_of_any_week_inside_it(ws):
     # the second review re-reads only what cells cannot hold: invoice lines spread over their days (a few rows)
     assert first["tickets"] >= 1
     assert set(again) <= {"cost_invoices"}, cube.fallbacks
+
+
+# --------------------------------------------------------------------------- a warehouse
+
+
+def test_with_a_warehouse_the_cube_asks_the_warehouse_and_builds_no_cells(tmp_path):
+    """`[store] url`: the measures run inside the warehouse, one query each; the cube reads no Parquet."""
+    from insights.cli import main
+
+    path = tmp_path / "ws"
+    generate(path, weeks=4, scale=0.03, seed=7)
+    (path / "bpo.toml").write_text((path / "bpo.toml").read_text()
+                                   + f'\n[store]\nurl = "duckdb:///{tmp_path / "w.duckdb"}"\ntable_prefix = "bpo_"\n')
+    assert main(["store", "load", "--workspace", str(path)]) == 0
+    ws = Workspace.open(path)
+    assert ws.warehouse is not None
+    catalog = load_catalog()
+    cube = KpiCube(ws, Scope.everything(), catalog=catalog, dims=DIMS, start=date(2026, 9, 1), end=date(2026, 11, 8),
+                   kpis=("csat", "fcr"))
+    query = dict(grain="week", by=("client_id",), start=date(2026, 10, 5), end=date(2026, 11, 1))
+    got = cube.compute(["csat", "fcr", "first_response_time_p90"], **query)
+    expected = compute_kpis(ws, Scope.everything(), ["csat", "fcr", "first_response_time_p90"], catalog=catalog,
+                            **query)
+    assert expected.height > 0
+    assert_frame_equal(got, expected)
+    assert cube.passes == Counter({"warehouse": 1}) and not cube._cells
