@@ -20,10 +20,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from insights.detection.engine import detect
+    from insights.detection.engine import detect, engine_reach
     from insights.detection.records import Findings, Insight, polarity, stable_id
 
-_LAZY = {"detect": "insights.detection.engine", "Findings": "insights.detection.records",
+_LAZY = {"detect": "insights.detection.engine", "engine_reach": "insights.detection.engine",
+         "Findings": "insights.detection.records",
          "Insight": "insights.detection.records", "polarity": "insights.detection.records",
          "stable_id": "insights.detection.records"}
 
@@ -37,4 +38,4 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["Findings", "Insight", "detect", "polarity", "stable_id"]
+__all__ = ["Findings", "Insight", "detect", "engine_reach", "polarity", "stable_id"]

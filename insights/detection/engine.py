@@ -17,7 +17,7 @@ in `registry`), `tiers` (BH and tiers), `explain` (merging, drivers, the record)
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -46,20 +46,53 @@ from insights.detection.registry import DETECTORS, MIX
 from insights.detection.scan import cross_client_levels, scan_cross, scan_level, serving_several
 from insights.detection.tiers import KEPT, judge
 from insights.format import Names
+from insights.metrics.cube import KpiCube
 from insights.metrics.periods import latest_complete_week
 from insights.view import View
 
 UNTOUCHED_BY_EVENTS = ("target_miss", "peer_outlier", "small_count_rate")  # a declared demand event neither explains nor tempers these
 
 
+@dataclass(frozen=True)
+class Reach:
+    """What a run for one week reads: the days from `start` to `end` and the KPIs its rules judge."""
+
+    start: date
+    end: date
+    kpis: tuple[str, ...]
+
+
+def engine_reach(week: date, catalog: Catalog) -> Reach:
+    """The days a run for `week` (its first day in the view's calendar) reads (its weekly history, the daily volume
+    history, the months judged by the month, the days after the week its outcomes need) and the KPIs it reads, so
+    one cube can answer the whole run."""
+    th = narrative.load_rules().thresholds
+    specs = {d["kpi"]: d for d in narrative.load_rules().detect if d["kpi"] in catalog.kpis}
+    week_end = week + timedelta(days=6)
+    months = week_end.replace(day=1)
+    for _ in range(th.history_months + 1):
+        months = (months - timedelta(days=1)).replace(day=1)
+    start = min(week - timedelta(weeks=th.history_weeks), week - timedelta(days=th.volume_history_days + 7), months)
+    mature = max((int(spec["mature_days"]) for spec in specs.values()), default=0)
+    return Reach(start=start, end=week_end + timedelta(days=mature), kpis=(*specs, "tickets_created"))
+
+
+def run_cube(ws: Workspace, scope: Scope, week: date, catalog: Catalog, fixed: tuple[str, ...] = ()) -> KpiCube:
+    """The cube one run reads: every KPI it judges, by day × every dimension it scans, over its reach."""
+    reach = engine_reach(week, catalog)
+    return KpiCube(ws, scope, catalog=catalog, dims=tuple(dict.fromkeys((*ROOT, *DIMENSIONS, *fixed))),
+                   start=reach.start, end=reach.end, kpis=reach.kpis)
+
+
 def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: dict[str, str] | None = None,
-           catalog: Catalog | None = None, tenant: str | None = None) -> Findings:
+           catalog: Catalog | None = None, tenant: str | None = None, cube: KpiCube | None = None) -> Findings:
     """Insights for the week starting `week` (a Monday; default: the last complete week) in the viewer's scope.
 
     `filters` narrow the view: client / vendor narrow the scope, site / channel the rows; they
     never widen it.  `tenant` is the viewer's insight-log tenant (`insight_log.tenant_of(viewer)`),
     whose notes alone weigh novelty; pass it whenever the scope was narrowed before the call (a
     brand user's `--vendor` must not read that vendor's notes).  Default: the tenant of `scope`.
+    Every KPI the run reads comes from one `KpiCube` (`cube`, e.g. the review's; else one built for the run).
     """
     catalog = catalog or load_catalog()
     rules = narrative.load_rules()
@@ -68,13 +101,21 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     eff, fixed = view.scope_for_read(), view.fixed
     week = view.week
 
-    daily = daily_volumes(ws, eff, view, week=week, history_days=th.volume_history_days, catalog=catalog)
+    def usable(c: KpiCube | None, w: date) -> KpiCube:
+        reach = engine_reach(w, catalog)
+        ok = (c is not None and c.scope.key == eff.key and set(fixed) <= set(c.dims)
+              and c.start <= reach.start and reach.end <= c.end)
+        return c if ok and c is not None else run_cube(ws, eff, w, catalog, fixed)
+
+    cube = usable(cube, week) if week is not None else None
+    daily = daily_volumes(ws, eff, view, week=week, history_days=th.volume_history_days, catalog=catalog, cube=cube)
     last_day = last_period(daily)
     if week is None:
         if last_day is None:
             return Findings(week=date.today(), insights=[], top=[], notices=[], tests=0, calendar=view.calendar)
         week = latest_complete_week(last_day, view.calendar.week_start)
     week = view.calendar.week_of(week)
+    cube = usable(cube, week)
     week_end = week + timedelta(days=6)
     history = th.history_weeks
     start = week - timedelta(weeks=history)
@@ -89,7 +130,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     levels = [root] + [root + (d,) for d in DIMENSIONS if d not in fixed and not (one_vendor and d == "vendor_id")]
     if not set(PAIR) <= set(fixed):
         levels.append(root + tuple(d for d in PAIR if d not in fixed))
-    read = LevelReader(ws=ws, scope=eff, kpis=tuple(specs), start=start, end=week_end, view=view, catalog=catalog)
+    read = LevelReader(ws=ws, scope=eff, kpis=tuple(specs), start=start, end=week_end, view=view, catalog=catalog,
+                       cube=cube)
     frames: dict[tuple[str, ...], pl.DataFrame] = {level: read(level) for level in levels}
 
     notices = data_quality(daily, frames[root], week=week, last_day=last_day, specs=specs, catalog=catalog,
@@ -100,7 +142,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     mature = max((spec["mature_days"] for spec in specs.values()), default=0)
     run = Run(ws=ws, scope=eff, view=view, week=week, catalog=catalog, rules=rules, names=names, specs=specs,
               periods=periods, client_volume=client_volume(frames[root], week),
-              data_end=data_end(ws, eff, week_end=week_end, days=mature, catalog=catalog) if mature else last_day)
+              data_end=data_end(ws, eff, week_end=week_end, days=mature, catalog=catalog, cube=cube) if mature else last_day,
+              cube=cube)
 
     cands: list[Candidate] = []
     client_series = {(k[0], k[1]): series_of(rows, periods, specs[k[1]]["kind"])

@@ -20,7 +20,6 @@ from insights.detection.reading import Run, series_of
 from insights.detection.records import Candidate, Period, polarity
 from insights.detection.scan import SUSTAINED_DIMENSIONS
 from insights.detection.tiers import material_amount
-from insights.metrics.kpis import compute_kpis
 
 
 def mix_shifts(run: Run, *, frame: pl.DataFrame, root: tuple[str, ...]) -> list[Candidate]:
@@ -221,7 +220,7 @@ def monthly(run: Run, *, levels: list[tuple[str, ...]], kpis: list[str], last_da
     for level in levels:
         if len(level) > len(levels[0]) + 1 or (len(level) > len(levels[0]) and level[-1] not in SUSTAINED_DIMENSIONS):
             continue
-        f = compute_kpis(run.ws, run.scope, kpis, grain="month", by=level, start=first, end=m_end, catalog=catalog)
+        f = run.kpis(kpis, grain="month", by=level, start=first, end=m_end)
         f = run.view.apply(f, rows_only=True).filter(
             pl.col("numerator").is_not_null() & (pl.col("numerator") != 0) & (pl.col("denominator") > 0))
         for key, rows in f.partition_by([*level, "kpi"], as_dict=True).items():

@@ -18,6 +18,7 @@ from insights.detection import detectors as det
 from insights.detection.records import PAIR, ROOT
 from insights.format import Names
 from insights.metrics.credits import CreditsAtStake
+from insights.metrics.cube import KpiCube
 from insights.metrics.kpis import compute_kpis
 from insights.view import View
 
@@ -46,6 +47,11 @@ class Run:
     data_end: date | None  # the last day with tickets after the review week (how far outcomes can be known)
     credits: dict[CreditKey, CreditsAtStake] = field(default_factory=dict)  # this run's credits, read once a month
     thin: list[dict[str, Any]] = field(default_factory=list)  # changes too thin to test, told under their parent
+    cube: KpiCube | None = None  # the run's KPIs, read once (None: each read is its own pass)
+
+    def kpis(self, kpis: list[str], *, grain: str, by: tuple[str, ...], start: date, end: date) -> pl.DataFrame:
+        """`compute_kpis` for the run's scope, answered from the run's cube when it has one."""
+        return _kpis(self.ws, self.scope, self.catalog, self.cube, kpis, grain=grain, by=by, start=start, end=end)
 
     @property
     def th(self) -> Thresholds:
@@ -73,11 +79,12 @@ class LevelReader:
     end: date
     view: View
     catalog: Catalog
+    cube: KpiCube | None = None
 
     def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
         """Every KPI of the run by `level` and week."""
-        f = compute_kpis(self.ws, self.scope, list(self.kpis), grain="week", by=level, start=self.start, end=self.end,
-                         catalog=self.catalog)
+        f = _kpis(self.ws, self.scope, self.catalog, self.cube, list(self.kpis), grain="week", by=level,
+                  start=self.start, end=self.end)
         return self.view.apply(f, rows_only=True)
 
 
@@ -104,14 +111,21 @@ def last_period(frame: pl.DataFrame) -> date | None:
     return last
 
 
+def _kpis(ws: Workspace, scope: Scope, catalog: Catalog, cube: KpiCube | None, kpis: list[str], *, grain: str,
+          by: tuple[str, ...], start: date | None, end: date | None) -> pl.DataFrame:
+    if cube is not None:
+        return cube.compute(kpis, grain=grain, by=by, start=start, end=end)
+    return compute_kpis(ws, scope, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog)
+
+
 def daily_volumes(ws: Workspace, scope: Scope, view: View, *, week: date | None, history_days: int,
-                  catalog: Catalog) -> pl.DataFrame:
+                  catalog: Catalog, cube: KpiCube | None = None) -> pl.DataFrame:
     """Daily tickets created per client × site × channel over the volume history."""
     end = week + timedelta(days=6) if week else None
     begin = week - timedelta(days=history_days + 7) if week else None
     # a row filter outside the lane (language) is split by, then kept: its column stays, as the root level holds it
     by = ROOT + PAIR + tuple(c for c in view.fixed if c not in ROOT + PAIR)
-    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", by=by, start=begin, end=end, catalog=catalog)
+    f = _kpis(ws, scope, catalog, cube, ["tickets_created"], grain="day", by=by, start=begin, end=end)
     f = view.apply(f, rows_only=True).filter(pl.col("value") > 0)
     last = last_period(f)
     if week is None and last is not None:
@@ -119,10 +133,11 @@ def daily_volumes(ws: Workspace, scope: Scope, view: View, *, week: date | None,
     return f
 
 
-def data_end(ws: Workspace, scope: Scope, *, week_end: date, days: int, catalog: Catalog) -> date:
+def data_end(ws: Workspace, scope: Scope, *, week_end: date, days: int, catalog: Catalog,
+             cube: KpiCube | None = None) -> date:
     """The last day with tickets up to `days` after the review week (how far outcomes can be known)."""
-    f = compute_kpis(ws, scope, ["tickets_created"], grain="day", start=week_end, end=week_end + timedelta(days=days),
-                     catalog=catalog).filter(pl.col("value") > 0)
+    f = _kpis(ws, scope, catalog, cube, ["tickets_created"], grain="day", by=(), start=week_end,
+              end=week_end + timedelta(days=days)).filter(pl.col("value") > 0)
     return last_period(f) or week_end
 
 

@@ -79,6 +79,9 @@ class _Plan:
     quantiles: dict[_Source, list[Kpi]]
 
 
+Source = _Source  # what `insights.metrics.cube` names them by
+Plan = _Plan
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -105,7 +108,7 @@ def compute_kpis(
     `timezone` and `week_start`, else [settings], else UTC and Monday), see `Calendars.of`.
     """
     catalog = catalog or load_catalog()
-    tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
+    tiers = site_tiers(ws)
     warehouse = ws.warehouse
     if warehouse is not None:  # [store] url: the measures run inside the warehouse, the KPI formulas here
         from insights.metrics.warehouse import compute_in_warehouse
@@ -120,10 +123,21 @@ def compute_kpis(
                                     settings=ws.config.settings, site_tiers=tiers, fx_rates=ws.config.fx_rates,
                                     currency=ws.config.currency)
     plan = _plan(catalog, kpis, by, ws.config.settings)
-    tables = {s.table for s in plan.sources}
-    # a customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
-    # read for the viewer's clients across vendors, and cut to the viewer's rows after the window, so a
-    # vendor's FCR of its tickets is the brand's FCR of the same tickets (nothing else of the rows is kept)
+    frames, viewer = read_frames(ws, scope, {s.table for s in plan.sources}, catalog)
+    return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
+                               settings=ws.config.settings, site_tiers=tiers, scope=viewer,
+                               calendars=Calendars.of(ws.config, scope.clients))
+
+
+def read_frames(ws: Workspace, scope: Scope, tables: set[str],
+                catalog: Catalog) -> tuple[dict[str, pl.LazyFrame], Scope | None]:
+    """The viewer's canonical tables as lazy scans, and the scope to cut rows with after the derived columns.
+
+    A customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
+    read for the viewer's clients across vendors, and cut to the viewer's rows after the window, so a
+    vendor's FCR of its tickets is the brand's FCR of the same tickets (nothing else of the rows is kept).
+    The scope returned is None when the frames already hold only the viewer's rows.
+    """
     windowed = {t for t in tables if scope.vendors is not None
                 and any(c.window == "next_within" for c in catalog.columns.get(t, {}).values())}
     clients = Scope(clients=scope.clients, vendors=None)
@@ -132,9 +146,12 @@ def compute_kpis(
         frames["contact_intervals"] = contact_intervals(ws, clients if "contact_intervals" in windowed else scope)
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
         frames["cost_invoices"] = money.convert(frames["cost_invoices"], ws.config.fx_rates, ws.config.currency)
-    return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
-                               settings=ws.config.settings, site_tiers=tiers, scope=scope if windowed else None,
-                               calendars=Calendars.of(ws.config, scope.clients))
+    return frames, scope if windowed else None
+
+
+def site_tiers(ws: Workspace) -> dict[str, str | None]:
+    """site_id -> onshore/nearshore/offshore (bpo.toml), for `by=("site_tier",)`."""
+    return {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
 
 
 def compute_from_frames(
@@ -166,22 +183,56 @@ def compute_from_frames(
     plan = _plan(catalog, kpis, by, settings)
     cals = calendars if calendars is not None and not calendars.utc_iso else None
     first = cals.reference.week_start if cals else 0
+    results = source_results(frames, plan, list(plan.sources), catalog=catalog, grain=grain, by=by, start=start,
+                             end=end, site_tiers=site_tiers, scope=scope, calendars=cals)
+    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end, first)
+
+
+def source_results(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], plan: _Plan, sources: Sequence[_Source], *,
+                   catalog: Catalog, grain: str, by: Sequence[str], start: date | None, end: date | None,
+                   site_tiers: Mapping[str, str | None] | None, scope: Scope | None,
+                   calendars: Calendars | None = None, cells: bool = False) -> dict[_Source, pl.DataFrame]:
+    """One pass per source: its measures (and exact quantiles) per (period key, *by), collected in parallel.
+
+    `calendars` (None or not all UTC/Monday: as `compute_from_frames` resolves them) cuts each client's rows in
+    its calendar. `cells` keeps, instead of each count_distinct and quantile, the group's distinct values / raw
+    values as a list, so a coarser grain can be re-aggregated from the groups exactly (`insights.metrics.cube`)."""
+    by = tuple(by)
+    cals = calendars if calendars is not None and not calendars.utc_iso else None
 
     def build(source: _Source, packed: bool) -> pl.LazyFrame:
         lf = _as_lazy(frames.get(source.table), source.table)
         viewer = scope.filter_expr(source.table) if scope is not None else None
         if source.table == "tickets" and "status" in lf.collect_schema():
             lf = lf.filter(pl.col("status").fill_null("") != "deleted")  # kept for lineage, never counted
-        step = _open_pass if source.until else _agg_pass
-        return step(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start, end,
-                    dict(site_tiers or {}), packed, viewer=viewer, calendars=cals)
+        if source.until:
+            return _open_pass(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by,
+                              start, end, dict(site_tiers or {}), packed, viewer=viewer, calendars=cals)
+        return _agg_pass(lf, source, plan.sources[source], plan.quantiles.get(source, []), catalog, grain, by, start,
+                         end, dict(site_tiers or {}), packed, viewer=viewer, calendars=cals, cells=cells)
 
     packed = 0 < len(by) <= MAX_PACKED_DIMS
-    names = list(plan.sources)
+    names = list(sources)
     results = dict(zip(names, pl.collect_all([build(s, packed) for s in names]))) if names else {}
     if packed and not _codes_fit(by):  # a dimension with ~1M distinct values: group on the columns instead
         results = dict(zip(names, pl.collect_all([build(s, False) for s in names])))
-    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end, first)
+    return results
+
+
+def plan_of(catalog: Catalog, kpis: Sequence[str] | None, by: Sequence[str], settings: Mapping[str, Any] | None) -> _Plan:
+    """The query plan: the KPIs in dependency order, their measures grouped by source (one pass each)."""
+    return _plan(catalog, kpis, tuple(by), settings)
+
+
+def assemble(plan: _Plan, results: Mapping[_Source, pl.DataFrame], *, catalog: Catalog, grain: str, by: Sequence[str],
+             start: date | None, end: date | None, first: int = 0) -> pl.DataFrame:
+    """The KPIs of the plan from its sources' aggregates (`_kpis_from_aggregates`), for `insights.metrics.cube`."""
+    return _kpis_from_aggregates(plan, dict(results), catalog, grain, tuple(by), start, end, first)
+
+
+def check_request(grain: str, start: date | None, end: date | None) -> None:
+    """A KpiError saying what to change when the grain or the date range cannot be computed."""
+    _check_query(grain, start, end)
 
 
 def _kpis_from_aggregates(plan: _Plan, results: dict[_Source, pl.DataFrame], catalog: Catalog, grain: str,
@@ -492,8 +543,10 @@ def _measure_filter(m: Measure) -> pl.Expr | None:
     return pl.sql_expr(m.filter) if m.filter else None
 
 
-def _agg_expr(m: Measure, spread: bool) -> pl.Expr:
-    """The aggregation of one measure inside the source's group_by (filters are SQL: null is false)."""
+def _agg_expr(m: Measure, spread: bool, cells: bool = False) -> pl.Expr:
+    """The aggregation of one measure inside the source's group_by (filters are SQL: null is false).
+
+    `cells`: a count_distinct keeps the group's distinct values (a list) for an exact re-aggregation."""
     f, v = _measure_filter(m), _measure_value(m)
     cond = f
     if m.agg == "count" and v is not None:
@@ -510,19 +563,35 @@ def _agg_expr(m: Measure, spread: bool) -> pl.Expr:
         return (v if f is None else pl.when(f).then(v)).sum().cast(pl.Float64).alias(m.name)
     # count_distinct
     vals = v if f is None else v.filter(f.fill_null(False))
+    if cells:
+        return vals.drop_nulls().unique().alias(m.name)
     return vals.drop_nulls().n_unique().cast(pl.Float64).alias(m.name)
 
 
-def _quantile_expr(kpi: Kpi, m: Measure) -> pl.Expr:
+def quantile_column(kpi: str) -> str:
+    """The column of a source's aggregate holding the quantile KPI's value."""
+    return f"__q:{kpi}"
+
+
+def values_column(measure: str) -> str:
+    """The column of a source's cells holding a quantile measure's values (a list per cell)."""
+    return f"__v:{measure}"
+
+
+def _quantile_expr(kpi: Kpi, m: Measure, cells: bool = False) -> pl.Expr:
+    """The exact quantile of the group's values (`cells`: the values themselves, a list per group, once per measure)."""
     v, f = _measure_value(m), _measure_filter(m)
     assert v is not None
     vals = v if f is None else v.filter(f.fill_null(False))
-    return vals.cast(pl.Float64).quantile(float(kpi.quantile or 0.5), "linear").alias(f"__q:{kpi.name}")
+    if cells:
+        return vals.cast(pl.Float64).alias(values_column(m.name))
+    return vals.cast(pl.Float64).quantile(float(kpi.quantile or 0.5), "linear").alias(quantile_column(kpi.name))
 
 
 def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quantile_kpis: list[Kpi], catalog: Catalog,
               grain: str, by: Sequence[str], start: date | None, end: date | None, tiers: dict[str, str | None],
-              packed: bool = False, *, viewer: pl.Expr | None = None, calendars: Calendars | None = None) -> pl.LazyFrame:
+              packed: bool = False, *, viewer: pl.Expr | None = None, calendars: Calendars | None = None,
+              cells: bool = False) -> pl.LazyFrame:
     """Scan → date range → derived columns → the viewer's rows → one group_by(period, *by) with every measure.
 
     With `calendars` (not all UTC), rows are read a few days either side of the range (cheap, pushed
@@ -575,10 +644,11 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
             if extra:
                 lf = lf.filter(_range_filter(source.time, tdtype, start, end))
             key = _period_key(pl.col(source.time), grain, tdtype, start)
-    aggs = [_agg_expr(m, bool(source.spread)) for m in measures]
+    aggs = [_agg_expr(m, bool(source.spread), cells) for m in measures]
     if source.spread:
         aggs += [pl.col("__day").n_unique().cast(pl.Int64).alias(DAYS), pl.col("__day").min().alias(SINCE)]
-    aggs += [_quantile_expr(k, catalog.measures[k.measure or ""]) for k in quantile_kpis]
+    quantiles = [_quantile_expr(k, catalog.measures[k.measure or ""], cells) for k in quantile_kpis]
+    aggs += list({e.meta.output_name(): e for e in quantiles}.values())  # cells: one list per measure
     when = None if source.spread else (pl.col(source.time), tdtype, calendars)
     lf = lf.with_columns(key.alias(PERIOD), *_dimension_exprs(table, by, catalog, tiers, coded=packed, when=when))
     if packed:
@@ -714,7 +784,7 @@ def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], key
     for i, (source, measures) in enumerate(plan.sources.items()):
         cols = [m.name for m in measures if m.name in names]
         if kpi.type == "quantile" and any(k.name == kpi.name for k in plan.quantiles.get(source, [])):
-            cols.append(f"__q:{kpi.name}")
+            cols.append(quantile_column(kpi.name))
         if cols:
             flag = f"__has{i}"
             present.update({c: flag for c in cols})
@@ -732,7 +802,7 @@ def _base_frame(kpi: Kpi, plan: _Plan, results: dict[_Source, pl.DataFrame], key
 
     n = side(n_expr).fill_null(0).round().cast(pl.Int64) if n_expr else pl.lit(None, dtype=pl.Int64)
     if kpi.type == "quantile":
-        value, numerator, denominator = pl.col(f"__q:{kpi.name}"), pl.lit(None), pl.lit(None)
+        value, numerator, denominator = pl.col(quantile_column(kpi.name)), pl.lit(None), pl.lit(None)
     elif kpi.type == "ratio":
         numerator, denominator = side(num or ""), side(den or "")
         value = _safe_ratio(numerator, denominator)

@@ -27,7 +27,9 @@ import polars as pl
 from connectors.errors import BpoError
 from connectors.store import Scope, Workspace
 from insights.detection import narrative
-from insights.detection import Findings, Insight, detect
+from insights.detection import Findings, Insight, detect, engine_reach
+from insights.detection.records import DIMENSIONS, ROOT
+from insights.metrics.cube import KpiCube
 # the public API pages use for what people record on an insight (notes, owners, statuses by the viewer's tenant)
 from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
@@ -320,8 +322,8 @@ def _billed(kpis: list[str], catalog: Any) -> set[str]:
     return {name for name in kpis if any(m.table == "cost_invoices" for m in _measures_of(catalog.kpis[name], catalog))}
 
 
-def _to_date_frames(ws: Workspace, view: View, kpis: list[str], week_end: date,
-                    catalog: Any) -> dict[str, tuple[date, pl.DataFrame, dict[str, date]]]:
+def _to_date_frames(ws: Workspace, view: View, kpis: list[str], week_end: date, catalog: Any,
+                    cube: KpiCube) -> dict[str, tuple[date, pl.DataFrame, dict[str, date]]]:
     """period -> (its first day, the KPIs from that day to `week_end`, the end of the KPIs that stop earlier).
 
     One KPI-engine query per period, fewer when periods start on the same day (in January YTD is QTD;
@@ -337,7 +339,7 @@ def _to_date_frames(ws: Workspace, view: View, kpis: list[str], week_end: date,
     def query(names: list[str], start: date, end: date, grain: str) -> pl.DataFrame:
         key = (start, end, tuple(names))
         if key not in cache:
-            cache[key] = _weekly(ws, view, names, start, end, catalog, grain=grain)
+            cache[key] = _weekly(cube, view, names, start, end, grain=grain)
         return cache[key]
 
     for period in TO_DATE:
@@ -412,28 +414,21 @@ def _status(value: float | None, target: contracts.Target | None, vs_week: float
     return "good" if (vs_week > 0) == (direction == "higher_is_better") else "bad"
 
 
-def _weekly(ws: Workspace, view: View, kpis: list[str], start: date, end: date,
-            catalog: Any, grain: str = "week") -> pl.DataFrame:
+def _weekly(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, grain: str = "week") -> pl.DataFrame:
     """The KPIs per `grain` period between start and end (inclusive) for the view's rows."""
-    from insights.metrics.kpis import compute_kpis
-
-    frame = compute_kpis(ws, view.scope_for_read(), kpis, grain=grain, by=view.fixed, start=start, end=end,
-                         catalog=catalog)
+    frame = cube.compute(kpis, grain=grain, by=view.fixed, start=start, end=end)
     frame = view.apply(frame, rows_only=True)
     return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
 
 
-def _within(ws: Workspace, view: View, kpis: list[str], start: date, end: date, catalog: Any) -> pl.DataFrame:
+def _within(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, catalog: Any) -> pl.DataFrame:
     """Weekly values of the KPIs comparable only within a dimension (`within` in the catalog), per value of it:
     period, kpi, dimension, segment, value; none when the view already holds one value (a channel filter)."""
-    from insights.metrics.kpis import compute_kpis
-
     fixed = set(view.fixed)
     out = []
     for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed):
         names = [k for k in kpis if catalog.kpis[k].within == dim]
-        frame = compute_kpis(ws, view.scope_for_read(), names, grain="week", by=(dim, *sorted(fixed)), start=start,
-                             end=end, catalog=catalog)
+        frame = cube.compute(names, grain="week", by=(dim, *sorted(fixed)), start=start, end=end)
         frame = view.apply(frame, rows_only=True)
         out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
                    .select("period", "kpi", pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("segment"),
@@ -442,13 +437,14 @@ def _within(ws: Workspace, view: View, kpis: list[str], start: date, end: date, 
 
 
 def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filters: Mapping[str, Any] | None = None,
-                 catalog: Any = None, tenant: str | None = None) -> Review:
+                 catalog: Any = None, tenant: str | None = None, cube: KpiCube | None = None) -> Review:
     """The review of `week` (a Monday; default: the last complete week in the view) for `scope`.
 
     Example: `build_review(ws, viewer.scope, filters={"client": "acme", "channel": "chat"})`.
     Filters narrow the scope (client, vendor) or the rows (site, channel); they never widen it.
     `tenant` is the viewer's insight-log tenant (`insight_log.tenant_of(viewer)`): only its notes weigh the
-    insights' novelty (default: the tenant of `scope`).
+    insights' novelty (default: the tenant of `scope`).  Every KPI of the review (tiles, series, to-date totals and
+    the engine's scan) is answered from one `KpiCube` read once (`review_cube`); pass `cube` to count its passes.
     """
     if catalog is None:
         from insights.catalog import load_catalog
@@ -478,9 +474,12 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
     first = week - timedelta(weeks=SERIES_WEEKS - 1)
     start = (same_week_last_year(first, first_day) or first - timedelta(weeks=52)) - timedelta(weeks=1)
     week_end = week + timedelta(days=6)
-    frame = _weekly(ws, view, kpi_names, start, week_end, catalog) if kpi_names else None
-    to_date = _to_date_frames(ws, view, kpi_names, week_end, catalog) if kpi_names else {}
-    within = _within(ws, view, kpi_names, first, week_end, catalog)
+    if (cube is None or cube.scope.key != eff.key or not set(view.fixed) <= set(cube.dims)
+            or not (cube.start <= start and engine_reach(week, catalog).end <= cube.end)):
+        cube = review_cube(ws, eff, week, catalog, view=view)
+    frame = _weekly(cube, view, kpi_names, start, week_end) if kpi_names else None
+    to_date = _to_date_frames(ws, view, kpi_names, week_end, catalog, cube) if kpi_names else {}
+    within = _within(cube, view, kpi_names, first, week_end, catalog)
     terms = contracts.read(ws, eff)  # read fresh for every review
     segment = contracts.in_view(eff, filters)  # the same segment the engine asks about
     events = read_events(ws, scope, filters, start=first, end=week_end)
@@ -551,7 +550,7 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
                               f"filter by client and channel to compare with the contract.", "info"))
     insights: list[Insight] = []
     if not any(n.kind in ("no_data", "week_outside_data") for n in notices):
-        findings = _findings(ws, scope, week, filters, catalog, tenant)
+        findings = _findings(ws, scope, week, filters, catalog, tenant, cube)
         insights = list(findings.top)
         notices.extend(_engine_notices(findings.notices, notices))
         notices.extend(Notice("withheld", why, "info") for why in findings.withheld)  # peers outside the view
@@ -562,9 +561,24 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any,
-              tenant: str | None) -> Findings:
-    """The engine's run for the review's own week (passed explicitly, so tiles and insights describe one week)."""
-    return detect(ws, scope, week=week, filters=dict(filters), catalog=catalog, tenant=tenant)
+              tenant: str | None, cube: KpiCube) -> Findings:
+    """The engine's run for the review's own week (passed explicitly, so tiles and insights describe one week),
+    reading the review's cube."""
+    return detect(ws, scope, week=week, filters=dict(filters), catalog=catalog, tenant=tenant, cube=cube)
+
+
+def review_cube(ws: Workspace, scope: Scope, week: date, catalog: Any, *, view: View | None = None) -> KpiCube:
+    """The one cube a review of `week` (its first day in the view's calendar) reads: the tiles' two years of weeks
+    (the prior-year line included), the engine's history and the days after the week its outcomes need, by every
+    dimension the engine scans."""
+    first_day = view.calendar.week_start if view is not None else 0
+    first = week - timedelta(weeks=SERIES_WEEKS - 1)
+    start = (same_week_last_year(first, first_day) or first - timedelta(weeks=52)) - timedelta(weeks=1)
+    reach = engine_reach(week, catalog)
+    fixed = view.fixed if view is not None else ()
+    dims = tuple(dict.fromkeys((*ROOT, *DIMENSIONS, *fixed)))
+    return KpiCube(ws, scope, catalog=catalog, dims=dims, start=min(start, reach.start), end=reach.end,
+                   kpis=tuple(dict.fromkeys((*catalog.preset(PRESET), *reach.kpis))))
 
 
 def _engine_notices(found: Sequence[Insight], already: Sequence[Notice]) -> list[Notice]:
