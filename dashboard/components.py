@@ -96,6 +96,8 @@ def sign_in_page() -> None:
 
 
 def _comparison(delta: float | None, text: str, what: str, direction: str, name: str, main: bool = False) -> str:
+    if delta is not None and text.startswith("±"):  # rounds to nothing on screen: no fall or rise drawn either
+        delta = 0.0
     colour = charts.delta_colour(delta, direction)
     arrow = charts.arrow(delta)
     cls = "bpo-tile-cmp bpo-tile-cmp-main" if main else "bpo-tile-cmp"
