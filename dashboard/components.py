@@ -96,6 +96,8 @@ def sign_in_page() -> None:
 
 
 def _comparison(delta: float | None, text: str, what: str, direction: str, name: str, main: bool = False) -> str:
+    if delta is not None and text.startswith("±"):  # rounds to nothing on screen: no fall or rise drawn either
+        delta = 0.0
     colour = charts.delta_colour(delta, direction)
     arrow = charts.arrow(delta)
     cls = "bpo-tile-cmp bpo-tile-cmp-main" if main else "bpo-tile-cmp"
@@ -285,14 +287,18 @@ def no_data(what: str = "this view") -> None:
 
 
 def view_caption(week, filters: dict[str, str], extra: str = "", names: format.Names | None = None) -> None:
-    """One line under a page title: the week (ISO label) and the filters in force."""
+    """One line under a page title: the week (ISO label, reporting calendar) and the filters in force."""
     from datetime import timedelta
 
-    from dashboard.state import week_label
+    from dashboard.state import context, week_label
+    from insights.view import Calendars
 
+    ctx = context()  # the week is cut in the view's reporting calendar: named like the weekly review names it
+    scope = ctx.viewer.scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
+    calendar = Calendars.of(ctx.ws.config, scope.clients).reference.name
     where = format.filters(filters, names) or "all work in your view"
-    st.caption(format.markdown(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}) · "
-                               f"{where}" + (f" · {extra}" if extra else "")))
+    st.caption(format.markdown(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}, "
+                               f"{calendar}) · {where}" + (f" · {extra}" if extra else "")))
 
 
 def metric_row(items: Sequence[tuple[str, str, str | None]]) -> None:

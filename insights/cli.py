@@ -38,7 +38,14 @@ def _scope(args, ws):
     """The CLI runs with the files' owner's rights; --user narrows to that viewer, filters narrow further."""
     from connectors.store import Scope
 
+    from insights.errors import ViewError
+
     scope = ws.config.user(args.user).scope if getattr(args, "user", None) else Scope.everything()
+    for kind, entries in (("client", ws.config.clients), ("vendor", ws.config.vendors)):
+        wanted, declared = getattr(args, kind, None), [str(e["id"]) for e in entries]
+        if wanted is not None and wanted not in declared:  # a typo would otherwise print an empty table, exit 0
+            raise ViewError(f"{kind} '{wanted}' is not declared in bpo.toml; declared: {', '.join(declared)}. "
+                            f"Use one of these ids with --{kind}.")
     return scope.narrow(clients=getattr(args, "client", None), vendors=getattr(args, "vendor", None))
 
 

@@ -87,3 +87,14 @@ def test_no_surface_writes_none_or_nan_for_a_missing_value(review):
 
 def test_labels_name_the_client_not_its_id(review):
     assert "client: Acme Home" in render(review, "md").decode()
+
+
+def test_a_change_that_rounds_to_nothing_has_the_no_change_arrow_and_no_colour(review):
+    """'±0.0 pts' under a ▼ in orange reads as a fall: the arrow and colour follow the figure shown."""
+    from dataclasses import replace
+
+    tile = replace(review.tile("sla_first_response"), vs_last_week=-0.0002, formatted_vs_last_week="±0.0 pts")
+    html = components.tile_html(tile, compare="last_week")
+    shown = re.search(r'data-compare="last_week"><span style="color:([^"]+)">(\S+) ±0.0 pts</span>', html)
+    assert shown is not None and shown.group(2) == "▬"
+    assert shown.group(1) == components.charts.GREY

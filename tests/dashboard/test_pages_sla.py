@@ -56,3 +56,10 @@ def test_a_brand_never_sees_another_brands_contract_or_tickets(monkeypatch, tiny
 def test_no_data_says_what_to_do(monkeypatch, tiny_ws):
     at = open_page(monkeypatch, tiny_ws, "initech-manager", "sla_trends")
     assert "import a file" in at.warning[0].value
+
+
+@pytest.mark.parametrize("page", ["sla_trends", "vendors_sites", "quality", "insights"])
+def test_the_week_line_names_the_reporting_calendar_like_the_weekly_review(monkeypatch, tiny_ws, page):
+    at = open_page(monkeypatch, tiny_ws, "admin", page, {"client": "acme"})
+    assert not at.exception
+    assert any("(2025-W" in c.value and ", UTC)" in c.value for c in at.caption), [c.value for c in at.caption]

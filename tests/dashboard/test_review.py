@@ -3,7 +3,7 @@ ranked insights on the planted-miss workspace."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import polars as pl
 import pytest
@@ -208,6 +208,21 @@ def test_notices_name_empty_tables_and_missing_days(tmp_path):
     kinds = {n.kind: n.message for n in build_review(ws, ACME).notices}
     assert "has no data on Tue, Thu" in kinds["missing_days"]
     assert kinds["empty_table"].startswith("No rows yet in contact_intervals, qa_evaluations")
+
+
+def test_queue_intervals_or_contact_records_are_one_source_for_the_empty_table_notice(tmp_path):
+    """Interval KPIs come from contact_intervals or from contacts: either one holding rows is enough."""
+    ws = tiny.build(tmp_path / "w")
+    starts = [datetime(W.year, W.month, W.day, 14, tzinfo=timezone.utc) + timedelta(days=d) for d in range(7)]
+    ws.upsert("contact_intervals", pl.DataFrame({
+        "source_system": ["test"] * 7, "source_instance": ["t"] * 7, "client_id": ["acme"] * 7,
+        "vendor_id": ["northwind"] * 7, "site_id": ["nw-manila"] * 7, "queue_id": ["acme-voice"] * 7,
+        "channel": ["voice"] * 7, "direction": ["inbound"] * 7, "interval_start": starts, "interval_minutes": [30] * 7,
+        "offered": [20] * 7, "handled": [20] * 7, "handle_seconds": [6000.0] * 7,
+        "answered_within_sl": [15] * 7, "sl_threshold_seconds": [20.0] * 7}))
+    message = {n.kind: n.message for n in build_review(ws, ACME).notices}["empty_table"]
+    assert message.startswith("No rows yet in qa_evaluations")
+    assert "contacts" not in message and "contact_intervals" not in message
 
 
 def test_a_client_without_data_is_told_how_to_start(tiny_ws):
