@@ -288,4 +288,5 @@ def test_a_workspace_with_call_records_only_offers_their_days_and_dimensions(tmp
     load_calls(ws)
     assert activity_days(ws, Scope.everything()).to_list() == [DAY]
     assert dimension_values(ws, Scope.everything()) == {"client": ["acme"], "vendor": ["southpeak"],
-                                                        "site": ["sp-austin"], "channel": ["voice"]}
+                                                        "site": ["sp-austin"], "channel": ["voice"],
+                                                        "language": []}  # calls carry no language
