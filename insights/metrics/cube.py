@@ -163,7 +163,8 @@ class KpiCube:
         if grain == "week" and self._cals is not None:  # a client's own week filed under the reference week
             day = by_client(self._cals, lambda zone, shift: local + pl.duration(days=shift) if shift else local,
                             weeks=True)
-        cells = cells.with_columns(day.alias("__day")).filter(pl.col("__day").is_between(start, end))
+        # the range is the local days asked for; the period key is the day aligned to the reference week
+        cells = cells.filter(local.is_between(start, end)).with_columns(day.alias("__day"))
         if grain == engine.WINDOW:
             key = pl.lit(date_key(start, DAY), pl.Int32)
         else:

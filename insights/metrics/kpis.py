@@ -637,8 +637,11 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
         if viewer is not None:
             lf = lf.filter(viewer)
         if calendars is not None:
-            lf = lf.with_columns(period_date(pl.col(source.time), kg, tdtype, calendars).alias(LOCAL_DAY))
-            lf = lf.filter(_range_filter(LOCAL_DAY, pl.Date(), start, end))
+            # the range is the local days asked for; the key is the day aligned to the reference week (a client's
+            # own week filed whole under the reference week it overlaps most)
+            lf = lf.with_columns(period_date(pl.col(source.time), "day", tdtype, calendars).alias(TRUE_DAY),
+                                 period_date(pl.col(source.time), kg, tdtype, calendars).alias(LOCAL_DAY))
+            lf = lf.filter(_range_filter(TRUE_DAY, pl.Date(), start, end))
             key = _period_key(pl.col(LOCAL_DAY), grain, pl.Date(), start, first)
         else:
             if extra:
@@ -682,11 +685,13 @@ def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quant
         closed = lf.filter(_range_filter(until, udtype, None, end)).select(
             period_key(pl.col(until), kg, udtype).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     else:  # opened and ended on their local days (read a few days past `end`, so cut at the local end here)
-        day = period_date(pl.col(source.time), kg, tdtype, calendars)
+        day = period_date(pl.col(source.time), kg, tdtype, calendars)  # aligned to the reference week: the key
         ended = period_date(pl.col(until), kg, udtype, calendars)
-        opened = (lf.filter(day <= end) if end is not None else lf).select(
+        opened_on = period_date(pl.col(source.time), "day", tdtype, calendars)  # the local day itself: the range
+        ended_on = period_date(pl.col(until), "day", udtype, calendars)
+        opened = (lf.filter(opened_on <= end) if end is not None else lf).select(
             day_key(day, kg, first).alias(PERIOD), *by, pl.lit(1).alias("__delta"))
-        closed = lf.filter(pl.col(until).is_not_null() & ((ended <= end) if end is not None else pl.lit(True))).select(
+        closed = lf.filter(pl.col(until).is_not_null() & ((ended_on <= end) if end is not None else pl.lit(True))).select(
             day_key(ended, kg, first).alias(PERIOD), *by, pl.lit(-1).alias("__delta"))
     events = pl.concat([opened, closed], how="vertical")
     if start is not None:  # everything that happened before the range lands in its first period
@@ -747,6 +752,7 @@ def _period_key(expr: pl.Expr, grain: str, dtype: pl.DataType, start: date | Non
 
 
 LOCAL_DAY = "__local_day"
+TRUE_DAY = "__true_day"  # the local day before a week's alignment moves it (what --from/--to mean)
 CALENDAR_MARGIN = timedelta(days=4)  # ±14 h of time zones and ±3 days of a week's alignment, rounded up
 
 

@@ -14,6 +14,7 @@ not (so the reading would catch them).
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -158,7 +159,8 @@ def _visit(driver, folder: Path, user: str) -> list[tuple[str, str]]:
     surfaces: list[tuple[str, str]] = []
     links = driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebarNav'] a")
     titles = [a.text.strip().split("\n")[-1] for a in links]  # the icon's name comes first
-    assert len(titles) == 9 and titles[0] == "Weekly review", titles
+    pages = re.findall(r'\("views/\w+\.py", "([^"]+)"', (ROOT / "dashboard" / "app.py").read_text())  # app.PAGES
+    assert len(pages) >= 10 and titles == pages, titles  # every page of the sidebar, each visited below
     for title in titles:
         link = next(a for a in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stSidebarNav'] a") if a.text.strip().endswith(title))
         started = time.monotonic()

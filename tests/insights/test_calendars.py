@@ -329,3 +329,12 @@ def test_the_volume_forecast_learns_from_the_clients_own_weeks(ws: Workspace) ->
     assert weekly.select("period", "client_id", "volume").rows() == [(date(2026, 11, 1), "acme", 1)]
     daily = volume_history(ws, Scope.of(clients=["acme"]), grain="day", by=("client_id",))
     assert daily.select("period", "volume").rows() == [(date(2026, 11, 7), 1), (date(2026, 11, 8), 1)]
+
+
+def test_from_is_the_clients_own_local_day_even_when_its_weeks_are_filed_under_the_reference_week(ws: Workspace) -> None:
+    """--from 8 Nov in a view mixing calendars leaves out acme's Saturday 7 Nov (its evening ticket), although
+    acme's days are moved a day forward to file its Sunday weeks under the Monday reference weeks."""
+    both = compute_kpis(ws, Scope.everything(), ["tickets_created"], grain="week", by=("client_id",),
+                        start=date(2026, 11, 8))
+    got = {(r[0], r[1]): r[2] for r in both.select("period", "client_id", "value").rows()}
+    assert got == {(date(2026, 11, 9), "acme"): 1.0, (date(2026, 11, 2), "globex"): 2.0}
