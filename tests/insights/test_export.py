@@ -105,7 +105,7 @@ def test_the_deck_has_title_summary_a_slide_per_chart_and_insight_and_the_append
     titles = [s.shapes.title.text for s in deck.slides]
     charts = [t for t in acme_review.tiles if acme_review.series(t.kpi)["value"].drop_nulls().len()]
     assert titles[0] == "Acme weekly review"
-    assert titles[1] == "Week of 03 Mar 2025: summary"
+    assert titles[1] == "Week of Mon 3 Mar 2025 (UTC): summary"  # the calendar named on the slide
     assert "Appendix: box totals this week" in titles
     assert [t.label for t in charts] == [t for t in titles if t in {c.label for c in charts}]
     wanted = {insight_title(i, acme_review.names) for i in acme_review.insights}
