@@ -32,7 +32,7 @@ from test_isolation import _file_text, _pattern, build, canaries, leaks, sees  #
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 60
+WAIT = 120  # see serving.WAIT
 DOWNLOAD_WAIT = 180  # the PDF is rendered by a headless Chromium on the server
 SHOTS = ROOT / "artifacts" / "screenshots"
 
