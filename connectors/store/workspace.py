@@ -206,7 +206,7 @@ class Workspace:
         """
         if isinstance(frame, pl.LazyFrame):
             return self._upsert_by_partition(table, frame)
-        spec = get_table(table)
+        get_table(table)  # an unknown table is an error before anything is read
         if "ingested_at" not in frame.columns or frame.get_column("ingested_at").null_count():
             now = pl.lit(utcnow(), dtype=pl.Datetime("us", "UTC"))
             frame = frame.with_columns(
@@ -215,15 +215,7 @@ class Workspace:
         if "updated_at" not in frame.columns:
             frame = frame.with_columns(pl.col("ingested_at").alias("updated_at"))
         frame = frame.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")))
-        problems = validate(frame, table) + _contacts_in_hashes(frame, table)
-        if table == "cost_invoices" and not problems:  # amounts that cannot be added up in the reporting currency
-            problems = unconvertible(frame, self.config)
-        if problems:
-            raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
-        frame = conform(frame, table)
-        frame = frame.with_columns([mask_series(frame.get_column(c)) for c in FREE_TEXT.get(table, ())])
-        pk = list(spec.primary_key)
-        frame = frame.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
+        frame = self._checked(table, frame)  # validated, conformed, masked, one row per key (the newest)
         result = self._upsert_parquet(table, frame)
         if self.warehouse is not None:  # [store]: the same checked batch, upserted in one warehouse transaction
             self.warehouse.upsert(table, frame)
@@ -391,7 +383,7 @@ class Workspace:
     def _checked(self, table: str, frame: pl.DataFrame) -> pl.DataFrame:
         """One partition's new rows, validated, conformed and masked as `upsert` does to its whole frame."""
         problems = validate(frame, table) + _contacts_in_hashes(frame, table)
-        if table == "cost_invoices" and not problems:
+        if table == "cost_invoices" and not problems:  # amounts that cannot be added up in the reporting currency
             problems = unconvertible(frame, self.config)
         if problems:
             raise SchemaError(f"{len(problems)} problem(s) in {table}: " + "; ".join(map(str, problems)), problems)
