@@ -99,6 +99,9 @@ SITES: dict[str, Site] = {
              0.895, 0.83, 0.79, 1.08, {"en": 1.0}),
         Site("hq-denver", "Acme HQ Denver", "in_house", "onshore", "US", "America/Denver",
              0.945, 0.90, 0.89, 0.92, {"en": 0.95, "es": 0.05}),
+        # Acme's AI agent on chat and messaging, run by the in-house team: no routing lane, no agents, no SLA
+        Site("acme-ai", "Acme AI agent", "in_house", "onshore", "US", "America/New_York",
+             0.0, 0.0, 0.0, 1.0, {"en": 0.92, "es": 0.08}),
     )
 }
 
@@ -115,6 +118,24 @@ ROUTING: dict[tuple[str, str], dict[str, float]] = {
     ("globex", "messaging"): {"eb-cebu": 1.00},
     ("globex", "social"): {"sp-krakow": 1.00},
 }
+
+# Blended operations: Acme's AI agent takes part in a growing share of its chat and messaging conversations.
+# It resolves some alone (handled_by ai_agent, site acme-ai) and hands the rest to the BPO's people
+# (handled_by human_after_ai on the routed lanes). Its answers are not first responses by a person and no
+# contract target binds them; it sends no CSAT survey.
+AI_SITE = "acme-ai"
+AI_CLIENT = "acme"
+AI_CHANNELS: tuple[str, ...] = ("chat", "messaging")
+AI_INVOLVEMENT: tuple[float, float] = (0.08, 0.30)  # AI-involved share of those conversations 78 weeks before the latest week, and in it (linear)
+AI_SELF_SERVED = 0.62  # share of AI-involved conversations the AI agent resolves alone (the rest it escalates to a person)
+AI_RETURN_RATE = 0.10  # chance the customer of an AI-resolved conversation gets in touch again within 7 days
+AI_RESOLUTION: tuple[float, float] = (240.0, 0.6)  # median seconds and log-sigma of an AI agent's resolution
+
+# NPS: one client surveys a share of its solved tickets that got no CSAT survey (0-10, promoters 9-10, detractors 0-6).
+NPS_CLIENT = "globex"
+NPS_RESPONSE_RATE = 0.10
+NPS_SATISFIED: dict[int, float] = {7: 0.05, 8: 0.20, 9: 0.40, 10: 0.35}  # answers of a customer who would rate CSAT top box
+NPS_DISSATISFIED: dict[int, float] = {0: 0.10, 1: 0.05, 2: 0.08, 3: 0.10, 4: 0.15, 5: 0.17, 6: 0.20, 7: 0.10, 8: 0.05}
 
 # Channel offsets to a site's first-response attainment (chat is answered fastest).
 ATTAINMENT_OFFSET: dict[str, float] = {"email": -0.01, "chat": 0.065, "messaging": 0.0, "social": -0.01}

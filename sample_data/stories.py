@@ -15,6 +15,12 @@ latest week) and one or more effects.  Effect kinds and what the generator does 
 | `repeat` | relative change of the chance of a repeat contact within 7 days | tickets of the segment |
 | `cohort_handle` | relative handle-time excess of the cohort hired on the window's first Monday | that cohort's tickets |
 | `attrition` | share of the segment's agents employed at the window's start who leave during it (on top of the base hazard) | agents of the segment |
+| `containment` | change of the share of AI-involved conversations the AI agent resolves alone (points); the chance its customers come back within 7 days doubles | the client's AI agent conversations |
+
+A segment names canonical dimensions (`client_id`, `vendor_id`, `site_id`, `channel`, `contact_reason`, `language`,
+several values space-separated) and may add `hours`: the customer-local hours of arrival it holds (`"20-8"`: from
+20:00 to 07:59).  An effect's `where` narrows the story's segment for that effect alone (the escalations of an AI
+story land on one site).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class Effect:
     size: float
     weeks: tuple[int, int]  # (first, last) weeks before the latest week, first >= last
     params: dict[str, str] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # narrows the story's segment for this effect
 
     def start(self, end: date = DEFAULT_END) -> date:
         """Monday of the effect's first week."""
@@ -79,6 +86,10 @@ class Story:
 
     def effect(self, kind: str) -> Effect:
         return next(e for e in self.effects if e.kind == kind)
+
+    def segment_of(self, effect: Effect) -> dict[str, str]:
+        """Where `effect` applies: the story's segment narrowed by the effect's own `where`."""
+        return {**self.segment, **effect.where}
 
 
 STORIES: tuple[Story, ...] = (
@@ -172,6 +183,31 @@ STORIES: tuple[Story, ...] = (
         shows="positive CSAT on southpeak's voice tickets falls about 9 points for four weeks, for acme and globex "
               "alike: too small to stand out inside either client, plain across the vendor's work for both",
     ),
+    Story(
+        key="ai_containment_drop",
+        title="Acme's AI agent resolves less after the knowledge-base migration; the escalations land on nw-manila",
+        kpi="ai_containment_rate",
+        segment={"client_id": "acme"},
+        effects=(Effect("containment", -0.22, (24, 22)),
+                 Effect("volume", 0.30, (24, 22), where={"site_id": "nw-manila", "channel": "chat messaging"}),
+                 Effect("attainment", 0.70, (24, 22), where={"site_id": "nw-manila", "channel": "chat messaging"})),
+        shows="acme's AI containment falls from about 57 % to about 22-30 % for three weeks (the AI agent resolves "
+              "22 points fewer of the conversations it takes part in, and twice as many of its customers come back); "
+              "the hand-offs add 30 % to nw-manila's acme chat and messaging volume and its first-response "
+              "attainment there falls to about 70 %",
+        event=StoryEvent("release", "Acme help-centre knowledge-base migration", (24, 24),
+                         "Help-centre articles moved to the new knowledge base the AI agent answers from", one_day=True),
+    ),
+    Story(
+        key="overnight_language_gap",
+        title="Spanish contacts at night wait for the morning: acme's Spanish first-response attainment falls",
+        kpi="sla_first_response",
+        segment={"client_id": "acme", "language": "es", "channel": "email chat messaging social", "hours": "20-8"},
+        effects=(Effect("attainment", 0.25, (31, 29)),),
+        shows="for three weeks acme's Spanish-language text contacts that arrive between 20:00 and 08:00 New York "
+              "time are answered within target only about a quarter of the time (nobody on the night shift "
+              "speaks Spanish); Spanish first-response attainment falls about 12 points, English is unchanged",
+    ),
 )
 
 STORIES_BY_KEY: dict[str, Story] = {s.key: s for s in STORIES}
@@ -186,6 +222,7 @@ SIZE_FORMAT: dict[str, str] = {
     "repeat": "7-day repeat contacts {:+.0%}",
     "cohort_handle": "handle time {:+.0%}",
     "attrition": "{:.0%} of the agents leave",
+    "containment": "AI-resolved share of AI-involved conversations {:+.0%} (points)",
 }
 
 
@@ -195,7 +232,8 @@ def stories_markdown(end: date = DEFAULT_END) -> str:
             "|---|---|---|---|---|---|---|"]
     for i, s in enumerate(STORIES, 1):
         seg = ", ".join(f"{k}={v}" for k, v in s.segment.items())
-        size = "; ".join(SIZE_FORMAT[e.kind].format(e.size) for e in s.effects)
+        size = "; ".join(SIZE_FORMAT[e.kind].format(e.size) + "".join(f" at {k}={v}" for k, v in e.where.items())
+                         for e in s.effects)
         weeks = f"{iso_week(s.start(end))} – {iso_week(s.stop(end))}"
         rows.append(f"| {i} | {s.title} | {weeks} | {s.start(end)} – {s.stop(end)} | {seg} | {size} | "
                     f"`{s.kpi}`: {s.shows} |")

@@ -11,8 +11,10 @@ import polars as pl
 from scipy.special import ndtri
 
 from sample_data.calendar import DAY, Calendar
-from sample_data.operation import (ATTAINMENT_OFFSET, AUTO_CLOSE_DAYS, BUSINESS_HOURS, CHANNELS, CLIENTS,
-                                   CSAT_RESPONSE_RATE, GROUPS, HANDLE, INTRADAY, PRIORITIES,
+from sample_data.operation import (AI_CHANNELS, AI_CLIENT, AI_INVOLVEMENT, AI_RESOLUTION, AI_RETURN_RATE,
+                                   AI_SELF_SERVED, AI_SITE, ATTAINMENT_OFFSET, AUTO_CLOSE_DAYS, BUSINESS_HOURS,
+                                   CHANNELS, CLIENTS, CSAT_RESPONSE_RATE, GROUPS, HANDLE, INTRADAY, NPS_CLIENT,
+                                   NPS_DISSATISFIED, NPS_RESPONSE_RATE, NPS_SATISFIED, PRIORITIES,
                                    PRIORITY_MIX, REOPEN_RATE, REPEAT_BASE, REPEAT_SAME_CHANNEL, REPLIES_MEAN,
                                    RESOLUTION_ATTAINMENT, RESPONSE_SPREAD, SITES, SOURCE_SYSTEM, TRANSFER_RATE,
                                    VOICE_PARTS)
@@ -30,6 +32,8 @@ QUEUES = sorted({q for c in CLIENTS.values() for _, q in c.reasons.values()})
 LANGUAGES = sorted({lang for s in SITES.values() for lang in s.languages})
 FIVE_POINT_NEGATIVE = (0.35, 0.30, 0.35)  # shares of 1, 2, 3 among unhappy ratings
 FIVE_POINT_TOP = 0.62  # share of 5 among happy ratings
+HANDLERS = ("human", "human_after_ai", "ai_agent")  # handled_by codes of the sample's tickets
+AI_RETURN_MEAN_DAYS = 1.6  # mean days before an AI-resolved customer who comes back does (within 7 days)
 
 
 @dataclass
@@ -74,6 +78,14 @@ def _segment_mask(t: dict[str, np.ndarray], segment: dict[str, str]) -> np.ndarr
             m &= np.isin(t["reason"], [REASONS.index(v) for v in values])
         elif key == "group":
             m &= np.isin(np.where(t["channel"] == VOICE, 0, 1), [GROUPS.index(v) for v in values])
+        elif key == "language":
+            m &= np.isin(t["language"], [LANGUAGES.index(v) for v in values])
+        elif key == "hours":  # customer-local arrival hours "from-to" (to exclusive), across midnight when from > to
+            lo, hi = (int(x) for x in value.split("-"))
+            h = t["local_hour"]
+            m &= ((h >= lo) & (h < hi)) if lo < hi else ((h >= lo) | (h < hi))
+        else:
+            raise ValueError(f"story segment key {key!r} is not one the generator can apply")
     return m
 
 
@@ -82,7 +94,8 @@ def _in_window(cal: Calendar, day: np.ndarray, weeks: tuple[int, int]) -> np.nda
 
 
 def _effects(ctx: Context, kind: str):
-    return [(s, e) for s in ctx.stories for e in s.effects if e.kind == kind]
+    """(segment the effect applies to, effect) for every story effect of `kind`."""
+    return [(s.segment_of(e), e) for s in ctx.stories for e in s.effects if e.kind == kind]
 
 
 # --------------------------------------------------------------------------- core draws
@@ -151,18 +164,50 @@ def _handle_factor(ctx: Context, t: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _outcomes(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) -> None:
-    """Agent, handle time, response and resolution times, status, CSAT: filled into `t` in place."""
+    """Agent, handle time, language, response and resolution times, status, CSAT: filled into `t` in place.
+
+    Every random number is drawn first, in one fixed order (so adding an effect never moves another draw), then
+    the outcomes are worked out from them: a story may condition on the language the customer wrote in."""
+    n = t["lane"].size
+    _assign_agents(ctx, t, rng)
+    d = {k: rng.lognormal(np.log(m), s, n) for k, (m, s) in VOICE_PARTS.items()}
+    d["no_hold"] = rng.random(n) < 0.55
+    text_median = np.array([HANDLE[c][0] if c in HANDLE else 1.0 for c in CHANNELS])[t["channel"]]
+    text_sigma = np.array([HANDLE[c][1] if c in HANDLE else 0.5 for c in CHANNELS])[t["channel"]]
+    d["text"] = rng.lognormal(np.log(text_median), text_sigma)
+    d["z_response"] = rng.standard_normal(n)
+    d["u_on_contact"] = rng.random(n)
+    d["z_follow_up"] = rng.standard_normal(n)
+    d["u_status"] = rng.random(n)
+    d["u_reopen"] = rng.random(n)
+    d["u_transfer"] = rng.random(n)
+    replies_mean = np.array([REPLIES_MEAN[c] for c in CHANNELS])[t["channel"]]
+    d["extra_replies"] = rng.poisson(np.maximum(replies_mean - 1, 0.0))
+    d["u_survey"] = rng.random(n)
+    d["u_satisfied"] = rng.random(n)
+    d["negative"] = rng.choice(3, size=n, p=FIVE_POINT_NEGATIVE) + 1
+    d["u_top"] = rng.random(n)
+    langs = np.zeros(n, dtype=np.int64)
+    for si, sid in enumerate(SITE_IDS):
+        m = t["site"] == si
+        if m.any():
+            names = list(SITES[sid].languages)
+            langs[m] = np.array([LANGUAGES.index(x) for x in names])[rng.choice(len(names), size=int(m.sum()), p=list(SITES[sid].languages.values()))]
+    t["language"] = langs
+    _local_hours(ctx, t)
+    _work_out(ctx, t, d)
+
+
+def _work_out(ctx: Context, t: dict[str, np.ndarray], d: dict[str, np.ndarray]) -> None:
+    """The outcomes of `_outcomes` from its draws `d` and the story effects."""
     cal = ctx.cal
     n = t["lane"].size
     ch = t["channel"]
-    _assign_agents(ctx, t, rng)
     factor = _handle_factor(ctx, t)
     voice = ch == VOICE
-    parts = {k: rng.lognormal(np.log(m), s, n) * factor for k, (m, s) in VOICE_PARTS.items()}
-    parts["hold"] = np.where(rng.random(n) < 0.55, 0.0, parts["hold"])
-    text_median = np.array([HANDLE[c][0] if c in HANDLE else 1.0 for c in CHANNELS])[ch]
-    text_sigma = np.array([HANDLE[c][1] if c in HANDLE else 0.5 for c in CHANNELS])[ch]
-    text = rng.lognormal(np.log(text_median), text_sigma) * factor
+    parts = {k: d[k] * factor for k in VOICE_PARTS}
+    parts["hold"] = np.where(d["no_hold"], 0.0, parts["hold"])
+    text = d["text"] * factor
     t["talk"] = np.where(voice, parts["talk"], np.where(ch == CHAT, text * 0.88, 0.0))
     t["hold"] = np.where(voice, parts["hold"], 0.0)
     t["acw"] = np.where(voice, parts["acw"], np.where(ch == CHAT, text * 0.12, 0.0))
@@ -177,20 +222,20 @@ def _outcomes(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) 
     offset = np.array([ATTAINMENT_OFFSET.get(c, 0.0) for c in CHANNELS])[ch]
     p = np.where(voice, site_sl, np.clip(site_fr + offset, 0.5, 0.985))
     drift = np.ones(n)
-    for story, eff in _effects(ctx, "attainment"):
-        hit = _segment_mask(t, story.segment) & _in_window(cal, t["day"], eff.weeks)
+    for segment, eff in _effects(ctx, "attainment"):
+        hit = _segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks)
         p = np.where(hit, eff.size, p)
-    for story, eff in _effects(ctx, "frt_drift"):
+    for segment, eff in _effects(ctx, "frt_drift"):
         start = 7 * cal.week_index(eff.weeks[0])
-        hit = _segment_mask(t, story.segment) & _in_window(cal, t["day"], eff.weeks)
+        hit = _segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks)
         drift = np.where(hit, (1 + eff.size) ** ((t["day"] - start) / 7.0), drift)
     sigma = np.where(voice, 1.0, RESPONSE_SPREAD)
-    fr = anchor * np.exp(sigma * (rng.standard_normal(n) - ndtri(p))) * drift
+    fr = anchor * np.exp(sigma * (d["z_response"] - ndtri(p))) * drift
     fr = np.where(ch == VOICE, np.minimum(fr, 1800.0), fr)
 
     res_t = ctx.res[t["client"], ch, t["priority"], t["day"]]
-    on_contact = np.where(voice, 0.88, np.where(ch == CHAT, 0.8, 0.0)) > rng.random(n)
-    follow_up = res_t * np.exp(0.9 * (rng.standard_normal(n) - ndtri(RESOLUTION_ATTAINMENT)))
+    on_contact = np.where(voice, 0.88, np.where(ch == CHAT, 0.8, 0.0)) > d["u_on_contact"]
+    follow_up = res_t * np.exp(0.9 * (d["z_follow_up"] - ndtri(RESOLUTION_ATTAINMENT)))
     res = np.maximum(fr + t["handle"], np.where(on_contact, 0.0, follow_up))
     t["fr"], t["res"], t["frt_target"], t["res_target"] = fr, res, frt_t, res_t
 
@@ -199,37 +244,33 @@ def _outcomes(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) 
     responded = created + fr <= now
     resolved = responded & (created + res <= now)
     closed = resolved & (created + res + AUTO_CLOSE_DAYS * DAY <= now)
-    u = rng.random(n)
-    t["status"] = np.where(closed, 4, np.where(resolved, 3, np.where(responded, np.where(u < 0.6, 1, 2), 0)))
+    t["status"] = np.where(closed, 4, np.where(resolved, 3, np.where(responded, np.where(d["u_status"] < 0.6, 1, 2), 0)))
     t["fr_known"], t["res_known"], t["closed"] = responded, resolved, closed
     elapsed = now - created
     t["fr_breached"] = np.where(np.isnan(frt_t), -1, np.where(responded, fr > frt_t, elapsed > frt_t).astype(np.int64))
     t["res_breached"] = np.where(np.isnan(res_t), -1, np.where(resolved, res > res_t, elapsed > res_t).astype(np.int64))
 
     reopen_p = REOPEN_RATE * np.where(t["res_breached"] == 1, 1.6, 1.0)
-    u = rng.random(n)
+    u = d["u_reopen"]
     t["reopens"] = np.where(resolved, (u < reopen_p).astype(np.int64) + (u < reopen_p / 6), 0)
-    u = rng.random(n)
+    u = d["u_transfer"]
     tr = np.array([TRANSFER_RATE[c] for c in CHANNELS])[ch]
     t["transfers"] = (u < tr).astype(np.int64) + (u < tr / 8)
-    replies_mean = np.array([REPLIES_MEAN[c] for c in CHANNELS])[ch]
-    t["replies"] = np.where(voice | ~responded, 0, 1 + rng.poisson(np.maximum(replies_mean - 1, 0.0)))
+    t["replies"] = np.where(voice | ~responded, 0, 1 + d["extra_replies"])
 
     p_pos = np.array([SITES[s].csat_positive for s in SITE_IDS])[t["site"]].astype(float)
     p_pos = p_pos - 0.16 * (t["res_breached"] == 1) - 0.22 * (t["reopens"] > 0) - 0.06 * (t["transfers"] > 0)
-    for story, eff in _effects(ctx, "csat"):
-        p_pos = p_pos + eff.size * (_segment_mask(t, story.segment) & _in_window(cal, t["day"], eff.weeks))
-    t["csat_given"] = resolved & (rng.random(n) < CSAT_RESPONSE_RATE)
-    t["csat_pos"] = rng.random(n) < np.clip(p_pos, 0.02, 0.99)
-    neg = rng.choice(3, size=n, p=FIVE_POINT_NEGATIVE) + 1
-    t["csat_5"] = np.where(t["csat_pos"], np.where(rng.random(n) < FIVE_POINT_TOP, 5, 4), neg)
-    langs = np.zeros(n, dtype=np.int64)
-    for si, sid in enumerate(SITE_IDS):
-        m = t["site"] == si
-        if m.any():
-            names = list(SITES[sid].languages)
-            langs[m] = np.array([LANGUAGES.index(x) for x in names])[rng.choice(len(names), size=int(m.sum()), p=list(SITES[sid].languages.values()))]
-    t["language"] = langs
+    for segment, eff in _effects(ctx, "csat"):
+        p_pos = p_pos + eff.size * (_segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks))
+    t["csat_given"] = resolved & (d["u_survey"] < CSAT_RESPONSE_RATE)
+    t["csat_pos"] = d["u_satisfied"] < np.clip(p_pos, 0.02, 0.99)
+    t["csat_5"] = np.where(t["csat_pos"], np.where(d["u_top"] < FIVE_POINT_TOP, 5, 4), d["negative"])
+    t["p_pos"] = p_pos
+
+
+def _local_hours(ctx: Context, t: dict[str, np.ndarray]) -> None:
+    local = t["created"] + ctx.offsets[t["client"], t["day"]]
+    t["local_hour"] = ((local % DAY) // 3600).astype(np.int64)
 
 
 def _repeat_contacts(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -237,8 +278,8 @@ def _repeat_contacts(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Gene
     cal = ctx.cal
     q = REPEAT_BASE * (1 + 1.2 * (t["res_breached"] == 1) + 1.0 * (t["reopens"] > 0)
                        + 0.8 * (t["csat_given"] & ~t["csat_pos"]))
-    for story, eff in _effects(ctx, "repeat"):
-        q = q * np.where(_segment_mask(t, story.segment) & _in_window(cal, t["day"], eff.weeks), 1 + eff.size, 1.0)
+    for segment, eff in _effects(ctx, "repeat"):
+        q = q * np.where(_segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks), 1 + eff.size, 1.0)
     parent = np.flatnonzero(rng.random(q.size) < q)
     n = parent.size
     mean = 1.6 * DAY
@@ -327,12 +368,13 @@ def tickets_frame(ctx: Context, t: dict[str, np.ndarray], first_id: int) -> pl.D
     raw_code = np.where(is_five, t["csat_5"] + 1, np.where(t["csat_pos"], 0, 1))  # 0 good, 1 bad, 2.. = "1".."5"
     score = np.where(is_five, (t["csat_5"] - 1) / 4.0, t["csat_pos"].astype(float))
     positive = np.where(is_five, t["csat_5"] >= 4, t["csat_pos"])
-    given = t["csat_given"]
+    given, nps_given = t["csat_given"], t["nps_given"]
     agents = pl.Series(ctx.workforce.agents.ids.tolist(), dtype=pl.String)
     agent_codes = np.where(t["agent"] >= 0, t["agent"], 0)
     has_frt, has_res = ~np.isnan(t["frt_target"]), ~np.isnan(t["res_target"])
     reasons = _names(REASONS, t["reason"])
     escalated = pl.Series(np.where(t["transfers"] > 0, " escalated", np.where(t["repeat"], " follow_up", "")))
+    escalated = escalated + pl.Series(np.array(["", " ai_handoff", " ai_agent"])[t["handled"]])
     frame = pl.DataFrame({
         "source_system": pl.Series([SOURCE_SYSTEM]).gather(np.zeros(n, dtype=np.uint32)),
         "source_instance": pl.Series([ctx.instance]).gather(np.zeros(n, dtype=np.uint32)),
@@ -358,13 +400,18 @@ def tickets_frame(ctx: Context, t: dict[str, np.ndarray], first_id: int) -> pl.D
         "first_response_business_seconds": _maybe(np.round(fr_b, 1), t["fr_known"]),
         "resolution_seconds": _maybe(np.round(t["res"], 1), t["res_known"]),
         "resolution_business_seconds": _maybe(np.round(res_b, 1), t["res_known"]),
-        "handle_seconds": np.round(t["handle"], 1),
+        "handle_seconds": _maybe(np.round(t["handle"], 1), ~np.isnan(t["handle"])),
         "replies": t["replies"].astype(np.int64),
         "reopens": t["reopens"].astype(np.int64),
         "transfers": t["transfers"].astype(np.int64),
         "csat_raw": _maybe(_names(["good", "bad", "1", "2", "3", "4", "5"], raw_code), given),
         "csat_score": _maybe(score, given),
         "csat_positive": _maybe(positive, given),
+        "survey_type": _maybe(np.where(given, "csat", "nps"), given | nps_given),
+        "rating_value": _maybe(np.where(given, np.where(is_five, t["csat_5"], np.nan), t["nps"]).astype(float),
+                               (given & is_five) | nps_given),
+        "rating_scale": _maybe(np.where(given, np.where(is_five, "1-5", "labels"), "0-10"), given | nps_given),
+        "handled_by": _names(HANDLERS, t["handled"]),
         "first_response_target_seconds": _maybe(np.nan_to_num(t["frt_target"]), has_frt),
         "resolution_target_seconds": _maybe(np.nan_to_num(t["res_target"]), has_res),
         "first_response_breached": _maybe(t["fr_breached"] == 1, t["fr_breached"] >= 0),
@@ -376,7 +423,9 @@ def tickets_frame(ctx: Context, t: dict[str, np.ndarray], first_id: int) -> pl.D
 
 
 def generate_block(ctx: Context, d0: int, d1: int, first_id: int) -> tuple[pl.DataFrame, dict[str, np.ndarray]]:
-    """Tickets created by the lane counts of days d0..d1-1, plus their repeat contacts."""
+    """Tickets created by the lane counts of days d0..d1-1, their repeat contacts, and the AI agent's
+    conversations of those days; the arrays returned are the people's tickets (what agents, intervals, QA and
+    invoices are built from)."""
     rng = np.random.default_rng([ctx.seed, 101, d0])
     t = _arrivals(ctx, rng, d0, d1)
     _outcomes(ctx, t, rng)
@@ -385,5 +434,131 @@ def generate_block(ctx: Context, d0: int, d1: int, first_id: int) -> tuple[pl.Da
     both = {k: np.concatenate([t[k], child[k]]) for k in t}
     order = np.argsort(both["created"], kind="stable")
     both = {k: v[order] for k, v in both.items()}
-    return tickets_frame(ctx, both, first_id), both
+    blended = np.random.default_rng([ctx.seed, 606, d0])
+    _nps(both, blended)
+    ai = _ai_conversations(ctx, both, blended, d0, d1)
+    frames = [tickets_frame(ctx, both, first_id)]
+    if ai["lane"].size:
+        frames.append(tickets_frame(ctx, ai, first_id + both["lane"].size))
+    return pl.concat(frames), both
 
+
+# --------------------------------------------------------------------------- blended operations
+
+
+def _nps(t: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+    """NPS_CLIENT surveys a share of its solved tickets that got no CSAT survey; the answer follows the customer's
+    satisfaction with the contact (the same draw a CSAT answer would have shown)."""
+    n = t["lane"].size
+    t["nps_given"] = ((t["client"] == CLIENT_IDS.index(NPS_CLIENT)) & t["res_known"] & ~t["csat_given"]
+                      & (rng.random(n) < NPS_RESPONSE_RATE))
+    satisfied = t["csat_pos"]
+    happy = np.array(list(NPS_SATISFIED))[rng.choice(len(NPS_SATISFIED), size=n, p=list(NPS_SATISFIED.values()))]
+    unhappy = np.array(list(NPS_DISSATISFIED))[rng.choice(len(NPS_DISSATISFIED), size=n, p=list(NPS_DISSATISFIED.values()))]
+    t["nps"] = np.where(satisfied, happy, unhappy)
+
+
+def _ai_days(ctx: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per day: AI-involved share of the AI client's AI-channel conversations, the share of those the AI agent
+    resolves alone, and the chance its customers come back within 7 days (story effects included)."""
+    cal = ctx.cal
+    days_before = (cal.n_days - 1 - np.arange(cal.n_days)).astype(float)
+    lo, hi = AI_INVOLVEMENT
+    involved = hi - (hi - lo) * np.minimum(days_before / (78 * 7), 1.0)
+    alone = np.full(cal.n_days, AI_SELF_SERVED)
+    back = np.full(cal.n_days, AI_RETURN_RATE)
+    day = np.arange(cal.n_days)
+    for segment, eff in _effects(ctx, "containment"):
+        if segment.get("client_id", AI_CLIENT) != AI_CLIENT:
+            continue
+        hit = _in_window(cal, day, eff.weeks)
+        alone = np.where(hit, alone + eff.size, alone)
+        back = np.where(hit, back * 2, back)
+    return involved, np.clip(alone, 0.05, 0.95), back
+
+
+def _ai_conversations(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator, d0: int,
+                      d1: int) -> dict[str, np.ndarray]:
+    """Mark the people's AI hand-offs (handled_by human_after_ai) in `t` and return the conversations the AI agent
+    resolved alone (handled_by ai_agent) on days d0..d1-1, some of whose customers come back within 7 days."""
+    cal, lanes = ctx.cal, ctx.lanes
+    n = t["lane"].size
+    t["handled"] = np.zeros(n, dtype=np.int64)
+    ci = CLIENT_IDS.index(AI_CLIENT)
+    ai_ch = np.array([CHANNELS.index(c) for c in AI_CHANNELS])
+    involved, alone, back = _ai_days(ctx)
+    per_contact = 1 + REPEAT_BASE * 1.3  # first contacts -> contacts, as the lanes were sized
+    people = np.stack([lanes.baseline[(lanes.client == ci) & (lanes.channel == c)].sum(axis=0) for c in ai_ch]) * per_contact
+    ri = alone * involved
+    ai_expected = people * (ri / (1 - ri))  # AI-resolved conversations per (AI channel, day)
+    handoff = (1 - alone) * involved / (1 - ri)  # share of the people's AI-channel conversations the AI handed over
+    on_ai = (t["client"] == ci) & np.isin(t["channel"], ai_ch)
+    p = handoff[t["day"]]
+    for segment, eff in _effects(ctx, "volume"):  # a story's extra volume on an AI channel is hand-offs
+        if eff.where and segment.get("client_id") == AI_CLIENT and "channel" in segment:
+            hit = _segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks)
+            p = np.where(hit, (p + eff.size) / (1 + eff.size), p)
+    t["handled"] = np.where(on_ai & (rng.random(n) < p), HANDLERS.index("human_after_ai"), 0)
+
+    # resolved alone, customer not back: Poisson per (channel, day) of the block
+    days = np.arange(d0, d1)
+    stay = rng.poisson(ai_expected[:, d0:d1] * (1 - back[d0:d1]))
+    channel = np.repeat(np.repeat(ai_ch, days.size), stay.ravel())
+    day = np.repeat(np.tile(days, ai_ch.size), stay.ravel())
+    w = np.asarray(INTRADAY["live"])
+    hour = np.searchsorted(np.cumsum(w / w.sum()), rng.random(day.size), side="right")
+    created = cal.day_epoch[day] + hour * 3600 + rng.random(day.size) * 3600 - ctx.offsets[ci, day]
+    requester = rng.integers(0, ctx.customers[ci], day.size)
+    # resolved alone, customer back within 7 days: each of the client's people's tickets of the block follows an AI
+    # conversation of the same customer with the chance that makes `back` of the AI's resolutions come back
+    mine = np.flatnonzero(t["client"] == ci)
+    all_people = lanes.baseline[lanes.client == ci].sum(axis=0) * per_contact
+    rate = back * ai_expected.sum(axis=0) / np.maximum(all_people, 1e-9)
+    came = mine[rng.random(mine.size) < rate[t["day"][mine]]]
+    mean = AI_RETURN_MEAN_DAYS * DAY
+    gap = -mean * np.log(1 - rng.random(came.size) * (1 - np.exp(-7 * DAY / mean)))
+    share = ai_expected[:, t["day"][came]]
+    came_ch = ai_ch[(rng.random(came.size) > share[0] / np.maximum(share.sum(axis=0), 1e-9)).astype(np.int64)]
+    came_created = t["created"][came] - np.maximum(gap, 1.0)
+    came_day = ((came_created + ctx.offsets[ci, t["day"][came]] - cal.day_epoch[0]) // DAY).astype(np.int64)
+    keep = came_day >= 0
+    channel = np.concatenate([channel, came_ch[keep]])
+    day = np.concatenate([day, came_day[keep]])
+    created = np.concatenate([created, came_created[keep]])
+    requester = np.concatenate([requester, t["requester"][came][keep]])
+    order = np.argsort(created, kind="stable")
+    channel, day, created, requester = channel[order], day[order], created[order], requester[order]
+    return _ai_outcomes(ctx, rng, ci, channel, day, created, requester)
+
+
+def _ai_outcomes(ctx: Context, rng: np.random.Generator, ci: int, channel: np.ndarray, day: np.ndarray,
+                 created: np.ndarray, requester: np.ndarray) -> dict[str, np.ndarray]:
+    """The AI agent's conversations as ticket arrays: resolved by the agent, no person, no contract target, no survey."""
+    n = channel.size
+    cal = ctx.cal
+    site = SITE_IDS.index(AI_SITE)
+    names = list(CLIENTS[AI_CLIENT].reasons)
+    shares = np.array([CLIENTS[AI_CLIENT].reasons[r][0] for r in names])
+    langs = SITES[AI_SITE].languages
+    res = rng.lognormal(np.log(AI_RESOLUTION[0]), AI_RESOLUTION[1], n)
+    now = cal.end_epoch
+    resolved = created + res <= now
+    closed = resolved & (created + res + AUTO_CLOSE_DAYS * DAY <= now)
+    nan, zeros, false = np.full(n, np.nan), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    t = {
+        "lane": np.full(n, -1, dtype=np.int64), "client": np.full(n, ci, dtype=np.int64), "site": np.full(n, site),
+        "channel": channel, "day": day, "created": created, "requester": requester, "repeat": false,
+        "priority": rng.choice(len(PRIORITIES), size=n, p=PRIORITY_MIX),
+        "reason": np.array([REASONS.index(r) for r in names])[rng.choice(len(names), size=n, p=shares / shares.sum())],
+        "language": np.array([LANGUAGES.index(x) for x in langs])[rng.choice(len(langs), size=n, p=list(langs.values()))],
+        "slot": np.full(n, -1, dtype=np.int64), "agent": np.full(n, -1, dtype=np.int64),
+        "talk": zeros.astype(float), "hold": zeros.astype(float), "acw": zeros.astype(float), "handle": nan,
+        "fr": zeros.astype(float), "res": res, "frt_target": nan, "res_target": nan,
+        "status": np.where(closed, 4, np.where(resolved, 3, 1)), "fr_known": false, "res_known": resolved,
+        "closed": closed, "fr_breached": np.full(n, -1), "res_breached": np.full(n, -1),
+        "reopens": zeros, "transfers": zeros, "replies": zeros, "csat_given": false, "csat_pos": false,
+        "csat_5": np.full(n, 3), "p_pos": nan, "nps_given": false, "nps": zeros,
+        "handled": np.full(n, HANDLERS.index("ai_agent")),
+    }
+    _local_hours(ctx, t)
+    return t

@@ -122,7 +122,7 @@ def expected_volume(cal: Calendar, scale: float, stories: tuple[Story, ...]) -> 
 
 
 def _volume(lanes: Lanes, cal: Calendar, story: Story, eff) -> None:
-    lanes.expected[_lane_mask(lanes, story.segment), _window(cal, eff.weeks)] *= 1 + eff.size
+    lanes.expected[_lane_mask(lanes, story.segment_of(eff)), _window(cal, eff.weeks)] *= 1 + eff.size
 
 
 def _mix(lanes: Lanes, cal: Calendar, story: Story, eff) -> None:

@@ -52,6 +52,8 @@ CASES = {
     "frt_drift": Case({"first_response_time_median": +1}, None),
     "coaching_pilot": Case({"csat": +1, "repeat_contact_rate": -1, "fcr": +1}, (1, 2)),  # news at its onset; later the new normal
     "vendor_voice_csat": Case({"csat": -1}, (0, 1), across_clients=True),
+    "ai_containment_drop": Case({"ai_containment_rate": -1, "ai_escalation_rate": +1}, (0, 1)),
+    "overnight_language_gap": Case({"sla_first_response": -1}, (0, 1)),  # told on the language, not the hours
 }
 
 
@@ -90,7 +92,8 @@ def _values(story: Story, key: str) -> set[str]:
 def _matches(ins: Any, story: Story, case: Case) -> bool:
     if ins.kpi not in case.kpis or ins.delta is None or (ins.delta > 0) != (case.kpis[ins.kpi] > 0):
         return False
-    dims = {k: _values(story, k) for k in story.segment if k in ("client_id", "vendor_id", "site_id", "channel", "contact_reason")}
+    dims = {k: _values(story, k) for k in story.segment
+            if k in ("client_id", "vendor_id", "site_id", "channel", "contact_reason", "language")}
     if any(k in ins.segment and ins.segment[k] not in v for k, v in dims.items()):
         return False
     if case.across_clients and ("client_id" in ins.segment or "vendor_id" not in ins.segment):

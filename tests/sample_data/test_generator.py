@@ -196,6 +196,39 @@ def vendor_voice_csat(ws: Workspace) -> dict[str, float]:
     return out
 
 
+def ai_containment_drop(ws: Workspace) -> dict[str, float]:
+    """acme AI containment (AI-resolved, customer not back within 7 days, over AI-involved) and nw-manila's acme
+    chat and messaging volume and first-response attainment: the story's weeks vs the 6 weeks before."""
+    s = STORIES_BY_KEY["ai_containment_drop"]
+    w = s.effect("containment").weeks
+    t = repeat_rate(tickets(ws).filter(pl.col("client_id") == "acme"))
+    ai = t.filter(pl.col("handled_by").is_in(["ai_agent", "human_after_ai"]))
+
+    def containment(f: pl.DataFrame) -> float:
+        return f.select(((pl.col("handled_by") == "ai_agent") & ~pl.col("repeat")).mean()).item()
+    before, during = pl.col("k").is_between(w[0] + 1, w[0] + 6), between(*w)
+    manila = t.filter(pl.col("site_id") == "nw-manila", pl.col("channel").is_in(["chat", "messaging"]))
+    return {"containment_before": containment(ai.filter(before)), "containment_during": containment(ai.filter(during)),
+            "volume_ratio": manila.filter(during).height / 3 / (manila.filter(before).height / 6),
+            "attainment_delta": attainment(manila.filter(during)) - attainment(manila.filter(before))}
+
+
+def overnight_language_gap(ws: Workspace) -> dict[str, float]:
+    """acme first-response attainment by language, the story's weeks vs the 8 weeks before; and the Spanish
+    attainment of contacts arriving 20:00-08:00 New York time."""
+    w = STORIES_BY_KEY["overnight_language_gap"].effect("attainment").weeks
+    hour = pl.col("created_at").dt.convert_time_zone("America/New_York").dt.hour()
+    t = tickets(ws).filter(pl.col("client_id") == "acme", pl.col("first_response_breached").is_not_null())
+    before, during = pl.col("k").is_between(w[0] + 1, w[0] + 8), between(*w)
+    out = {}
+    for lang in ("es", "en"):
+        f = t.filter(pl.col("language") == lang)
+        out[f"{lang}_delta"] = attainment(f.filter(during)) - attainment(f.filter(before))
+    night = t.filter(pl.col("language") == "es", (hour >= 20) | (hour < 8))
+    out["es_night_during"] = attainment(night.filter(during))
+    return out
+
+
 def size(key: str, kind: str) -> float:
     return STORIES_BY_KEY[key].effect(kind).size
 
@@ -246,6 +279,16 @@ STORY_CASES = {
         vendor_voice_csat,
         lambda m: max(m["acme_delta"], m["globex_delta"]) <= 0.5 * size("vendor_voice_csat", "csat"),
         lambda m: abs(m["acme_delta"]) < 0.04 and abs(m["globex_delta"]) < 0.04),
+    "ai_containment_drop": StoryCase(
+        ai_containment_drop,
+        lambda m: m["containment_during"] <= m["containment_before"] + 0.6 * size("ai_containment_drop", "containment")
+        and m["volume_ratio"] >= 1.15 and m["attainment_delta"] <= -0.1,
+        lambda m: abs(m["containment_during"] - m["containment_before"]) < 0.06 and m["volume_ratio"] < 1.12
+        and abs(m["attainment_delta"]) < 0.03),
+    "overnight_language_gap": StoryCase(
+        overnight_language_gap,
+        lambda m: m["es_delta"] <= -0.07 and abs(m["en_delta"]) < 0.02 and m["es_night_during"] <= 0.45,
+        lambda m: abs(m["es_delta"]) < 0.04 and m["es_night_during"] >= 0.75),
 }
 
 
@@ -551,3 +594,53 @@ def test_story_kpis_and_target_metrics_are_catalog_kpis(story_ws):
     names = {k["name"] for k in tomllib.loads(catalog.read_text(encoding="utf-8"))["kpi"]}
     assert {s.kpi for s in STORIES} <= names
     assert set(story_ws.read("sla_targets", EVERYONE)["metric"]) <= names
+
+
+# --------------------------------------------------------------------------- blended operations
+
+
+def test_acmes_ai_agent_takes_part_in_a_growing_share_of_its_chat_and_messaging(null_ws):
+    """The AI agent works acme chat and messaging only: alone (ai_agent, at the acme-ai site of the in-house team)
+    or handing over to a BPO person (human_after_ai); its involvement grows over the year, story or not."""
+    t = tickets(null_ws)
+    ai = t.filter(pl.col("handled_by") == "ai_agent")
+    assert set(ai["client_id"]) == {"acme"} and set(ai["channel"]) == {"chat", "messaging"}
+    assert set(ai["site_id"]) == {"acme-ai"} and set(ai["vendor_id"]) == {"in_house"}
+    # no person, no contract target, no survey: its answers are not a person's first response
+    for column in ("agent_id", "first_response_at", "handle_seconds", "first_response_target_seconds",
+                   "resolution_target_seconds", "csat_raw", "survey_type"):
+        assert ai[column].null_count() == ai.height, column
+    handoffs = t.filter(pl.col("handled_by") == "human_after_ai")
+    assert set(handoffs["client_id"]) == {"acme"} and set(handoffs["channel"]) == {"chat", "messaging"}
+    assert handoffs["agent_id"].null_count() == 0 and "acme-ai" not in set(handoffs["site_id"])
+    assert set(t.filter(pl.col("client_id") == "globex")["handled_by"]) == {"human"}
+    lanes = t.filter(pl.col("client_id") == "acme", pl.col("channel").is_in(["chat", "messaging"]))
+
+    def involvement(f: pl.DataFrame) -> float:
+        return f.select((pl.col("handled_by") != "human").mean()).item()
+    early, late = involvement(lanes.filter(pl.col("k") >= 44)), involvement(lanes.filter(pl.col("k") <= 7))
+    assert 0.10 <= early <= 0.22 and 0.26 <= late <= 0.38 and late - early >= 0.1, (early, late)
+
+
+def test_globex_surveys_nps_on_solved_tickets_without_a_csat_answer(null_ws):
+    t = tickets(null_ws)
+    nps = t.filter(pl.col("survey_type") == "nps")
+    assert set(nps["client_id"]) == {"globex"} and set(nps["rating_scale"]) == {"0-10"}
+    assert nps["rating_value"].is_between(0, 10).all() and (nps["rating_value"] % 1 == 0).all()
+    assert nps["csat_score"].null_count() == nps.height and nps["csat_positive"].null_count() == nps.height
+    assert nps["resolved_at"].null_count() == 0
+    score = 100 * ((nps["rating_value"] >= 9).mean() - (nps["rating_value"] <= 6).mean())
+    assert 30 <= score <= 60, score
+    csat = t.filter(pl.col("csat_positive").is_not_null())
+    assert set(csat["survey_type"]) == {"csat"}
+    assert set(csat.filter(pl.col("client_id") == "globex")["rating_scale"]) == {"1-5"}
+    assert set(csat.filter(pl.col("client_id") == "acme")["rating_scale"]) == {"labels"}
+
+
+def test_customers_write_in_three_languages_where_their_sites_speak_them(null_ws):
+    t = tickets(null_ws)
+    by_site = t.group_by("site_id").agg(pl.col("language").unique()).rows()
+    spoken = {site: set(langs) for site, langs in by_site}
+    assert spoken["sp-krakow"] == {"en", "de"} and spoken["nw-manila"] == {"en"}
+    assert "es" in spoken["nw-bogota"] and "es" in spoken["acme-ai"]
+    assert set(t["language"]) == {"en", "es", "de"}
