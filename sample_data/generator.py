@@ -91,7 +91,7 @@ def generate(out: Path, *, seed: int = 7, weeks: int = 78, scale: float = 1.0, s
     rows = {name: 0 for name in TABLE_ORDER}
 
     lanes = expected_volume(cal, scale, planted)
-    counts = draw_counts(lanes, np.random.default_rng([seed, 1]))
+    counts = draw_counts(lanes, np.random.default_rng([seed, 1]), np.random.default_rng([seed, 11]))
     workforce = build_workforce(cal, lanes, scale, planted, np.random.default_rng([seed, 2]))
     offsets = np.stack([cal.utc_offset(CLIENTS[c].timezone) for c in CLIENT_IDS])
     ctx = Context(cal, lanes, counts, workforce, planted, instance, seed, offsets)

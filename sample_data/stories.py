@@ -15,6 +15,7 @@ latest week) and one or more effects.  Effect kinds and what the generator does 
 | `repeat` | relative change of the chance of a repeat contact within 7 days | tickets of the segment |
 | `cohort_handle` | relative handle-time excess of the cohort hired on the window's first Monday | that cohort's tickets |
 | `attrition` | share of the segment's agents employed at the window's start who leave during it (on top of the base hazard) | agents of the segment |
+| `handoffs` | relative extra contact volume (+0.3 = +30 %) of an AI agent's hand-offs, drawn apart from the lanes' own counts (every other count stays as it was) | the segment's lanes, marked human_after_ai |
 | `containment` | change of the share of AI-involved conversations the AI agent resolves alone (points); the chance its customers come back within 7 days doubles | the client's AI agent conversations |
 
 A segment names canonical dimensions (`client_id`, `vendor_id`, `site_id`, `channel`, `contact_reason`, `language`,
@@ -189,7 +190,7 @@ STORIES: tuple[Story, ...] = (
         kpi="ai_containment_rate",
         segment={"client_id": "acme"},
         effects=(Effect("containment", -0.22, (24, 22)),
-                 Effect("volume", 0.30, (24, 22), where={"site_id": "nw-manila", "channel": "chat messaging"}),
+                 Effect("handoffs", 0.30, (24, 22), where={"site_id": "nw-manila", "channel": "chat messaging"}),
                  Effect("attainment", 0.70, (24, 22), where={"site_id": "nw-manila", "channel": "chat messaging"})),
         shows="acme's AI containment falls from about 57 % to about 22-30 % for three weeks (the AI agent resolves "
               "22 points fewer of the conversations it takes part in, and twice as many of its customers come back); "
@@ -222,6 +223,7 @@ SIZE_FORMAT: dict[str, str] = {
     "repeat": "7-day repeat contacts {:+.0%}",
     "cohort_handle": "handle time {:+.0%}",
     "attrition": "{:.0%} of the agents leave",
+    "handoffs": "hand-off volume {:+.0%}",
     "containment": "AI-resolved share of AI-involved conversations {:+.0%} (points)",
 }
 

@@ -494,10 +494,9 @@ def _ai_conversations(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Gen
     handoff = (1 - alone) * involved / (1 - ri)  # share of the people's AI-channel conversations the AI handed over
     on_ai = (t["client"] == ci) & np.isin(t["channel"], ai_ch)
     p = handoff[t["day"]]
-    for segment, eff in _effects(ctx, "volume"):  # a story's extra volume on an AI channel is hand-offs
-        if eff.where and segment.get("client_id") == AI_CLIENT and "channel" in segment:
-            hit = _segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks)
-            p = np.where(hit, (p + eff.size) / (1 + eff.size), p)
+    for segment, eff in _effects(ctx, "handoffs"):  # a story's extra hand-off volume: all of it came from the AI
+        hit = on_ai & _segment_mask(t, segment) & _in_window(cal, t["day"], eff.weeks)
+        p = np.where(hit, (p + eff.size) / (1 + eff.size), p)
     t["handled"] = np.where(on_ai & (rng.random(n) < p), HANDLERS.index("human_after_ai"), 0)
 
     # resolved alone, customer not back: Poisson per (channel, day) of the block

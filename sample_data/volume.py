@@ -57,6 +57,7 @@ class Lanes:
     channel: np.ndarray
     expected: np.ndarray  # lanes x days
     baseline: np.ndarray  # lanes x days, stories not applied
+    extra: np.ndarray | None = None  # lanes x days: contacts a story adds that are drawn apart (`handoffs`)
 
     @property
     def n(self) -> int:
@@ -112,7 +113,7 @@ def expected_volume(cal: Calendar, scale: float, stories: tuple[Story, ...]) -> 
                 row = row.copy()
                 row[max(d0, 0):max(d1 + 1, 0)] *= e.factor
         base[i] = row
-    lanes = Lanes(client, site, channel, base.copy(), base)
+    lanes = Lanes(client, site, channel, base.copy(), base, np.zeros_like(base))
     for story in stories:
         for eff in story.effects:
             apply = _VOLUME_EFFECTS.get(eff.kind)
@@ -146,11 +147,24 @@ def _reroute(lanes: Lanes, cal: Calendar, story: Story, eff) -> None:
         lanes.expected[dst, w] += moved / dst.sum()
 
 
-_VOLUME_EFFECTS = {"volume": _volume, "mix": _mix, "reroute": _reroute}
+def _handoffs(lanes: Lanes, cal: Calendar, story: Story, eff) -> None:
+    assert lanes.extra is not None
+    mask, window = _lane_mask(lanes, story.segment_of(eff)), _window(cal, eff.weeks)
+    lanes.extra[mask, window] += lanes.expected[mask, window] * eff.size
 
 
-def draw_counts(lanes: Lanes, rng: np.random.Generator) -> np.ndarray:
-    """Contacts per lane and day: Poisson around the expectation with day-to-day overdispersion."""
+_VOLUME_EFFECTS = {"volume": _volume, "mix": _mix, "reroute": _reroute, "handoffs": _handoffs}
+
+
+def draw_counts(lanes: Lanes, rng: np.random.Generator, extra_rng: np.random.Generator | None = None) -> np.ndarray:
+    """Contacts per lane and day: Poisson around the expectation with day-to-day overdispersion.
+
+    A story's `extra` contacts are a second Poisson draw from `extra_rng`, so they leave every other lane-day's
+    count as it is without them (a Poisson draw's use of random numbers depends on its mean)."""
     noise = rng.lognormal(0.0, 0.07, size=(len(CLIENT_IDS), lanes.expected.shape[1]))
     lane_noise = rng.lognormal(0.0, 0.04, size=lanes.expected.shape)
-    return rng.poisson(lanes.expected * noise[lanes.client] * lane_noise)
+    counts = rng.poisson(lanes.expected * noise[lanes.client] * lane_noise)
+    if lanes.extra is not None and lanes.extra.any():
+        extra_rng = extra_rng if extra_rng is not None else np.random.default_rng(rng.integers(2**63))
+        counts = counts + extra_rng.poisson(lanes.extra * noise[lanes.client] * lane_noise)
+    return counts
