@@ -385,7 +385,9 @@ def _has_local_part(m: Measure, part: str) -> bool:
     """Whether a measure's rows have an hour (a timestamp) or a weekday (a timestamp or a day) to split by."""
     if m.spread:
         return False
-    dtype = TABLES[m.table].columns[m.time].dtype
+    spec = TABLES[m.table].columns
+    # a derived time (when a ticket was solved, `ended_at`) is an instant like the columns it is derived from
+    dtype = spec[m.time].dtype if m.time in spec else pl.Datetime("us", "UTC")
     return isinstance(dtype, pl.Datetime) or (part == "weekday" and dtype == pl.Date)
 
 
