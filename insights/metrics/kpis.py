@@ -113,15 +113,9 @@ def compute_kpis(
     if warehouse is not None:  # [store] url: the measures run inside the warehouse, the KPI formulas here
         from insights.metrics.warehouse import compute_in_warehouse
 
-        cals = Calendars.of(ws.config, scope.clients)
-        if not cals.utc_iso:  # one number, one truth: never a UTC cut where the dashboard shows local weeks
-            raise KpiError(f"the warehouse engine ([store] url) cuts periods in UTC with Monday weeks only, and the "
-                           f"clients in view report in {cals.reference.name}; remove timezone/week_start from bpo.toml for "
-                           f"them, or remove [store] to compute from the Parquet store")
-
         return compute_in_warehouse(warehouse, scope, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                     settings=ws.config.settings, site_tiers=tiers, fx_rates=ws.config.fx_rates,
-                                    currency=ws.config.currency)
+                                    currency=ws.config.currency, calendars=Calendars.of(ws.config, scope.clients))
     plan = _plan(catalog, kpis, by, ws.config.settings)
     frames, viewer = read_frames(ws, scope, {s.table for s in plan.sources}, catalog)
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
@@ -385,7 +379,9 @@ def _has_local_part(m: Measure, part: str) -> bool:
     """Whether a measure's rows have an hour (a timestamp) or a weekday (a timestamp or a day) to split by."""
     if m.spread:
         return False
-    dtype = TABLES[m.table].columns[m.time].dtype
+    spec = TABLES[m.table].columns
+    # a derived time (when a ticket was solved, `ended_at`) is an instant like the columns it is derived from
+    dtype = spec[m.time].dtype if m.time in spec else pl.Datetime("us", "UTC")
     return isinstance(dtype, pl.Datetime) or (part == "weekday" and dtype == pl.Date)
 
 

@@ -15,8 +15,13 @@ same code as the Polars engine (`kpis._kpis_from_aggregates`).  What crosses the
   thousands of invoice lines, not millions, and spreading days is not worth a dialect per database.
 
 Periods reach the database as UTC ranges (`insights.metrics.utc_ranges`): bound parameters in a
-CASE, never a time-zone function.  Catalog expressions (filters, derived columns) are SQL text: the
-derived ones are inlined, the window ones (`next_within`, `days_between`) compiled per dialect below.
+CASE, never a time-zone function.  Each client's periods are its own local days, weeks and months
+(bpo.toml `timezone`, `week_start`): the clients cut alike share one CASE of their ranges, chosen by
+`client_id`; a local hour or weekday is the UTC timestamp plus its client's offset, piece by piece
+between the daylight-saving changes (computed here, so MariaDB needs no time-zone tables).
+
+Catalog expressions (filters, derived columns) are SQL text: the derived ones are inlined, the window
+ones (`next_within`, `days_between`) compiled per dialect below.
 """
 from __future__ import annotations
 
@@ -34,9 +39,14 @@ from connectors.store import Scope
 from connectors.store.warehouse import Warehouse, scope_clause
 from insights import money
 from insights.catalog import Catalog, Kpi, Measure, load_catalog
-from insights.metrics.kpis import (PERIOD, _agg_pass, _base_columns, _check_query,
+from insights.metrics.kpis import (CALENDAR_MARGIN, LOCAL_PARTS, PERIOD, _agg_pass, _base_columns, _check_query,
                                    _kpis_from_aggregates, _lookahead, _plan, _Source)
-from insights.metrics.utc_ranges import PeriodRange, utc_ranges
+from insights.metrics.periods import WEEKDAY_NAMES
+from insights.metrics.utc_ranges import ClientRanges, PeriodRange, calendar_ranges, utc_offsets
+from insights.view import Calendars
+
+Cut = Sequence[ClientRanges]  # the query's periods: one list of UTC ranges per group of clients cut alike
+MONDAY = date(1900, 1, 1)  # weekdays are counted from a Monday: no dialect's day-of-week numbering is needed
 
 
 # --------------------------------------------------------------------------- dialect entries
@@ -151,8 +161,12 @@ def compute_in_warehouse(
     site_tiers: Mapping[str, str | None] | None = None,
     fx_rates: Sequence[Any] = (),
     currency: str = "USD",
+    calendars: Calendars | None = None,
 ) -> pl.DataFrame:
     """`compute_kpis` with the measures aggregated inside the warehouse: same arguments, same frame.
+
+    `calendars` cuts each client's rows in its reporting calendar, as the Polars engine does (None: UTC
+    days, Monday weeks).
 
     >>> frame = compute_in_warehouse(ws.warehouse, Scope.everything(), ["csat"], grain="week",
     ...                              by=("vendor_id",))  # doctest: +SKIP
@@ -162,31 +176,33 @@ def compute_in_warehouse(
     by = tuple(by)
     plan = _plan(catalog, kpis, by, settings)
     tiers = dict(site_tiers or {})
+    cals = calendars if calendars is not None and not calendars.utc_iso else None
     results: dict[_Source, pl.DataFrame] = {}
     for source, measures in plan.sources.items():
         quantiles = plan.quantiles.get(source, [])
         if source.spread:
             results[source] = _spread_pass(warehouse, scope, source, measures, quantiles, catalog, grain, by, start, end,
-                                           tiers, fx_rates, currency)
+                                           tiers, fx_rates, currency, cals)
             continue
-        q = SourceQuery(warehouse, scope, source, catalog, by, tiers)
+        q = SourceQuery(warehouse, scope, source, catalog, by, tiers, cals)
         bounds = q.bounds(start, end, grain)
         if source.until:
             results[source] = q.open_deltas(measures[0], bounds)
         else:
             results[source] = q.aggregates(measures, quantiles, bounds)
-    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end)
+    return _kpis_from_aggregates(plan, results, catalog, grain, by, start, end, cals.reference.week_start if cals else 0)
 
 
 def compile_measures(warehouse: Warehouse, scope: Scope, table: str, *, grain: str, by: Sequence[str], start: date,
-                     end: date, catalog: Catalog | None = None, time: str | None = None) -> sa.Select:
+                     end: date, catalog: Catalog | None = None, time: str | None = None,
+                     calendars: Calendars | None = None) -> sa.Select:
     """The one SELECT that aggregates every (non-spread, non-backlog) measure of `table` on `time` (snapshots)."""
     catalog = catalog or load_catalog()
     tcol = time or TABLES[table].time_column or ""
     measures = [m for m in catalog.measures.values() if m.table == table and m.time == tcol
                 and not m.spread and m.agg != "open_at_period_end"]
-    q = SourceQuery(warehouse, scope, _Source(table, tcol), catalog, tuple(by), {})
-    return q.aggregate_select(measures, utc_ranges(grain, start, end))
+    q = SourceQuery(warehouse, scope, _Source(table, tcol), catalog, tuple(by), {}, calendars)
+    return q.aggregate_select(measures, calendar_ranges(grain, start, end, q.calendars))
 
 
 # --------------------------------------------------------------------------- one source
@@ -203,8 +219,9 @@ class SourceQuery:
     """Compiles the queries of one source: the scoped rows with derived columns, bucketed by period."""
 
     def __init__(self, warehouse: Warehouse, scope: Scope, source: _Source, catalog: Catalog, by: tuple[str, ...],
-                 tiers: dict[str, str | None]):
+                 tiers: dict[str, str | None], calendars: Calendars | None = None):
         self.wh, self.scope, self.source, self.catalog, self.by, self.tiers = warehouse, scope, source, catalog, by, tiers
+        self.calendars = calendars if calendars is not None and not calendars.utc_iso else None
         self.table = warehouse.table(source.table)
         self.columns = catalog.columns.get(source.table, {})
         spec = TABLES[source.table].columns
@@ -262,35 +279,87 @@ class SourceQuery:
                 cols.append(days_between(t.c[p["start"]], t.c[p["end"]]).label(c.name))
         return sa.select(*cols).where(*where).subquery("src")
 
-    def bucket(self, col: Any, ranges: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:
-        """The period key of `col`: the first range whose end it is before (so earlier rows land in the first)."""
+    def bucket(self, col: Any, client: Any, cut: Cut, *, earlier: bool = False) -> sa.ColumnElement[Any]:
+        """The period key of `col` in its client's ranges (a binary search over them), NULL outside them.
+
+        `earlier` puts rows before a client's first range in it (a backlog's opened and closed rows); one
+        group of clients (every client cut alike: UTC) leaves the range's start to the query's WHERE."""
+        first = (lambda r: r.first) if self.is_date else (lambda r: r.start_utc)
         stop = (lambda r: r.stop) if self.is_date else (lambda r: r.stop_utc)
 
-        def split(rs: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:  # a binary search: log2(periods) tests a row
+        def split(rs: Sequence[PeriodRange]) -> sa.ColumnElement[Any]:  # log2(periods) tests a row
             if len(rs) == 1:
                 return sa.literal_column(str(rs[0].key))
             mid = len(rs) // 2
             return sa.case((col < stop(rs[mid - 1]), split(rs[:mid])), else_=split(rs[mid:]))
 
-        return sa.case((col < stop(ranges[-1]), split(ranges)))
+        def one(rs: Sequence[PeriodRange], from_start: bool) -> sa.ColumnElement[Any]:
+            inside = sa.and_(col >= first(rs[0]), col < stop(rs[-1])) if from_start else col < stop(rs[-1])
+            return sa.case((inside, split(rs)))
 
-    def dims(self, rows: sa.Subquery) -> list[Any]:
+        if len(cut) == 1:
+            return one(cut[0].ranges, False)
+        *named, rest = cut
+        return sa.case(*[(client.in_(list(g.clients or ())), one(g.ranges, not earlier)) for g in named],
+                       else_=one(rest.ranges, not earlier))
+
+    def kept(self, period: sa.ColumnElement[Any], cut: Cut) -> list[sa.ColumnElement[Any]]:
+        """The WHERE terms keeping rows inside their own client's ranges (the query's bounds cover every client's)."""
+        return [period.is_not(None)] if len(cut) > 1 else []
+
+    def local_time(self, col: Any, client: Any, lo: datetime, hi: datetime) -> sa.ColumnElement[Any]:
+        """Each row's wall clock: the UTC time plus its client's UTC offset, piece by piece between offset changes."""
+        def shifted(zone: str) -> sa.ColumnElement[Any]:
+            pieces = utc_offsets(zone, lo - timedelta(days=1), hi + timedelta(days=1))
+            exprs = [add_seconds(col, sa.literal_column(str(off))) if off else col for _, off in pieces]
+            if len(pieces) == 1:
+                return exprs[0]
+            return sa.case(*[(col < since, e) for (since, _), e in zip(pieces[1:], exprs)], else_=exprs[-1])
+
+        if self.calendars is None:
+            return col
+        *named, (_, rest, _) = self.calendars.groups(weeks=False)
+        if not named:
+            return shifted(rest)
+        return sa.case(*[(client.in_(list(clients or ())), shifted(zone)) for clients, zone, _ in named],
+                       else_=shifted(rest))
+
+    def local_part(self, part: str, rows: sa.Subquery, lo: datetime, hi: datetime) -> sa.ColumnElement[Any]:
+        """The local hour ("00".."23") or weekday ("monday"..) of each row's time in its client's calendar."""
+        col = rows.c[self.source.time]
+        t = col if self.is_date else self.local_time(col, rows.c.client_id, lo, hi)
+        if part == "hour":
+            return sa.case({h: f"{h:02d}" for h in range(24)}, value=sa.extract("hour", t))
+        days = days_between(sa.cast(sa.literal(MONDAY, sa.Date()), sa.Date()), sa.cast(t, sa.Date()))
+        return sa.case(dict(enumerate(WEEKDAY_NAMES)), value=days % 7)
+
+    def dims(self, rows: sa.Subquery, lo: datetime | None = None, hi: datetime | None = None) -> list[Any]:
         out = []
         for d in self.by:
-            if d == "site_tier":
+            if d in LOCAL_PARTS:
+                assert lo is not None and hi is not None
+                out.append(self.local_part(d, rows, lo, hi).label(d))
+            elif d == "site_tier":
                 tiers = {k: v for k, v in self.tiers.items() if v is not None}
                 out.append((sa.case(tiers, value=rows.c.site_id) if tiers else sa.null()).label(d))
             else:
                 out.append(rows.c[self.catalog.dimension_column(self.source.table, d) or d].label(d))
         return out
 
-    def _lo_hi(self, ranges: Sequence[PeriodRange]) -> tuple[Any, Any]:
+    def _lo_hi(self, cut: Cut) -> tuple[Any, Any]:
         if self.is_date:
-            return ranges[0].first, ranges[-1].stop
-        return ranges[0].start_utc, ranges[-1].stop_utc
+            return min(g.ranges[0].first for g in cut), max(g.ranges[-1].stop for g in cut)
+        return min(g.ranges[0].start_utc for g in cut), max(g.ranges[-1].stop_utc for g in cut)
 
-    def bounds(self, start: date | None, end: date | None, grain: str) -> list[PeriodRange]:
-        """UTC ranges of the query; an open end is the data's first or last day (one small query)."""
+    def _utc_lo_hi(self, cut: Cut) -> tuple[datetime, datetime]:
+        """The query's bounds as UTC instants (what the offsets of local hours are looked up for)."""
+        return (min(g.ranges[0].start_utc for g in cut), max(g.ranges[-1].stop_utc for g in cut))
+
+    def bounds(self, start: date | None, end: date | None, grain: str) -> list[ClientRanges]:
+        """Each client group's UTC ranges of the query; an open end is the data's first or last day (one small query).
+
+        Local days differ from UTC days by a day at most: with clients in other time zones an open end reaches a
+        day further, so every row is in some period (the periods without rows are never returned)."""
         if start is None or end is None:
             t = self.table
             if self.source.until or self.derived_time:  # a backlog's last period is its last close (the Polars rule)
@@ -306,9 +375,10 @@ class SourceQuery:
             days = [_day(v) for v in (first, *lasts) if v is not None]
             if not days:
                 return []
-            start = start or _day(first)
-            end = end or max(days[1:] or days)
-        return utc_ranges(grain, start, end)
+            margin = timedelta(days=1 if self.calendars is not None else 0)
+            start = start or _day(first) - margin
+            end = end or max(days[1:] or days) + margin
+        return calendar_ranges(grain, start, end, self.calendars)
 
     # ---- sums and counts
     @property
@@ -316,13 +386,12 @@ class SourceQuery:
         """Whether the dialect has an exact `percentile_cont(q) WITHIN GROUP (ORDER BY v)` aggregate (MariaDB has not)."""
         return self.wh.dialect.name in ORDERED_SET_QUANTILES
 
-    def aggregate_select(self, measures: Sequence[Measure], ranges: Sequence[PeriodRange],
-                         quantiles: Sequence[Kpi] = ()) -> sa.Select:
-        lo, hi = self._lo_hi(ranges)
+    def aggregate_select(self, measures: Sequence[Measure], cut: Cut, quantiles: Sequence[Kpi] = ()) -> sa.Select:
+        lo, hi = self._lo_hi(cut)
         qms = [self.catalog.measures[k.measure or ""] for k in quantiles]
         rows = self.rows([c for m in [*measures, *qms] for c in m.inputs], lo, hi)
-        period = self.bucket(rows.c[self.source.time], ranges)
-        dims = self.dims(rows)
+        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
+        dims = self.dims(rows, *self._utc_lo_hi(cut))
         aggs = [self.agg(m).label(m.name) for m in measures]
         for k, m in zip(quantiles, qms):
             v: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
@@ -331,7 +400,7 @@ class SourceQuery:
             pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
             aggs.append(pct.label(f"__q:{k.name}"))
         where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi]
+                 rows.c[self.source.time] < hi, *self.kept(period, cut)]
         return (sa.select(period.label(PERIOD), *dims, *aggs).select_from(rows).where(*where)
                 .group_by(period, *[d.element for d in dims]))
 
@@ -347,33 +416,33 @@ class SourceQuery:
         return sa.func.count(sa.distinct(sa.case((f, v)) if f is not None else v))  # count_distinct
 
     def aggregates(self, measures: Sequence[Measure], quantiles: Sequence[Kpi],
-                   ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+                   cut: Cut) -> pl.DataFrame:
         names = [m.name for m in measures]
-        if not ranges:  # no rows the viewer may see
+        if not cut:  # no rows the viewer may see
             return _frame([], self.by, [*names, *(f"__q:{k.name}" for k in quantiles)])
         if self.ordered_set_quantiles:  # exact quantiles in the same pass
             cols = [*names, *(f"__q:{k.name}" for k in quantiles)]
-            return _frame(self.wh.fetch(self.aggregate_select(measures, ranges, quantiles)), self.by, cols)
-        frame = _frame(self.wh.fetch(self.aggregate_select(measures, ranges)), self.by, names)
+            return _frame(self.wh.fetch(self.aggregate_select(measures, cut, quantiles)), self.by, cols)
+        frame = _frame(self.wh.fetch(self.aggregate_select(measures, cut)), self.by, names)
         keys = [PERIOD, *self.by]
         by_measure: dict[str, list[Kpi]] = {}
         for k in quantiles:
             by_measure.setdefault(k.measure or "", []).append(k)
         for measure, kpis in by_measure.items():
-            values = self.quantiles(self.catalog.measures[measure], kpis, ranges)
+            values = self.quantiles(self.catalog.measures[measure], kpis, cut)
             frame = frame.join(values, on=keys, how="left", nulls_equal=True)
         return frame
 
     # ---- exact quantiles
-    def quantile_select(self, m: Measure, qs: Sequence[float], ranges: Sequence[PeriodRange]) -> sa.Select:
-        lo, hi = self._lo_hi(ranges)
+    def quantile_select(self, m: Measure, qs: Sequence[float], cut: Cut) -> sa.Select:
+        lo, hi = self._lo_hi(cut)
         rows = self.rows(list(m.inputs), lo, hi)
-        period = self.bucket(rows.c[self.source.time], ranges)
-        dims = self.dims(rows)
+        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
+        dims = self.dims(rows, *self._utc_lo_hi(cut))
         value: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
         groups = [period, *[d.element for d in dims]]
         where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi, value.is_not(None)]
+                 rows.c[self.source.time] < hi, value.is_not(None), *self.kept(period, cut)]
         if m.filter:
             where.append(self.sql(m.filter))
         ranked = sa.select(
@@ -386,9 +455,9 @@ class SourceQuery:
                         ranked.c.rn - 1 < sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) + 1) for q in qs]
         return sa.select(ranked).where(sa.or_(*near))
 
-    def quantiles(self, m: Measure, kpis: Sequence[Kpi], ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+    def quantiles(self, m: Measure, kpis: Sequence[Kpi], cut: Cut) -> pl.DataFrame:
         qs = [float(k.quantile or 0.5) for k in kpis]
-        got = self.wh.fetch(self.quantile_select(m, sorted(set(qs)), ranges))
+        got = self.wh.fetch(self.quantile_select(m, sorted(set(qs)), cut))
         keys = [PERIOD, *self.by]
         ranked = pl.DataFrame(
             {PERIOD: pl.Series([r[0] for r in got], dtype=pl.Int32),
@@ -411,23 +480,27 @@ class SourceQuery:
         return out
 
     # ---- backlog
-    def open_deltas(self, m: Measure, ranges: Sequence[PeriodRange]) -> pl.DataFrame:
+    def open_deltas(self, m: Measure, cut: Cut) -> pl.DataFrame:
         """+1 per row opened and -1 per row ended, per period (earlier ones in the first): cumulated by the caller."""
-        if not ranges:
+        if not cut:
             return pl.DataFrame(schema={PERIOD: pl.Int32, **{d: pl.String for d in self.by}, "__delta": pl.Int64})
-        _, hi = self._lo_hi(ranges)
+        _, hi = self._lo_hi(cut)
         until = self.source.until or ""
         rows = self.rows(list(m.inputs), None, hi)
-        dims = self.dims(rows)
+        since, until_utc = self._utc_lo_hi(cut)
+        if self.calendars is not None and set(self.by) & set(LOCAL_PARTS):  # rows opened long before the range
+            oldest = self.wh.fetch(sa.select(sa.func.min(rows.c[self.source.time])))[0][0]
+            since = min(since, _instant(oldest)) if oldest is not None else since
+        dims = self.dims(rows, since, until_utc)
         where = [scope_clause(self.source.table, self.scope, rows)]
         if m.filter:
             where.append(self.sql(m.filter))
         frames = []
         for col, sign, extra in ((rows.c[self.source.time], 1, []),
                                  (self.sql(until), -1, [self.sql(until).is_not(None), self.sql(until) < hi])):
-            period = self.bucket(col, ranges)
+            period = self.bucket(col, rows.c.client_id, cut, earlier=True)
             stmt = (sa.select(period.label(PERIOD), *dims, sa.func.count().label("n")).select_from(rows)
-                    .where(*where, *extra).group_by(period, *[d.element for d in dims]))
+                    .where(*where, *extra, *self.kept(period, cut)).group_by(period, *[d.element for d in dims]))
             f = _frame(self.wh.fetch(stmt), self.by, ["n"])
             frames.append(f.select(PERIOD, *self.by, (pl.col("n") * sign).cast(pl.Int64).alias("__delta")))
         deltas = pl.concat(frames)
@@ -439,14 +512,18 @@ class SourceQuery:
 
 def _spread_pass(wh: Warehouse, scope: Scope, source: _Source, measures: list[Measure], quantiles: list[Kpi],
                  catalog: Catalog, grain: str, by: tuple[str, ...], start: date | None, end: date | None,
-                 tiers: dict[str, str | None], fx_rates: Sequence[Any], currency: str) -> pl.DataFrame:
-    """Lines that overlap the range come back as rows and take the Polars pass (with money conversion)."""
+                 tiers: dict[str, str | None], fx_rates: Sequence[Any], currency: str,
+                 calendars: Calendars | None = None) -> pl.DataFrame:
+    """Lines that overlap the range come back as rows and take the Polars pass (with money conversion).
+
+    With local calendars a few more days either side are read, as the Polars engine reads them; its pass cuts them."""
     t = wh.table(source.table)
     where = [scope_clause(source.table, scope, t), t.c[source.time].is_not(None)]
+    margin = CALENDAR_MARGIN if calendars is not None else timedelta()
     if end is not None:
-        where.append(t.c[source.time] < end + timedelta(days=1))
+        where.append(t.c[source.time] < end + timedelta(days=1) + margin)
     if start is not None:
-        where.append(sa.func.coalesce(t.c[source.spread or source.time], t.c[source.time]) >= start)
+        where.append(sa.func.coalesce(t.c[source.spread or source.time], t.c[source.time]) >= start - margin)
     got = wh.fetch(sa.select(*t.columns).where(*where))
     schema = TABLES[source.table].schema
     frame = pl.DataFrame({c: pl.Series(c, [r[i] for r in got], dtype=_py_dtype(dt), strict=False)
@@ -455,7 +532,8 @@ def _spread_pass(wh: Warehouse, scope: Scope, source: _Source, measures: list[Me
                                if isinstance(dt, pl.Datetime))
     if frame.height:
         frame = money.convert(frame, fx_rates, currency)
-    return _agg_pass(frame.lazy(), source, measures, quantiles, catalog, grain, by, start, end, tiers).collect()
+    return _agg_pass(frame.lazy(), source, measures, quantiles, catalog, grain, by, start, end, tiers,
+                     calendars=calendars).collect()
 
 
 # --------------------------------------------------------------------------- rows to frames
@@ -463,6 +541,10 @@ def _spread_pass(wh: Warehouse, scope: Scope, source: _Source, measures: list[Me
 
 def _py_dtype(dt: pl.DataType) -> pl.DataType:
     return pl.Datetime("us") if isinstance(dt, pl.Datetime) else dt
+
+
+def _instant(v: Any) -> datetime:
+    return v.replace(tzinfo=None) if isinstance(v, datetime) else datetime.combine(_day(v), datetime.min.time())
 
 
 def _day(v: Any) -> date:

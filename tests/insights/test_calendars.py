@@ -252,6 +252,7 @@ def test_an_hour_split_of_a_daily_table_is_left_out_with_the_reason() -> None:
     assert notes.computed == ("tickets_created",)  # the roster is kept by day: it has weekdays but no hours
     assert "average_headcount cannot be split by hour" in notes.omitted["average_headcount"]
     assert explain(["average_headcount"], by=("weekday",)).computed == ("average_headcount",)
+    assert explain(["tickets_solved"], by=("hour",)).computed == ("tickets_solved",)  # a derived time: when it was solved
 
 
 def test_week_names_the_clients_own_week_on_the_insights_title(ws: Workspace, capsys) -> None:

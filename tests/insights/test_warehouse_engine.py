@@ -5,6 +5,11 @@ run, dropped afterwards); each query is computed by the Polars engine over Parqu
 engine, and compared KPI by KPI, period by period, segment by segment.  Counts, `n` and the set of rows
 are equal exactly; values, numerators and denominators to 1e-12 relative (sums of float seconds may be
 added in another order; quantiles are interpolated from the same two ranked values).
+
+Each query runs twice: with the sample's calendars as generated, and with its clients reporting in their
+own calendars (acme in New York with Monday weeks, globex in Chicago with Sunday weeks), whose periods
+reach the database as UTC ranges per client; the sample's first week holds the end of daylight saving
+time (Sunday 1 November 2026).
 """
 from __future__ import annotations
 
@@ -26,7 +31,9 @@ from connectors.store import Scope, Workspace
 from connectors.store.warehouse import DuckDBDialect, Warehouse, copy_workspace
 from insights.catalog import load_catalog
 from insights.metrics import compute_kpis, explain
+from insights.metrics.utc_ranges import calendar_ranges
 from insights.metrics.warehouse import compile_measures, compute_in_warehouse
+from insights.view import Calendar, Calendars
 from sample_data.generator import generate
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -59,6 +66,37 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     return Workspace.open(path)
 
 
+# the clients' own reporting calendars: [[client]] keys of bpo.toml (those the sample may already carry are replaced)
+LOCAL_CALENDARS = {"acme": ('timezone = "America/New_York"', 'week_start = "monday"'),
+                   "globex": ('timezone = "America/Chicago"', 'week_start = "sunday"')}
+
+
+def with_calendars(toml: str, calendars: dict[str, tuple[str, ...]]) -> str:
+    """bpo.toml with each named client's timezone and week_start set to `calendars`."""
+    out, table, client = [], "", None
+    for line in toml.splitlines():
+        if line.startswith("["):
+            table, client = line.strip(), None
+        elif table == "[[client]]" and line.split("=")[0].strip() in ("timezone", "week_start"):
+            continue
+        out.append(line)
+        if table == "[[client]]" and line.split("=")[0].strip() == "id":
+            client = line.split("=", 1)[1].strip().strip('"')
+            out.extend(calendars.get(client, ()))
+    return "\n".join(out) + "\n"
+
+
+@pytest.fixture(scope="module")
+def local(sample: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The same rows, each client reporting in its own calendar (LOCAL_CALENDARS)."""
+    path = tmp_path_factory.mktemp("local") / "ws"
+    shutil.copytree(sample.path, path)
+    (path / "bpo.toml").write_text(with_calendars((path / "bpo.toml").read_text(), LOCAL_CALENDARS))
+    ws = Workspace.open(path)
+    assert not Calendars.of(ws.config).utc_iso
+    return ws
+
+
 @pytest.fixture(scope="module", params=DATABASES)
 def loaded(request: pytest.FixtureRequest, sample: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     """The sample's tables in one database, under a prefix of this run; dropped at the end."""
@@ -82,7 +120,7 @@ def both_engines(ws: Workspace, wh: Warehouse, scope: Scope, **query) -> tuple[p
     polars = compute_kpis(ws, scope, **query)
     tiers = {s["id"]: s.get("tier") for s in ws.config.sites if s.get("id")}
     sql = compute_in_warehouse(wh, scope, settings=ws.config.settings, site_tiers=tiers, fx_rates=ws.config.fx_rates,
-                               currency=ws.config.currency, **query)
+                               currency=ws.config.currency, calendars=Calendars.of(ws.config, scope.clients), **query)
     return polars, sql
 
 
@@ -122,11 +160,61 @@ def test_every_catalog_kpi_is_the_same_from_the_warehouse(loaded: Warehouse, sam
     assert_same_kpis(polars, sql)
 
 
-def test_a_vendor_sees_the_same_numbers_from_both_engines(loaded: Warehouse, sample: Workspace) -> None:
+LOCAL_QUERIES = [
+    *QUERIES,
+    pytest.param(dict(grain="month", by=("client_id",)), id="monthly-by-client"),
+    pytest.param(dict(grain="week", by=("client_id", "hour")), id="weekly-by-hour"),
+    pytest.param(dict(grain="window", by=("weekday",), start=date(2026, 10, 26), end=date(2026, 11, 8)),
+                 id="window-by-weekday"),
+]
+
+
+@pytest.mark.parametrize("query", LOCAL_QUERIES)
+def test_every_catalog_kpi_is_the_same_in_each_clients_own_calendar(loaded: Warehouse, local: Workspace,
+                                                                    query: dict) -> None:
+    polars, sql = both_engines(local, loaded, Scope.everything(), **query)
+    assert_same_kpis(polars, sql)
+
+
+def test_the_week_of_the_daylight_saving_change_is_each_clients_own(loaded: Warehouse, sample: Workspace,
+                                                                   local: Workspace) -> None:
+    """The local cut moves contacts across periods (so the comparison above is not the UTC one again)."""
+    query = dict(kpis=["tickets_created"], grain="week", by=("client_id",), start=date(2026, 10, 25), end=date(2026, 11, 7))
+    utc, _ = both_engines(sample, loaded, Scope.everything(), **query)
+    polars, sql = both_engines(local, loaded, Scope.everything(), **query)
+    assert_same_kpis(polars, sql)
+    weeks = {(r["client_id"], r["period"]) for r in sql.iter_rows(named=True)}
+    # globex's Sunday weeks (25-31 Oct; 1-7 Nov, from the day clocks went back) are filed under the Monday after
+    assert weeks == {(c, d) for c in ("acme", "globex") for d in (date(2026, 10, 26), date(2026, 11, 2))}
+    assert sql.sort("client_id", "period")["value"].to_list() != utc.sort("client_id", "period")["value"].to_list()
+
+
+def test_a_clients_weeks_reach_the_database_as_its_own_utc_ranges() -> None:
+    """Local midnights in UTC: the week holding the end of daylight saving time is 169 hours long."""
+    cals = Calendars(clients=(("acme", Calendar(timezone="America/New_York")),
+                              ("globex", Calendar(timezone="America/Chicago", week_start=6))))
+    acme, globex, rest = calendar_ranges("week", date(2026, 10, 26), date(2026, 11, 7), cals)
+    assert (acme.clients, globex.clients, rest.clients) == (("acme",), ("globex",), None)
+    assert [(r.key, r.start_utc, r.stop_utc) for r in acme.ranges] == [
+        (20752, datetime(2026, 10, 26, 4), datetime(2026, 11, 2, 5)),  # Mon 26 Oct - Sun 1 Nov, 7 days and an hour
+        (20759, datetime(2026, 11, 2, 5), datetime(2026, 11, 8, 5)),  # cut at --to, Saturday 7 Nov
+    ]
+    assert [(r.key, r.start_utc, r.stop_utc) for r in globex.ranges] == [
+        (20752, datetime(2026, 10, 26, 5), datetime(2026, 11, 1, 5)),  # from --from, Monday, to Saturday 31 Oct
+        (20759, datetime(2026, 11, 1, 5), datetime(2026, 11, 8, 6)),  # Sun 1 - Sat 7 Nov, filed under Mon 2 Nov
+    ]
+    assert [(r.start_utc, r.stop_utc) for r in rest.ranges] == [(datetime(2026, 10, 26), datetime(2026, 11, 2)),
+                                                                (datetime(2026, 11, 2), datetime(2026, 11, 8))]
+
+
+@pytest.mark.parametrize("calendars", ["sample", "local"])
+def test_a_vendor_sees_the_same_numbers_from_both_engines(loaded: Warehouse, calendars: str,
+                                                          request: pytest.FixtureRequest) -> None:
     # repeat contacts and FCR look at the customer's next contact at any vendor: the window runs over the
     # client's tickets, then only the vendor's own rows are counted, in SQL as in Polars
-    vendor = next(u for u in sample.config.users if u.role == "vendor")
-    polars, sql = both_engines(sample, loaded, vendor.scope, grain="week", by=("client_id", "vendor_id"))
+    ws: Workspace = request.getfixturevalue(calendars)
+    vendor = next(u for u in ws.config.users if u.role == "vendor")
+    polars, sql = both_engines(ws, loaded, vendor.scope, grain="week", by=("client_id", "vendor_id"))
     assert set(polars["vendor_id"]) <= set(vendor.scope.vendors or ())
     assert_same_kpis(polars, sql)
 
@@ -199,6 +287,16 @@ def test_a_workspace_with_a_store_url_computes_kpis_in_the_warehouse(sample: Wor
     assert ws.warehouse.fetch(sa.select(sa.func.count()).where(t.c.source_system == "test"))[0][0] == 2
 
 
+def test_a_store_whose_clients_keep_their_own_calendars_gives_their_own_weeks(local: Workspace, tmp_path: Path) -> None:
+    """No refusal and no UTC cut: `compute_kpis` on a [store] url equals the Parquet store in each client's calendar."""
+    path = _with_store(local, tmp_path, f'url = "duckdb:///{tmp_path / "w.duckdb"}"\n')
+    ws = Workspace.open(path)
+    assert ws.warehouse is not None
+    copy_workspace(ws, ws.warehouse)
+    query = dict(grain="week", by=("client_id", "weekday"), kpis=["tickets_created", "csat", "backlog"])
+    assert_same_kpis(compute_kpis(local, Scope.everything(), **query), compute_kpis(ws, Scope.everything(), **query))
+
+
 def test_a_store_url_never_holds_its_password(tmp_path: Path, sample: Workspace) -> None:
     path = _with_store(sample, tmp_path, 'url = "postgresql+psycopg://bpo:s3cret@db/bpo"\n')
     with pytest.raises(ConfigError, match=r"\[store\]: url holds a password; remove it and set password_env"):
@@ -244,6 +342,19 @@ def test_compiled_measure_sql_is_stable_per_dialect(name: str) -> None:
     assert "AT TIME ZONE" not in text.upper() and "CONVERT_TZ" not in text.upper()  # no time-zone functions
 
 
+@pytest.mark.parametrize("name", list(DIALECTS))
+def test_each_clients_calendar_compiles_to_utc_bounds_without_time_zone_functions(name: str) -> None:
+    wh = Warehouse("duckdb:///:memory:", table_prefix="bpo_")
+    cals = Calendars(clients=(("acme", Calendar(timezone="America/New_York")),))
+    stmt = compile_measures(wh, Scope.everything(), "tickets", grain="week", by=("client_id", "hour"),
+                            start=date(2026, 3, 2), end=date(2026, 3, 15), calendars=cals)
+    text = str(stmt.compile(dialect=DIALECTS[name], compile_kwargs={"literal_binds": True}))
+    assert "'acme'" in text  # acme's rows take acme's ranges; every other client's are UTC
+    assert "2026-03-02 05:00:00" in text and "2026-03-09 04:00:00" in text  # midnight EST, then EDT from 8 March
+    assert "2026-03-08 07:00:00" in text  # the hour clocks went forward: offsets -5 h before it, -4 h after
+    assert "AT TIME ZONE" not in text.upper() and "CONVERT_TZ" not in text.upper()
+
+
 def test_store_load_without_a_store_url_says_what_to_add(sample: Workspace, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from insights.cli import main
@@ -256,12 +367,12 @@ def test_store_load_without_a_store_url_says_what_to_add(sample: Workspace, tmp_
 
 def test_quantiles_are_exact_in_both_forms_percentile_cont_or_ranked_values() -> None:
     from insights.metrics.kpis import _Source
-    from insights.metrics.utc_ranges import utc_ranges
+    from insights.metrics.utc_ranges import calendar_ranges
     from insights.metrics.warehouse import SourceQuery
 
     catalog = load_catalog()
     p90, measure = catalog.kpis["first_response_time_p90"], catalog.measures["first_responses"]
-    ranges = utc_ranges("week", date(2026, 3, 2), date(2026, 3, 15))
+    ranges = calendar_ranges("week", date(2026, 3, 2), date(2026, 3, 15))
     q = SourceQuery(Warehouse("duckdb:///:memory:"), Scope.everything(), _Source("tickets", "created_at"), catalog,
                     ("channel",), {})
     in_pass = str(q.aggregate_select([measure], ranges, [p90]).compile(dialect=postgresql.dialect()))
