@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+import polars as pl
 
 from insights.catalog import (
     CATALOG_DIR,
@@ -29,10 +31,12 @@ from insights.catalog import (
     MEASURES_FILE,
     PRESETS_FILE,
     Catalog,
+    Kpi,
     _Problems,
     _read,
     _unknown_keys,
     load_catalog,
+    sql_refs,
 )
 from insights.errors import RulesError
 
@@ -41,16 +45,16 @@ SLOTS = ("what", "where", "why", "so_what", "do")
 
 # detector -> the kinds of KPI ([[detect]] kind) it can judge; the engine runs exactly these
 DETECTORS: dict[str, tuple[str, ...]] = {
-    "rate_change": ("proportion", "mean"),
-    "level_shift": ("proportion", "mean"),
-    "trend": ("proportion", "mean"),
+    "rate_change": ("proportion", "net_score", "mean"),
+    "level_shift": ("proportion", "net_score", "mean"),
+    "trend": ("proportion", "net_score", "mean"),
     "target_miss": ("proportion", "mean"),  # a rate against its floor or ceiling, a duration against its seconds
     "peer_outlier": ("proportion",),
     "volume_anomaly": ("count",),
     "routing_shift": ("count",),
     "small_count_rate": ("small_count",),
 }
-KINDS = ("proportion", "mean", "count", "small_count")
+KINDS = ("proportion", "net_score", "mean", "count", "small_count")
 TYPES = (*DETECTORS, "driver", "data_quality")  # insight types a template or playbook can name
 GRAINS = ("week", "month")
 SEGMENT_DIMENSIONS = ("vendor_id", "site_id", "channel", "priority", "contact_reason", "handled_by")
@@ -75,7 +79,8 @@ ACTION_FIELDS = frozenset({"segment", "vendor", "unit"})
 OWNED_FIELDS = frozenset({"vendor", "unit"})  # need segment_owner = "vendor" or "in_house"
 
 _RULES_TABLES = {"thresholds", "fdr", "novelty", "tiers", "detect", "impact", "templates"}
-_DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within"}
+_DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within", "positive", "negative"}
+NET_KEYS = ("positive", "negative")  # a net score's measures of the answers counted for and against it
 _IMPACT_KEYS = {"formula", "label"}
 _TIERS_KEYS = {"standing_types", "chronic_weeks", "still_open_remind_weeks", "demand_event_kinds",
                "event_materiality_multiple", "headline", "high_confidence", "medium_confidence"}
@@ -198,6 +203,46 @@ class Rules:
         """The first playbook matching the insight (the catalog ends with a catch-all)."""
         return next(p for p in self.playbooks if p.matches(kpi=kpi, type_=type_, driver_kind=driver_kind,
                                                            polarity=polarity, segment_owner=segment_owner))
+
+    def net_parts(self, catalog: Catalog) -> dict[str, tuple[str, str]]:
+        """Net-score KPI -> the names its answers for and against are read by (their measures, counted as KPIs by
+        `reading_catalog`), for the KPIs of `catalog` judged as kind net_score."""
+        return {d["kpi"]: (d["positive"], d["negative"]) for d in self.detect
+                if d["kind"] == "net_score" and d["kpi"] in catalog.kpis}
+
+
+def reading_catalog(catalog: Catalog, rules: Rules) -> Catalog:
+    """`catalog` with a count KPI for each measure a net score's answers are counted by (rules.toml positive and
+    negative), so the engine reads them with the score, from the same cells, by the same formulas; the catalog itself
+    when there is none to add.  They are read, never shown: they stay out of kpis.toml, its README table and presets.
+
+    >>> sorted(set(reading_catalog(load_catalog(), load_rules()).kpis) - set(load_catalog().kpis))
+    ['nps_detractors', 'nps_promoters']
+    """
+    added = {m: Kpi(name=m, label=catalog.measures[m].description or m, type="simple", numerator=m, denominator=None,
+                    direction="neutral", unit="count", format=",.0f", materiality=0.0, min_volume=0, target=None,
+                    description=f"answers counted by the measure {m} (read with a net score, never shown)")
+             for pair in rules.net_parts(catalog).values() for m in pair if m not in catalog.kpis}
+    return replace(catalog, kpis={**catalog.kpis, **added}) if added else catalog
+
+
+def net_points(numerator: str, positive: str, negative: str) -> float | None:
+    """The points a net score's numerator gives per net answer: the a > 0 of `numerator` = a × (positive − negative),
+    found by evaluating it (None when the numerator is not of that form).
+
+    >>> net_points("100 * (nps_promoters - nps_detractors)", "nps_promoters", "nps_detractors")
+    100.0
+    """
+    probe = pl.DataFrame({positive: [1.0, 0.0, 3.0, 0.0], negative: [0.0, 1.0, 2.0, 0.0]})
+    try:
+        got = probe.select(pl.sql_expr(numerator).cast(pl.Float64)).to_series().to_list()
+    except Exception:  # noqa: BLE001 - another column, or no SQL: not a net score's numerator
+        return None
+    a = got[0]
+    if a is None or not math.isfinite(a) or a <= 0:  # answers for the score raise it
+        return None
+    want = (a, -a, a, 0.0)
+    return float(a) if all(g is not None and math.isclose(g, w, abs_tol=1e-9) for g, w in zip(got, want)) else None
 
 
 # --------------------------------------------------------------------------- loading
@@ -379,11 +424,45 @@ def _detect(items: list[dict], catalog: Catalog, impacts: set[str], problems: _P
             problems.add(RULES_FILE, obj, f"mature_days = {mature!r} must be a whole number >= 0")
         if within is not None and within not in SEGMENT_DIMENSIONS:
             problems.add(RULES_FILE, obj, f"within {within!r} is not a segment dimension; use one of: {', '.join(SEGMENT_DIMENSIONS)}")
+        net = _net_score(d, catalog, obj, problems) if kind == "net_score" else {}
+        if kind != "net_score":
+            for key in NET_KEYS:
+                if key in d:
+                    problems.add(RULES_FILE, obj, f"'{key}' belongs to a KPI of kind 'net_score' (the measures of the "
+                                 f"answers counted for and against it); remove it or set kind = \"net_score\"")
         out.append({"kpi": kpi, "kind": kind, "detectors": tuple(dets), "impact": d.get("impact"), "grain": grain,
-                    "mature_days": mature, "within": within})
+                    "mature_days": mature, "within": within, "positive": net.get("positive"),
+                    "negative": net.get("negative"), "points": net.get("points")})
     for name in sorted(impacts - used):
         problems.add(RULES_FILE, f"[impact.{name}]", "is not used by any [[detect]]; remove it or name it in one")
     return tuple(out)
+
+
+def _net_score(d: Mapping[str, Any], catalog: Catalog, obj: str, problems: _Problems) -> dict[str, Any]:
+    """A net score's counts ([[detect]] kind = "net_score"): its positive and negative measures, checked against the
+    KPI's own formula (a ratio whose numerator is points × (positive − negative)); {} when they do not hold."""
+    names = {key: d.get(key) for key in NET_KEYS}
+    for key, name in names.items():
+        if not isinstance(name, str) or name not in catalog.measures:
+            problems.add(RULES_FILE, obj, f"{key} = {name!r} must name a measure of {MEASURES_FILE} (kind 'net_score' "
+                         f"reads the answers counted for and against the score: positive and negative)")
+            return {}
+    kpi = catalog.kpis.get(str(d.get("kpi")))
+    if kpi is None:
+        return {}
+    numerator, denominator = kpi.formula()
+    positive, negative = str(names["positive"]), str(names["negative"])
+    points = net_points(numerator or "", positive, negative) if kpi.type == "ratio" else None
+    if points is None:
+        problems.add(RULES_FILE, obj, f"kind 'net_score' needs a ratio KPI whose numerator is points x (positive - "
+                     f"negative); {kpi.name}'s numerator is {numerator!r}: fix positive/negative or the KPI")
+        return {}
+    tables = {catalog.measures[m].table for m in (positive, negative, *sql_refs(denominator or "")) if m in catalog.measures}
+    if len(tables) != 1:
+        problems.add(RULES_FILE, obj, f"the answers for and against and {kpi.name}'s denominator must count rows of one "
+                     f"table (they come from {', '.join(sorted(tables))}); one multinomial sample needs one table")
+        return {}
+    return {**names, "points": points}
 
 
 def placeholders(text: str) -> list[str]:

@@ -46,7 +46,7 @@ def data_quality(daily: pl.DataFrame, root_frame: pl.DataFrame, *, week: date, l
                                       "withhold": True}))
     periods = (week - timedelta(weeks=8),) + tuple(week - timedelta(weeks=8 - i) for i in range(1, 9))
     for (client, kpi_name), rows in root_frame.partition_by(["client_id", "kpi"], as_dict=True).items():
-        if kpi_name not in specs or specs[kpi_name]["kind"] not in ("proportion", "mean"):
+        if kpi_name not in specs or specs[kpi_name]["kind"] not in det.WEEKLY_KINDS:
             continue
         s = series_of(rows, tuple(periods), "mean")
         issue = det.denominator_zero(s)

@@ -7,7 +7,7 @@ p-value of the run together (Benjamini–Hochberg) and decides what is worth a s
 
 | detector | KPI kind | method |
 |---|---|---|
-| `rate_change` | proportions, means, quantiles | week vs trailing baseline; binomial score test widened by Laney σ_z (proportions) or a per-record sigma from the history's moving ranges (means) |
+| `rate_change` | proportions, net scores, means, quantiles | week vs trailing baseline; binomial score test (proportions) or two-sample multinomial z test (net scores: NPS) widened by the σ_z of the segment's past weeks, or the spread of the past weeks' deviations (means) |
 | `volume_anomaly` | counts (daily) | robust STL (period 7) on the history, MAD-scaled weekly residual, negative-binomial tail |
 | `level_shift` | any weekly series | CUSUM on standardised values, confirmed by a pooled pre/post test; the shift week |
 | `trend` | any weekly series | Mann–Kendall (lag-1 autocorrelation corrected) with Sen's slope and interval |
@@ -28,7 +28,9 @@ import numpy as np
 
 from insights.detection import stats
 
-Kind = Literal["proportion", "mean"]
+Kind = Literal["proportion", "net_score", "mean"]
+WEEKLY_KINDS: tuple[str, ...] = ("proportion", "net_score", "mean")  # the kinds judged on a weekly series
+NET_TEST = "two-sample multinomial z test of NPS (promoters − detractors)"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -36,7 +38,12 @@ Kind = Literal["proportion", "mean"]
 
 @dataclass(frozen=True)
 class WeeklySeries:
-    """One segment's weekly KPI series, oldest first (the last element is the week under review)."""
+    """One segment's weekly KPI series, oldest first (the last element is the week under review).
+
+    A net score (kind "net_score", NPS) also carries each week's answers for and against (`positive`,
+    `negative`: promoters, detractors) out of `denominator` answers, and `points`, the score of a sample
+    of promoters only (its value is points × (positive − negative) / denominator).
+    """
 
     periods: tuple[date, ...]
     value: np.ndarray
@@ -44,11 +51,15 @@ class WeeklySeries:
     denominator: np.ndarray
     n: np.ndarray
     kind: Kind = "proportion"
+    positive: np.ndarray | None = None
+    negative: np.ndarray | None = None
+    points: float = 1.0
 
     @classmethod
     def of(cls, periods: Sequence[date], value: Sequence[float | None], numerator: Sequence[float | None] | None = None,
            denominator: Sequence[float | None] | None = None, n: Sequence[float | None] | None = None,
-           kind: Kind = "proportion") -> "WeeklySeries":
+           kind: Kind = "proportion", *, positive: Sequence[float | None] | None = None,
+           negative: Sequence[float | None] | None = None, points: float = 1.0) -> "WeeklySeries":
         """Build from lists (None becomes NaN for values, 0 for counts)."""
         def arr(xs: Sequence[float | None] | None, fill: float) -> np.ndarray:
             if xs is None:
@@ -58,7 +69,24 @@ class WeeklySeries:
         v = arr(value, np.nan)
         d = arr(denominator, 0.0) if denominator is not None else np.where(np.isfinite(v), 1.0, 0.0)
         num = arr(numerator, 0.0) if numerator is not None else np.nan_to_num(v) * d
-        return cls(tuple(periods), v, num, d, arr(n, 0.0) if n is not None else d.copy(), kind)
+        net = kind == "net_score"
+        return cls(tuple(periods), v, num, d, arr(n, 0.0) if n is not None else d.copy(), kind,
+                   positive=arr(positive, 0.0) if net else None, negative=arr(negative, 0.0) if net else None,
+                   points=points)
+
+    def take(self, idx: Sequence[int] | np.ndarray) -> "WeeklySeries":
+        """The weeks at positions `idx` (in that order), every array cut alike."""
+        keep = np.asarray(idx, dtype=int)
+        return WeeklySeries(tuple(self.periods[i] for i in keep), self.value[keep], self.numerator[keep],
+                            self.denominator[keep], self.n[keep], self.kind,
+                            None if self.positive is None else self.positive[keep],
+                            None if self.negative is None else self.negative[keep], self.points)
+
+    def net(self, idx: Sequence[int] | np.ndarray) -> tuple[float, float, float]:
+        """(answers for, answers against, answers) pooled over the weeks `idx` of a net score."""
+        assert self.positive is not None and self.negative is not None, "a net score's series carries its answers"
+        keep = np.asarray(idx, dtype=int)
+        return float(self.positive[keep].sum()), float(self.negative[keep].sum()), float(self.denominator[keep].sum())
 
     def __len__(self) -> int:
         return len(self.periods)
@@ -229,8 +257,8 @@ def backtest(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: in
              min_baseline: int = 4) -> np.ndarray:
     """The same week-vs-trailing-baseline statistic replayed on each past week of the history.
 
-    Proportions: the raw binomial score z of each past week against its own trailing weeks;
-    means: the raw deviation of each past week's value from its trailing weeks' weighted mean.
+    Proportions: the raw binomial score z of each past week against its own trailing weeks; net scores: the
+    raw multinomial z of the difference; means: the raw deviation of each past week's value from its trailing weeks' weighted mean.
     Their spread is what a week of this segment does when nothing is going on (sampling noise,
     week-to-week wander, baseline error, autocorrelation all included): the week is the unit.
     """
@@ -249,6 +277,10 @@ def backtest(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks: in
             n = float(series.denominator[t])
             if 0 < p0 < 1 and n > 0:  # the binomial score z of stats.binomial_score_test, without its p-value
                 out.append((float(series.numerator[t]) / n - p0) / math.sqrt(p0 * (1.0 - p0) * (1.0 / n + 1.0 / nb)))
+        elif series.kind == "net_score":
+            d = stats.net_score_difference(*series.net(b), *series.net([t]))
+            if math.isfinite(d.se) and d.se > 0:
+                out.append(d.z)
         else:
             out.append(float(series.value[t] - np.average(series.value[b], weights=series.n[b])))
     return np.asarray(out, float)
@@ -261,6 +293,10 @@ def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks:
     Proportions: binomial score test with the baseline's own sampling error, widened by σ_z, the
     root-mean-square of the same z replayed on up to `history_weeks` past weeks (Laney's idea with
     the week as the unit; Laney's moving-range σ_z when the history is too short to replay).
+    Net scores (NPS): the two-sample multinomial z test of the week's answers against the baseline's
+    (`stats.net_score_difference`), widened the same way (σ_z ≥ 1; unwidened when there is no history to
+    replay); the interval is the observed score ± 1.96 × that standard error, so less the expected score it
+    is the interval of the change.
     Means and quantiles: the deviation from the baseline over the RMS of the past weeks'
     deviations.  Not a robust scale on purpose: weekly surprises are heavy-tailed, and a scale that
     ignores the tail makes every tail week an alarm.  The p-value is Student's t with as many
@@ -301,6 +337,17 @@ def rate_change(series: WeeklySeries, *, baseline_weeks: int = 8, history_weeks:
         mde = stats.minimum_detectable_effect(p0, n, n0=nb_n, sigma_z=sigma, alpha=alpha)
         return RateChange(observed, p0, observed - p0, ci, n_cur, n_base, len(base), label, z, _p(z, df),
                           sigma, mde, test)
+    if series.kind == "net_score":
+        sigma = max(1.0, stats.rms(list(past))) if replayed else 1.0
+        d = stats.net_score_difference(*series.net(base), *series.net([cur]), points=series.points, sigma_z=sigma)
+        if not math.isfinite(d.se) or d.se <= 0:
+            return None
+        expected = d.score_a + seasonal
+        z = (observed - expected) / d.se
+        half = stats.Z95 * d.se
+        test = NET_TEST + (", σ_z from the segment's past weeks" if replayed else "")
+        return RateChange(observed, expected, observed - expected, (observed - half, observed + half), n_cur, n_base,
+                          len(base), label, float(z), _p(z, df), sigma, (stats.Z95 + 0.8416) * d.se, test)
     expected = float(np.average(series.value[base], weights=series.n[base])) + seasonal
     if replayed:
         se, test = stats.rms(past), "deviation over the spread of the segment's past weeks (t)"
@@ -354,8 +401,7 @@ def window_change(series: WeeklySeries, *, weeks: int = 3, baseline_weeks: int =
     base = _trailing(series, ok, first, baseline_weeks)
     if len(base) < max(3, baseline_weeks // 2):
         return None
-    cut = WeeklySeries(series.periods[:first], series.value[:first], series.numerator[:first],
-                       series.denominator[:first], series.n[:first], series.kind)
+    cut = series.take(range(first))
     past = backtest(cut, baseline_weeks=baseline_weeks, history_weeks=history_weeks)
     if len(past) < min_history:
         return None
@@ -371,6 +417,15 @@ def window_change(series: WeeklySeries, *, weeks: int = 3, baseline_weeks: int =
         sigma = max(1.0, stats.rms(past))
         expected, observed = p0, x / n
         unit = "binomial score z"
+    elif series.kind == "net_score":
+        if not nb > 0:
+            return None
+        pooled = series.net(base)
+        raw = np.array([stats.net_score_difference(*pooled, *series.net([int(t)])).z for t in win])
+        sigma = max(1.0, stats.rms(list(past)))
+        expected = stats.net_score(*pooled, points=series.points)[0]
+        observed = stats.net_score(*series.net(win), points=series.points)[0]
+        unit = "multinomial z of NPS"
     else:
         expected = float(np.average(series.value[base], weights=series.n[base]))
         raw = series.value[win] - expected
@@ -482,6 +537,15 @@ def _standardised(series: WeeklySeries, idx: np.ndarray, center: float) -> tuple
         p = min(max(center, 1e-6), 1 - 1e-6)
         sig = stats.laney_sigma_z(series.numerator[idx], series.denominator[idx])
         return (v - p) / (sig * np.sqrt(p * (1 - p) / series.denominator[idx])), sig
+    if series.kind == "net_score":
+        # each week against the centre with the multinomial standard error of its answers (the shares pooled over
+        # the weeks), widened by Laney's moving-range σ_z of those z-scores like a proportion's
+        per_answer = stats.net_score(*series.net(idx), points=series.points)[1] * float(series.denominator[idx].sum())
+        if not per_answer > 0:
+            return np.zeros(len(idx)), 0.0
+        raw = (v - center) / np.sqrt(per_answer / series.denominator[idx])
+        sig = max(1.0, float(np.mean(np.abs(np.diff(raw))) / stats.D2)) if len(raw) >= 3 else 1.0
+        return raw / sig, sig
     sig = _unit_sigma(series, idx, center)
     if sig <= 0:
         return np.zeros(len(idx)), 0.0
@@ -500,7 +564,7 @@ def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int 
     if len(idx) < min_before + min_after or idx[-1] != len(series) - 1:
         return None
     ref = idx[:reference_weeks]
-    if series.kind == "proportion":
+    if series.kind in ("proportion", "net_score"):  # the pooled level (a net score's numerator is points × net answers)
         center = float(series.numerator[ref].sum() / series.denominator[ref].sum())
     else:
         center = float(np.average(series.value[ref], weights=series.n[ref]))
@@ -514,7 +578,7 @@ def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int 
     before, after = idx[:cut], idx[cut:]
     if len(before) < min_before or len(after) < min_after:
         return None
-    if series.kind == "proportion":
+    if series.kind in ("proportion", "net_score"):
         pb = float(series.numerator[before].sum() / series.denominator[before].sum())
         pa = float(series.numerator[after].sum() / series.denominator[after].sum())
     else:
@@ -526,14 +590,23 @@ def level_shift(series: WeeklySeries, *, window: int = 26, reference_weeks: int 
     t = stats.welch_test(series.value[before], series.value[after])
     # the cut was chosen by the data: Bonferroni over every cut CUSUM could have picked
     cuts = max(1, len(idx) - min_before - min_after + 1)
-    zt, p_value = t.statistic, min(1.0, t.p_value * cuts)
+    zt, p_value, half, test = t.statistic, min(1.0, t.p_value * cuts), t.half_width, LevelShift.test
+    if series.kind == "net_score":
+        # the answers' own sampling error (σ_z-widened) is the least a net score's shift can be judged with; the weeks'
+        # spread (Welch) takes over when the weeks wander more than their answers explain
+        d = stats.net_score_difference(*series.net(before), *series.net(after), points=series.points, sigma_z=sig)
+        if math.isfinite(d.se) and d.se > 0 and d.se >= t.se:  # the larger standard error judges
+            zt, p_value, half = d.z, min(1.0, d.p_value * cuts), stats.Z95 * d.se
+        test = (f"CUSUM (k=0.5, h=5) + {NET_TEST} before/after (σ_z-widened), or Welch t of weekly values when the "
+                f"weeks vary more, Bonferroni over the possible cuts")
     # still in force: the latest week sits on the shifted side of the midpoint
     last = float(series.value[idx[-1]])
     if (last - (pa + pb) / 2) * np.sign(delta) <= 0:
         return None
     return LevelShift(int(after[0]), series.periods[int(after[0])], float(pb), float(pa), delta,
-                      (delta - t.half_width, delta + t.half_width), int(series.n[before].sum()),
-                      int(series.n[after].sum()), len(after), float(zt), p_value, series.periods[int(idx[c.alarm])])
+                      (delta - half, delta + half), int(series.n[before].sum()),
+                      int(series.n[after].sum()), len(after), float(zt), p_value, series.periods[int(idx[c.alarm])],
+                      test)
 
 
 # --------------------------------------------------------------------------- trend

@@ -24,9 +24,11 @@ import polars as pl
 
 from connectors.store import Scope, Workspace
 from insights.catalog import Catalog, load_catalog
+from insights.catalog.rules import reading_catalog
 from insights.detection import insight_log, narrative, ranking
 from insights.detection.cards import cards
 from insights.detection.data_quality import data_quality, duplicate_sources
+from insights.detection.detectors import WEEKLY_KINDS
 from insights.detection.explain import aligned_events, finish, merge, segment_owner
 from insights.detection.level_scan import monthly, peers, routing_shifts, volume
 from insights.detection.reading import (
@@ -55,32 +57,37 @@ UNTOUCHED_BY_EVENTS = ("target_miss", "peer_outlier", "small_count_rate")  # a d
 
 @dataclass(frozen=True)
 class Reach:
-    """What a run for one week reads: the days from `start` to `end` and the KPIs its rules judge."""
+    """What a run for one week reads: the days from `start` to `end`, the KPIs its rules judge (with the counts of a
+    net score's answers for and against), and the catalog that computes them all (`rules.reading_catalog`)."""
 
     start: date
     end: date
     kpis: tuple[str, ...]
+    catalog: Catalog
 
 
 def engine_reach(week: date, catalog: Catalog) -> Reach:
     """The days a run for `week` (its first day in the view's calendar) reads (its weekly history, the daily volume
     history, the months judged by the month, the days after the week its outcomes need) and the KPIs it reads, so
     one cube can answer the whole run."""
-    th = narrative.load_rules().thresholds
-    specs = {d["kpi"]: d for d in narrative.load_rules().detect if d["kpi"] in catalog.kpis}
+    rules = narrative.load_rules()
+    th = rules.thresholds
+    specs = {d["kpi"]: d for d in rules.detect if d["kpi"] in catalog.kpis}
     week_end = week + timedelta(days=6)
     months = week_end.replace(day=1)
     for _ in range(th.history_months + 1):
         months = (months - timedelta(days=1)).replace(day=1)
     start = min(week - timedelta(weeks=th.history_weeks), week - timedelta(days=th.volume_history_days + 7), months)
     mature = max((int(spec["mature_days"]) for spec in specs.values()), default=0)
-    return Reach(start=start, end=week_end + timedelta(days=mature), kpis=(*specs, "tickets_created"))
+    parts = [p for pair in rules.net_parts(catalog).values() for p in pair]  # a net score's answers for and against
+    return Reach(start=start, end=week_end + timedelta(days=mature),
+                 kpis=tuple(dict.fromkeys((*specs, *parts, "tickets_created"))), catalog=reading_catalog(catalog, rules))
 
 
 def run_cube(ws: Workspace, scope: Scope, week: date, catalog: Catalog, fixed: tuple[str, ...] = ()) -> KpiCube:
     """The cube one run reads: every KPI it judges, by day × every dimension it scans, over its reach."""
     reach = engine_reach(week, catalog)
-    return KpiCube(ws, scope, catalog=catalog, dims=tuple(dict.fromkeys((*ROOT, *DIMENSIONS, *fixed))),
+    return KpiCube(ws, scope, catalog=reach.catalog, dims=tuple(dict.fromkeys((*ROOT, *DIMENSIONS, *fixed))),
                    start=reach.start, end=reach.end, kpis=reach.kpis)
 
 
@@ -104,7 +111,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     def usable(c: KpiCube | None, w: date) -> KpiCube:
         reach = engine_reach(w, catalog)
         ok = (c is not None and c.scope.key == eff.key and set(fixed) <= set(c.dims)
-              and c.start <= reach.start and reach.end <= c.end)
+              and c.start <= reach.start and reach.end <= c.end and all(k in c.catalog.kpis for k in reach.kpis))
         return c if ok and c is not None else run_cube(ws, eff, w, catalog, fixed)
 
     cube = usable(cube, week) if week is not None else None
@@ -130,8 +137,8 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     levels = [root] + [root + (d,) for d in DIMENSIONS if d not in fixed and not (one_vendor and d == "vendor_id")]
     if not set(PAIR) <= set(fixed):
         levels.append(root + tuple(d for d in PAIR if d not in fixed))
-    read = LevelReader(ws=ws, scope=eff, kpis=tuple(specs), start=start, end=week_end, view=view, catalog=catalog,
-                       cube=cube)
+    read = LevelReader(ws=ws, scope=eff, kpis=tuple(specs), start=start, end=week_end, view=view,
+                       catalog=reading_catalog(catalog, rules), cube=cube, parts=rules.net_parts(catalog))
     frames: dict[tuple[str, ...], pl.DataFrame] = {level: read(level) for level in levels}
 
     notices = data_quality(daily, frames[root], week=week, last_day=last_day, specs=specs, catalog=catalog,
@@ -146,9 +153,9 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
               cube=cube)
 
     cands: list[Candidate] = []
-    client_series = {(k[0], k[1]): series_of(rows, periods, specs[k[1]]["kind"])
+    client_series = {(k[0], k[1]): series_of(rows, periods, specs[k[1]]["kind"], points=specs[k[1]]["points"] or 1.0)
                      for k, rows in frames[root].partition_by(["client_id", "kpi"], as_dict=True).items()
-                     if k[1] in specs and specs[k[1]]["kind"] in ("proportion", "mean")}
+                     if k[1] in specs and specs[k[1]]["kind"] in WEEKLY_KINDS}
     for level, frame in frames.items():
         cands += scan_level(run, level=level, frame=frame, root=root, client_series=client_series)
     declared = frozenset(str(c["id"]) for c in getattr(ws.config, "clients", []))

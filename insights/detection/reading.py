@@ -70,7 +70,11 @@ class Run:
 
 @dataclass(frozen=True, kw_only=True)
 class LevelReader:
-    """Reads the run's weekly KPI frame at one segment level (the view's row filters applied)."""
+    """Reads the run's weekly KPI frame at one segment level (the view's row filters applied).
+
+    A net score's answers for and against (`parts`: KPI -> the counts of its two measures, `Rules.net_parts`) are
+    read with it and folded into its rows as the columns `positive` and `negative` (null on every other KPI's rows).
+    """
 
     ws: Workspace
     scope: Scope
@@ -78,14 +82,40 @@ class LevelReader:
     start: date
     end: date
     view: View
-    catalog: Catalog
+    catalog: Catalog  # the catalog with the net scores' part counts (`insights.catalog.rules.reading_catalog`)
     cube: KpiCube | None = None
+    parts: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
         """Every KPI of the run by `level` and week."""
-        f = _kpis(self.ws, self.scope, self.catalog, self.cube, list(self.kpis), grain="week", by=level,
+        names = list(dict.fromkeys((*self.kpis, *(p for pair in self.parts.values() for p in pair))))
+        f = _kpis(self.ws, self.scope, self.catalog, self.cube, names, grain="week", by=level,
                   start=self.start, end=self.end)
-        return self.view.apply(f, rows_only=True)
+        return self.view.apply(fold_parts(f, level, self.parts), rows_only=True)
+
+
+NET_COLUMNS = ("positive", "negative")
+
+
+def fold_parts(frame: pl.DataFrame, level: tuple[str, ...], parts: Mapping[str, tuple[str, str]]) -> pl.DataFrame:
+    """The net scores' part counts (rows of their count KPIs) as the columns `positive` and `negative` of the net
+    score's own rows, matched on period and segment; the part rows leave the frame."""
+    if not parts:
+        return frame
+    keys = ["period", *level]
+    counts = {p for pair in parts.values() for p in pair}
+    out = frame.filter(~pl.col("kpi").is_in(sorted(counts))).with_columns(
+        pl.lit(None, dtype=pl.Float64).alias(c) for c in NET_COLUMNS)
+    for kpi, pair in parts.items():
+        rows = out.filter(pl.col("kpi") == kpi).drop(*NET_COLUMNS)
+        if rows.is_empty():
+            continue
+        for column, part in zip(NET_COLUMNS, pair):
+            found = frame.filter(pl.col("kpi") == part).select(*keys, pl.col("numerator").alias(column))
+            rows = rows.join(found, on=keys, how="left", nulls_equal=True)
+        rows = rows.with_columns(pl.col(c).fill_null(0.0) for c in NET_COLUMNS).select(out.columns)
+        out = pl.concat([out.filter(pl.col("kpi") != kpi), rows], how="vertical")
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,10 +177,13 @@ def client_volume(frame: pl.DataFrame, week: date) -> dict[tuple[str, str], floa
     return {(r["client_id"], r["kpi"]): float(r["denominator"] or r["n"] or 0) for r in rows.iter_rows(named=True)}
 
 
-def series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str) -> det.WeeklySeries:
-    """One segment's rows of one KPI as the weekly series the detectors read (an empty week holds no value)."""
-    by_p = {r[0]: r for r in rows.select("period", "value", "numerator", "denominator", "n").iter_rows()}
-    vals, nums, dens, ns = [], [], [], []
+def series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str, *, points: float = 1.0) -> det.WeeklySeries:
+    """One segment's rows of one KPI as the weekly series the detectors read (an empty week holds no value); a net
+    score's with its answers for and against (the columns `fold_parts` adds) and its `points`."""
+    net = kind == "net_score" and all(c in rows.columns for c in NET_COLUMNS)
+    extra = NET_COLUMNS if net else ()
+    by_p = {r[0]: r for r in rows.select("period", "value", "numerator", "denominator", "n", *extra).iter_rows()}
+    vals, nums, dens, ns, pos, neg = [], [], [], [], [], []
     for p in periods:
         r = by_p.get(p)
         v = r[1] if r else None
@@ -160,6 +193,11 @@ def series_of(rows: pl.DataFrame, periods: tuple[date, ...], kind: str) -> det.W
         nums.append((r[2] if r[2] is not None else (v or 0.0) * den) if r else 0.0)
         dens.append(den)
         ns.append(n)
+        pos.append(r[5] if net and r else 0.0)
+        neg.append(r[6] if net and r else 0.0)
+    if net:
+        return det.WeeklySeries.of(periods, vals, nums, dens, ns, kind="net_score", positive=pos, negative=neg,
+                                   points=points)
     return det.WeeklySeries.of(periods, vals, nums, dens, ns, kind="proportion" if kind == "proportion" else "mean")
 
 

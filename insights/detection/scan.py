@@ -145,9 +145,7 @@ def _still_open(run: Run, seg: SegmentSeries, r: det.LevelShift) -> list[Candida
     weeks before the shift (its own baseline, not the trailing weeks that have absorbed the fall), tested like any
     week's change with the spread of the segment's weeks before it."""
     s, kpi = seg.series, seg.kpi
-    keep = [*range(r.shift_index), len(s) - 1]
-    before_shift = det.WeeklySeries(tuple(s.periods[i] for i in keep), s.value[keep], s.numerator[keep],
-                                    s.denominator[keep], s.n[keep], s.kind)
+    before_shift = s.take([*range(r.shift_index), len(s) - 1])
     nb = run.th.baseline_weeks
     o = det.rate_change(before_shift, baseline_weeks=nb)
     if o is None or o.n < (kpi.min_volume or 0) or o.delta * r.delta <= 0:
@@ -216,7 +214,7 @@ def _trend_seen_before(s: det.WeeklySeries, r: det.Trend, material: float, weeks
     direction, material): a drift is news when it first shows, then it is standing until it stops."""
     count = 0
     for k in range(1, look_back + 1):
-        past = det.WeeklySeries(s.periods[:-k], s.value[:-k], s.numerator[:-k], s.denominator[:-k], s.n[:-k], s.kind)
+        past = s.take(range(len(s) - k))
         t = det.trend(past, weeks=weeks)
         if t is None or t.p_value > 0.05 or t.total_change * r.total_change <= 0 or abs(t.total_change) < material:
             break
@@ -330,7 +328,7 @@ def scan_level(run: Run, *, level: tuple[str, ...], frame: pl.DataFrame, root: t
             if any(v is None for v in key):
                 continue
             segment = dict(zip(level, key))
-            s = series_of(rows, run.periods, spec["kind"])
+            s = series_of(rows, run.periods, spec["kind"], points=spec["points"] or 1.0)
             reach = float(s.denominator[-1]) / max(run.client_volume.get((segment["client_id"], kpi_name), 0.0), 1.0)
             if depth and typical_share(s, client_series.get((segment["client_id"], kpi_name))) < min_share:
                 continue  # a sliver of the client's volume: shown through its parent and the drivers, not tested
@@ -418,9 +416,9 @@ def scan_cross(run: Run, *, frames: Mapping[tuple[str, ...], pl.DataFrame], seve
     root = next(iter(frames))
     totals = frames[root].filter(pl.col("vendor_id").is_in(names))
     specs = run.specs
-    whole = {(k[0], k[1]): series_of(rows, run.periods, specs[k[1]]["kind"])
+    whole = {(k[0], k[1]): series_of(rows, run.periods, specs[k[1]]["kind"], points=specs[k[1]]["points"] or 1.0)
              for k, rows in totals.partition_by(["vendor_id", "kpi"], as_dict=True).items()
-             if k[1] in specs and specs[k[1]]["kind"] in ("proportion", "mean")}
+             if k[1] in specs and specs[k[1]]["kind"] in det.WEEKLY_KINDS}
     out: list[Candidate] = []
     for level, frame in frames.items():
         depth = len(level) - len(root)
@@ -429,7 +427,7 @@ def scan_cross(run: Run, *, frames: Mapping[tuple[str, ...], pl.DataFrame], seve
             rows_in = rows_in & pl.col("site_id").is_in(names)
         for (kpi_name,), kframe in frame.filter(rows_in).partition_by(["kpi"], as_dict=True).items():
             spec = specs.get(kpi_name)
-            if spec is None or spec["kind"] not in ("proportion", "mean") or spec["grain"] != "week":
+            if spec is None or spec["kind"] not in det.WEEKLY_KINDS or spec["grain"] != "week":
                 continue
             if "rate_change" not in spec["detectors"] or (spec["within"] and spec["within"] not in level):
                 continue
@@ -442,7 +440,7 @@ def scan_cross(run: Run, *, frames: Mapping[tuple[str, ...], pl.DataFrame], seve
                 segment = dict(zip(level, key))
                 if cross_key(segment) not in several:  # one client's work: told inside that client already
                     continue
-                s = series_of(rows, run.periods, spec["kind"])
+                s = series_of(rows, run.periods, spec["kind"], points=spec["points"] or 1.0)
                 parent = whole.get((segment["vendor_id"], kpi_name))
                 if depth and typical_share(s, parent) < run.th.min_test_share:
                     continue

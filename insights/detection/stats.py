@@ -14,6 +14,7 @@ reads data.  Conventions: two-sided p-values unless the name says otherwise; int
 | `cusum` | two-sided tabular CUSUM on standardised values: alarm and change index |
 | `minimum_detectable_effect` | smallest change of a proportion detectable at α and power |
 | `nb_tail` | two-sided tail probability of a count under a negative binomial (or Poisson) model |
+| `net_score`, `net_score_difference` | a net score (NPS: promoters − detractors) and its multinomial variance; the z test, p and 95 % interval of the difference of two |
 """
 
 from __future__ import annotations
@@ -331,3 +332,67 @@ def share_shift_test(before: Sequence[float], after: Sequence[float]) -> tuple[f
         return 0.0, 1.0
     t = float((b.mean() - a.mean()) / (sd * math.sqrt(1.0 / len(b) + 1.0 / len(a))))
     return t, float(2.0 * sps.t.sf(abs(t), len(a) - 1))
+
+
+@dataclass(frozen=True)
+class NetScoreDifference:
+    """Two net scores from independent multinomial samples and the z test of their difference (b − a).
+
+    Each score is points × (p+ − p−) with its variance points² × (p+ + p− − (p+ − p−)²) / n; `se` is
+    σ_z × √(var_a + var_b), `z` = delta / se, `p_value` two-sided normal, `ci` the 95 % interval of delta.
+    `thin`: a sample below the caller's `min_n`, or no spread at all, where the normal approximation is not
+    to be trusted (the test then says p = 1 when it has no variance to divide by).
+    """
+
+    score_a: float
+    score_b: float
+    var_a: float
+    var_b: float
+    delta: float
+    se: float
+    z: float
+    p_value: float
+    ci: tuple[float, float]
+    n_a: int
+    n_b: int
+    thin: bool
+    test: str = "two-sample multinomial z test of the net score (promoters − detractors)"
+
+
+def net_score(positive: float, negative: float, n: float, *, points: float = 1.0) -> tuple[float, float]:
+    """(score, variance of the score) of one sample: points × (p+ − p−), points² × (p+ + p− − (p+ − p−)²) / n.
+
+    The answers fall in three classes (for, neutral, against: promoters, passives, detractors); the score is
+    the mean of a per-answer value of +1, 0 or −1, whose variance is E[x²] − E[x]² = p+ + p− − (p+ − p−)².
+    >>> net_score(50, 20, 100, points=100)  # NPS +30, variance 100² × (0.7 − 0.09) / 100
+    (30.0, 61.0)
+    """
+    if n <= 0:
+        return 0.0, math.inf
+    pp, pn = positive / n, negative / n
+    return points * (pp - pn), points * points * (pp + pn - (pp - pn) ** 2) / n
+
+
+def net_score_difference(pos_a: float, neg_a: float, n_a: float, pos_b: float, neg_b: float, n_b: float, *,
+                         points: float = 1.0, sigma_z: float = 1.0, min_n: float = 0.0) -> NetScoreDifference:
+    """The z test of score_b − score_a for two independent multinomial samples (Wald: each sample's own variance).
+
+    `sigma_z` (≥ 1: extra between-period variation measured elsewhere) widens the standard error like Laney's
+    σ_z widens a binomial test.  Below `min_n` answers in either sample the result is `thin`: with a few dozen
+    answers the three shares are coarse and the normal approximation of their difference is poor (a sample whose
+    answers all fall in one class even has variance 0), so a caller should not headline it.
+    >>> d = net_score_difference(200, 80, 400, 160, 120, 400, points=100)  # NPS +30 -> +10 on 400 answers each
+    >>> round(d.delta, 6), round(d.se, 3), round(d.z, 3)
+    (-20.0, 5.701, -3.508)
+    """
+    score_a, var_a = net_score(pos_a, neg_a, n_a, points=points)
+    score_b, var_b = net_score(pos_b, neg_b, n_b, points=points)
+    delta = score_b - score_a
+    thin = min(n_a, n_b) < max(min_n, 1.0)
+    se = max(sigma_z, 1.0) * math.sqrt(var_a + var_b) if math.isfinite(var_a + var_b) else math.inf
+    if not math.isfinite(se) or se <= 0:
+        return NetScoreDifference(score_a, score_b, var_a, var_b, delta, se, 0.0, 1.0, (-math.inf, math.inf),
+                                  int(n_a), int(n_b), True)
+    z = delta / se
+    return NetScoreDifference(score_a, score_b, var_a, var_b, delta, se, float(z), two_sided_p(z),
+                              (delta - Z95 * se, delta + Z95 * se), int(n_a), int(n_b), thin)

@@ -577,7 +577,7 @@ def review_cube(ws: Workspace, scope: Scope, week: date, catalog: Any, *, view: 
     reach = engine_reach(week, catalog)
     fixed = view.fixed if view is not None else ()
     dims = tuple(dict.fromkeys((*ROOT, *DIMENSIONS, *fixed)))
-    return KpiCube(ws, scope, catalog=catalog, dims=dims, start=min(start, reach.start), end=reach.end,
+    return KpiCube(ws, scope, catalog=reach.catalog, dims=dims, start=min(start, reach.start), end=reach.end,
                    kpis=tuple(dict.fromkeys((*catalog.preset(PRESET), *reach.kpis))))
 
 

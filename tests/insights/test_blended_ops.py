@@ -160,11 +160,12 @@ def _nps_workspace(path: Path, *, review_detractors: float) -> Workspace:
     return ws
 
 
-def test_an_nps_fall_is_judged_on_its_weekly_spread_and_a_steady_nps_stays_quiet(tmp_path: Path) -> None:
+def test_an_nps_fall_is_judged_by_the_multinomial_test_and_a_steady_nps_stays_quiet(tmp_path: Path) -> None:
     fell = _nps_workspace(tmp_path / "fell", review_detractors=0.4)  # NPS +30 -> +10
     found = [i for i in detect(fell, Scope.everything(), week=REVIEW_WEEK).insights if i.kpi == "nps"]
     assert found and found[0].type == "rate_change" and found[0].delta < -10
     assert "binomial" not in found[0].test  # promoters minus detractors is not one share of the answers
+    assert "multinomial z test of NPS" in found[0].test  # but a difference of two (tests/insights/test_nps_change.py)
     assert found[0].headline.startswith("NPS fell to +")
     steady = _nps_workspace(tmp_path / "steady", review_detractors=0.2)
     assert not [i for i in detect(steady, Scope.everything(), week=REVIEW_WEEK).insights if i.kpi == "nps"]
