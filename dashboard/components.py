@@ -291,12 +291,14 @@ def view_caption(week, filters: dict[str, str], extra: str = "", names: format.N
     from datetime import timedelta
 
     from dashboard.state import context, week_label
+    from insights.review import seen_part, view_words
     from insights.view import Calendars
 
     ctx = context()  # the week is cut in the view's reporting calendar: named like the weekly review names it
     scope = ctx.viewer.scope.narrow(clients=filters.get("client"), vendors=filters.get("vendor"))
     calendar = Calendars.of(ctx.ws.config, scope.clients).reference.name
-    where = format.filters(filters, names) or "all work in your view"
+    part = seen_part(ctx.viewer.scope, filters, names.site_vendor if names is not None else {})
+    where = view_words(filters, names, part, everything="all work in your view")  # a vendor's share says so
     st.caption(format.markdown(f"Week of {week:%d %b} – {week + timedelta(days=6):%d %b %Y} ({week_label(week)}, "
                                f"{calendar}) · {where}" + (f" · {extra}" if extra else "")))
 

@@ -272,18 +272,24 @@ def cmd_status(args) -> int:
 
 def cmd_kpis(args) -> int:
     from insights.metrics.kpis import compute_kpis
-    from insights.view import WEEKDAYS, Calendars
 
     ws = _workspace(args)
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
     kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
     scope = _scope(args, ws)
     frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
-    cals = Calendars.of(ws.config, scope.clients)
-    if not cals.utc_iso:  # the periods' calendar, named beside the numbers (stdout stays the data alone)
-        first = WEEKDAYS[cals.reference.week_start].title()
-        print(f"periods are cut in the reporting calendar: {cals.reference.name} ({first} weeks)", file=sys.stderr)
+    _name_the_calendar(ws, scope)
     return _emit(frame, args.format, args.out)
+
+
+def _name_the_calendar(ws, scope) -> None:
+    """Name the calendar the periods are cut in beside the numbers, on stderr (stdout stays the data alone), unless
+    every row is cut in UTC with Monday weeks."""
+    from insights.view import Calendars
+
+    cals = Calendars.of(ws.config, scope.clients)
+    if not cals.utc_iso:
+        print(cals.reference.cut, file=sys.stderr)
 
 
 def cmd_insights(args) -> int:
@@ -331,12 +337,13 @@ def cmd_forecast(args) -> int:
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ("client_id", "channel", "vendor_id", "site_id")
     scope = _scope(args, ws)
     report = forecast_report(ws, scope, weeks=args.weeks, by=by)
-    if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=1, default=str))
-    elif args.format == "csv":
-        return _emit(report.table(), "csv", None)
-    else:
+    if args.format == "md":  # the report names its calendar itself
         print(report.to_markdown(format.Names.of_view(ws, scope)))
+        return 0
+    _name_the_calendar(ws, scope)
+    if args.format == "csv":
+        return _emit(report.table(), "csv", None)
+    print(json.dumps(report.to_dict(), indent=1, default=str))
     return 0
 
 

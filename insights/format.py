@@ -301,6 +301,23 @@ def segment(seg: Mapping[str, str], names: Names | None = None) -> str:
     return " · ".join(part(k, v, names) for k, v in seg.items()) or NO_SEGMENT
 
 
+QUEUE_PARTS = ("client_id", "vendor_id", "site_id", "channel")  # the work a queue holds, when it has no name
+
+
+def queue(row: Mapping[str, Any], names: Names | None = None) -> str:
+    """A queue as people know it: its name (bpo.toml's [[queue]], else the source's group or team name in `names`),
+    else the work it holds ('Acme Home · site Northwind Manila · channel voice'; the vendor only where no site names
+    it); its id only when the row says nothing else."""
+    ident = row.get("queue_id")
+    named = (names or Names()).queue.get(str(ident)) if not missing(ident) and ident != "" else None
+    if named:
+        return named
+    work = {k: str(row[k]) for k in QUEUE_PARTS if not missing(row.get(k)) and row.get(k) != ""}
+    if "site_id" in work:  # a site's name brings its vendor with it ([[site]] vendor)
+        work.pop("vendor_id", None)
+    return segment(work, names) if work else label("queue", ident, names)
+
+
 def filters(chosen: Mapping[str, str], names: Names | None = None) -> str:
     """Filters in force in words: 'client: Acme Home · channel: email' ('' when there are none)."""
     return " · ".join(f"{k}: {label(k, v, names)}" for k, v in chosen.items())

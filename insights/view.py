@@ -55,6 +55,11 @@ class Calendar:
         """What period labels show: the time zone (or the note of a view of several calendars)."""
         return self.note or self.timezone
 
+    @property
+    def cut(self) -> str:
+        """How periods are cut, in words: 'periods are cut in the reporting calendar: America/New_York (Sunday weeks)'."""
+        return f"periods are cut in the reporting calendar: {self.name} ({WEEKDAYS[self.week_start].title()} weeks)"
+
     @classmethod
     def of(cls, config: Any, client: str | None = None) -> Calendar:
         """The calendar of `client` in a parsed bpo.toml: its own keys, else [settings], else UTC with Monday weeks."""

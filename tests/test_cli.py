@@ -109,3 +109,44 @@ def test_insights_as_markdown_are_the_reviews_top_list(ws, capsys):
     assert main(["insights", "--workspace", str(ws), "--week", "2026-W40", "--format", "md"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("# Insights for the week of Mon 28 Sep 2026 (UTC)")
+
+
+# --------------------------------------------------------------------------- the calendar periods are cut in
+
+
+@pytest.fixture(scope="module")
+def sunday_ws(tmp_path_factory) -> Path:
+    """A sample reported in New York with Sunday weeks ([settings] timezone and week_start), long enough to forecast."""
+    out = tmp_path_factory.mktemp("sunday") / "ws"
+    assert main(["sample", "--out", str(out), "--weeks", "16", "--scale", "0.03"]) == 0
+    toml = (out / "bpo.toml").read_text()
+    (out / "bpo.toml").write_text(toml.replace('week_start = "monday"',
+                                               'week_start = "sunday"\ntimezone = "America/New_York"'))
+    return out
+
+
+NEW_YORK = "periods are cut in the reporting calendar: America/New_York (Sunday weeks)"
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_forecast_names_the_calendar_its_weeks_are_cut_in_as_kpis_does(sunday_ws, capsys, fmt):
+    assert main(["kpis", "--workspace", str(sunday_ws), "--kpi", "tickets_created", "--format", "json"]) == 0
+    assert NEW_YORK in capsys.readouterr().err
+    assert main(["forecast", "--workspace", str(sunday_ws), "--weeks", "2", "--by", "client_id", "--format", fmt]) == 0
+    printed = capsys.readouterr()
+    assert NEW_YORK in printed.err and NEW_YORK not in printed.out  # stdout stays the data alone
+    periods = ([r["period"] for r in json.loads(printed.out)["volume"]] if fmt == "json"
+               else pl.read_csv(printed.out.encode())["period"].to_list())
+    assert periods and {pl.Series([p]).str.to_date().dt.weekday()[0] for p in periods} == {7}  # Sundays
+
+
+@pytest.mark.parametrize(("which", "says"), [
+    pytest.param("sunday_ws", "Periods are cut in the reporting calendar: America/New\\_York (Sunday weeks)",
+                 id="new-york-sunday-weeks"),
+    pytest.param("ws", "Periods are cut in the reporting calendar: UTC (Monday weeks)", id="utc-monday-weeks"),
+])
+def test_the_forecast_report_names_its_calendar_under_its_title(request, capsys, which, says):
+    path = request.getfixturevalue(which)
+    capsys.readouterr()  # what making the sample printed
+    assert main(["forecast", "--workspace", str(path), "--weeks", "1", "--by", "client_id"]) == 0
+    assert capsys.readouterr().out.splitlines()[:3] == ["# Volume forecast", "", f"_{says}._"]

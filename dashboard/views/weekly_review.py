@@ -9,7 +9,7 @@ import streamlit as st
 from dashboard import charts, components, data, state
 from insights import format
 from insights.catalog import load_catalog
-from insights.review import MIN_JUDGED_DAYS, split_dimension, split_lines, to_date_caption
+from insights.review import MIN_JUDGED_DAYS, split_dimension, split_lines, to_date_caption, view_words
 
 CHARTS_PER_ROW = 2
 MIN_CHARTS = 6
@@ -21,8 +21,8 @@ review = data.review(ctx.ws, ctx.viewer.scope, tuple(sorted(f.dimensions().items
 
 st.title("Weekly review")
 st.caption(format.markdown(f"Week of {review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} "
-                           f"({state.week_label(review.week)}, {review.calendar.name}) · " + (format.filters(review.filters, review.names)
-                                                                      or "all work in your view")
+                           f"({state.week_label(review.week)}, {review.calendar.name}) · "
+                           + view_words(review.filters, review.names, review.part, everything="all work in your view")
                            + f" · compared with {state.COMPARISONS[f.compare].lower()}"))
 components.notices(review.notices)
 if review.has_data:

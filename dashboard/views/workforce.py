@@ -36,22 +36,26 @@ def empty(what: str, table: str, missing: data.Missing | None = None) -> None:
             + (f"\n\n({format.markdown(missing.reason)})" if missing is not None else ""), icon="ℹ️")
 
 
-def queue_label(row: dict) -> str:
-    """'acme · voice · northwind · nw-bogota'."""
-    return " · ".join(str(row[k]) for k in QUEUE)
-
-
 ctx = state.context()
 f = ctx.filters
 dims = tuple(sorted(f.dimensions().items()))
 ws, scope, version = ctx.ws, ctx.viewer.scope, ctx.version
+names = format.Names.of_view(ws, scope)  # bpo.toml's names and the sources' group names this viewer may see
 weeks = data.weeks(ws, scope, dims, version)
 week = f.week or (weeks[0] if weeks else None)
 end = data.week_end(week)
 
+
+def queue_label(row: dict) -> str:
+    """A queue by its name, else by the work it holds in names: 'Acme Home · site Northwind Bogotá · channel voice'."""
+    return format.queue(row, names)
+
+
 st.title("Workforce")
-st.caption((f"As of the week of {week:%d %b %Y} ({state.week_label(week)}) · " if week else "")
-           + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
+if week is not None:  # the week and its reporting calendar, named as every page names them
+    components.view_caption(week, f.dimensions(), names=names)
+else:
+    st.caption(format.markdown(format.filters(f.dimensions(), names) or "all work in your view"))
 
 # ----------------------------------------------------------------------------------- forecast vs actual
 st.subheader("Volume: forecast vs actual")
@@ -118,9 +122,12 @@ if isinstance(gap, data.Missing) or gap.pattern.is_empty():
 else:
     gq = gap.pattern.get_column("queue_id").unique(maintain_order=True).to_list()
     first = gap.worst.get_column("queue_id")[0] if gap.worst.height else gq[0]
-    queue = st.selectbox("Interval queue", gq, index=gq.index(first), key="wf_gap_queue")
+    keys = [c for c in ("queue_id", *format.QUEUE_PARTS) if c in gap.pattern.columns]
+    rows = {r["queue_id"]: r for r in gap.pattern.select(keys).unique("queue_id").iter_rows(named=True)}
+    queue = st.selectbox("Interval queue", gq, index=gq.index(first), format_func=lambda q: queue_label(rows[q]),
+                         key="wf_gap_queue")
     st.plotly_chart(charts.staffing_heatmap(gap.pattern.filter(pl.col("queue_id") == queue),
-                                            title=f"Required − scheduled agents, {queue}: mean over the last "
+                                            title=f"Required − scheduled agents, {queue_label(rows[queue])}: mean over the last "
                                                   f"{GAP_WEEKS} weeks at its contractual service level",
                                             calendar=gap.calendar),
                     key="wf_gap_chart", config={"displayModeBar": False})
@@ -136,7 +143,7 @@ else:
                       if factor is not None and not math.isnan(factor) else "No roster to calibrate Erlang C against."))
     if gap.worst.height:
         st.markdown("**Worst intervals** (required by Erlang C at the contractual service level vs the roster):\n\n"
-                    + "\n".join(f"- {format.markdown(line)}" for line in gap.worst_named()))
+                    + "\n".join(f"- {format.markdown(line)}" for line in gap.worst_named(names)))
     else:
         st.success("Every interval is staffed to the service level on average.")
 
@@ -149,17 +156,17 @@ else:
     left, right = st.columns(2)
     left.plotly_chart(charts.lines_by(occ, x="week", y="occupancy", split="site_id", tickformat=".0%",
                                       target=OCCUPANCY_LIMIT, target_name=f"burnout limit {OCCUPANCY_LIMIT:.0%}",
-                                      flag="burnout_risk", from_zero=False, labels=format.Names.of(ws.config).site,
+                                      flag="burnout_risk", from_zero=False, labels=names.site,
                                       title="Weekly occupancy (handle ÷ on-queue time)"),
                       key="wf_occupancy_chart", config={"displayModeBar": False})
     right.plotly_chart(charts.lines_by(occ, x="week", y="adherence", split="site_id", tickformat=".0%",
-                                       from_zero=False, title="Schedule adherence", labels=format.Names.of(ws.config).site),
+                                       from_zero=False, title="Schedule adherence", labels=names.site),
                        key="wf_adherence_chart", config={"displayModeBar": False})
     at_risk = occ.filter(pl.col("burnout_risk") & (pl.col("week") == occ.get_column("week").max()))
     if at_risk.height:
         st.warning("Burnout risk: occupancy above "
                    f"{OCCUPANCY_LIMIT:.0%} for {BURNOUT_WEEKS} weeks running at "
-                   + ", ".join(f"{format.markdown(format.label('site', r['site_id'], format.Names.of(ws.config)))} "
+                   + ", ".join(f"{format.markdown(format.label('site', r['site_id'], names))} "
                                f"({format.share(r['occupancy'], 0)})" for r in at_risk.iter_rows(named=True)), icon="⚠️")
     else:
         st.caption(f"No site has run above {OCCUPANCY_LIMIT:.0%} occupancy for {BURNOUT_WEEKS} weeks in the latest week.")

@@ -36,7 +36,7 @@ from insights.errors import InsightsError
 from insights import format
 from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import latest_complete_week, local_clock, period_date, period_first_day
-from insights.view import Calendars
+from insights.view import Calendar, Calendars
 from insights.analyses.staffing import (ServiceLevelTargets, StaffingTarget, daily_on_queue, measured_service_level,
                                        staffing_factor, weighted_service_level)
 
@@ -746,6 +746,7 @@ class ForecastReport:
 
     volume: VolumeForecast
     risk: SlaRisk | None
+    calendar: Calendar = field(default_factory=Calendar)  # the reporting calendar the periods are cut in
 
     def table(self) -> pl.DataFrame:
         """Forecast rows (period, queue, mean, intervals, seasonal-naive), one per queue and period."""
@@ -760,7 +761,7 @@ class ForecastReport:
         """Markdown tables: the volume forecast, then the queues at risk next week (names from bpo.toml, not ids)."""
         t = self.table()
         by = list(self.volume.by)
-        lines = ["# Volume forecast", "", "| " + " | ".join(["period", *[format.dimension(b) for b in by], "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
+        lines = ["# Volume forecast", "", f"_{format.markdown(self.calendar.cut[:1].upper() + self.calendar.cut[1:])}._", "", "| " + " | ".join(["period", *[format.dimension(b) for b in by], "forecast", "80% interval", "95% interval", "seasonal naive"]) + " |",
                  "|" + "---|" * (len(by) + 5)]
         for r in t.iter_rows(named=True):
             lines.append("| " + " | ".join([str(r["period"]), *[format.markdown(format.label(b.removesuffix("_id"), r[b], names))
@@ -776,8 +777,7 @@ class ForecastReport:
                 last = ("–" if r["last_week_service_level"] is None else
                         f"{r['last_week_service_level']:.1%} ({'met' if r['last_week_met'] else 'missed'})")
                 fte = "–" if r["fte_needed"] is None else f"{r['fte_needed']:.1f}"
-                queue = format.segment({k: r[k] for k in ("client_id", "site_id", "channel") if r.get(k)}, names)
-                lines.append(f"| {format.markdown(queue if queue != format.NO_SEGMENT else r['queue_id'])} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
+                lines.append(f"| {format.markdown(format.queue(r, names))} | {r['target']} | {last} | {r['predicted_service_level']:.1%} "
                              f"| {r['forecast_offered']:,.0f} ({r['lo80']:,.0f}–{r['hi80']:,.0f}) | {r['p_miss']:.0%} "
                              f"| {fte} |")
             lines += ["", ("P(miss) is calibrated on each queue's measured service level (see benchmarks/README.md, "
@@ -791,4 +791,4 @@ def forecast_report(ws: Workspace, scope: Scope, *, weeks: int = 4, by: tuple[st
     volume = forecast_volume(ws, scope, weeks=weeks, grain=grain, by=by, paths=paths, seed=seed, end=end)
     has_intervals = contact_intervals(ws, scope).select(pl.len()).collect().item() > 0
     risk = sla_at_risk(ws, scope, paths=paths, seed=seed, end=end) if has_intervals else None
-    return ForecastReport(volume, risk)
+    return ForecastReport(volume, risk, Calendars.of(ws.config, scope.clients).reference)

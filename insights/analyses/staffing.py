@@ -23,7 +23,7 @@ import polars as pl
 
 from connectors.schema import CHANNELS
 from connectors.store import Scope, Workspace
-from insights import contracts
+from insights import contracts, format
 from insights.errors import InsightsError
 from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import local_clock, period_date
@@ -364,9 +364,14 @@ class StaffingGap:
     queues: pl.DataFrame = field(default_factory=pl.DataFrame)
     calendar: str = "UTC"  # the reporting calendar dates, weekdays and times of day are in (insights.view.Calendar.name)
 
-    def worst_named(self) -> list[str]:
-        """'Mon 09:00 UTC acme-voice-sp-austin: short 3.2 agents' lines for the worst slots (times in `calendar`)."""
-        return [f"{r['weekday']} {r['time']} {self.calendar} {r['queue_id']}: short {r['gap']:.1f} agents "
+    def worst_named(self, names: format.Names | None = None) -> list[str]:
+        """'Mon 09:00 UTC acme-voice-sp-austin: short 3.2 agents' lines for the worst slots (times in `calendar`);
+        with `names`, each queue by its name ('Mon 09:00 UTC Acme Home · site Southpeak Austin · channel voice: …',
+        `format.queue`)."""
+        def queue(r: dict) -> str:
+            return str(r["queue_id"]) if names is None else format.queue(r, names)
+
+        return [f"{r['weekday']} {r['time']} {self.calendar} {queue(r)}: short {r['gap']:.1f} agents "
                 f"(needs {r['required']:.1f}, has {r['scheduled']:.1f})" for r in self.worst.iter_rows(named=True)]
 
 

@@ -62,8 +62,10 @@ def title_of(review: Any, title: str | None = None) -> str:
 
 
 def subtitle_of(review: Any) -> str:
-    """Week span and the filters in force."""
-    where = format.filters(review.filters, getattr(review, "names", None)) or format.NO_SEGMENT
+    """Week span and the view in words: the filters in force, and whose work it is when the viewer sees only part of
+    each client's (`Review.where`: 'Northwind BPO's work only: other vendors' work … is not in this view')."""
+    where = getattr(review, "where", None) or format.filters(review.filters, getattr(review, "names", None)) \
+        or format.NO_SEGMENT
     return f"{review.week:%d %b} – {review.week + timedelta(days=6):%d %b %Y} · {where}"
 
 

@@ -28,11 +28,12 @@ from connectors.errors import BpoError
 from connectors.store import Scope, Workspace
 from insights.detection import narrative
 from insights.detection import Findings, Insight, detect, engine_reach
-from insights.detection.records import DIMENSIONS, ROOT
+from insights.detection.records import DIMENSIONS, ROOT, WHOLE, part_of, shown_segment
 from insights.metrics.cube import KpiCube
 # the public API pages use for what people record on an insight (notes, owners, statuses by the viewer's tenant)
 from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
+from insights.view import DIMENSIONS as FILTER_COLUMNS
 from insights.view import Calendar, Calendars, View
 from insights.money import invoiced_through
 from insights import contracts
@@ -173,10 +174,16 @@ class Review:
     events: pl.DataFrame = field(default_factory=lambda: empty_events(), repr=False)
     names: Names = field(default_factory=Names, repr=False)  # display names of the ids in view (bpo.toml, catalog)
     calendar: Calendar = field(default_factory=Calendar)  # the reporting calendar the week is cut in
+    part: str = WHOLE  # whose work of each client the review holds: every vendor's ('*'), else the vendors' (`seen_part`)
 
     @property
     def week_end(self) -> date:
         return self.week + timedelta(days=6)
+
+    @property
+    def where(self) -> str:
+        """The view in words, as every export heads it: the filters, and whose work it is when only part (`view_words`)."""
+        return view_words(self.filters, self.names, self.part)
 
     @property
     def period_label(self) -> str:
@@ -209,6 +216,36 @@ class Review:
     def target_of(self, kpi: str) -> contracts.Target | None:
         """The target record in the review week: its value, comparator and source (contract or catalog default)."""
         return self.targets.get(kpi)
+
+
+def seen_part(scope: Scope, filters: Mapping[str, str], site_vendor: Mapping[str, str]) -> str:
+    """Whose work of each client a view holds: `WHOLE` ('*') when all of it, else the vendors the viewer sees
+    ('northwind', 'a+b').
+
+    The rule every finding's segment follows (`part_of`, `shown_segment`), applied to the view's filters: a vendor
+    account manager's view of a client is its share of that client's work; a view pinned to one vendor (a vendor or
+    site filter) is that vendor's work, whole.
+    """
+    segment = {FILTER_COLUMNS[k]: str(v) for k, v in filters.items() if k in FILTER_COLUMNS}
+    part = part_of(segment, scope, site_vendor)
+    return WHOLE if shown_segment(segment, part) == segment else part
+
+
+def view_words(filters: Mapping[str, str], names: Names | None = None, part: str = WHOLE, *,
+               everything: str = format.NO_SEGMENT) -> str:
+    """The view in words: the filters in force ('Acme Home · channel: email', `everything` when none), and, when the
+    viewer sees only part of each client's work (`seen_part`), whose work it is and that the rest is not in view.
+
+    >>> view_words({}, Names(vendor={"northwind": "Northwind BPO"}), "northwind")
+    "Northwind BPO's work only: other vendors' work for these clients is not in this view"
+    """
+    chosen = format.filters(filters, names)
+    if part == WHOLE:
+        return chosen or everything
+    who = " and ".join(format.label("vendor", v, names) for v in part.split("+"))
+    clients = "this client" if filters.get("client") else "these clients"
+    note = f"{who}'s work only: other vendors' work for {clients} is not in this view"
+    return f"{chosen} · {note}" if chosen else note
 
 
 SPLIT_SEP = ": "  # a series column 'channel: email' holds a KPI comparable only within one channel, for email
@@ -555,9 +592,10 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         notices.extend(_engine_notices(findings.notices, notices))
         notices.extend(Notice("withheld", why, "info") for why in findings.withheld)  # peers outside the view
         notices.extend(_history_notices(weeks, week))
+    names = Names.of_view(ws, scope, catalog)
     return Review(week=week, scope_key=eff.key, filters=filters, tiles=tuple(tiles), insights=tuple(insights),
                   notices=tuple(notices), weeks=weeks, series_frames=series, targets=targets, events=events,
-                  names=Names.of_view(ws, scope, catalog), calendar=view.calendar)
+                  names=names, calendar=view.calendar, part=seen_part(eff, filters, names.site_vendor))
 
 
 def _findings(ws: Workspace, scope: Scope, week: date, filters: Mapping[str, str], catalog: Any,

@@ -21,3 +21,9 @@ def test_one_channel_in_view_keeps_one_line(open_app):
     figures = {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
                for c in at.get("plotly_chart")}
     assert "this year" in {t["name"] for t in figures["First response time (median)"]["data"]}
+
+
+def test_a_vendor_account_manager_is_told_the_view_holds_only_its_vendors_work(open_app):
+    at = open_app("northwind-am")
+    assert "Northwind BPO's work only: other vendors' work for these clients is not in this view" in at.caption[0].value
+    assert "all work in your view" not in at.caption[0].value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from streamlit.testing.v1 import AppTest
 
 from connectors.store import Scope, Workspace
 from insights import format
+from insights.format import week_number
 from insights.analyses.forecast import sla_at_risk
 from insights.analyses.pilots import evaluate_pilot
 from insights.analyses.pricing import move_volume, reconcile_invoices
 from insights.review import available_weeks
 from insights.analyses.staffing import StaffingTarget, plan_staffing
+from insights.view import Calendars
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TITLES = {"workforce": "Workforce", "cost": "Cost", "pilots": "Pilots"}
@@ -213,3 +216,21 @@ def test_a_site_filter_keeps_the_measured_levels_behind_the_staffing_gap(sample)
     manila = data.staffing_gap(sample, Scope.everything(), (("site", "nw-manila"),), None, None, ("v",))
     assert whole.queues.height > manila.queues.height > 0
     assert set(manila.queues.get_column("site_id")) == {"nw-manila"}
+
+
+def test_workforce_names_its_queues_and_the_calendar_its_weeks_are_cut_in(monkeypatch, sample):
+    at = open_page(monkeypatch, sample, "acme-manager", "workforce")
+    config = sample.config
+    ids = {str(e["id"]) for kind in (config.clients, config.vendors, config.sites) for e in kind}
+    selectors = [at.selectbox(key="wf_forecast_queue"), at.selectbox(key="wf_gap_queue")]
+    for selector in selectors:  # each queue by its name, else by the names of the client and site it serves
+        assert selector.options and all(o.startswith("Acme Home · site ") for o in selector.options)
+        assert [o for o in selector.options if ids & set(o.replace(" · ", " ").split())] == []
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    chosen = [s.options[s.index] for s in selectors]  # the queue on screen, as the selector names it
+    assert any(t.startswith(f"Weekly contacts, {chosen[0]}:") for t in titles)
+    assert any(t.startswith(f"Required − scheduled agents, {chosen[1]}:") for t in titles)
+    scope = scope_of(sample, "acme-manager")
+    week = available_weeks(sample, scope)[0]
+    calendar = Calendars.of(config, scope.clients).reference.name
+    assert f"({week_number(week)}, {calendar})" in at.caption[0].value

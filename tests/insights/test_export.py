@@ -9,6 +9,7 @@ import shutil
 import unicodedata
 import zipfile
 from datetime import date
+from typing import NamedTuple
 
 import polars as pl
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from _tiny import tiny
 from connectors.store import Scope, Workspace
 from insights.detection import insight_log
-from insights.export import FORMATS, ExportError, render, write
+from insights.export import FORMATS, ExportError, render, subtitle_of, write
 from insights.export.spreadsheet import neutralise, safe_frame, to_csv, to_xlsx
 from insights.review import build_review
 
@@ -232,3 +233,47 @@ def test_the_views_events_are_named_in_every_format_and_marked_on_the_chart_imag
     assert f"{ACME_EVENT} (outage, 05 Mar 2025)" in text
     if fmt == "html":  # the SVG charts keep their text: the event's label is drawn on them
         assert text.count("◆ Acme checkout o…") >= 6  # one label per chart, the name cut to 16 characters
+
+
+# --------------------------------------------------------------------------- a vendor's view says it is partial
+
+NORTHWIND = Scope.of("*", ["northwind"])  # bpo.toml's northwind-am: every client, Northwind's work only
+PARTIAL = "Northwind BPO's work only: other vendors' work for these clients is not in this view"
+
+
+@pytest.fixture(scope="module")
+def northwind_files(ws) -> dict[str, bytes]:
+    review = build_review(ws, NORTHWIND)
+    return {fmt: render(review, fmt) for fmt in FORMATS if fmt != "pdf" or CHROMIUM}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_vendor_account_managers_export_says_it_holds_only_the_vendors_work(northwind_files, fmt):
+    if fmt not in northwind_files:
+        pytest.skip("chromium absent")
+    text = text_of(fmt, northwind_files[fmt])
+    if fmt == "html":
+        text = html.unescape(text)
+    assert PARTIAL in text
+    assert "all work in view" not in text
+
+
+class Whose(NamedTuple):
+    scope: Scope
+    filters: dict[str, str]
+    header: str
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(Whose(Scope.everything(), {}, "all work in view"), id="admin-sees-all-work"),
+    pytest.param(Whose(Scope.of(["acme"]), {"client": "acme"}, "client: Acme Home"), id="brand-sees-its-client-whole"),
+    pytest.param(Whose(NORTHWIND, {}, PARTIAL), id="vendor-sees-its-share-of-every-client"),
+    pytest.param(Whose(NORTHWIND, {"client": "acme"}, "client: Acme Home · Northwind BPO's work only: other vendors' "
+                       "work for this client is not in this view"), id="vendor-sees-its-share-of-one-client"),
+    pytest.param(Whose(NORTHWIND, {"vendor": "northwind"}, "vendor: Northwind BPO"), id="vendor-filter-is-seen-whole"),
+    pytest.param(Whose(NORTHWIND, {"site": "nw-manila"}, "site: Manila"), id="its-own-site-is-seen-whole"),
+    pytest.param(Whose(Scope.everything(), {"vendor": "northwind"}, "vendor: Northwind BPO"), id="admin-vendor-filter"),
+])
+def test_the_export_header_names_whose_work_the_view_holds(ws, case):
+    review = build_review(ws, case.scope, filters=case.filters)
+    assert subtitle_of(review).split(" · ", 1)[1] == case.header

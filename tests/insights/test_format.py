@@ -133,3 +133,20 @@ def test_names_come_from_bpo_toml():
 def test_filters_read_as_names():
     assert format.filters({"client": "acme", "channel": "email"}, NAMES) == "client: Acme Home · channel: email"
     assert format.filters({}, NAMES) == ""
+
+
+QUEUE_ROW = {"queue_id": "acme-voice-nw-manila", "client_id": "acme", "vendor_id": "northwind", "site_id": "nw-manila",
+             "channel": "voice"}
+
+
+@pytest.mark.parametrize(("row", "names", "text"), [
+    pytest.param(QUEUE_ROW, format.Names(queue={"acme-voice-nw-manila": "Acme voice, Manila"}), "Acme voice, Manila",
+                 id="a-named-queue-by-its-name"),
+    pytest.param(QUEUE_ROW, NAMES, "Acme Home · site Northwind Manila · channel voice",
+                 id="an-unnamed-queue-by-the-work-it-holds-the-site-bringing-its-vendor"),
+    pytest.param({k: v for k, v in QUEUE_ROW.items() if k not in ("queue_id", "site_id")}, NAMES,
+                 "Acme Home · vendor Northwind BPO · channel voice", id="a-forecast-queue-without-a-site-names-its-vendor"),
+    pytest.param({"queue_id": "q-17"}, NAMES, "q-17", id="its-id-when-nothing-else-is-known"),
+])
+def test_a_queue_is_shown_by_its_name_else_by_the_work_it_holds(row, names, text):
+    assert format.queue(row, names) == text
