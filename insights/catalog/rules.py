@@ -79,7 +79,7 @@ ACTION_FIELDS = frozenset({"segment", "vendor", "unit"})
 OWNED_FIELDS = frozenset({"vendor", "unit"})  # need segment_owner = "vendor" or "in_house"
 
 _RULES_TABLES = {"thresholds", "fdr", "novelty", "tiers", "detect", "impact", "templates"}
-_DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within", "positive", "negative"}
+_DETECT_KEYS = {"kpi", "kind", "detectors", "impact", "grain", "mature_days", "within", "not_by", "positive", "negative"}
 NET_KEYS = ("positive", "negative")  # a net score's measures of the answers counted for and against it
 _IMPACT_KEYS = {"formula", "label"}
 _TIERS_KEYS = {"standing_types", "chronic_weeks", "still_open_remind_weeks", "demand_event_kinds",
@@ -102,6 +102,7 @@ class Thresholds:
     thin_mde_factor: float = _bar(0, open_lo=True)
     shift_materiality: float = _bar(0, open_lo=True)
     min_support: float = _bar(0, 1)
+    driver_min_surprise: float = _bar(0, 1)
     baseline_weeks: int = _bar(2)
     history_weeks: int = _bar(4)
     shift_window: int = _bar(4)
@@ -424,6 +425,14 @@ def _detect(items: list[dict], catalog: Catalog, impacts: set[str], problems: _P
             problems.add(RULES_FILE, obj, f"mature_days = {mature!r} must be a whole number >= 0")
         if within is not None and within not in SEGMENT_DIMENSIONS:
             problems.add(RULES_FILE, obj, f"within {within!r} is not a segment dimension; use one of: {', '.join(SEGMENT_DIMENSIONS)}")
+        not_by = d.get("not_by", [])
+        if not isinstance(not_by, list) or any(x not in SEGMENT_DIMENSIONS for x in not_by):
+            problems.add(RULES_FILE, obj, f"not_by = {not_by!r} must be a list of segment dimensions "
+                         f"({', '.join(SEGMENT_DIMENSIONS)})")
+            not_by = []
+        if within is not None and within in not_by:
+            problems.add(RULES_FILE, obj, f"within {within!r} is also in not_by; a KPI cannot be judged only inside a "
+                         "dimension it is never split by")
         net = _net_score(d, catalog, obj, problems) if kind == "net_score" else {}
         if kind != "net_score":
             for key in NET_KEYS:
@@ -431,7 +440,7 @@ def _detect(items: list[dict], catalog: Catalog, impacts: set[str], problems: _P
                     problems.add(RULES_FILE, obj, f"'{key}' belongs to a KPI of kind 'net_score' (the measures of the "
                                  f"answers counted for and against it); remove it or set kind = \"net_score\"")
         out.append({"kpi": kpi, "kind": kind, "detectors": tuple(dets), "impact": d.get("impact"), "grain": grain,
-                    "mature_days": mature, "within": within, "positive": net.get("positive"),
+                    "mature_days": mature, "within": within, "not_by": tuple(not_by), "positive": net.get("positive"),
                     "negative": net.get("negative"), "points": net.get("points")})
     for name in sorted(impacts - used):
         problems.add(RULES_FILE, f"[impact.{name}]", "is not used by any [[detect]]; remove it or name it in one")

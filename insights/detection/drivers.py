@@ -119,11 +119,13 @@ def decompose(dimension: str, base: Mapping[str, Cell], cur: Mapping[str, Cell])
 
 
 def search(cells: Mapping[str, tuple[Mapping[str, Cell], Mapping[str, Cell]]], *, min_support: float = 0.05,
-           explains: float = EXPLAINS, mix_share: float = MIX_SHARE, additive: bool = False) -> DriverSearch:
+           explains: float = EXPLAINS, mix_share: float = MIX_SHARE, additive: bool = False,
+           min_surprise: float = 0.0) -> DriverSearch:
     """Search each dimension (name -> (baseline cells, current cells)) for the segments behind the change.
 
     `additive` KPIs (counts) split the change as the segments' own changes; ratio KPIs use the
-    exact decomposition.  A segment needs `min_support` of the volume (before or after) to count.
+    exact decomposition.  A segment needs `min_support` of the volume (before or after) to count, and a segment
+    carrying the change in proportion to its volume (surprise below `min_surprise`) is not a driver.
     """
     found: list[Driver] = []
     decs: list[Decomposition] = []
@@ -158,7 +160,7 @@ def search(cells: Mapping[str, tuple[Mapping[str, Cell], Mapping[str, Cell]]], *
             found.append(Driver(dim, e.value, "rate", e.rate_effect, share_c, support, share_c - support,
                                 e.rate_before, e.rate_after))
     # a driver counts when it carries most of the change and more than its weight of volume
-    strong = [d for d in found if d.share_of_change >= explains and (d.kind == "mix" or d.surprise > 0)]
+    strong = [d for d in found if d.share_of_change >= explains and (d.kind == "mix" or d.surprise > min_surprise)]
     strong.sort(key=lambda d: (-(d.share_of_change + d.surprise), d.dimension, d.value))
     return DriverSearch(tuple(strong[:5]), broad_based=not strong, decompositions=tuple(decs))
 

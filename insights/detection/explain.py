@@ -91,15 +91,16 @@ class DriverFindings:
     searched: tuple[str, ...] = ()
 
 
-def driver_search(rep: Candidate, frames: Frames, kpi: Kpi, th: Thresholds) -> DriverFindings:
-    """Drivers of the representative's change, one dimension at a time (every dimension its segment leaves free), over
-    the very weeks its observed and expected pool, so the decomposition splits the change the headline states."""
+def driver_search(rep: Candidate, frames: Frames, kpi: Kpi, th: Thresholds, not_by: tuple[str, ...] = ()) -> DriverFindings:
+    """Drivers of the representative's change, one dimension at a time (every dimension its segment leaves free and
+    its rules do not exclude: `not_by`), over the very weeks its observed and expected pool, so the decomposition
+    splits the change the headline states."""
     base_weeks, cur_weeks = rep.windows
     if not base_weeks or not cur_weeks:
         return DriverFindings()
     cells = {}
     for d in ("client_id",) + DIMENSIONS:  # a vendor's work across clients is also split by client
-        if d in rep.segment:
+        if d in rep.segment or d in not_by:
             continue
         f = frames.at((*rep.segment, d)).filter(pl.col("kpi") == rep.kpi)
         for k, v in rep.segment.items():
@@ -112,7 +113,7 @@ def driver_search(rep: Candidate, frames: Frames, kpi: Kpi, th: Thresholds) -> D
             cells[d] = (base, cur)
     if not cells:
         return DriverFindings()
-    found = drv.search(cells, min_support=th.min_support)
+    found = drv.search(cells, min_support=th.min_support, min_surprise=th.driver_min_surprise)
     dec = None
     top_dim = found.drivers[0].dimension if found.drivers else None
     for dcomp in found.decompositions:
@@ -238,7 +239,9 @@ def finish(run: Run, *, group: list[Candidate], frames: Frames, all_cands: list[
     if group[0].type == "routing_shift":  # told from the site that lost work: its committed minimum is what bites
         group.sort(key=lambda c: c.delta > 0)
     rep = group[0]
-    found = driver_search(rep, frames, kpi, th) if rep.type in CHANGE_TYPES else DriverFindings()
+    spec = run.specs.get(rep.kpi) or {}
+    found = (driver_search(rep, frames, kpi, th, tuple(spec.get("not_by", ()))) if rep.type in CHANGE_TYPES
+             else DriverFindings())
     drivers, dec = found.drivers, found.decomposition
     if rep.type == "driver":  # the mix finding carries its own decomposition and driver
         drivers, dec = list(rep.evidence["_drivers"]), rep.evidence["_decomposition"]

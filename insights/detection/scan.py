@@ -320,6 +320,8 @@ def scan_level(run: Run, *, level: tuple[str, ...], frame: pl.DataFrame, root: t
             continue  # judged on its own grain (level_scan.monthly)
         if spec["within"] and spec["within"] not in level:
             continue  # only meaningful inside one value of that dimension (a median across channels)
+        if set(spec["not_by"]) & set(level):
+            continue  # a KPI defined by that dimension (AI containment by handler) is not split by it
         if not run.matures(spec):
             continue  # the week's outcome is not known yet (a repeat contact can still come back)
         sustained = depth == 0 or (depth == 1 and level[-1] in SUSTAINED_DIMENSIONS)
@@ -430,6 +432,8 @@ def scan_cross(run: Run, *, frames: Mapping[tuple[str, ...], pl.DataFrame], seve
             if spec is None or spec["kind"] not in det.WEEKLY_KINDS or spec["grain"] != "week":
                 continue
             if "rate_change" not in spec["detectors"] or (spec["within"] and spec["within"] not in level):
+                continue
+            if set(spec["not_by"]) & set(level):
                 continue
             if not run.matures(spec):
                 continue

@@ -45,6 +45,19 @@ def test_broad_based_when_every_segment_moves_alike():
     assert search({"site_id": (base, cur)}).broad_based
 
 
+def test_a_majority_segment_moving_like_the_rest_is_not_called_concentrated():
+    """62.5 % of the volume carrying 64 % of the change is the change spread evenly: broad-based (rules.toml
+    driver_min_surprise), not "concentrated in priority normal"."""
+    base = cells(normal=(550, 625), high=(200, 225), low=(130, 150))
+    cur = cells(normal=(450, 625), high=(166, 225), low=(108, 150))
+    assert search({"priority": (base, cur)}, min_surprise=0.0).drivers  # the old bar: any excess over its weight
+    found = search({"priority": (base, cur)}, min_surprise=0.10)
+    assert found.broad_based and not found.drivers
+    concentrated = search({"site_id": (cells(manila=(880, 1000), bogota=(900, 1000)),
+                                       cells(manila=(600, 1000), bogota=(898, 1000)))}, min_surprise=0.10)
+    assert concentrated.drivers[0].value == "manila"
+
+
 def test_minimum_support_ignores_tiny_segments():
     base = cells(big=(900, 1000), tiny=(18, 20))
     cur = cells(big=(899, 1000), tiny=(2, 20))

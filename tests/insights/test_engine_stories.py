@@ -334,3 +334,17 @@ def test_a_brand_viewer_never_gets_a_segment_holding_another_clients_work(storie
     findings = detect(stories.ws, Scope.of(clients=[client]), week=week)
     assert findings.insights and _across_clients(findings) == []
     assert {i.segment.get("client_id") for i in findings.insights if i.type != "data_quality"} == {client}
+
+
+def test_ai_containment_is_explained_by_what_the_ai_failed_on_never_by_who_handled_it(stories):
+    """Containment is "handled by the AI alone and not back": split by handler, site or vendor (the AI's own
+    conversations sit apart from the people's hand-offs) its fall is all mix by definition (rules.toml not_by)."""
+    story = STORIES_BY_KEY["ai_containment_drop"]
+    told = [i for week in (story.start(), story.start() + timedelta(weeks=1)) for i in stories.at(week).insights
+            if i.kpi in ("ai_containment_rate", "ai_escalation_rate")]
+    assert told, "the AI containment story is not told"
+    for ins in told:
+        assert not {"handled_by", "site_id", "vendor_id"} & set(ins.segment), ins.segment
+        assert all(d["dimension"] not in ("handled_by", "site_id", "vendor_id") for d in ins.drivers), ins.drivers
+        dec = ins.evidence.get("decomposition") or {}
+        assert dec.get("dimension") not in ("handled_by", "site_id", "vendor_id"), dec

@@ -73,6 +73,8 @@ TYPOS = {
                                 r"\[\[detect\]\] 'cost_per_contact': unknown key 'grian'; did you mean 'grain'"),
     "unknown-within": Typo("rules.toml", 'within = "channel"', 'within = "chanel"',
                            r"within 'chanel' is not a segment dimension"),
+    "unknown-not-by": Typo("rules.toml", 'not_by = ["handled_by"]', 'not_by = ["handler"]',
+                           r"\[\[detect\]\] 'ai_repeat_contact_rate': not_by = \['handler'\] must be a list of segment dimensions"),
     "impact-formula": Typo("rules.toml", 'formula = "delta_x_n_hours"', 'formula = "delta_x_hours"',
                            r"\[impact.agent_hours\]: formula 'delta_x_hours' is not one of"),
     "template-placeholder": Typo("rules.toml", "{label} {moved} to {observed} in the week of {week} ({delta} vs",
