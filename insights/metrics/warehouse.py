@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -215,6 +216,28 @@ ORDERED_SET_QUANTILES = frozenset({"postgresql", "duckdb", "snowflake", "redshif
 _IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
 
 
+@dataclass(frozen=True)
+class Grouping:
+    """A source's rows with each row's period key and dimension columns: what every SELECT of a source groups by."""
+
+    rows: sa.Subquery
+    period: sa.ColumnElement[Any]
+    dims: list[Any]
+
+    @property
+    def keys(self) -> list[Any]:
+        """The GROUP BY (or a window's PARTITION BY): the period, then the dimensions."""
+        return [self.period, *[d.element for d in self.dims]]
+
+    def select(self, *cols: Any) -> sa.Select:
+        """SELECT period, dimensions, `cols` FROM the rows."""
+        return sa.select(self.period.label(PERIOD), *self.dims, *cols).select_from(self.rows)
+
+    def aggregate(self, *aggs: Any, where: Sequence[Any]) -> sa.Select:
+        """`aggs` per period and dimension values, over the rows `where` keeps."""
+        return self.select(*aggs).where(*where).group_by(*self.keys)
+
+
 class SourceQuery:
     """Compiles the queries of one source: the scoped rows with derived columns, bucketed by period."""
 
@@ -346,6 +369,16 @@ class SourceQuery:
                 out.append(rows.c[self.catalog.dimension_column(self.source.table, d) or d].label(d))
         return out
 
+    def grouping(self, names: Sequence[str], cut: Cut) -> tuple[Grouping, list[sa.ColumnElement[Any]]]:
+        """The rows `names` need inside the cut's bounds, grouped by period and dimension, and the WHERE terms keeping
+        the viewer's rows inside those bounds (each query adds its own, then `kept`)."""
+        lo, hi = self._lo_hi(cut)
+        rows = self.rows(names, lo, hi)
+        g = Grouping(rows, self.bucket(rows.c[self.source.time], rows.c.client_id, cut),
+                     self.dims(rows, *self._utc_lo_hi(cut)))
+        at = rows.c[self.source.time]
+        return g, [scope_clause(self.source.table, self.scope, rows), at >= lo, at < hi]
+
     def _lo_hi(self, cut: Cut) -> tuple[Any, Any]:
         if self.is_date:
             return min(g.ranges[0].first for g in cut), max(g.ranges[-1].stop for g in cut)
@@ -387,11 +420,8 @@ class SourceQuery:
         return self.wh.dialect.name in ORDERED_SET_QUANTILES
 
     def aggregate_select(self, measures: Sequence[Measure], cut: Cut, quantiles: Sequence[Kpi] = ()) -> sa.Select:
-        lo, hi = self._lo_hi(cut)
         qms = [self.catalog.measures[k.measure or ""] for k in quantiles]
-        rows = self.rows([c for m in [*measures, *qms] for c in m.inputs], lo, hi)
-        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
-        dims = self.dims(rows, *self._utc_lo_hi(cut))
+        g, where = self.grouping([c for m in [*measures, *qms] for c in m.inputs], cut)
         aggs = [self.agg(m).label(m.name) for m in measures]
         for k, m in zip(quantiles, qms):
             v: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
@@ -399,10 +429,7 @@ class SourceQuery:
                 v = sa.case((self.sql(m.filter), v))
             pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
             aggs.append(pct.label(f"__q:{k.name}"))
-        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi, *self.kept(period, cut)]
-        return (sa.select(period.label(PERIOD), *dims, *aggs).select_from(rows).where(*where)
-                .group_by(period, *[d.element for d in dims]))
+        return g.aggregate(*aggs, where=[*where, *self.kept(g.period, cut)])
 
     def agg(self, m: Measure) -> sa.ColumnElement[Any]:
         f = self.sql(m.filter) if m.filter else None
@@ -435,21 +462,16 @@ class SourceQuery:
 
     # ---- exact quantiles
     def quantile_select(self, m: Measure, qs: Sequence[float], cut: Cut) -> sa.Select:
-        lo, hi = self._lo_hi(cut)
-        rows = self.rows(list(m.inputs), lo, hi)
-        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
-        dims = self.dims(rows, *self._utc_lo_hi(cut))
+        g, where = self.grouping(list(m.inputs), cut)
         value: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
-        groups = [period, *[d.element for d in dims]]
-        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi, value.is_not(None), *self.kept(period, cut)]
+        where += [value.is_not(None), *self.kept(g.period, cut)]
         if m.filter:
             where.append(self.sql(m.filter))
-        ranked = sa.select(
-            period.label(PERIOD), *dims, value.label("v"),
-            sa.func.row_number().over(partition_by=groups, order_by=value).label("rn"),
-            sa.func.count().over(partition_by=groups).label("cnt"),
-        ).select_from(rows).where(*where).subquery("ranked")
+        ranked = g.select(
+            value.label("v"),
+            sa.func.row_number().over(partition_by=g.keys, order_by=value).label("rn"),
+            sa.func.count().over(partition_by=g.keys).label("cnt"),
+        ).where(*where).subquery("ranked")
         # the ranks linear interpolation reads: floor and ceil of q * (n - 1), zero-based
         near = [sa.and_(ranked.c.rn - 1 > sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) - 1,
                         ranked.c.rn - 1 < sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) + 1) for q in qs]
@@ -498,9 +520,8 @@ class SourceQuery:
         frames = []
         for col, sign, extra in ((rows.c[self.source.time], 1, []),
                                  (self.sql(until), -1, [self.sql(until).is_not(None), self.sql(until) < hi])):
-            period = self.bucket(col, rows.c.client_id, cut, earlier=True)
-            stmt = (sa.select(period.label(PERIOD), *dims, sa.func.count().label("n")).select_from(rows)
-                    .where(*where, *extra, *self.kept(period, cut)).group_by(period, *[d.element for d in dims]))
+            g = Grouping(rows, self.bucket(col, rows.c.client_id, cut, earlier=True), dims)
+            stmt = g.aggregate(sa.func.count().label("n"), where=[*where, *extra, *self.kept(g.period, cut)])
             f = _frame(self.wh.fetch(stmt), self.by, ["n"])
             frames.append(f.select(PERIOD, *self.by, (pl.col("n") * sign).cast(pl.Int64).alias("__delta")))
         deltas = pl.concat(frames)
