@@ -69,80 +69,39 @@ class days_between(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL fun
     name = "days_between"
 
 
-def _args(element: Any, compiler: Any, **kw: Any) -> list[str]:
-    return [compiler.process(a, **kw) for a in element.clauses]
+# Each entry's SQL per dialect, `{0}` and `{1}` its compiled arguments; the first (None) is every other dialect's.
+DIALECT_SQL: dict[type[sa.sql.expression.FunctionElement], dict[str | None, str]] = {
+    add_seconds: {
+        None: "({0} + INTERVAL '{1}' SECOND)",
+        "postgresql": "({0} + make_interval(secs => {1}))",
+        "duckdb": "({0} + to_seconds({1}))",
+        **dict.fromkeys(("mysql", "mariadb"), "DATE_ADD({0}, INTERVAL {1} SECOND)"),
+        **dict.fromkeys(("mssql", "snowflake", "redshift"), "DATEADD(second, {1}, {0})"),
+        "bigquery": "TIMESTAMP_ADD({0}, INTERVAL {1} SECOND)",
+    },
+    days_between: {
+        None: "({1} - {0})",  # PostgreSQL, Trino and SQLite-free ANSI: date - date is whole days
+        "duckdb": "date_diff('day', {0}, {1})",
+        **dict.fromkeys(("mysql", "mariadb"), "DATEDIFF({1}, {0})"),
+        **dict.fromkeys(("mssql", "snowflake", "redshift"), "DATEDIFF(day, {0}, {1})"),
+        "bigquery": "DATE_DIFF({1}, {0}, DAY)",
+    },
+}
 
 
-@compiles(add_seconds)
-def _add_seconds_ansi(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + INTERVAL '{n}' SECOND)"
+def _register(entries: Mapping[type[sa.sql.expression.FunctionElement], Mapping[str | None, str]]) -> None:
+    """Give each entry its SQL per dialect: one SQLAlchemy `@compiles` a dialect."""
+    def compile_as(text: str) -> Any:
+        def compile_entry(element: Any, compiler: Any, **kw: Any) -> str:
+            return text.format(*[compiler.process(a, **kw) for a in element.clauses])
+        return compile_entry
+
+    for entry, texts in entries.items():
+        for dialect, text in texts.items():
+            compiles(entry, *([dialect] if dialect else []))(compile_as(text))
 
 
-@compiles(add_seconds, "postgresql")
-def _add_seconds_pg(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + make_interval(secs => {n}))"
-
-
-@compiles(add_seconds, "duckdb")
-def _add_seconds_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + to_seconds({n}))"
-
-
-@compiles(add_seconds, "mysql")
-@compiles(add_seconds, "mariadb")
-def _add_seconds_mysql(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"DATE_ADD({ts}, INTERVAL {n} SECOND)"
-
-
-@compiles(add_seconds, "mssql")
-@compiles(add_seconds, "snowflake")
-@compiles(add_seconds, "redshift")
-def _add_seconds_dateadd(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"DATEADD(second, {n}, {ts})"
-
-
-@compiles(add_seconds, "bigquery")
-def _add_seconds_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"TIMESTAMP_ADD({ts}, INTERVAL {n} SECOND)"
-
-
-@compiles(days_between)
-def _days_between_ansi(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"({b} - {a})"  # PostgreSQL, Trino and SQLite-free ANSI: date - date is whole days
-
-
-@compiles(days_between, "duckdb")
-def _days_between_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"date_diff('day', {a}, {b})"
-
-
-@compiles(days_between, "mysql")
-@compiles(days_between, "mariadb")
-def _days_between_mysql(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATEDIFF({b}, {a})"
-
-
-@compiles(days_between, "mssql")
-@compiles(days_between, "snowflake")
-@compiles(days_between, "redshift")
-def _days_between_datediff(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATEDIFF(day, {a}, {b})"
-
-
-@compiles(days_between, "bigquery")
-def _days_between_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATE_DIFF({b}, {a}, DAY)"
+_register(DIALECT_SQL)
 
 
 # --------------------------------------------------------------------------- public API
