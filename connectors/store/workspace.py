@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import polars as pl
 
@@ -222,69 +222,9 @@ class Workspace:
         return result
 
     def _upsert_parquet(self, table: str, frame: pl.DataFrame) -> UpsertResult:
-        spec = get_table(table)
-        pk = list(spec.primary_key)
-        frame = frame.with_columns(_partition_expr(spec).alias("__part"))
-
-        with self._lock():
-            manifest = self._manifest(table)
-            files = manifest.files
-            tdir = self.tables_dir / table
-            for f in files.values():
-                check_part(tdir / f, self.path, table)
-            if files:
-                existing = pl.concat(
-                    [
-                        pl.scan_parquet(str(tdir / f)).select(pk + ["updated_at"]).with_columns(pl.lit(part).alias("__old_part"))
-                        for part, f in files.items()
-                    ]
-                ).collect()
-            else:
-                existing = pl.DataFrame(schema={**{c: spec.columns[c].dtype for c in pk}, "updated_at": spec.columns["updated_at"].dtype, "__old_part": pl.String})
-            crash_point("read")
-            joined = frame.join(existing.rename({"updated_at": "__old_updated"}), on=pk, how="left", nulls_equal=True)
-            is_new = pl.col("__old_part").is_null()
-            is_newer = pl.col("__old_updated").is_null() | (pl.col("updated_at") > pl.col("__old_updated"))
-            inserts = joined.filter(is_new)
-            updates = joined.filter(~is_new & is_newer)
-            unchanged = joined.height - inserts.height - updates.height
-            if inserts.height == 0 and updates.height == 0:
-                collect_garbage(tdir, manifest, time.time(), self.retire_after_seconds)
-                return UpsertResult(table, 0, 0, unchanged, 0)
-            write = pl.concat([inserts, updates]).drop("__old_updated")
-            touched = set(write.get_column("__part").unique().to_list()) | set(updates.get_column("__old_part").unique().to_list())
-            replaced_keys = updates.select(pk)
-            new_files = dict(files)
-            tdir.mkdir(parents=True, exist_ok=True)
-            keeper = Keeper(manifest.aggregates, client_zones(self.config), tdir)
-            try:
-                if not (tdir / MANIFEST).exists():
-                    # commit the empty table first: data files without a manifest then always mean a lost manifest
-                    write_manifest(tdir, table, manifest)
-                for part in sorted(touched):
-                    pieces = []
-                    if part in files:
-                        old = pl.read_parquet(tdir / files[part])
-                        if replaced_keys.height:
-                            old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
-                        pieces.append(old)
-                    pieces.append(write.filter(pl.col("__part") == part).drop("__part", "__old_part"))
-                    merged = pl.concat(pieces, how="vertical")
-                    keeper.partition(part, merged)
-                    if merged.height == 0:
-                        new_files.pop(part, None)
-                        continue
-                    new_files[part] = _write_part(tdir, part, merged, spec)
-                crash_point("parts-written")
-                stamp = time.time()
-                new = retire(manifest, new_files, stamp, self.retire_after_seconds, keeper.section)
-                write_manifest(tdir, table, new)
-            except OSError as e:
-                _remove_uncommitted(tdir, manifest, new_files, keeper.section)
-                raise _write_failed(tdir, e) from None
-            crash_point("manifest-swapped")
-            collect_garbage(tdir, new, stamp, self.retire_after_seconds)
-            return UpsertResult(table, inserts.height, updates.height, unchanged, len(touched))
+        """`upsert` of a checked frame held whole: its rows are their own keys."""
+        frame = frame.with_columns(_partition_expr(get_table(table)).alias("__part"))
+        return self._merge(table, frame, lambda part, mine: mine)
 
     def _upsert_by_partition(self, table: str, rows: pl.LazyFrame) -> UpsertResult:
         """`upsert` for rows too many to hold at once: the keys decide what changes, then each touched partition
@@ -301,10 +241,26 @@ class Workspace:
             rows = rows.with_columns(pl.col("ingested_at").alias("updated_at"))
         rows = rows.with_columns(pl.col("updated_at").fill_null(pl.col("ingested_at")).cast(spec.columns["updated_at"].dtype))
         rows = rows.with_columns(_partition_expr(spec).alias("__part"))
-        keys = (rows.select(*[pl.col(c).cast(spec.columns[c].dtype) for c in pk], "updated_at", "__part")
-                .collect(engine="streaming"))
-        keys = keys.sort("updated_at", maintain_order=True).unique(pk, keep="last", maintain_order=True)
 
+        def checked(part: str, mine: pl.DataFrame) -> pl.DataFrame:
+            new = rows.filter(pl.col("__part") == part).drop("__part").collect(engine="streaming")
+            return self._checked(table, new).join(mine, on=pk, how="semi", nulls_equal=True)
+
+        keys = rows.select(*[pl.col(c).cast(spec.columns[c].dtype) for c in pk], "updated_at", "__part")
+        # collected in the call: `_merge` holds the only reference and lets the keys go once joined
+        return self._merge(table, keys.collect(engine="streaming").sort("updated_at", maintain_order=True)
+                           .unique(pk, keep="last", maintain_order=True), checked)
+
+    def _merge(self, table: str, incoming: pl.DataFrame,
+               rows_of: Callable[[str, pl.DataFrame], pl.DataFrame]) -> UpsertResult:
+        """The one upsert into Parquet, under the table lock: `incoming` (one row per primary key, with `updated_at`
+        and `__part`; whole rows or keys only) is joined to the stored keys, and every touched partition is rewritten
+        alone: its kept rows plus `rows_of(partition, incoming rows to write there)`, the checked rows to write.
+
+        Nothing is visible before the one manifest swap; a failed write (OSError, or a SchemaError from `rows_of`)
+        removes the files it wrote and leaves the previous version.  Memory follows the keys and one partition."""
+        spec = get_table(table)
+        pk = list(spec.primary_key)
         with self._lock():
             manifest = self._manifest(table)
             files = manifest.files
@@ -313,12 +269,12 @@ class Workspace:
                 check_part(tdir / f, self.path, table)
             existing = self._existing_keys(table, files)
             crash_point("read")
-            joined = keys.join(existing.rename({"updated_at": "__old_updated"}), on=pk, how="left", nulls_equal=True)
-            del keys, existing
+            joined = incoming.join(existing.rename({"updated_at": "__old_updated"}), on=pk, how="left", nulls_equal=True)
+            del incoming, existing  # the caller passes its only reference to a keys-only frame
             is_new = pl.col("__old_part").is_null()
             is_newer = pl.col("__old_updated").is_null() | (pl.col("updated_at") > pl.col("__old_updated"))
-            inserts = joined.filter(is_new).select(*pk, "__part")
-            updates = joined.filter(~is_new & is_newer).select(*pk, "__part", "__old_part")
+            inserts = joined.filter(is_new).drop("__old_updated", "__old_part")
+            updates = joined.filter(~is_new & is_newer).drop("__old_updated")
             unchanged = joined.height - inserts.height - updates.height
             del joined
             if inserts.height == 0 and updates.height == 0:
@@ -332,6 +288,7 @@ class Workspace:
             keeper = Keeper(manifest.aggregates, client_zones(self.config), tdir)
             try:
                 if not (tdir / MANIFEST).exists():
+                    # commit the empty table first: data files without a manifest then always mean a lost manifest
                     write_manifest(tdir, table, manifest)
                 for part in sorted(touched):
                     pieces = []
@@ -342,9 +299,7 @@ class Workspace:
                         pieces.append(old)
                     mine = write.filter(pl.col("__part") == part).drop("__part")
                     if mine.height:
-                        new = rows.filter(pl.col("__part") == part).drop("__part").collect(engine="streaming")
-                        new = self._checked(table, new).join(mine, on=pk, how="semi", nulls_equal=True)
-                        pieces.append(new)
+                        pieces.append(rows_of(part, mine))
                     merged = pl.concat(pieces, how="vertical")
                     del pieces
                     keeper.partition(part, merged)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -68,80 +69,39 @@ class days_between(sa.sql.expression.FunctionElement):  # noqa: N801 - a SQL fun
     name = "days_between"
 
 
-def _args(element: Any, compiler: Any, **kw: Any) -> list[str]:
-    return [compiler.process(a, **kw) for a in element.clauses]
+# Each entry's SQL per dialect, `{0}` and `{1}` its compiled arguments; the first (None) is every other dialect's.
+DIALECT_SQL: dict[type[sa.sql.expression.FunctionElement], dict[str | None, str]] = {
+    add_seconds: {
+        None: "({0} + INTERVAL '{1}' SECOND)",
+        "postgresql": "({0} + make_interval(secs => {1}))",
+        "duckdb": "({0} + to_seconds({1}))",
+        **dict.fromkeys(("mysql", "mariadb"), "DATE_ADD({0}, INTERVAL {1} SECOND)"),
+        **dict.fromkeys(("mssql", "snowflake", "redshift"), "DATEADD(second, {1}, {0})"),
+        "bigquery": "TIMESTAMP_ADD({0}, INTERVAL {1} SECOND)",
+    },
+    days_between: {
+        None: "({1} - {0})",  # PostgreSQL, Trino and SQLite-free ANSI: date - date is whole days
+        "duckdb": "date_diff('day', {0}, {1})",
+        **dict.fromkeys(("mysql", "mariadb"), "DATEDIFF({1}, {0})"),
+        **dict.fromkeys(("mssql", "snowflake", "redshift"), "DATEDIFF(day, {0}, {1})"),
+        "bigquery": "DATE_DIFF({1}, {0}, DAY)",
+    },
+}
 
 
-@compiles(add_seconds)
-def _add_seconds_ansi(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + INTERVAL '{n}' SECOND)"
+def _register(entries: Mapping[type[sa.sql.expression.FunctionElement], Mapping[str | None, str]]) -> None:
+    """Give each entry its SQL per dialect: one SQLAlchemy `@compiles` a dialect."""
+    def compile_as(text: str) -> Any:
+        def compile_entry(element: Any, compiler: Any, **kw: Any) -> str:
+            return text.format(*[compiler.process(a, **kw) for a in element.clauses])
+        return compile_entry
+
+    for entry, texts in entries.items():
+        for dialect, text in texts.items():
+            compiles(entry, *([dialect] if dialect else []))(compile_as(text))
 
 
-@compiles(add_seconds, "postgresql")
-def _add_seconds_pg(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + make_interval(secs => {n}))"
-
-
-@compiles(add_seconds, "duckdb")
-def _add_seconds_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"({ts} + to_seconds({n}))"
-
-
-@compiles(add_seconds, "mysql")
-@compiles(add_seconds, "mariadb")
-def _add_seconds_mysql(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"DATE_ADD({ts}, INTERVAL {n} SECOND)"
-
-
-@compiles(add_seconds, "mssql")
-@compiles(add_seconds, "snowflake")
-@compiles(add_seconds, "redshift")
-def _add_seconds_dateadd(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"DATEADD(second, {n}, {ts})"
-
-
-@compiles(add_seconds, "bigquery")
-def _add_seconds_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
-    ts, n = _args(element, compiler, **kw)
-    return f"TIMESTAMP_ADD({ts}, INTERVAL {n} SECOND)"
-
-
-@compiles(days_between)
-def _days_between_ansi(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"({b} - {a})"  # PostgreSQL, Trino and SQLite-free ANSI: date - date is whole days
-
-
-@compiles(days_between, "duckdb")
-def _days_between_duckdb(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"date_diff('day', {a}, {b})"
-
-
-@compiles(days_between, "mysql")
-@compiles(days_between, "mariadb")
-def _days_between_mysql(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATEDIFF({b}, {a})"
-
-
-@compiles(days_between, "mssql")
-@compiles(days_between, "snowflake")
-@compiles(days_between, "redshift")
-def _days_between_datediff(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATEDIFF(day, {a}, {b})"
-
-
-@compiles(days_between, "bigquery")
-def _days_between_bigquery(element: Any, compiler: Any, **kw: Any) -> str:
-    a, b = _args(element, compiler, **kw)
-    return f"DATE_DIFF({b}, {a}, DAY)"
+_register(DIALECT_SQL)
 
 
 # --------------------------------------------------------------------------- public API
@@ -213,6 +173,28 @@ ORDERED_SET_QUANTILES = frozenset({"postgresql", "duckdb", "snowflake", "redshif
 
 
 _IDENT = re.compile(r"\b[a-z_][a-z0-9_]*\b")
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """A source's rows with each row's period key and dimension columns: what every SELECT of a source groups by."""
+
+    rows: sa.Subquery
+    period: sa.ColumnElement[Any]
+    dims: list[Any]
+
+    @property
+    def keys(self) -> list[Any]:
+        """The GROUP BY (or a window's PARTITION BY): the period, then the dimensions."""
+        return [self.period, *[d.element for d in self.dims]]
+
+    def select(self, *cols: Any) -> sa.Select:
+        """SELECT period, dimensions, `cols` FROM the rows."""
+        return sa.select(self.period.label(PERIOD), *self.dims, *cols).select_from(self.rows)
+
+    def aggregate(self, *aggs: Any, where: Sequence[Any]) -> sa.Select:
+        """`aggs` per period and dimension values, over the rows `where` keeps."""
+        return self.select(*aggs).where(*where).group_by(*self.keys)
 
 
 class SourceQuery:
@@ -346,6 +328,16 @@ class SourceQuery:
                 out.append(rows.c[self.catalog.dimension_column(self.source.table, d) or d].label(d))
         return out
 
+    def grouping(self, names: Sequence[str], cut: Cut) -> tuple[Grouping, list[sa.ColumnElement[Any]]]:
+        """The rows `names` need inside the cut's bounds, grouped by period and dimension, and the WHERE terms keeping
+        the viewer's rows inside those bounds (each query adds its own, then `kept`)."""
+        lo, hi = self._lo_hi(cut)
+        rows = self.rows(names, lo, hi)
+        g = Grouping(rows, self.bucket(rows.c[self.source.time], rows.c.client_id, cut),
+                     self.dims(rows, *self._utc_lo_hi(cut)))
+        at = rows.c[self.source.time]
+        return g, [scope_clause(self.source.table, self.scope, rows), at >= lo, at < hi]
+
     def _lo_hi(self, cut: Cut) -> tuple[Any, Any]:
         if self.is_date:
             return min(g.ranges[0].first for g in cut), max(g.ranges[-1].stop for g in cut)
@@ -387,11 +379,8 @@ class SourceQuery:
         return self.wh.dialect.name in ORDERED_SET_QUANTILES
 
     def aggregate_select(self, measures: Sequence[Measure], cut: Cut, quantiles: Sequence[Kpi] = ()) -> sa.Select:
-        lo, hi = self._lo_hi(cut)
         qms = [self.catalog.measures[k.measure or ""] for k in quantiles]
-        rows = self.rows([c for m in [*measures, *qms] for c in m.inputs], lo, hi)
-        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
-        dims = self.dims(rows, *self._utc_lo_hi(cut))
+        g, where = self.grouping([c for m in [*measures, *qms] for c in m.inputs], cut)
         aggs = [self.agg(m).label(m.name) for m in measures]
         for k, m in zip(quantiles, qms):
             v: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
@@ -399,10 +388,7 @@ class SourceQuery:
                 v = sa.case((self.sql(m.filter), v))
             pct = sa.func.percentile_cont(sa.literal_column(repr(float(k.quantile or 0.5)))).within_group(v)
             aggs.append(pct.label(f"__q:{k.name}"))
-        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi, *self.kept(period, cut)]
-        return (sa.select(period.label(PERIOD), *dims, *aggs).select_from(rows).where(*where)
-                .group_by(period, *[d.element for d in dims]))
+        return g.aggregate(*aggs, where=[*where, *self.kept(g.period, cut)])
 
     def agg(self, m: Measure) -> sa.ColumnElement[Any]:
         f = self.sql(m.filter) if m.filter else None
@@ -435,21 +421,16 @@ class SourceQuery:
 
     # ---- exact quantiles
     def quantile_select(self, m: Measure, qs: Sequence[float], cut: Cut) -> sa.Select:
-        lo, hi = self._lo_hi(cut)
-        rows = self.rows(list(m.inputs), lo, hi)
-        period = self.bucket(rows.c[self.source.time], rows.c.client_id, cut)
-        dims = self.dims(rows, *self._utc_lo_hi(cut))
+        g, where = self.grouping(list(m.inputs), cut)
         value: sa.ColumnElement[Any] = sa.type_coerce(self.sql(m.expression or m.column or ""), sa.Double())
-        groups = [period, *[d.element for d in dims]]
-        where = [scope_clause(self.source.table, self.scope, rows), rows.c[self.source.time] >= lo,
-                 rows.c[self.source.time] < hi, value.is_not(None), *self.kept(period, cut)]
+        where += [value.is_not(None), *self.kept(g.period, cut)]
         if m.filter:
             where.append(self.sql(m.filter))
-        ranked = sa.select(
-            period.label(PERIOD), *dims, value.label("v"),
-            sa.func.row_number().over(partition_by=groups, order_by=value).label("rn"),
-            sa.func.count().over(partition_by=groups).label("cnt"),
-        ).select_from(rows).where(*where).subquery("ranked")
+        ranked = g.select(
+            value.label("v"),
+            sa.func.row_number().over(partition_by=g.keys, order_by=value).label("rn"),
+            sa.func.count().over(partition_by=g.keys).label("cnt"),
+        ).where(*where).subquery("ranked")
         # the ranks linear interpolation reads: floor and ceil of q * (n - 1), zero-based
         near = [sa.and_(ranked.c.rn - 1 > sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) - 1,
                         ranked.c.rn - 1 < sa.literal(q, sa.Double()) * (ranked.c.cnt - 1) + 1) for q in qs]
@@ -498,9 +479,8 @@ class SourceQuery:
         frames = []
         for col, sign, extra in ((rows.c[self.source.time], 1, []),
                                  (self.sql(until), -1, [self.sql(until).is_not(None), self.sql(until) < hi])):
-            period = self.bucket(col, rows.c.client_id, cut, earlier=True)
-            stmt = (sa.select(period.label(PERIOD), *dims, sa.func.count().label("n")).select_from(rows)
-                    .where(*where, *extra, *self.kept(period, cut)).group_by(period, *[d.element for d in dims]))
+            g = Grouping(rows, self.bucket(col, rows.c.client_id, cut, earlier=True), dims)
+            stmt = g.aggregate(sa.func.count().label("n"), where=[*where, *extra, *self.kept(g.period, cut)])
             f = _frame(self.wh.fetch(stmt), self.by, ["n"])
             frames.append(f.select(PERIOD, *self.by, (pl.col("n") * sign).cast(pl.Int64).alias("__delta")))
         deltas = pl.concat(frames)
