@@ -170,7 +170,7 @@ def _outcomes(ctx: Context, t: dict[str, np.ndarray], rng: np.random.Generator) 
     the outcomes are worked out from them: a story may condition on the language the customer wrote in."""
     n = t["lane"].size
     _assign_agents(ctx, t, rng)
-    d = {k: rng.lognormal(np.log(m), s, n) for k, (m, s) in VOICE_PARTS.items()}
+    d: dict[str, np.ndarray] = {k: rng.lognormal(np.log(m), s, n) for k, (m, s) in VOICE_PARTS.items()}
     d["no_hold"] = rng.random(n) < 0.55
     text_median = np.array([HANDLE[c][0] if c in HANDLE else 1.0 for c in CHANNELS])[t["channel"]]
     text_sigma = np.array([HANDLE[c][1] if c in HANDLE else 0.5 for c in CHANNELS])[t["channel"]]
