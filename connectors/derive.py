@@ -22,7 +22,7 @@ import polars as pl
 from connectors import targets as matcher
 from connectors.files import ROW
 from connectors.mapping import EventLog
-from connectors.schema import UTC, get_table
+from connectors.schema import UNATTENDED, UTC, get_table
 
 EVENT_STATUS = "__event_status"
 EVENT_AT = "__event_at"
@@ -169,6 +169,9 @@ def derive_updated_at(frame: pl.DataFrame, table: str) -> pl.DataFrame:
 def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
     """Fill target seconds and breach flags from the term that binds each ticket on its day (`connectors.targets.bind`).
 
+    Terms bind people's work: a ticket an AI agent, a bot, self-service or the IVR handled alone (`UNATTENDED`)
+    is bound by none.
+
     The winning term is the one the contract pages report for the ticket's work and week; when it
     sets no time threshold the ticket carries no target (a less specific term never stands in for it).
     """
@@ -178,6 +181,8 @@ def derive_breaches(frame: pl.DataFrame, targets: pl.DataFrame) -> pl.DataFrame:
         pl.int_range(pl.len()).alias(matcher.WORK), "client_id",
         *[c for c in (*matcher.CONDITIONS, *matcher.MAP_DIMENSIONS) if c in frame.columns],
         pl.col("created_at").dt.date().alias("__start"), pl.col("created_at").dt.date().alias("__end"))
+    if "handled_by" in frame.columns:  # an AI agent's, a bot's, self-service's or the IVR's own work: no term binds it
+        work = work.filter(~frame.get_column("handled_by").is_in(list(UNATTENDED)).fill_null(False))
     best = matcher.bind(work, targets, metrics=list(matcher.MILESTONES.values()))
     out = frame.with_columns(pl.int_range(pl.len()).alias(matcher.WORK))
     for kind, metric in matcher.MILESTONES.items():

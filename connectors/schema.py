@@ -349,6 +349,9 @@ OUTCOMES = ("answered", "abandoned", "ivr", "other")  # of a contact (insights/c
 # who handled a contact (DESIGN ruling "Blended-ops KPIs": ai_agent, bot and human_after_ai are AI-involved,
 # measures.toml is_ai_involved)
 HANDLED_BY = ("ai_agent", "bot", "self_service", "ivr", "human", "human_after_ai")
+# work no person handled: a contract term (an SLA with a BPO or the in-house team) binds people's work, so no term
+# binds these at import (their target and breach columns stay as the source gave them: usually empty)
+UNATTENDED = ("ai_agent", "bot", "self_service", "ivr")
 SURVEY_TYPES = ("csat", "nps", "ces")
 # The closed sets a stored value must belong to (any other value is a bad row naming the mapping fix).
 VOCABULARY: dict[str, dict[str, tuple[str, ...]]] = {

@@ -57,6 +57,25 @@ def test_breaches_use_the_effective_dated_target() -> None:
     assert flipped.select("first_response_breached").to_series().to_list() == [False, True]
 
 
+def test_contract_terms_bind_peoples_work_never_an_ai_agents_own() -> None:
+    """An SLA term binds the work people handle (a BPO's, the in-house team's, a hand-off from the AI agent); a
+    conversation the AI agent, a bot, self-service or the IVR handled alone is bound by none: it keeps no target
+    and no breach, so it never counts for or against a first-response SLA."""
+    targets = pl.DataFrame({
+        "client_id": ["acme"], "vendor_id": [None], "site_id": [None], "channel": ["chat"], "priority": [None],
+        "queue": [None], "metric": ["sla_first_response"], "effective_from": [date(2025, 1, 1)], "effective_to": [None],
+        "threshold_seconds": [60.0], "comparator": [">="], "business_hours": [False],
+    }, schema_overrides={c: pl.String for c in ("vendor_id", "site_id", "priority", "queue")})
+    handlers = ["human", "human_after_ai", "ai_agent", "bot", "self_service", "ivr", None]
+    tickets = pl.DataFrame({"client_id": ["acme"] * 7, "channel": ["chat"] * 7, "handled_by": handlers,
+                            "created_at": [datetime(2025, 2, 10, tzinfo=UTC)] * 7,
+                            "first_response_seconds": [45.0, 90.0, None, None, None, None, 30.0]})
+    out = derive.derive_breaches(tickets, targets)
+    assert out.select("handled_by", "first_response_target_seconds", "first_response_breached").rows() == [
+        ("human", 60.0, False), ("human_after_ai", 60.0, True), ("ai_agent", None, None), ("bot", None, None),
+        ("self_service", None, None), ("ivr", None, None), (None, 60.0, False)]
+
+
 def test_event_log_collapses_to_one_row_per_ticket() -> None:
     at = lambda h: datetime(2025, 3, 3, h, tzinfo=UTC)  # noqa: E731
     events = pl.DataFrame({

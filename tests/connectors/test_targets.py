@@ -18,6 +18,7 @@ import pytest
 from connectors import derive
 from connectors import targets as matcher
 from connectors.importer import import_paths
+from connectors.schema import UNATTENDED
 from connectors.store import Scope, Workspace
 from connectors.targets import WORK, TargetError, bind, in_force
 from insights import contracts
@@ -184,6 +185,11 @@ def test_the_sample_tickets_bound_target_is_the_target_in_force_for_its_segment_
     first_hours = datetime(renewal.year, renewal.month, renewal.day, tzinfo=UTC) + timedelta(hours=12)
     assert differ.filter(pl.col("created_at").dt.date() != renewal).height == 0
     assert differ.filter(pl.col("created_at") >= first_hours).height == 0
+    # terms bind people's work: the AI agent's own conversations carry no target (test_derive), and in_force answers
+    # for the people's work of a segment
+    people = imported.read("tickets", Scope.everything()).filter(~pl.col("handled_by").is_in(list(UNATTENDED)))
+    assert people.height < got.height
+    both = both.join(people.select("ticket_id"), on="ticket_id", how="semi")
     cells = (both.with_columns(pl.col("created_at").dt.date().map_elements(week_start, return_dtype=pl.Date).alias("week"))
              .group_by("client_id", "vendor_id", "site_id", "channel", "priority", "queue", "week")
              .agg(pl.col("first_response_target_seconds").unique(), pl.col("resolution_target_seconds").unique()))

@@ -151,7 +151,7 @@ def _review(ws: Workspace, scope: Scope, filters: dict[str, str]) -> dict[str, A
 VIEWS = [
     pytest.param(Scope.everything(), {}, id="admin"),
     pytest.param(Scope.everything(), {"client": "acme"}, id="a-brand-in-its-own-calendar"),
-    pytest.param(Scope.everything(), {"client": "acme", "channel": "chat"}, id="one-channel-of-a-brand"),
+    pytest.param(Scope.everything(), {"client": "acme", "channel": "email"}, id="one-channel-of-a-brand"),
     pytest.param(Scope.of(clients=["acme"], vendors=["northwind"]), {}, id="one-vendor-of-a-brand"),
 ]
 
