@@ -277,9 +277,43 @@ def cmd_kpis(args) -> int:
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
     kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
     scope = _scope(args, ws)
-    frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    if not args.language:
+        frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+        _name_the_calendar(ws, scope)
+        return _emit(frame, args.format, args.out)
+    frame = _kpis_filtered(ws, scope, kpis, {"language": args.language}, by=by, grain=args.grain, start=args.start,
+                           end=args.end)
     _name_the_calendar(ws, scope)
     return _emit(frame, args.format, args.out)
+
+
+def _kpis_filtered(ws, scope, kpis: list[str] | None, filters: dict[str, str], *, by: tuple[str, ...], grain: str,
+                   start, end):
+    """The KPIs of the rows the filters keep; a KPI whose tables cannot honour a filter (intervals, the roster,
+    invoices and QA record no language) is for every value of it, and stderr says which (insights.view: the rule)."""
+    import polars as pl
+
+    from insights.catalog import load_catalog
+    from insights.metrics.kpis import compute_kpis
+    from insights.view import View, not_split
+
+    catalog = load_catalog()
+    names = list(dict.fromkeys(kpis)) if kpis is not None else list(catalog.kpis)
+    view = View.of(scope, filters)
+    groups: dict[View, list[str]] = {}
+    for name in names:
+        groups.setdefault(view.for_tables(catalog.tables(name)), []).append(name)
+    frames = []
+    for part, group in groups.items():
+        extra = tuple(c for c in part.fixed if c not in by)
+        frame = compute_kpis(ws, scope, group, grain=grain, by=(*by, *extra), start=start, end=end, catalog=catalog)
+        frames.append(part.apply(frame, rows_only=True).drop(list(extra)))
+        lost = view.unsplit(catalog.tables(group[0]))
+        if lost:
+            print(not_split(", ".join(group), lost, plural=len(group) > 1), file=sys.stderr)
+    order = {name: i for i, name in enumerate(names)}
+    frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return frame.sort(["period", pl.col("kpi").replace_strict(order, default=len(order))], maintain_order=True)
 
 
 def _name_the_calendar(ws, scope) -> None:
@@ -487,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="end", type=_date, help="last day (inclusive), local like --from")
     s.add_argument("--client")
     s.add_argument("--vendor")
+    s.add_argument("--language", help="the tickets' language, e.g. es; KPIs read from tables that record no language "
+                                      "(intervals, roster, invoices, QA) stay for every language, and stderr says which")
     s.add_argument("--user")
     s.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     s.add_argument("--out", metavar="FILE")
