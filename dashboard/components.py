@@ -200,6 +200,21 @@ def not_split(filters: Mapping[str, str], what: str, tables: Sequence[str], *, p
     return text
 
 
+def not_split_kpis(filters: Mapping[str, str], kpis: Sequence[str]) -> list[str]:
+    """Tell the viewer which of `kpis` a filter in force cannot narrow (their tables have no language column, say):
+    one info line per set of such filters, naming the KPIs; returns the sentences shown."""
+    from connectors.store import Scope
+    from insights.catalog import load_catalog
+    from insights.view import View
+
+    catalog = load_catalog()
+    sentences = View.of(Scope.everything(), dict(filters)).not_split_kpis(kpis, catalog.tables,
+                                                                          lambda k: catalog.kpis[k].label)
+    for text in sentences:
+        st.info(format.markdown(text), icon="ℹ️")
+    return sentences
+
+
 def notices(items: Sequence[Notice]) -> None:
     """Data-quality notices, warnings first."""
     for n in sorted(items, key=lambda n: n.severity != "warning"):

@@ -291,29 +291,16 @@ def _kpis_filtered(ws, scope, kpis: list[str] | None, filters: dict[str, str], *
                    start, end):
     """The KPIs of the rows the filters keep; a KPI whose tables cannot honour a filter (intervals, the roster,
     invoices and QA record no language) is for every value of it, and stderr says which (insights.view: the rule)."""
-    import polars as pl
-
     from insights.catalog import load_catalog
-    from insights.metrics.kpis import compute_kpis
-    from insights.view import View, not_split
+    from insights.metrics.kpis import compute_in_view
+    from insights.view import View
 
     catalog = load_catalog()
     names = list(dict.fromkeys(kpis)) if kpis is not None else list(catalog.kpis)
     view = View.of(scope, filters)
-    groups: dict[View, list[str]] = {}
-    for name in names:
-        groups.setdefault(view.for_tables(catalog.tables(name)), []).append(name)
-    frames = []
-    for part, group in groups.items():
-        extra = tuple(c for c in part.fixed if c not in by)
-        frame = compute_kpis(ws, scope, group, grain=grain, by=(*by, *extra), start=start, end=end, catalog=catalog)
-        frames.append(part.apply(frame, rows_only=True).drop(list(extra)))
-        lost = view.unsplit(catalog.tables(group[0]))
-        if lost:
-            print(not_split(", ".join(group), lost, plural=len(group) > 1), file=sys.stderr)
-    order = {name: i for i, name in enumerate(names)}
-    frame = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
-    return frame.sort(["period", pl.col("kpi").replace_strict(order, default=len(order))], maintain_order=True)
+    for sentence in view.not_split_kpis(names, catalog.tables):
+        print(sentence, file=sys.stderr)
+    return compute_in_view(ws, view, names, grain=grain, by=by, start=start, end=end, catalog=catalog)
 
 
 def _name_the_calendar(ws, scope) -> None:

@@ -12,7 +12,7 @@ once, here: an unknown key is an error naming it and the known ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -41,6 +41,11 @@ def honoured(table: str) -> tuple[str, ...]:
     """
     columns = TABLES[table].columns
     return tuple(n for n, c in DIMENSIONS.items() if n in SCOPE_FILTERS or c in columns)
+
+
+def _and(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def not_split(what: str, unsplit: Sequence[tuple[str, str]], *, plural: bool = True) -> str:
@@ -223,6 +228,25 @@ class View:
         (so those figures are for every language, say, and `not_split_note` says so), never narrowed to nothing."""
         dropped = {n for n, _ in self.unsplit(tables)}
         return replace(self, filters=tuple((n, v) for n, v in self.filters if n not in dropped)) if dropped else self
+
+    def groups(self, kpis: Iterable[str], tables_of: Callable[[str], Iterable[str]]) -> list[tuple[View, list[str]]]:
+        """The KPIs grouped by the view they are computed in (`for_tables` of the tables each reads, `tables_of`:
+        `Catalog.tables`), the view itself first when some KPI honours every filter."""
+        out: dict[View, list[str]] = {}
+        for name in kpis:
+            out.setdefault(self.for_tables(tables_of(name)), []).append(name)
+        return sorted(out.items(), key=lambda g: g[0] != self)
+
+    def not_split_kpis(self, kpis: Iterable[str], tables_of: Callable[[str], Iterable[str]],
+                       label_of: Callable[[str], str] = str) -> list[str]:
+        """One sentence per set of filters some of `kpis` cannot honour, naming those KPIs (`label_of`); [] when
+        every filter applies to every KPI: 'Service level and QA score are not split by language: …'."""
+        lost: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for name in kpis:
+            unsplit = self.unsplit(tables_of(name))
+            if unsplit:
+                lost.setdefault(unsplit, []).append(label_of(name))
+        return [not_split(_and(labels), unsplit, plural=len(labels) > 1) for unsplit, labels in lost.items()]
 
     def not_split_note(self, what: str, tables: Iterable[str], *, plural: bool = True) -> str:
         """The sentence a section reading `tables` shows under this view ('' when every filter applies).

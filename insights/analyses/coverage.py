@@ -35,7 +35,7 @@ from connectors.store import Scope, Workspace
 from insights.analyses.staffing import ServiceLevelTargets, StaffingTarget, _required_vector
 from insights.catalog import Catalog, load_catalog
 from insights.errors import InsightsError
-from insights.metrics.kpis import compute_kpis
+from insights.metrics.kpis import compute_in_view
 from insights.view import WEEKDAYS, View
 
 HOURS = tuple(f"{h:02d}" for h in range(24))
@@ -89,16 +89,7 @@ def _kpis(ws: Workspace, view: View, kpis: tuple[str, ...], by: tuple[str, ...],
 
     A KPI whose tables cannot honour a filter (contacts have no language) is computed without it, for every
     language (`View.for_tables`): never narrowed to nothing; `coverage` says so in its notes."""
-    groups: dict[View, list[str]] = {}
-    for name in kpis:
-        groups.setdefault(view.for_tables(catalog.tables(name)), []).append(name)
-    frames = []
-    for part, names in groups.items():
-        extra = tuple(c for c in part.fixed if c not in by)
-        frame = compute_kpis(ws, part.scope_for_read(), names, grain="window", by=(*by, *extra), start=start,
-                             end=end, catalog=catalog)
-        frames.append(part.apply(frame, rows_only=True).drop(list(extra)))
-    return pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+    return compute_in_view(ws, view, kpis, grain="window", by=by, start=start, end=end, catalog=catalog)
 
 
 def _value(frame: pl.DataFrame, kpi: str, keys: list[str], name: str) -> pl.DataFrame:

@@ -470,34 +470,14 @@ def _weekly(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, 
     """The KPIs per `grain` period between start and end (inclusive) for the view's rows.
 
     A KPI reading a table that cannot honour a filter (a roster has no language) is computed without that
-    filter, for every language say (`View.for_tables`), never narrowed to nothing; `not_split` names them."""
+    filter, for every language say (`View.for_tables`), never narrowed to nothing; `View.not_split_kpis` names them."""
     frames = []
-    for part, names in _by_view(view, kpis, cube.catalog):
+    for part, names in view.groups(kpis, cube.catalog.tables):
         frame = cube.compute(names, grain=grain, by=part.fixed, start=start, end=end)
         frames.append(part.apply(frame, rows_only=True).select("period", "kpi", "value", "numerator", "denominator", "n"))
     return pl.concat(frames, how="vertical") if frames else pl.DataFrame(
         schema={"period": pl.Date, "kpi": pl.String, "value": pl.Float64, "numerator": pl.Float64,
                 "denominator": pl.Float64, "n": pl.Int64})
-
-
-def _by_view(view: View, kpis: Sequence[str], catalog: Any) -> list[tuple[View, list[str]]]:
-    """The KPIs grouped by the view their tables can honour (the view itself first, when any KPI honours it all)."""
-    groups: dict[View, list[str]] = {}
-    for name in kpis:
-        groups.setdefault(view.for_tables(catalog.tables(name)), []).append(name)
-    return list(groups.items())
-
-
-def _and(items: Sequence[str]) -> str:
-    """'a', 'a and b', 'a, b and c'."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def not_split(view: View, kpis: Sequence[str], catalog: Any) -> dict[str, tuple[tuple[str, str], ...]]:
-    """KPI -> the filters in force its tables cannot narrow (its figures are for every value of them); only KPIs
-    with some."""
-    out = {name: view.unsplit(catalog.tables(name)) for name in kpis}
-    return {k: v for k, v in out.items() if v}
 
 
 def _within(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, catalog: Any) -> pl.DataFrame:
@@ -507,8 +487,8 @@ def _within(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, 
     out = []
     for dim, part, names in [(dim, part, names)
                              for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed)
-                             for part, names in _by_view(view, [k for k in kpis if catalog.kpis[k].within == dim],
-                                                         catalog)]:
+                             for part, names in view.groups([k for k in kpis if catalog.kpis[k].within == dim],
+                                                            catalog.tables)]:
         frame = cube.compute(names, grain="week", by=(dim, *sorted(part.fixed)), start=start, end=end)
         frame = part.apply(frame, rows_only=True)
         out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
@@ -626,12 +606,8 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
         )
         tiles.append(tile)
 
-    unsplit: dict[tuple[tuple[str, str], ...], list[str]] = {}
-    for name, filters_lost in not_split(view, kpi_names, catalog).items():
-        unsplit.setdefault(filters_lost, []).append(catalog.kpis[name].label)
-    for filters_lost, labels in unsplit.items():
-        notices.append(Notice("not_split", not_split_sentence(_and(labels), filters_lost, plural=len(labels) > 1),
-                              "info"))
+    notices.extend(Notice("not_split", sentence, "info")
+                   for sentence in view.not_split_kpis(kpi_names, catalog.tables, lambda k: catalog.kpis[k].label))
     if differing:
         notices.append(Notice("targets_differ", f"Contract targets differ across the work in view for "
                               f"{', '.join(differing)}: the catalog's default target is shown (labelled, not judged); "
