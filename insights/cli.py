@@ -334,7 +334,8 @@ def cmd_report(args) -> int:
     from insights.review import build_review
 
     ws = _workspace(args)
-    review = build_review(ws, _scope(args, ws), week=args.week, tenant=_tenant(args, ws))
+    filters = {"language": args.language} if args.language else None
+    review = build_review(ws, _scope(args, ws), week=args.week, filters=filters, tenant=_tenant(args, ws))
     path = write(review, args.format, args.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format})", file=sys.stderr)
     return 0
@@ -530,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
+    s.add_argument("--language", help="the tickets' language, e.g. es; tiles read from tables that record no language "
+                                      "stay for every language, and the report says so")
     s.add_argument("--format", choices=["html", "pdf", "pptx", "md"], required=True)
     s.add_argument("--out", required=True, metavar="FILE")
     s.set_defaults(func=cmd_report)

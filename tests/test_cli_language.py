@@ -52,3 +52,17 @@ def test_a_mixed_request_narrows_the_tickets_and_names_only_the_unsplit_kpis(ws,
     assert spanish["tickets_created"] < every["tickets_created"]
     assert spanish["service_level"] == every["service_level"] and spanish["qa_score"] == every["qa_score"]
     assert "service_level and qa_score are not split by language" in err and "tickets_created" not in err
+
+
+def test_a_report_in_one_language_says_which_tiles_are_every_languages(ws, tmp_path, capsys):
+    out = tmp_path / "review.md"
+    assert main(["report", "--workspace", str(ws), "--format", "md", "--out", str(out), "--language", "es"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "are not split by language: these figures are for every language, not only language es." in text
+    service_level = next(line for line in text.splitlines() if line.startswith("| Service level |"))
+    created = next(line for line in text.splitlines() if line.startswith("| Tickets created |"))
+    assert "(for every language: not split by language)" in service_level
+    assert "not split" not in created
+    every = tmp_path / "every.md"
+    assert main(["report", "--workspace", str(ws), "--format", "md", "--out", str(every)]) == 0
+    assert "not split by language" not in every.read_text(encoding="utf-8")
