@@ -7,7 +7,7 @@ insights, labels), through `html.escape` in the tiles' HTML, through `format.cha
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from html import escape
 
@@ -157,6 +157,9 @@ def tile_html(tile: Tile, compare: str = "last_week") -> str:
         + "".join(_comparisons(tile, compare))
         + (f'<div class="bpo-tile-lines" title="{escape(SPLIT_TILE_NOTE)}">'
            + escape(" · ".join(f"{segment} {text}" for segment, text in tile.per_line)) + "</div>" if tile.per_line else "")
+        + (f'<div class="bpo-tile-lines" data-not-split="1" title="{escape(tile.not_split)}">'
+           f'for {escape(tile.every)} (not split by {escape(" or ".join(n for n, _ in tile.unsplit))})</div>'
+           if tile.unsplit else "")
         + to_date_html(tile)
         + f'<div class="bpo-tile-status" style="color:{colour}">● {charts.STATUS_WORDS[tile.status]}'
         f'<span style="color:#555"> · {count}</span></div></div>'
@@ -182,6 +185,34 @@ def events_caption(events: pl.DataFrame | None, start, end, limit: int = charts.
     more = (f"; the {shown.height} most relevant of {total} in these weeks (recent first, then outages, launches, "
             f"vendor changes, pilots, promotions, holidays last)") if total > shown.height else ""
     st.caption(f"◆ Events marked on the charts: {names}{more}.")
+
+
+def not_split(filters: Mapping[str, str], what: str, tables: Sequence[str], *, plural: bool = True) -> str:
+    """Tell the viewer when a filter in force cannot narrow a section reading `tables` (insights.view: the one
+    rule): 'Staffing is not split by language: these figures are for every language, not only language es.'
+    Returns the sentence shown ('' when every filter applies)."""
+    from connectors.store import Scope
+    from insights.view import View
+
+    text = View.of(Scope.everything(), dict(filters)).not_split_note(what, tables, plural=plural)
+    if text:
+        st.info(format.markdown(text), icon="ℹ️")
+    return text
+
+
+def not_split_kpis(filters: Mapping[str, str], kpis: Sequence[str]) -> list[str]:
+    """Tell the viewer which of `kpis` a filter in force cannot narrow (their tables have no language column, say):
+    one info line per set of such filters, naming the KPIs; returns the sentences shown."""
+    from connectors.store import Scope
+    from insights.catalog import load_catalog
+    from insights.view import View
+
+    catalog = load_catalog()
+    sentences = View.of(Scope.everything(), dict(filters)).not_split_kpis(kpis, catalog.tables,
+                                                                          lambda k: catalog.kpis[k].label)
+    for text in sentences:
+        st.info(format.markdown(text), icon="ℹ️")
+    return sentences
 
 
 def notices(items: Sequence[Notice]) -> None:

@@ -112,6 +112,12 @@ def view_scope(scope: Scope, filters: Filter) -> Scope:
     return _view.View.of(scope, dict(filters)).scope_for_read()
 
 
+def for_tables(filters: Filter, tables: tuple[str, ...]) -> Filter:
+    """The filters a section reading `tables` is computed with: those the tables can narrow (insights.view), so its
+    figures are for every language (say) rather than none; the page says so (`components.not_split`)."""
+    return _view.View.of(Scope.everything(), dict(filters)).for_tables(tables).filters
+
+
 def keep_filtered(frame: pl.DataFrame, filters: Filter) -> pl.DataFrame:
     """Rows of a segmented result that match every filter whose column the frame has (insights.view)."""
     return _view.View.of(Scope.everything(), dict(filters)).apply(frame)

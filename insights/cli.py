@@ -277,9 +277,30 @@ def cmd_kpis(args) -> int:
     by = tuple(d.strip() for d in args.by.split(",") if d.strip()) if args.by else ()
     kpis = [k.strip() for k in args.kpi.split(",")] if args.kpi else None
     scope = _scope(args, ws)
-    frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+    if not args.language:
+        frame = compute_kpis(ws, scope, kpis, grain=args.grain, by=by, start=args.start, end=args.end)
+        _name_the_calendar(ws, scope)
+        return _emit(frame, args.format, args.out)
+    frame = _kpis_filtered(ws, scope, kpis, {"language": args.language}, by=by, grain=args.grain, start=args.start,
+                           end=args.end)
     _name_the_calendar(ws, scope)
     return _emit(frame, args.format, args.out)
+
+
+def _kpis_filtered(ws, scope, kpis: list[str] | None, filters: dict[str, str], *, by: tuple[str, ...], grain: str,
+                   start, end):
+    """The KPIs of the rows the filters keep; a KPI whose tables cannot honour a filter (intervals, the roster,
+    invoices and QA record no language) is for every value of it, and stderr says which (insights.view: the rule)."""
+    from insights.catalog import load_catalog
+    from insights.metrics.kpis import compute_in_view
+    from insights.view import View
+
+    catalog = load_catalog()
+    names = list(dict.fromkeys(kpis)) if kpis is not None else list(catalog.kpis)
+    view = View.of(scope, filters)
+    for sentence in view.not_split_kpis(names, catalog.tables):
+        print(sentence, file=sys.stderr)
+    return compute_in_view(ws, view, names, grain=grain, by=by, start=start, end=end, catalog=catalog)
 
 
 def _name_the_calendar(ws, scope) -> None:
@@ -313,7 +334,8 @@ def cmd_report(args) -> int:
     from insights.review import build_review
 
     ws = _workspace(args)
-    review = build_review(ws, _scope(args, ws), week=args.week, tenant=_tenant(args, ws))
+    filters = {"language": args.language} if args.language else None
+    review = build_review(ws, _scope(args, ws), week=args.week, filters=filters, tenant=_tenant(args, ws))
     path = write(review, args.format, args.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes, {args.format})", file=sys.stderr)
     return 0
@@ -487,6 +509,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to", dest="end", type=_date, help="last day (inclusive), local like --from")
     s.add_argument("--client")
     s.add_argument("--vendor")
+    s.add_argument("--language", help="the tickets' language, e.g. es; KPIs read from tables that record no language "
+                                      "(intervals, roster, invoices, QA) stay for every language, and stderr says which")
     s.add_argument("--user")
     s.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
     s.add_argument("--out", metavar="FILE")
@@ -507,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--client")
     s.add_argument("--vendor")
     s.add_argument("--user")
+    s.add_argument("--language", help="the tickets' language, e.g. es; tiles read from tables that record no language "
+                                      "stay for every language, and the report says so")
     s.add_argument("--format", choices=["html", "pdf", "pptx", "md"], required=True)
     s.add_argument("--out", required=True, metavar="FILE")
     s.set_defaults(func=cmd_report)

@@ -12,13 +12,14 @@ once, here: an unknown key is an error naming it and the known ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
 import polars as pl
 
+from connectors.schema import TABLES
 from connectors.store import Scope
 from insights.errors import ViewError
 
@@ -30,6 +31,36 @@ SCOPE_FILTERS: tuple[str, ...] = ("client", "vendor")
 ROW_FILTERS: dict[str, str] = {"site": "site_id", "channel": "channel", "language": "language"}
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
+
+
+def honoured(table: str) -> tuple[str, ...]:
+    """The filters `table` can narrow: those whose column connectors/schema.py gives it (scope filters always).
+
+    >>> honoured("tickets"), honoured("staffing_roster")
+    (('client', 'vendor', 'site', 'channel', 'language'), ('client', 'vendor', 'site', 'channel'))
+    """
+    columns = TABLES[table].columns
+    return tuple(n for n, c in DIMENSIONS.items() if n in SCOPE_FILTERS or c in columns)
+
+
+def _and(items: Sequence[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def not_split(what: str, unsplit: Sequence[tuple[str, str]], *, plural: bool = True) -> str:
+    """The sentence a section shows when filters in force cannot narrow its figures ('' when none).
+
+    >>> not_split("Staffing and cost", [("language", "es")])
+    'Staffing and cost are not split by language: these figures are for every language, not only language es.'
+    """
+    if not unsplit:
+        return ""
+    names = " or ".join(n for n, _ in unsplit)
+    every = " and ".join(f"every {n}" for n, _ in unsplit)
+    only = " and ".join(f"{n} {v}" for n, v in unsplit)
+    return (f"{what} {'are' if plural else 'is'} not split by {names}: these figures are for {every}, "
+            f"not only {only}.")
 
 
 WEEKDAYS: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -167,7 +198,7 @@ class View:
 
     @property
     def row_filters(self) -> dict[str, str]:
-        """Column -> value of the site and channel filters in force."""
+        """Column -> value of the site, channel and language filters in force."""
         f = self.filter_map
         return {column: f[name] for name, column in ROW_FILTERS.items() if name in f}
 
@@ -186,6 +217,44 @@ class View:
     def with_week(self, week: date | None) -> View:
         """The same view on another week."""
         return View.of(self.scope, self.filter_map, week, calendar=self.calendar)
+
+    def unsplit(self, tables: Iterable[str]) -> tuple[tuple[str, str], ...]:
+        """The filters in force (name, value) that one of `tables` cannot narrow: it has no column for them."""
+        tables = tuple(tables)
+        return tuple((n, v) for n, v in self.filters if any(n not in honoured(t) for t in tables))
+
+    def for_tables(self, tables: Iterable[str]) -> View:
+        """The view figures read from `tables` are computed in: without the filters one of them cannot narrow
+        (so those figures are for every language, say, and `not_split_note` says so), never narrowed to nothing."""
+        dropped = {n for n, _ in self.unsplit(tables)}
+        return replace(self, filters=tuple((n, v) for n, v in self.filters if n not in dropped)) if dropped else self
+
+    def groups(self, kpis: Iterable[str], tables_of: Callable[[str], Iterable[str]]) -> list[tuple[View, list[str]]]:
+        """The KPIs grouped by the view they are computed in (`for_tables` of the tables each reads, `tables_of`:
+        `Catalog.tables`), the view itself first when some KPI honours every filter."""
+        out: dict[View, list[str]] = {}
+        for name in kpis:
+            out.setdefault(self.for_tables(tables_of(name)), []).append(name)
+        return sorted(out.items(), key=lambda g: g[0] != self)
+
+    def not_split_kpis(self, kpis: Iterable[str], tables_of: Callable[[str], Iterable[str]],
+                       label_of: Callable[[str], str] = str) -> list[str]:
+        """One sentence per set of filters some of `kpis` cannot honour, naming those KPIs (`label_of`); [] when
+        every filter applies to every KPI: 'Service level and QA score are not split by language: …'."""
+        lost: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for name in kpis:
+            unsplit = self.unsplit(tables_of(name))
+            if unsplit:
+                lost.setdefault(unsplit, []).append(label_of(name))
+        return [not_split(_and(labels), unsplit, plural=len(labels) > 1) for unsplit, labels in lost.items()]
+
+    def not_split_note(self, what: str, tables: Iterable[str], *, plural: bool = True) -> str:
+        """The sentence a section reading `tables` shows under this view ('' when every filter applies).
+
+        >>> View.of(Scope.everything(), {"language": "es"}).not_split_note("Staffing", ["staffing_roster"], plural=False)
+        'Staffing is not split by language: these figures are for every language, not only language es.'
+        """
+        return not_split(what, self.unsplit(tables), plural=plural)
 
     def scope_for_read(self) -> Scope:
         """The scope every read goes through: the viewer's, narrowed (never widened) by the client/vendor filters."""

@@ -33,6 +33,8 @@ st.title("Cost")
 st.caption("Monthly, from the vendors' invoices against measured volume and hours · "
            + format.markdown(" · ".join(f"{k}: {v}" for k, v in f.dimensions().items()) or "all work in your view"))
 
+components.not_split(f.dimensions(), "Cost figures and the contacts they are divided by",
+                     ("cost_invoices", "staffing_roster", "contact_intervals"))
 rec = data.reconciliation(ws, scope, dims, version)
 if isinstance(rec, data.Missing) or rec.lines.is_empty():
     no_invoices(rec if isinstance(rec, data.Missing) else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import analyses, charts, components, state
+from dashboard import analyses, charts, components, data, state
 from insights import contracts
 from insights import format
 from insights.catalog import load_catalog
@@ -21,8 +21,12 @@ if week is None:
     components.no_data()
     st.stop()
 weeks = st.selectbox("Window", WINDOWS, format_func=lambda w: f"last {w} weeks", key="qa_weeks")
-frames = analyses.quality_frames(ctx.ws, ctx.viewer.scope, dims, week, weeks, ctx.version)
+# QA evaluations carry no language: the whole page (the coaching list's CSAT too) is computed for every language
+frames = analyses.quality_frames(ctx.ws, ctx.viewer.scope, data.for_tables(dims, ("qa_evaluations",)), week, weeks,
+                                 ctx.version)
 components.view_caption(week, dict(dims), f"last {weeks} weeks", names=format.Names.of_view(ctx.ws, ctx.viewer.scope))
+components.not_split(dict(dims), "QA evaluations, and so this page's scores, auto-fails, calibration and coaching list",
+                     ("qa_evaluations",))
 evals = frames["evaluations"]
 if evals.is_empty():
     components.no_data("QA evaluations in this view")

@@ -46,6 +46,8 @@ components.metric_row([
      "per site and channel lane: points below the contract target × penalty per point, over the month"
      + (f" ({credits.reason})" if credits and credits.reason else "; the figure the vendor's invoice should credit")),
 ])
+# credits are owed on the work the contract binds: its targets record no language, so neither do the credits
+components.not_split(dict(dims), "Credits at stake", ("sla_targets",), plural=False)
 if credits is not None and credits.total and credits.lanes.height:
     with st.expander(f"Credits at stake by lane, {credits.label}"):
         components.dataframe(credits.lanes.select("client_id", "vendor_id", "site_id", "channel", "metric", "base", "attained",
@@ -71,6 +73,7 @@ table = t.select(
     pl.col("tickets_short").alias("tickets short"),
 )
 components.dataframe(table, hide_index=True, width="stretch", key="sla_targets_table")  # each KPI in its own unit
+components.not_split_kpis(dict(dims), t.get_column("metric").unique(maintain_order=True).to_list())
 
 st.subheader("Attainment by week")
 present = [m for m in METRICS if m in set(t.get_column("metric"))] or list(METRICS)
@@ -89,6 +92,7 @@ fig = charts.attainment_by(frame, split, title=f"{label.get(metric, metric)} by 
 event = st.plotly_chart(fig, key="sla_attainment_chart", on_select="rerun", selection_mode="points",
                         config={"displayModeBar": False})
 components.events_caption(events, start, week + timedelta(days=6))
+components.not_split_kpis(dict(dims), [metric])
 undrawn = sorted(set(frame.get_column(split).drop_nulls()) - set(frame.drop_nulls("value").get_column(split)))
 if undrawn:
     st.caption(f"No line for {format.markdown(', '.join(map(str, undrawn)))}: no ticket there is under a "

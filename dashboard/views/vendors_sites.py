@@ -81,6 +81,8 @@ for group, names in FRAMEWORK:
         for (within,), part in card.frame.filter(pl.col("kpi") == kpi).group_by(["within"], maintain_order=True):
             rows.append(scorecard_row(group, k, within, part))
 components.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", key="scorecard_table")
+shown_kpis = set(card.frame.get_column("kpi").to_list())
+components.not_split_kpis(dict(dims), [k for _, group in FRAMEWORK for k in group if k in shown_kpis])
 split = sorted({f"{catalog.kpis[k].label} ({catalog.kpis[k].within})" for k in card.frame.filter(
     pl.col("within").is_not_null()).get_column("kpi").unique().to_list()})
 st.caption("✔ better than peer, ✖ worse, in each KPI's good direction; ✓ meets, ✗ misses the contract target in force "
@@ -95,6 +97,7 @@ st.subheader("Fair comparison: mix-adjusted")
 kpi = st.selectbox("KPI", [k for k in COMPARABLE if k in catalog.kpis], format_func=lambda k: catalog.kpis[k].label,
                    key="vs_kpi")
 adjusted = analyses.mix_adjusted(ctx.ws, ctx.viewer.scope, dims, kpi, level, week, weeks, ctx.version)
+components.not_split_kpis(dict(dims), [kpi])
 c1, c2 = st.columns(2)
 c1.plotly_chart(charts.mix_adjusted(adjusted, title=f"{catalog.kpis[kpi].label}: as measured vs mix-adjusted",
                                     labels={e: name(e) for e in entities}), key="mix_chart",

@@ -59,6 +59,7 @@ else:
 
 # ----------------------------------------------------------------------------------- forecast vs actual
 st.subheader("Volume: forecast vs actual")
+components.not_split(f.dimensions(), "The volume forecast", ("tickets", "contacts", "contact_intervals"), plural=False)
 now = data.volume_forecast(ws, scope, dims, end, FORECAST_WEEKS, version)
 if isinstance(now, data.Missing) or now.filter(pl.col("kind") == "forecast").is_empty():
     empty("weekly volume history long enough to forecast", "tickets", now if isinstance(now, data.Missing) else None)
@@ -89,11 +90,14 @@ else:
 
 # ----------------------------------------------------------------------------------- SLA at risk
 risk = data.sla_risk(ws, scope, dims, end, version)
+RISK_NOTE = ("Service-level risk", ("contact_intervals", "staffing_roster"))
 if isinstance(risk, data.Missing) or risk.frame.is_empty():
     st.subheader("SLA at risk next week")
+    components.not_split(f.dimensions(), *RISK_NOTE, plural=False)
     empty("voice or chat interval data", "contact_intervals", risk if isinstance(risk, data.Missing) else None)
 else:
     st.subheader(f"SLA at risk in the week of {risk.week:%d %b %Y}")
+    components.not_split(f.dimensions(), *RISK_NOTE, plural=False)
     st.plotly_chart(charts.risk_bars(risk.frame, max_risk=risk.max_risk,
                                      title="Probability each queue misses its contractual service level"),
                     key="wf_risk_chart", config={"displayModeBar": False})
@@ -116,6 +120,7 @@ else:
 
 # ----------------------------------------------------------------------------------- staffing gap
 st.subheader("Staffing gap by weekday and interval")
+components.not_split(f.dimensions(), "Interval staffing", ("contact_intervals", "staffing_roster"), plural=False)
 gap = data.staffing_gap(ws, scope, dims, None if week is None else week - timedelta(weeks=GAP_WEEKS - 1), end, version)
 if isinstance(gap, data.Missing) or gap.pattern.is_empty():
     empty("interval data to compare with the roster", "contact_intervals", gap if isinstance(gap, data.Missing) else None)
@@ -149,6 +154,7 @@ else:
 
 # ----------------------------------------------------------------------------------- occupancy
 st.subheader("Occupancy and burnout risk")
+components.not_split(f.dimensions(), "Occupancy and adherence", ("staffing_roster",))
 occ = data.occupancy(ws, scope, dims, OCCUPANCY_LIMIT, BURNOUT_WEEKS, version)
 if isinstance(occ, data.Missing) or occ.is_empty():
     empty("roster", "staffing_roster", occ if isinstance(occ, data.Missing) else None)
@@ -173,6 +179,7 @@ else:
 
 # ----------------------------------------------------------------------------------- attrition
 st.subheader("Attrition")
+components.not_split(f.dimensions(), "Attrition", ("staffing_roster",), plural=False)
 att = data.attrition(ws, scope, dims, ("client_id",), version)  # talent.attrition(by=()) fails: see report
 sites = data.attrition(ws, scope, dims, ("site_id",), version)
 if isinstance(att, data.Missing) or att.monthly.is_empty() or isinstance(sites, data.Missing):
@@ -198,6 +205,7 @@ else:
 
 # ----------------------------------------------------------------------------------- competency and cohorts
 st.subheader("Speed to competency and nesting cohorts")
+components.not_split(f.dimensions(), "Speed to competency and nesting cohorts", ("staffing_roster", "qa_evaluations"))
 stc = data.speed_to_competency(ws, scope, dims, version)
 if isinstance(stc, data.Missing) or stc.is_empty():
     empty("new hires", "staffing_roster", stc if isinstance(stc, data.Missing) else None)

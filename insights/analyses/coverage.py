@@ -35,7 +35,7 @@ from connectors.store import Scope, Workspace
 from insights.analyses.staffing import ServiceLevelTargets, StaffingTarget, _required_vector
 from insights.catalog import Catalog, load_catalog
 from insights.errors import InsightsError
-from insights.metrics.kpis import compute_kpis
+from insights.metrics.kpis import compute_in_view
 from insights.view import WEEKDAYS, View
 
 HOURS = tuple(f"{h:02d}" for h in range(24))
@@ -85,11 +85,11 @@ def _weekday_counts(start: date, end: date) -> dict[str, int]:
 
 def _kpis(ws: Workspace, view: View, kpis: tuple[str, ...], by: tuple[str, ...], start: date, end: date,
           catalog: Catalog) -> pl.DataFrame:
-    """`kpis` over the window, split by `by`, of the rows the view's row filters keep (split, then kept)."""
-    extra = tuple(c for c in view.fixed if c not in by)
-    frame = compute_kpis(ws, view.scope_for_read(), list(kpis), grain="window", by=(*by, *extra), start=start,
-                         end=end, catalog=catalog)
-    return view.apply(frame, rows_only=True).drop(list(extra))
+    """`kpis` over the window, split by `by`, of the rows the view's row filters keep (split, then kept).
+
+    A KPI whose tables cannot honour a filter (contacts have no language) is computed without it, for every
+    language (`View.for_tables`): never narrowed to nothing; `coverage` says so in its notes."""
+    return compute_in_view(ws, view, kpis, grain="window", by=by, start=start, end=end, catalog=catalog)
 
 
 def _value(frame: pl.DataFrame, kpi: str, keys: list[str], name: str) -> pl.DataFrame:
@@ -144,9 +144,12 @@ def coverage(ws: Workspace, scope: Scope, *, start: date, end: date, filters: Ma
                  .with_columns((pl.col("sla_n") < thin["sla_first_response"]).alias("sla_thin"),
                                (pl.col("csat_n") < thin["csat"]).alias("csat_thin"))
                  .sort(["volume", "language"], descending=[True, False]))
-    if view.get("language") and frame.filter(pl.col("kpi") == "contacts_offered").height == 0:
-        notes.append("Contacts from interval reports carry no language: with a language filter the grid holds "
-                     "tickets only.")
+    contacts = ("contacts", "contact_intervals")
+    unsplit = view.not_split_note("Contacts from call records and interval reports", contacts)
+    if unsplit:  # the service level is theirs alone; volume and agents required add them to the filtered tickets
+        only = " and ".join(f"{n} {v}" for n, v in view.unsplit(contacts))
+        notes.append(f"{unsplit} The service level is theirs alone; the volume and agents required add them to the "
+                     f"tickets, which are {only} only.")
     return Coverage(cells=cells, languages=languages, start=start, end=end, calendar=view.calendar.name,
                     min_n=thin, live_target=LIVE_DEFAULT, text_target=text_target, notes=tuple(notes))
 

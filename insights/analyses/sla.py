@@ -28,7 +28,7 @@ from insights import contracts
 from insights import format
 from insights.catalog import Catalog, load_catalog
 from insights.errors import KpiError
-from insights.metrics.kpis import compute_kpis
+from insights.metrics.kpis import compute_in_view
 from insights.metrics.periods import period_first_day
 from insights.view import DIMENSIONS, Calendars, View
 from insights.metrics.credits import CreditsAtStake, credits_at_stake
@@ -87,13 +87,9 @@ def contract_targets(ws: Workspace, scope: Scope, filters: Mapping[str, Any] | N
 
 def _kpi_frame(ws: Workspace, view: View, metrics: Sequence[str], by: Sequence[str],
                start: date, end: date, grain: str, catalog: Catalog) -> pl.DataFrame:
-    """`metrics` per period and `by` over the rows the site/channel filters keep (split by them, then kept)."""
-    extra = [c for c in view.fixed if c not in by]
-    frame = compute_kpis(ws, view.scope_for_read(), list(metrics), grain=grain, by=(*by, *extra), start=start,
-                         end=end, catalog=catalog)
-    frame = view.apply(frame, rows_only=True)
-    # each extra column now holds one value, so (period, *by, kpi) rows are already unique
-    return frame.drop(extra)
+    """`metrics` per period and `by` over the rows the row filters keep (split by them, then kept); a metric whose
+    tables cannot honour a filter (no language on interval reports) is for every value of it (`compute_in_view`)."""
+    return compute_in_view(ws, view, list(metrics), grain=grain, by=tuple(by), start=start, end=end, catalog=catalog)
 
 
 def _shape(row: Mapping[str, Any]) -> tuple[str, ...]:

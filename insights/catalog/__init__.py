@@ -173,6 +173,16 @@ class Catalog:
         except KeyError:
             raise KpiError(f"unknown preset '{name}'; presets in {PRESETS_FILE}: {', '.join(self.presets)}") from None
 
+    def tables(self, name: str) -> tuple[str, ...]:
+        """The canonical tables KPI `name` reads (a derived KPI: its parts'; every formula variant's), in order."""
+        kpi = self.kpi(name)
+        if kpi.type == "derived":
+            parts = derived_refs(kpi) + ([kpi.n] if kpi.n else [])
+            return tuple(dict.fromkeys(t for p in parts if p in self.kpis for t in self.tables(p)))
+        texts = [kpi.numerator, kpi.denominator, kpi.n, kpi.measure,
+                 *(t for v in kpi.variants for t in (v.numerator, v.denominator))]
+        return tuple(dict.fromkeys(self.measures[m].table for t in texts if t for m in _safe_refs(t) if m in self.measures))
+
     def dimension_column(self, table: str, dimension: str) -> str | None:
         """The column of `table` holding `dimension` (None: the table cannot be split by it)."""
         if dimension == "site_tier":

@@ -218,11 +218,14 @@ def write(review: Any, fmt: str, path: Path | str, *, title: str | None = None, 
 
 def tile_value(t: Any) -> str:
     """A tile's value as every export writes it: a KPI comparable only within one channel adds each channel's value
-    ('53 s (all channels; chat 40 s · email 2.6 h)'), since the pooled figure moves with the mix."""
+    ('53 s (all channels; chat 40 s · email 2.6 h)'), since the pooled figure moves with the mix; a KPI a filter in
+    force cannot narrow says whose figure it is ('90.0% (for every language: not split by language)')."""
     lines = getattr(t, "per_line", ())
+    every = getattr(t, "every", "")  # a KPI a filter cannot narrow (no language on a roster): whose figure it is
+    value = f"{t.formatted} (for {every}: not split by {' or '.join(n for n, _ in t.unsplit)})" if every else t.formatted
     if not lines:
-        return t.formatted
-    return f"{t.formatted} (all channels; " + " · ".join(f"{segment} {text}" for segment, text in lines) + ")"
+        return value
+    return f"{value} (all channels; " + " · ".join(f"{segment} {text}" for segment, text in lines) + ")"
 
 
 # --------------------------------------------------------------------------- pieces of a meeting deck and a report

@@ -39,7 +39,7 @@ from insights.errors import KpiError
 from insights.metrics.contacts import intervals as contact_intervals
 from insights.metrics.periods import (check_grain, date_key, day_key, key_step, key_to_date, local_part, period_date,
                                       period_key)
-from insights.view import Calendars
+from insights.view import Calendars, View
 
 PERIOD = "__period"
 WINDOW = "window"  # the grain of one period from start to end
@@ -121,6 +121,30 @@ def compute_kpis(
     return compute_from_frames(frames, kpis, grain=grain, by=by, start=start, end=end, catalog=catalog,
                                settings=ws.config.settings, site_tiers=tiers, scope=viewer,
                                calendars=Calendars.of(ws.config, scope.clients))
+
+
+def compute_in_view(ws: Workspace, view: View, kpis: Sequence[str], *, grain: str = "week", by: Sequence[str] = (),
+                    start: date | None = None, end: date | None = None, catalog: Catalog | None = None) -> pl.DataFrame:
+    """`compute_kpis` for the rows the view keeps (split by its row filters, then kept), columns as `compute_kpis`.
+
+    A KPI reading a table that cannot honour a filter (interval reports, the roster, invoices and QA record no
+    language) is computed without that filter, so its figures are for every language: never narrowed to nothing;
+    `View.not_split_note` is the sentence that says so."""
+    catalog = catalog or load_catalog()
+    frames = []
+    for part, names in view.groups(kpis, catalog.tables):
+        extra = tuple(c for c in part.fixed if c not in by)
+        frame = compute_kpis(ws, part.scope_for_read(), names, grain=grain, by=(*by, *extra), start=start, end=end,
+                             catalog=catalog)
+        frames.append(part.apply(frame, rows_only=True).drop(list(extra)))
+    if not frames:
+        return compute_kpis(ws, view.scope_for_read(), [], grain=grain, by=tuple(by), start=start, end=end,
+                            catalog=catalog)
+    if len(frames) == 1:
+        return frames[0]
+    order = {name: i for i, name in enumerate(kpis)}
+    return (pl.concat(frames, how="vertical_relaxed")
+              .sort(["period", pl.col("kpi").replace_strict(order, default=len(order))], maintain_order=True))
 
 
 def read_frames(ws: Workspace, scope: Scope, tables: set[str],

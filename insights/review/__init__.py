@@ -35,6 +35,7 @@ from insights.detection import insight_log as insight_log
 from insights.review.events import empty_events, read_events
 from insights.view import DIMENSIONS as FILTER_COLUMNS
 from insights.view import Calendar, Calendars, View
+from insights.view import not_split as not_split_sentence
 from insights.money import invoiced_through
 from insights import contracts
 from insights import format
@@ -119,6 +120,20 @@ class Tile:
     per_line: tuple[tuple[str, str], ...] = ()
     to_date: tuple[ToDate, ...] = ()
     target_source: contracts.Source | None = None
+    # the filters in force this KPI's tables cannot narrow (a roster has no language column): its figures are then
+    # for every value of them, and the tile says so (`not_split`)
+    unsplit: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def not_split(self) -> str:
+        """'Service level is not split by language: these figures are for every language, not only language es.'
+        ('' when every filter in force applies to it)."""
+        return not_split_sentence(self.label, self.unsplit, plural=False)
+
+    @property
+    def every(self) -> str:
+        """What an unsplit tile's value covers, in a few words: 'every language' ('' when every filter applies)."""
+        return " and ".join(f"every {n}" for n, _ in self.unsplit)
 
     @property
     def target_name(self) -> str:
@@ -150,7 +165,7 @@ class Notice:
     """A data-quality notice, shown before any insight."""
 
     kind: Literal["no_data", "empty_table", "missing_days", "week_outside_data", "targets_differ", "short_history",
-                  "data_quality", "withheld"]
+                  "data_quality", "withheld", "not_split"]
     message: str
     severity: Literal["warning", "info"] = "warning"
 
@@ -452,10 +467,17 @@ def _status(value: float | None, target: contracts.Target | None, vs_week: float
 
 
 def _weekly(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, grain: str = "week") -> pl.DataFrame:
-    """The KPIs per `grain` period between start and end (inclusive) for the view's rows."""
-    frame = cube.compute(kpis, grain=grain, by=view.fixed, start=start, end=end)
-    frame = view.apply(frame, rows_only=True)
-    return frame.select("period", "kpi", "value", "numerator", "denominator", "n")
+    """The KPIs per `grain` period between start and end (inclusive) for the view's rows.
+
+    A KPI reading a table that cannot honour a filter (a roster has no language) is computed without that
+    filter, for every language say (`View.for_tables`), never narrowed to nothing; `View.not_split_kpis` names them."""
+    frames = []
+    for part, names in view.groups(kpis, cube.catalog.tables):
+        frame = cube.compute(names, grain=grain, by=part.fixed, start=start, end=end)
+        frames.append(part.apply(frame, rows_only=True).select("period", "kpi", "value", "numerator", "denominator", "n"))
+    return pl.concat(frames, how="vertical") if frames else pl.DataFrame(
+        schema={"period": pl.Date, "kpi": pl.String, "value": pl.Float64, "numerator": pl.Float64,
+                "denominator": pl.Float64, "n": pl.Int64})
 
 
 def _within(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, catalog: Any) -> pl.DataFrame:
@@ -463,10 +485,12 @@ def _within(cube: KpiCube, view: View, kpis: list[str], start: date, end: date, 
     period, kpi, dimension, segment, value; none when the view already holds one value (a channel filter)."""
     fixed = set(view.fixed)
     out = []
-    for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed):
-        names = [k for k in kpis if catalog.kpis[k].within == dim]
-        frame = cube.compute(names, grain="week", by=(dim, *sorted(fixed)), start=start, end=end)
-        frame = view.apply(frame, rows_only=True)
+    for dim, part, names in [(dim, part, names)
+                             for dim in sorted({catalog.kpis[k].within for k in kpis if catalog.kpis[k].within} - fixed)
+                             for part, names in view.groups([k for k in kpis if catalog.kpis[k].within == dim],
+                                                            catalog.tables)]:
+        frame = cube.compute(names, grain="week", by=(dim, *sorted(part.fixed)), start=start, end=end)
+        frame = part.apply(frame, rows_only=True)
         out.append(frame.filter(pl.col(dim).is_not_null() & pl.col("value").is_not_nan())
                    .select("period", "kpi", pl.lit(dim).alias("dimension"), pl.col(dim).cast(pl.String).alias("segment"),
                            "value"))
@@ -578,9 +602,12 @@ def build_review(ws: Workspace, scope: Scope, *, week: date | None = None, filte
             to_date=() if _is_level(kpi, catalog) else _to_date(kpi, to_date, terms, segment, week_end),
             target_source=None if target_record is None else target_record.source,
             per_line=per_line,
+            unsplit=view.unsplit(catalog.tables(name)),
         )
         tiles.append(tile)
 
+    notices.extend(Notice("not_split", sentence, "info")
+                   for sentence in view.not_split_kpis(kpi_names, catalog.tables, lambda k: catalog.kpis[k].label))
     if differing:
         notices.append(Notice("targets_differ", f"Contract targets differ across the work in view for "
                               f"{', '.join(differing)}: the catalog's default target is shown (labelled, not judged); "

@@ -177,12 +177,22 @@ def test_the_language_breakdown_holds_volume_attainment_and_csat_with_thin_rows_
     assert rows[NOT_RECORDED]["volume"] == 2 and rows[NOT_RECORDED]["csat"] is None
 
 
-def test_a_language_filter_keeps_that_languages_tickets_and_drops_the_languageless_contacts(ws: Workspace) -> None:
+def test_a_language_filter_keeps_that_languages_tickets_and_says_the_languageless_contacts_are_every_languages(
+        ws: Workspace) -> None:
+    """Interval reports record no language: under a language filter they stay whole (never silently dropped) and the
+    coverage says so; the tickets are narrowed to the language."""
+    every = coverage(ws, ACME, start=START, end=END, min_n=10)
     cov = coverage(ws, ACME, start=START, end=END, filters={"language": "es"}, min_n=10)
-    assert cov.cells.get_column("volume").sum() == 3
-    assert cell(cov, "monday", "09")["tickets"] == 3
+    assert cov.cells.get_column("tickets").sum() == 3 and cell(cov, "monday", "09")["tickets"] == 3
+    assert cov.cells.get_column("contacts").sum() == 4 * 30  # every language's contacts, as unfiltered
+    assert cov.cells.get_column("volume").sum() == 3 + 4 * 30
+    wednesday, whole = cell(cov, "wednesday", "10"), cell(every, "wednesday", "10")
+    assert (wednesday["service_level"], wednesday["sl_n"]) == (whole["service_level"], whole["sl_n"]) == (0.8, 120)
     assert cov.languages.get_column("language").to_list() == ["es"]
-    assert any("no language" in note for note in cov.notes)
+    said = ("Contacts from call records and interval reports are not split by language: these figures are for every "
+            "language, not only language es. The service level is theirs alone; the volume and agents required add "
+            "them to the tickets, which are language es only.")
+    assert said in cov.notes and not any("not split" in note for note in every.notes)
 
 
 def test_language_is_a_view_filter() -> None:
