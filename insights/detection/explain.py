@@ -102,7 +102,7 @@ def driver_search(rep: Candidate, frames: Frames, kpi: Kpi, th: Thresholds, not_
     for d in ("client_id",) + DIMENSIONS:  # a vendor's work across clients is also split by client
         if d in rep.segment or d in not_by:
             continue
-        f = frames.at((*rep.segment, d)).filter(pl.col("kpi") == rep.kpi)
+        f = frames.at((*rep.segment, d), rep.kpi)
         for k, v in rep.segment.items():
             f = f.filter(pl.col(k) == v)
         if kpi.type != "ratio":  # quantiles: per-record means as an approximation

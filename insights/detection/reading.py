@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -86,12 +86,14 @@ class LevelReader:
     cube: KpiCube | None = None
     parts: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
-    def __call__(self, level: tuple[str, ...]) -> pl.DataFrame:
-        """Every KPI of the run by `level` and week."""
-        names = list(dict.fromkeys((*self.kpis, *(p for pair in self.parts.values() for p in pair))))
+    def __call__(self, level: tuple[str, ...], kpis: Sequence[str] | None = None) -> pl.DataFrame:
+        """Every KPI of the run (or only `kpis`, with their net parts) by `level` and week."""
+        wanted = self.kpis if kpis is None else tuple(k for k in self.kpis if k in kpis)
+        parts = {k: pair for k, pair in self.parts.items() if k in wanted}
+        names = list(dict.fromkeys((*wanted, *(p for pair in parts.values() for p in pair))))
         f = _kpis(self.ws, self.scope, self.catalog, self.cube, names, grain="week", by=level,
                   start=self.start, end=self.end)
-        return self.view.apply(fold_parts(f, level, self.parts), rows_only=True)
+        return self.view.apply(fold_parts(f, level, parts), rows_only=True)
 
 
 NET_COLUMNS = ("positive", "negative")
@@ -124,14 +126,23 @@ class Frames:
 
     read: LevelReader
     levels: dict[tuple[str, ...], pl.DataFrame]
+    # (level, KPI) -> that KPI's frame at a level no scan read: the driver search of one insight explains one KPI, and a
+    # quantile KPI's level costs a pass over raw values, so only the KPI asked for is read
+    single: dict[tuple[tuple[str, ...], str], pl.DataFrame] = field(default_factory=dict)
 
-    def at(self, dims: tuple[str, ...]) -> pl.DataFrame:
-        """The frame of the level made of `dims` (in any order)."""
+    def at(self, dims: tuple[str, ...], kpi: str | None = None) -> pl.DataFrame:
+        """The frame of the level made of `dims` (in any order): every KPI of the run, or only `kpi`'s rows."""
         key = next((level for level in self.levels if sorted(level) == sorted(dims)), None)
-        if key is None:
-            key = tuple(dims)
-            self.levels[key] = self.read(key)
-        return self.levels[key]
+        if key is not None:
+            frame = self.levels[key]
+            return frame if kpi is None else frame.filter(pl.col("kpi") == kpi)
+        if kpi is None:
+            self.levels[tuple(dims)] = self.read(tuple(dims))
+            return self.levels[tuple(dims)]
+        ordered = tuple(sorted(dims))
+        if (ordered, kpi) not in self.single:
+            self.single[(ordered, kpi)] = self.read(tuple(dims), (kpi,)).filter(pl.col("kpi") == kpi)
+        return self.single[(ordered, kpi)]
 
 
 def last_period(frame: pl.DataFrame) -> date | None:
