@@ -151,6 +151,8 @@ class Contracts:
     """The contract terms a viewer may see, as read once (build one per request or review; never keep it)."""
 
     rows: pl.DataFrame
+    # (kpi, segment, start, end) -> the terms: a review asks the same question of the same rows hundreds of times
+    _asked: dict[tuple[Any, ...], tuple[Target, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, frame: pl.DataFrame, directions: Mapping[str, str] | None = None) -> Contracts:
@@ -170,8 +172,11 @@ class Contracts:
 
     def terms(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> tuple[Target, ...]:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
-        t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end, prepared=True)
-        return tuple(_term(r) for r in t.iter_rows(named=True))
+        key = (kpi, tuple(sorted((k, repr(v)) for k, v in segment.items())), start, end)
+        if key not in self._asked:
+            t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end, prepared=True)
+            self._asked[key] = tuple(_term(r) for r in t.iter_rows(named=True))
+        return self._asked[key]
 
     def in_force(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> Target | None:
         """The one contract target binding all of `segment`'s work in the span; None when none binds or terms differ."""

@@ -68,7 +68,12 @@ class DerivedColumn:
         """Columns this one reads."""
         if self.expression is not None:
             return tuple(dict.fromkeys(sql_refs(self.expression)))
-        return tuple(self.params[p] for p in WINDOWS[self.window or ""][1])
+        return tuple(c for p in WINDOWS[self.window or ""][1] for c in columns_param(self.params[p]))
+
+
+def columns_param(value: Any) -> tuple[str, ...]:
+    """A window parameter naming columns: one name, or a list of names (`partition_by = ["client_id", "x"]`)."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @dataclass(frozen=True)
@@ -337,8 +342,14 @@ def _columns(items: list[dict], problems: _Problems) -> dict[str, dict[str, Deri
                 _check_refs(col.expression, "expression", known, table, MEASURES_FILE, obj, problems)
             else:
                 for p in WINDOWS[col.window or ""][1]:
-                    if col.params[p] not in known:
-                        problems.add(MEASURES_FILE, obj, f"{p} = '{col.params[p]}' is not a column of {table}")
+                    value = col.params[p]
+                    names = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+                    if not names or not all(isinstance(n, str) for n in names):
+                        problems.add(MEASURES_FILE, obj, f"{p} = {value!r}: give a column name or a list of them")
+                        continue
+                    for n in names:
+                        if n not in known:
+                            problems.add(MEASURES_FILE, obj, f"{p} = '{n}' is not a column of {table}")
         for cycle in _cycles({n: [r for r in _safe_inputs(c) if r in cols] for n, c in cols.items()}):
             problems.add(MEASURES_FILE, f"[[column]] '{cycle[0]}'", f"derived columns refer to each other in a cycle ({' -> '.join(cycle)}); break it")
     return out

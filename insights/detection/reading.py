@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 from connectors.store import Scope, Workspace
+from insights import contracts
 from insights.catalog import Catalog
 from insights.catalog.rules import Rules, Thresholds
 from insights.detection import detectors as det
@@ -48,6 +49,15 @@ class Run:
     credits: dict[CreditKey, CreditsAtStake] = field(default_factory=dict)  # this run's credits, read once a month
     thin: list[dict[str, Any]] = field(default_factory=list)  # changes too thin to test, told under their parent
     cube: KpiCube | None = None  # the run's KPIs, read once (None: each read is its own pass)
+    _read_once: dict[str, Any] = field(default_factory=dict, repr=False)  # what the run reads once (the frozen run's cache)
+
+    @property
+    def terms(self) -> contracts.Contracts:
+        """The contract terms the run's scope may see, read once per run (a run is one request: never kept longer)."""
+        if "terms" not in self._read_once:
+            self._read_once["terms"] = contracts.read(self.ws, self.scope)
+        terms: contracts.Contracts = self._read_once["terms"]
+        return terms
 
     def kpis(self, kpis: list[str], *, grain: str, by: tuple[str, ...], start: date, end: date) -> pl.DataFrame:
         """`compute_kpis` for the run's scope, answered from the run's cube when it has one."""

@@ -227,7 +227,7 @@ def target_miss(run: Run, seg: SegmentSeries) -> list[Candidate]:
     s, kpi, segment, week = seg.series, seg.kpi, seg.segment, run.week
     if s.denominator[-1] <= 0 or "channel" not in segment:
         return []
-    target = contracts.in_force(run.ws, run.scope, kpi.name, segment, week)
+    target = run.terms.in_force(kpi.name, contracts.in_view(run.scope, segment), week)
     if target is None:
         return []
     value, higher = target.value, target.comparator == ">="

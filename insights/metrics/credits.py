@@ -9,7 +9,7 @@ the same lanes with the credits invoiced.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 
 import polars as pl
 
@@ -40,12 +40,15 @@ def credits_owed(ws: Workspace, scope: Scope, periods: pl.DataFrame) -> pl.DataF
     terms = contracts.read(ws, scope)
     cals = Calendars.of(ws.config, scope.clients)  # a contract's month is the client's local month
     utc = pl.Datetime("us", "UTC")
-    tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null())
+    # only the periods' days are read (a local day lies within a day of its UTC date either way)
+    lo, hi = _utc_span(periods)
+    tickets = (ws.scan("tickets", scope).filter(pl.col("first_response_breached").is_not_null()
+                                                & pl.col("created_at").is_between(lo, hi, closed="left"))
                .select("client_id", "vendor_id", "site_id", "channel", "priority",
                        period_date(pl.col("created_at"), "day", utc, cals).alias("date"),
                        (~pl.col("first_response_breached")).cast(pl.Int64).alias("met"))
                .collect())
-    intervals = (contact_intervals(ws, scope)
+    intervals = (contact_intervals(ws, scope).filter(pl.col("interval_start").is_between(lo, hi, closed="left"))
                  .group_by("client_id", "vendor_id", "site_id", "channel",
                            period_date(pl.col("interval_start"), "day", utc, cals).alias("date"))
                  .agg(pl.col("answered_within_sl").sum().alias("met"), pl.col("handled").sum().alias("base"))
@@ -73,6 +76,16 @@ def credits_owed(ws: Workspace, scope: Scope, periods: pl.DataFrame) -> pl.DataF
                              "points_below": points, "owed": round(points * (t.penalty_per_point or 0.0), 2),
                              "base": float(a["base"])})
     return pl.DataFrame(rows, schema=OWED_SCHEMA)
+
+
+def _utc_span(periods: pl.DataFrame) -> tuple[datetime, datetime]:
+    """UTC instants surely holding every local day of `periods` (whatever the clients' time zones: ±14 h)."""
+    if periods.is_empty():
+        return datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(1970, 1, 1, tzinfo=timezone.utc)
+    first, last = periods.get_column("period_start").min(), periods.get_column("period_end").max()
+    assert isinstance(first, date) and isinstance(last, date)
+    return (datetime.combine(first - timedelta(days=1), time(), tzinfo=timezone.utc),
+            datetime.combine(last + timedelta(days=2), time(), tzinfo=timezone.utc))
 
 
 MTD_MIN_DAYS = 7  # a month to date younger than a week swings on a day's work: not shown
@@ -117,8 +130,10 @@ def credits_at_stake(ws: Workspace, scope: Scope, *, month: date, through: date 
     end = min(last, through) if through is not None else last
     if end < first:
         raise CreditsError(f"through {through} is before {first:%b %Y} starts; pass a day of that month or later")
-    work = pl.concat([ws.scan(t, scope).select("client_id", "vendor_id").unique().collect()
-                      for t in ("tickets", "contact_intervals")])
+    lo, hi = _utc_span(pl.DataFrame({"period_start": [first], "period_end": [end]}))
+    work = pl.concat([ws.scan(t, scope).filter(pl.col(col).is_between(lo, hi, closed="left"))
+                      .select("client_id", "vendor_id").unique().collect()
+                      for t, col in (("tickets", "created_at"), ("contact_intervals", "interval_start"))])
     periods = work.unique().drop_nulls().with_columns(
         pl.lit(None, dtype=pl.String).alias("invoice_id"), pl.lit(first).alias("period_start"), pl.lit(end).alias("period_end"))
     lanes = credits_owed(ws, scope, periods).filter(pl.col("owed") > 0).sort("client_id", "vendor_id", "site_id", "channel", "metric")

@@ -33,7 +33,7 @@ import polars as pl
 
 from connectors.schema import TABLES
 from connectors.store import Scope, Workspace
-from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, derived_refs, load_catalog, sql_refs
+from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, columns_param, derived_refs, load_catalog, sql_refs
 from insights import money
 from insights.errors import KpiError
 from insights.metrics.contacts import intervals as contact_intervals
@@ -465,9 +465,10 @@ def _add_derived(lf: pl.LazyFrame, col: DerivedColumn) -> pl.LazyFrame:
     p = col.params
     if col.window == "next_within":
         # a window per partition keeps the frame's order; at 10M rows it beats sorting the wide frame
-        part, order = pl.col(p["partition_by"]), pl.col(p["order_by"])
-        gap = order.shift(-1).over(p["partition_by"], order_by=p["order_by"]) - order
-        flag = pl.when(part.is_not_null()).then(gap <= timedelta(days=float(p["days"]))).otherwise(False)
+        parts, order = list(columns_param(p["partition_by"])), pl.col(p["order_by"])
+        gap = order.shift(-1).over(parts, order_by=p["order_by"]) - order
+        known = pl.all_horizontal([pl.col(c).is_not_null() for c in parts])  # a row without its partition repeats nothing
+        flag = pl.when(known).then(gap <= timedelta(days=float(p["days"]))).otherwise(False)
         return lf.with_columns(flag.fill_null(False).alias(col.name))
     if col.window == "days_between":
         days = (pl.col(p["end"]).cast(pl.Date) - pl.col(p["start"]).cast(pl.Date)).dt.total_days()

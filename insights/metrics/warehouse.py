@@ -39,7 +39,7 @@ from connectors.schema import TABLES
 from connectors.store import Scope
 from connectors.store.warehouse import Warehouse, scope_clause
 from insights import money
-from insights.catalog import Catalog, Kpi, Measure, load_catalog
+from insights.catalog import Catalog, Kpi, Measure, columns_param, load_catalog
 from insights.metrics.kpis import (CALENDAR_MARGIN, LOCAL_PARTS, PERIOD, _agg_pass, _base_columns, _check_query,
                                    _kpis_from_aggregates, _lookahead, _plan, _Source)
 from insights.metrics.periods import WEEKDAY_NAMES
@@ -252,10 +252,12 @@ class SourceQuery:
             p = c.params
             if c.window == "next_within":
                 # a derived column (the requester of inbound tickets only) is inlined like any derived expression
-                part, order = [t.c[p[k]] if p[k] in t.c else self.sql(p[k]) for k in ("partition_by", "order_by")]
-                nxt = sa.func.lead(order).over(partition_by=part, order_by=order)
+                parts = [t.c[k] if k in t.c else self.sql(k) for k in columns_param(p["partition_by"])]
+                order = t.c[p["order_by"]] if p["order_by"] in t.c else self.sql(p["order_by"])
+                nxt = sa.func.lead(order).over(partition_by=parts, order_by=order)
                 seconds: sa.ColumnElement[Any] = sa.literal_column(str(int(round(float(p["days"]) * 86400))))
-                cols.append(sa.case((sa.and_(part.is_not(None), nxt <= add_seconds(order, seconds)), sa.true()),
+                known = [part.is_not(None) for part in parts]
+                cols.append(sa.case((sa.and_(*known, nxt <= add_seconds(order, seconds)), sa.true()),
                                     else_=sa.false()).label(c.name))
             else:  # days_between
                 cols.append(days_between(t.c[p["start"]], t.c[p["end"]]).label(c.name))

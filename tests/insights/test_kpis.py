@@ -57,7 +57,7 @@ def invoices(*rows: dict[str, Any]) -> dict[str, pl.DataFrame]:
 
 
 def t(created: datetime, **kw: Any) -> dict[str, Any]:
-    return {"created_at": created, "channel": "email", **kw}
+    return {"created_at": created, "client_id": "acme", "channel": "email", **kw}
 
 
 def solved(created: datetime, resolved: datetime, **kw: Any) -> dict[str, Any]:
