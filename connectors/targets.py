@@ -249,7 +249,7 @@ def bind(work: pl.DataFrame, rows: pl.DataFrame, *, metrics: Sequence[str] | Non
 
 
 def in_force(rows: pl.DataFrame, metric: str, segment: Mapping[str, Any], start: date,
-             end: date | None = None, *, prepared: bool = False) -> pl.DataFrame:
+             end: date | None = None, *, prepared: bool = False, bound: bool = False) -> pl.DataFrame:
     """The terms for `metric` in force for some of a segment's work from start to end (default: start's week).
 
     `segment` maps dimensions to values (None: the work has none); a dimension it leaves out spans
@@ -259,7 +259,9 @@ def in_force(rows: pl.DataFrame, metric: str, segment: Mapping[str, Any], start:
     """
     end = start + timedelta(days=6) if end is None else end
     seg = columns(segment)
-    t = binding(rows, seg, prepared=prepared).filter((pl.col("metric") == metric) & effective(start, end))
+    # `bound`: the rows are already `binding(rows, segment)` (a reader asking about one segment many weeks keeps it)
+    t = (rows if bound else binding(rows, seg, prepared=prepared)).filter((pl.col("metric") == metric)
+                                                                          & effective(start, end))
     if t.height <= 1:
         return t
     t = t.with_row_index("__i")

@@ -153,6 +153,7 @@ class Contracts:
     rows: pl.DataFrame
     # (kpi, segment, start, end) -> the terms: a review asks the same question of the same rows hundreds of times
     _asked: dict[tuple[Any, ...], tuple[Target, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _bound: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, frame: pl.DataFrame, directions: Mapping[str, str] | None = None) -> Contracts:
@@ -172,9 +173,13 @@ class Contracts:
 
     def terms(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> tuple[Target, ...]:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
-        key = (kpi, tuple(sorted((k, repr(v)) for k, v in segment.items())), start, end)
+        seg = columns_of(segment)
+        where = tuple(sorted(seg.items()))
+        key = (kpi, where, start, end)
         if key not in self._asked:
-            t = matcher.in_force(self.rows, kpi, columns_of(segment), start, end, prepared=True)
+            if where not in self._bound:  # the segment's binding rows, kept for the other weeks and KPIs asked
+                self._bound[where] = matcher.binding(self.rows, seg, prepared=True)
+            t = matcher.in_force(self._bound[where], kpi, seg, start, end, prepared=True, bound=True)
             self._asked[key] = tuple(_term(r) for r in t.iter_rows(named=True))
         return self._asked[key]
 
