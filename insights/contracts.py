@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import polars as pl
@@ -151,9 +151,11 @@ class Contracts:
     """The contract terms a viewer may see, as read once (build one per request or review; never keep it)."""
 
     rows: pl.DataFrame
-    # (kpi, segment, start, end) -> the terms: a review asks the same question of the same rows hundreds of times
+    # a review asks the same question of the same rows hundreds of times (a tile's target line: one per week):
+    # (kpi, segment) -> its binding terms and their effective spans; (kpi, segment, terms in force) -> the winners
+    _bound: dict[tuple[Any, ...], tuple[pl.DataFrame, list[tuple[Any, ...]]]] = field(default_factory=dict,
+                                                                                     compare=False, repr=False)
     _asked: dict[tuple[Any, ...], tuple[Target, ...]] = field(default_factory=dict, compare=False, repr=False)
-    _bound: dict[tuple[Any, ...], pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, frame: pl.DataFrame, directions: Mapping[str, str] | None = None) -> Contracts:
@@ -175,13 +177,18 @@ class Contracts:
         """Every term for `kpi` binding `segment` in force between start and end (default: start's week), newest versions."""
         seg = columns_of(segment)
         where = tuple(sorted(seg.items()))
-        key = (kpi, where, start, end)
-        if key not in self._asked:
-            if where not in self._bound:  # the segment's binding rows, kept for the other weeks and KPIs asked
-                self._bound[where] = matcher.binding(self.rows, seg, prepared=True)
-            t = matcher.in_force(self._bound[where], kpi, seg, start, end, prepared=True, bound=True)
-            self._asked[key] = tuple(_term(r) for r in t.iter_rows(named=True))
-        return self._asked[key]
+        if (kpi, where) not in self._bound:  # the segment's binding terms of the KPI, kept for every week asked
+            rows = matcher.binding(self.rows, seg, prepared=True).filter(pl.col("metric") == kpi)
+            self._bound[(kpi, where)] = (rows, rows.select("effective_from", "effective_to").rows())
+        rows, spans = self._bound[(kpi, where)]
+        last = start + timedelta(days=6) if end is None else end
+        # the terms in force some day of the span (`matcher.effective`, row by row): the winners depend on them alone
+        live = tuple(i for i, (since, until) in enumerate(spans)
+                     if since is not None and since <= last and (until is None or until >= start))
+        if (kpi, where, live) not in self._asked:
+            t = matcher.in_force(rows[list(live)], kpi, seg, start, last, prepared=True, bound=True)
+            self._asked[(kpi, where, live)] = tuple(_term(r) for r in t.iter_rows(named=True))
+        return self._asked[(kpi, where, live)]
 
     def in_force(self, kpi: str, segment: Mapping[str, Any], start: date, end: date | None = None) -> Target | None:
         """The one contract target binding all of `segment`'s work in the span; None when none binds or terms differ."""
