@@ -10,6 +10,11 @@ before any time is reported.
 
     python benchmarks/warehouse.py                       # 1M and 3M tickets
     python benchmarks/warehouse.py --rows 1000000 --runs 1
+    python benchmarks/warehouse.py --local               # each client in its own calendar (LOCAL below)
+
+`--local` cuts each client's rows in its own reporting calendar, as a bpo.toml with client time zones
+does (both engines: the Polars engine converts the rows' times, the SQL engine compares them with each
+client's UTC period bounds, no time-zone function in the database).
 
 Tables go to PostgreSQL (127.0.0.1:5432, db test) under a prefix of the run and are dropped after.
 """
@@ -33,6 +38,8 @@ KPIS = ["tickets_created", "tickets_solved", "backlog", "sla_first_response", "s
         "first_response_time_p90", "resolution_time_median", "resolution_time_p90", "net_ticket_flow",
         "contacts_per_customer", "first_response_time_business_median"]
 BY = ("site_id", "channel")
+# --local: acme in Chicago (Monday weeks), globex in Manila with Sunday weeks, filed under the Monday reference
+LOCAL = {"acme": ("America/Chicago", 0), "globex": ("Asia/Manila", 6)}
 WEEK_US = 7 * 86_400 * 1_000_000
 
 
@@ -89,7 +96,16 @@ def _peak_mib() -> float:
     return float("nan")
 
 
-def child(engine: str, path: Path, prefix: str, out: Path) -> None:
+def calendars(local: bool):  # type: ignore[no-untyped-def]
+    """The clients' calendars of the run: None (UTC days, Monday weeks) unless `local`."""
+    if not local:
+        return None
+    from insights.view import Calendar, Calendars
+
+    return Calendars(clients=tuple((c, Calendar(timezone=z, week_start=w)) for c, (z, w) in LOCAL.items()))
+
+
+def child(engine: str, path: Path, prefix: str, out: Path, local: bool = False) -> None:
     """One engine, one process: import (untimed), the cube once, its peak RSS and what crossed the connection."""
     import polars as pl
 
@@ -98,10 +114,12 @@ def child(engine: str, path: Path, prefix: str, out: Path) -> None:
     from insights.metrics.warehouse import compute_in_warehouse
     from connectors.store import Scope
 
+    cals = calendars(local)
+
     moved = {"rows": 0, "queries": 0}
     t0 = time.perf_counter()
     if engine == "polars":
-        cube = compute_from_frames({"tickets": pl.scan_parquet(path)}, KPIS, grain="week", by=BY)
+        cube = compute_from_frames({"tickets": pl.scan_parquet(path)}, KPIS, grain="week", by=BY, calendars=cals)
     else:
         class Counting(Warehouse):
             def fetch(self, stmt):  # type: ignore[no-untyped-def]
@@ -111,16 +129,17 @@ def child(engine: str, path: Path, prefix: str, out: Path) -> None:
                 return rows
 
         wh = Counting(PG_URL, table_prefix=prefix)
-        cube = compute_in_warehouse(wh, Scope.everything(), KPIS, grain="week", by=BY)
+        cube = compute_in_warehouse(wh, Scope.everything(), KPIS, grain="week", by=BY, calendars=cals)
     seconds = time.perf_counter() - t0
     cube.write_parquet(out)
     print(json.dumps({"engine": engine, "seconds": seconds, "peak_mib": _peak_mib(), **moved, "cells": cube.height}))
 
 
-def run_child(engine: str, path: Path, prefix: str, out: Path) -> dict:
+def run_child(engine: str, path: Path, prefix: str, out: Path, local: bool = False) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, __file__, "--child", engine, "--path", str(path), "--prefix", prefix,
-                           "--out", str(out)], capture_output=True, text=True, env=env, check=False)
+                           "--out", str(out), *(["--local"] if local else [])],
+                          capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise SystemExit(f"{engine} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -146,9 +165,10 @@ def main() -> None:
     ap.add_argument("--path")
     ap.add_argument("--prefix", default="")
     ap.add_argument("--out")
+    ap.add_argument("--local", action="store_true", help="each client in its own calendar (LOCAL), not UTC")
     args = ap.parse_args()
     if args.child:
-        child(args.child, Path(args.path), args.prefix, Path(args.out))
+        child(args.child, Path(args.path), args.prefix, Path(args.out), args.local)
         return
 
     import polars as pl
@@ -175,7 +195,7 @@ def main() -> None:
             best: dict[str, dict] = {}
             for _ in range(args.runs):
                 for engine in ("polars", "sql"):
-                    r = run_child(engine, path, prefix, DATA / f"cube_{engine}.parquet")
+                    r = run_child(engine, path, prefix, DATA / f"cube_{engine}.parquet", args.local)
                     if engine not in best or r["seconds"] < best[engine]["seconds"]:
                         best[engine] = r
                     print(f"  {engine}: {r}", flush=True)
@@ -189,7 +209,9 @@ def main() -> None:
             wh.drop_tables()
             wh.close()
     print("\n".join(lines))
-    print(f"cells per cube: {best['sql']['cells']:,}; load average {os.getloadavg()[0]:.1f}")
+    zones = ", ".join(f"{c} {z}" + (" (Sunday weeks)" if w == 6 else "") for c, (z, w) in LOCAL.items())
+    print(f"cells per cube: {best['sql']['cells']:,}; calendars: {zones if args.local else 'UTC'}; "
+          f"load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
