@@ -200,6 +200,18 @@ def not_split(filters: Mapping[str, str], what: str, tables: Sequence[str], *, p
     return text
 
 
+def own_segments(filters: Mapping[str, str], what: str) -> str:
+    """Tell the viewer that the site, channel or language filters in force do not narrow a section measured on
+    segments of its own (insights.view: `View.own_segments_note`); returns the sentence shown ('' when none)."""
+    from connectors.store import Scope
+    from insights.view import View
+
+    text = View.of(Scope.everything(), dict(filters)).own_segments_note(what)
+    if text:
+        st.info(format.markdown(text), icon="ℹ️")
+    return text
+
+
 def not_split_kpis(filters: Mapping[str, str], kpis: Sequence[str]) -> list[str]:
     """Tell the viewer which of `kpis` a filter in force cannot narrow (their tables have no language column, say):
     one info line per set of such filters, naming the KPIs; returns the sentences shown."""

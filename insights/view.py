@@ -256,6 +256,19 @@ class View:
         """
         return not_split(what, self.unsplit(tables), plural=plural)
 
+    def own_segments_note(self, what: str) -> str:
+        """The sentence a section measured on segments of its own (a pilot and its control group) shows while row
+        filters are in force ('' when none): those filters do not narrow it, and it says so rather than ignore them.
+
+        >>> View.of(Scope.everything(), {"site": "nw-manila"}).own_segments_note("Each pilot is measured on its own segment and control group")
+        'Each pilot is measured on its own segment and control group: the filter site nw-manila does not narrow it.'
+        """
+        rows = [(n, v) for n, v in self.filters if n in ROW_FILTERS]
+        if not rows:
+            return ""
+        only = " and ".join(f"{n} {v}" for n, v in rows)
+        return f"{what}: the filter{'s' if len(rows) > 1 else ''} {only} {'do' if len(rows) > 1 else 'does'} not narrow it."
+
     def scope_for_read(self) -> Scope:
         """The scope every read goes through: the viewer's, narrowed (never widened) by the client/vendor filters."""
         f = self.filter_map

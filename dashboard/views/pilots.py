@@ -27,6 +27,7 @@ dims = tuple(sorted(f.dimensions().items()))
 ws, scope, version = ctx.ws, ctx.viewer.scope, ctx.version
 
 st.title("Pilots")
+components.own_segments(f.dimensions(), "Each pilot is measured on its own segment and control group")
 defined = data.pilots(ws, scope, dims, version)
 if isinstance(defined, data.Missing) or not defined:
     st.info("No pilots in your view yet.", icon="ℹ️")

@@ -193,6 +193,17 @@ def test_the_pilots_page_tells_a_vendor_it_sees_part_of_the_control_group(monkey
     assert report.control_note and [i.value for i in at.info] == [report.control_note]
 
 
+def test_the_pilots_page_says_a_site_filter_does_not_narrow_a_pilot(monkeypatch, sample):
+    """A pilot is its own segment against its control group: a site, channel or language filter cannot narrow it,
+    and the page says so instead of silently showing the same figures under the filter."""
+    at = open_page(monkeypatch, sample, "admin", "pilots", {"site": "nw-manila", "channel": "email"})
+    said = [i.value for i in at.info]
+    assert ("Each pilot is measured on its own segment and control group: the filters site nw-manila and channel "
+            "email do not narrow it.") in said
+    plain = open_page(monkeypatch, sample, "admin", "pilots")
+    assert not any("do not narrow" in i.value or "does not narrow" in i.value for i in plain.info)
+
+
 @pytest.mark.parametrize(("page", "query", "says"), [
     pytest.param("cost", {}, "No invoices for your view yet: import cost_invoices with "
                              "`bpo-insights import FILE --preset canonical_cost_invoices`.", id="cost-no-invoices"),
