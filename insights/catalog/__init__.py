@@ -76,6 +76,21 @@ def columns_param(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+TENANT_KEYS = ("client_id", "vendor_id", "site_id")
+
+
+def window_gate(partition_by: Any) -> tuple[str, ...]:
+    """The partition columns a row needs a value in to be matched with another (`next_within`): every one but the
+    tenant keys, which only keep brands apart (a frame without client_id is one brand's). An outbound ticket has no
+    inbound_requester, so it repeats nothing.
+
+    >>> window_gate(["client_id", "inbound_requester"])
+    ('inbound_requester',)
+    """
+    parts = columns_param(partition_by)
+    return tuple(c for c in parts if c not in TENANT_KEYS) or parts
+
+
 @dataclass(frozen=True)
 class Measure:
     """One aggregation (count, sum, distinct count, open-at-period-end) over one canonical table."""

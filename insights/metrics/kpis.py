@@ -33,7 +33,8 @@ import polars as pl
 
 from connectors.schema import TABLES
 from connectors.store import Scope, Workspace
-from insights.catalog import Catalog, DerivedColumn, Kpi, Measure, columns_param, derived_refs, load_catalog, sql_refs
+from insights.catalog import (Catalog, DerivedColumn, Kpi, Measure, columns_param, derived_refs, load_catalog, sql_refs,
+                              window_gate)
 from insights import money
 from insights.errors import KpiError
 from insights.metrics.contacts import intervals as contact_intervals
@@ -467,7 +468,7 @@ def _add_derived(lf: pl.LazyFrame, col: DerivedColumn) -> pl.LazyFrame:
         # a window per partition keeps the frame's order; at 10M rows it beats sorting the wide frame
         parts, order = list(columns_param(p["partition_by"])), pl.col(p["order_by"])
         gap = order.shift(-1).over(parts, order_by=p["order_by"]) - order
-        known = pl.all_horizontal([pl.col(c).is_not_null() for c in parts])  # a row without its partition repeats nothing
+        known = pl.all_horizontal([pl.col(c).is_not_null() for c in window_gate(parts)])  # no requester: no repeat
         flag = pl.when(known).then(gap <= timedelta(days=float(p["days"]))).otherwise(False)
         return lf.with_columns(flag.fill_null(False).alias(col.name))
     if col.window == "days_between":

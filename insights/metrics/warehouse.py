@@ -39,7 +39,7 @@ from connectors.schema import TABLES
 from connectors.store import Scope
 from connectors.store.warehouse import Warehouse, scope_clause
 from insights import money
-from insights.catalog import Catalog, Kpi, Measure, columns_param, load_catalog
+from insights.catalog import Catalog, Kpi, Measure, columns_param, load_catalog, window_gate
 from insights.metrics.kpis import (CALENDAR_MARGIN, LOCAL_PARTS, PERIOD, _agg_pass, _base_columns, _check_query,
                                    _kpis_from_aggregates, _lookahead, _plan, _Source)
 from insights.metrics.periods import WEEKDAY_NAMES
@@ -252,11 +252,12 @@ class SourceQuery:
             p = c.params
             if c.window == "next_within":
                 # a derived column (the requester of inbound tickets only) is inlined like any derived expression
-                parts = [t.c[k] if k in t.c else self.sql(k) for k in columns_param(p["partition_by"])]
+                column = {k: t.c[k] if k in t.c else self.sql(k) for k in columns_param(p["partition_by"])}
+                parts = list(column.values())
                 order = t.c[p["order_by"]] if p["order_by"] in t.c else self.sql(p["order_by"])
                 nxt = sa.func.lead(order).over(partition_by=parts, order_by=order)
                 seconds: sa.ColumnElement[Any] = sa.literal_column(str(int(round(float(p["days"]) * 86400))))
-                known = [part.is_not(None) for part in parts]
+                known = [column[k].is_not(None) for k in window_gate(p["partition_by"])]
                 cols.append(sa.case((sa.and_(*known, nxt <= add_seconds(order, seconds)), sa.true()),
                                     else_=sa.false()).label(c.name))
             else:  # days_between
