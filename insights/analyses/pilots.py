@@ -26,7 +26,9 @@ date is when the trial was judged, not when its practice stopped, and the weeks 
 evidence too (cutting them left 9 weeks of data unread and a verdict of "not enough data yet").
 
 The control group is the whole group the pilot names (or, by default, the pilot clients' other
-sites or vendors), for every viewer who may see it whole.  A viewer who sees only some vendors'
+sites or vendors whose work people handle: a site where an AI agent, a bot, self-service or an IVR
+handles most tickets in the pilot's weeks is left out, as its KPIs move with the automation, not with
+the practice on trial), for every viewer who may see it whole.  A viewer who sees only some vendors'
 work (a BPO account manager) cannot see the other vendors' sites: the control is then the part of
 it in view, and the report says so (`control_note`), so its estimate is never mistaken for the
 brand's.
@@ -282,6 +284,21 @@ def _control_seen_whole(scope: Scope, control: dict[str, tuple[str, ...]], site_
     return bool(vendors) and vendors <= scope.vendors
 
 
+def _automated(ws: Workspace, scope: Scope, dim: str, clients: tuple[str, ...], start: date, end: date) -> set[str]:
+    """The sites (or vendors) of `clients` where an AI agent, a bot, self-service or an IVR handled most tickets
+    between start and end: not like the pilot's work, so never in a default control group."""
+    from connectors.schema import UNATTENDED
+
+    tickets = ws.scan("tickets", scope)
+    if "handled_by" not in tickets.collect_schema().names():
+        return set()
+    day = pl.col("created_at").dt.date()
+    share = (tickets.filter(pl.col("client_id").is_in(list(clients)) & day.is_between(start, end))
+             .group_by(dim).agg(pl.col("handled_by").is_in(list(UNATTENDED)).fill_null(False).mean().alias("share"))
+             .filter(pl.col("share") >= 0.5).collect())
+    return {str(v) for v in share.get_column(dim).drop_nulls().to_list()}
+
+
 def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None = None, level: float = 0.95) -> PilotReport:
     """Evaluate the pilot called `name`: each KPI before/after (vs control when there is one), with a verdict."""
     from insights.catalog import load_catalog
@@ -318,7 +335,9 @@ def evaluate_pilot(ws: Workspace, scope: Scope, name: str, *, today: date | None
         dim = next(k for k, v in control.items() if len(v) == 0)
         clients = p.scope.get("client_id") or tuple(pilot_rows["client_id"].unique().drop_nulls().to_list())
         others = frame.filter(~pl.col(dim).is_in(list(p.scope[dim])) & pl.col("client_id").is_in(list(clients)))
-        control = {dim: tuple(sorted(others[dim].unique().drop_nulls().to_list())), "client_id": tuple(sorted(clients))}
+        automated = _automated(ws, scope, dim, clients, before[0], after[1])
+        control = {dim: tuple(sorted(v for v in others[dim].unique().drop_nulls().to_list() if v not in automated)),
+                   "client_id": tuple(sorted(clients))}
     control_rows = frame.filter(_match(control)) if control else None
     note = ""
     if control is not None and not whole:

@@ -104,6 +104,15 @@ def test_planted_coaching_pilot_lifts_csat(sample):
     assert effect.verdict.startswith("CSAT (top box) rose") and effect.verdict.endswith("the pilot met its goal")
 
 
+def test_the_default_control_group_is_work_people_handle_not_the_ai_agents(sample):
+    """acme's AI agent site answers a growing share of chat and messaging alone; its FCR and repeat rate move with the
+    automation, so comparing a coaching pilot with it would credit or blame the coaching for the AI's growth."""
+    report = evaluate_pilot(sample, Scope.everything(), "nw-bogota coaching pilot")
+    assert "acme-ai" not in report.control["site_id"]
+    assert {"nw-manila", "sp-austin"} <= set(report.control["site_id"])  # the people's sites stay
+    assert sample.scan("tickets", Scope.of(["acme"])).filter(pl.col("site_id") == "acme-ai").select(pl.len()).collect().item() > 0
+
+
 def test_pilot_defined_in_bpo_toml_with_control_and_goal(sample, tmp_path):
     ws_dir = tmp_path / "ws"
     shutil.copytree(sample.path, ws_dir)
