@@ -22,7 +22,7 @@ from typing import Any, Literal, Mapping
 
 import polars as pl
 
-from connectors.schema import TABLES
+from connectors.schema import TABLES, TENANT
 from connectors.solved import DEFINITIONS
 from insights.errors import CatalogError, KpiError
 
@@ -76,9 +76,6 @@ def columns_param(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-TENANT_KEYS = ("client_id", "vendor_id", "site_id")
-
-
 def window_gate(partition_by: Any) -> tuple[str, ...]:
     """The partition columns a row needs a value in to be matched with another (`next_within`): every one but the
     tenant keys, which only keep brands apart (a frame without client_id is one brand's). An outbound ticket has no
@@ -88,7 +85,7 @@ def window_gate(partition_by: Any) -> tuple[str, ...]:
     ('inbound_requester',)
     """
     parts = columns_param(partition_by)
-    return tuple(c for c in parts if c not in TENANT_KEYS) or parts
+    return tuple(c for c in parts if c not in TENANT) or parts
 
 
 @dataclass(frozen=True)
