@@ -124,8 +124,19 @@ def cmd_sample(args) -> int:
 
     summary = generate(Path(args.out), seed=args.seed, weeks=args.weeks, scale=args.scale,
                        stories=not args.no_stories, progress=_is_tty())
+    _keep_windows(Path(args.out))
     print(summary)
     return 0
+
+
+def _keep_windows(path: Path) -> int:
+    """From now on the workspace's ticket rows keep the catalog's window columns (the repeat-contact flag),
+    computed at every import and sync instead of at every read; returns the partitions rewritten."""
+    from connectors.store import Workspace
+    from insights.catalog import load_catalog
+    from insights.metrics.kpis import window_spec
+
+    return Workspace.open(path).install_windows("tickets", window_spec(load_catalog()))
 
 
 def cmd_init(args) -> int:
@@ -133,6 +144,7 @@ def cmd_init(args) -> int:
 
     print(init_workspace(Path(args.dir), name=args.name, currency=args.currency, clients=tuple(args.client or ()),
                          vendors=tuple(args.vendor or ()), timezone=args.timezone, week_start=args.week_start))
+    _keep_windows(Path(args.dir))
     return 0
 
 
@@ -144,6 +156,7 @@ def cmd_demo(args) -> int:
     if not (ws_dir / "bpo.toml").exists():
         print(f"Building the sample workspace in {ws_dir} (once; about a minute) ...", file=sys.stderr)
         print(generate(ws_dir, progress=_is_tty()))
+        _keep_windows(ws_dir)
     return run(ws_dir, port=args.port, user=args.user or "admin", headless=True)  # local admin mode, 127.0.0.1
 
 
@@ -237,6 +250,9 @@ def cmd_store(args) -> int:
         parts, rows = ws.rebuild_aggregates(TABLE, aggregate_spec())
         print(f"{TABLE}: daily aggregates rebuilt from {parts:,} partition(s): {rows:,} aggregate rows "
               f"(kept current by every import and sync from now on)")
+        parts = _keep_windows(ws.path)
+        print(f"{TABLE}: repeat-contact flags kept in the rows of {parts:,} partition(s) (kept current by every "
+              f"import and sync from now on)")
         return 0
     for r in ws.repair_tables():
         print(f"{r.table}: {r.status}" + (f" from {r.files_read} file(s), {r.rows:,} rows ({r.message})" if r.files_read else ""))

@@ -89,6 +89,7 @@ class Manifest:
     files: dict[str, str]
     retired: dict[str, float]
     aggregates: dict[str, Any] | None = None  # the daily aggregates of the partitions (connectors/store/aggregates.py)
+    windows: dict[str, Any] | None = None  # window columns every row file holds (connectors/store/windows.py)
 
     @property
     def aggregate_files(self) -> set[str]:
@@ -132,6 +133,9 @@ def read_manifest(tdir: Path, table: str, workspace: Path) -> Manifest:
         aggregates = raw.get("aggregates")
         if aggregates is not None and not (isinstance(aggregates, dict) and isinstance(aggregates.get("files", {}), dict)):
             raise ValueError("'aggregates' must hold 'files' by partition")
+        windows = raw.get("windows")
+        if windows is not None and not (isinstance(windows, dict) and isinstance(windows.get("spec"), dict)):
+            raise ValueError("'windows' must hold a 'spec'")
     except (ValueError, KeyError, TypeError) as e:
         raise StoreDamaged(
             f"{workspace / rel} is corrupt ({type(e).__name__}: {str(e)[:80]}); nothing was changed. Rebuild it from "
@@ -146,7 +150,7 @@ def read_manifest(tdir: Path, table: str, workspace: Path) -> Manifest:
             f"changed. Put them back from a backup of the workspace folder, or rebuild the manifest from the files "
             f"that are there with '{repair_hint(workspace)}' (rows only the lost files held must then be imported "
             f"or synced again)")
-    return Manifest(files=dict(files), retired=retired, aggregates=aggregates)
+    return Manifest(files=dict(files), retired=retired, aggregates=aggregates, windows=windows)
 
 
 def write_manifest(tdir: Path, table: str, manifest: Manifest) -> None:
@@ -154,21 +158,23 @@ def write_manifest(tdir: Path, table: str, manifest: Manifest) -> None:
             "retired": dict(sorted(manifest.retired.items()))}
     if manifest.aggregates is not None:
         body["aggregates"] = manifest.aggregates
+    if manifest.windows is not None:
+        body["windows"] = manifest.windows
     _atomic_write(tdir / MANIFEST, json.dumps(body, indent=1).encode())
 
 
 def retire(old: Manifest, new_files: dict[str, str], now: float, grace: float,
-           aggregates: dict[str, Any] | None = None) -> Manifest:
-    """The next manifest: `new_files` (and `aggregates`, the next aggregates section) live; files the old one
-    listed and the new one drops retire now; retired files past their grace period are dropped from the list
-    (and so deleted by the next clean-up)."""
-    new = Manifest(files=new_files, retired={}, aggregates=aggregates)
+           aggregates: dict[str, Any] | None = None, windows: dict[str, Any] | None = None) -> Manifest:
+    """The next manifest: `new_files` (and `aggregates`, the next aggregates section; `windows`, the window columns
+    the files hold) live; files the old one listed and the new one drops retire now; retired files past their grace
+    period are dropped from the list (and so deleted by the next clean-up)."""
+    new = Manifest(files=new_files, retired={}, aggregates=aggregates, windows=windows)
     live = set(new_files.values()) | new.aggregate_files
     retired = {f: t for f, t in old.retired.items() if now - t < grace and f not in live}
     for f in [*old.files.values(), *old.aggregate_files]:
         if f not in live:
             retired.setdefault(f, now)
-    return Manifest(files=new_files, retired=retired, aggregates=aggregates)
+    return Manifest(files=new_files, retired=retired, aggregates=aggregates, windows=windows)
 
 
 def collect_garbage(tdir: Path, manifest: Manifest, now: float, grace: float) -> None:

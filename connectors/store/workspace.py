@@ -35,6 +35,7 @@ from connectors.redact import contact_values as looks_like_contact
 from connectors.schema import TABLES, conform, get_table, validate
 
 from connectors.store.aggregates import REBUILD, AggregatesUnavailable, Keeper, aggregate_rows, client_zones, write_aggregate
+from connectors.store.windows import WindowKeeper, check_spec, stored_columns
 from connectors.store.config import Config, parse_config, unconvertible
 from connectors.store import tenancy
 from connectors.store.scope import Scope
@@ -159,25 +160,33 @@ class Workspace:
         get_table(table)
         return read_manifest(self.tables_dir / table, table, self.path)
 
-    def scan(self, table: str, scope: Scope, *, columns: list[str] | None = None) -> pl.LazyFrame:
-        """Canonical rows of `table` the viewer may see, as a LazyFrame (filtered before anything else)."""
+    def scan(self, table: str, scope: Scope, *, columns: list[str] | None = None,
+             windows: bool = False) -> pl.LazyFrame:
+        """Canonical rows of `table` the viewer may see, as a LazyFrame (filtered before anything else).
+
+        `windows`: keep the window columns the rows hold (`connectors/store/windows.py`; the KPI engine reads them
+        instead of computing the windows); every other reader sees the canonical columns only."""
         if not isinstance(scope, Scope):
             raise AccessDenied("every read needs the viewer's Scope; pass Scope.everything() only for admin work")
         spec = get_table(table)
-        paths = [str(self.tables_dir / table / f) for f in self.files(table).values()]  # one snapshot per scan
+        manifest = self._manifest(table)  # one snapshot per scan
+        paths = [str(self.tables_dir / table / f) for f in manifest.files.values()]
         for p in paths:
             check_part(Path(p), self.path, table)
         if not paths:
             lf = pl.LazyFrame(schema=spec.schema)
         else:
             lf = pl.scan_parquet(paths)
+            hidden = stored_columns(manifest.windows)
+            if hidden and not windows:
+                lf = lf.drop(hidden)
         lf = lf.filter(tenancy.visible(self, table, scope))  # metadata rows too: every tenant they name
         if columns is not None:
             lf = lf.select(columns)
         return lf
 
-    def read(self, table: str, scope: Scope, *, columns: list[str] | None = None) -> pl.DataFrame:
-        return self.scan(table, scope, columns=columns).collect()
+    def read(self, table: str, scope: Scope, *, columns: list[str] | None = None, windows: bool = False) -> pl.DataFrame:
+        return self.scan(table, scope, columns=columns, windows=windows).collect()
 
     def row_counts(self) -> dict[str, int]:
         out = {}
@@ -286,21 +295,22 @@ class Workspace:
             new_files = dict(files)
             tdir.mkdir(parents=True, exist_ok=True)
             keeper = Keeper(manifest.aggregates, client_zones(self.config), tdir)
+            windows = WindowKeeper(manifest.windows, lambda part: _read_part(tdir, files, part))
             try:
                 if not (tdir / MANIFEST).exists():
                     # commit the empty table first: data files without a manifest then always mean a lost manifest
                     write_manifest(tdir, table, manifest)
-                for part in sorted(touched):
+                for part in windows.order(touched):  # newest first while window columns are kept
                     pieces = []
                     if part in files:
-                        old = pl.read_parquet(tdir / files[part])
+                        old = windows.strip(pl.read_parquet(tdir / files[part]))
                         if replaced_keys.height:
                             old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
                         pieces.append(old)
                     mine = write.filter(pl.col("__part") == part).drop("__part")
                     if mine.height:
                         pieces.append(rows_of(part, mine))
-                    merged = pl.concat(pieces, how="vertical")
+                    merged = windows.flag(part, _sorted(pl.concat(pieces, how="vertical"), spec))
                     del pieces
                     keeper.partition(part, merged)
                     if merged.height == 0:
@@ -308,9 +318,13 @@ class Workspace:
                         continue
                     new_files[part] = _write_part(tdir, part, merged, spec)
                     del merged
+                for part, rows in windows.neighbours(touched).items():  # a month whose last days' flags changed
+                    keeper.partition(part, rows)
+                    new_files[part] = _write_part(tdir, part, rows, spec)
                 crash_point("parts-written")
                 stamp = time.time()
-                committed = retire(manifest, new_files, stamp, self.retire_after_seconds, keeper.section)
+                committed = retire(manifest, new_files, stamp, self.retire_after_seconds, keeper.section,
+                                   manifest.windows)
                 write_manifest(tdir, table, committed)
             except OSError as e:
                 _remove_uncommitted(tdir, manifest, new_files, keeper.section)
@@ -369,13 +383,44 @@ class Workspace:
                 crash_point("aggregates-written")
                 stamp = time.time()
                 new = retire(manifest, dict(manifest.files), stamp, self.retire_after_seconds,
-                             {"spec": dict(spec), "zones": zones, "files": files})
+                             {"spec": dict(spec), "zones": zones, "files": files}, manifest.windows)
                 write_manifest(tdir, table, new)
             except OSError as e:
                 _remove_uncommitted(tdir, manifest, {}, {"files": files})
                 raise _write_failed(tdir, e) from None
             collect_garbage(tdir, new, stamp, self.retire_after_seconds)
             return len(files), n
+
+    def install_windows(self, table: str, spec: dict | None) -> int:
+        """Keep `spec`'s window columns in `table`'s rows from now on (None: keep none), rewriting every partition
+        with them in one manifest swap (rows and aggregates unchanged); returns the partitions rewritten.
+
+        Installed by the CLI from the catalog (`insights.metrics.aggregates.window_spec`), never guessed here."""
+        tspec = get_table(table)
+        if spec is not None:
+            check_spec(spec)
+        tdir = self.tables_dir / table
+        with self._lock():
+            manifest = self._manifest(table)
+            section = {"spec": dict(spec)} if spec and spec.get("windows") else None
+            files = manifest.files
+            windows = WindowKeeper(section, lambda part: _read_part(tdir, files, part))
+            new_files: dict[str, str] = {}
+            try:
+                for part in windows.order(set(files)):
+                    check_part(tdir / files[part], self.path, table)
+                    rows = windows.flag(part, _sorted(pl.read_parquet(tdir / files[part]), tspec))
+                    new_files[part] = _write_part(tdir, part, rows, tspec)
+                crash_point("parts-written")
+                stamp = time.time()
+                tdir.mkdir(parents=True, exist_ok=True)
+                new = retire(manifest, new_files, stamp, self.retire_after_seconds, manifest.aggregates, section)
+                write_manifest(tdir, table, new)
+            except OSError as e:
+                _remove_uncommitted(tdir, manifest, new_files)
+                raise _write_failed(tdir, e) from None
+            collect_garbage(tdir, new, stamp, self.retire_after_seconds)
+            return len(new_files)
 
     def aggregates(self, table: str, scope: Scope) -> tuple[dict, pl.LazyFrame]:
         """The stored daily aggregates of `table` the viewer may see: (their spec, the rows), from one manifest.
@@ -622,14 +667,23 @@ class Workspace:
                                           "last_ingested": pl.Datetime("us", "UTC")})
 
 
+def _sorted(rows: pl.DataFrame, spec) -> pl.DataFrame:
+    """A partition's rows in file order: by time, then primary key (the order window columns are computed in)."""
+    return rows.sort(([spec.time_column] if spec.time_column else []) + list(spec.primary_key))
+
+
+def _read_part(tdir: Path, files: dict[str, str], part: str) -> pl.DataFrame | None:
+    """A committed partition's rows (None: the table has no such partition)."""
+    return pl.read_parquet(tdir / files[part]) if part in files else None
+
+
 def _write_part(tdir: Path, part: str, rows: pl.DataFrame, spec) -> str:
     """Write one partition's rows under a fresh name (temp file, fsync, rename); returns its relative name."""
-    sort_cols = ([spec.time_column] if spec.time_column else []) + list(spec.primary_key)
     name = f"{_part_dir(part)}/part-{uuid.uuid4().hex[:12]}.parquet"
     target = tdir / name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
-    rows = rows.sort(sort_cols)
+    rows = _sorted(rows, spec)
     try:
         rows.write_parquet(tmp, compression="zstd", statistics=True, row_group_size=256_000)
     except pl.exceptions.ComputeError as e:  # polars reports a full disk as "Invalid thrift: transport error"

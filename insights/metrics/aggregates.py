@@ -29,15 +29,14 @@ from connectors.store.aggregates import DAY, DIM, REBUILD, ROWS, TENANT, VALUE, 
 from insights.catalog import Catalog, derived_refs, load_catalog, sql_refs
 from insights.catalog.rules import SEGMENT_DIMENSIONS
 from insights.errors import KpiError
-from insights.metrics.kpis import (PERIOD, _check_query, _derived_closure, _key_grain, _kpis_from_aggregates,
+from insights.metrics.kpis import (COUNTED, PERIOD, _check_query, _derived_closure, _key_grain, _kpis_from_aggregates,
                                    _period_key, _plan, _range_filter)
 from insights.metrics.periods import by_client
 from insights.view import Calendars
 
 TABLE = "tickets"
 KEPT_AGGS = ("count", "sum")
-# rows a KPI never counts (kept for lineage): the same rule as compute_from_frames
-WHERE = {"tickets": "coalesce(status, '') <> 'deleted'"}
+WHERE = COUNTED  # rows a KPI never counts (kept for lineage) are left out: the same rule as compute_from_frames
 
 
 def aggregate_spec(catalog: Catalog | None = None, table: str = TABLE) -> dict[str, Any]:

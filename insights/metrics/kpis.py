@@ -33,6 +33,7 @@ import polars as pl
 
 from connectors.schema import TABLES
 from connectors.store import Scope, Workspace
+from connectors.store import windows as kept_windows
 from insights.catalog import (Catalog, DerivedColumn, Kpi, Measure, columns_param, derived_refs, load_catalog, sql_refs,
                               window_gate)
 from insights import money
@@ -50,6 +51,7 @@ OUTPUT_COLUMNS = ("kpi", "value", "numerator", "denominator", "n")
 RESERVED = {"period", *OUTPUT_COLUMNS}
 # dimensions read off a row's time in its client's calendar: local hour of day ("00".."23") and weekday ("monday"..)
 LOCAL_PARTS = ("hour", "weekday")
+COUNTED = {"tickets": "coalesce(status, '') <> 'deleted'"}  # rows a KPI counts (deleted ones are kept for lineage)
 
 
 @dataclass(frozen=True)
@@ -152,15 +154,16 @@ def read_frames(ws: Workspace, scope: Scope, tables: set[str],
                 catalog: Catalog) -> tuple[dict[str, pl.LazyFrame], Scope | None]:
     """The viewer's canonical tables as lazy scans, and the scope to cut rows with after the derived columns.
 
-    A customer's next contact counts wherever it went: a table windowed over customers (is_repeat_7d) is
-    read for the viewer's clients across vendors, and cut to the viewer's rows after the window, so a
-    vendor's FCR of its tickets is the brand's FCR of the same tickets (nothing else of the rows is kept).
+    A customer's next contact counts wherever it went: a window over customers (is_repeat_7d) is read from the
+    rows when the store keeps it (computed over the brand's rows at every upsert); else its table is read for the
+    viewer's clients across vendors, and cut to the viewer's rows after the window, so a vendor's FCR of its
+    tickets is the brand's FCR of the same tickets either way (nothing else of the other rows is kept).
     The scope returned is None when the frames already hold only the viewer's rows.
     """
-    windowed = {t for t in tables if scope.vendors is not None
-                and any(c.window == "next_within" for c in catalog.columns.get(t, {}).values())}
+    frames = {t: ws.scan(t, scope, windows=True) for t in tables}  # window columns the rows hold are read, not computed
+    windowed = {t for t in tables if scope.vendors is not None and _computed_windows(frames[t], t, catalog)}
     clients = Scope(clients=scope.clients, vendors=None)
-    frames = {t: ws.scan(t, clients if t in windowed else scope) for t in tables}
+    frames.update({t: ws.scan(t, clients, windows=True) for t in windowed})
     if "contact_intervals" in frames:  # interval reports and contact records, combined by the contact rules
         frames["contact_intervals"] = contact_intervals(ws, clients if "contact_intervals" in windowed else scope)
     if "cost_invoices" in frames:  # amounts in the reporting currency, or a MoneyError naming the line
@@ -419,12 +422,17 @@ def _as_lazy(frame: pl.LazyFrame | pl.DataFrame | None, table: str) -> pl.LazyFr
     return frame.lazy() if isinstance(frame, pl.DataFrame) else frame
 
 
-def _conform(lf: pl.LazyFrame, table: str, columns: Sequence[str]) -> pl.LazyFrame:
-    """Select `columns` with their canonical dtypes; absent columns become nulls."""
+def _conform(lf: pl.LazyFrame, table: str, columns: Sequence[str],
+             stored: Mapping[str, str] | None = None) -> pl.LazyFrame:
+    """Select `columns` with their canonical dtypes; absent columns become nulls; a window column the rows hold
+    (`stored`: name -> its column in the files) is read under its name."""
     have = lf.collect_schema()
     spec = TABLES[table].columns
     exprs = []
     for c in columns:
+        if stored and c in stored:
+            exprs.append(pl.col(stored[c]).alias(c))
+            continue
         dtype = spec[c].dtype
         if c not in have:
             exprs.append(pl.lit(None, dtype=dtype).alias(c))
@@ -443,13 +451,14 @@ def _with_viewer(base: list[str], viewer: pl.Expr | None) -> list[str]:
     return base if viewer is None else list(dict.fromkeys([*base, *viewer.meta.root_names()]))
 
 
-def _derived_closure(names: Sequence[str], table: str, catalog: Catalog) -> list[DerivedColumn]:
-    """The derived columns `names` need, dependencies first."""
+def _derived_closure(names: Sequence[str], table: str, catalog: Catalog,
+                     given: Mapping[str, str] | None = None) -> list[DerivedColumn]:
+    """The derived columns `names` need, dependencies first (`given`: window columns the rows hold, not derived)."""
     cols = catalog.columns.get(table, {})
     out: list[DerivedColumn] = []
 
     def visit(n: str) -> None:
-        if n in cols and cols[n] not in out:
+        if n in cols and cols[n] not in out and n not in (given or {}):
             for dep in cols[n].inputs:
                 visit(dep)
             out.append(cols[n])
@@ -464,13 +473,10 @@ def _add_derived(lf: pl.LazyFrame, col: DerivedColumn) -> pl.LazyFrame:
     if col.expression is not None:
         return lf.with_columns(pl.sql_expr(col.expression).alias(col.name))
     p = col.params
-    if col.window == "next_within":
-        # a window per partition keeps the frame's order; at 10M rows it beats sorting the wide frame
-        parts, order = list(columns_param(p["partition_by"])), pl.col(p["order_by"])
-        gap = order.shift(-1).over(parts, order_by=p["order_by"]) - order
-        known = pl.all_horizontal([pl.col(c).is_not_null() for c in window_gate(parts)])  # no requester: no repeat
-        flag = pl.when(known).then(gap <= timedelta(days=float(p["days"]))).otherwise(False)
-        return lf.with_columns(flag.fill_null(False).alias(col.name))
+    if col.window == "next_within":  # the one implementation, shared with the store that keeps it in the rows
+        parts = list(columns_param(p["partition_by"]))
+        flag = kept_windows.next_within(parts, p["order_by"], float(p["days"]), window_gate(parts))
+        return lf.with_columns(flag.alias(col.name))
     if col.window == "days_between":
         days = (pl.col(p["end"]).cast(pl.Date) - pl.col(p["start"]).cast(pl.Date)).dt.total_days()
         return lf.with_columns(days.alias(col.name))
@@ -547,12 +553,54 @@ def _packed_group_by(lf: pl.LazyFrame, by: Sequence[str], aggs: list[pl.Expr]) -
               .with_columns(pl.col(d).cast(pl.String) for d in by))
 
 
-def _base_columns(table: str, names: Sequence[str], by: Sequence[str], catalog: Catalog) -> tuple[list[str], list[DerivedColumn]]:
-    derived = _derived_closure(names, table, catalog)
+def _base_columns(table: str, names: Sequence[str], by: Sequence[str], catalog: Catalog,
+                  stored: Mapping[str, str] | None = None) -> tuple[list[str], list[DerivedColumn]]:
+    """The columns to read and the derived columns to compute (`stored`: window columns the rows hold: read)."""
+    derived = _derived_closure(names, table, catalog, stored)
     derived_names = {c.name for c in derived}
     wanted = list(names) + [i for c in derived for i in c.inputs] + [catalog.dimension_column(table, d) or "" for d in by]
-    base = [c for c in dict.fromkeys(wanted) if c and c not in derived_names and c in TABLES[table].columns]
+    base = [c for c in dict.fromkeys(wanted)
+            if c and c not in derived_names and (c in TABLES[table].columns or c in (stored or {}))]
     return base, derived
+
+
+def window_spec(catalog: Catalog, table: str = "tickets") -> dict[str, Any]:
+    """The window columns the store may keep in `table`'s rows, as data (`connectors/store/windows.py`): every
+    `next_within` column partitioned by client (a flag that does not depend on the viewer), with the rows a KPI
+    counts and the derived columns it reads. `bpo-insights store rebuild-aggregates` installs it."""
+    wins: list[dict[str, Any]] = []
+    columns: list[dict[str, Any]] = []
+    for c in catalog.columns.get(table, {}).values():
+        if c.window != "next_within":
+            continue
+        parts = list(columns_param(c.params["partition_by"]))
+        closure = _derived_closure(list(c.inputs), table, catalog)
+        if "client_id" not in parts or any(d.window for d in closure if d is not c):
+            continue
+        wins.append({"name": c.name, "kind": "next_within", "partition_by": parts, "order_by": c.params["order_by"],
+                     "days": float(c.params["days"]), "gate": list(window_gate(parts))})
+        for d in closure:
+            if d is not c and d.name not in [x["name"] for x in columns]:
+                columns.append({"name": d.name, "expression": d.expression})
+    return {"version": 1, "table": table, "where": COUNTED.get(table), "columns": columns, "windows": wins}
+
+
+def _stored_windows(lf: pl.LazyFrame, table: str, catalog: Catalog) -> dict[str, str]:
+    """Window column -> the column of `lf` holding it, for the windows the rows keep under the catalog's very
+    definition (a column cut from another definition has another name, so it is never read)."""
+    have = [c for c in lf.collect_schema().names() if c.startswith(kept_windows.PREFIX)]
+    if not have:
+        return {}
+    spec = window_spec(catalog, table)
+    named = {w["name"]: kept_windows.stored_name(spec, w) for w in spec["windows"]}
+    return {name: col for name, col in named.items() if col in have}
+
+
+def _computed_windows(lf: pl.LazyFrame, table: str, catalog: Catalog) -> list[str]:
+    """The `next_within` columns of `table` the rows of `lf` do not keep (they are computed from the rows)."""
+    stored = _stored_windows(lf, table, catalog)
+    return [c.name for c in catalog.columns.get(table, {}).values()
+            if c.window == "next_within" and c.name not in stored]
 
 
 def _measure_value(m: Measure) -> pl.Expr | None:
@@ -620,8 +668,9 @@ def _agg_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quanti
     into the scan), then kept and keyed by their local day in their client's calendar."""
     table = source.table
     names = [c for m in measures for c in m.inputs]
-    base, derived = _base_columns(table, names, by, catalog)
-    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer))
+    stored = _stored_windows(lf, table, catalog)
+    base, derived = _base_columns(table, names, by, catalog, stored)
+    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer), stored)
     if source.time not in TABLES[table].columns:  # a derived time (when a ticket was solved): derive, then cut
         for c in derived:
             lf = _add_derived(lf, c)
@@ -687,8 +736,9 @@ def _open_pass(lf: pl.LazyFrame, source: _Source, measures: list[Measure], quant
     """Open-at-period-end: +1 when a row opens, -1 when it ends, summed per period (cumulated later)."""
     (m,) = measures
     table, until = source.table, source.until or ""
-    base, derived = _base_columns(table, list(m.inputs), by, catalog)
-    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer))
+    stored = _stored_windows(lf, table, catalog)
+    base, derived = _base_columns(table, list(m.inputs), by, catalog, stored)
+    lf = _conform(lf, table, _with_viewer(_with_client(base, calendars), viewer), stored)
     tdtype = TABLES[table].columns[source.time].dtype
     lf = lf.filter(_range_filter(source.time, tdtype, None, _widened(start, end, calendars)[1]))
     for c in derived:
