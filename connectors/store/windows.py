@@ -174,6 +174,16 @@ class WindowKeeper:
         self.spec = self.section["spec"] if self.section else None
         self._read = read
         self._heads: dict[str, pl.DataFrame | None] = {}
+        self._before: dict[str, pl.DataFrame | None] = {}  # a rewritten partition's first days as committed
+
+    def _same_head(self, part: str) -> bool:
+        """The rewritten partition's first `reach` days hold the rows they held (the month before cannot change)."""
+        if part not in self._before:
+            return False
+        old, new = self._before[part], self._heads.get(part)
+        if old is None or new is None:
+            return old is None and new is None
+        return old.height == new.height and old.sort(old.columns, nulls_last=True).equals(new.sort(new.columns, nulls_last=True))
 
     @property
     def active(self) -> bool:
@@ -196,13 +206,18 @@ class WindowKeeper:
             self._heads[part] = None if rows is None else head(rows, self.spec, part)
         return self._heads[part]
 
-    def flag(self, part: str, rows: pl.DataFrame) -> pl.DataFrame:
-        """Partition `part`'s new rows with their window columns (no section: the rows, any stale column dropped)."""
+    def flag(self, part: str, rows: pl.DataFrame, committed: pl.DataFrame | None = None) -> pl.DataFrame:
+        """Partition `part`'s new rows with their window columns (no section: the rows, any stale column dropped).
+
+        `committed`: the partition's rows before this upsert, whose first days decide whether the month before
+        needs another look (`neighbours`)."""
         if not self.active:
             return self.strip(rows)
         assert self.spec is not None
         out = flagged(rows, self._head(next_month(part)), self.spec)
         self._heads[part] = head(out, self.spec, part)
+        if committed is not None:
+            self._before[part] = head(committed, self.spec, part)
         return out
 
     def neighbours(self, rewritten: set[str]) -> dict[str, pl.DataFrame]:
@@ -215,7 +230,7 @@ class WindowKeeper:
         names = stored_columns(self.section)
         for part in sorted(rewritten):
             before = previous_month(part)
-            if before is None or before in rewritten or before in out:
+            if before is None or before in rewritten or before in out or self._same_head(part):
                 continue
             rows = self._read(before)
             if rows is None or rows.height == 0:
