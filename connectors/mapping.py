@@ -70,6 +70,7 @@ import polars as pl
 from connectors.errors import ConfigError, SchemaError
 from connectors.files import ROW, RawFile, read_bytes
 from connectors.schema import TABLES, UTC, VOCABULARY, Table, get_table
+from connectors.schema import TENANT as TENANT_COLUMNS
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_NULLS = ("", "N/A", "NA", "n/a", "NULL", "null", "None", "-")
@@ -79,7 +80,7 @@ TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 FALSE = {"false", "f", "no", "n", "0", "0.0"}
 # filled by the importer itself, never required from a source
 LINEAGE = ("source_system", "source_instance", "ingested_at", "updated_at")
-TENANT = ("client_id", "vendor_id", "site_id")
+TENANT = tuple(TENANT_COLUMNS)
 TENANT_FLAGS = {"client_id": "--client", "vendor_id": "--vendor", "site_id": "--site"}
 # normalised like a code: lower case, spaces to underscores
 AMBIGUOUS = ("error", "earliest", "latest")

@@ -19,7 +19,7 @@ from connectors.bounds import out_of_range
 from connectors import sanity
 from connectors.base import ROUTING_PREFIX, FieldProblem, Page, Source, Stream, iso, to_utc
 from connectors.errors import BpoError
-from connectors.schema import VOCABULARY, conform, get_table
+from connectors.schema import TENANT, VOCABULARY, conform, get_table
 from connectors.sources import SourceSpec, build_sources
 from connectors.store import Scope, UpsertResult, Workspace, utcnow
 from connectors.store.tables import crash_point
@@ -27,7 +27,7 @@ from connectors.store.tables import crash_point
 log = logging.getLogger("connectors.sync")
 
 LINEAGE_COLS = ("source_system", "source_instance", "ingested_at")
-TENANT_COLS = ("client_id", "vendor_id", "site_id")
+TENANT_COLS = tuple(TENANT)
 DEFAULT_ATTAINMENT_TARGET = 0.9  # when a source's SLA targets carry none (Zendesk policies have no attainment goal)
 
 

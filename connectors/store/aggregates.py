@@ -36,10 +36,11 @@ from typing import Any, Mapping
 import polars as pl
 
 from connectors.errors import WorkspaceError
+from connectors.schema import TENANT as TENANT_COLUMNS
 from connectors.store.tables import _fsync_path, _part_dir, crash_point
 
 AGG_PREFIX = "agg-"
-TENANT = ("client_id", "vendor_id", "site_id")
+TENANT = tuple(TENANT_COLUMNS)  # the tenant keys, in the schema's order
 DAY = "day"
 DIM = "dim"
 VALUE = "value"
