@@ -162,6 +162,11 @@ def test_pdf_without_chromium_names_the_fix(acme_review, monkeypatch, tmp_path):
     pytest.param("@SUM(A1)", "'@SUM(A1)", id="at"),
     pytest.param("\t=1", "'\t=1", id="tab"),
     pytest.param("acme-support", "acme-support", id="dash-inside-is-fine"),
+    pytest.param("+11.2 pts", "+11.2 pts", id="a-signed-amount-we-write-is-shown-as-is"),
+    pytest.param("+1,204", "+1,204", id="a-signed-count"),
+    pytest.param("-4.2 min", "-4.2 min", id="a-signed-duration"),
+    pytest.param("+1 pts+1", "'+1 pts+1", id="an-amount-with-more-after-it-is-a-formula"),
+    pytest.param("+1\n", "'+1\n", id="an-amount-and-a-line-break-is-not-an-amount"),
     pytest.param(-5.0, -5.0, id="numbers-stay-numbers"),
     pytest.param(None, None, id="empty"),
 ])
