@@ -5,6 +5,7 @@ workspace/
   bpo.toml          settings, tenants, users and their scopes, sources
   tables/<table>/   month=YYYY-MM/part-*.parquet, listed by _manifest.json
   state.db          SQLite (or `database_url`): import log, rejected rows, sync cursors
+  cache/cells/      the review cube's cells per row file (insights/metrics/cell_cache.py; safe to delete)
 ```
 
 Writes are atomic: new partition files are written under fresh names, then the table's manifest

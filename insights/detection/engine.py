@@ -199,7 +199,7 @@ def detect(ws: Workspace, scope: Scope, *, week: date | None = None, filters: di
     # a card keeps its lead (and id) whatever the log says
     insights = ranking.with_log_novelty(ws, cards(insights, rules, catalog, names), rules,
                                         tenant=tenant if tenant is not None else insight_log.tenant_of(scope))
-    insights.sort(key=lambda i: (-i.score, i.id))
+    insights.sort(key=lambda i: (-ranking.steady(i.score), i.id))
     top = ranking.select_top(notices + insights, top_max=th.top_max)
     return Findings(week=week, insights=notices + insights, top=top, notices=notices, tests=len(cands),
                     withheld=tuple(withheld), calendar=view.calendar)

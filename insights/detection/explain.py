@@ -235,7 +235,8 @@ def finish(run: Run, *, group: list[Candidate], frames: Frames, all_cands: list[
     rules, catalog, names, week, th = run.rules, run.catalog, run.names, run.week, run.th
     kpi = catalog.kpis[group[0].kpi]
     # the strongest evidence speaks for the group (not the newest: an old, sure shift is the story)
-    group.sort(key=lambda c: (c.p_value, len(c.segment), _coarseness(c.segment), -factors(c, rules).score, c.type))
+    group.sort(key=lambda c: (ranking.steady(c.p_value), len(c.segment), _coarseness(c.segment),
+                              -ranking.steady(factors(c, rules).score), c.type, tuple(sorted(c.segment.items()))))
     if group[0].type == "routing_shift":  # told from the site that lost work: its committed minimum is what bites
         group.sort(key=lambda c: c.delta > 0)
     rep = group[0]

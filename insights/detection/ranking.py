@@ -73,9 +73,15 @@ def select_top(insights: Sequence[Any], *, top_max: int) -> list[Any]:
     return notices + sorted(chosen, key=rank_key)
 
 
+def steady(x: float, digits: int = 10) -> float:
+    """`x` to `digits` significant digits, for ordering: two numbers equal but for the order their sums were added in
+    (the same rows read as a vendor and as its one site) tie, and the next key decides, the same way every run."""
+    return float(f"{x:.{digits}g}") if x == x else x
+
+
 def rank_key(insight: Any) -> tuple[int, float, str]:
     """The review's order: notices, then headlines and problems still open, watch, standing; by score within."""
-    return (-1 if insight.type == "data_quality" else _tier_order(insight), -insight.score, insight.id)
+    return (-1 if insight.type == "data_quality" else _tier_order(insight), -steady(insight.score), insight.id)
 
 
 def _tier_order(insight: Any) -> int:

@@ -41,6 +41,7 @@ import polars as pl
 
 from connectors.store import Scope, Workspace
 from insights.catalog import Catalog
+from insights.metrics import cell_cache
 from insights.metrics import kpis as engine
 from insights.metrics.kpis import compute_kpis
 from insights.metrics.periods import by_client, date_key, day_key, key_to_date
@@ -63,6 +64,7 @@ class KpiCube:
     kpis: tuple[str, ...] = ()  # the KPIs whose sources are read into cells on the first query
     passes: Counter[str] = field(default_factory=Counter)  # table -> passes over it (cells and fallbacks)
     fallbacks: list[str] = field(default_factory=list)  # why each fallback pass was made, for tests and benchmarks
+    cached: dict[engine.Source, pl.DataFrame] = field(default_factory=dict, repr=False)  # cells read from the cache
     _cells: dict[engine.Source, pl.DataFrame] = field(default_factory=dict, repr=False)
     _frames: dict[str, pl.LazyFrame] = field(default_factory=dict, repr=False)
     _viewer: Scope | None = field(default=None, repr=False)
@@ -134,9 +136,18 @@ class KpiCube:
         return self._frames
 
     def _build(self, plan: engine.Plan, sources: list[engine.Source], reason: str | None = None) -> None:
-        """Read `sources` of `plan` into cells, one pass each (collected together), by day × the cube's dimensions."""
-        frames = self._read({s.table for s in sources})
+        """Read `sources` of `plan` into cells, one pass each (collected together), by day × the cube's dimensions;
+        the declared ticket sources from the cells cached per row file when the cache can answer (`cell_cache`)."""
         built: dict[engine.Source, pl.DataFrame] = {}
+        if reason is None:
+            tickets = [s for s in sources if s.table == cell_cache.TABLE]
+            dims = self._source_dims(tickets[0]) if tickets else ()
+            built = cell_cache.cached_cells(self.ws, self.scope, self.catalog, plan,
+                                            [s for s in tickets if self._source_dims(s) == dims], dims,
+                                            self.start - MARGIN, self.end + MARGIN)
+            self.cached.update(built)
+            sources = [s for s in sources if s not in built]
+        frames = self._read({s.table for s in sources}) if sources else {}
         for dims in dict.fromkeys(self._source_dims(s) for s in sources):  # sources sharing the dimensions together
             group = [s for s in sources if self._source_dims(s) == dims]
             sub = engine.Plan(requested=[], order=[], omitted={}, formulas={},
@@ -149,6 +160,8 @@ class KpiCube:
         for s, cells in built.items():
             self._cells[s] = cells if s not in self._cells else _merge_cells(self._cells[s], cells,
                                                                              self._source_dims(s))
+            if s in self.cached:
+                continue
             self.passes[s.table] += 1
             if reason:
                 self.fallbacks.append(f"{s.table}.{s.time}: {reason}")
