@@ -7,10 +7,7 @@ the same numbers in another order (measured: ≤ 1e-15 relative).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from insights.errors import KpiError
 from insights.metrics.aggregates import aggregate_spec, kept_kpis, kpis_from_aggregates
 from insights.metrics.kpis import compute_kpis
 from sample_data.generator import generate
+from tests.insights._writer import run_writer
 
 EVERYONE = Scope.everything()
 SPLITS = [(), ("client_id",), ("client_id", "channel"), ("vendor_id", "priority"), ("client_id", "site_id", "handled_by")]
@@ -187,17 +185,11 @@ ws.upsert("tickets", batch)
 def test_a_writer_killed_mid_upsert_leaves_rows_and_aggregates_consistent(ws, tmp_path, step):
     ws.rebuild_aggregates("tickets", aggregate_spec())
     before = ws.read("tickets", EVERYONE).height
-    script = tmp_path / "upsert.py"
-    script.write_text(UPSERT)
-    env = {**os.environ, store_tables.CRASH_HOOK: step,
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, str(script), str(ws.path)], env=env, timeout=300)
-    assert proc.returncode == 137, f"the writer did not die at {step}"
+    assert run_writer(UPSERT, ws.path, tmp_path, crash_at=step) == 137, f"the writer did not die at {step}"
     after = Workspace.open(ws.path)
     assert after.read("tickets", EVERYONE).height == (before + 200 if step == "manifest-swapped" else before)
     stored_equals_recut(after)  # whichever version the manifest lists, its aggregates are the cut of its rows
-    env.pop(store_tables.CRASH_HOOK)
-    assert subprocess.run([sys.executable, str(script), str(ws.path)], env=env, timeout=300).returncode == 0
+    assert run_writer(UPSERT, ws.path, tmp_path) == 0
     after = Workspace.open(ws.path)
     stored_equals_recut(after)
     leftovers = {p.relative_to(after.tables_dir / "tickets").as_posix()

@@ -5,10 +5,7 @@ there: every KPI over it equals the one computed from the rows, for every viewer
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from insights.catalog import load_catalog
 from insights.cli import main as cli
 from insights.metrics.kpis import _computed_windows, compute_kpis, window_spec
 from sample_data.generator import generate
+from tests.insights._writer import run_writer
 
 EVERYONE = Scope.everything()
 KPIS = ["fcr", "repeat_contact_rate", "ai_repeat_contact_rate", "ai_containment_rate", "csat", "tickets_created"]
@@ -183,12 +181,7 @@ ws.upsert("tickets", back)
 def test_a_writer_killed_mid_upsert_leaves_rows_and_flags_consistent(ws, tmp_path, step):
     ws.install_windows("tickets", window_spec(load_catalog()))
     before = ws.read("tickets", EVERYONE).height
-    script = tmp_path / "upsert.py"
-    script.write_text(UPSERT)
-    env = {**os.environ, store_tables.CRASH_HOOK: step,
-           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, str(script), str(ws.path)], env=env, timeout=300)
-    assert proc.returncode == 137, f"the writer did not die at {step}"
+    assert run_writer(UPSERT, ws.path, tmp_path, crash_at=step) == 137, f"the writer did not die at {step}"
     after = Workspace.open(ws.path)
     assert after.read("tickets", EVERYONE).height == (before + 300 if step == "manifest-swapped" else before)
     assert_flags_are_a_whole_table_recomputation(after)
