@@ -302,18 +302,18 @@ class Workspace:
                     # commit the empty table first: data files without a manifest then always mean a lost manifest
                     write_manifest(tdir, table, manifest)
                 for part in windows.order(touched):  # newest first while window columns are kept
-                    pieces, committed = [], None
+                    pieces, stored = [], None
                     if part in files:
-                        committed = windows.strip(pl.read_parquet(tdir / files[part]))
-                        old = committed
+                        stored = windows.strip(pl.read_parquet(tdir / files[part]))
+                        old = stored
                         if replaced_keys.height:
                             old = old.join(replaced_keys, on=pk, how="anti", nulls_equal=True)
                         pieces.append(old)
                     mine = write.filter(pl.col("__part") == part).drop("__part")
                     if mine.height:
                         pieces.append(rows_of(part, mine))
-                    merged = windows.flag(part, _sorted(pl.concat(pieces, how="vertical"), spec), committed)
-                    del pieces, committed
+                    merged = windows.flag(part, _sorted(pl.concat(pieces, how="vertical"), spec), stored)
+                    del pieces, stored
                     keeper.partition(part, merged)
                     if merged.height == 0:
                         new_files.pop(part, None)
